@@ -1,0 +1,109 @@
+"""``gpuscope list``: the devices found, what each reports, and why any backend is absent."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.model import METRIC_NAMES, Device, DeviceLost, EnergySource, supported_metrics
+
+# The CPU's utilization needs two reads some clock ticks apart (USER_HZ is 100 on Linux).
+_SECOND_READ_AFTER_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSummary:
+    device: Device
+    supported: list[str]
+    energy_source: EnergySource | None
+    lost_reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        info = self.device.info
+        return {
+            "device": info.device_id,
+            "vendor": info.vendor.value,
+            "name": info.name,
+            "uuid": info.uuid,
+            "pci_bus_id": info.pci_bus_id,
+            "driver": info.driver,
+            "mem_total_mib": info.mem_total_mib,
+            "energy_source": self.energy_source.value if self.energy_source else None,
+            "supported_metrics": self.supported,
+            "unsupported_metrics": [m for m in METRIC_NAMES if m not in self.supported],
+            "notes": list(info.notes),
+            "lost": self.lost_reason,
+        }
+
+
+def summarize(devices: list[Device]) -> list[DeviceSummary]:
+    """Read every device twice; a metric is supported if either read returned a value."""
+    supported: dict[str, set[str]] = {d.info.device_id: set() for d in devices}
+    lost: dict[str, str] = {}
+    for attempt in range(2):
+        if attempt:
+            time.sleep(_SECOND_READ_AFTER_S)
+        for device in devices:
+            if device.info.device_id in lost:
+                continue
+            try:
+                reading = device.read(time.monotonic())
+            except DeviceLost as exc:
+                lost[device.info.device_id] = str(exc)
+                continue
+            supported[device.info.device_id].update(supported_metrics(reading))
+    summaries = []
+    for device in devices:
+        names = [m for m in METRIC_NAMES if m in supported[device.info.device_id]]
+        if device.info.has_energy_counter:
+            source: EnergySource | None = EnergySource.COUNTER
+        elif "power_w" in names:
+            source = EnergySource.INTEGRATED
+        else:
+            source = None
+        summaries.append(DeviceSummary(device, names, source, lost.get(device.info.device_id)))
+    return summaries
+
+
+def _text_lines(summary: DeviceSummary) -> list[str]:
+    info = summary.device.info
+    facts = [info.name]
+    if info.driver:
+        facts.append(f"driver {info.driver}")
+    if info.mem_total_mib is not None:
+        facts.append(f"{info.mem_total_mib:.0f} MiB")
+    if info.pci_bus_id:
+        facts.append(f"pci {info.pci_bus_id}")
+    if info.uuid:
+        facts.append(info.uuid)
+    energy = {
+        EnergySource.COUNTER: "hardware counter",
+        EnergySource.INTEGRATED: "integrated from power",
+        None: "n/a",
+    }.get(summary.energy_source, "n/a")
+    unsupported = [m for m in METRIC_NAMES if m not in summary.supported]
+    lines = [
+        f"{info.device_id:<10}{'  '.join(facts)}",
+        f"{'':<10}energy: {energy}" + "".join(f" ({note})" for note in info.notes),
+        f"{'':<10}metrics: {' '.join(summary.supported) or 'none'}",
+        f"{'':<10}n/a: {' '.join(unsupported) or 'none'}",
+    ]
+    if summary.lost_reason:
+        lines.append(f"{'':<10}LOST: {summary.lost_reason}")
+    return lines
+
+
+def run_list(as_json: bool) -> int:
+    with discover() as found:
+        summaries = summarize(found.devices)
+        if as_json:
+            print(json.dumps({"devices": [s.as_dict() for s in summaries], "absent": found.absent}, indent=2))
+            return 0
+        for summary in summaries:
+            print("\n".join(_text_lines(summary)))
+        for reason in found.absent:
+            print(f"absent    {reason}")
+    return 0

@@ -1,0 +1,162 @@
+"""``gpuscope record``: headless sampling of every device to CSV or JSON lines.
+
+Stops after ``--duration``, on Ctrl-C, SIGTERM or SIGHUP, or when stdout's reader goes away; in
+every case the rows already taken are on disk and the file ends on a whole row.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+from gpuscope.errors import RunFailure, UsageError
+from gpuscope.sampler import Sampler, check_interval
+from gpuscope.sinks.recording import RecordingSink
+from gpuscope.telemetry.discover import backends_for, discover, parse_selectors, select_devices
+from gpuscope.telemetry.model import Sample
+
+_PROGRESS_PERIOD_S = 0.5
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOptions:
+    output: str = "-"
+    interval_s: float = 0.5
+    duration_s: float | None = None
+    devices: str = "all"
+    fmt: str = "csv"
+    force: bool = False
+
+
+def _validate(options: RecordOptions) -> list[str]:
+    try:
+        check_interval(options.interval_s)
+        selectors = parse_selectors(options.devices)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    duration = options.duration_s
+    if duration is not None and not (duration > 0 and math.isfinite(duration)):
+        raise UsageError(f"duration must be a positive number of seconds, got {duration}")
+    return selectors
+
+
+def _open_output(path: str, force: bool) -> int:
+    if path == "-":
+        return sys.stdout.fileno()
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        return os.open(path, flags, 0o644)
+    except FileExistsError:
+        raise RunFailure(f"{path} exists; pass --force to overwrite it") from None
+    except OSError as exc:
+        raise RunFailure(f"cannot write {path}: {exc.strerror}") from None
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class _LostReporter:
+    """Says once on stderr when a device is lost; the others keep recording."""
+
+    def __call__(self, samples: Sequence[Sample]) -> None:
+        for sample in samples:
+            if sample.lost:
+                print(f"\ngpuscope record: {sample.device_id} lost; recording the others", file=sys.stderr)
+
+
+def run_record(options: RecordOptions) -> int:
+    selectors = _validate(options)
+    with discover(backends_for(selectors)) as found:
+        try:
+            devices = select_devices(found, selectors)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        fd = _open_output(options.output, options.force)
+        try:
+            sink = _start_sink(fd, options)
+            sampler = Sampler(devices, options.interval_s)
+            sampler.subscribe(sink)
+            sampler.subscribe(_LostReporter())
+            elapsed_s = _sample_until_stopped(sampler, sink, options, len(devices))
+        finally:
+            if fd != sys.stdout.fileno():
+                os.close(fd)
+    failure = sampler.error
+    if failure is not None and not _reader_went_away(failure):
+        raise RunFailure(_describe_write_error(options.output, failure)) from None
+    if sys.stderr.isatty():
+        where = "stdout" if options.output == "-" else options.output
+        print(f"gpuscope record: {sink.rows_written} rows in {elapsed_s:.1f} s to {where}", file=sys.stderr)
+    return 0
+
+
+def _start_sink(fd: int, options: RecordOptions) -> RecordingSink:
+    try:
+        return RecordingSink(fd, options.fmt)
+    except OSError as exc:
+        raise RunFailure(_describe_write_error(options.output, exc)) from None
+
+
+def _sample_until_stopped(
+    sampler: Sampler, sink: RecordingSink, options: RecordOptions, device_count: int
+) -> float:
+    stop = threading.Event()
+    show_progress = sys.stderr.isatty() and not (options.output == "-" and sys.stdout.isatty())
+    start = time.monotonic()
+    deadline = start + options.duration_s if options.duration_s is not None else math.inf
+    with _stop_on_signals(stop):
+        sampler.start()
+        try:
+            while not stop.is_set() and sampler.error is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                stop.wait(min(_PROGRESS_PERIOD_S, deadline - now))
+                if show_progress:
+                    elapsed = time.monotonic() - start
+                    sys.stderr.write(
+                        f"\rrecording {device_count} device(s) to {options.output}: "
+                        f"{sink.rows_written} rows, {elapsed:.0f} s (Ctrl-C stops)"
+                    )
+                    sys.stderr.flush()
+        finally:
+            sampler.stop()
+            if show_progress:
+                sys.stderr.write("\n")
+    return time.monotonic() - start
+
+
+def _reader_went_away(exc: BaseException) -> bool:
+    """``gpuscope record | head``: the reader closing the pipe is a normal way to stop."""
+    return isinstance(exc, BrokenPipeError)
+
+
+def _describe_write_error(path: str, exc: BaseException) -> str:
+    where = "stdout" if path == "-" else path
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"disk full while writing {where}; rows up to the last whole one are kept"
+    if isinstance(exc, OSError):
+        return f"cannot write {where}: {exc.strerror or exc}"
+    return f"recording stopped: {type(exc).__name__}: {exc}"

@@ -1,0 +1,268 @@
+"""The one polling loop: reads every device on a fixed schedule, keeps history, accounts energy.
+
+Everything that shows or stores telemetry (``record``, the TUI, the exporter) subscribes to one
+``Sampler``; none of them talks to a device. Listeners run on the sampler thread, in tick order,
+and must be quick. Measurement windows (``begin_window``/``end_window`` or ``window()``) give the
+energy, average power and duration of a stretch of time per device, like Zeus's ``ZeusMonitor``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, source_of
+from gpuscope.telemetry.model import (
+    Device,
+    DeviceInfo,
+    DeviceLost,
+    EnergySource,
+    Reading,
+    Sample,
+)
+
+MIN_INTERVAL_S = 0.05
+DEFAULT_INTERVAL_S = 0.5
+DEFAULT_HISTORY_LEN = 1200  # 10 minutes at the default interval
+
+Listener = Callable[[Sequence[Sample]], None]
+
+
+def check_interval(interval_s: float) -> float:
+    """The interval if usable, else ValueError with a message fit for a user."""
+    if not interval_s >= MIN_INTERVAL_S:  # also rejects NaN
+        raise ValueError(f"interval must be at least {MIN_INTERVAL_S} s, got {interval_s}")
+    if interval_s == float("inf"):
+        raise ValueError("interval must be finite")
+    return interval_s
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    """Energy of one device over a measurement window. ``energy_j`` None: no counter, no power."""
+
+    device_id: str
+    duration_s: float
+    energy_j: float | None
+    avg_power_w: float | None
+    source: EnergySource | None
+    gap_intervals: int  # intervals neither counter nor power could cover
+    device_lost: bool
+
+
+@dataclass
+class Window:
+    """Handle yielded by ``Sampler.window``; ``results`` is filled when the block exits."""
+
+    name: str
+    results: dict[str, WindowResult] = field(default_factory=dict)
+
+
+class Sampler:
+    """Samples devices on a background thread at a fixed, drift-free interval.
+
+    Thread-safety: ``history``, ``latest``, windows and ``tick`` may be called from any thread.
+    Device reads are serialised by one lock, so a window edge never races the scheduled tick.
+    """
+
+    def __init__(
+        self,
+        devices: Sequence[Device],
+        interval_s: float = DEFAULT_INTERVAL_S,
+        history_len: int = DEFAULT_HISTORY_LEN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._interval_s = check_interval(interval_s)
+        self._devices = list(devices)
+        self._clock = clock
+        self._meters = {d.info.device_id: EnergyMeter() for d in self._devices}
+        self._history: dict[str, deque[Sample]] = {
+            d.info.device_id: deque(maxlen=history_len) for d in self._devices
+        }
+        self._lost: dict[str, str] = {}
+        self._windows: dict[str, dict[str, EnergyTotals]] = {}
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None  # a listener's failure, which stops the loop
+        self.ticks = 0
+        self.missed_ticks = 0  # scheduled ticks skipped because a tick overran its slot
+
+    @property
+    def devices(self) -> list[DeviceInfo]:
+        return [d.info for d in self._devices]
+
+    @property
+    def lost(self) -> dict[str, str]:
+        """Device id -> why it was lost. Lost devices are not read again."""
+        with self._lock:
+            return dict(self._lost)
+
+    @property
+    def interval_s(self) -> float:
+        return self._interval_s
+
+    @interval_s.setter
+    def interval_s(self, value: float) -> None:
+        self._interval_s = check_interval(value)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(samples)`` on the sampler thread after every tick."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def history(self, device_id: str) -> list[Sample]:
+        """Oldest first; at most ``history_len`` samples."""
+        with self._lock:
+            return list(self._history[device_id])
+
+    def latest(self, device_id: str) -> Sample | None:
+        with self._lock:
+            samples = self._history[device_id]
+            return samples[-1] if samples else None
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("sampler already started")
+        self._thread = threading.Thread(target=self._run, name="gpuscope-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop after the tick in progress; safe to call twice or before start."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the loop ends (stopped or failed) or the timeout passes; True if ended."""
+        return self._stop.wait(timeout_s)
+
+    def _run(self) -> None:
+        interval = self._interval_s
+        deadline = self._clock()
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except BaseException as exc:  # a listener failed (e.g. disk full): stop and report
+                self.error = exc
+                self._stop.set()
+                return
+            if self._interval_s != interval:  # changed at run time: re-anchor the schedule
+                interval = self._interval_s
+                deadline = self._clock()
+            deadline += interval
+            now = self._clock()
+            if deadline <= now:  # overran: skip whole slots, stay on the grid
+                skipped = int((now - deadline) // interval) + 1
+                self.missed_ticks += skipped
+                deadline += skipped * interval
+            self._stop.wait(deadline - now)
+
+    def tick(self) -> list[Sample]:
+        """Read every device once now, account energy, store and publish the samples."""
+        with self._lock:
+            samples = [self._sample(device) for device in self._devices if not self._is_done(device)]
+            for sample in samples:
+                self._history[sample.device_id].append(sample)
+            self.ticks += 1
+            for listener in self._listeners:
+                listener(samples)
+            return samples
+
+    def _is_done(self, device: Device) -> bool:
+        """Lost and its "lost" sample already published."""
+        device_id = device.info.device_id
+        if device_id not in self._lost:
+            return False
+        latest = self._history[device_id]
+        return bool(latest) and latest[-1].lost
+
+    def _sample(self, device: Device) -> Sample:
+        info = device.info
+        now = self._clock()
+        meter = self._meters[info.device_id]
+        if info.device_id not in self._lost:
+            try:
+                reading = device.read(now)
+            except DeviceLost as exc:
+                self._lost[info.device_id] = str(exc) or "device lost"
+            except Exception as exc:  # one device's failure must not stop the others
+                self._lost[info.device_id] = f"read failed: {type(exc).__name__}: {exc}"
+            else:
+                energy_j, source = energy_and_source(meter.add(reading))
+                return Sample(info.device_id, info.vendor, reading, energy_j, source)
+        last_totals = meter.totals
+        energy_j, source = energy_and_source(last_totals) if last_totals else (None, None)
+        return Sample(
+            info.device_id,
+            info.vendor,
+            Reading(time_s=now, wall_time_s=time.time()),
+            energy_j,
+            source,
+            lost=True,
+        )
+
+    # -- measurement windows ----------------------------------------------------------------
+
+    def begin_window(self, name: str) -> None:
+        """Start a named window now (takes a fresh sample so the edge is exact)."""
+        with self._lock:
+            if name in self._windows:
+                raise ValueError(f"window {name!r} already open")
+            self.tick()
+            self._windows[name] = self._snapshot()
+
+    def end_window(self, name: str) -> dict[str, WindowResult]:
+        """Close a window: per device, energy J, average W, duration s and the energy source."""
+        with self._lock:
+            begin = self._windows.pop(name)  # KeyError for an unknown window is a caller bug
+            self.tick()
+            end = self._snapshot()
+            return {
+                device_id: _window_result(device_id, begin[device_id], end[device_id], device_id in self._lost)
+                for device_id in begin
+            }
+
+    @contextmanager
+    def window(self, name: str) -> Iterator[Window]:
+        handle = Window(name)
+        self.begin_window(name)
+        try:
+            yield handle
+        finally:
+            handle.results = self.end_window(name)
+
+    def _snapshot(self) -> dict[str, EnergyTotals]:
+        snapshot = {}
+        now = self._clock()
+        for device_id, meter in self._meters.items():
+            snapshot[device_id] = meter.totals or EnergyTotals(time_s=now)
+        return snapshot
+
+
+def _window_result(device_id: str, begin: EnergyTotals, end: EnergyTotals, lost: bool) -> WindowResult:
+    duration_s = end.time_s - begin.time_s
+    counted = end.counter_intervals - begin.counter_intervals
+    integrated = end.integrated_intervals - begin.integrated_intervals
+    source = source_of(counted, integrated)
+    energy_j = end.energy_j - begin.energy_j if source is not None else None
+    return WindowResult(
+        device_id=device_id,
+        duration_s=duration_s,
+        energy_j=energy_j,
+        avg_power_w=energy_j / duration_s if energy_j is not None and duration_s > 0 else None,
+        source=source,
+        gap_intervals=end.gap_intervals - begin.gap_intervals,
+        device_lost=lost,
+    )

@@ -1,0 +1,59 @@
+"""The recording schema: one column per metric, named with its unit.
+
+This table is the single source for the CSV header, the JSON-lines keys and the metrics reference
+in docs/metrics.md (a test checks that every column is documented there).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gpuscope.telemetry.model import Sample
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    value: Callable[[Sample], Any]  # None: unsupported / unknown -> empty CSV cell, JSON null
+
+
+def _reading(field: str) -> Callable[[Sample], Any]:
+    return lambda sample: getattr(sample.reading, field)
+
+
+def iso_timestamp(wall_time_s: float) -> str:
+    """Local time with its UTC offset and milliseconds: unambiguous, and pandas parses it."""
+    return dt.datetime.fromtimestamp(wall_time_s).astimezone().isoformat(timespec="milliseconds")
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("timestamp", lambda s: iso_timestamp(s.reading.wall_time_s)),
+    Column("device", lambda s: s.device_id),
+    Column("vendor", lambda s: s.vendor.value),
+    Column("status", lambda s: "lost" if s.lost else "ok"),
+    Column("util_gpu_pct", _reading("util_gpu_pct")),
+    Column("util_mem_pct", _reading("util_mem_pct")),
+    Column("util_cpu_pct", _reading("util_cpu_pct")),
+    Column("util_cores_pct", _reading("util_cores_pct")),
+    Column("mem_used_mib", _reading("mem_used_mib")),
+    Column("mem_total_mib", _reading("mem_total_mib")),
+    Column("power_w", _reading("power_w")),
+    Column("power_limit_w", _reading("power_limit_w")),
+    Column("energy_j", lambda s: s.energy_j),
+    Column("energy_source", lambda s: s.energy_source.value if s.energy_source else None),
+    Column("temp_c", _reading("temp_c")),
+    Column("clock_core_mhz", _reading("clock_core_mhz")),
+    Column("clock_mem_mhz", _reading("clock_mem_mhz")),
+    Column("pstate", _reading("pstate")),
+    Column("throttle_reasons", _reading("throttle_reasons")),
+    Column("fan_pct", _reading("fan_pct")),
+    Column(
+        "process_count",
+        lambda s: len(s.reading.processes) if s.reading.processes is not None else None,
+    ),
+)
+
+COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

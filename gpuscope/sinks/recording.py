@@ -1,0 +1,102 @@
+"""Writes samples to a CSV or JSON-lines file, one row per device per sample.
+
+Each tick's rows go to the file in a single ``os.write`` of whole lines, so Ctrl-C, SIGTERM or a
+crash leaves a file that ends on a whole row. If a write fails part-way (disk full), the partial
+tick is cut off again before the error is raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from gpuscope.sinks.columns import COLUMN_NAMES, COLUMNS
+from gpuscope.telemetry.model import Sample
+
+FORMATS = ("csv", "jsonl")
+
+
+def csv_cell(value: Any) -> str:
+    """Empty for None (unsupported), never "0"; floats to 3 decimals; tuples space-separated."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(round(value, 3))
+    if isinstance(value, tuple):
+        if not value:
+            return "none"  # e.g. no clock-event reason active (supported, nothing to report)
+        return " ".join(csv_cell(item) for item in value)
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def json_record(sample: Sample) -> dict[str, Any]:
+    record = {column.name: _json_value(column.value(sample)) for column in COLUMNS}
+    processes = sample.reading.processes
+    record["processes"] = (
+        None
+        if processes is None
+        else [{"pid": p.pid, "name": p.name, "gpu_mem_mib": _json_value(p.gpu_mem_mib)} for p in processes]
+    )
+    return record
+
+
+class RecordingSink:
+    """A sampler listener that appends rows to an open file descriptor."""
+
+    def __init__(self, fd: int, fmt: str = "csv") -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        self._fd = fd
+        self._format = fmt
+        self.rows_written = 0
+        if fmt == "csv":
+            self._write(self._csv_lines([COLUMN_NAMES]))
+
+    def __call__(self, samples: Sequence[Sample]) -> None:
+        if not samples:
+            return
+        if self._format == "csv":
+            text = self._csv_lines([csv_cell(c.value(s)) for c in COLUMNS] for s in samples)
+        else:
+            text = "".join(json.dumps(json_record(s), separators=(",", ":")) + "\n" for s in samples)
+        self._write(text)
+        self.rows_written += len(samples)
+
+    @staticmethod
+    def _csv_lines(rows: Any) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue()
+
+    def _write(self, text: str) -> None:
+        data = text.encode()
+        start = _offset(self._fd)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError:
+            if written and start is not None:  # cut the partial tick so the file ends on a row
+                os.ftruncate(self._fd, start)
+                os.lseek(self._fd, start, os.SEEK_SET)
+            raise
+
+
+def _offset(fd: int) -> int | None:
+    """Current offset of a regular file; None for pipes and terminals."""
+    try:
+        return os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:
+        return None

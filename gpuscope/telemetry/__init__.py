@@ -1,0 +1,1 @@
+"""Device backends (NVML, amdsmi, psutil + RAPL). No UI and no torch imports here, ever."""

@@ -1,0 +1,64 @@
+"""One device's library calls, made safe and cheap to repeat on the sampler's hot path.
+
+Every vendor module reads metrics through a ``GuardedCalls``: a call that says "not supported" is
+remembered and never made again (its metric stays ``None``), a call that says "device lost" raises
+``DeviceLost``, anything transient yields ``None`` for this sample only. ``every`` additionally
+limits how often a call is made, so that nothing is read faster than the hardware updates it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+from gpuscope.telemetry.model import DeviceLost
+
+
+class Failure(enum.Enum):
+    """How a vendor module classifies an exception from its library."""
+
+    UNSUPPORTED = "unsupported"  # will never work on this device: stop asking
+    LOST = "lost"  # the device is gone
+    TRANSIENT = "transient"  # try again next sample
+
+
+Classifier = Callable[[Exception], "Failure | None"]  # None: not a library error, a bug: re-raise
+
+
+class GuardedCalls:
+    """Makes library calls for one device, remembering the unsupported ones."""
+
+    def __init__(self, classify: Classifier) -> None:
+        self._classify = classify
+        self.unsupported: set[str] = set()
+        self._cached: dict[str, tuple[float, Any]] = {}
+
+    def __call__(self, key: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, or None if ``key`` is unsupported or failed transiently."""
+        if key in self.unsupported:
+            return None
+        try:
+            return fn(*args)
+        except Exception as exc:
+            failure = self._classify(exc)
+            if failure is None:
+                raise
+            if failure is Failure.LOST:
+                raise DeviceLost(f"{key}: {exc}") from exc
+            if failure is Failure.UNSUPPORTED:
+                self.unsupported.add(key)
+            return None
+
+    def every(self, key: str, period_s: float, now_s: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """Like calling, but reuse the last value if it is younger than ``period_s``.
+
+        For readings the hardware refreshes at a fixed rate (NVML power and energy: every 100 ms
+        on the H100), asking more often costs time and returns the same number.
+        """
+        cached = self._cached.get(key)
+        if cached is not None and now_s - cached[0] < period_s:
+            return cached[1]
+        value = self(key, fn, *args)
+        self._cached[key] = (now_s, value)
+        return value

@@ -1,0 +1,135 @@
+"""Plain records shared by every backend, the sampler and the sinks.
+
+Units live in field names (``power_w``, ``mem_used_mib``) so that a CSV header built from these
+names carries its units for free. ``None`` always means "this device does not report it" (or could
+not this time); it is never a stand-in for zero.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Vendor(str, enum.Enum):
+    """Which backend produced a device (and so which library each metric came from)."""
+
+    NVIDIA = "nvidia"
+    AMD = "amd"
+    CPU = "cpu"
+
+
+class EnergySource(str, enum.Enum):
+    """Where an energy figure came from; every energy figure carries one."""
+
+    COUNTER = "counter"  # hardware energy counter deltas (NVML, amdsmi, RAPL)
+    INTEGRATED = "integrated"  # trapezoid integral of sampled power
+    MIXED = "counter+integrated"  # counter, with intervals the counter could not cover integrated
+    ESTIMATE = "estimate"  # a model (e.g. from TDP); never used for measured figures
+
+
+class DeviceLost(Exception):
+    """Raised by ``Device.read`` when the device has gone (e.g. NVML "GPU is lost")."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """Static facts about one device, read once when it is opened."""
+
+    device_id: str  # "nvidia:0", "amd:1", "cpu"
+    vendor: Vendor
+    index: int
+    name: str
+    uuid: str | None = None
+    pci_bus_id: str | None = None
+    driver: str | None = None
+    mem_total_mib: float | None = None
+    has_energy_counter: bool = False
+    notes: tuple[str, ...] = ()  # one line each, e.g. why energy is unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessUsage:
+    """A process using a GPU. ``gpu_mem_mib`` is None where the driver does not say."""
+
+    pid: int
+    name: str | None
+    gpu_mem_mib: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one poll of one device returned.
+
+    ``time_s`` is ``time.monotonic()`` (for intervals), ``wall_time_s`` is ``time.time()`` (for
+    humans). ``energy_counter_j`` is the raw cumulative hardware counter, which may reset; the
+    sampler turns it into accounted energy.
+    """
+
+    time_s: float
+    wall_time_s: float
+    util_gpu_pct: float | None = None
+    util_mem_pct: float | None = None  # memory-controller busy %, not memory used
+    util_cpu_pct: float | None = None
+    util_cores_pct: tuple[float, ...] | None = None
+    mem_used_mib: float | None = None
+    mem_total_mib: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    energy_counter_j: float | None = None
+    temp_c: float | None = None
+    clock_core_mhz: float | None = None
+    clock_mem_mhz: float | None = None
+    pstate: int | None = None
+    throttle_reasons: tuple[str, ...] | None = None  # () means "supported, none active"
+    fan_pct: float | None = None
+    processes: tuple[ProcessUsage, ...] | None = None
+
+
+METRIC_NAMES: tuple[str, ...] = tuple(
+    f.name for f in fields(Reading) if f.name not in ("time_s", "wall_time_s", "energy_counter_j")
+)
+
+
+def supported_metrics(reading: Reading) -> list[str]:
+    """Metric names this reading carries a value for (what ``gpuscope list`` reports)."""
+    return [name for name in METRIC_NAMES if getattr(reading, name) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One device at one instant, with energy accounted by the sampler since it started."""
+
+    device_id: str
+    vendor: Vendor
+    reading: Reading
+    energy_j: float | None = None
+    energy_source: EnergySource | None = None
+    lost: bool = False
+
+
+class Device(Protocol):
+    """One device a backend opened. Not thread-safe: only the sampler calls ``read``."""
+
+    info: DeviceInfo
+
+    def read(self, now_s: float) -> Reading:
+        """Poll every metric; raise ``DeviceLost`` if the device has gone."""
+        ...
+
+
+@dataclass
+class BackendProbe:
+    """What probing one backend found: its devices, or one line saying why it is absent."""
+
+    name: str
+    devices: list[Device] = field(default_factory=list)
+    absent_reason: str | None = None
+    shutdown: Callable[[], None] | None = None  # e.g. nvmlShutdown, once the devices are done
+
+    def close(self) -> None:
+        if self.shutdown is not None:
+            shutdown, self.shutdown = self.shutdown, None
+            shutdown()
