@@ -59,13 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     record = commands.add_parser("record", help="sample every device to CSV or JSON lines")
     record.add_argument("-o", "--output", default="-", help="file to write, - for stdout (default)")
     record.add_argument(
-        "-i", "--interval", type=float, default=0.5, metavar="S", help="seconds between samples (>= 0.05)"
+        "-i",
+        "--interval",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="seconds between samples (>= 0.05)",
     )
     record.add_argument(
-        "-d", "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)"
+        "-d",
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: Ctrl-C)",
     )
     record.add_argument(
-        "--devices", default="all", help="comma-separated: all, gpu, nvidia, amd, cpu, nvidia:0, a UUID"
+        "--devices",
+        default="all",
+        help="comma-separated: all, gpu, nvidia, amd, cpu, nvidia:0, a UUID",
     )
     record.add_argument("-f", "--format", choices=("csv", "jsonl"), default="csv")
     record.add_argument("--force", action="store_true", help="overwrite an existing output file")

@@ -172,7 +172,9 @@ class Sampler:
     def tick(self) -> list[Sample]:
         """Read every device once now, account energy, store and publish the samples."""
         with self._lock:
-            samples = [self._sample(device) for device in self._devices if not self._is_done(device)]
+            samples = [
+                self._sample(device) for device in self._devices if not self._is_done(device)
+            ]
             for sample in samples:
                 self._history[sample.device_id].append(sample)
             self.ticks += 1
@@ -230,7 +232,9 @@ class Sampler:
             self.tick()
             end = self._snapshot()
             return {
-                device_id: _window_result(device_id, begin[device_id], end[device_id], device_id in self._lost)
+                device_id: _window_result(
+                    device_id, begin[device_id], end[device_id], device_id in self._lost
+                )
                 for device_id in begin
             }
 
@@ -251,7 +255,9 @@ class Sampler:
         return snapshot
 
 
-def _window_result(device_id: str, begin: EnergyTotals, end: EnergyTotals, lost: bool) -> WindowResult:
+def _window_result(
+    device_id: str, begin: EnergyTotals, end: EnergyTotals, lost: bool
+) -> WindowResult:
     duration_s = end.time_s - begin.time_s
     counted = end.counter_intervals - begin.counter_intervals
     integrated = end.integrated_intervals - begin.integrated_intervals

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpuscope.telemetry.discover import discover
-from gpuscope.telemetry.model import METRIC_NAMES, Device, DeviceLost, EnergySource, supported_metrics
+from gpuscope.telemetry.model import (
+    METRIC_NAMES,
+    Device,
+    DeviceLost,
+    EnergySource,
+    supported_metrics,
+)
 
 # The CPU's utilization needs two reads some clock ticks apart (USER_HZ is 100 on Linux).
 _SECOND_READ_AFTER_S = 0.05
@@ -100,7 +106,11 @@ def run_list(as_json: bool) -> int:
     with discover() as found:
         summaries = summarize(found.devices)
         if as_json:
-            print(json.dumps({"devices": [s.as_dict() for s in summaries], "absent": found.absent}, indent=2))
+            print(
+                json.dumps(
+                    {"devices": [s.as_dict() for s in summaries], "absent": found.absent}, indent=2
+                )
+            )
             return 0
         for summary in summaries:
             print("\n".join(_text_lines(summary)))

@@ -83,7 +83,10 @@ class _LostReporter:
     def __call__(self, samples: Sequence[Sample]) -> None:
         for sample in samples:
             if sample.lost:
-                print(f"\ngpuscope record: {sample.device_id} lost; recording the others", file=sys.stderr)
+                print(
+                    f"\ngpuscope record: {sample.device_id} lost; recording the others",
+                    file=sys.stderr,
+                )
 
 
 def run_record(options: RecordOptions) -> int:
@@ -101,14 +104,17 @@ def run_record(options: RecordOptions) -> int:
             sampler.subscribe(_LostReporter())
             elapsed_s = _sample_until_stopped(sampler, sink, options, len(devices))
         finally:
-            if fd != sys.stdout.fileno():
+            if options.output != "-":
                 os.close(fd)
     failure = sampler.error
     if failure is not None and not _reader_went_away(failure):
         raise RunFailure(_describe_write_error(options.output, failure)) from None
     if sys.stderr.isatty():
         where = "stdout" if options.output == "-" else options.output
-        print(f"gpuscope record: {sink.rows_written} rows in {elapsed_s:.1f} s to {where}", file=sys.stderr)
+        print(
+            f"gpuscope record: {sink.rows_written} rows in {elapsed_s:.1f} s to {where}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -47,7 +47,10 @@ def json_record(sample: Sample) -> dict[str, Any]:
     record["processes"] = (
         None
         if processes is None
-        else [{"pid": p.pid, "name": p.name, "gpu_mem_mib": _json_value(p.gpu_mem_mib)} for p in processes]
+        else [
+            {"pid": p.pid, "name": p.name, "gpu_mem_mib": _json_value(p.gpu_mem_mib)}
+            for p in processes
+        ]
     )
     return record
 
@@ -70,7 +73,9 @@ class RecordingSink:
         if self._format == "csv":
             text = self._csv_lines([csv_cell(c.value(s)) for c in COLUMNS] for s in samples)
         else:
-            text = "".join(json.dumps(json_record(s), separators=(",", ":")) + "\n" for s in samples)
+            text = "".join(
+                json.dumps(json_record(s), separators=(",", ":")) + "\n" for s in samples
+            )
         self._write(text)
         self.rows_written += len(samples)
 

@@ -1,9 +1,9 @@
 """AMD GPUs through ``amdsmi`` (ROCm's Python bindings).
 
-amdsmi units (7.x): memory in bytes, power in W (``power_limit`` in µW on some releases, told apart
-by magnitude), energy as ``energy_accumulator`` × ``counter_resolution`` µJ, clocks in MHz,
-temperature in °C. Values the hardware does not report come back as the string "N/A"; they become
-``None`` here and go no further.
+amdsmi units (7.x): memory in bytes, power in W (``power_limit`` in microwatts on some releases,
+told apart by magnitude), energy as ``energy_accumulator * counter_resolution`` µJ, clocks in
+MHz, temperature in °C. Values the hardware does not report come back as the string "N/A";
+they become ``None`` here and go no further.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from types import ModuleType
 from typing import Any
 
 from gpuscope.telemetry.calls import Failure, GuardedCalls
-from gpuscope.telemetry.model import BackendProbe, DeviceInfo, ProcessUsage, Reading, Vendor
+from gpuscope.telemetry.model import (
+    BackendProbe,
+    DeviceInfo,
+    DeviceLost,
+    ProcessUsage,
+    Reading,
+    Vendor,
+)
 
 MIB = 1024 * 1024
 POWER_PERIOD_S = 0.1
@@ -61,7 +68,9 @@ class AmdDevice:
         asic = calls("asic", smi.amdsmi_get_gpu_asic_info, handle) or {}
         board = calls("board", smi.amdsmi_get_gpu_board_info, handle) or {}
         driver = calls("driver", smi.amdsmi_get_gpu_driver_info, handle) or {}
-        total = calls("vram_total", smi.amdsmi_get_gpu_memory_total, handle, smi.AmdSmiMemoryType.VRAM)
+        total = calls(
+            "vram_total", smi.amdsmi_get_gpu_memory_total, handle, smi.AmdSmiMemoryType.VRAM
+        )
         energy = calls("energy", smi.amdsmi_get_energy_count, handle)
         self._fan_max = number(calls("fan_max", smi.amdsmi_get_gpu_fan_speed_max, handle, 0))
         self._mem_total_mib = total / MIB if total is not None else None
@@ -82,7 +91,9 @@ class AmdDevice:
     def read(self, now_s: float) -> Reading:
         smi, calls, handle = self._smi, self._calls, self._handle
         activity = calls("activity", smi.amdsmi_get_gpu_activity, handle) or {}
-        used = calls("vram_used", smi.amdsmi_get_gpu_memory_usage, handle, smi.AmdSmiMemoryType.VRAM)
+        used = calls(
+            "vram_used", smi.amdsmi_get_gpu_memory_usage, handle, smi.AmdSmiMemoryType.VRAM
+        )
         power = calls.every("power", POWER_PERIOD_S, now_s, smi.amdsmi_get_power_info, handle) or {}
         energy = calls.every("energy", POWER_PERIOD_S, now_s, smi.amdsmi_get_energy_count, handle)
         gfx = calls("clock_gfx", smi.amdsmi_get_clock_info, handle, smi.AmdSmiClkType.GFX) or {}
@@ -110,19 +121,22 @@ class AmdDevice:
     def _temperature_c(self) -> float | None:
         # EDGE is often unsupported on MI-series parts; HOTSPOT (== JUNCTION) usually is.
         smi = self._smi
-        for sensor in ("HOTSPOT", "EDGE"):
-            value = number(
-                self._calls(
-                    f"temp_{sensor.lower()}",
-                    smi.amdsmi_get_temp_metric,
-                    self._handle,
-                    getattr(smi.AmdSmiTemperatureType, sensor),
-                    smi.AmdSmiTemperatureMetric.CURRENT,
+        return number(
+            self._calls.first_of(
+                *(
+                    (
+                        f"temp_{sensor.lower()}",
+                        smi.amdsmi_get_temp_metric,
+                        (
+                            self._handle,
+                            getattr(smi.AmdSmiTemperatureType, sensor),
+                            smi.AmdSmiTemperatureMetric.CURRENT,
+                        ),
+                    )
+                    for sensor in ("HOTSPOT", "EDGE")
                 )
             )
-            if value is not None:
-                return value
-        return None
+        )
 
     def _processes(self) -> tuple[ProcessUsage, ...] | None:
         procs = self._calls("processes", self._smi.amdsmi_get_gpu_process_list, self._handle)
@@ -183,24 +197,32 @@ def probe() -> BackendProbe:
         probe_result.absent_reason = "amdsmi: not installed (pip install 'gpuscope[amd]')"
         return probe_result
     except Exception as exc:  # KeyError('libamd_smi.so') when ROCm is absent, OSError elsewhere
-        probe_result.absent_reason = f"amdsmi: ROCm library not loadable ({type(exc).__name__}: {exc})"
+        probe_result.absent_reason = (
+            f"amdsmi: ROCm library not loadable ({type(exc).__name__}: {exc})"
+        )
         return probe_result
     try:
         smi.amdsmi_init(smi.AmdSmiInitFlags.INIT_AMD_GPUS)
     except smi.AmdSmiException as exc:
-        probe_result.absent_reason = f"amdsmi: init failed, amdgpu driver not loaded? ({exc})".replace(
-            "\n", " "
+        probe_result.absent_reason = (
+            f"amdsmi: init failed, amdgpu driver not loaded? ({exc})".replace("\n", " ")
         )
         return probe_result
     probe_result.shutdown = smi.amdsmi_shut_down
     try:
         handles = smi.amdsmi_get_processor_handles()
-        probe_result.devices = [AmdDevice(smi, index, h) for index, h in enumerate(handles)]
+        for index, handle in enumerate(handles):
+            try:
+                probe_result.devices.append(AmdDevice(smi, index, handle))
+            except (DeviceLost, smi.AmdSmiException) as exc:  # one bad GPU must not hide the others
+                probe_result.unusable.append(
+                    f"amdsmi: GPU {index} unusable ({exc})".replace("\n", " ")
+                )
     except smi.AmdSmiException as exc:
         probe_result.close()
         probe_result.absent_reason = f"amdsmi: cannot enumerate GPUs ({exc})".replace("\n", " ")
         return probe_result
-    if not probe_result.devices:
+    if not probe_result.devices and not probe_result.unusable:
         probe_result.close()
         probe_result.absent_reason = "amdsmi: no AMD GPU found"
     return probe_result

@@ -50,7 +50,9 @@ class GuardedCalls:
                 self.unsupported.add(key)
             return None
 
-    def every(self, key: str, period_s: float, now_s: float, fn: Callable[..., Any], *args: Any) -> Any:
+    def every(
+        self, key: str, period_s: float, now_s: float, fn: Callable[..., Any], *args: Any
+    ) -> Any:
         """Like calling, but reuse the last value if it is younger than ``period_s``.
 
         For readings the hardware refreshes at a fixed rate (NVML power and energy: every 100 ms
@@ -62,3 +64,15 @@ class GuardedCalls:
         value = self(key, fn, *args)
         self._cached[key] = (now_s, value)
         return value
+
+    def first_of(self, *attempts: tuple[str, Callable[..., Any], tuple[Any, ...]]) -> Any:
+        """The first non-None of several ``(key, fn, args)`` ways to read one metric.
+
+        For metrics with a newer and an older call, or several sensors: once a way says
+        "unsupported" it is skipped for good, so the fallback costs nothing after the first read.
+        """
+        for key, fn, args in attempts:
+            value = self(key, fn, *args)
+            if value is not None:
+                return value
+        return None

@@ -90,7 +90,7 @@ class CpuDevice:
         times = psutil.cpu_times(percpu=True)
         cores: list[float] = []
         busy_sum = total_sum = 0.0
-        for before, after in zip(self._last_times, times):
+        for before, after in zip(self._last_times, times, strict=False):
             busy0, total0 = _busy_and_total(before)
             busy1, total1 = _busy_and_total(after)
             d_total = total1 - total0

@@ -26,7 +26,7 @@ class Discovery:
     """
 
     devices: list[Device] = field(default_factory=list)
-    absent: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # absent backends and unusable devices
     probes: list[BackendProbe] = field(default_factory=list)
 
     def close(self) -> None:
@@ -54,6 +54,7 @@ def discover(backends: Iterable[str] = BACKENDS) -> Discovery:
         found.devices.extend(backend.devices)
         if backend.absent_reason:
             found.absent.append(backend.absent_reason)
+        found.absent.extend(backend.unusable)
     return found
 
 
@@ -70,7 +71,13 @@ def backends_for(selectors: Iterable[str]) -> list[str]:
     wanted: list[str] = []
     for selector in selectors:
         prefix = selector.split(":", 1)[0].lower()
-        names = [prefix] if prefix in BACKENDS else ["nvidia", "amd"] if prefix in ("gpu", "all") else []
+        names = (
+            [prefix]
+            if prefix in BACKENDS
+            else ["nvidia", "amd"]
+            if prefix in ("gpu", "all")
+            else []
+        )
         if prefix == "all":
             names.append("cpu")
         if not names:  # a UUID or a PCI bus id: could be any GPU

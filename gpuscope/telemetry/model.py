@@ -8,8 +8,8 @@ not this time); it is never a stand-in for zero.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields
 from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 
@@ -127,6 +127,7 @@ class BackendProbe:
     name: str
     devices: list[Device] = field(default_factory=list)
     absent_reason: str | None = None
+    unusable: list[str] = field(default_factory=list)  # one line per device that failed to open
     shutdown: Callable[[], None] | None = None  # e.g. nvmlShutdown, once the devices are done
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from gpuscope.telemetry.calls import Failure, GuardedCalls
 from gpuscope.telemetry.model import (
     BackendProbe,
     DeviceInfo,
+    DeviceLost,
     ProcessUsage,
     Reading,
     Vendor,
@@ -53,7 +54,11 @@ def _text(value: str | bytes) -> str:
 def _classifier(nv: ModuleType) -> Any:
     unsupported = tuple(
         getattr(nv, name)
-        for name in ("NVMLError_NotSupported", "NVMLError_FunctionNotFound", "NVMLError_NoPermission")
+        for name in (
+            "NVMLError_NotSupported",
+            "NVMLError_FunctionNotFound",
+            "NVMLError_NoPermission",
+        )
         if hasattr(nv, name)
     )
     lost = tuple(
@@ -88,6 +93,16 @@ class NvidiaDevice:
             getattr(nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None),
         )
         calls, handle = self._calls, self._handle
+        # nvmlDeviceGetTemperature is deprecated (removal announced for CUDA 14); drivers older
+        # than the V call answer FunctionNotFound, which marks it unsupported after one try.
+        self._temperature_calls = [
+            (key, getattr(nv, fn_name), (handle, nv.NVML_TEMPERATURE_GPU))
+            for key, fn_name in (
+                ("temperature_v", "nvmlDeviceGetTemperatureV"),
+                ("temperature", "nvmlDeviceGetTemperature"),
+            )
+            if hasattr(nv, fn_name)
+        ]
         memory = calls("memory", nv.nvmlDeviceGetMemoryInfo, handle)
         pci = calls("pci", nv.nvmlDeviceGetPciInfo, handle)
         energy = calls("energy", nv.nvmlDeviceGetTotalEnergyConsumption, handle)
@@ -131,9 +146,13 @@ class NvidiaDevice:
             power_w=power_mw / 1000 if power_mw is not None else None,
             power_limit_w=limit_mw / 1000 if limit_mw is not None else None,
             energy_counter_j=energy_mj / 1000 if energy_mj is not None else None,
-            temp_c=_float(calls("temperature", nv.nvmlDeviceGetTemperature, handle, nv.NVML_TEMPERATURE_GPU)),
-            clock_core_mhz=_float(calls("clock_sm", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_SM)),
-            clock_mem_mhz=_float(calls("clock_mem", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_MEM)),
+            temp_c=_float(calls.first_of(*self._temperature_calls)),
+            clock_core_mhz=_float(
+                calls("clock_sm", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_SM)
+            ),
+            clock_mem_mhz=_float(
+                calls("clock_mem", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_MEM)
+            ),
             pstate=calls("pstate", nv.nvmlDeviceGetPerformanceState, handle),
             throttle_reasons=clock_event_names(events) if events is not None else None,
             fan_pct=_float(calls("fan", nv.nvmlDeviceGetFanSpeed, handle)),
@@ -141,7 +160,9 @@ class NvidiaDevice:
         )
 
     def _processes(self) -> tuple[ProcessUsage, ...] | None:
-        procs = self._calls("processes", self._nv.nvmlDeviceGetComputeRunningProcesses, self._handle)
+        procs = self._calls(
+            "processes", self._nv.nvmlDeviceGetComputeRunningProcesses, self._handle
+        )
         if procs is None:
             return None
         return tuple(
@@ -176,12 +197,16 @@ def probe() -> BackendProbe:
     try:
         count = nv.nvmlDeviceGetCount()
         driver = _text(nv.nvmlSystemGetDriverVersion())
-        probe_result.devices = [NvidiaDevice(nv, index, driver) for index in range(count)]
+        for index in range(count):
+            try:
+                probe_result.devices.append(NvidiaDevice(nv, index, driver))
+            except (DeviceLost, nv.NVMLError) as exc:  # one bad GPU must not hide the others
+                probe_result.unusable.append(f"NVML: GPU {index} unusable ({exc})")
     except nv.NVMLError as exc:
         probe_result.close()
         probe_result.absent_reason = f"NVML: cannot enumerate GPUs ({exc})"
         return probe_result
-    if not probe_result.devices:
+    if not probe_result.devices and not probe_result.unusable:
         probe_result.close()
         probe_result.absent_reason = "NVML: driver loaded but no NVIDIA GPU found"
     return probe_result

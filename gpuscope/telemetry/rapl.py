@@ -9,6 +9,7 @@ zone and is skipped so energy is not counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +52,8 @@ class RaplReader:
             except (OSError, ValueError) as exc:
                 return None, f"RAPL: cannot read {zone_dir.name} ({exc})"
             zones.append(_Zone(zone_dir / "energy_uj", range_uj, raw))
-            try:
+            with contextlib.suppress(OSError, ValueError):  # a limit is optional
                 limit_uw += int((zone_dir / "constraint_0_power_limit_uw").read_text())
-            except (OSError, ValueError):
-                pass
         return cls(zones, limit_uw / 1e6 if limit_uw else None), None
 
     def read_j(self) -> float | None:

@@ -1,0 +1,157 @@
+"""The NVML backend on a fake pynvml: units, unsupported metrics, absent driver, lost GPU."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.model import DeviceLost, Vendor
+from gpuscope.telemetry.nvidia import POWER_PERIOD_S, clock_event_names
+from tests.fakes.fake_pynvml import FakeGpu, Ramp
+
+MIB = 1024 * 1024
+
+
+def two_gpus() -> list[FakeGpu]:
+    return [
+        FakeGpu(
+            power=Ramp(300.0),
+            util_gpu=97,
+            util_mem=41,
+            mem_used=40 * 1024 * MIB,
+            clock_events=0x4 | 0x20,
+            processes=[(os.getpid(), 2048 * MIB), (999_999_999, None)],
+        ),
+        FakeGpu(uuid="GPU-second", bus_id="00000000:00:07.0", power=Ramp(75.0)),
+    ]
+
+
+def test_two_gpu_box_is_discovered_with_static_info(install_nvml, clock) -> None:
+    install_nvml(two_gpus(), clock=clock)
+    with discover(["nvidia"]) as found:
+        infos = [d.info for d in found.devices]
+    assert [i.device_id for i in infos] == ["nvidia:0", "nvidia:1"]
+    assert found.absent == []
+    first = infos[0]
+    assert first.vendor is Vendor.NVIDIA and first.name == "NVIDIA H100 80GB HBM3"
+    assert first.pci_bus_id == "00000000:00:06.0"  # bytes in pynvml, str here
+    assert first.driver == "580.159.04"
+    assert first.mem_total_mib == pytest.approx(85520809984 / MIB)
+    assert first.has_energy_counter
+    assert infos[1].uuid == "GPU-second"
+
+
+def test_reading_converts_nvml_units(install_nvml, clock) -> None:
+    install_nvml(two_gpus(), clock=clock)
+    with discover(["nvidia"]) as found:
+        reading = found.devices[0].read(clock())
+    assert reading.util_gpu_pct == 97 and reading.util_mem_pct == 41
+    assert reading.mem_used_mib == pytest.approx(40 * 1024)
+    assert reading.power_w == pytest.approx(300.0)  # from mW
+    assert reading.power_limit_w == pytest.approx(700.0)
+    assert reading.energy_counter_j == pytest.approx(
+        2726.435 + 300.0 * clock(), abs=1e-3
+    )  # from mJ
+    assert reading.temp_c == 37 and reading.clock_core_mhz == 885 and reading.clock_mem_mhz == 2619
+    assert reading.pstate == 0
+    assert reading.throttle_reasons == ("sw_power_cap", "sw_thermal")
+    mine, gone = reading.processes
+    assert mine.pid == os.getpid() and mine.name and mine.gpu_mem_mib == pytest.approx(2048)
+    assert gone.name is None and gone.gpu_mem_mib is None  # exited pid, memory not attributed
+
+
+def test_unsupported_metric_is_none_and_never_asked_again(install_nvml, clock) -> None:
+    fake = install_nvml(two_gpus(), clock=clock)
+    with discover(["nvidia"]) as found:
+        device = found.devices[0]
+        for _ in range(5):
+            clock.advance(0.5)
+            assert device.read(clock()).fan_pct is None
+    assert fake.calls["nvmlDeviceGetFanSpeed"] == 1
+
+
+def test_deprecated_temperature_call_used_only_when_v_call_missing(install_nvml, clock) -> None:
+    gpu = FakeGpu(unsupported={"nvmlDeviceGetTemperatureV"})
+    fake = install_nvml([gpu], clock=clock)
+    with discover(["nvidia"]) as found:
+        for _ in range(3):
+            assert found.devices[0].read(clock()).temp_c == 37
+    assert fake.calls["nvmlDeviceGetTemperatureV"] == 1
+    assert fake.calls["nvmlDeviceGetTemperature"] == 3
+
+
+def test_power_and_energy_not_read_faster_than_hardware_updates(install_nvml, clock) -> None:
+    fake = install_nvml([FakeGpu()], clock=clock)
+    with discover(["nvidia"]) as found:
+        fake.calls.clear()
+        for _ in range(50):  # 1 s at 20 Hz
+            found.devices[0].read(clock())
+            clock.advance(0.02)
+    reads = 1.0 / POWER_PERIOD_S
+    assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] <= reads + 1
+    assert fake.calls["nvmlDeviceGetPowerUsage"] <= reads + 1
+    assert fake.calls["nvmlDeviceGetUtilizationRates"] == 50
+
+
+def test_gpu_without_energy_counter_says_so(install_nvml, clock) -> None:
+    install_nvml([FakeGpu(unsupported={"nvmlDeviceGetTotalEnergyConsumption"})], clock=clock)
+    with discover(["nvidia"]) as found:
+        device = found.devices[0]
+        reading = device.read(clock())
+    assert not device.info.has_energy_counter
+    assert reading.energy_counter_j is None and reading.power_w == pytest.approx(75.0)
+    assert any("integrated" in note for note in device.info.notes)
+
+
+def test_lost_gpu_raises_device_lost(install_nvml, clock) -> None:
+    install_nvml([FakeGpu(lost_at=clock() + 1.0)], clock=clock)
+    with discover(["nvidia"]) as found:
+        device = found.devices[0]
+        device.read(clock())
+        clock.advance(1.0)
+        with pytest.raises(DeviceLost, match="GPU is lost"):
+            device.read(clock())
+
+
+@pytest.mark.parametrize(
+    ("error_code", "reason"),
+    [
+        (12, "NVML: driver not found"),
+        (9, "NVML: NVIDIA driver not loaded"),
+        (999, "NVML: init failed"),
+    ],
+)
+def test_no_driver_means_backend_absent_with_one_line(install_nvml, error_code, reason) -> None:
+    install_nvml([], init_error=error_code)
+    with discover(["nvidia"]) as found:
+        assert found.devices == []
+        assert len(found.absent) == 1 and found.absent[0].startswith(reason)
+        assert "\n" not in found.absent[0]
+
+
+def test_library_not_installed_means_backend_absent() -> None:
+    with discover(["nvidia"]) as found:  # the autouse fixture hides pynvml
+        assert found.devices == [] and found.absent == [
+            "NVML: nvidia-ml-py not importable (ModuleNotFoundError)"
+        ]
+
+
+def test_zero_gpus_is_absent_and_shuts_nvml_down(install_nvml) -> None:
+    fake = install_nvml([])
+    with discover(["nvidia"]) as found:
+        assert found.absent == ["NVML: driver loaded but no NVIDIA GPU found"]
+    assert not fake.initialised
+
+
+def test_discovery_close_shuts_nvml_down(install_nvml) -> None:
+    fake = install_nvml([FakeGpu()])
+    with discover(["nvidia"]):
+        assert fake.initialised
+    assert not fake.initialised and fake.calls["nvmlShutdown"] == 1
+
+
+def test_clock_event_names() -> None:
+    assert clock_event_names(0) == ()
+    assert clock_event_names(0x1 | 0x40 | 0x100) == ("gpu_idle", "hw_thermal", "display_clock")

@@ -1,0 +1,195 @@
+"""``gpuscope record`` as a user runs it: a real subprocess on this machine's real devices (the CPU
+here and in CI), plus in-process runs on fake GPUs for the cases this machine cannot produce."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpuscope.cli import main
+from gpuscope.sinks.columns import COLUMN_NAMES
+from tests.fakes.fake_amdsmi import FakeAmdGpu
+from tests.fakes.fake_pynvml import FakeGpu, Ramp
+
+GPUSCOPE = [sys.executable, "-m", "gpuscope"]
+
+
+def gpuscope(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GPUSCOPE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_whole_rows(path: Path) -> list[dict[str, str]]:
+    text = path.read_text()
+    assert text.endswith("\n"), "file must end on a whole row"
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == list(COLUMN_NAMES)
+    assert all(len(row) == len(COLUMN_NAMES) for row in rows)
+    return read_rows(path)
+
+
+def test_record_rows_match_duration_over_interval(tmp_path: Path) -> None:
+    out = tmp_path / "rec.csv"
+    result = gpuscope("record", "-o", str(out), "--duration", "2", "--interval", "0.25")
+    assert result.returncode == 0, result.stderr
+    rows = assert_whole_rows(out)
+    cpu_rows = [row for row in rows if row["device"] == "cpu"]
+    assert abs(len(cpu_rows) - 2 / 0.25) <= 1
+    assert all(row["vendor"] == "cpu" and row["status"] == "ok" for row in cpu_rows)
+    assert cpu_rows[-1]["util_cpu_pct"] != "" and float(cpu_rows[-1]["mem_total_mib"]) > 0
+    assert cpu_rows[-1]["util_gpu_pct"] == ""  # not a GPU: empty, never 0
+
+
+def test_record_csv_reads_in_pandas_without_options(tmp_path: Path) -> None:
+    pandas = pytest.importorskip("pandas")
+    out = tmp_path / "rec.csv"
+    assert gpuscope("record", "-o", str(out), "-d", "1", "-i", "0.2").returncode == 0
+    frame = pandas.read_csv(out)
+    assert list(frame.columns) == list(COLUMN_NAMES)
+    assert pandas.api.types.is_float_dtype(frame["mem_used_mib"])
+    assert frame["power_w"].isna().all()  # no RAPL on CI: unknown, not 0
+    assert pandas.to_datetime(frame["timestamp"]).is_monotonic_increasing
+
+
+def test_record_jsonl(tmp_path: Path) -> None:
+    out = tmp_path / "rec.jsonl"
+    assert (
+        gpuscope("record", "-o", str(out), "-d", "0.6", "-i", "0.2", "--format", "jsonl").returncode
+        == 0
+    )
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert 2 <= len(records) <= 5
+    assert set(COLUMN_NAMES) <= set(records[-1]) and records[-1]["power_w"] is None
+    assert isinstance(records[-1]["util_cores_pct"], list)
+
+
+def test_record_to_stdout() -> None:
+    result = gpuscope("record", "-d", "0.5", "-i", "0.2")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == ",".join(COLUMN_NAMES) and len(lines) >= 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_with_whole_rows(tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "rec.csv"
+    proc = subprocess.Popen(
+        [*GPUSCOPE, "record", "-o", str(out), "-i", "0.05"], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 5):
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert len(assert_whole_rows(out)) >= 4
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["record", "--interval", "0.01"], 2, "interval must be at least 0.05 s"),
+        (["record", "--interval", "abc"], 2, "invalid float value"),
+        (["record", "--duration", "-1"], 2, "duration must be a positive"),
+        (["record", "--devices", "nvidia:7"], 2, "unknown device 'nvidia:7'"),
+        (["record", "--devices", ","], 2, "--devices needs at least one device"),
+        (["record", "--format", "xml"], 2, "invalid choice"),
+        (
+            ["record", "-o", "/nonexistent-dir/x.csv", "-d", "1"],
+            1,
+            "cannot write /nonexistent-dir/x.csv",
+        ),
+        (
+            ["record", "-o", "/dev/full", "--force", "-d", "1"],
+            1,
+            "disk full while writing /dev/full",
+        ),
+        (["frobnicate"], 2, "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code(args: list[str], code: int, message: str) -> None:
+    result = gpuscope(*args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_existing_recording_is_not_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "earlier.csv"
+    out.write_text("precious\n")
+    result = gpuscope("record", "-o", str(out), "-d", "0.3")
+    assert result.returncode == 1 and "exists; pass --force" in result.stderr
+    assert out.read_text() == "precious\n"
+
+
+def test_pipe_closed_by_reader_is_a_normal_stop() -> None:
+    proc = subprocess.run(
+        f"{sys.executable} -m gpuscope record -i 0.05 | head -n 3",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.stdout.count("\n") == 3
+    assert "Traceback" not in proc.stderr and proc.stderr == ""
+
+
+def test_headless_commands_never_import_textual_or_torch() -> None:
+    code = (
+        "import sys\nfrom gpuscope.cli import main\n"
+        "main(['list']); main(['record', '-d', '0.2', '-o', '-'])\n"
+        "bad = [m for m in ('textual', 'torch', 'plotext') if m in sys.modules]\n"
+        "assert not bad, bad"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# -- in process, on fake GPUs ------------------------------------------------------------------
+
+
+def test_record_gpu_lost_mid_run_keeps_recording_the_rest(
+    install_nvml, tmp_path: Path, capsys
+) -> None:
+    install_nvml(
+        [FakeGpu(power=Ramp(300.0)), FakeGpu(uuid="GPU-b", lost_at=time.monotonic() + 0.5)]
+    )
+    out = tmp_path / "rec.csv"
+    assert main(["record", "-o", str(out), "-d", "1.5", "-i", "0.1"]) == 0
+    rows = assert_whole_rows(out)
+    by_device = {d: [r for r in rows if r["device"] == d] for d in ("nvidia:0", "nvidia:1", "cpu")}
+    lost_rows = [r for r in by_device["nvidia:1"] if r["status"] == "lost"]
+    assert len(lost_rows) == 1 and by_device["nvidia:1"][-1] is lost_rows[0]
+    assert lost_rows[0]["power_w"] == ""
+    assert len(by_device["nvidia:0"]) > len(by_device["nvidia:1"]) + 3
+    assert len(by_device["cpu"]) == len(by_device["nvidia:0"])
+    last = by_device["nvidia:0"][-1]
+    assert float(last["power_w"]) == pytest.approx(300.0) and last["energy_source"] == "counter"
+    assert float(last["energy_j"]) == pytest.approx(300.0 * 1.5, rel=0.15)
+    assert last["fan_pct"] == "" and last["throttle_reasons"] == "gpu_idle"
+    assert "nvidia:1 lost" in capsys.readouterr().err
+
+
+def test_record_mixed_box_device_filter(install_nvml, install_amdsmi, tmp_path: Path) -> None:
+    install_nvml([FakeGpu(), FakeGpu(uuid="GPU-b")])
+    install_amdsmi([FakeAmdGpu()])
+    out = tmp_path / "rec.csv"
+    assert main(["record", "-o", str(out), "-d", "0.5", "-i", "0.1", "--devices", "GPU-b,amd"]) == 0
+    devices = {row["device"] for row in read_rows(out)}
+    assert devices == {"nvidia:1", "amd:0"}

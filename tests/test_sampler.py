@@ -1,0 +1,166 @@
+"""The sampler on scripted fake devices: energy against known integrals, windows, lost devices,
+bounded history, and a drift-free schedule."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from gpuscope.sampler import Sampler, check_interval
+from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.model import EnergySource
+from tests.fakes.fake_amdsmi import FakeAmdGpu
+from tests.fakes.fake_pynvml import FakeGpu, Ramp
+
+NO_COUNTER = {"nvmlDeviceGetFanSpeed", "nvmlDeviceGetTotalEnergyConsumption"}
+
+
+def run_ticks(sampler: Sampler, clock, seconds: float, step_s: float) -> None:
+    for _ in range(round(seconds / step_s)):
+        clock.advance(step_s)
+        sampler.tick()
+
+
+def test_window_energy_matches_known_integral_counter_and_integrated(
+    install_nvml, install_amdsmi, clock
+) -> None:
+    start = clock()
+    ramp_a, ramp_b, ramp_c = (
+        Ramp(200.0, 40.0, start),
+        Ramp(100.0, 10.0, start),
+        Ramp(150.0, -5.0, start),
+    )
+    install_nvml(
+        [FakeGpu(power=ramp_a), FakeGpu(power=ramp_b, unsupported=NO_COUNTER)], clock=clock
+    )
+    install_amdsmi([FakeAmdGpu(power=ramp_c)], clock=clock)
+    with discover(["nvidia", "amd"]) as found:
+        sampler = Sampler(found.devices, interval_s=0.5, clock=clock)
+        sampler.tick()
+        run_ticks(sampler, clock, 2.0, 0.5)
+        t0 = clock()
+        with sampler.window("run") as window:
+            run_ticks(sampler, clock, 10.0, 0.5)
+        t1 = clock()
+    counter, integrated, amd = (window.results[k] for k in ("nvidia:0", "nvidia:1", "amd:0"))
+    assert counter.source is EnergySource.COUNTER
+    assert counter.energy_j == pytest.approx(ramp_a.energy_j(t0, t1), abs=0.01)  # mJ rounding
+    assert integrated.source is EnergySource.INTEGRATED
+    assert integrated.energy_j == pytest.approx(
+        ramp_b.energy_j(t0, t1), rel=1e-6
+    )  # exact on a ramp
+    assert amd.source is EnergySource.COUNTER
+    assert amd.energy_j == pytest.approx(ramp_c.energy_j(t0, t1), abs=0.01)
+    assert counter.duration_s == pytest.approx(10.0)
+    assert counter.avg_power_w == pytest.approx(ramp_a.energy_j(t0, t1) / 10.0, rel=1e-4)
+    assert not counter.device_lost and counter.gap_intervals == 0
+
+
+def test_counter_reset_mid_run_is_covered_by_power(install_nvml, clock) -> None:
+    ramp = Ramp(250.0)
+    install_nvml([FakeGpu(power=ramp, counter_resets_at=clock() + 3.2)], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, clock=clock)
+        with sampler.window("w") as window:
+            run_ticks(sampler, clock, 6.0, 0.5)
+    result = window.results["nvidia:0"]
+    assert result.source is EnergySource.MIXED
+    assert result.energy_j == pytest.approx(250.0 * 6.0, abs=0.01)
+
+
+def test_samples_carry_accounted_energy_and_source(install_nvml, clock) -> None:
+    install_nvml([FakeGpu(power=Ramp(100.0))], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, clock=clock)
+        sampler.tick()
+        run_ticks(sampler, clock, 3.0, 0.5)
+        history = sampler.history("nvidia:0")
+    assert [s.energy_source for s in history] == [EnergySource.COUNTER] * 7
+    assert history[0].energy_j == 0.0
+    assert history[-1].energy_j == pytest.approx(300.0, abs=0.01)
+
+
+def test_lost_gpu_is_marked_once_and_others_keep_sampling(install_nvml, clock) -> None:
+    install_nvml([FakeGpu(), FakeGpu(uuid="GPU-b", lost_at=clock() + 1.2)], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, clock=clock)
+        published: list[list[str]] = []
+        sampler.subscribe(
+            lambda samples: published.append(
+                [s.device_id + ("!" if s.lost else "") for s in samples]
+            )
+        )
+        for _ in range(6):
+            sampler.tick()
+            clock.advance(0.5)
+        with sampler.window("after") as window:
+            clock.advance(1.0)
+    assert (
+        published[:6]
+        == [["nvidia:0", "nvidia:1"]] * 3 + [["nvidia:0", "nvidia:1!"]] + [["nvidia:0"]] * 2
+    )
+    assert "nvidia:1" in sampler.lost and "GPU is lost" in sampler.lost["nvidia:1"]
+    assert window.results["nvidia:1"].device_lost
+    assert window.results["nvidia:0"].energy_j == pytest.approx(75.0, abs=0.01)
+
+
+def test_history_is_bounded(install_nvml, clock) -> None:
+    install_nvml([FakeGpu()], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, history_len=10, clock=clock)
+        run_ticks(sampler, clock, 50.0, 0.5)
+        history = sampler.history("nvidia:0")
+    assert len(history) == 10 and sampler.ticks == 100
+    assert history[-1].reading.time_s == clock()
+    assert sampler.latest("nvidia:0") is history[-1]
+
+
+def test_window_names_are_checked(install_nvml, clock) -> None:
+    install_nvml([FakeGpu()], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, clock=clock)
+        sampler.begin_window("a")
+        with pytest.raises(ValueError, match="already open"):
+            sampler.begin_window("a")
+        sampler.end_window("a")
+        with pytest.raises(KeyError):
+            sampler.end_window("a")
+
+
+@pytest.mark.parametrize("bad", [0.0, 0.049, -1.0, float("nan"), float("inf")])
+def test_bad_intervals_rejected(bad: float) -> None:
+    with pytest.raises(ValueError, match="interval"):
+        check_interval(bad)
+
+
+def test_thread_keeps_a_drift_free_grid_and_stops(install_nvml) -> None:
+    install_nvml([FakeGpu()])
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, interval_s=0.1)
+        sampler.start()
+        time.sleep(1.05)
+        sampler.stop()
+        assert not sampler.running
+        times = [s.reading.time_s for s in sampler.history("nvidia:0")]
+    assert 8 <= len(times) + sampler.missed_ticks <= 12
+    # every tick lands on the grid start + k * interval (late by scheduling jitter, never drifting)
+    offsets = [((t - times[0]) / 0.1) % 1.0 for t in times]
+    assert all(o < 0.4 or o > 0.9 for o in offsets), offsets
+
+
+def test_failing_listener_stops_the_loop_and_is_reported(install_nvml) -> None:
+    install_nvml([FakeGpu()])
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, interval_s=0.05)
+        calls = threading.Event()
+
+        def listener(samples: object) -> None:
+            calls.set()
+            raise OSError(28, "No space left on device")
+
+        sampler.subscribe(listener)
+        sampler.start()
+        assert sampler.wait(5.0)
+        assert isinstance(sampler.error, OSError) and sampler.ticks == 1
