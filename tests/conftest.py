@@ -30,10 +30,11 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(autouse=True)
-def no_real_gpu_libraries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests see no vendor library unless they install a fake (GPU-marked tests opt out)."""
-    monkeypatch.setitem(sys.modules, "pynvml", None)
-    monkeypatch.setitem(sys.modules, "amdsmi", None)
+def no_real_gpu_libraries(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No vendor library unless a test installs a fake; GPU-marked tests see the real ones."""
+    if request.node.get_closest_marker("gpu") is None:
+        monkeypatch.setitem(sys.modules, "pynvml", None)
+        monkeypatch.setitem(sys.modules, "amdsmi", None)
 
 
 @pytest.fixture

@@ -155,3 +155,15 @@ def test_discovery_close_shuts_nvml_down(install_nvml) -> None:
 def test_clock_event_names() -> None:
     assert clock_event_names(0) == ()
     assert clock_event_names(0x1 | 0x40 | 0x100) == ("gpu_idle", "hw_thermal", "display_clock")
+
+
+def test_sampling_at_the_hardware_rate_reads_power_every_time(install_nvml, clock) -> None:
+    # 0.1 s steps on a float clock land a hair under 0.1 s apart; jitter must not halve the rate.
+    fake = install_nvml([FakeGpu()], clock=clock)
+    with discover(["nvidia"]) as found:
+        fake.calls.clear()
+        for _ in range(20):
+            clock.advance(0.1)
+            found.devices[0].read(clock() - 0.001 * (fake.calls["nvmlDeviceGetPowerUsage"] % 2))
+    assert fake.calls["nvmlDeviceGetPowerUsage"] == 20
+    assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] == 20
