@@ -46,8 +46,9 @@ def raw_nvml_floor(index: int, reads: int) -> tuple[list[float], list[float]]:
     def without_energy() -> None:
         nv.nvmlDeviceGetUtilizationRates(handle)
         nv.nvmlDeviceGetMemoryInfo(handle)
-        nv.nvmlDeviceGetPowerUsage(handle)
-        nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU)
+        nv.nvmlDeviceGetFieldValues(handle, [nv.NVML_FI_DEV_POWER_INSTANT])
+        nv.nvmlDeviceGetEnforcedPowerLimit(handle)
+        nv.nvmlDeviceGetTemperatureV(handle, nv.NVML_TEMPERATURE_GPU)
         nv.nvmlDeviceGetClockInfo(handle, nv.NVML_CLOCK_SM)
         nv.nvmlDeviceGetClockInfo(handle, nv.NVML_CLOCK_MEM)
         nv.nvmlDeviceGetPerformanceState(handle)

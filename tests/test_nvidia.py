@@ -91,7 +91,7 @@ def test_power_and_energy_not_read_faster_than_hardware_updates(install_nvml, cl
             clock.advance(0.02)
     reads = 1.0 / POWER_PERIOD_S
     assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] <= reads + 1
-    assert fake.calls["nvmlDeviceGetPowerUsage"] <= reads + 1
+    assert fake.calls["nvmlDeviceGetFieldValues"] <= reads + 1
     assert fake.calls["nvmlDeviceGetUtilizationRates"] == 50
 
 
@@ -164,6 +164,26 @@ def test_sampling_at_the_hardware_rate_reads_power_every_time(install_nvml, cloc
         fake.calls.clear()
         for _ in range(20):
             clock.advance(0.1)
-            found.devices[0].read(clock() - 0.001 * (fake.calls["nvmlDeviceGetPowerUsage"] % 2))
-    assert fake.calls["nvmlDeviceGetPowerUsage"] == 20
+            found.devices[0].read(clock() - 0.001 * (fake.calls["nvmlDeviceGetFieldValues"] % 2))
+    assert fake.calls["nvmlDeviceGetFieldValues"] == 20
     assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] == 20
+
+
+def test_power_is_instant_not_the_one_second_average(install_nvml, clock) -> None:
+    install_nvml([FakeGpu(power=Ramp(100.0, 200.0, origin_s=clock()))], clock=clock)
+    with discover(["nvidia"]) as found:
+        clock.advance(2.0)
+        reading = found.devices[0].read(clock())
+    assert reading.power_w == pytest.approx(500.0)  # nvmlDeviceGetPowerUsage would say 400
+
+
+def test_older_gpu_without_instant_field_uses_power_usage(install_nvml, clock) -> None:
+    gpu = FakeGpu(
+        power=Ramp(80.0), unsupported={"NVML_FI_DEV_POWER_INSTANT"}, power_usage_is_1s_average=False
+    )
+    fake = install_nvml([gpu], clock=clock)
+    with discover(["nvidia"]) as found:
+        for _ in range(3):
+            clock.advance(0.5)
+            assert found.devices[0].read(clock()).power_w == pytest.approx(80.0)
+    assert fake.calls["nvmlDeviceGetFieldValues"] == 1  # unsupported once, then never asked

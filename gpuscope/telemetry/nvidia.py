@@ -103,6 +103,13 @@ class NvidiaDevice:
             )
             if hasattr(nv, fn_name)
         ]
+        # nvmlDeviceGetPowerUsage is a 1 s average on Ampere (except GA100) and newer (NVML docs);
+        # the instant field is what a live view and a power integral need. Older GPUs lack the
+        # field, and their nvmlDeviceGetPowerUsage is instantaneous anyway.
+        self._power_calls = [
+            ("power_instant", _instant_power_mw, (nv, handle)),
+            ("power_usage", nv.nvmlDeviceGetPowerUsage, (handle,)),
+        ]
         memory = calls("memory", nv.nvmlDeviceGetMemoryInfo, handle)
         pci = calls("pci", nv.nvmlDeviceGetPciInfo, handle)
         energy = calls("energy", nv.nvmlDeviceGetTotalEnergyConsumption, handle)
@@ -124,7 +131,7 @@ class NvidiaDevice:
         nv, calls, handle = self._nv, self._calls, self._handle
         util = calls("utilization", nv.nvmlDeviceGetUtilizationRates, handle)
         memory = calls("memory", nv.nvmlDeviceGetMemoryInfo, handle)
-        power_mw = calls.every("power", POWER_PERIOD_S, now_s, nv.nvmlDeviceGetPowerUsage, handle)
+        power_mw = calls.every("power", POWER_PERIOD_S, now_s, calls.first_of, *self._power_calls)
         energy_mj = calls.every(
             "energy", POWER_PERIOD_S, now_s, nv.nvmlDeviceGetTotalEnergyConsumption, handle
         )
@@ -174,6 +181,13 @@ class NvidiaDevice:
             )
             for p in procs
         )
+
+
+def _instant_power_mw(nv: ModuleType, handle: Any) -> int:
+    (field,) = nv.nvmlDeviceGetFieldValues(handle, [nv.NVML_FI_DEV_POWER_INSTANT])
+    if field.nvmlReturn != nv.NVML_SUCCESS:  # per-field status, e.g. NotSupported
+        raise nv.NVMLError(field.nvmlReturn)
+    return int(field.value.uiVal)
 
 
 def _float(value: int | float | None) -> float | None:

@@ -33,6 +33,9 @@ NVML_ERROR_UNKNOWN = 999
 NVML_TEMPERATURE_GPU = 0
 NVML_CLOCK_SM = 1
 NVML_CLOCK_MEM = 2
+NVML_VALUE_TYPE_UNSIGNED_INT = 1
+NVML_FI_DEV_POWER_AVERAGE = 185
+NVML_FI_DEV_POWER_INSTANT = 186
 
 _ERROR_STRINGS = {
     NVML_ERROR_UNINITIALIZED: "Uninitialized",
@@ -118,6 +121,8 @@ class FakeGpu:
     mem_total: int = 85520809984  # bytes
     mem_used: int = 503316480
     power: Ramp = field(default_factory=lambda: Ramp(75.0))
+    # Ampere (except GA100) and newer: nvmlDeviceGetPowerUsage is the mean of the last second.
+    power_usage_is_1s_average: bool = True
     energy_offset_mj: int = 2726435  # the counter counts since the driver loaded, not from 0
     power_limit_mw: int = 700000
     util_gpu: int = 0
@@ -128,7 +133,7 @@ class FakeGpu:
     pstate: int = 0
     clock_events: int = 0x1  # GpuIdle, as the H100 reports at rest
     processes: list[tuple[int, int | None]] = field(default_factory=list)  # (pid, bytes or None)
-    # Real-API function names that raise NotSupported on this GPU (the H100 has no fan reading).
+    # Real-API function or field names that are NotSupported here (the H100 has no fan reading).
     unsupported: set[str] = field(default_factory=lambda: {"nvmlDeviceGetFanSpeed"})
     lost_at: float | None = None  # from this time on every call raises NVMLError_GpuIsLost
     counter_resets_at: float | None = None  # driver reload: the energy counter restarts at 0
@@ -238,7 +243,43 @@ class FakeNvml:
 
         @api
         def nvmlDeviceGetPowerUsage(gpu: FakeGpu) -> int:
-            return round(gpu.power.power_w(self.clock()) * 1000)
+            t = self.clock()
+            watts = (
+                gpu.power.energy_j(t - 1, t)
+                if gpu.power_usage_is_1s_average
+                else gpu.power.power_w(t)
+            )
+            return round(watts * 1000)
+
+        @api
+        def nvmlDeviceGetFieldValues(gpu: FakeGpu, fieldIds: list[int]) -> list[_Struct]:
+            t = self.clock()
+            values = []
+            for field_id in fieldIds:
+                if (
+                    field_id == NVML_FI_DEV_POWER_INSTANT
+                    and "NVML_FI_DEV_POWER_INSTANT" not in gpu.unsupported
+                ):
+                    status, value = NVML_SUCCESS, round(gpu.power.power_w(t) * 1000)
+                elif (
+                    field_id == NVML_FI_DEV_POWER_AVERAGE
+                    and "NVML_FI_DEV_POWER_AVERAGE" not in gpu.unsupported
+                ):
+                    status, value = NVML_SUCCESS, round(gpu.power.energy_j(t - 1, t) * 1000)
+                else:
+                    status, value = NVML_ERROR_NOT_SUPPORTED, 0
+                values.append(
+                    _Struct(
+                        fieldId=field_id,
+                        scopeId=0,
+                        timestamp=int(t * 1e6),
+                        latencyUsec=0,
+                        valueType=NVML_VALUE_TYPE_UNSIGNED_INT,
+                        nvmlReturn=status,
+                        value=_Struct(uiVal=value),
+                    )
+                )
+            return values
 
         @api
         def nvmlDeviceGetEnforcedPowerLimit(gpu: FakeGpu) -> int:
