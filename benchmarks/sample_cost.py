@@ -92,7 +92,8 @@ def main() -> None:
             print(f"absent: {reason}")
         for device in found.devices:
             info = device.info
-            print(f"\n{info.device_id}: {info.name} (driver {info.driver})")
+            driver = f" (driver {info.driver})" if info.driver else ""
+            print(f"\n{info.device_id}: {info.name}{driver}")
             device.read(time.monotonic())  # warm caches (process names, NotSupported memo)
             # Reads spaced past the hardware period re-read power and energy every time (NVIDIA:
             # the cost "with energy"); back-to-back reads reuse them (the cost without).

@@ -98,6 +98,20 @@ def test_signal_stops_cleanly_with_whole_rows(tmp_path: Path, sig: signal.Signal
     assert len(assert_whole_rows(out)) >= 4
 
 
+def test_killed_recorder_leaves_whole_rows(tmp_path: Path) -> None:
+    out = tmp_path / "rec.csv"
+    proc = subprocess.Popen(
+        [*GPUSCOPE, "record", "-o", str(out), "-i", "0.05"], stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 10):
+        time.sleep(0.01)
+    proc.kill()  # no handler runs: only the one-write-per-tick design keeps rows whole
+    proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(assert_whole_rows(out)) >= 9
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

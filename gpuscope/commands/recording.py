@@ -96,15 +96,17 @@ def run_record(options: RecordOptions) -> int:
             devices = select_devices(found, selectors)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        sampler = Sampler(devices, options.interval_s)
         fd = _open_output(options.output, options.force)
         try:
             sink = _start_sink(fd, options)
-            sampler = Sampler(devices, options.interval_s)
             sampler.subscribe(sink)
             sampler.subscribe(_LostReporter())
             elapsed_s = _sample_until_stopped(sampler, sink, options, len(devices))
         finally:
-            if options.output != "-":
+            # If a device read hung past stop()'s timeout, leave the fd to the process exit
+            # rather than let a late write land on a reused descriptor.
+            if options.output != "-" and not sampler.running:
                 os.close(fd)
     failure = sampler.error
     if failure is not None and not _reader_went_away(failure):
