@@ -16,6 +16,7 @@ from typing import Any
 
 from gpuscope.telemetry.calls import Failure, GuardedCalls
 from gpuscope.telemetry.model import (
+    MIB,
     BackendProbe,
     DeviceInfo,
     DeviceLost,
@@ -24,7 +25,7 @@ from gpuscope.telemetry.model import (
     Vendor,
 )
 
-MIB = 1024 * 1024
+# AMD's update period is not measured here yet; NVML's 100 ms (H100) is the working assumption.
 POWER_PERIOD_S = 0.1
 LIMIT_PERIOD_S = 1.0
 # A power limit above this many "watts" is really µW (the 7.13 preview reports µW).

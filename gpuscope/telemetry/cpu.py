@@ -13,10 +13,9 @@ from typing import Any
 
 import psutil
 
-from gpuscope.telemetry.model import BackendProbe, DeviceInfo, Reading, Vendor
+from gpuscope.telemetry.model import MIB, BackendProbe, DeviceInfo, Reading, Vendor
 from gpuscope.telemetry.rapl import POWERCAP, RaplReader
 
-MIB = 1024 * 1024
 FREQ_PERIOD_S = 0.5
 TEMP_PERIOD_S = 2.0  # hwmon reads are slow-ish and temperatures move slowly
 # Preferred sensors (psutil.sensors_temperatures keys and labels), most specific first.

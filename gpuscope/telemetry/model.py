@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
+MIB = 1024 * 1024  # bytes per MiB: every memory figure is reported in MiB
+
 
 class Vendor(str, enum.Enum):
     """Which backend produced a device (and so which library each metric came from)."""

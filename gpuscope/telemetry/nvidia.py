@@ -12,6 +12,7 @@ from typing import Any
 
 from gpuscope.telemetry.calls import Failure, GuardedCalls
 from gpuscope.telemetry.model import (
+    MIB,
     BackendProbe,
     DeviceInfo,
     DeviceLost,
@@ -21,7 +22,6 @@ from gpuscope.telemetry.model import (
 )
 from gpuscope.telemetry.processes import process_name
 
-MIB = 1024 * 1024
 # NVML power and energy readings change every 100 ms on the H100 (driver 580, measured); reading
 # them faster returns the same value, and the energy call alone costs ~2.5-3 ms.
 POWER_PERIOD_S = 0.1
