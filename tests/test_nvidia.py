@@ -187,3 +187,21 @@ def test_older_gpu_without_instant_field_uses_power_usage(install_nvml, clock) -
             clock.advance(0.5)
             assert found.devices[0].read(clock()).power_w == pytest.approx(80.0)
     assert fake.calls["nvmlDeviceGetFieldValues"] == 1  # unsupported once, then never asked
+
+
+def test_memory_used_excludes_driver_reserved_memory(install_nvml, clock) -> None:
+    install_nvml([FakeGpu(mem_used=1024 * MIB)], clock=clock)
+    with discover(["nvidia"]) as found:
+        reading = found.devices[0].read(clock())
+    assert reading.mem_used_mib == pytest.approx(1024)  # _v2 "used", as nvidia-smi 580 shows
+    assert reading.mem_total_mib == pytest.approx(85520809984 / MIB)
+
+
+def test_driver_without_memory_v2_falls_back_to_v1(install_nvml, clock) -> None:
+    gpu = FakeGpu(mem_used=1024 * MIB, unsupported={"nvmlDeviceGetMemoryInfo_v2"})
+    fake = install_nvml([gpu], clock=clock)
+    with discover(["nvidia"]) as found:
+        for _ in range(3):
+            reading = found.devices[0].read(clock())
+    assert reading.mem_used_mib == pytest.approx(1024 + 480)  # v1 folds reserved into used
+    assert fake.calls["nvmlDeviceGetMemoryInfo"] == 1 + 4  # _v2 tried once (at open), then v1

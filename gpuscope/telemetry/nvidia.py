@@ -110,7 +110,17 @@ class NvidiaDevice:
             ("power_instant", _instant_power_mw, (nv, handle)),
             ("power_usage", nv.nvmlDeviceGetPowerUsage, (handle,)),
         ]
-        memory = calls("memory", nv.nvmlDeviceGetMemoryInfo, handle)
+        # The v1 memory call folds driver-reserved memory into "used" (480 MiB on an idle H100);
+        # _v2 reports what processes allocated, as nvidia-smi 580 does. Old drivers lack _v2.
+        self._memory_calls = [
+            *(
+                [("memory_v2", nv.nvmlDeviceGetMemoryInfo, (handle, nv.nvmlMemory_v2))]
+                if hasattr(nv, "nvmlMemory_v2")
+                else []
+            ),
+            ("memory", nv.nvmlDeviceGetMemoryInfo, (handle,)),
+        ]
+        memory = calls.first_of(*self._memory_calls)
         pci = calls("pci", nv.nvmlDeviceGetPciInfo, handle)
         energy = calls("energy", nv.nvmlDeviceGetTotalEnergyConsumption, handle)
         uuid = calls("uuid", nv.nvmlDeviceGetUUID, handle)
@@ -130,7 +140,7 @@ class NvidiaDevice:
     def read(self, now_s: float) -> Reading:
         nv, calls, handle = self._nv, self._calls, self._handle
         util = calls("utilization", nv.nvmlDeviceGetUtilizationRates, handle)
-        memory = calls("memory", nv.nvmlDeviceGetMemoryInfo, handle)
+        memory = calls.first_of(*self._memory_calls)
         power_mw = calls.every("power", POWER_PERIOD_S, now_s, calls.first_of, *self._power_calls)
         energy_mj = calls.every(
             "energy", POWER_PERIOD_S, now_s, nv.nvmlDeviceGetTotalEnergyConsumption, handle

@@ -36,6 +36,7 @@ NVML_CLOCK_MEM = 2
 NVML_VALUE_TYPE_UNSIGNED_INT = 1
 NVML_FI_DEV_POWER_AVERAGE = 185
 NVML_FI_DEV_POWER_INSTANT = 186
+nvmlMemory_v2 = 0x02000028
 
 _ERROR_STRINGS = {
     NVML_ERROR_UNINITIALIZED: "Uninitialized",
@@ -119,7 +120,8 @@ class FakeGpu:
     uuid: str = "GPU-95357a56-2693-2a14-bbc1-4162166b5e18"
     bus_id: str = "00000000:00:06.0"
     mem_total: int = 85520809984  # bytes
-    mem_used: int = 503316480
+    mem_used: int = 0  # allocated by processes (what _v2 calls "used")
+    mem_reserved: int = 503316480  # driver-reserved; the v1 call counts it as used
     power: Ramp = field(default_factory=lambda: Ramp(75.0))
     # Ampere (except GA100) and newer: nvmlDeviceGetPowerUsage is the mean of the last second.
     power_usage_is_1s_average: bool = True
@@ -173,7 +175,7 @@ class FakeNvml:
     def module(self) -> types.ModuleType:
         mod = types.ModuleType("pynvml")
         for name, value in globals().items():
-            if name.startswith(("NVML_", "NVMLError")):
+            if name.startswith(("NVML_", "NVMLError", "nvmlMemory_")):
                 setattr(mod, name, value)
 
         def api(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -232,9 +234,18 @@ class FakeNvml:
             return _Struct(busId=gpu.bus_id.encode(), busIdLegacy=gpu.bus_id[4:].encode())
 
         @api
-        def nvmlDeviceGetMemoryInfo(gpu: FakeGpu) -> _Struct:
+        def nvmlDeviceGetMemoryInfo(gpu: FakeGpu, version: int | None = None) -> _Struct:
+            if not version:  # v1: reserved memory counts as used
+                used = gpu.mem_used + gpu.mem_reserved
+                return _Struct(total=gpu.mem_total, free=gpu.mem_total - used, used=used)
+            if "nvmlDeviceGetMemoryInfo_v2" in gpu.unsupported:  # a driver without the _v2 symbol
+                raise NVMLError(NVML_ERROR_FUNCTION_NOT_FOUND)
             return _Struct(
-                total=gpu.mem_total, free=gpu.mem_total - gpu.mem_used, used=gpu.mem_used
+                version=version,
+                total=gpu.mem_total,
+                reserved=gpu.mem_reserved,
+                free=gpu.mem_total - gpu.mem_reserved - gpu.mem_used,
+                used=gpu.mem_used,
             )
 
         @api
