@@ -1,3 +1,4 @@
 from gpuscope.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guarded: spawned workload children import the main module again
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""What runs inside the runner's child process: load the workload, time it, report events.
+
+Only this process ever initialises CUDA. Timing belongs here, not to the plugin: warm-up steps
+are excluded, and the device is synchronised at every measurement boundary so that queued
+asynchronous kernels are counted in the interval that ran them. Everything the child prints,
+including a fatal signal's Python traceback (faulthandler), goes to a file the parent reads when
+it has to explain a crash.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from gpuscope.workloads.api import Work, Workload, WorkloadError, device_kind, resolve_params
+from gpuscope.workloads.registry import WorkloadRef
+
+PROGRESS_PERIOD_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """Everything the child needs, picklable for the spawn start method."""
+
+    ref: WorkloadRef
+    device: str  # "cpu", "cuda:0"
+    params: dict[str, Any]
+    duration_s: float = 10.0
+    warmup_s: float = 2.0
+    warmup_steps: int = 1  # at least this many, however long the warm-up time
+    max_steps: int | None = None
+
+
+def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> None:
+    """Entry point of the child. Every outcome is one final message: result or error."""
+    _redirect_output(log_path)
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    workload: Workload | None = None
+    try:
+        cls = spec.ref.load()
+        params = resolve_params(cls, spec.params)
+        kind = _device_kind(spec.device)
+        if kind not in cls.devices:
+            raise WorkloadError(
+                f"{cls.name} does not run on {kind} (it supports {', '.join(cls.devices)})"
+            )
+        sync = _synchronizer(spec.device)
+        workload = cls()
+        workload.setup(spec.device, params)
+        conn.send({"kind": "started", "pid": os.getpid(), **_device_identity(spec.device)})
+        _measure(workload, spec, conn, stop, sync)
+    except BaseException as exc:  # reported, not raised: the parent decides what it means
+        conn.send(_error_message(exc))
+    finally:
+        if workload is not None:
+            try:
+                workload.teardown()
+            except Exception:
+                traceback.print_exc()
+        conn.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def _measure(
+    workload: Workload, spec: RunSpec, conn: Connection, stop: Event, sync: Callable[[], None]
+) -> None:
+    step = workload.step
+    start = time.perf_counter()
+    steps = 0
+    while steps < spec.warmup_steps or time.perf_counter() - start < spec.warmup_s:
+        step()
+        steps += 1
+        if stop.is_set():  # stopped before anything was measured
+            conn.send(
+                {
+                    "kind": "result",
+                    "units": 0.0,
+                    "flops": None,
+                    "seconds": 0.0,
+                    "steps": 0,
+                    "stopped_early": True,
+                }
+            )
+            return
+    sync()
+    conn.send({"kind": "warmup_done", "steps": steps, "seconds": time.perf_counter() - start})
+    units = flops = 0.0
+    flops_known = True
+    steps = 0
+    t0 = time.perf_counter()
+    end = t0 + spec.duration_s
+    next_report = min(t0 + PROGRESS_PERIOD_S, end)  # the end is a boundary too
+    stopped = False
+    while True:
+        done = step()
+        work = done if isinstance(done, Work) else Work(units=float(done))
+        units += work.units
+        if work.flops is None:
+            flops_known = False
+        else:
+            flops += work.flops
+        steps += 1
+        now = time.perf_counter()
+        if spec.max_steps is not None and steps >= spec.max_steps:
+            break
+        if now >= next_report:
+            sync()  # the interval must contain the kernels it queued
+            now = time.perf_counter()
+            if now >= end:
+                break
+            if stop.is_set():
+                stopped = True
+                break
+            conn.send(
+                {
+                    "kind": "progress",
+                    "units": units,
+                    "flops": flops if flops_known else None,
+                    "seconds": now - t0,
+                    "steps": steps,
+                }
+            )
+            next_report = min(now + PROGRESS_PERIOD_S, end)
+    sync()
+    seconds = time.perf_counter() - t0
+    conn.send(
+        {
+            "kind": "result",
+            "units": units,
+            "flops": flops if flops_known else None,
+            "seconds": seconds,
+            "steps": steps,
+            "stopped_early": stopped,
+        }
+    )
+
+
+def _redirect_output(log_path: str) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _device_kind(device: str) -> str:
+    kind = device_kind(device)
+    if kind == "cuda":
+        import torch
+
+        if getattr(torch.version, "hip", None):  # ROCm builds of torch call AMD GPUs "cuda"
+            return "rocm"
+    return kind
+
+
+def _synchronizer(device: str) -> Callable[[], None]:
+    if device_kind(device) != "cuda":
+        return lambda: None
+    import torch
+
+    if not torch.cuda.is_available():
+        raise WorkloadError(f"{device}: this torch has no CUDA/ROCm device ({torch.__version__})")
+    index = torch.device(device).index or 0
+    if index >= torch.cuda.device_count():
+        raise WorkloadError(f"{device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    torch.cuda.set_device(index)
+    return lambda: torch.cuda.synchronize(index)
+
+
+def _device_identity(device: str) -> dict[str, Any]:
+    """Name and UUID, so the parent can match the torch device to the telemetry device."""
+    if device_kind(device) != "cuda":
+        return {"device_name": "cpu", "device_uuid": None}
+    import torch
+
+    props = torch.cuda.get_device_properties(torch.device(device))
+    uuid = getattr(props, "uuid", None)
+    return {"device_name": props.name, "device_uuid": str(uuid) if uuid is not None else None}
+
+
+def _error_message(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, WorkloadError):
+        error_kind = "usage"
+    elif type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
+        error_kind = "device_oom"
+    elif isinstance(exc, MemoryError):
+        error_kind = "oom"
+    else:
+        error_kind = "exception"
+    message = " ".join(traceback.format_exception_only(type(exc), exc)[-1].split())
+    return {
+        "kind": "error",
+        "error_kind": error_kind,
+        "message": message,
+        "traceback": "".join(traceback.format_exception(exc))[-4000:],
+    }

@@ -1,0 +1,159 @@
+"""Runs one workload in a child process and streams its events to the parent.
+
+The child is started with the ``spawn`` method (never fork: CUDA must never be initialised in the
+parent, and a forked CUDA context is unusable). Whatever happens in the child, whether an
+exception, out of memory, ``os._exit``, a segfault or a hang, the parent gets exactly one final
+event (``result`` or ``error``), keeps running, and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpuscope.workloads.child import RunSpec, child_main
+
+DEFAULT_HANG_TIMEOUT_S = 120.0  # setup of a big model on a cold GPU can take a while
+DEFAULT_GRACE_S = 5.0
+_LAST_WORDS_CHARS = 2000
+_EXIT_AFTER_RESULT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One event: ``started``, ``warmup_done``, ``progress``, ``result`` or ``error``.
+
+    ``error`` carries ``error_kind``: usage, exception, oom (host memory), device_oom, crashed
+    (died without a word: signal or exit code), hung (no event for the hang timeout), or stopped.
+    ``result`` and ``progress`` carry ``units``, ``flops`` (None if unknown), ``seconds`` (of
+    measurement, warm-up excluded) and ``steps``.
+    """
+
+    kind: str
+    received_s: float  # time.monotonic() in the parent when the event arrived
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.kind in ("result", "error")
+
+
+class WorkloadRun:
+    """One run of one workload on one device. ``events()`` drives it; ``stop()`` may be called
+    from another thread."""
+
+    def __init__(self, spec: RunSpec, hang_timeout_s: float = DEFAULT_HANG_TIMEOUT_S) -> None:
+        self.spec = spec
+        self.hang_timeout_s = hang_timeout_s
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_conn = context.Pipe(duplex=False)
+        self._stop = context.Event()
+        handle, self._log_path = tempfile.mkstemp(prefix="gpuscope-run-", suffix=".log")
+        os.close(handle)
+        self._process = context.Process(
+            target=child_main,
+            args=(spec, child_conn, self._stop, self._log_path),
+            name=f"gpuscope-{spec.ref.qualname}-{spec.device}",
+            daemon=True,
+        )
+        self._child_conn = child_conn
+        self._stop_requested_at: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Ask the child to finish its current step and report; it is killed after ``grace_s``."""
+        with self._lock:
+            if self._stop_requested_at is None:
+                self._stop_requested_at = time.monotonic() + grace_s
+        self._stop.set()
+
+    def events(self) -> Iterator[RunEvent]:
+        """Start the child and yield its events; the last one is final. Always reaps the child."""
+        self._process.start()
+        self._child_conn.close()  # the parent's copy: EOF on our end once the child exits
+        last_event_at = time.monotonic()
+        child_finished = False  # the child sent its final message itself
+        try:
+            while True:
+                now = time.monotonic()
+                deadline = self._stop_deadline()
+                if deadline is not None and now >= deadline:
+                    yield self._error("stopped", "did not stop within the grace period; killed")
+                    return
+                if self._conn.poll(0.1):
+                    try:
+                        message = self._conn.recv()
+                    except (EOFError, OSError):
+                        yield self._died()
+                        return
+                    last_event_at = time.monotonic()
+                    event = RunEvent(message.pop("kind"), last_event_at, message)
+                    child_finished = event.final
+                    yield event
+                    if event.final:
+                        return
+                elif not self._process.is_alive() and not self._conn.poll(0):
+                    yield self._died()
+                    return
+                elif now - last_event_at > self.hang_timeout_s:
+                    yield self._error(
+                        "hung", f"no progress for {self.hang_timeout_s:.0f} s; killed"
+                    )
+                    return
+        finally:
+            self._reap(_EXIT_AFTER_RESULT_S if child_finished else 0.0)
+
+    def _stop_deadline(self) -> float | None:
+        with self._lock:
+            return self._stop_requested_at
+
+    def _died(self) -> RunEvent:
+        self._process.join(1.0)
+        code = self._process.exitcode
+        if code is not None and code < 0:
+            how = f"killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exited with code {code}"
+        return self._error("crashed", f"child {how} without a result")
+
+    def _error(self, error_kind: str, message: str) -> RunEvent:
+        return RunEvent(
+            "error",
+            time.monotonic(),
+            {"error_kind": error_kind, "message": message, "last_words": self.last_words()},
+        )
+
+    def last_words(self) -> str:
+        """The end of everything the child printed (tracebacks, faulthandler dumps)."""
+        try:
+            return Path(self._log_path).read_text(errors="replace")[-_LAST_WORDS_CHARS:]
+        except OSError:
+            return ""
+
+    def _reap(self, wait_s: float) -> None:
+        """Wait ``wait_s`` for a clean exit (teardown after the final message), then escalate."""
+        process = self._process
+        if process.pid is not None:
+            process.join(wait_s)
+            if process.is_alive():
+                process.terminate()
+                process.join(2.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._conn.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._log_path)

@@ -1,0 +1,38 @@
+"""Writes small plugin files for tests: a working one, and ones that fail in every way."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+HEADER = """
+from gpuscope.workloads.api import Param, Work, Workload, WorkloadError
+"""
+
+
+def write_plugin(folder: Path, stem: str, body: str) -> Path:
+    path = folder / f"{stem}.py"
+    path.write_text(HEADER + textwrap.dedent(body))
+    return path
+
+
+def workload_with_step(folder: Path, stem: str, step_body: str, setup_body: str = "pass") -> Path:
+    """A plugin named ``stem`` whose ``step`` runs ``step_body`` (indented for you)."""
+    step = textwrap.indent(textwrap.dedent(step_body).strip(), " " * 8)
+    setup = textwrap.indent(textwrap.dedent(setup_body).strip(), " " * 8)
+    return write_plugin(
+        folder,
+        stem,
+        f"""
+class Plugin(Workload):
+    name = "{stem}"
+    unit = "things"
+    devices = ("cpu",)
+
+    def setup(self, device, params):
+{setup}
+
+    def step(self):
+{step}
+""",
+    )

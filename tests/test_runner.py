@@ -1,0 +1,148 @@
+"""The child-process runner against plugins that fail in every way it must survive."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.registry import find_workloads
+from gpuscope.workloads.runner import RunEvent, WorkloadRun
+from tests.plugin_files import workload_with_step
+
+
+def run(
+    path: Path, name: str, hang_timeout_s: float = 30.0, **spec: object
+) -> tuple[list[RunEvent], int | None]:
+    catalog = find_workloads(plugin_files=[path], plugin_dirs=[], use_entry_points=False)
+    assert not catalog.broken, catalog.broken
+    _, ref = catalog.workloads[name]
+    options = {"duration_s": 0.6, "warmup_s": 0.1, **spec}
+    workload_run = WorkloadRun(RunSpec(ref, "cpu", {}, **options), hang_timeout_s=hang_timeout_s)  # type: ignore[arg-type]
+    events = list(workload_run.events())
+    return events, workload_run.pid
+
+
+def assert_no_leftover(pid: int | None) -> None:
+    assert pid is not None
+    assert not psutil.pid_exists(pid), "child process left behind"
+
+
+def test_good_plugin_streams_events_and_a_result(tmp_path: Path) -> None:
+    path = workload_with_step(
+        tmp_path, "sleepy", "import time; time.sleep(0.01); return Work(units=3, flops=7)"
+    )
+    events, pid = run(path, "sleepy", duration_s=1.2)
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == ["started", "warmup_done"] and kinds[-1] == "result"
+    assert "progress" in kinds
+    result = events[-1].data
+    assert result["steps"] >= 50 and result["units"] == 3 * result["steps"]
+    assert result["flops"] == 7 * result["steps"]
+    assert result["seconds"] == pytest.approx(1.2, abs=0.3)
+    progress = [e.data for e in events if e.kind == "progress"]
+    assert all(a["units"] <= b["units"] for a, b in itertools.pairwise(progress))
+    assert_no_leftover(pid)
+
+
+def test_exception_is_reported_with_its_message(tmp_path: Path) -> None:
+    path = workload_with_step(tmp_path, "raiser", "raise RuntimeError('kaboom in step')")
+    events, pid = run(path, "raiser")
+    error = events[-1]
+    assert error.kind == "error" and error.data["error_kind"] == "exception"
+    assert error.data["message"] == "RuntimeError: kaboom in step"
+    assert "raiser.py" in error.data["traceback"]
+    assert_no_leftover(pid)
+
+
+def test_workload_error_in_setup_is_a_usage_error(tmp_path: Path) -> None:
+    path = workload_with_step(
+        tmp_path, "picky", "return 1", setup_body="raise WorkloadError('size too big')"
+    )
+    events, pid = run(path, "picky")
+    assert [e.kind for e in events] == ["error"]
+    assert events[0].data["error_kind"] == "usage" and "size too big" in events[0].data["message"]
+    assert_no_leftover(pid)
+
+
+def test_os_exit_is_a_crash(tmp_path: Path) -> None:
+    path = workload_with_step(
+        tmp_path,
+        "quitter",
+        "import os, sys; print('bye now', file=sys.stderr, flush=True); os._exit(3)",
+    )
+    events, pid = run(path, "quitter")
+    error = events[-1]
+    assert error.data["error_kind"] == "crashed"
+    assert "exited with code 3" in error.data["message"]
+    assert "bye now" in error.data["last_words"]
+    assert_no_leftover(pid)
+
+
+def test_segfault_is_a_crash_with_a_python_traceback(tmp_path: Path) -> None:
+    path = workload_with_step(tmp_path, "segv", "import ctypes; ctypes.string_at(0)")
+    events, pid = run(path, "segv")
+    error = events[-1]
+    assert error.data["error_kind"] == "crashed" and "SIGSEGV" in error.data["message"]
+    assert (
+        "Segmentation fault" in error.data["last_words"] and "segv.py" in error.data["last_words"]
+    )
+    assert_no_leftover(pid)
+
+
+def test_hang_is_detected_and_killed(tmp_path: Path) -> None:
+    path = workload_with_step(tmp_path, "stuck", "import time; time.sleep(3600)")
+    start = time.monotonic()
+    events, pid = run(path, "stuck", hang_timeout_s=2.0)
+    assert events[-1].data["error_kind"] == "hung"
+    assert time.monotonic() - start < 15
+    assert_no_leftover(pid)
+
+
+def test_memory_error_is_reported_as_oom(tmp_path: Path) -> None:
+    setup = """
+    import resource, psutil
+    limit = psutil.Process().memory_info().vms + 512 * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    self.hoard = []
+    """
+    path = workload_with_step(
+        tmp_path, "hog", "self.hoard.append(bytearray(64 * 2**20)); return 1", setup
+    )
+    events, pid = run(path, "hog", duration_s=60.0)  # ends at the MemoryError, not the clock
+    assert events[-1].data["error_kind"] == "oom"
+    assert "MemoryError" in events[-1].data["message"]
+    assert_no_leftover(pid)
+
+
+def test_stop_ends_the_run_with_a_partial_result(tmp_path: Path) -> None:
+    path = workload_with_step(tmp_path, "forever", "import time; time.sleep(0.01); return 1")
+    catalog = find_workloads(plugin_files=[path], plugin_dirs=[], use_entry_points=False)
+    workload_run = WorkloadRun(
+        RunSpec(catalog.workloads["forever"][1], "cpu", {}, duration_s=3600, warmup_s=0.1)
+    )
+    events = []
+    for event in workload_run.events():
+        events.append(event)
+        if event.kind == "progress":
+            workload_run.stop()
+    assert events[-1].kind == "result" and events[-1].data["stopped_early"]
+    assert events[-1].data["steps"] > 0
+    assert_no_leftover(workload_run.pid)
+
+
+def test_stop_that_is_ignored_kills_after_grace(tmp_path: Path) -> None:
+    path = workload_with_step(tmp_path, "deaf", "import time; time.sleep(3600)")
+    catalog = find_workloads(plugin_files=[path], plugin_dirs=[], use_entry_points=False)
+    workload_run = WorkloadRun(RunSpec(catalog.workloads["deaf"][1], "cpu", {}, warmup_s=0.1))
+    events = []
+    for event in workload_run.events():
+        events.append(event)
+        if event.kind == "started":
+            workload_run.stop(grace_s=1.0)
+    assert events[-1].data["error_kind"] == "stopped"
+    assert_no_leftover(workload_run.pid)
