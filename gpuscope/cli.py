@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from gpuscope import __version__
@@ -39,6 +40,27 @@ def _run_record(args: argparse.Namespace) -> int:
             devices=args.devices,
             fmt=args.format,
             force=args.force,
+        )
+    )
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from gpuscope.commands.bench import BenchOptions, run_bench
+
+    if args.device and args.compare:
+        raise UsageError("give --device or --compare, not both")
+    devices = args.compare.split(",") if args.compare else [args.device or "cpu"]
+    return run_bench(
+        BenchOptions(
+            workload=args.workload,
+            devices=tuple(d.strip() for d in devices if d.strip()),
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            output_format="json" if args.json else "csv" if args.csv else "table",
+            plugin_files=tuple(args.plugin),
+            list_only=args.list,
+            param_args=tuple(args.extra),
+            hang_timeout_s=args.hang_timeout,
         )
     )
 
@@ -82,12 +104,37 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("-f", "--format", choices=("csv", "jsonl"), default="csv")
     record.add_argument("--force", action="store_true", help="overwrite an existing output file")
     record.set_defaults(run=_run_record)
+
+    bench = commands.add_parser(
+        "bench",
+        help="run a workload on devices: throughput, energy, work per joule",
+        description="Workload parameters follow the workload name, e.g. "
+        "gpuscope bench gemm --dtype bf16 --size 4096 (gpuscope bench --list shows them).",
+        allow_abbrev=False,  # so a workload's --dur or --dev is never taken for ours
+    )
+    bench.add_argument("workload", nargs="?", help="workload name (see --list)")
+    bench.add_argument("--list", action="store_true", help="workloads, parameters, broken plugins")
+    bench.add_argument("--device", help="cpu (default), cuda:N or rocm:N")
+    bench.add_argument("--compare", metavar="DEVICES", help="e.g. cpu,cuda:0: same run on each")
+    bench.add_argument("--duration", type=float, default=10.0, metavar="S", help="measured seconds")
+    bench.add_argument("--warmup", type=float, default=2.0, metavar="S", help="unmeasured seconds")
+    bench.add_argument("--plugin", action="append", type=Path, default=[], metavar="FILE")
+    bench.add_argument(
+        "--hang-timeout", type=float, default=120.0, metavar="S", help="kill a run silent this long"
+    )
+    output = bench.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true")
+    bench.set_defaults(run=_run_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "bench":  # only bench takes open-ended (workload) options
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     if args.command is None:
         parser.print_help()
         return 0

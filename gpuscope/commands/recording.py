@@ -9,15 +9,13 @@ from __future__ import annotations
 import errno
 import math
 import os
-import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import FrameType
 
+from gpuscope.commands.signals import stop_on_signals
 from gpuscope.errors import RunFailure, UsageError
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.recording import RecordingSink
@@ -25,9 +23,6 @@ from gpuscope.telemetry.discover import backends_for, discover, parse_selectors,
 from gpuscope.telemetry.model import Sample
 
 _PROGRESS_PERIOD_S = 0.5
-_STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +57,6 @@ def _open_output(path: str, force: bool) -> int:
         raise RunFailure(f"{path} exists; pass --force to overwrite it") from None
     except OSError as exc:
         raise RunFailure(f"cannot write {path}: {exc.strerror}") from None
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 class _LostReporter:
@@ -134,7 +116,7 @@ def _sample_until_stopped(
     show_progress = sys.stderr.isatty() and not (options.output == "-" and sys.stdout.isatty())
     start = time.monotonic()
     deadline = start + options.duration_s if options.duration_s is not None else math.inf
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop.set):
         sampler.start()
         try:
             while not stop.is_set() and sampler.error is None:

@@ -197,7 +197,10 @@ def _error_message(exc: BaseException) -> dict[str, Any]:
         error_kind = "oom"
     else:
         error_kind = "exception"
-    message = " ".join(traceback.format_exception_only(type(exc), exc)[-1].split())
+    if error_kind == "usage":
+        message = str(exc)  # written for the user; the class name adds nothing
+    else:
+        message = " ".join(f"{type(exc).__name__}: {exc}".split()).removesuffix(":").strip()
     return {
         "kind": "error",
         "error_kind": error_kind,

@@ -1,0 +1,360 @@
+"""``gpuscope bench``: run a workload headless on one or more devices and report what it was
+worth: throughput, energy, average power, work per joule and % of the datasheet peak.
+
+The parent never imports torch: each run happens in a spawned child (``workloads.runner``), and
+the sampler measures energy over the child's measured stretch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpuscope.commands.signals import stop_on_signals
+from gpuscope.errors import UsageError
+from gpuscope.sampler import Sampler, WindowResult
+from gpuscope.telemetry.discover import Discovery, discover
+from gpuscope.telemetry.model import DeviceInfo
+from gpuscope.workloads.api import Workload, WorkloadError, resolve_params
+from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.efficiency import Comparison, RunReport, build_report, compare
+from gpuscope.workloads.registry import Catalog, WorkloadRef, find_workloads
+from gpuscope.workloads.runner import DEFAULT_HANG_TIMEOUT_S, RunEvent, WorkloadRun
+
+SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|rocm(:\d+)?)$")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    workload: str | None = None
+    devices: tuple[str, ...] = ("cpu",)
+    duration_s: float = 10.0
+    warmup_s: float = 2.0
+    output_format: str = "table"  # table, json, csv
+    plugin_files: tuple[Path, ...] = ()
+    list_only: bool = False
+    param_args: tuple[str, ...] = ()  # ["--dtype", "bf16", "--size=4096"]
+    hang_timeout_s: float = DEFAULT_HANG_TIMEOUT_S
+
+
+@dataclass
+class _Outcome:
+    reports: list[RunReport] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    usage_failure: bool = False
+    interrupted: bool = False
+
+
+def run_bench(options: BenchOptions) -> int:
+    catalog = find_workloads(plugin_files=options.plugin_files)
+    if options.list_only:
+        print(describe_catalog(catalog))
+        return 0
+    cls, ref = _choose(catalog, options.workload)
+    params = _params(cls, options.param_args)
+    devices = [_torch_device(device, cls) for device in options.devices]
+    _check_times(options)
+    outcome = _Outcome()
+    with discover() as found:
+        sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
+        sampler.start()
+        try:
+            for device in devices:
+                if outcome.interrupted:
+                    break
+                _run_one(cls, ref, device, params, options, sampler, found, outcome)
+        finally:
+            sampler.stop()
+    _print(outcome.reports, options.output_format)
+    for line in outcome.failures:
+        print(f"gpuscope bench: {line}", file=sys.stderr)
+    if outcome.interrupted:
+        return 130
+    if outcome.failures:
+        return 2 if outcome.usage_failure else 1
+    return 0
+
+
+def _choose(catalog: Catalog, name: str | None) -> tuple[type[Workload], WorkloadRef]:
+    if not name:
+        raise UsageError("name a workload (gpuscope bench --list shows them)")
+    if name not in catalog.workloads:
+        available = ", ".join(sorted(catalog.workloads)) or "none"
+        raise UsageError(f"unknown workload {name!r} (available: {available})")
+    return catalog.workloads[name]
+
+
+def _params(cls: type[Workload], args: Sequence[str]) -> dict[str, Any]:
+    """``--dtype bf16 --size=4096`` -> resolved parameters; UsageError for anything else."""
+    declared = {p.name: p for p in cls.params}
+    given: dict[str, Any] = {}
+    items = list(args)
+    while items:
+        item = items.pop(0)
+        if not item.startswith("--"):
+            raise UsageError(f"unexpected argument {item!r}")
+        name, _, value = item[2:].partition("=")
+        name = name.replace("-", "_")
+        if name not in declared:
+            known = ", ".join(f"--{n}" for n in declared) or "none"
+            raise UsageError(f"{cls.name} has no parameter --{name} (parameters: {known})")
+        if not value:
+            if not items:
+                raise UsageError(f"--{name} needs a value")
+            value = items.pop(0)
+        try:
+            given[name] = declared[name].parse(value)
+        except WorkloadError as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        return resolve_params(cls, given)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _torch_device(device: str, cls: type[Workload]) -> str:
+    if not _DEVICE.match(device):
+        raise UsageError(f"unknown device {device!r} (use cpu, cuda:N or rocm:N)")
+    kind, _, index = device.partition(":")
+    if kind == "cpu":
+        if "cpu" not in cls.devices:
+            raise UsageError(
+                f"{cls.name} does not run on cpu (it supports {', '.join(cls.devices)})"
+            )
+        return "cpu"
+    if not {"cuda", "rocm"} & set(cls.devices):
+        raise UsageError(f"{cls.name} does not run on GPUs (it supports {', '.join(cls.devices)})")
+    return f"cuda:{index or 0}"  # ROCm builds of torch call AMD GPUs "cuda" too
+
+
+def _check_times(options: BenchOptions) -> None:
+    if not options.duration_s > 0:
+        raise UsageError(f"duration must be positive, got {options.duration_s}")
+    if not options.warmup_s >= 0:
+        raise UsageError(f"warmup must be zero or more, got {options.warmup_s}")
+
+
+def _telemetry_for(device: str, event: RunEvent, found: Discovery) -> DeviceInfo | None:
+    """The telemetry device that is this torch device: by UUID, else by index, else none."""
+    infos = [d.info for d in found.devices]
+    if device == "cpu":
+        return next((i for i in infos if i.device_id == "cpu"), None)
+    uuid = (event.data.get("device_uuid") or "").lower().removeprefix("gpu-")
+    for info in infos:
+        if uuid and (info.uuid or "").lower().removeprefix("gpu-") == uuid:
+            return info
+    index = int(device.partition(":")[2] or 0)
+    gpus = [i for i in infos if i.vendor.value != "cpu" and i.index == index]
+    return gpus[0] if len(gpus) == 1 else None
+
+
+def _run_one(
+    cls: type[Workload],
+    ref: WorkloadRef,
+    device: str,
+    params: dict[str, Any],
+    options: BenchOptions,
+    sampler: Sampler,
+    found: Discovery,
+    outcome: _Outcome,
+) -> None:
+    spec = RunSpec(ref, device, params, duration_s=options.duration_s, warmup_s=options.warmup_s)
+    run = WorkloadRun(spec, hang_timeout_s=options.hang_timeout_s)
+    progress = _Progress(f"{cls.name} on {device}", options.duration_s, cls.unit)
+    telemetry: DeviceInfo | None = None
+    device_name: str | None = None
+    window_name = f"bench:{cls.name}:{device}"
+    window_open = False
+
+    def interrupt() -> None:
+        outcome.interrupted = True
+        run.stop()
+
+    with stop_on_signals(interrupt):
+        for event in run.events():
+            if event.kind == "started":
+                device_name = event.data.get("device_name")
+                telemetry = _telemetry_for(device, event, found)
+                progress.show("warming up")
+            elif event.kind == "warmup_done":
+                sampler.begin_window(window_name)
+                window_open = True
+            elif event.kind == "progress":
+                progress.measuring(event.data)
+            elif event.kind == "result":
+                window = _close(sampler, window_name, telemetry) if window_open else None
+                window_open = False
+                progress.done()
+                outcome.reports.append(
+                    build_report(
+                        cls.name,
+                        device,
+                        cls.unit,
+                        params,
+                        event.data,
+                        window,
+                        telemetry,
+                        device_name if device != "cpu" else (telemetry.name if telemetry else None),
+                    )
+                )
+            elif event.kind == "error":
+                if window_open:
+                    sampler.end_window(window_name)
+                progress.done()
+                outcome.failures.append(f"{cls.name} on {device}: {_describe_error(event)}")
+                outcome.usage_failure |= event.data.get("error_kind") == "usage"
+
+
+def _close(sampler: Sampler, window_name: str, telemetry: DeviceInfo | None) -> WindowResult | None:
+    results = sampler.end_window(window_name)
+    return results.get(telemetry.device_id) if telemetry else None
+
+
+def _describe_error(event: RunEvent) -> str:
+    message = str(event.data.get("message", "failed"))
+    kind = event.data.get("error_kind")
+    if kind in ("oom", "device_oom"):
+        where = "device" if kind == "device_oom" else "host"
+        message = f"out of {where} memory: {message}"
+    last_words = [
+        line for line in str(event.data.get("last_words", "")).splitlines() if line.strip()
+    ]
+    if kind == "crashed" and last_words:
+        message += f" (last words: {last_words[-1].strip()})"
+    return message
+
+
+class _Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, label: str, duration_s: float, unit: str) -> None:
+        self._label = label
+        self._duration_s = duration_s
+        self._unit = unit
+        self._active = sys.stderr.isatty()
+
+    def show(self, text: str) -> None:
+        if self._active:
+            sys.stderr.write(f"\r\x1b[K{self._label}: {text}")
+            sys.stderr.flush()
+
+    def measuring(self, data: dict[str, Any]) -> None:
+        seconds = float(data["seconds"])
+        rate = float(data["units"]) / seconds if seconds > 0 else 0.0
+        filled = min(20, int(20 * seconds / self._duration_s))
+        bar = "#" * filled + "." * (20 - filled)
+        self.show(
+            f"[{bar}] {seconds:.1f}/{self._duration_s:.0f} s  {format_rate(rate, self._unit)}"
+        )
+
+    def done(self) -> None:
+        if self._active:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def format_rate(value: float, unit: str, per: str = "s") -> str:
+    """``1.23e12 FLOP/s`` -> ``1.23 TFLOP/s``; ``3981.4 images/s`` -> ``3.98 kimages/s``."""
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}/{per}"
+    return f"{value:.3g} {unit}/{per}"
+
+
+def _cell(value: float | None, pattern: str) -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+def _table(reports: list[RunReport]) -> str:
+    header = (
+        "workload",
+        "device",
+        "params",
+        "throughput",
+        "avg W",
+        "energy J",
+        "work/J",
+        "% peak",
+        "energy source",
+    )
+    rows = [header]
+    for r in reports:
+        params = " ".join(f"{k}={v}" for k, v in r.params.items())
+        rows.append(
+            (
+                r.workload,
+                r.device + (" (stopped)" if r.stopped_early else ""),
+                params,
+                format_rate(r.throughput, r.unit),
+                _cell(r.avg_power_w, "{:.0f}"),
+                _cell(r.energy_j, "{:.1f}"),
+                "n/a" if r.work_per_joule is None else format_rate(r.work_per_joule, r.unit, "J"),
+                _cell(r.pct_of_peak, "{:.1f}"),
+                r.energy_source or f"n/a: {r.energy_note}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _comparisons(reports: list[RunReport]) -> list[Comparison]:
+    if len(reports) < 2:
+        return []
+    baseline = reports[0]
+    return [compare(baseline, other) for other in reports[1:]]
+
+
+def _print(reports: list[RunReport], output_format: str) -> None:
+    comparisons = _comparisons(reports)
+    if output_format == "json":
+        payload = {
+            "reports": [r.as_dict() for r in reports],
+            "comparisons": [asdict(c) for c in comparisons],
+        }
+        print(json.dumps(payload, indent=2))
+    elif output_format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        names = list(RunReport.__dataclass_fields__)
+        writer.writerow(names)
+        for report in reports:
+            values = report.as_dict()
+            values["params"] = " ".join(f"{k}={v}" for k, v in report.params.items())
+            writer.writerow(["" if values[n] is None else values[n] for n in names])
+    elif reports:
+        print(_table(reports))
+        for c in comparisons:
+            speed = "n/a" if c.speedup is None else f"{c.speedup:.2f}x"
+            efficiency = (
+                "n/a (needs energy on both)"
+                if c.efficiency_ratio is None
+                else f"{c.efficiency_ratio:.2f}x"
+            )
+            print(f"{c.device} vs {c.baseline}: throughput {speed}, work per joule {efficiency}")
+
+
+def describe_catalog(catalog: Catalog) -> str:
+    """``gpuscope bench --list``: each workload with its devices, unit and parameters."""
+    lines = []
+    for name, (cls, ref) in sorted(catalog.workloads.items()):
+        origin = ref.origin if ref.file is None else f"plugin {ref.file}"
+        lines.append(f"{name:<14}{cls.description}  [{origin}]")
+        lines.append(f"{'':<14}devices: {', '.join(cls.devices)}; unit: {cls.unit}")
+        for p in cls.params:
+            choices = f" (one of {', '.join(str(c) for c in p.choices)})" if p.choices else ""
+            lines.append(f"{'':<14}--{p.name} {p.default!r}{choices}  {p.help}".rstrip())
+    for broken in catalog.broken:
+        lines.append(f"broken        {broken.where}: {broken.reason}")
+    return "\n".join(lines)

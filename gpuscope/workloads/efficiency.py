@@ -1,0 +1,111 @@
+"""What a run was worth: throughput, energy, average power, work per joule, % of peak.
+
+Throughput is work over the child's measured seconds (warm-up excluded, device synchronised at
+both ends). Energy and average power come from the sampler's window over the same stretch, on
+the telemetry device that did the work. Work per joule is throughput divided by average power,
+so both figures come from the same window even when its edges differ from the child's by a few
+milliseconds of IPC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gpuscope.sampler import WindowResult
+from gpuscope.telemetry.model import DeviceInfo
+from gpuscope.workloads.peaks import peak_tflops
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    workload: str
+    device: str  # as the workload saw it: "cpu", "cuda:0"
+    telemetry_device: str | None  # "nvidia:0", "cpu"; None when no telemetry device matched
+    device_name: str | None
+    params: dict[str, Any]
+    unit: str
+    units: float
+    seconds: float
+    steps: int
+    throughput: float  # units per second
+    tflops: float | None  # achieved TFLOP/s where the workload reports FLOPs
+    energy_j: float | None
+    avg_power_w: float | None
+    work_per_joule: float | None  # units per joule
+    energy_source: str | None  # "counter", "integrated", "counter+integrated"; None: no energy
+    pct_of_peak: float | None  # achieved vs datasheet peak for the dtype; None when unknown
+    energy_note: str | None = None  # why there is no energy figure, when there is none
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_report(
+    workload: str,
+    device: str,
+    unit: str,
+    params: dict[str, Any],
+    result: dict[str, Any],
+    window: WindowResult | None,
+    telemetry: DeviceInfo | None,
+    device_name: str | None,
+) -> RunReport:
+    """Combine the child's ``result`` event with the sampler window of the device that worked."""
+    seconds = float(result["seconds"])
+    units = float(result["units"])
+    throughput = units / seconds if seconds > 0 else 0.0
+    flops = result.get("flops")
+    tflops = flops / seconds / 1e12 if flops is not None and seconds > 0 else None
+    avg_power = window.avg_power_w if window is not None else None
+    work_per_joule = throughput / avg_power if avg_power else None
+    peak = peak_tflops(device_name, params.get("dtype")) if tflops is not None else None
+    return RunReport(
+        workload=workload,
+        device=device,
+        telemetry_device=telemetry.device_id if telemetry else None,
+        device_name=device_name,
+        params=params,
+        unit=unit,
+        units=units,
+        seconds=seconds,
+        steps=int(result["steps"]),
+        throughput=throughput,
+        tflops=tflops,
+        energy_j=window.energy_j if window is not None else None,
+        avg_power_w=avg_power,
+        work_per_joule=work_per_joule,
+        energy_source=window.source.value if window is not None and window.source else None,
+        pct_of_peak=100 * tflops / peak if tflops is not None and peak else None,
+        energy_note=None if avg_power is not None else _why_no_energy(telemetry, window),
+        stopped_early=bool(result.get("stopped_early", False)),
+    )
+
+
+def _why_no_energy(telemetry: DeviceInfo | None, window: WindowResult | None) -> str:
+    if telemetry is None:
+        return "no telemetry device matched this torch device"
+    if window is not None and window.device_lost:
+        return f"{telemetry.device_id} was lost during the run"
+    return "; ".join(telemetry.notes) or f"{telemetry.device_id} reports neither energy nor power"
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """``device`` against ``baseline`` for the same workload and parameters."""
+
+    baseline: str
+    device: str
+    speedup: float | None  # throughput ratio
+    efficiency_ratio: float | None  # work-per-joule ratio; None unless both have energy
+
+
+def compare(baseline: RunReport, other: RunReport) -> Comparison:
+    speedup = other.throughput / baseline.throughput if baseline.throughput > 0 else None
+    ratio = (
+        other.work_per_joule / baseline.work_per_joule
+        if other.work_per_joule is not None and baseline.work_per_joule
+        else None
+    )
+    return Comparison(baseline.device, other.device, speedup, ratio)

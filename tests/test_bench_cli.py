@@ -1,0 +1,131 @@
+"""``gpuscope bench`` as a user runs it, on the CPU with tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.plugin_files import workload_with_step, write_plugin
+
+pytest.importorskip("torch")
+
+GPUSCOPE = [sys.executable, "-m", "gpuscope"]
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GPUSCOPE, "bench", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_list_shows_workloads_parameters_and_broken_plugins(tmp_path: Path) -> None:
+    broken = write_plugin(tmp_path, "oops", "import not_a_real_module\n")
+    result = bench("--list", "--plugin", str(broken))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "gemm" in result.stdout
+        and "--dtype 'bf16' (one of fp32, tf32, fp16, bf16, fp8)" in result.stdout
+    )
+    assert (
+        f"broken        {broken}: ModuleNotFoundError: No module named 'not_a_real_module'"
+        in result.stdout
+    )
+
+
+def test_gemm_on_cpu_json(tmp_path: Path) -> None:
+    result = bench(
+        "gemm", "--dtype", "fp32", "--size=128", "--duration", "0.6", "--warmup", "0.1", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["reports"]
+    assert report["workload"] == "gemm" and report["device"] == "cpu" and report["unit"] == "FLOP"
+    assert report["params"] == {"dtype": "fp32", "size": 128}
+    assert report["units"] == report["steps"] * 2 * 128**3
+    assert report["throughput"] == pytest.approx(report["units"] / report["seconds"])
+    assert report["seconds"] == pytest.approx(0.6, abs=0.3)
+    assert report["telemetry_device"] == "cpu"
+    if report["energy_source"] is None:  # no readable RAPL here: unknown, never zero
+        assert (
+            report["energy_j"] is None
+            and report["work_per_joule"] is None
+            and report["energy_note"]
+        )
+
+
+def test_compare_prints_both_and_the_ratio() -> None:
+    result = bench(
+        "gemm", "--size", "64", "--compare", "cpu,cpu", "--duration", "0.4", "--warmup", "0.1"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["workload", "device", "params", "throughput"]
+    assert len([line for line in lines if line.startswith("gemm")]) == 2
+    assert lines[-1].startswith("cpu vs cpu: throughput ")
+
+
+def test_csv_output() -> None:
+    result = bench("gemm", "--size", "64", "--duration", "0.3", "--warmup", "0", "--csv")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.startswith("workload,device,telemetry_device,device_name,params,unit")
+    assert row.startswith("gemm,cpu,cpu,")
+
+
+def test_plugin_from_the_command_line_runs(tmp_path: Path) -> None:
+    plugin = workload_with_step(tmp_path, "counter", "return Work(units=5)")
+    result = bench(
+        "counter", "--plugin", str(plugin), "--duration", "0.3", "--warmup", "0", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["reports"]
+    assert report["unit"] == "things" and report["units"] == 5 * report["steps"]
+
+
+def test_crashing_plugin_is_one_line_exit_1(tmp_path: Path) -> None:
+    plugin = workload_with_step(tmp_path, "segv", "import ctypes; ctypes.string_at(0)")
+    result = bench("segv", "--plugin", str(plugin), "--duration", "0.3", "--warmup", "0")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "gpuscope bench: segv on cpu: child killed by SIGSEGV without a result"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope"], "unknown workload 'nope' (available: gemm"),
+        (["gemm", "--batch", "3"], "gemm has no parameter --batch"),
+        (
+            ["gemm", "--dtype", "int4"],
+            "dtype must be one of fp32, tf32, fp16, bf16, fp8; got 'int4'",
+        ),
+        (["gemm", "--size", "abc"], "size must be int, got 'abc'"),
+        (["gemm", "--device", "tpu:0"], "unknown device 'tpu:0'"),
+        (["gemm", "--device", "cpu", "--compare", "cpu"], "give --device or --compare, not both"),
+        (
+            ["gemm", "--dtype", "tf32", "--size", "16", "--duration", "0.2"],
+            "tf32 needs a CUDA device",
+        ),
+        ([], "name a workload"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
+    result = bench(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_bench_parent_never_imports_torch() -> None:
+    code = (
+        "import sys\nfrom gpuscope.cli import main\n"
+        "main(['bench', 'gemm', '--size', '32', '--duration', '0.2', '--warmup', '0', '--json'])\n"
+        "assert 'torch' not in sys.modules and 'textual' not in sys.modules"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
