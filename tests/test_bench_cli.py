@@ -110,6 +110,11 @@ def test_crashing_plugin_is_one_line_exit_1(tmp_path: Path) -> None:
             "tf32 needs a CUDA device",
         ),
         ([], "name a workload"),
+        (["memory-probe"], "memory-probe does not run on cpu (it supports cuda, rocm)"),
+        (
+            ["cnn", "--precision", "fp16", "--batch", "1", "--image-size", "32"],
+            "fp16 autocast is for GPUs",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:

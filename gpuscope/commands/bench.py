@@ -170,6 +170,7 @@ def _run_one(
     progress = _Progress(f"{cls.name} on {device}", options.duration_s, cls.unit)
     telemetry: DeviceInfo | None = None
     device_name: str | None = None
+    facts: dict[str, Any] = {}
     window_name = f"bench:{cls.name}:{device}"
     window_open = False
 
@@ -181,6 +182,7 @@ def _run_one(
         for event in run.events():
             if event.kind == "started":
                 device_name = event.data.get("device_name")
+                facts = dict(event.data.get("facts") or {})
                 telemetry = _telemetry_for(device, event, found)
                 progress.show("warming up")
             elif event.kind == "warmup_done":
@@ -202,6 +204,7 @@ def _run_one(
                         window,
                         telemetry,
                         device_name if device != "cpu" else (telemetry.name if telemetry else None),
+                        facts,
                     )
                 )
             elif event.kind == "error":
@@ -332,9 +335,14 @@ def _print(reports: list[RunReport], output_format: str) -> None:
         for report in reports:
             values = report.as_dict()
             values["params"] = " ".join(f"{k}={v}" for k, v in report.params.items())
+            values["facts"] = " ".join(f"{k}={v}" for k, v in report.facts.items())
             writer.writerow(["" if values[n] is None else values[n] for n in names])
     elif reports:
         print(_table(reports))
+        for r in reports:
+            if r.facts:
+                listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
+                print(f"{r.workload} on {r.device}: {listed}")
         for c in comparisons:
             speed = "n/a" if c.speedup is None else f"{c.speedup:.2f}x"
             efficiency = (

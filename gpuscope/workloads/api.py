@@ -89,6 +89,11 @@ class Workload(ABC):
     def teardown(self) -> None:  # noqa: B027 (optional hook, empty by default)
         """Free what ``setup`` made. Called even when ``step`` failed."""
 
+    def facts(self) -> dict[str, Any]:
+        """Facts ``setup`` settled, reported once with the results (e.g. the batch it chose,
+        the model's parameter count). Plain JSON values only."""
+        return {}
+
 
 def contract_problems(cls: type) -> list[str]:
     """Why ``cls`` is not a usable workload; [] if it is. Never imports or instantiates it."""

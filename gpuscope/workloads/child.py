@@ -55,7 +55,14 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
         sync = _synchronizer(spec.device)
         workload = cls()
         workload.setup(spec.device, params)
-        conn.send({"kind": "started", "pid": os.getpid(), **_device_identity(spec.device)})
+        conn.send(
+            {
+                "kind": "started",
+                "pid": os.getpid(),
+                "facts": workload.facts(),
+                **_device_identity(spec.device),
+            }
+        )
         _measure(workload, spec, conn, stop, sync)
     except BaseException as exc:  # reported, not raised: the parent decides what it means
         conn.send(_error_message(exc))

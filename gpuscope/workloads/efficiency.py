@@ -9,7 +9,7 @@ milliseconds of IPC.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gpuscope.sampler import WindowResult
@@ -36,6 +36,7 @@ class RunReport:
     energy_source: str | None  # "counter", "integrated", "counter+integrated"; None: no energy
     pct_of_peak: float | None  # achieved vs datasheet peak for the dtype; None when unknown
     energy_note: str | None = None  # why there is no energy figure, when there is none
+    facts: dict[str, Any] = field(default_factory=dict)  # what the workload's setup settled
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -51,6 +52,7 @@ def build_report(
     window: WindowResult | None,
     telemetry: DeviceInfo | None,
     device_name: str | None,
+    facts: dict[str, Any] | None = None,
 ) -> RunReport:
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
     seconds = float(result["seconds"])
@@ -79,6 +81,7 @@ def build_report(
         energy_source=window.source.value if window is not None and window.source else None,
         pct_of_peak=100 * tflops / peak if tflops is not None and peak else None,
         energy_note=None if avg_power is not None else _why_no_energy(telemetry, window),
+        facts=dict(facts or {}),
         stopped_early=bool(result.get("stopped_early", False)),
     )
 

@@ -22,7 +22,12 @@ from types import ModuleType
 
 from gpuscope.workloads.api import Workload, contract_problems
 
-BUNDLED_MODULES = ("gpuscope.workloads.gemm",)
+BUNDLED_MODULES = (
+    "gpuscope.workloads.gemm",
+    "gpuscope.workloads.cnn",
+    "gpuscope.workloads.rnn",
+    "gpuscope.workloads.memory_probe",
+)
 ENTRY_POINT_GROUP = "gpuscope.workloads"
 PROJECT_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"  # a source checkout's plugins/
 
