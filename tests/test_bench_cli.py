@@ -96,7 +96,7 @@ def test_crashing_plugin_is_one_line_exit_1(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nope"], "unknown workload 'nope' (available: gemm"),
+        (["nope"], "unknown workload 'nope' (available: cnn, gemm, memory-probe, rnn)"),
         (["gemm", "--batch", "3"], "gemm has no parameter --batch"),
         (
             ["gemm", "--dtype", "int4"],
