@@ -96,7 +96,7 @@ def test_crashing_plugin_is_one_line_exit_1(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nope"], "unknown workload 'nope' (available: cnn, gemm, memory-probe, rnn)"),
+        (["nope"], "unknown workload 'nope' (available: axpy, cnn, gemm, memory-probe"),
         (["gemm", "--batch", "3"], "gemm has no parameter --batch"),
         (
             ["gemm", "--dtype", "int4"],
@@ -134,3 +134,17 @@ def test_bench_parent_never_imports_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "unit"),
+    [
+        ("axpy", ["--size", "4096"], "bytes"),
+        ("mlp-inference", ["--batch", "4", "--width", "32"], "samples"),
+    ],
+)
+def test_example_plugins_from_the_project_folder_run(name: str, args: list[str], unit: str) -> None:
+    result = bench(name, *args, "--duration", "0.3", "--warmup", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["reports"]
+    assert report["unit"] == unit and report["throughput"] > 0 and report["tflops"] is not None

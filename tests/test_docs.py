@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from gpuscope.sinks.columns import COLUMN_NAMES
@@ -25,3 +27,35 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = printed.stdout.strip()
     assert "pytest" in command and "pip install -e '.[dev]'" in command
     assert f"\n{command}\n" in (root / "README.md").read_text()
+
+
+def test_the_plugin_guides_first_example_runs(tmp_path: Path) -> None:
+    guide = (DOCS / "plugins.md").read_text()
+    code = re.search(r"```python\n(.*?)```", guide, re.S)
+    assert code, "docs/plugins.md must open with a runnable example"
+    plugin = tmp_path / "relu.py"
+    plugin.write_text(code[1])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpuscope",
+            "bench",
+            "relu",
+            "--plugin",
+            str(plugin),
+            "--size",
+            "1000",
+            "--duration",
+            "0.3",
+            "--warmup",
+            "0",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["reports"]
+    assert report["workload"] == "relu" and report["unit"] == "elements" and report["units"] > 0
