@@ -1,0 +1,153 @@
+"""gpuscope's bundled workloads against plain torch, side by side in one run.
+
+Targets (issue 3): the bundled GEMM reaches >= 97 % of plain ``torch.matmul`` on the same device
+in the same run; ResNet-50 and LSTM training are within 5 % of plain torch. The plain loops below
+build the same tensors and models as the workloads, warm up the same way, synchronise at both
+ends, and are timed in this process; gpuscope's runs go through the real runner (child process,
+events, sampler window). The order alternates (plain, gpuscope, plain) and the plain figure is
+the mean of the two, so drift does not favour either side.
+
+    python benchmarks/workload_overhead.py                  # CPU, small sizes
+    python benchmarks/workload_overhead.py --device cuda:0  # the sizes of the H100 reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gpuscope.commands.bench import format_rate
+from gpuscope.workloads.api import Work, Workload, resolve_params
+from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.registry import find_workloads
+from gpuscope.workloads.runner import WorkloadRun
+
+CASES: dict[str, dict[str, tuple[str, dict[str, Any], float]]] = {
+    # device kind -> case -> (workload, params, target fraction of plain torch)
+    "cpu": {
+        "gemm fp32 n=1024": ("gemm", {"dtype": "fp32", "size": 1024}, 0.97),
+        "resnet50 train fp32 b=8 64px": (
+            "cnn",
+            {"precision": "fp32", "batch": 8, "image_size": 64},
+            0.95,
+        ),
+        "lstm train fp32 b=16 h=256": ("rnn", {"batch": 16, "hidden": 256, "vocab": 2000}, 0.95),
+    },
+    "cuda": {
+        "gemm bf16 n=8192": ("gemm", {"dtype": "bf16", "size": 8192}, 0.97),
+        "gemm fp16 n=8192": ("gemm", {"dtype": "fp16", "size": 8192}, 0.97),
+        "gemm tf32 n=8192": ("gemm", {"dtype": "tf32", "size": 8192}, 0.97),
+        "gemm fp32 n=8192": ("gemm", {"dtype": "fp32", "size": 8192}, 0.97),
+        "gemm fp8 n=8192": ("gemm", {"dtype": "fp8", "size": 8192}, 0.97),
+        "resnet50 train bf16 b=256": ("cnn", {"precision": "bf16", "batch": 256}, 0.95),
+        "resnet50 infer bf16 b=256": (
+            "cnn",
+            {"mode": "infer", "precision": "bf16", "batch": 256},
+            0.95,
+        ),
+        "lstm train fp32 b=64": ("rnn", {}, 0.95),
+    },
+}
+
+
+def plain_rate(
+    cls: type[Workload], device: str, params: dict[str, Any], warmup_s: float, seconds: float
+) -> float:
+    """Units per second of the workload's own setup driven by a bare loop: no runner, no events.
+
+    The workload object only builds the tensors and the model; timing, synchronisation and the
+    loop are the plain-torch ones a user would write.
+    """
+    import torch
+
+    workload = cls()
+    workload.setup(device, resolve_params(cls, params))
+    sync: Callable[[], None] = (
+        (lambda: torch.cuda.synchronize(device)) if device != "cpu" else (lambda: None)
+    )
+    step = workload.step
+    if cls.name == "gemm" and params.get("dtype") != "fp8":
+        step = _plain_matmul(workload)
+    end = time.perf_counter() + warmup_s
+    while time.perf_counter() < end:
+        step()
+    sync()
+    units = 0.0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        done = step()
+        units += done.units if isinstance(done, Work) else float(done)
+    sync()
+    rate = units / (time.perf_counter() - start)
+    workload.teardown()
+    return rate
+
+
+def _plain_matmul(gemm: Any) -> Callable[[], float]:
+    """``a @ b`` exactly as a user would write it (allocating its output), for GEMM's baseline."""
+    a, b = gemm._a, gemm._b
+    flops = 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
+
+    def step() -> float:
+        _ = a @ b
+        return flops
+
+    return step
+
+
+def gpuscope_rate(
+    ref: Any, device: str, params: dict[str, Any], warmup_s: float, seconds: float
+) -> float:
+    run = WorkloadRun(RunSpec(ref, device, params, duration_s=seconds, warmup_s=warmup_s))
+    for event in run.events():
+        if event.kind == "result":
+            return float(event.data["units"]) / float(event.data["seconds"])
+        if event.kind == "error":
+            raise RuntimeError(event.data["message"])
+    raise RuntimeError("no result")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    args = parser.parse_args()
+    import torch
+
+    if args.device == "cpu":
+        torch.set_num_threads(torch.get_num_threads())  # both sides use all cores
+    catalog = find_workloads(plugin_dirs=[], use_entry_points=False)
+    kind = "cpu" if args.device == "cpu" else "cuda"
+    print(
+        f"{time.strftime('%Y-%m-%d')}  torch {torch.__version__}  device {args.device}"
+        + (f" ({torch.cuda.get_device_name(args.device)})" if kind == "cuda" else "")
+    )
+    print(f"{'case':<30}{'plain torch':>18}{'gpuscope':>18}{'ratio':>8}  target")
+    for case, (name, params, target) in CASES[kind].items():
+        cls, ref = catalog.workloads[name]
+        try:
+            first = plain_rate(cls, args.device, params, args.warmup, args.seconds)
+            ours = gpuscope_rate(ref, args.device, params, args.warmup, args.seconds)
+            second = plain_rate(cls, args.device, params, args.warmup, args.seconds)
+        except Exception as exc:  # e.g. fp8 on a GPU without it: say so and go on
+            print(f"{case:<30}  not measured: {exc}")
+            continue
+        plain = (first + second) / 2
+        ratio = ours / plain
+        verdict = "meets" if ratio >= target else "MISSES"
+        print(
+            f"{case:<30}{format_rate(plain, cls.unit):>18}{format_rate(ours, cls.unit):>18}"
+            f"{ratio:>8.1%}  >= {target:.0%}: {verdict}  (plain runs {first:.4g}, {second:.4g})"
+        )
+
+
+if __name__ == "__main__":
+    main()
