@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +151,20 @@ def test_example_plugins_from_the_project_folder_run(name: str, args: list[str],
     assert result.returncode == 0, result.stderr
     (report,) = json.loads(result.stdout)["reports"]
     assert report["unit"] == unit and report["throughput"] > 0 and report["tflops"] is not None
+
+
+def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result() -> None:
+    # A terminal's Ctrl-C signals the whole foreground process group: parent and child alike.
+    proc = subprocess.Popen(
+        [*GPUSCOPE, "bench", "gemm", "--size", "128", "--duration", "60", "--warmup", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(4)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "gemm      cpu (stopped)" in stdout
+    assert "KeyboardInterrupt" not in stderr and "Traceback" not in stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import signal
 import sys
 import time
 import traceback
@@ -41,6 +42,9 @@ class RunSpec:
 
 def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> None:
     """Entry point of the child. Every outcome is one final message: result or error."""
+    # A terminal's Ctrl-C reaches the whole process group; the parent turns it into a graceful
+    # stop (the stop event), so the child must not die of it mid-measurement.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _redirect_output(log_path)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     workload: Workload | None = None
