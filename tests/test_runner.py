@@ -146,3 +146,14 @@ def test_stop_that_is_ignored_kills_after_grace(tmp_path: Path) -> None:
             workload_run.stop(grace_s=1.0)
     assert events[-1].data["error_kind"] == "stopped"
     assert_no_leftover(workload_run.pid)
+
+
+def test_missing_torch_says_how_to_install_it(tmp_path: Path) -> None:
+    setup = "import sys; sys.modules['torch'] = None; import torch"
+    path = workload_with_step(tmp_path, "needs_torch", "return 1", setup_body=setup)
+    events, pid = run(path, "needs_torch")
+    assert (
+        events[-1].data["message"]
+        == "torch is not installed here: pip install 'gpuscope[workloads]'"
+    )
+    assert_no_leftover(pid)

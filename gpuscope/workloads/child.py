@@ -208,7 +208,9 @@ def _error_message(exc: BaseException) -> dict[str, Any]:
         error_kind = "oom"
     else:
         error_kind = "exception"
-    if error_kind == "usage":
+    if isinstance(exc, ModuleNotFoundError) and exc.name == "torch":
+        message = "torch is not installed here: pip install 'gpuscope[workloads]'"
+    elif error_kind == "usage":
         message = str(exc)  # written for the user; the class name adds nothing
     else:
         message = " ".join(f"{type(exc).__name__}: {exc}".split()).removesuffix(":").strip()
