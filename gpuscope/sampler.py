@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, source_of
 from gpuscope.telemetry.model import (
     Device,
-    DeviceInfo,
     DeviceLost,
     EnergySource,
     Reading,
@@ -92,10 +91,6 @@ class Sampler:
         self.error: BaseException | None = None  # a listener's failure, which stops the loop
         self.ticks = 0
         self.missed_ticks = 0  # scheduled ticks skipped because a tick overran its slot
-
-    @property
-    def devices(self) -> list[DeviceInfo]:
-        return [d.info for d in self._devices]
 
     @property
     def lost(self) -> dict[str, str]:

@@ -146,10 +146,9 @@ def _telemetry_for(device: str, event: RunEvent, found: Discovery) -> DeviceInfo
     infos = [d.info for d in found.devices]
     if device == "cpu":
         return next((i for i in infos if i.device_id == "cpu"), None)
-    uuid = (event.data.get("device_uuid") or "").lower().removeprefix("gpu-")
-    for info in infos:
-        if uuid and (info.uuid or "").lower().removeprefix("gpu-") == uuid:
-            return info
+    same = found.by_uuid(event.data.get("device_uuid"))
+    if same is not None:
+        return same.info
     index = int(device.partition(":")[2] or 0)
     gpus = [i for i in infos if i.vendor.value != "cpu" and i.index == index]
     return gpus[0] if len(gpus) == 1 else None

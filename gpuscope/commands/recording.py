@@ -91,7 +91,8 @@ def run_record(options: RecordOptions) -> int:
             if options.output != "-" and not sampler.running:
                 os.close(fd)
     failure = sampler.error
-    if failure is not None and not _reader_went_away(failure):
+    # `gpuscope record | head`: the reader closing the pipe is a normal way to stop.
+    if failure is not None and not isinstance(failure, BrokenPipeError):
         raise RunFailure(_describe_write_error(options.output, failure)) from None
     if sys.stderr.isatty():
         where = "stdout" if options.output == "-" else options.output
@@ -136,11 +137,6 @@ def _sample_until_stopped(
             if show_progress:
                 sys.stderr.write("\n")
     return time.monotonic() - start
-
-
-def _reader_went_away(exc: BaseException) -> bool:
-    """``gpuscope record | head``: the reader closing the pipe is a normal way to stop."""
-    return isinstance(exc, BrokenPipeError)
 
 
 def _describe_write_error(path: str, exc: BaseException) -> str:

@@ -29,6 +29,12 @@ class Discovery:
     absent: list[str] = field(default_factory=list)  # absent backends and unusable devices
     probes: list[BackendProbe] = field(default_factory=list)
 
+    def by_uuid(self, uuid: str | None) -> Device | None:
+        """The device with this UUID, NVML's "GPU-" prefix optional on either side (torch
+        reports the bare UUID)."""
+        key = uuid_key(uuid)
+        return next((d for d in self.devices if key and uuid_key(d.info.uuid) == key), None)
+
     def close(self) -> None:
         for backend in self.probes:
             backend.close()
@@ -43,6 +49,10 @@ class Discovery:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def uuid_key(uuid: str | None) -> str:
+    return (uuid or "").lower().removeprefix("gpu-")
 
 
 def discover(backends: Iterable[str] = BACKENDS) -> Discovery:

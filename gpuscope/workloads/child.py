@@ -37,7 +37,6 @@ class RunSpec:
     duration_s: float = 10.0
     warmup_s: float = 2.0
     warmup_steps: int = 1  # at least this many, however long the warm-up time
-    max_steps: int | None = None
 
 
 def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> None:
@@ -121,8 +120,6 @@ def _measure(
             flops += work.flops
         steps += 1
         now = time.perf_counter()
-        if spec.max_steps is not None and steps >= spec.max_steps:
-            break
         if now >= next_report:
             sync()  # the interval must contain the kernels it queued
             now = time.perf_counter()
