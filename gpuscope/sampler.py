@@ -66,6 +66,8 @@ class Sampler:
 
     Thread-safety: ``history``, ``latest``, windows and ``tick`` may be called from any thread.
     Device reads are serialised by one lock, so a window edge never races the scheduled tick.
+    Reading history takes only a short second lock, never the device lock, so a UI thread never
+    waits on a slow (or hung) device read.
     """
 
     def __init__(
@@ -85,8 +87,10 @@ class Sampler:
         self._lost: dict[str, str] = {}
         self._windows: dict[str, dict[str, EnergyTotals]] = {}
         self._listeners: list[Listener] = []
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # device reads, energy meters, windows, listeners
+        self._history_lock = threading.Lock()  # history and lost: held only to copy or append
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop() and by an interval change
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None  # a listener's failure, which stops the loop
         self.ticks = 0
@@ -95,7 +99,7 @@ class Sampler:
     @property
     def lost(self) -> dict[str, str]:
         """Device id -> why it was lost. Lost devices are not read again."""
-        with self._lock:
+        with self._history_lock:
             return dict(self._lost)
 
     @property
@@ -104,20 +108,27 @@ class Sampler:
 
     @interval_s.setter
     def interval_s(self, value: float) -> None:
+        """Takes effect at once: a long wait for the next tick is cut short."""
         self._interval_s = check_interval(value)
+        self._wake.set()
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(samples)`` on the sampler thread after every tick."""
         with self._lock:
             self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        """Stop calling ``listener``; once this returns, no call to it is in progress."""
+        with self._lock:
+            self._listeners.remove(listener)
+
     def history(self, device_id: str) -> list[Sample]:
         """Oldest first; at most ``history_len`` samples."""
-        with self._lock:
+        with self._history_lock:
             return list(self._history[device_id])
 
     def latest(self, device_id: str) -> Sample | None:
-        with self._lock:
+        with self._history_lock:
             samples = self._history[device_id]
             return samples[-1] if samples else None
 
@@ -132,6 +143,7 @@ class Sampler:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop after the tick in progress; safe to call twice or before start."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
 
@@ -162,7 +174,8 @@ class Sampler:
                 skipped = int((now - deadline) // interval) + 1
                 self.missed_ticks += skipped
                 deadline += skipped * interval
-            self._stop.wait(deadline - now)
+            if self._wake.wait(deadline - now):
+                self._wake.clear()
 
     def tick(self) -> list[Sample]:
         """Read every device once now, account energy, store and publish the samples."""
@@ -170,9 +183,10 @@ class Sampler:
             samples = [
                 self._sample(device) for device in self._devices if not self._is_done(device)
             ]
-            for sample in samples:
-                self._history[sample.device_id].append(sample)
-            self.ticks += 1
+            with self._history_lock:
+                for sample in samples:
+                    self._history[sample.device_id].append(sample)
+                self.ticks += 1
             for listener in self._listeners:
                 listener(samples)
             return samples
@@ -185,6 +199,10 @@ class Sampler:
         latest = self._history[device_id]
         return bool(latest) and latest[-1].lost
 
+    def _mark_lost(self, device_id: str, reason: str) -> None:
+        with self._history_lock:
+            self._lost[device_id] = reason
+
     def _sample(self, device: Device) -> Sample:
         info = device.info
         now = self._clock()
@@ -193,9 +211,9 @@ class Sampler:
             try:
                 reading = device.read(now)
             except DeviceLost as exc:
-                self._lost[info.device_id] = str(exc) or "device lost"
+                self._mark_lost(info.device_id, str(exc) or "device lost")
             except Exception as exc:  # one device's failure must not stop the others
-                self._lost[info.device_id] = f"read failed: {type(exc).__name__}: {exc}"
+                self._mark_lost(info.device_id, f"read failed: {type(exc).__name__}: {exc}")
             else:
                 energy_j, source = energy_and_source(meter.add(reading))
                 return Sample(info.device_id, info.vendor, reading, energy_j, source)

@@ -164,3 +164,69 @@ def test_failing_listener_stops_the_loop_and_is_reported(install_nvml) -> None:
         sampler.start()
         assert sampler.wait(5.0)
         assert isinstance(sampler.error, OSError) and sampler.ticks == 1
+
+
+class _BlockingDevice:
+    """A device whose read blocks until released: a hung driver call."""
+
+    def __init__(self) -> None:
+        from gpuscope.telemetry.model import DeviceInfo, Vendor
+
+        self.info = DeviceInfo("nvidia:0", Vendor.NVIDIA, 0, "stuck")
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def read(self, now_s: float):
+        from gpuscope.telemetry.model import Reading
+
+        self.entered.set()
+        self.release.wait(5)
+        return Reading(time_s=now_s, wall_time_s=time.time(), util_gpu_pct=1.0)
+
+
+def test_history_readers_do_not_wait_for_a_hung_device_read() -> None:
+    device = _BlockingDevice()
+    sampler = Sampler([device], interval_s=0.05)
+    worker = threading.Thread(target=sampler.tick)
+    worker.start()
+    assert device.entered.wait(2)
+    started = time.monotonic()
+    assert sampler.history("nvidia:0") == []
+    assert sampler.latest("nvidia:0") is None
+    assert sampler.lost == {}
+    assert time.monotonic() - started < 1.0  # the read is still blocked: we did not wait on it
+    device.release.set()
+    worker.join(5)
+    assert len(sampler.history("nvidia:0")) == 1
+
+
+def test_unsubscribed_listener_is_not_called_again(install_nvml, clock) -> None:
+    install_nvml([FakeGpu()], clock=clock)
+    seen: list[int] = []
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, clock=clock)
+
+        def listener(samples) -> None:
+            seen.append(len(samples))
+
+        sampler.subscribe(listener)
+        sampler.tick()
+        sampler.unsubscribe(listener)
+        sampler.tick()
+    assert seen == [1]
+
+
+def test_shorter_interval_takes_effect_without_waiting_out_the_long_one(install_nvml) -> None:
+    install_nvml([FakeGpu()])
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, interval_s=30.0)
+        sampler.start()
+        try:
+            deadline = time.monotonic() + 2
+            while sampler.ticks < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            sampler.interval_s = 0.05
+            time.sleep(0.5)
+            assert sampler.ticks >= 4  # not stuck in the 30 s wait
+        finally:
+            sampler.stop()
