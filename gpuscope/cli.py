@@ -65,13 +65,53 @@ def _run_bench(args: argparse.Namespace) -> int:
     )
 
 
+def _run_ui(args: argparse.Namespace) -> int:
+    from gpuscope.commands.ui import UiOptions, run_ui
+
+    return run_ui(
+        UiOptions(
+            interval_s=args.ui_interval,
+            demo=args.demo,
+            light=args.light,
+            plugin_files=tuple(args.ui_plugin),
+            record_dir=args.record_dir,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="gpuscope",
-        description="Live GPU and CPU telemetry: utilization, memory, power and energy.",
+        description="Live GPU and CPU telemetry: utilization, memory, power and energy. "
+        "Without a command, opens the terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"gpuscope {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    ui = parser.add_argument_group("terminal UI (no command)")
+    ui.add_argument(
+        "--demo", action="store_true", help="simulated GPUs beside the real CPU (source checkout)"
+    )
+    ui.add_argument(
+        "-i",
+        "--interval",
+        dest="ui_interval",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="seconds between samples",
+    )
+    ui.add_argument("--light", action="store_true", help="light theme")
+    ui.add_argument(
+        "--plugin", dest="ui_plugin", action="append", type=Path, default=[], metavar="FILE"
+    )
+    ui.add_argument(
+        "--record-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where r (record) and s (save results) write",
+    )
+    parser.set_defaults(run=_run_ui)
     commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser)
 
     listing = commands.add_parser("list", help="devices found, what each supports, absent backends")
@@ -135,17 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command != "bench":  # only bench takes open-ended (workload) options
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
         code: int = args.run(args)
         return code
     except UsageError as exc:
-        print(f"gpuscope {args.command}: {exc}", file=sys.stderr)
+        print(f"{_prog(args)}: {exc}", file=sys.stderr)
         return 2
     except RunFailure as exc:
-        print(f"gpuscope {args.command}: {exc}", file=sys.stderr)
+        print(f"{_prog(args)}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -153,8 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"gpuscope {args.command}: internal error: {type(exc).__name__}: {exc} "
+            f"{_prog(args)}: internal error: {type(exc).__name__}: {exc} "
             "(run with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1
+
+
+def _prog(args: argparse.Namespace) -> str:
+    return f"gpuscope {args.command}" if args.command else "gpuscope"

@@ -187,7 +187,7 @@ class Sampler:
                 for sample in samples:
                     self._history[sample.device_id].append(sample)
                 self.ticks += 1
-            for listener in self._listeners:
+            for listener in tuple(self._listeners):  # a listener may unsubscribe itself
                 listener(samples)
             return samples
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gpuscope.commands.bench import _telemetry_for, format_rate
+from gpuscope.commands.bench import format_rate
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
 from gpuscope.workloads.efficiency import build_report, compare
+from gpuscope.workloads.measured import telemetry_for
 from gpuscope.workloads.peaks import peak_tflops
 from gpuscope.workloads.runner import RunEvent
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
@@ -78,9 +79,9 @@ def test_torch_device_maps_to_telemetry_by_uuid_then_index(install_nvml) -> None
     install_nvml([FakeGpu(uuid="GPU-aaaa"), FakeGpu(uuid="GPU-bbbb")])
     with discover(["nvidia", "cpu"]) as found:
         # CUDA_VISIBLE_DEVICES=1: torch's cuda:0 is NVML's GPU 1, found by UUID
-        by_uuid = _telemetry_for("cuda:0", RunEvent("started", 0.0, {"device_uuid": "bbbb"}), found)
-        by_index = _telemetry_for("cuda:1", RunEvent("started", 0.0, {"device_uuid": None}), found)
-        cpu = _telemetry_for("cpu", RunEvent("started", 0.0, {}), found)
+        by_uuid = telemetry_for("cuda:0", RunEvent("started", 0.0, {"device_uuid": "bbbb"}), found)
+        by_index = telemetry_for("cuda:1", RunEvent("started", 0.0, {"device_uuid": None}), found)
+        cpu = telemetry_for("cpu", RunEvent("started", 0.0, {}), found)
     assert by_uuid is not None and by_uuid.device_id == "nvidia:1"
     assert by_index is not None and by_index.device_id == "nvidia:1"
     assert cpu is not None and cpu.device_id == "cpu"

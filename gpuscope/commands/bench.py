@@ -7,7 +7,6 @@ the sampler measures energy over the child's measured stretch.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import sys
@@ -18,14 +17,14 @@ from typing import Any
 
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.errors import UsageError
-from gpuscope.sampler import Sampler, WindowResult
+from gpuscope.sampler import Sampler
+from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
-from gpuscope.telemetry.model import DeviceInfo
 from gpuscope.workloads.api import Workload, WorkloadError, resolve_params
-from gpuscope.workloads.child import RunSpec
-from gpuscope.workloads.efficiency import Comparison, RunReport, build_report, compare
+from gpuscope.workloads.efficiency import Comparison, RunReport, compare
+from gpuscope.workloads.measured import MeasuredRun
 from gpuscope.workloads.registry import Catalog, WorkloadRef, find_workloads
-from gpuscope.workloads.runner import DEFAULT_HANG_TIMEOUT_S, RunEvent, WorkloadRun
+from gpuscope.workloads.runner import DEFAULT_HANG_TIMEOUT_S, RunEvent
 
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|rocm(:\d+)?)$")
@@ -141,19 +140,6 @@ def _check_times(options: BenchOptions) -> None:
         raise UsageError(f"warmup must be zero or more, got {options.warmup_s}")
 
 
-def _telemetry_for(device: str, event: RunEvent, found: Discovery) -> DeviceInfo | None:
-    """The telemetry device that is this torch device: by UUID, else by index, else none."""
-    infos = [d.info for d in found.devices]
-    if device == "cpu":
-        return next((i for i in infos if i.device_id == "cpu"), None)
-    same = found.by_uuid(event.data.get("device_uuid"))
-    if same is not None:
-        return same.info
-    index = int(device.partition(":")[2] or 0)
-    gpus = [i for i in infos if i.vendor.value != "cpu" and i.index == index]
-    return gpus[0] if len(gpus) == 1 else None
-
-
 def _run_one(
     cls: type[Workload],
     ref: WorkloadRef,
@@ -164,73 +150,36 @@ def _run_one(
     found: Discovery,
     outcome: _Outcome,
 ) -> None:
-    spec = RunSpec(ref, device, params, duration_s=options.duration_s, warmup_s=options.warmup_s)
-    run = WorkloadRun(spec, hang_timeout_s=options.hang_timeout_s)
-    progress = _Progress(f"{cls.name} on {device}", options.duration_s, cls.unit)
-    telemetry: DeviceInfo | None = None
-    device_name: str | None = None
-    facts: dict[str, Any] = {}
-    window_name = f"bench:{cls.name}:{device}"
-    window_open = False
+    run = MeasuredRun(
+        cls,
+        ref,
+        device,
+        params,
+        duration_s=options.duration_s,
+        warmup_s=options.warmup_s,
+        hang_timeout_s=options.hang_timeout_s,
+    )
+    progress = _Progress(run.label, options.duration_s, cls.unit)
 
     def interrupt() -> None:
         outcome.interrupted = True
         run.stop()
 
+    def show(run: MeasuredRun, event: RunEvent) -> None:
+        if event.kind == "started":
+            progress.show("warming up")
+        elif event.kind == "progress":
+            progress.measuring(run.seconds, run.units)
+        elif event.final:
+            progress.done()
+
     with stop_on_signals(interrupt):
-        for event in run.events():
-            if event.kind == "started":
-                device_name = event.data.get("device_name")
-                facts = dict(event.data.get("facts") or {})
-                telemetry = _telemetry_for(device, event, found)
-                progress.show("warming up")
-            elif event.kind == "warmup_done":
-                sampler.begin_window(window_name)
-                window_open = True
-            elif event.kind == "progress":
-                progress.measuring(event.data)
-            elif event.kind == "result":
-                window = _close(sampler, window_name, telemetry) if window_open else None
-                window_open = False
-                progress.done()
-                outcome.reports.append(
-                    build_report(
-                        cls.name,
-                        device,
-                        cls.unit,
-                        params,
-                        event.data,
-                        window,
-                        telemetry,
-                        device_name if device != "cpu" else (telemetry.name if telemetry else None),
-                        facts,
-                    )
-                )
-            elif event.kind == "error":
-                if window_open:
-                    sampler.end_window(window_name)
-                progress.done()
-                outcome.failures.append(f"{cls.name} on {device}: {_describe_error(event)}")
-                outcome.usage_failure |= event.data.get("error_kind") == "usage"
-
-
-def _close(sampler: Sampler, window_name: str, telemetry: DeviceInfo | None) -> WindowResult | None:
-    results = sampler.end_window(window_name)
-    return results.get(telemetry.device_id) if telemetry else None
-
-
-def _describe_error(event: RunEvent) -> str:
-    message = str(event.data.get("message", "failed"))
-    kind = event.data.get("error_kind")
-    if kind in ("oom", "device_oom"):
-        where = "device" if kind == "device_oom" else "host"
-        message = f"out of {where} memory: {message}"
-    last_words = [
-        line for line in str(event.data.get("last_words", "")).splitlines() if line.strip()
-    ]
-    if kind == "crashed" and last_words:
-        message += f" (last words: {last_words[-1].strip()})"
-    return message
+        run.drive(sampler, found, show)
+    if run.report is not None:
+        outcome.reports.append(run.report)
+    elif run.error is not None:
+        outcome.failures.append(f"{run.label}: {run.error.message}")
+        outcome.usage_failure |= run.error.kind == "usage"
 
 
 class _Progress:
@@ -247,9 +196,8 @@ class _Progress:
             sys.stderr.write(f"\r\x1b[K{self._label}: {text}")
             sys.stderr.flush()
 
-    def measuring(self, data: dict[str, Any]) -> None:
-        seconds = float(data["seconds"])
-        rate = float(data["units"]) / seconds if seconds > 0 else 0.0
+    def measuring(self, seconds: float, units: float) -> None:
+        rate = units / seconds if seconds > 0 else 0.0
         filled = min(20, int(20 * seconds / self._duration_s))
         bar = "#" * filled + "." * (20 - filled)
         self.show(
@@ -328,14 +276,7 @@ def _print(reports: list[RunReport], output_format: str) -> None:
         }
         print(json.dumps(payload, indent=2))
     elif output_format == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        names = list(RunReport.__dataclass_fields__)
-        writer.writerow(names)
-        for report in reports:
-            values = report.as_dict()
-            values["params"] = " ".join(f"{k}={v}" for k, v in report.params.items())
-            values["facts"] = " ".join(f"{k}={v}" for k, v in report.facts.items())
-            writer.writerow(["" if values[n] is None else values[n] for n in names])
+        write_reports_csv(reports, sys.stdout)
     elif reports:
         print(_table(reports))
         for r in reports:

@@ -1,0 +1,66 @@
+"""Bare ``gpuscope``: the terminal UI. Textual is imported here, never by headless commands."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gpuscope.errors import UsageError
+from gpuscope.sampler import check_interval
+
+_SIMULATION = Path("tests") / "fakes" / "simulated.py"
+
+
+@dataclass(frozen=True, slots=True)
+class UiOptions:
+    interval_s: float = 0.5
+    demo: bool = False
+    light: bool = False
+    plugin_files: tuple[Path, ...] = ()
+    record_dir: Path = Path(".")
+
+
+def run_ui(options: UiOptions) -> int:
+    try:
+        check_interval(options.interval_s)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not options.record_dir.is_dir():
+        raise UsageError(f"--record-dir {options.record_dir} is not a directory")
+    for plugin in options.plugin_files:
+        if not plugin.is_file():
+            raise UsageError(f"plugin file {plugin} not found")
+    if not sys.stdout.isatty():
+        raise UsageError("the UI needs a terminal (for headless sampling use gpuscope record)")
+
+    from gpuscope.tui.app import AppSetup, GpuscopeApp
+
+    setup = AppSetup(
+        interval_s=options.interval_s,
+        plugin_files=options.plugin_files,
+        record_dir=options.record_dir,
+        theme="textual-light" if options.light else "textual-dark",
+    )
+    if options.demo:
+        parts = _demo_parts()
+        setup.discover = parts.discover
+        setup.run_factory = parts.run_factory
+        setup.simulated_ids = parts.simulated_ids
+    GpuscopeApp(setup).run()
+    return 0
+
+
+def _demo_parts() -> Any:  # the simulation is not part of the package: no static type
+    """The simulated devices live beside the test fakes, so ``--demo`` needs the source tree."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / _SIMULATION).is_file():
+        raise UsageError(
+            f"--demo needs a source checkout: its simulated devices live in {_SIMULATION}, "
+            "which an installed package does not include"
+        )
+    sys.path.insert(0, str(root))
+    from tests.fakes.simulated import demo_parts
+
+    return demo_parts()

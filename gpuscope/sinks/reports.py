@@ -1,0 +1,24 @@
+"""Run reports as CSV: one row per run, every ``RunReport`` field, empty for unknown (never 0).
+
+Shared by ``gpuscope bench --csv`` and the TUI's "save results", so both files read the same.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import TextIO
+
+from gpuscope.workloads.efficiency import RunReport
+
+REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
+
+
+def write_reports_csv(reports: Iterable[RunReport], stream: TextIO) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    for report in reports:
+        values = report.as_dict()
+        values["params"] = " ".join(f"{k}={v}" for k, v in report.params.items())
+        values["facts"] = " ".join(f"{k}={v}" for k, v in report.facts.items())
+        writer.writerow(["" if values[n] is None else values[n] for n in REPORT_COLUMNS])

@@ -1,0 +1,159 @@
+"""One device's panel: its figures now, and braille charts of utilization, memory and power.
+
+The panel is given history; it never reads a device. It rebuilds its text only when asked, and
+repaints only when the text changed, so an idle device costs nothing between samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.markup import escape
+from textual.widgets import Static
+
+from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
+from gpuscope.tui import formatting as fmt
+from gpuscope.tui.charts import Metric, braille_area, bucket_means, nice_top
+
+GUTTER = 10  # chart label column
+BAR_WIDTH = 16
+
+
+def _util(sample: Sample) -> float | None:
+    reading = sample.reading
+    return reading.util_cpu_pct if sample.vendor is Vendor.CPU else reading.util_gpu_pct
+
+
+def _mem_pct(sample: Sample) -> float | None:
+    fraction = fmt.ratio(sample.reading.mem_used_mib, sample.reading.mem_total_mib)
+    return None if fraction is None else 100 * fraction
+
+
+def _power(sample: Sample) -> float | None:
+    return sample.reading.power_w
+
+
+class DevicePanel(Static):
+    """Figures and history of one device. ``show`` is cheap when nothing changed."""
+
+    def __init__(self, info: DeviceInfo, simulated: bool = False) -> None:
+        super().__init__(id=f"panel-{info.device_id.replace(':', '-')}", classes="device-panel")
+        self.info = info
+        self.simulated = simulated
+        self._text = ""
+        self.border_title = escape(f"{info.device_id} · {info.name}")
+        if simulated:
+            self.border_subtitle = "SIMULATED"
+
+    def show(
+        self,
+        samples: Sequence[Sample],
+        now_s: float,
+        window_s: float,
+        chart_rows: int,
+        lost_reason: str | None = None,
+    ) -> None:
+        """Redraw from ``samples`` (oldest first); a lost device keeps its last figures."""
+        width = max(20, self.content_size.width or 76)
+        latest = samples[-1] if samples else None
+        last_good = next((s for s in reversed(samples) if not s.lost), None)
+        lines = self._figures(last_good, width)
+        if latest is not None and latest.lost:
+            why = escape(lost_reason or "stopped answering")
+            lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
+        if chart_rows > 0:
+            lines += self._charts(samples, latest, now_s, window_s, chart_rows, width)
+        text = "\n".join(lines)
+        if text != self._text:
+            self._text = text
+            self.update(text)
+        lost = latest is not None and latest.lost
+        self.set_class(lost, "-lost")
+        subtitle = "LOST: no longer updated" if lost else "SIMULATED" if self.simulated else ""
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
+
+    # -- figures ----------------------------------------------------------------------------
+
+    def _figures(self, latest: Sample | None, width: int) -> list[str]:
+        if latest is None:
+            return ["[$text-muted]waiting for the first sample…[/]"]
+        r = latest.reading
+        is_cpu = latest.vendor is Vendor.CPU
+        util = _util(latest)
+        mem_fraction = fmt.ratio(r.mem_used_mib, r.mem_total_mib)
+        power_fraction = fmt.ratio(r.power_w, r.power_limit_w)
+        bar = BAR_WIDTH if width >= 70 else 8
+        label = "CPU" if is_cpu else "GPU"
+        line1 = (
+            f"{label:<4}[$success]{fmt.bar(None if util is None else util / 100, bar)}[/] "
+            f"{fmt.percent(util):>4}   MEM [$accent]{fmt.bar(mem_fraction, bar)}[/] "
+            f"{fmt.mib(r.mem_used_mib, r.mem_total_mib)}"
+        )
+        if r.power_w is None and r.power_limit_w is None:
+            power = fmt.NA
+        else:
+            power = f"{fmt.value(r.power_w)}/{fmt.value(r.power_limit_w)} W"
+        if latest.energy_j is None:
+            why = next((n for n in self.info.notes if "simulated" not in n), "not reported")
+            energy = f"energy n/a: {escape(why)}"
+        else:
+            source = f" ({latest.energy_source.value})" if latest.energy_source else ""
+            energy = f"energy {fmt.energy(latest.energy_j)}{source} since start"
+        line2 = f"PWR [$warning]{fmt.bar(power_fraction, bar)}[/] {power:<11} {energy}"
+        clocks = f"{fmt.value(r.clock_core_mhz)}"
+        if not is_cpu:
+            clocks += f"/{fmt.value(r.clock_mem_mhz)}"
+        line3 = f"temp {fmt.value(r.temp_c, unit=' °C')}  clock {clocks} MHz"
+        if not is_cpu:
+            pstate = fmt.NA if r.pstate is None else f"P{r.pstate}"
+            umem = fmt.percent(r.util_mem_pct)
+            line3 += f"  {pstate}  mem-bus {umem}  fan {fmt.percent(r.fan_pct)}"
+        return [line1, line2, line3, self._fourth_line(latest)]
+
+    def _fourth_line(self, latest: Sample) -> str:
+        r = latest.reading
+        if latest.vendor is Vendor.CPU:
+            if r.util_cores_pct is None:
+                return "cores n/a"
+            blocks = "".join("▁▂▃▄▅▆▇█"[min(7, int(c / 12.5))] for c in r.util_cores_pct)
+            return f"cores [$success]{blocks}[/]"
+        if r.throttle_reasons is None:
+            reasons = fmt.NA
+        elif not r.throttle_reasons:
+            reasons = "none"
+        else:
+            reasons = f"[$warning]{escape(' '.join(r.throttle_reasons))}[/]"
+        procs = "n/a" if r.processes is None else str(len(r.processes))
+        return f"clock limits: {reasons}   processes: {procs}"
+
+    # -- charts -----------------------------------------------------------------------------
+
+    def _charts(
+        self,
+        samples: Sequence[Sample],
+        latest: Sample | None,
+        now_s: float,
+        window_s: float,
+        rows: int,
+        width: int,
+    ) -> list[str]:
+        points = 2 * max(1, width - GUTTER)
+        limit = latest.reading.power_limit_w if latest is not None else None
+        charts: list[tuple[str, Metric, float | None, str]] = [
+            ("util %", _util, 100.0, "$success"),
+            ("mem %", _mem_pct, 100.0, "$accent"),
+            ("power W", _power, limit, "$warning"),
+        ]
+        lines = []
+        for name, metric, top, colour in charts:
+            values = bucket_means(samples, metric, now_s, window_s, points)
+            if all(v is None for v in values):
+                lines.append(f"{name:<{GUTTER}}[$text-muted]n/a[/]")
+                lines.extend([""] * (rows - 1))
+                continue
+            scale = top or nice_top(values, 10.0)
+            for i, row in enumerate(braille_area(values, scale, rows)):
+                gutter = name if i == 0 else f"top {scale:g}" if i == 1 else ""
+                lines.append(f"[$text-muted]{gutter:<{GUTTER}}[/][{colour}]{row}[/]")
+        return lines

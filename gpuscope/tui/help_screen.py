@@ -1,0 +1,52 @@
+"""The ``?`` screen: every key, and how to read the figures."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# gpuscope keys
+
+| key | does |
+|---|---|
+| `tab` / `shift+tab`, `1` to `4` | next / previous screen, or go to one |
+| `w` | launch a workload (bundled or plugin) on one or more devices |
+| `x` | stop every running workload (each reports what it measured so far) |
+| `s` | save the results table as CSV |
+| `r` | start / stop recording every device to CSV |
+| `p` | pause the display (sampling and recording go on) |
+| `+` / `-` | sample faster / slower |
+| `[` / `]` | shorter / longer history in the charts |
+| `o` / `O` | processes: sort by the next column / reverse (or click a header) |
+| `ctrl+p` | command palette: every action, and the theme |
+| `?` | this help; `escape` closes it |
+| `q` | quit (running workloads are stopped) |
+
+# Reading the figures
+
+* `n/a` means the device does not report that figure. It is never shown as 0.
+* **energy** is counted since gpuscope started. Its source is in brackets: `counter` (the
+  hardware's energy counter), `integrated` (sampled power integrated over time) or
+  `counter+integrated`.
+* **work/J** is work done per joule of the device that did it, over the measured stretch
+  (warm-up excluded). A CPU without readable RAPL has no energy, so its work/J is `n/a`.
+* **clock limits** are NVML's clock-event reasons (e.g. `sw_power_cap`); `none` means none active.
+* Runs on several devices at once share the host: the CPU's figures include feeding the GPU.
+  Tick *one device at a time* in the launcher for cleaner figures.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close", show=False),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-dialog"):
+            yield Markdown(HELP)

@@ -1,0 +1,182 @@
+"""The workload launcher: pick a workload, its parameters and devices, and start it.
+
+Broken plugins are listed with the reason they could not be loaded. Parameters are checked here
+with the workload's own ``Param`` rules, so a typo is a one-line message, not a failed run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+
+from gpuscope.workloads.api import Workload, WorkloadError, resolve_params
+from gpuscope.workloads.measured import LaunchTarget
+from gpuscope.workloads.registry import Catalog, WorkloadRef
+
+DEFAULT_DURATION_S = 30.0
+DEFAULT_WARMUP_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchRequest:
+    cls: type[Workload]
+    ref: WorkloadRef
+    params: dict[str, Any]
+    devices: tuple[str, ...]
+    duration_s: float
+    warmup_s: float
+    one_at_a_time: bool
+
+
+def _seconds(text: str, name: str, minimum: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise WorkloadError(f"{name} must be a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value >= minimum):
+        raise WorkloadError(f"{name} must be at least {minimum:g} s, got {text}")
+    return value
+
+
+class LaunchScreen(ModalScreen[LaunchRequest | None]):
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+
+    def __init__(
+        self, catalog: Catalog, targets: list[LaunchTarget], unavailable: list[str]
+    ) -> None:
+        super().__init__(id="launcher")
+        self.catalog = catalog
+        self.targets = targets
+        self.unavailable = unavailable  # devices shown but not launchable, with why
+
+    def compose(self) -> ComposeResult:
+        names = sorted(self.catalog.workloads)
+        with Vertical(id="launch-dialog"):
+            yield Label("Launch a workload", id="launch-title")
+            yield Select(
+                [(f"{n} — {self.catalog.workloads[n][0].description}", n) for n in names],
+                value=names[0] if names else Select.BLANK,
+                allow_blank=not names,
+                id="launch-workload",
+            )
+            with VerticalScroll(id="launch-body"):
+                yield Vertical(id="launch-params")
+                yield Label("Devices (space selects; several run together)")
+                yield SelectionList[str](
+                    *[
+                        (
+                            f"{t.torch_device:<7} {escape(t.telemetry.name)}",
+                            t.torch_device,
+                            t.torch_device == "cpu",
+                        )
+                        for t in self.targets
+                    ],
+                    id="launch-devices",
+                )
+                for line in self.unavailable:
+                    yield Static(f"[$text-muted]{escape(line)}[/]", classes="launch-note")
+                with Horizontal(classes="launch-row"):
+                    yield Label("measure s", classes="param-label")
+                    yield Input(f"{DEFAULT_DURATION_S:g}", id="launch-duration")
+                    yield Label("warm-up s", classes="param-label")
+                    yield Input(f"{DEFAULT_WARMUP_S:g}", id="launch-warmup")
+                yield Checkbox(
+                    "one device at a time (cleaner figures, no contention)", id="launch-sequential"
+                )
+                broken = self.catalog.broken
+                if broken:
+                    yield Label("Plugins that could not be loaded")
+                    for plugin in broken:
+                        yield Static(
+                            f"[$error]✗[/] {escape(plugin.where)}: {escape(plugin.reason)}",
+                            classes="launch-broken",
+                        )
+            yield Static("", id="launch-error")
+            with Horizontal(id="launch-buttons"):
+                yield Button("Start", variant="primary", id="launch-start")
+                yield Button("Cancel", id="launch-cancel")
+
+    def on_mount(self) -> None:
+        self._show_params()
+
+    @on(Select.Changed, "#launch-workload")
+    def _workload_changed(self) -> None:
+        self._show_params()
+
+    def _chosen(self) -> tuple[type[Workload], WorkloadRef] | None:
+        value = self.query_one("#launch-workload", Select).value
+        if not isinstance(value, str):
+            return None
+        return self.catalog.workloads.get(value)
+
+    def _show_params(self) -> None:
+        box = self.query_one("#launch-params", Vertical)
+        box.remove_children()
+        chosen = self._chosen()
+        if chosen is None:
+            box.mount(Static("[$error]no workloads found[/]"))
+            return
+        cls = chosen[0]
+        rows = []
+        for param in cls.params:
+            if param.choices:
+                field: Input | Select[str] = Select(
+                    [(str(c), str(c)) for c in param.choices],
+                    value=str(param.default),
+                    allow_blank=False,
+                    id=f"param-{param.name}",
+                )
+            else:
+                field = Input(str(param.default), id=f"param-{param.name}")
+            field.tooltip = param.help
+            rows.append(
+                Horizontal(Label(param.name, classes="param-label"), field, classes="launch-row")
+            )
+        box.mount(Static(f"unit of work: {escape(cls.unit)}", classes="launch-note"), *rows)
+
+    @on(Button.Pressed, "#launch-cancel")
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#launch-start")
+    def _start(self) -> None:
+        try:
+            request = self._request()
+        except WorkloadError as exc:
+            self.query_one("#launch-error", Static).update(f"[$error]{escape(str(exc))}[/]")
+            return
+        self.dismiss(request)
+
+    def _request(self) -> LaunchRequest:
+        chosen = self._chosen()
+        if chosen is None:
+            raise WorkloadError("pick a workload")
+        cls, ref = chosen
+        given: dict[str, Any] = {}
+        for param in cls.params:
+            widget = self.query_one(f"#param-{param.name}")
+            text = str(widget.value) if isinstance(widget, Input | Select) else ""
+            given[param.name] = param.parse(text)
+        params = resolve_params(cls, given)
+        devices = tuple(self.query_one("#launch-devices", SelectionList).selected)
+        if not devices:
+            raise WorkloadError("pick at least one device")
+        unsupported = [d for d in devices if d.split(":")[0] not in cls.devices]
+        if unsupported:
+            raise WorkloadError(
+                f"{cls.name} does not run on {', '.join(unsupported)} "
+                f"(it supports {', '.join(cls.devices)})"
+            )
+        duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
+        warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
+        sequential = self.query_one("#launch-sequential", Checkbox).value
+        return LaunchRequest(cls, ref, params, devices, duration, warmup, sequential)

@@ -1,0 +1,202 @@
+"""The Workloads tab: runs of this session, live throughput and work-per-joule plots, results.
+
+Plots (textual-plotext) are rebuilt only when a run reported something new and the tab is on
+screen: a plotext rebuild is the most expensive thing the UI draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.widgets import DataTable, Static
+from textual_plotext import PlotextPlot
+
+from gpuscope.commands.bench import format_rate
+from gpuscope.tui import formatting as fmt
+from gpuscope.workloads.efficiency import RunReport
+from gpuscope.workloads.measured import MeasuredRun
+
+RESULT_COLUMNS = (
+    "workload",
+    "device",
+    "dtype",
+    "throughput",
+    "avg W",
+    "work/J",
+    "% peak",
+    "energy source",
+)
+
+
+def group_key(run: MeasuredRun) -> tuple[str, str]:
+    """Runs comparable with each other: same workload, same parameters."""
+    return run.cls.name, params_text(run.params)
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """What a run is worth so far (final once the run is done)."""
+
+    throughput: float | None  # units per second
+    work_per_joule: float | None
+    avg_power_w: float | None
+    energy_source: str | None
+    note: str | None  # why there is no energy figure
+
+
+def run_figures(run: MeasuredRun) -> RunFigures:
+    report = run.report
+    if report is not None:
+        return RunFigures(
+            report.throughput,
+            report.work_per_joule,
+            report.avg_power_w,
+            report.energy_source,
+            report.energy_note,
+        )
+    throughput = run.units / run.seconds if run.seconds > 0 else None
+    powers = [p.avg_power_w for p in run.live if p.avg_power_w is not None]
+    power = sum(powers) / len(powers) if powers else None
+    last = run.live[-1] if run.live else None
+    note = None
+    if power is None and run.telemetry is not None:
+        note = "; ".join(n for n in run.telemetry.notes) or "no power reading"
+    return RunFigures(
+        throughput,
+        throughput / power if throughput is not None and power else None,
+        power,
+        last.energy_source.value if last is not None and last.energy_source else None,
+        note,
+    )
+
+
+def dtype_of(params: dict[str, Any]) -> str:
+    return str(params.get("dtype") or params.get("precision") or fmt.NA)
+
+
+def run_line(run: MeasuredRun) -> str:
+    figures = run_figures(run)
+    unit = run.cls.unit
+    if run.state == "failed" and run.error is not None:
+        return f"[$error]✗[/] {escape(run.label)}  failed: {escape(run.error.message)}"
+    marker = {"done": "[$success]✓[/]", "measuring": "[$accent]●[/]"}.get(run.state, "○")
+    progress = run.state
+    if run.state == "measuring":
+        progress = f"measuring {run.seconds:.0f}/{run.duration_s:.0f} s"
+    elif run.report is not None and run.report.stopped_early:
+        progress = "stopped early"
+    rate = fmt.NA if figures.throughput is None else format_rate(figures.throughput, unit)
+    if figures.work_per_joule is not None:
+        per_joule = format_rate(figures.work_per_joule, unit, "J")
+        per_joule += f" ({figures.energy_source})" if figures.energy_source else ""
+    else:
+        per_joule = f"n/a ({escape(figures.note or 'waiting for energy')})"
+    return f"{marker} {escape(run.label):<22} {progress:<20} {rate:<18} {per_joule}"
+
+
+def result_row(report: RunReport) -> tuple[str, ...]:
+    return (
+        report.workload,
+        report.device + (" (stopped)" if report.stopped_early else ""),
+        dtype_of(report.params),
+        format_rate(report.throughput, report.unit),
+        fmt.value(report.avg_power_w),
+        fmt.NA
+        if report.work_per_joule is None
+        else format_rate(report.work_per_joule, report.unit, "J"),
+        fmt.value(report.pct_of_peak, "{:.1f}"),
+        report.energy_source or f"n/a: {report.energy_note}",
+    )
+
+
+def _scale(values: Sequence[float]) -> tuple[float, str]:
+    peak = max((abs(v) for v in values), default=0.0)
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if peak >= scale:
+            return scale, prefix
+    return 1.0, ""
+
+
+def plot_lines(
+    plot: PlotextPlot, title: str, unit: str, series: dict[str, list[tuple[float, float]]]
+) -> None:
+    """One line per run over measured seconds, in a shared, readable unit prefix."""
+    plt = plot.plt
+    plt.clear_data()
+    plt.clear_figure()
+    scale, prefix = _scale([y for points in series.values() for _, y in points])
+    plt.title(f"{title} ({prefix}{unit})")
+    plt.xlabel("measured s")
+    for label, points in series.items():
+        if points:
+            xs = [x for x, _ in points]
+            ys = [y / scale for _, y in points]
+            plt.plot(xs, ys, label=label, marker="braille")
+    plot.refresh()
+
+
+class RunsView(Vertical):
+    """Everything the Workloads tab shows; ``show`` redraws from the runs and results given."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "[$text-muted]w[/] launch   [$text-muted]x[/] stop runs   "
+            "[$text-muted]s[/] save results as CSV",
+            id="runs-hint",
+        )
+        yield Static("No runs yet: press w to launch a workload.", id="runs-status")
+        with Horizontal(id="runs-plots"):
+            yield PlotextPlot(id="throughput-plot")
+            yield PlotextPlot(id="efficiency-plot")
+        results = DataTable[str](id="results-table", zebra_stripes=True, cursor_type="row")
+        results.add_columns(*RESULT_COLUMNS)
+        yield results
+        self._shown_results = 0
+        self._plotted: object = None
+
+    def show(self, runs: Sequence[MeasuredRun], reports: Sequence[RunReport]) -> None:
+        status = "\n".join(run_line(run) for run in runs[-8:])
+        self.query_one("#runs-status", Static).update(status or "No runs yet: press w.")
+        table = self.query_one("#results-table", DataTable)
+        for report in reports[self._shown_results :]:
+            table.add_row(*result_row(report))
+        self._shown_results = len(reports)
+        self._plot(runs)
+
+    def _plot(self, runs: Sequence[MeasuredRun]) -> None:
+        if not runs:
+            return
+        group = group_key(runs[-1])
+        members = [r for r in runs if group_key(r) == group]
+        state = [(r.run_id, len(r.live), r.state) for r in members]
+        if state == self._plotted:
+            return
+        self._plotted = state
+        unit = members[-1].cls.unit
+        name = members[-1].cls.name
+        plot_lines(
+            self.query_one("#throughput-plot", PlotextPlot),
+            f"{name} throughput",
+            f"{unit}/s",
+            {r.device: [(p.elapsed_s, p.throughput) for p in r.live] for r in members},
+        )
+        plot_lines(
+            self.query_one("#efficiency-plot", PlotextPlot),
+            f"{name} work per joule",
+            f"{unit}/J",
+            {
+                r.device: [
+                    (p.elapsed_s, p.work_per_joule) for p in r.live if p.work_per_joule is not None
+                ]
+                for r in members
+            },
+        )

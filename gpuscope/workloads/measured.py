@@ -1,0 +1,277 @@
+"""One workload run on one device, measured: the child's events joined with the sampler's energy.
+
+``gpuscope bench`` and the TUI both drive runs through this, so the two report the same figures
+the same way. The final report's energy comes from a sampler window over the measured stretch;
+the live points in between (throughput and work per joule every progress event) come from the
+sampler's history, so a live view costs no extra device reads.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gpuscope.sampler import Sampler, WindowResult
+from gpuscope.telemetry.discover import Discovery
+from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample, Vendor
+from gpuscope.workloads.api import Workload
+from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.efficiency import RunReport, build_report
+from gpuscope.workloads.registry import WorkloadRef
+from gpuscope.workloads.runner import DEFAULT_HANG_TIMEOUT_S, RunEvent, WorkloadRun
+
+
+class EventSource(Protocol):
+    """What drives a run: ``WorkloadRun``, or a simulated stand-in in the demo and tests."""
+
+    def events(self) -> Iterator[RunEvent]: ...
+
+    def stop(self, grace_s: float = ...) -> None: ...
+
+
+RunFactory = Callable[[RunSpec, float], EventSource]  # (spec, hang_timeout_s) -> source
+
+
+def child_process_run(spec: RunSpec, hang_timeout_s: float) -> EventSource:
+    return WorkloadRun(spec, hang_timeout_s=hang_timeout_s)
+
+
+@dataclass(frozen=True, slots=True)
+class LivePoint:
+    """One progress interval: throughput over it and, where the device has energy, work per J."""
+
+    elapsed_s: float  # measured seconds at the end of the interval (warm-up excluded)
+    throughput: float  # units per second over the interval
+    avg_power_w: float | None
+    work_per_joule: float | None
+    energy_source: EnergySource | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunError:
+    kind: str  # the runner's error_kind: usage, exception, oom, device_oom, crashed, hung, stopped
+    message: str  # one line, fit for a user
+    last_words: str = ""
+
+
+_run_ids = itertools.count(1)
+
+
+@dataclass
+class MeasuredRun:
+    """State of one run, updated as its events arrive. ``drive`` blocks: call it on a thread
+    other than a UI's. Reading the fields from another thread is safe (each is replaced whole)."""
+
+    cls: type[Workload]
+    ref: WorkloadRef
+    device: str  # torch device: "cpu", "cuda:0"
+    params: dict[str, Any]
+    duration_s: float = 10.0
+    warmup_s: float = 2.0
+    hang_timeout_s: float = DEFAULT_HANG_TIMEOUT_S
+    run_id: int = field(default_factory=lambda: next(_run_ids))
+    state: str = "starting"  # starting, warming up, measuring, done, failed
+    device_name: str | None = None
+    telemetry: DeviceInfo | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    live: list[LivePoint] = field(default_factory=list)
+    units: float = 0.0
+    seconds: float = 0.0
+    report: RunReport | None = None
+    error: RunError | None = None
+    _source: EventSource | None = field(default=None, repr=False)
+    _stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.cls.name} on {self.device}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
+
+    def stop(self) -> None:
+        """Ask the run to finish its current step; a partial result still arrives."""
+        self._stop_requested.set()
+        if self._source is not None:
+            self._source.stop()
+
+    def drive(
+        self,
+        sampler: Sampler,
+        found: Discovery,
+        on_event: Callable[[MeasuredRun, RunEvent], None] | None = None,
+        run_factory: RunFactory = child_process_run,
+    ) -> None:
+        """Run to the end; ``on_event`` is called after each event has updated this object."""
+        spec = RunSpec(self.ref, self.device, self.params, self.duration_s, self.warmup_s)
+        self._source = run_factory(spec, self.hang_timeout_s)
+        if self._stop_requested.is_set():
+            self._source.stop()
+        window = f"run{self.run_id}:{self.label}"
+        window_open = False
+        last: tuple[float, float, float] | None = None  # (units, seconds, received_s)
+        for event in self._source.events():
+            if event.kind == "started":
+                self.device_name = event.data.get("device_name")
+                self.facts = dict(event.data.get("facts") or {})
+                self.telemetry = telemetry_for(self.device, event, found)
+                self.state = "warming up"
+            elif event.kind == "warmup_done":
+                sampler.begin_window(window)
+                window_open = True
+                last = (0.0, 0.0, event.received_s)
+                self.state = "measuring"
+            elif event.kind == "progress":
+                last = self._progress(event, last, sampler)
+            elif event.kind == "result":
+                result = _close(sampler, window, self.telemetry) if window_open else None
+                window_open = False
+                self._finish(event, result)
+            elif event.kind == "error":
+                if window_open:
+                    sampler.end_window(window)
+                    window_open = False
+                self.error = RunError(
+                    str(event.data.get("error_kind", "exception")),
+                    describe_error(event),
+                    str(event.data.get("last_words", "")),
+                )
+                self.state = "failed"
+            if on_event is not None:
+                on_event(self, event)
+
+    def _progress(
+        self, event: RunEvent, last: tuple[float, float, float] | None, sampler: Sampler
+    ) -> tuple[float, float, float]:
+        units, seconds = float(event.data["units"]), float(event.data["seconds"])
+        self.units, self.seconds = units, seconds
+        now = (units, seconds, event.received_s)
+        if last is None or seconds <= last[1]:
+            return now
+        throughput = (units - last[0]) / (seconds - last[1])
+        power = None
+        if self.telemetry is not None:
+            history = sampler.history(self.telemetry.device_id)
+            power = average_power(history, last[2], event.received_s)
+        watts, source = power if power is not None else (None, None)
+        self.live = [
+            *self.live,
+            LivePoint(seconds, throughput, watts, throughput / watts if watts else None, source),
+        ]
+        return now
+
+    def _finish(self, event: RunEvent, window: WindowResult | None) -> None:
+        device_name = self.device_name
+        if self.device == "cpu":
+            device_name = self.telemetry.name if self.telemetry else None
+        self.units, self.seconds = float(event.data["units"]), float(event.data["seconds"])
+        self.report = build_report(
+            self.cls.name,
+            self.device,
+            self.cls.unit,
+            self.params,
+            event.data,
+            window,
+            self.telemetry,
+            device_name,
+            self.facts,
+        )
+        self.state = "done"
+
+
+def average_power(
+    samples: Sequence[Sample], t0: float, t1: float
+) -> tuple[float, EnergySource | None] | None:
+    """Average W over [t0, t1] from the device's accounted energy, read from history.
+
+    The stretch is clipped to the samples that exist (the newest may be up to one sampling
+    interval old); if nothing of it is covered yet, the newest interval stands in. None when the
+    device has no energy (no counter, no power).
+    """
+    points = [s for s in samples if s.energy_j is not None and not s.lost]
+    if len(points) < 2:
+        return None
+    times = [s.reading.time_s for s in points]
+    lo, hi = max(t0, times[0]), min(t1, times[-1])
+    if hi - lo <= 0:
+        lo, hi = times[-2], times[-1]
+    energy_lo, energy_hi = _energy_at(points, times, lo), _energy_at(points, times, hi)
+    if hi - lo <= 0:
+        return None
+    return (energy_hi - energy_lo) / (hi - lo), points[-1].energy_source
+
+
+def _energy_at(points: Sequence[Sample], times: list[float], t: float) -> float:
+    """Cumulative energy at ``t``, linear between samples (exact for the trapezoid rule)."""
+    i = bisect.bisect_left(times, t)
+    if i < len(times) and times[i] == t:
+        return float(points[i].energy_j or 0.0)
+    before, after = points[i - 1], points[i]
+    e0, e1 = float(before.energy_j or 0.0), float(after.energy_j or 0.0)
+    t_before, t_after = times[i - 1], times[i]
+    return e0 + (e1 - e0) * (t - t_before) / (t_after - t_before)
+
+
+def telemetry_for(device: str, event: RunEvent, found: Discovery) -> DeviceInfo | None:
+    """The telemetry device that is this torch device: by UUID, else by index, else none."""
+    infos = [d.info for d in found.devices]
+    if device == "cpu":
+        return next((i for i in infos if i.device_id == "cpu"), None)
+    same = found.by_uuid(event.data.get("device_uuid"))
+    if same is not None:
+        return same.info
+    index = int(device.partition(":")[2] or 0)
+    gpus = [i for i in infos if i.vendor is not Vendor.CPU and i.index == index]
+    return gpus[0] if len(gpus) == 1 else None
+
+
+def _close(sampler: Sampler, window: str, telemetry: DeviceInfo | None) -> WindowResult | None:
+    results = sampler.end_window(window)
+    return results.get(telemetry.device_id) if telemetry else None
+
+
+def describe_error(event: RunEvent) -> str:
+    """The runner's error event as one line: what happened and, for a crash, its last words."""
+    message = str(event.data.get("message", "failed"))
+    kind = event.data.get("error_kind")
+    if kind in ("oom", "device_oom"):
+        where = "device" if kind == "device_oom" else "host"
+        message = f"out of {where} memory: {message}"
+    last_words = [
+        line for line in str(event.data.get("last_words", "")).splitlines() if line.strip()
+    ]
+    if kind == "crashed" and last_words:
+        message += f" (last words: {last_words[-1].strip()})"
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchTarget:
+    """A torch device a workload can be started on, and the telemetry device it should be."""
+
+    torch_device: str  # "cpu", "cuda:0"
+    telemetry: DeviceInfo
+
+
+def launch_targets(infos: Sequence[DeviceInfo]) -> list[LaunchTarget]:
+    """Where workloads can run: the CPU, NVIDIA GPUs as ``cuda:N``, and AMD GPUs as ``cuda:N``
+    only when no NVIDIA GPU is present (a ROCm build of torch names them so; a machine with
+    both has a CUDA build). CUDA may number GPUs differently from NVML; the run is matched to
+    its telemetry device by UUID once it starts."""
+    has_nvidia = any(i.vendor is Vendor.NVIDIA for i in infos)
+    targets = []
+    for info in infos:
+        if info.vendor is Vendor.CPU:
+            targets.append(LaunchTarget("cpu", info))
+        elif info.vendor is Vendor.NVIDIA or (info.vendor is Vendor.AMD and not has_nvidia):
+            targets.append(LaunchTarget(f"cuda:{info.index}", info))
+    return targets

@@ -1,0 +1,299 @@
+"""SIMULATED devices and workload runs: for ``gpuscope --demo`` and the TUI's tests.
+
+Nothing here is real hardware, and everything says so: every simulated device's name begins with
+"Simulated" and its notes say it is simulated; the TUI's header says "SIMULATED" whenever one is
+shown. The devices implement the product's ``Device`` protocol, and a simulated run implements
+the runner's event stream (``started``, ``warmup_done``, ``progress``, ``result``), so the UI is
+exercised through the same paths as with real devices.
+
+Every value is a function of the time the sampler passes to ``read`` (plus the previous reading,
+for temperature lag and the energy counter), so a fixed clock gives a fixed screen.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuscope.telemetry.discover import Discovery, discover
+from gpuscope.telemetry.model import DeviceInfo, DeviceLost, ProcessUsage, Reading, Vendor
+from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.measured import EventSource, RunFactory, child_process_run
+from gpuscope.workloads.runner import RunEvent
+
+SIMULATED_NOTE = "simulated device (gpuscope --demo / tests), not real hardware"
+
+Timeline = Callable[[float], float]  # seconds since start -> utilization 0..1
+
+
+def training_job(t: float) -> float:
+    """A training loop: 40 s of steps at ~97 %, 5 s of evaluation, 5 s of data loading."""
+    phase = t % 50.0
+    if phase < 40.0:
+        return 0.97 - 0.02 * math.sin(t * 1.7)
+    if phase < 45.0:
+        return 0.62
+    return 0.28
+
+
+def inference_server(t: float) -> float:
+    """Idle for 20 s, then bursty inference traffic between ~35 % and ~85 %."""
+    if t < 20.0:
+        return 0.0
+    return 0.6 + 0.25 * math.sin(t / 6.0) * math.sin(t / 1.3)
+
+
+def idle(t: float) -> float:
+    return 0.0
+
+
+def _clamp(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+@dataclass
+class SimulatedGpu:
+    """A GPU whose utilization follows ``timeline`` (plus ``extra_load`` from a simulated run)."""
+
+    index: int
+    name: str
+    start_s: float
+    timeline: Timeline = idle
+    vendor: Vendor = Vendor.NVIDIA
+    mem_total_mib: float = 81559.0
+    mem_base_mib: float = 0.0
+    idle_w: float = 70.0
+    max_w: float = 690.0
+    limit_w: float = 700.0
+    has_energy_counter: bool = True
+    processes: tuple[ProcessUsage, ...] = ()
+    lost_at_s: float | None = None  # seconds after start when "the GPU has fallen off the bus"
+    extra_load: float = 0.0
+    info: DeviceInfo = field(init=False)
+    _last: Reading | None = field(default=None, init=False)
+    _energy_j: float = field(default=1000.0, init=False)  # counters count since driver load
+    _temp_c: float = field(default=34.0, init=False)
+
+    def __post_init__(self) -> None:
+        prefix = "GPU-" if self.vendor is Vendor.NVIDIA else ""
+        self.info = DeviceInfo(
+            device_id=f"{self.vendor.value}:{self.index}",
+            vendor=self.vendor,
+            index=self.index,
+            name=self.name,
+            uuid=f"{prefix}5151a7ed-0000-4000-8000-00000000000{self.index}",
+            pci_bus_id=f"00000000:{0x18 + self.index:02X}:00.0",
+            driver="580.159.04 (simulated)"
+            if self.vendor is Vendor.NVIDIA
+            else "6.8.5 (simulated)",
+            mem_total_mib=self.mem_total_mib,
+            has_energy_counter=self.has_energy_counter,
+            notes=(SIMULATED_NOTE,),
+        )
+
+    def read(self, now_s: float) -> Reading:
+        t = now_s - self.start_s
+        if self.lost_at_s is not None and t >= self.lost_at_s:
+            raise DeviceLost("GPU is lost (simulated)")
+        util = _clamp(self.timeline(t) + self.extra_load)
+        power_w = self.idle_w + (self.max_w - self.idle_w) * util
+        last = self._last
+        dt = now_s - last.time_s if last is not None else 0.0
+        if last is not None and last.power_w is not None and dt > 0:
+            self._energy_j += (last.power_w + power_w) / 2 * dt
+            # first-order lag towards the temperature this power settles at (time constant 20 s)
+            target_c = 32.0 + 45.0 * (power_w - self.idle_w) / (self.max_w - self.idle_w)
+            self._temp_c += (target_c - self._temp_c) * (1 - math.exp(-dt / 20.0))
+        busy = util > 0.02
+        reasons: tuple[str, ...] = ("gpu_idle",) if not busy else ()
+        if power_w > 0.95 * self.limit_w:
+            reasons = ("sw_power_cap",)
+        processes = self.processes if busy or self.extra_load else ()
+        used_mib = self.mem_base_mib + sum(p.gpu_mem_mib or 0.0 for p in processes)
+        reading = Reading(
+            time_s=now_s,
+            wall_time_s=time.time(),
+            util_gpu_pct=round(100 * util, 1),
+            util_mem_pct=round(70 * util, 1),
+            mem_used_mib=used_mib,
+            mem_total_mib=self.mem_total_mib,
+            power_w=round(power_w, 1),
+            power_limit_w=self.limit_w,
+            energy_counter_j=self._energy_j if self.has_energy_counter else None,
+            temp_c=round(self._temp_c),
+            clock_core_mhz=1980.0 if busy else 345.0,
+            clock_mem_mhz=2619.0,
+            pstate=0,
+            throttle_reasons=reasons,
+            fan_pct=None,  # like the H100: no fan reading
+            processes=processes,
+        )
+        self._last = reading
+        return reading
+
+
+@dataclass
+class SimulatedCpu:
+    """An 8-thread CPU without RAPL (so, like most laptops in a VM, no CPU energy)."""
+
+    start_s: float
+    timeline: Timeline = lambda t: 0.12 + 0.05 * math.sin(t / 3.0)
+    threads: int = 8
+    mem_total_mib: float = 64216.0
+    extra_load: float = 0.0
+    info: DeviceInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.info = DeviceInfo(
+            device_id="cpu",
+            vendor=Vendor.CPU,
+            index=0,
+            name=f"Simulated CPU ({self.threads} threads)",
+            mem_total_mib=self.mem_total_mib,
+            notes=(SIMULATED_NOTE, "no RAPL: CPU power and energy are not readable"),
+        )
+
+    def read(self, now_s: float) -> Reading:
+        t = now_s - self.start_s
+        util = _clamp(self.timeline(t) + self.extra_load)
+        cores = tuple(
+            round(100 * _clamp(util + 0.1 * math.sin(t + i)), 1) for i in range(self.threads)
+        )
+        return Reading(
+            time_s=now_s,
+            wall_time_s=time.time(),
+            util_cpu_pct=round(100 * util, 1),
+            util_cores_pct=cores,
+            mem_used_mib=round(14000.0 + 2000.0 * util, 1),
+            mem_total_mib=self.mem_total_mib,
+            temp_c=round(45.0 + 30.0 * util),
+            clock_core_mhz=round(2400.0 + 1200.0 * util),
+        )
+
+
+SimulatedDevice = SimulatedGpu | SimulatedCpu
+
+
+def demo_gpus(start_s: float) -> list[SimulatedGpu]:
+    """Three GPUs with a realistic day: one training, one serving, one AMD card mostly idle."""
+    return [
+        SimulatedGpu(
+            0,
+            "Simulated H100 80GB HBM3",
+            start_s,
+            training_job,
+            mem_base_mib=512.0,
+            processes=(ProcessUsage(4242, "python", 61440.0),),
+        ),
+        SimulatedGpu(
+            1,
+            "Simulated H100 80GB HBM3",
+            start_s,
+            inference_server,
+            mem_base_mib=512.0,
+            processes=(ProcessUsage(5150, "vllm", 70656.0), ProcessUsage(5188, "python", 1024.0)),
+        ),
+        SimulatedGpu(
+            0,
+            "Simulated Radeon PRO W7900",
+            start_s,
+            lambda t: 0.35 if (t % 30.0) > 24.0 else 0.0,
+            vendor=Vendor.AMD,
+            mem_total_mib=49136.0,
+            mem_base_mib=300.0,
+            idle_w=25.0,
+            max_w=280.0,
+            limit_w=295.0,
+            has_energy_counter=False,  # shows an integrated-power energy figure
+            processes=(ProcessUsage(6001, "blender", 5120.0),),
+        ),
+    ]
+
+
+# Rates of the bundled workloads on the H100 anchor (shared/anchors/h100-2026-11-24.json).
+_SIMULATED_RATES = {"cnn": 3981.4, "gemm": 756.4e12, "rnn": 648227.1}
+
+
+class SimulatedRun:
+    """A workload "running" on a simulated GPU: the runner's events, at a fixed rate, in real
+    time, with the GPU's load raised while it runs. Stands in for ``WorkloadRun``."""
+
+    def __init__(self, spec: RunSpec, gpu: SimulatedGpu, progress_period_s: float = 0.5) -> None:
+        self.spec = spec
+        self.gpu = gpu
+        self.progress_period_s = progress_period_s
+        self._stop = threading.Event()
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        self._stop.set()
+
+    def events(self) -> Iterator[RunEvent]:
+        name = self.spec.ref.module.rsplit(".", 1)[-1]
+        rate = _SIMULATED_RATES.get(name, 1.0e3)
+        yield self._event(
+            "started",
+            device_name=self.gpu.name,
+            device_uuid=self.gpu.info.uuid,
+            facts={"simulated": True},
+            pid=0,
+        )
+        self.gpu.extra_load = 1.0
+        try:
+            if self._stop.wait(self.spec.warmup_s):
+                yield self._event(
+                    "result", units=0.0, flops=None, seconds=0.0, steps=0, stopped_early=True
+                )
+                return
+            yield self._event("warmup_done", steps=1, seconds=self.spec.warmup_s)
+            t0 = time.monotonic()
+            while True:
+                stopped = self._stop.wait(self.progress_period_s)
+                seconds = time.monotonic() - t0
+                done = seconds >= self.spec.duration_s or stopped
+                work: dict[str, Any] = {
+                    "units": rate * seconds,
+                    "flops": rate * seconds if name == "gemm" else None,
+                    "seconds": seconds,
+                    "steps": int(seconds * 10),
+                }
+                if done:
+                    yield self._event("result", **work, stopped_early=stopped)
+                    return
+                yield self._event("progress", **work)
+        finally:
+            self.gpu.extra_load = 0.0
+
+    @staticmethod
+    def _event(kind: str, **data: Any) -> RunEvent:
+        return RunEvent(kind, time.monotonic(), data)
+
+
+@dataclass(frozen=True)
+class DemoParts:
+    """What ``gpuscope --demo`` swaps into the app: simulated GPUs beside the real CPU."""
+
+    discover: Callable[[], Discovery]
+    run_factory: RunFactory
+    simulated_ids: frozenset[str]
+
+
+def demo_parts() -> DemoParts:
+    gpus = demo_gpus(time.monotonic())
+
+    def discover_demo() -> Discovery:
+        found = discover(["cpu"])  # the real CPU: its figures are true
+        found.devices[:0] = gpus
+        return found
+
+    def run_factory(spec: RunSpec, hang_timeout_s: float) -> EventSource:
+        if spec.device == "cpu":
+            return child_process_run(spec, hang_timeout_s)
+        index = int(spec.device.partition(":")[2] or 0)
+        gpu = next(g for g in gpus if g.vendor is Vendor.NVIDIA and g.index == index)
+        return SimulatedRun(spec, gpu)
+
+    return DemoParts(discover_demo, run_factory, frozenset(g.info.device_id for g in gpus))
