@@ -45,7 +45,7 @@ from gpuscope.workloads.measured import (
     launch_targets,
 )
 from gpuscope.workloads.registry import Catalog, find_workloads
-from gpuscope.workloads.runner import RunEvent
+from gpuscope.workloads.runner import RunEvent, prepare_for_captured_stderr
 
 REFRESH_S = 0.5  # how often the view may redraw: the rate the eye needs, not the sample rate
 HISTORY_LEN = 6000  # 10 minutes at 0.1 s
@@ -113,6 +113,7 @@ class GpuscopeApp(App[int]):
 
     def __init__(self, setup: AppSetup | None = None) -> None:
         super().__init__()
+        prepare_for_captured_stderr()  # before Textual replaces sys.stderr: runs spawn children
         self.setup = setup or AppSetup()
         self.theme = self.setup.theme
         self.found: Discovery | None = None
@@ -207,6 +208,8 @@ class GpuscopeApp(App[int]):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
+        if self.query_one("#tabs", TabbedContent).active == "processes":
+            self.query_one(ProcessTable).focus()  # so o / O sort at once
         self.refresh_view()
 
     def refresh_view(self) -> None:

@@ -53,7 +53,10 @@ class DevicePanel(Static):
         chart_rows: int,
         lost_reason: str | None = None,
     ) -> None:
-        """Redraw from ``samples`` (oldest first); a lost device keeps its last figures."""
+        """Redraw from ``samples`` (oldest first). A lost device is drawn once more, with its last
+        figures, and then frozen: it will not be read again."""
+        if self.has_class("-lost"):
+            return
         width = max(20, self.content_size.width or 76)
         latest = samples[-1] if samples else None
         last_good = next((s for s in reversed(samples) if not s.lost), None)

@@ -105,12 +105,12 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
                 yield Button("Start", variant="primary", id="launch-start")
                 yield Button("Cancel", id="launch-cancel")
 
-    def on_mount(self) -> None:
-        self._show_params()
+    async def on_mount(self) -> None:
+        await self._show_params()
 
     @on(Select.Changed, "#launch-workload")
-    def _workload_changed(self) -> None:
-        self._show_params()
+    async def _workload_changed(self) -> None:
+        await self._show_params()
 
     def _chosen(self) -> tuple[type[Workload], WorkloadRef] | None:
         value = self.query_one("#launch-workload", Select).value
@@ -118,12 +118,12 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
             return None
         return self.catalog.workloads.get(value)
 
-    def _show_params(self) -> None:
+    async def _show_params(self) -> None:
         box = self.query_one("#launch-params", Vertical)
-        box.remove_children()
+        await box.remove_children()  # the new fields reuse the old ids
         chosen = self._chosen()
         if chosen is None:
-            box.mount(Static("[$error]no workloads found[/]"))
+            await box.mount(Static("[$error]no workloads found[/]"))
             return
         cls = chosen[0]
         rows = []
@@ -141,7 +141,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
             rows.append(
                 Horizontal(Label(param.name, classes="param-label"), field, classes="launch-row")
             )
-        box.mount(Static(f"unit of work: {escape(cls.unit)}", classes="launch-note"), *rows)
+        await box.mount(Static(f"unit of work: {escape(cls.unit)}", classes="launch-note"), *rows)
 
     @on(Button.Pressed, "#launch-cancel")
     def action_dismiss_none(self) -> None:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,16 @@ DEFAULT_HANG_TIMEOUT_S = 120.0  # setup of a big model on a cold GPU can take a 
 DEFAULT_GRACE_S = 5.0
 _LAST_WORDS_CHARS = 2000
 _EXIT_AFTER_RESULT_S = 5.0
+
+
+def prepare_for_captured_stderr() -> None:
+    """Start multiprocessing's resource tracker now, while ``sys.stderr`` is a real file.
+
+    Spawning a child starts the tracker on first use, handing it ``sys.stderr.fileno()``. A UI
+    that captures stderr (Textual does, with ``fileno() == -1``) would make that first spawn fail
+    with "bad value(s) in fds_to_keep"; call this before such a UI starts.
+    """
+    resource_tracker.ensure_running()
 
 
 @dataclass(frozen=True, slots=True)

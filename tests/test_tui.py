@@ -1,0 +1,301 @@
+"""Pilot tests: what each key does, runs end to end, crashes, a lost device, recording."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from textual.widgets import DataTable, Input, SelectionList, Static, TabbedContent
+
+from gpuscope.sinks.columns import COLUMN_NAMES
+from gpuscope.tui.app import GpuscopeApp
+from gpuscope.tui.help_screen import HelpScreen
+from gpuscope.tui.launcher import LaunchScreen
+from tests.fakes.simulated import SimulatedCpu, demo_gpus
+from tests.plugin_files import workload_with_step, write_plugin
+from tests.tui_support import START_S, make_app, ready, tick, wait_until
+
+
+def header_text(app: GpuscopeApp) -> str:
+    return str(app.query_one("#header", Static).render())
+
+
+def panel_text(app: GpuscopeApp, device_id: str) -> str:
+    return str(app.panels[device_id].render())
+
+
+async def test_panels_show_figures_and_na_never_zero() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 4)
+        gpu = panel_text(app, "nvidia:0")
+        cpu = panel_text(app, "cpu")
+        assert "GPU" in gpu and "/700 W" in gpu and "(counter)" in gpu
+        assert "fan n/a" in gpu  # unsupported, as on the H100
+        assert "integrated" in panel_text(app, "amd:0")  # no counter: power integrated
+        assert "energy n/a: no RAPL" in cpu and "PWR" in cpu
+        assert "0 W" not in cpu  # n/a is never shown as zero
+        header = header_text(app)
+        assert "testhost" in header and "SIMULATED" in header and "every 0.5 s" in header
+        assert "demo absent line" in str(app.query_one("#absent", Static).render())
+
+
+async def test_keys_pause_interval_history_tabs_and_help() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        tabs = app.query_one("#tabs", TabbedContent)
+        await pilot.press("p")
+        assert "PAUSED" in header_text(app)
+        await pilot.press("p")
+        assert "PAUSED" not in header_text(app)
+        await pilot.press("minus")
+        assert app.sampler is not None and app.sampler.interval_s == 1.0
+        await pilot.press("plus", "plus")
+        assert app.sampler.interval_s == 0.2
+        await pilot.press("right_square_bracket")
+        assert app.window_s == 600.0
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert app.window_s == 120.0
+        await pilot.press("tab")
+        assert tabs.active == "processes"
+        await pilot.press("tab", "tab", "tab")
+        assert tabs.active == "devices"
+        await pilot.press("shift+tab")
+        assert tabs.active == "compare"
+        await pilot.press("3")
+        assert tabs.active == "workloads"
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("w")  # main-screen keys are inert under a dialog
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_paused_display_does_not_change() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 2)
+        before = panel_text(app, "nvidia:0")
+        await pilot.press("p")
+        await tick(pilot, 20, step_s=2.0)
+        assert panel_text(app, "nvidia:0") == before
+        await pilot.press("p")
+        await pilot.pause()
+        assert panel_text(app, "nvidia:0") != before
+
+
+async def test_processes_listed_and_sortable() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 60, step_s=0.5)  # nvidia:1 starts serving at 20 s
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.query_one("#processes-table", DataTable)
+        pids = [table.get_row_at(i)[1] for i in range(table.row_count)]
+        assert pids == ["5150", "4242", "5188"]  # by GPU memory, largest first
+        await pilot.press("o")  # next column: command, reversed
+        await pilot.press("O")  # ascending
+        commands = [table.get_row_at(i)[4] for i in range(table.row_count)]
+        assert commands == sorted(commands)
+        assert table.get_row_at(0)[2] == "(simulated)"
+
+
+async def test_lost_device_is_marked_and_the_others_go_on() -> None:
+    start = START_S
+    gpus = demo_gpus(start)
+    gpus[0].lost_at_s = 2.0
+    app = make_app([*gpus, SimulatedCpu(start)])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 3)
+        assert "LOST" not in panel_text(app, "nvidia:0")
+        await tick(pilot, 3)
+        lost = panel_text(app, "nvidia:0")
+        assert "LOST" in lost and "GPU is lost (simulated)" in lost
+        assert app.panels["nvidia:0"].has_class("-lost")
+        assert any("nvidia:0 lost" in str(n.message) for n in app._notifications)
+        before = panel_text(app, "nvidia:1")
+        await tick(pilot, 40)
+        assert panel_text(app, "nvidia:1") != before  # the others keep updating
+        assert panel_text(app, "nvidia:0") == lost  # the lost one does not
+
+
+async def test_recording_on_and_off_writes_a_valid_csv(tmp_path: Path) -> None:
+    app = make_app(record_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 1)
+        await pilot.press("r")
+        assert "REC" in header_text(app)
+        await tick(pilot, 3)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not app.workers._workers)
+        assert "REC" not in header_text(app)
+        await tick(pilot, 2)  # after stopping: not recorded
+    files = list(tmp_path.glob("gpuscope-*.csv"))
+    assert len(files) == 1
+    frame = pd.read_csv(files[0])
+    assert list(frame.columns) == list(COLUMN_NAMES)
+    assert len(frame) == 3 * 4  # three ticks, four devices
+    assert set(frame["device"]) == {"nvidia:0", "nvidia:1", "amd:0", "cpu"}
+
+
+async def test_recording_into_a_missing_directory_is_a_notification(tmp_path: Path) -> None:
+    app = make_app(record_dir=tmp_path / "gone")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("r")
+        assert app.recording is None
+        assert any("cannot record" in str(n.message) for n in app._notifications)
+
+
+async def _launch(
+    pilot, workload: str, devices: list[str], duration: str = "1", **params: str
+) -> None:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    await pilot.press("w")
+    await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+    screen = app.screen
+    screen.query_one("#launch-workload").value = workload
+    await pilot.pause()
+    for name, text in params.items():
+        screen.query_one(f"#param-{name}", Input).value = text
+    selection = screen.query_one("#launch-devices", SelectionList)
+    selection.deselect_all()
+    for device in devices:
+        selection.select(device)
+    screen.query_one("#launch-duration", Input).value = duration
+    screen.query_one("#launch-warmup", Input).value = "0"
+    await pilot.click("#launch-start")
+    await pilot.pause()
+    if isinstance(app.screen, LaunchScreen):
+        raise AssertionError(str(app.screen.query_one("#launch-error").render()))
+
+
+async def test_launch_cpu_workload_end_to_end_with_live_figures() -> None:
+    app = make_app(autostart=True, clock=time.monotonic, interval_s=0.1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await _launch(pilot, "gemm", ["cpu"], duration="1.5", size="128")
+        await wait_until(pilot, lambda: app.reports, timeout_s=90)
+        run = app.runs[0]
+        assert run.state == "done" and run.live  # progress arrived while it ran
+        assert app.query_one("#tabs", TabbedContent).active == "workloads"
+        app.refresh_view()
+        await pilot.pause()
+        table = app.query_one("#results-table", DataTable)
+        row = table.get_row_at(0)
+        assert row[0] == "gemm" and row[1] == "cpu" and "FLOP/s" in row[3]
+        assert row[5] == "n/a"  # the simulated CPU has no energy: work/J is n/a, not 0
+        status = str(app.query_one("#runs-status", Static).render())
+        assert "✓" in status and "gemm on cpu" in status
+
+
+async def test_bad_parameter_is_one_line_in_the_launcher() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        screen = app.screen
+        screen.query_one("#launch-workload").value = "gemm"
+        await pilot.pause()
+        screen.query_one("#param-size", Input).value = "huge"
+        await pilot.click("#launch-start")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen)  # still open, with the reason
+        assert "size" in str(screen.query_one("#launch-error").render())
+        assert not app.runs
+
+
+async def test_crashing_workload_is_a_notification_and_the_ui_goes_on(tmp_path: Path) -> None:
+    plugin = workload_with_step(tmp_path, "crasher", "import os; os._exit(3)")
+    app = make_app(plugin_files=[plugin])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await _launch(pilot, "crasher", ["cpu"])
+        await wait_until(pilot, lambda: app.runs and app.runs[0].finished, timeout_s=60)
+        await pilot.pause()
+        run = app.runs[0]
+        assert run.state == "failed" and run.error is not None and run.error.kind == "crashed"
+        assert any("crasher on cpu failed" in str(n.message) for n in app._notifications)
+        await tick(pilot, 2)  # still sampling and drawing
+        assert "✗" in str(app.query_one("#runs-status", Static).render())
+
+
+async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> None:
+    from tests.fakes.simulated import SimulatedRun
+
+    gpus = demo_gpus(time.monotonic())
+    cpu = SimulatedCpu(time.monotonic())
+    plugin = write_plugin(
+        tmp_path,
+        "spin",
+        """
+        class Spin(Workload):
+            name = "spin"
+            unit = "things"
+            devices = ("cpu", "cuda")
+
+            def setup(self, device, params):
+                pass
+
+            def step(self):
+                return 1000.0
+        """,
+    )
+
+    def factory(spec, hang_timeout_s):  # type: ignore[no-untyped-def]
+        from gpuscope.workloads.measured import child_process_run
+
+        if spec.device == "cpu":
+            return child_process_run(spec, hang_timeout_s)
+        return SimulatedRun(spec, gpus[0], progress_period_s=0.2)
+
+    app = make_app(
+        [*gpus, cpu],
+        plugin_files=[plugin],
+        autostart=True,
+        clock=time.monotonic,
+        interval_s=0.1,
+        run_factory=factory,
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await _launch(pilot, "spin", ["cpu", "cuda:0"], duration="1.5")
+        await wait_until(pilot, lambda: len(app.reports) == 2, timeout_s=90)
+        await pilot.press("4")
+        app.refresh_view()
+        await pilot.pause()
+        text = str(app.query_one("#compare-text", Static).render())
+        assert "cuda:0 vs cpu:" in text and "x throughput" in text
+        assert "work/J ratio n/a (cpu has no energy reading)" in text
+        gpu_report = next(r for r in app.reports if r.device == "cuda:0")
+        assert gpu_report.energy_source == "counter" and gpu_report.work_per_joule
+
+
+async def test_save_results_writes_the_reports_csv(tmp_path: Path) -> None:
+    app = make_app(record_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("s")
+        assert any("no results" in str(n.message) for n in app._notifications)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_every_device_keeps_its_numbers_at_any_size(size: tuple[int, int]) -> None:
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        await tick(pilot, 3)
+        for device_id in ("nvidia:0", "nvidia:1", "amd:0", "cpu"):
+            assert "MEM" in panel_text(app, device_id)
