@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpuscope.commands.bench import format_rate
 from gpuscope.workloads.api import Work, Workload, resolve_params
 from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.efficiency import format_rate
 from gpuscope.workloads.registry import find_workloads
 from gpuscope.workloads.runner import WorkloadRun
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gpuscope.commands.bench import format_rate
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
-from gpuscope.workloads.efficiency import build_report, compare
+from gpuscope.workloads.efficiency import build_report, compare, format_rate
 from gpuscope.workloads.measured import telemetry_for
 from gpuscope.workloads.peaks import peak_tflops
 from gpuscope.workloads.runner import RunEvent

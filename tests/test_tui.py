@@ -36,7 +36,7 @@ async def test_panels_show_figures_and_na_never_zero() -> None:
         assert "GPU" in gpu and "/700 W" in gpu and "(counter)" in gpu
         assert "fan n/a" in gpu  # unsupported, as on the H100
         assert "integrated" in panel_text(app, "amd:0")  # no counter: power integrated
-        assert "energy n/a: no RAPL" in cpu and "PWR" in cpu
+        assert "energy n/a (RAPL: not present" in cpu and "PWR" in cpu
         assert "0 W" not in cpu  # n/a is never shown as zero
         header = header_text(app)
         assert "testhost" in header and "SIMULATED" in header and "every 0.5 s" in header

@@ -21,7 +21,7 @@ from gpuscope.sampler import Sampler
 from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.workloads.api import Workload, WorkloadError, resolve_params
-from gpuscope.workloads.efficiency import Comparison, RunReport, compare
+from gpuscope.workloads.efficiency import Comparison, RunReport, compare, format_rate
 from gpuscope.workloads.measured import MeasuredRun
 from gpuscope.workloads.registry import Catalog, WorkloadRef, find_workloads
 from gpuscope.workloads.runner import DEFAULT_HANG_TIMEOUT_S, RunEvent
@@ -208,17 +208,6 @@ class _Progress:
         if self._active:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
-
-
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-
-
-def format_rate(value: float, unit: str, per: str = "s") -> str:
-    """``1.23e12 FLOP/s`` -> ``1.23 TFLOP/s``; ``3981.4 images/s`` -> ``3.98 kimages/s``."""
-    for scale, prefix in _PREFIXES:
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}/{per}"
-    return f"{value:.3g} {unit}/{per}"
 
 
 def _cell(value: float | None, pattern: str) -> str:

@@ -127,6 +127,7 @@ class GpuscopeApp(App[int]):
         self.panels: dict[str, DevicePanel] = {}
         self._runs_version = 0
         self._drawn: object = None
+        self._layout = panel_layout(80, 24, 1)
         self._lost_seen: set[str] = set()
 
     # -- building -----------------------------------------------------------------------------
@@ -202,9 +203,11 @@ class GpuscopeApp(App[int]):
         self.refresh_view()
 
     def _apply_layout(self) -> None:
-        layout = panel_layout(self.size.width, self.size.height, max(1, len(self.panels)))
-        self.query_one("#panels", Grid).styles.grid_size_columns = layout.columns
-        self._chart_rows = layout.chart_rows
+        absent_rows = len(self.found.absent) if self.found is not None else 0
+        self._layout = panel_layout(
+            self.size.width, self.size.height, max(1, len(self.panels)), absent_rows
+        )
+        self.query_one("#panels", Grid).styles.grid_size_columns = self._layout.columns
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
@@ -241,8 +244,9 @@ class GpuscopeApp(App[int]):
                 sampler.history(device_id),
                 now,
                 self.window_s,
-                self._chart_rows,
+                self._layout.chart_rows,
                 lost.get(device_id),
+                self._layout.compact,
             )
             if device_id in lost and device_id not in self._lost_seen:
                 self._lost_seen.add(device_id)
@@ -259,7 +263,10 @@ class GpuscopeApp(App[int]):
         self.query_one(ProcessTable).show(process_rows(gpus, self.setup.simulated_ids))
 
     def _update_header(self) -> None:
-        parts = ["[b]gpuscope[/b]", escape(self.setup.host)]
+        parts = ["[b]gpuscope[/b]"]
+        if self.setup.simulated_ids:
+            parts.append("[reverse $warning] SIMULATED GPUs (demo) [/]")
+        parts.append(escape(self.setup.host))
         if self.found is not None:
             parts.extend(_driver_versions(self.found))
         else:
@@ -274,8 +281,6 @@ class GpuscopeApp(App[int]):
             parts.append("[$warning]PAUSED[/]")
         if self.sampler is not None and self.sampler.error is not None:
             parts.append(f"[$error]sampling stopped: {escape(str(self.sampler.error))}[/]")
-        if self.setup.simulated_ids:
-            parts.append("[reverse $warning] SIMULATED devices (demo) [/]")
         text = " · ".join(parts)
         header = self.query_one("#header", Static)
         if getattr(header, "_gpuscope_text", None) != text:

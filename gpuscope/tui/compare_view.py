@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
-from gpuscope.commands.bench import format_rate
-from gpuscope.tui.runs_view import RunFigures, _scale, group_key, run_figures
+from gpuscope.tui.formatting import EMPTY_CELL, bar
+from gpuscope.tui.runs_view import RunFigures, group_key, run_figures
+from gpuscope.workloads.efficiency import format_rate
 from gpuscope.workloads.measured import MeasuredRun
 
 
@@ -48,29 +48,30 @@ def ratio_lines(runs: Sequence[MeasuredRun], figures: Sequence[RunFigures]) -> l
     return lines
 
 
-def _bars(plot: PlotextPlot, title: str, labels: list[str], values: list[float | None]) -> None:
-    plt = plot.plt
-    plt.clear_data()
-    plt.clear_figure()
-    known = [(label, v) for label, v in zip(labels, values, strict=True) if v is not None]
-    scale, prefix = _scale([v for _, v in known])
-    plt.title(f"{title} ({prefix})" if prefix else title)
-    if known:
-        plt.bar(
-            [label for label, _ in known],
-            [v / scale for _, v in known],
-            orientation="horizontal",
-            width=0.4,
-        )
-    plot.refresh()
+BAR_CELLS = 40
+
+
+def bar_lines(
+    title: str, labels: list[str], values: list[float | None], unit: str, per: str
+) -> str:
+    """Horizontal bars on one linear scale, each with its value: the ratio is there to read."""
+    peak = max((v for v in values if v is not None), default=0.0)
+    lines = [f"[b]{escape(title)}[/b]"]
+    for label, value in zip(labels, values, strict=True):
+        if value is None:
+            lines.append(f"{escape(label):<8} {'':<{BAR_CELLS}} n/a")
+            continue
+        cells = bar(value / peak if peak else 0.0, BAR_CELLS).replace(EMPTY_CELL, " ")
+        lines.append(f"{escape(label):<8} [$accent]{cells}[/] {format_rate(value, unit, per)}")
+    return "\n".join(lines)
 
 
 class CompareView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="compare-text")
-        with Horizontal(id="compare-plots"):
-            yield PlotextPlot(id="compare-throughput")
-            yield PlotextPlot(id="compare-efficiency")
+        with Horizontal(id="compare-bars"):
+            yield Static("", id="compare-throughput")
+            yield Static("", id="compare-efficiency")
         self._shown: object = None
 
     def show(self, runs: Sequence[MeasuredRun]) -> None:
@@ -101,15 +102,15 @@ class CompareView(Vertical):
         text = "\n".join([head, *rows, "", *ratio_lines(chosen, figures)])
         self.query_one("#compare-text", Static).update(text)
         labels = [r.device for r in chosen]
-        _bars(
-            self.query_one("#compare-throughput", PlotextPlot),
-            f"throughput, {unit}/s",
-            labels,
-            [f.throughput for f in figures],
+        self.query_one("#compare-throughput", Static).update(
+            bar_lines(f"throughput ({unit}/s)", labels, [f.throughput for f in figures], unit, "s")
         )
-        _bars(
-            self.query_one("#compare-efficiency", PlotextPlot),
-            f"work per joule, {unit}/J",
-            labels,
-            [f.work_per_joule for f in figures],
+        self.query_one("#compare-efficiency", Static).update(
+            bar_lines(
+                f"work per joule ({unit}/J)",
+                labels,
+                [f.work_per_joule for f in figures],
+                unit,
+                "J",
+            )
         )

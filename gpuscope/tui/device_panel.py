@@ -52,6 +52,7 @@ class DevicePanel(Static):
         window_s: float,
         chart_rows: int,
         lost_reason: str | None = None,
+        compact: bool = False,
     ) -> None:
         """Redraw from ``samples`` (oldest first). A lost device is drawn once more, with its last
         figures, and then frozen: it will not be read again."""
@@ -60,7 +61,7 @@ class DevicePanel(Static):
         width = max(20, self.content_size.width or 76)
         latest = samples[-1] if samples else None
         last_good = next((s for s in reversed(samples) if not s.lost), None)
-        lines = self._figures(last_good, width)
+        lines = self._figures(last_good, width, compact)
         if latest is not None and latest.lost:
             why = escape(lost_reason or "stopped answering")
             lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
@@ -78,41 +79,48 @@ class DevicePanel(Static):
 
     # -- figures ----------------------------------------------------------------------------
 
-    def _figures(self, latest: Sample | None, width: int) -> list[str]:
+    def _figures(self, latest: Sample | None, width: int, compact: bool) -> list[str]:
+        """Four lines; or, when the terminal is short, the same figures in two."""
         if latest is None:
             return ["[$text-muted]waiting for the first sample…[/]"]
         r = latest.reading
         is_cpu = latest.vendor is Vendor.CPU
         util = _util(latest)
-        mem_fraction = fmt.ratio(r.mem_used_mib, r.mem_total_mib)
-        power_fraction = fmt.ratio(r.power_w, r.power_limit_w)
-        bar = BAR_WIDTH if width >= 70 else 8
-        label = "CPU" if is_cpu else "GPU"
-        line1 = (
-            f"{label:<4}[$success]{fmt.bar(None if util is None else util / 100, bar)}[/] "
-            f"{fmt.percent(util):>4}   MEM [$accent]{fmt.bar(mem_fraction, bar)}[/] "
-            f"{fmt.mib(r.mem_used_mib, r.mem_total_mib)}"
+        bar = BAR_WIDTH if width >= 70 and not compact else 8
+        util_bar = fmt.bar(None if util is None else util / 100, bar)
+        mem_bar = fmt.bar(fmt.ratio(r.mem_used_mib, r.mem_total_mib), bar)
+        usage = (
+            f"{'CPU' if is_cpu else 'GPU':<4}[$success]{util_bar}[/] {fmt.percent(util):>4}   "
+            f"MEM [$accent]{mem_bar}[/] {fmt.mib(r.mem_used_mib, r.mem_total_mib)}"
         )
         if r.power_w is None and r.power_limit_w is None:
             power = fmt.NA
         else:
             power = f"{fmt.value(r.power_w)}/{fmt.value(r.power_limit_w)} W"
         if latest.energy_j is None:
-            why = next((n for n in self.info.notes if "simulated" not in n), "not reported")
-            energy = f"energy n/a: {escape(why)}"
+            why = next((n for n in self.info.notes if not n.startswith("simulated device")), "")
+            energy = f"energy n/a ({escape(why)})" if why else "energy n/a"
         else:
             source = f" ({latest.energy_source.value})" if latest.energy_source else ""
-            energy = f"energy {fmt.energy(latest.energy_j)}{source} since start"
-        line2 = f"PWR [$warning]{fmt.bar(power_fraction, bar)}[/] {power:<11} {energy}"
-        clocks = f"{fmt.value(r.clock_core_mhz)}"
+            energy = f"energy {fmt.energy(latest.energy_j)}{source}"
+        clocks = fmt.value(r.clock_core_mhz)
         if not is_cpu:
             clocks += f"/{fmt.value(r.clock_mem_mhz)}"
-        line3 = f"temp {fmt.value(r.temp_c, unit=' °C')}  clock {clocks} MHz"
+        details = f"temp {fmt.value(r.temp_c, unit=' °C')}  clock {clocks} MHz"
+        if compact:  # the rest waits for a taller terminal
+            return [f"{usage}  PWR {power}", f"{energy}  {details}"]
         if not is_cpu:
             pstate = fmt.NA if r.pstate is None else f"P{r.pstate}"
-            umem = fmt.percent(r.util_mem_pct)
-            line3 += f"  {pstate}  mem-bus {umem}  fan {fmt.percent(r.fan_pct)}"
-        return [line1, line2, line3, self._fourth_line(latest)]
+            details += f"  {pstate}  mem-bus {fmt.percent(r.util_mem_pct)}"
+            details += f"  fan {fmt.percent(r.fan_pct)}"
+        power_bar = fmt.bar(fmt.ratio(r.power_w, r.power_limit_w), bar)
+        since = " since start" if latest.energy_j is not None else ""
+        return [
+            usage,
+            f"PWR [$warning]{power_bar}[/] {power:<11} {energy}{since}",
+            details,
+            self._fourth_line(latest),
+        ]
 
     def _fourth_line(self, latest: Sample) -> str:
         r = latest.reading

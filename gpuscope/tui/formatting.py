@@ -5,7 +5,7 @@ from __future__ import annotations
 NA = "n/a"
 _BAR_FULL = "█"
 _BAR_PARTS = " ▏▎▍▌▋▊▉"
-_BAR_EMPTY = "░"
+EMPTY_CELL = "░"
 
 
 def value(number: float | None, pattern: str = "{:.0f}", unit: str = "") -> str:
@@ -46,7 +46,7 @@ def bar(fraction: float | None, width: int) -> str:
     eighths = round(min(1.0, max(0.0, fraction)) * width * 8)
     full, part = divmod(eighths, 8)
     text = _BAR_FULL * full + (_BAR_PARTS[part] if part and full < width else "")
-    return text + _BAR_EMPTY * (width - len(text))
+    return text + EMPTY_CELL * (width - len(text))
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:

@@ -6,6 +6,7 @@ screen: a plotext rebuild is the most expensive thing the UI draws.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +17,8 @@ from textual.markup import escape
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
-from gpuscope.commands.bench import format_rate
 from gpuscope.tui import formatting as fmt
-from gpuscope.workloads.efficiency import RunReport
+from gpuscope.workloads.efficiency import RunReport, format_rate
 from gpuscope.workloads.measured import MeasuredRun
 
 RESULT_COLUMNS = (
@@ -133,14 +133,24 @@ def plot_lines(
     plt = plot.plt
     plt.clear_data()
     plt.clear_figure()
-    scale, prefix = _scale([y for points in series.values() for _, y in points])
-    plt.title(f"{title} ({prefix}{unit})")
+    values = [y for points in series.values() for _, y in points if y > 0]
+    scale, prefix = _scale(values)
+    # CPU and GPU rates can differ 100-fold: a log axis keeps both lines readable.
+    log_axis = bool(values) and max(values) > 20 * min(values)
+    plt.title(f"{title} ({prefix}{unit}{', log scale' if log_axis else ''})")
     plt.xlabel("measured s")
+    # plotext's own log scale transforms its data in place, so a second render (any resize)
+    # takes the log of a log; plot log10 values on a linear axis, with decade labels, instead.
     for label, points in series.items():
-        if points:
-            xs = [x for x, _ in points]
-            ys = [y / scale for _, y in points]
-            plt.plot(xs, ys, label=label, marker="braille")
+        shown = [(x, y / scale) for x, y in points if y > 0 or not log_axis]
+        if shown:
+            ys = [math.log10(y) if log_axis else y for _, y in shown]
+            plt.plot([x for x, _ in shown], ys, label=label, marker="braille")
+    if log_axis:
+        low = math.floor(math.log10(min(values) / scale))
+        high = math.ceil(math.log10(max(values) / scale))
+        decades: list[float] = list(range(low, high + 1))
+        plt.yticks(decades, [f"{10.0**d:g}" for d in decades])
     plot.refresh()
 
 

@@ -154,7 +154,7 @@ class SimulatedCpu:
             index=0,
             name=f"Simulated CPU ({self.threads} threads)",
             mem_total_mib=self.mem_total_mib,
-            notes=(SIMULATED_NOTE, "no RAPL: CPU power and energy are not readable"),
+            notes=(SIMULATED_NOTE, "RAPL: not present (simulated)"),
         )
 
     def read(self, now_s: float) -> Reading:

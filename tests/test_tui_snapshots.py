@@ -1,0 +1,123 @@
+"""Snapshots of what a user sees, on simulated devices with a fixed timeline (a hand-moved clock),
+so the pictures are the same on every machine. Update with ``pytest --snapshot-update`` and look
+at the diff before committing."""
+
+from __future__ import annotations
+
+from gpuscope.sampler import WindowResult
+from gpuscope.telemetry.model import DeviceInfo, EnergySource
+from gpuscope.tui.launcher import LaunchScreen
+from gpuscope.workloads.efficiency import build_report
+from gpuscope.workloads.measured import LivePoint, MeasuredRun
+from gpuscope.workloads.registry import find_workloads
+from tests.tui_support import make_app, ready, tick, wait_until
+
+TIMELINE_TICKS = 90  # 45 s at 0.5 s: nvidia:0 training, nvidia:1 started serving at 20 s
+
+
+async def _overview(pilot) -> None:  # type: ignore[no-untyped-def]
+    await ready(pilot)
+    await tick(pilot, TIMELINE_TICKS)
+
+
+def test_overview_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_overview)
+
+
+def test_overview_160x48(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_overview)
+
+
+def test_processes(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _overview(pilot)
+        await pilot.press("2")
+
+    assert snap_compare(make_app(), terminal_size=(120, 30), run_before=before)
+
+
+def test_launcher(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _overview(pilot)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, LaunchScreen))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=before)
+
+
+def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(100, 40), run_before=before)
+
+
+def _finished(
+    device: str, telemetry: DeviceInfo, rate: float, power_w: float | None
+) -> MeasuredRun:
+    """A done run of the bundled cnn with fixed figures, as if measured for 10 s."""
+    cls, ref = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["cnn"]
+    params = {"mode": "train", "precision": "bf16", "batch": 0}
+    run = MeasuredRun(cls, ref, device, params, duration_s=10.0)
+    run.live = [
+        LivePoint(
+            0.5 * i,
+            rate * (1 + 0.02 * (i % 3)),
+            power_w,
+            rate / power_w if power_w else None,
+            EnergySource.COUNTER if power_w else None,
+        )
+        for i in range(1, 21)
+    ]
+    energy = power_w * 10.0 if power_w else None
+    window = WindowResult(
+        telemetry.device_id,
+        10.0,
+        energy,
+        power_w,
+        EnergySource.COUNTER if power_w else None,
+        0,
+        False,
+    )
+    run.report = build_report(
+        "cnn",
+        device,
+        cls.unit,
+        params,
+        {"units": rate * 10, "seconds": 10.0, "steps": 40},
+        window if power_w else None,
+        telemetry,
+        telemetry.name,
+        {},
+    )
+    run.units, run.seconds, run.state = rate * 10, 10.0, "done"
+    return run
+
+
+def _with_results(pilot, tab: str):  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        app = await ready(pilot)
+        assert app.found is not None
+        infos = {d.info.device_id: d.info for d in app.found.devices}
+        runs = [
+            _finished("cpu", infos["cpu"], 29.06, None),
+            _finished("cuda:0", infos["nvidia:0"], 3981.4, 571.0),
+        ]
+        app.runs.extend(runs)
+        app.reports.extend(r.report for r in runs if r.report is not None)
+        app._runs_version += 1
+        await pilot.press(tab)
+        await pilot.pause()
+
+    return before
+
+
+def test_workloads_with_results(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_with_results(None, "3"))
+
+
+def test_compare_cpu_vs_gpu(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_with_results(None, "4"))
