@@ -263,17 +263,11 @@ class GpuscopeApp(App[int]):
         self.query_one(ProcessTable).show(process_rows(gpus, self.setup.simulated_ids))
 
     def _update_header(self) -> None:
+        """State that changes what is kept (simulated, recording, paused) comes first, so a
+        narrow terminal cuts the drivers, not the warnings."""
         parts = ["[b]gpuscope[/b]"]
         if self.setup.simulated_ids:
             parts.append("[reverse $warning] SIMULATED GPUs (demo) [/]")
-        parts.append(escape(self.setup.host))
-        if self.found is not None:
-            parts.extend(_driver_versions(self.found))
-        else:
-            parts.append("probing devices…")
-        if self.sampler is not None:
-            parts.append(f"every {self.sampler.interval_s:g} s")
-        parts.append(f"charts: last {fmt.duration(self.window_s)}")
         if self.recording is not None:
             name = escape(self.recording.path.name)
             parts.append(f"[$error]● REC[/] {name} ({self.recording.rows_written} rows)")
@@ -281,6 +275,14 @@ class GpuscopeApp(App[int]):
             parts.append("[$warning]PAUSED[/]")
         if self.sampler is not None and self.sampler.error is not None:
             parts.append(f"[$error]sampling stopped: {escape(str(self.sampler.error))}[/]")
+        parts.append(escape(self.setup.host))
+        if self.sampler is not None:
+            parts.append(f"every {self.sampler.interval_s:g} s")
+        parts.append(f"charts: last {fmt.duration(self.window_s)}")
+        if self.found is not None:
+            parts.extend(_driver_versions(self.found))
+        else:
+            parts.append("probing devices…")
         text = " · ".join(parts)
         header = self.query_one("#header", Static)
         if getattr(header, "_gpuscope_text", None) != text:
