@@ -23,7 +23,7 @@ def header_text(app: GpuscopeApp) -> str:
 
 
 def panel_text(app: GpuscopeApp, device_id: str) -> str:
-    return str(app.panels[device_id].render())
+    return app.panels[device_id].text
 
 
 async def test_panels_show_figures_and_na_never_zero() -> None:

@@ -287,7 +287,7 @@ class GpuscopeApp(App[int]):
         header = self.query_one("#header", Static)
         if getattr(header, "_gpuscope_text", None) != text:
             header._gpuscope_text = text  # type: ignore[attr-defined]
-            header.update(text)
+            header.update(text, layout=False)  # one line, always
 
     # -- actions ------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Static
 
@@ -33,17 +35,43 @@ def _power(sample: Sample) -> float | None:
     return sample.reading.power_w
 
 
-class DevicePanel(Static):
-    """Figures and history of one device. ``show`` is cheap when nothing changed."""
+class DevicePanel(Vertical):
+    """Figures and history of one device. ``show`` is cheap when nothing changed.
+
+    Figures and charts are separate widgets: figures change every sample, charts only when a
+    time bucket completes, and only a changed widget is repainted.
+    """
 
     def __init__(self, info: DeviceInfo, simulated: bool = False) -> None:
         super().__init__(id=f"panel-{info.device_id.replace(':', '-')}", classes="device-panel")
         self.info = info
         self.simulated = simulated
-        self._text = ""
+        self._texts: dict[str, str | None] = {"figures": None, "charts": None}  # None: not drawn
         self.border_title = escape(f"{info.device_id} · {info.name}")
         if simulated:
             self.border_subtitle = "SIMULATED"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="figures", classes="figures")
+        yield Static(id="charts", classes="charts")
+
+    @property
+    def text(self) -> str:
+        """What the panel shows, as plain markup (for tests and captures)."""
+        return "\n".join(t for t in self._texts.values() if t)
+
+    def _put(self, part: str, text: str) -> None:
+        if self._texts[part] == text:
+            return
+        found = self.query(f"#{part}").results(Static)
+        widget = next(found, None)
+        if widget is None:  # not composed yet: the next refresh draws it
+            return
+        old_lines = (self._texts[part] or "").count("\n")
+        self._texts[part] = text
+        # Same number of lines: same size, so repaint only; a relayout costs the whole screen.
+        widget.update(text, layout=text.count("\n") != old_lines or not widget.display)
+        widget.display = bool(text)
 
     def show(
         self,
@@ -65,12 +93,11 @@ class DevicePanel(Static):
         if latest is not None and latest.lost:
             why = escape(lost_reason or "stopped answering")
             lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
+        self._put("figures", "\n".join(lines))
+        charts = []
         if chart_rows > 0:
-            lines += self._charts(samples, latest, now_s, window_s, chart_rows, width)
-        text = "\n".join(lines)
-        if text != self._text:
-            self._text = text
-            self.update(text)
+            charts = self._charts(samples, latest, now_s, window_s, chart_rows, width)
+        self._put("charts", "\n".join(charts))
         lost = latest is not None and latest.lost
         self.set_class(lost, "-lost")
         subtitle = "LOST: no longer updated" if lost else "SIMULATED" if self.simulated else ""
@@ -150,6 +177,8 @@ class DevicePanel(Static):
         width: int,
     ) -> list[str]:
         points = 2 * max(1, width - GUTTER)
+        # Only completed buckets: the chart then moves once per bucket, not on every sample.
+        complete_s = now_s - window_s / points
         limit = latest.reading.power_limit_w if latest is not None else None
         charts: list[tuple[str, Metric, float | None, str]] = [
             ("util %", _util, 100.0, "$success"),
@@ -158,7 +187,7 @@ class DevicePanel(Static):
         ]
         lines = []
         for name, metric, top, colour in charts:
-            values = bucket_means(samples, metric, now_s, window_s, points)
+            values = bucket_means(samples, metric, complete_s, window_s, points)
             if all(v is None for v in values):
                 lines.append(f"{name:<{GUTTER}}[$text-muted]n/a[/]")
                 lines.extend([""] * (rows - 1))
