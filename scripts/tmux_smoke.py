@@ -33,6 +33,17 @@ STEPS: list[tuple[str, list[str], str]] = [
 ]
 
 
+# --launch: the CNN, tiny, on the CPU (and, with --demo, on simulated cuda:0), 15 s measured.
+# Keys walk the launcher's fields in focus order: workload, mode, precision, batch, image size,
+# channels_last, devices, measure s.
+LAUNCH_KEYS = ["w", "Tab", "Tab", "Tab", "=8", "Tab", "=64", "Tab", "Tab"]
+LAUNCH_STEPS: list[tuple[str, list[str], str]] = [
+    ("workloads-running", [], "measuring"),
+    ("workloads-done", [], "✓ cnn on cpu"),
+    ("compare-done", ["4"], "throughput ("),
+]
+
+
 def tmux(*args: str) -> str:
     done = subprocess.run(["tmux", *args], capture_output=True, text=True, check=True)
     return done.stdout
@@ -60,6 +71,7 @@ def main() -> int:
     parser.add_argument("--size", default="160x48", help="terminal columns x rows")
     parser.add_argument("--out", type=Path, help="folder for one text capture per step")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per step")
+    parser.add_argument("--launch", action="store_true", help="also run the CNN (tiny) live")
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         print("tmux_smoke: tmux is not installed", file=sys.stderr)
@@ -90,6 +102,10 @@ def main() -> int:
                 print(f"first full screen after {time.monotonic() - started:.2f} s")
             if args.out:
                 (args.out / f"{name}.txt").write_text(screen.rstrip() + "\n")
+        if args.launch:
+            status = launch(session, args.demo, args.out, args.timeout)
+            if status:
+                return status
         tmux("send-keys", "-t", session, "q")
         try:
             screen = wait_for(session, "gpuscope-exited-0", args.timeout)
@@ -101,6 +117,31 @@ def main() -> int:
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         shutil.rmtree(record_dir, ignore_errors=True)
+
+
+def send(session: str, keys: list[str]) -> None:
+    """Keys by tmux name; ``=text`` types text literally."""
+    for key in keys:
+        if key.startswith("="):
+            tmux("send-keys", "-t", session, "-l", key[1:])
+        else:
+            tmux("send-keys", "-t", session, key)
+        time.sleep(0.3)
+
+
+def launch(session: str, demo: bool, out: Path | None, timeout_s: float) -> int:
+    send(session, ["Escape", "1"])
+    send(session, LAUNCH_KEYS + (["space"] if demo else []) + ["Tab", "=15", "C-s"])
+    for name, keys, expected in LAUNCH_STEPS:
+        send(session, keys)
+        try:
+            screen = wait_for(session, expected, max(timeout_s, 120.0))
+        except TimeoutError as exc:
+            print(f"tmux_smoke: step {name!r}: {expected!r} never appeared; pane:\n{exc}")
+            return 1
+        if out:
+            (out / f"{name}.txt").write_text(screen.rstrip() + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -299,3 +299,22 @@ async def test_every_device_keeps_its_numbers_at_any_size(size: tuple[int, int])
         await tick(pilot, 3)
         for device_id in ("nvidia:0", "nvidia:1", "amd:0", "cpu"):
             assert "MEM" in panel_text(app, device_id)
+
+
+async def test_tab_walks_the_launcher_fields_in_order() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        order = []
+        for _ in range(4):
+            order.append(app.focused.id if app.focused else None)
+            await pilot.press("tab")
+        assert order == ["launch-workload", "param-mode", "param-precision", "param-batch"]
+        await pilot.press("ctrl+s")  # start from the keyboard: cnn on the CPU
+        await pilot.pause()
+        assert not isinstance(app.screen, LaunchScreen)
+        assert app.runs and app.runs[0].label == "cnn on cpu"
+        await pilot.press("x")
+        await wait_until(pilot, lambda: app.runs[0].finished, timeout_s=120)

@@ -94,6 +94,7 @@ def _finished(
         {},
     )
     run.units, run.seconds, run.state = rate * 10, 10.0, "done"
+    run.telemetry = telemetry
     return run
 
 

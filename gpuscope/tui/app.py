@@ -52,6 +52,12 @@ HISTORY_LEN = 6000  # 10 minutes at 0.1 s
 INTERVALS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 WINDOWS_S = (60.0, 120.0, 300.0, 600.0)
 TABS = ("devices", "processes", "workloads", "compare")
+MAIN_SCREEN_ACTIONS = frozenset(
+    {
+        "launch", "stop_runs", "toggle_record", "toggle_pause", "save_results", "faster",
+        "slower", "shorter", "longer", "show_tab", "next_tab", "previous_tab",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -232,9 +238,9 @@ class GpuscopeApp(App[int]):
         elif tab == "processes":
             self._draw_processes(sampler)
         elif tab == "workloads":
-            self.query_one(RunsView).show(self.runs, self.reports)
+            self.query_one(RunsView).show(self.runs, self.reports, self.setup.simulated_ids)
         elif tab == "compare":
-            self.query_one(CompareView).show(self.runs)
+            self.query_one(CompareView).show(self.runs, self.setup.simulated_ids)
 
     def _draw_devices(self, sampler: Sampler) -> None:
         now = self.setup.clock()
@@ -292,8 +298,8 @@ class GpuscopeApp(App[int]):
     # -- actions ------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Main-screen keys do nothing while a dialog is open."""
-        if action in ("quit", "help"):
+        """Main-screen keys do nothing while a dialog is open (its own keys, tab included, do)."""
+        if action not in MAIN_SCREEN_ACTIONS:
             return True
         return not isinstance(self.screen, HelpScreen | LaunchScreen)
 

@@ -11,7 +11,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from gpuscope.tui.formatting import EMPTY_CELL, bar
-from gpuscope.tui.runs_view import RunFigures, group_key, run_figures
+from gpuscope.tui.runs_view import RunFigures, group_key, run_figures, simulated_mark
 from gpuscope.workloads.efficiency import format_rate
 from gpuscope.workloads.measured import MeasuredRun
 
@@ -74,7 +74,7 @@ class CompareView(Vertical):
             yield Static("", id="compare-efficiency")
         self._shown: object = None
 
-    def show(self, runs: Sequence[MeasuredRun]) -> None:
+    def show(self, runs: Sequence[MeasuredRun], simulated: frozenset[str] = frozenset()) -> None:
         chosen = latest_per_device(runs)
         figures = [run_figures(r) for r in chosen]
         state = [(r.run_id, len(r.live), r.state) for r in chosen]
@@ -98,7 +98,8 @@ class CompareView(Vertical):
                 else format_rate(fig.work_per_joule, unit, "J")
             )
             live = "" if run.finished else " (live)"
-            rows.append(f"  {escape(run.device):<8} {rate:<20} {per_joule}{live}")
+            mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
+            rows.append(f"  {escape(run.device):<8} {rate:<20} {per_joule}{live}{mark}")
         text = "\n".join([head, *rows, "", *ratio_lines(chosen, figures)])
         self.query_one("#compare-text", Static).update(text)
         labels = [r.device for r in chosen]

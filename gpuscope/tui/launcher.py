@@ -48,7 +48,10 @@ def _seconds(text: str, name: str, minimum: float) -> float:
 
 
 class LaunchScreen(ModalScreen[LaunchRequest | None]):
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "dismiss_none", "Cancel"),
+        Binding("ctrl+s", "start", "Start"),
+    ]
 
     def __init__(
         self, catalog: Catalog, targets: list[LaunchTarget], unavailable: list[str]
@@ -60,15 +63,16 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
 
     def compose(self) -> ComposeResult:
         names = sorted(self.catalog.workloads)
+        first = "cnn" if "cnn" in names else names[0] if names else None
         with Vertical(id="launch-dialog"):
             yield Label("Launch a workload", id="launch-title")
             yield Select(
                 [(f"{n} — {self.catalog.workloads[n][0].description}", n) for n in names],
-                value=names[0] if names else Select.BLANK,
+                value=first if first else Select.BLANK,
                 allow_blank=not names,
                 id="launch-workload",
             )
-            with VerticalScroll(id="launch-body"):
+            with VerticalScroll(id="launch-body", can_focus=False):
                 yield Vertical(id="launch-params")
                 yield Label("Devices (space selects; several run together)")
                 yield SelectionList[str](
@@ -148,7 +152,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         self.dismiss(None)
 
     @on(Button.Pressed, "#launch-start")
-    def _start(self) -> None:
+    def action_start(self) -> None:
         try:
             request = self._request()
         except WorkloadError as exc:

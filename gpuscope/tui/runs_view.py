@@ -83,8 +83,14 @@ def dtype_of(params: dict[str, Any]) -> str:
     return str(params.get("dtype") or params.get("precision") or fmt.NA)
 
 
-def run_line(run: MeasuredRun) -> str:
+def simulated_mark(telemetry_id: str | None, simulated: frozenset[str]) -> str:
+    """Figures from a simulated device must say so wherever they are shown."""
+    return " [reverse $warning]SIMULATED[/]" if telemetry_id in simulated else ""
+
+
+def run_line(run: MeasuredRun, simulated: frozenset[str] = frozenset()) -> str:
     figures = run_figures(run)
+    mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
     unit = run.cls.unit
     if run.state == "failed" and run.error is not None:
         return f"[$error]✗[/] {escape(run.label)}  failed: {escape(run.error.message)}"
@@ -100,13 +106,14 @@ def run_line(run: MeasuredRun) -> str:
         per_joule += f" ({figures.energy_source})" if figures.energy_source else ""
     else:
         per_joule = f"n/a ({escape(figures.note or 'waiting for energy')})"
-    return f"{marker} {escape(run.label):<22} {progress:<20} {rate:<18} {per_joule}"
+    return f"{marker} {escape(run.label):<22} {progress:<20} {rate:<18} {per_joule}{mark}"
 
 
-def result_row(report: RunReport) -> tuple[str, ...]:
+def result_row(report: RunReport, simulated: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    sim = " SIMULATED" if report.telemetry_device in simulated else ""
     return (
         report.workload,
-        report.device + (" (stopped)" if report.stopped_early else ""),
+        report.device + (" (stopped)" if report.stopped_early else "") + sim,
         dtype_of(report.params),
         format_rate(report.throughput, report.unit),
         fmt.value(report.avg_power_w),
@@ -173,12 +180,17 @@ class RunsView(Vertical):
         self._shown_results = 0
         self._plotted: object = None
 
-    def show(self, runs: Sequence[MeasuredRun], reports: Sequence[RunReport]) -> None:
-        status = "\n".join(run_line(run) for run in runs[-8:])
+    def show(
+        self,
+        runs: Sequence[MeasuredRun],
+        reports: Sequence[RunReport],
+        simulated: frozenset[str] = frozenset(),
+    ) -> None:
+        status = "\n".join(run_line(run, simulated) for run in runs[-8:])
         self.query_one("#runs-status", Static).update(status or "No runs yet: press w.")
         table = self.query_one("#results-table", DataTable)
         for report in reports[self._shown_results :]:
-            table.add_row(*result_row(report))
+            table.add_row(*result_row(report, simulated))
         self._shown_results = len(reports)
         self._plot(runs)
 
