@@ -302,9 +302,9 @@ async def test_every_device_keeps_its_numbers_at_any_size(size: tuple[int, int])
             assert "MEM" in panel_text(app, device_id)
 
 
-async def test_tab_walks_the_launcher_fields_in_order() -> None:
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+async def test_tab_walks_the_launcher_and_the_cnn_runs_live_on_the_cpu() -> None:
+    app = make_app(autostart=True, clock=time.monotonic, interval_s=0.1)
+    async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
         await pilot.press("w")
         await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
@@ -313,9 +313,21 @@ async def test_tab_walks_the_launcher_fields_in_order() -> None:
             order.append(app.focused.id if app.focused else None)
             await pilot.press("tab")
         assert order == ["launch-workload", "param-mode", "param-precision", "param-batch"]
+        screen = app.screen
+        for name, text in {"batch": "2", "image_size": "32"}.items():  # tiny: CI has 2 cores
+            screen.query_one(f"#param-{name}", Input).value = text
+        screen.query_one("#launch-duration", Input).value = "2"
+        screen.query_one("#launch-warmup", Input).value = "0"
         await pilot.press("ctrl+s")  # start from the keyboard: cnn on the CPU
         await pilot.pause()
         assert not isinstance(app.screen, LaunchScreen)
-        assert app.runs and app.runs[0].label == "cnn on cpu"
-        await pilot.press("x")
-        await wait_until(pilot, lambda: app.runs[0].finished, timeout_s=120)
+        run = app.runs[0]
+        assert run.label == "cnn on cpu"
+        await wait_until(pilot, lambda: run.state == "measuring" and run.live, timeout_s=120)
+        app.refresh_view()
+        await pilot.pause()
+        live = str(app.query_one("#runs-status", Static).render())
+        assert "measuring" in live and "images/s" in live and "n/a" in live  # no CPU energy
+        await wait_until(pilot, lambda: run.finished, timeout_s=120)
+        assert run.report is not None and run.report.throughput > 0
+        assert run.report.work_per_joule is None and run.report.energy_note
