@@ -38,7 +38,7 @@ STEPS: list[tuple[str, list[str], str]] = [
 # channels_last, devices, measure s.
 LAUNCH_KEYS = ["w", "Tab", "Tab", "Tab", "=8", "Tab", "=64", "Tab", "Tab"]
 LAUNCH_STEPS: list[tuple[str, list[str], str]] = [
-    ("workloads-running", [], "measuring"),
+    ("workloads-running", [], "measuring 6/15 s"),
     ("workloads-done", [], "✓ cnn on cpu"),
     ("compare-done", ["4"], "throughput ("),
 ]

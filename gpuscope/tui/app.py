@@ -7,6 +7,7 @@ only reads history and run state, on a timer, and redraws what is visible and ha
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -401,6 +402,12 @@ class GpuscopeApp(App[int]):
             for i in infos
             if i.device_id not in launchable
         ]
+        if importlib.util.find_spec("torch") is None:  # looked up, not imported
+            unavailable.insert(
+                0,
+                "torch is not installed: the bundled workloads need pip install "
+                "'gpuscope[workloads]'",
+            )
         self.push_screen(LaunchScreen(self.catalog, targets, unavailable), self._launch)
 
     def _launch(self, request: LaunchRequest | None) -> None:

@@ -153,6 +153,8 @@ def plot_lines(
         if shown:
             ys = [math.log10(y) if log_axis else y for _, y in shown]
             plt.plot([x for x, _ in shown], ys, label=label, marker="braille")
+    if values and not log_axis:  # from zero: a flat line reads as flat, not as noise
+        plt.ylim(0, 1.15 * max(values) / scale)
     if log_axis:
         low = math.floor(math.log10(min(values) / scale))
         high = math.ceil(math.log10(max(values) / scale))
