@@ -48,6 +48,7 @@ from gpuscope.workloads.measured import (
 from gpuscope.workloads.registry import Catalog, find_workloads
 from gpuscope.workloads.runner import RunEvent, prepare_for_captured_stderr
 
+QUIT_GRACE_S = 1.0  # on quit, a workload step still running after this is killed
 REFRESH_S = 0.5  # how often the view may redraw: the rate the eye needs, not the sample rate
 HISTORY_LEN = 6000  # 10 minutes at 0.1 s
 INTERVALS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -499,7 +500,7 @@ class GpuscopeApp(App[int]):
     def on_unmount(self) -> None:
         for run in self.runs:
             if not run.finished:
-                run.stop()
+                run.stop(grace_s=QUIT_GRACE_S)
         if self.recording is not None:
             self.recording.stop()
             self.recording = None

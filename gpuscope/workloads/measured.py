@@ -22,7 +22,12 @@ from gpuscope.workloads.api import Workload
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.efficiency import RunReport, build_report
 from gpuscope.workloads.registry import WorkloadRef
-from gpuscope.workloads.runner import DEFAULT_HANG_TIMEOUT_S, RunEvent, WorkloadRun
+from gpuscope.workloads.runner import (
+    DEFAULT_GRACE_S,
+    DEFAULT_HANG_TIMEOUT_S,
+    RunEvent,
+    WorkloadRun,
+)
 
 
 class EventSource(Protocol):
@@ -98,11 +103,12 @@ class MeasuredRun:
     def stop_requested(self) -> bool:
         return self._stop_requested.is_set()
 
-    def stop(self) -> None:
-        """Ask the run to finish its current step; a partial result still arrives."""
+    def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Ask the run to finish its current step (a partial result still arrives); the child
+        is killed if it has not stopped after ``grace_s``."""
         self._stop_requested.set()
         if self._source is not None:
-            self._source.stop()
+            self._source.stop(grace_s)
 
     def drive(
         self,
