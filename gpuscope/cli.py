@@ -65,6 +65,19 @@ def _run_bench(args: argparse.Namespace) -> int:
     )
 
 
+def _run_serve(args: argparse.Namespace) -> int:
+    from gpuscope.commands.serve import ServeOptions, run_serve
+
+    return run_serve(
+        ServeOptions(
+            listen=args.listen,
+            interval_s=args.interval,
+            devices=args.devices,
+            host_label=args.host_label,
+        )
+    )
+
+
 def _run_ui(args: argparse.Namespace) -> int:
     from gpuscope.commands.ui import UiOptions, run_ui
 
@@ -144,6 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("-f", "--format", choices=("csv", "jsonl"), default="csv")
     record.add_argument("--force", action="store_true", help="overwrite an existing output file")
     record.set_defaults(run=_run_record)
+
+    serve = commands.add_parser(
+        "serve",
+        help="Prometheus exporter: /metrics for every device",
+        description="Serves Prometheus metrics on 127.0.0.1:9400 unless --listen says otherwise; "
+        "listening on other interfaces exposes this machine's telemetry to the network.",
+    )
+    serve.add_argument(
+        "--listen", default="127.0.0.1:9400", metavar="HOST:PORT", help=":9400 for all interfaces"
+    )
+    serve.add_argument(
+        "-i", "--interval", type=float, default=1.0, metavar="S", help="seconds between samples"
+    )
+    serve.add_argument("--devices", default="all", help="as for record")
+    serve.add_argument("--host-label", metavar="NAME", help="the host label (default: host name)")
+    serve.set_defaults(run=_run_serve)
 
     bench = commands.add_parser(
         "bench",

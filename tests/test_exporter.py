@@ -1,0 +1,280 @@
+"""``gpuscope serve``: metric names, units and absences on fake devices, promtool's verdict, the
+command line, and a real Prometheus scraping two exporters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gpuscope.sampler import Sampler
+from gpuscope.sinks.prometheus import TelemetryCollector
+from gpuscope.telemetry.discover import discover
+from gpuscope.workloads.efficiency import RunReport
+from tests.fakes.fake_pynvml import FakeGpu, Ramp
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_COUNTER = {"nvmlDeviceGetFanSpeed", "nvmlDeviceGetTotalEnergyConsumption"}
+
+
+def scrape(registry: CollectorRegistry) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """name -> {sorted labels: value}, as Prometheus would store it."""
+    text = generate_latest(registry).decode()
+    series: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            series.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return series
+
+
+def value(series, name: str, **labels: str) -> float | None:  # type: ignore[no-untyped-def]
+    for key, number in series.get(name, {}).items():
+        if set(labels.items()) <= set(key):
+            return number
+    return None
+
+
+def exporter(install_nvml, clock, gpus, results=None):  # type: ignore[no-untyped-def]
+    install_nvml(gpus, clock=clock)
+    found = discover(["nvidia"])
+    sampler = Sampler(found.devices, clock=clock)
+    registry = CollectorRegistry(auto_describe=False)
+    collector = TelemetryCollector(sampler, [d.info for d in found.devices], "hostA", results)
+    registry.register(collector)
+    return found, sampler, registry
+
+
+def test_metrics_in_base_units_with_host_and_device_labels(install_nvml, clock) -> None:
+    gpu = FakeGpu(power=Ramp(300.0), util_gpu=75, util_mem=40, mem_used=8 << 30, temperature=61)
+    found, sampler, registry = exporter(install_nvml, clock, [gpu])
+    with found:
+        sampler.tick()
+        clock.advance(1.0)
+        sampler.tick()
+        series = scrape(registry)
+    at = {"host": "hostA", "device": "nvidia:0"}
+    assert value(series, "gpuscope_power_watts", **at) == pytest.approx(300.0)
+    assert value(series, "gpuscope_power_limit_watts", **at) == 700.0
+    assert value(series, "gpuscope_utilization_ratio", **at) == 0.75
+    assert value(series, "gpuscope_memory_bandwidth_utilization_ratio", **at) == 0.40
+    assert value(series, "gpuscope_memory_used_bytes", **at) == 8 << 30
+    assert value(series, "gpuscope_memory_total_bytes", **at) == 85520809984
+    assert value(series, "gpuscope_temperature_celsius", **at) == 61
+    assert value(series, "gpuscope_clock_hertz", clock="core", **at) == 885e6
+    # the hardware counter, as NVML counts it (since the driver loaded), in joules
+    assert value(series, "gpuscope_energy_joules_total", **at) == pytest.approx(
+        (gpu.energy_offset_mj + 300_000 * clock()) / 1000,
+        abs=0.01,  # the ramp starts at t=0
+    )
+    info = value(series, "gpuscope_device_info", vendor="nvidia", uuid=gpu.uuid, **at)
+    assert info == 1.0
+
+
+def test_unsupported_is_absent_never_zero_and_integrated_energy_is_named(
+    install_nvml, clock
+) -> None:
+    found, sampler, registry = exporter(
+        install_nvml, clock, [FakeGpu(power=Ramp(100.0), unsupported=NO_COUNTER)]
+    )
+    with found:
+        sampler.tick()
+        clock.advance(2.0)
+        sampler.tick()
+        series = scrape(registry)
+    assert "gpuscope_fan_ratio" not in series  # no fan on this GPU: no series at all
+    assert "gpuscope_energy_joules_total" not in series  # no hardware counter
+    integrated = value(series, "gpuscope_integrated_energy_joules_total", device="nvidia:0")
+    assert integrated == pytest.approx(200.0)  # 100 W for 2 s
+
+
+def test_lost_device_drops_out_and_the_others_stay(install_nvml, clock) -> None:
+    found, sampler, registry = exporter(
+        install_nvml, clock, [FakeGpu(lost_at=1001.0), FakeGpu(uuid="GPU-other")]
+    )
+    with found:
+        sampler.tick()
+        assert value(scrape(registry), "gpuscope_power_watts", device="nvidia:0") is not None
+        clock.advance(2.0)
+        sampler.tick()
+        series = scrape(registry)
+    devices = {dict(k)["device"] for k in series["gpuscope_power_watts"]}
+    assert devices == {"nvidia:1"}
+    assert {dict(k)["device"] for k in series["gpuscope_device_info"]} == {"nvidia:1"}
+
+
+def _report(device: str, throughput: float, per_joule: float | None) -> RunReport:
+    return RunReport(
+        workload="gemm", device=device, telemetry_device=None, device_name=None,
+        params={"dtype": "bf16"}, unit="FLOP", units=1.0, seconds=1.0, steps=1,
+        throughput=throughput, tflops=None, energy_j=None, avg_power_w=None,
+        work_per_joule=per_joule, energy_source="counter" if per_joule else None,
+        pct_of_peak=None,
+    )  # fmt: skip
+
+
+def test_last_workload_results_are_exported(install_nvml, clock) -> None:
+    reports = [
+        _report("cuda:0", 1e14, 5e11),
+        _report("cuda:0", 2e14, 6e11),
+        _report("cpu", 1e12, None),
+    ]
+    found, sampler, registry = exporter(install_nvml, clock, [FakeGpu()], lambda: reports)
+    with found:
+        sampler.tick()
+        series = scrape(registry)
+    labels = {"workload": "gemm", "unit": "FLOP", "dtype": "bf16"}
+    assert value(series, "gpuscope_workload_throughput", device="cuda:0", **labels) == 2e14
+    assert value(series, "gpuscope_workload_work_per_joule", device="cuda:0", **labels) == 6e11
+    assert value(series, "gpuscope_workload_throughput", device="cpu", **labels) == 1e12
+    assert value(series, "gpuscope_workload_work_per_joule", device="cpu") is None  # n/a: absent
+
+
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool not installed (Debian: prometheus)"
+)
+def test_output_passes_promtool(install_nvml, clock) -> None:
+    found, sampler, registry = exporter(
+        install_nvml,
+        clock,
+        [FakeGpu(), FakeGpu(uuid="GPU-b", unsupported=NO_COUNTER)],
+        lambda: [_report("cuda:0", 1e14, 5e11)],
+    )
+    with found:
+        sampler.tick()
+        clock.advance(1.0)
+        sampler.tick()
+        text = generate_latest(registry)
+    done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == b"" and done.stderr.strip() == b""  # no lint warnings either
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve(port: int, host_label: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.serve_with_fakes", "serve", "--listen",
+         f"127.0.0.1:{port}", "--host-label", host_label, "--interval", "0.2"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def http_get(url: str, timeout_s: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return str(response.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    "listen", ["nope", "127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1:", "bad host!:9400"]
+)
+def test_bad_listen_is_one_line_and_exit_2(listen: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gpuscope", "serve", "--listen", listen],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("gpuscope serve: --listen") and done.stderr.count("\n") == 1
+
+
+def test_port_in_use_is_one_line_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "gpuscope", "serve", "--listen", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"gpuscope serve: cannot listen on 127.0.0.1:{port}: the port is in use "
+        "(another gpuscope serve?)\n"
+    )
+
+
+def test_serve_serves_until_sigterm_and_exits_0() -> None:
+    port = free_port()
+    process = serve(port, "hostA")
+    try:
+        text = http_get(f"http://127.0.0.1:{port}/metrics")
+        assert 'gpuscope_power_watts{device="nvidia:0",host="hostA"} 250.0' in text
+        assert "textual" not in text
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None, reason="prometheus not installed (Debian: prometheus)"
+)
+def test_real_prometheus_scrapes_two_exporters(tmp_path: Path) -> None:
+    ports = {"hostA": free_port(), "hostB": free_port()}
+    exporters = [serve(port, host) for host, port in ports.items()]
+    prometheus_port = free_port()
+    config = tmp_path / "prometheus.yml"
+    targets = ", ".join(f"'127.0.0.1:{port}'" for port in ports.values())
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n  - job_name: gpuscope\n    static_configs:\n"
+        f"      - targets: [{targets}]\n"
+    )
+    server = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        query = f"http://127.0.0.1:{prometheus_port}/api/v1/query?query=gpuscope_power_watts"
+        deadline = time.monotonic() + 60
+        hosts: set[str] = set()
+        while time.monotonic() < deadline:
+            try:
+                answer = json.loads(http_get(query, timeout_s=5))
+                hosts = {r["metric"]["host"] for r in answer["data"]["result"]}
+            except (OSError, ValueError, KeyError):
+                hosts = set()
+            if hosts == {"hostA", "hostB"}:
+                break
+            time.sleep(0.5)
+        assert hosts == {"hostA", "hostB"}
+        rate = json.loads(
+            http_get(
+                f"http://127.0.0.1:{prometheus_port}/api/v1/query?query="
+                "gpuscope_energy_joules_total%7Bdevice%3D%22nvidia%3A0%22%7D"
+            )
+        )
+        assert len(rate["data"]["result"]) == 2  # the counter, from both hosts
+    finally:
+        for process in [server, *exporters]:
+            process.terminate()
+        for process in [server, *exporters]:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert all(p.returncode is not None for p in [server, *exporters])
