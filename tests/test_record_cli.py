@@ -166,6 +166,7 @@ def test_headless_commands_never_import_textual_or_torch() -> None:
     code = (
         "import sys\nfrom gpuscope.cli import main\n"
         "main(['list']); main(['record', '-d', '0.2', '-o', '-'])\n"
+        "import gpuscope.commands.serve\n"
         "bad = [m for m in ('textual', 'torch', 'plotext') if m in sys.modules]\n"
         "assert not bad, bad"
     )
