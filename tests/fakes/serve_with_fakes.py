@@ -2,10 +2,13 @@
 start real ``gpuscope serve`` processes that a real Prometheus scrapes.
 
     python -m tests.fakes.serve_with_fakes serve --listen 127.0.0.1:PORT --host-label hostA
+
+``GPUSCOPE_FAKE_GPUS=8`` gives eight GPUs instead (the exporter benchmark).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from tests.fakes.fake_pynvml import FakeGpu, FakeNvml, Ramp
@@ -20,6 +23,11 @@ def main() -> int:
             power=Ramp(90.0),
             unsupported={"nvmlDeviceGetFanSpeed", "nvmlDeviceGetTotalEnergyConsumption"},
         ),
+    ]
+    extra = int(os.environ.get("GPUSCOPE_FAKE_GPUS", "2")) - len(gpus)
+    gpus += [
+        FakeGpu(uuid=f"GPU-extra-{i}", power=Ramp(100.0 + 10 * i), processes=[(1, 1 << 30)])
+        for i in range(max(0, extra))
     ]
     sys.modules["pynvml"] = FakeNvml(gpus).module()  # type: ignore[assignment]
     sys.modules["amdsmi"] = None  # type: ignore[assignment]
