@@ -88,6 +88,7 @@ def _run_ui(args: argparse.Namespace) -> int:
             light=args.light,
             plugin_files=tuple(args.ui_plugin),
             record_dir=args.record_dir,
+            remotes=tuple(args.remote),
         )
     )
 
@@ -123,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("."),
         metavar="DIR",
         help="where r (record) and s (save results) write",
+    )
+    ui.add_argument(
+        "--remote",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another host's gpuscope serve, e.g. http://hostA:9400 (repeatable)",
     )
     parser.set_defaults(run=_run_ui)
     commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser)

@@ -81,9 +81,11 @@ class Sampler:
         self._devices = list(devices)
         self._clock = clock
         self._meters = {d.info.device_id: EnergyMeter() for d in self._devices}
+        self._history_len = history_len
         self._history: dict[str, deque[Sample]] = {
             d.info.device_id: deque(maxlen=history_len) for d in self._devices
         }
+        self._pending: list[Device] = []  # added while running: joined at the next tick
         self._lost: dict[str, str] = {}
         self._windows: dict[str, dict[str, EnergyTotals]] = {}
         self._listeners: list[Listener] = []
@@ -122,14 +124,25 @@ class Sampler:
         with self._lock:
             self._listeners.remove(listener)
 
-    def history(self, device_id: str) -> list[Sample]:
-        """Oldest first; at most ``history_len`` samples."""
+    def add_device(self, device: Device) -> None:
+        """Sample ``device`` from the next tick on (e.g. a remote host's newly seen GPU).
+
+        Never waits for a tick in progress, so a UI thread may call it.
+        """
         with self._history_lock:
-            return list(self._history[device_id])
+            if device.info.device_id in self._history:
+                raise ValueError(f"device {device.info.device_id} already sampled")
+            self._history[device.info.device_id] = deque(maxlen=self._history_len)
+            self._pending.append(device)
+
+    def history(self, device_id: str) -> list[Sample]:
+        """Oldest first; at most ``history_len`` samples. Empty for a device not sampled yet."""
+        with self._history_lock:
+            return list(self._history.get(device_id, ()))
 
     def latest(self, device_id: str) -> Sample | None:
         with self._history_lock:
-            samples = self._history[device_id]
+            samples = self._history.get(device_id)
             return samples[-1] if samples else None
 
     # -- the loop ---------------------------------------------------------------------------
@@ -180,6 +193,11 @@ class Sampler:
     def tick(self) -> list[Sample]:
         """Read every device once now, account energy, store and publish the samples."""
         with self._lock:
+            with self._history_lock:
+                added, self._pending = self._pending, []
+            for device in added:
+                self._devices.append(device)
+                self._meters[device.info.device_id] = EnergyMeter()
             samples = [
                 self._sample(device) for device in self._devices if not self._is_done(device)
             ]

@@ -230,3 +230,21 @@ def test_shorter_interval_takes_effect_without_waiting_out_the_long_one(install_
             assert sampler.ticks >= 4  # not stuck in the 30 s wait
         finally:
             sampler.stop()
+
+
+def test_a_device_added_while_running_joins_at_the_next_tick(install_nvml, clock) -> None:
+    install_nvml([FakeGpu(), FakeGpu(uuid="GPU-late")], clock=clock)
+    with discover(["nvidia"]) as found:
+        first, late = found.devices
+        sampler = Sampler([first], clock=clock)
+        sampler.tick()
+        sampler.add_device(late)
+        assert sampler.history("nvidia:1") == []  # known, not sampled yet
+        clock.advance(0.5)
+        sampler.tick()
+        clock.advance(0.5)
+        sampler.tick()
+        assert len(sampler.history("nvidia:1")) == 2
+        assert sampler.latest("nvidia:1").energy_j is not None  # accounted like any other
+        with pytest.raises(ValueError):
+            sampler.add_device(late)

@@ -331,3 +331,48 @@ async def test_tab_walks_the_launcher_and_the_cnn_runs_live_on_the_cpu() -> None
         await wait_until(pilot, lambda: run.finished, timeout_s=120)
         assert run.report is not None and run.report.throughput > 0
         assert run.report.work_per_joule is None and run.report.energy_note
+
+
+async def test_remote_hosts_beside_local_devices_and_a_dead_one_never_freezes() -> None:
+    import socket as socket_module
+
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from gpuscope.sampler import Sampler
+    from gpuscope.sinks.prometheus import TelemetryCollector
+
+    remote = demo_gpus(START_S)[:1]  # the other host: one simulated H100
+    remote_sampler = Sampler(remote)
+    remote_sampler.tick()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TelemetryCollector(remote_sampler, [d.info for d in remote], "hostA"))
+    server, _ = start_http_server(0, "127.0.0.1", registry)
+    with socket_module.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    live = f"http://127.0.0.1:{server.server_port}"
+    app = make_app(remotes=(live, f"http://127.0.0.1:{dead_port}"))
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await ready(pilot)
+            for host in app.remote_hosts:
+                host.poll_once()  # the poller threads are not started in tests
+            await tick(pilot, 2)
+            await tick(pilot, 1)
+            assert "hostA/nvidia:0" in app.panels
+            title = str(app.panels["hostA/nvidia:0"].border_title)
+            assert "hostA/nvidia:0" in title and "Simulated H100" in title
+            assert "/700 W" in panel_text(app, "hostA/nvidia:0")  # figures from hostA's scrape
+            status = str(app.query_one("#absent", Static).render())
+            assert f"127.0.0.1:{dead_port}/metrics: unreachable since" in status
+            assert "retrying" in status
+            await pilot.press("p")  # the UI still answers keys
+            assert "PAUSED" in header_text(app)
+            server.shutdown()  # hostA goes away: its devices say so, and read as n/a
+            app.remote_hosts[0].poll_once()
+            await pilot.press("p")
+            await tick(pilot, 1)
+            text = panel_text(app, "hostA/nvidia:0")
+            assert "unreachable since" in text and "GPU" in text and " n/a" in text
+    finally:
+        server.server_close()

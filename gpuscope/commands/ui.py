@@ -9,6 +9,7 @@ from typing import Any
 
 from gpuscope.errors import UsageError
 from gpuscope.sampler import check_interval
+from gpuscope.telemetry.remote import check_url
 
 _SIMULATION = Path("tests") / "fakes" / "simulated.py"
 
@@ -20,11 +21,16 @@ class UiOptions:
     light: bool = False
     plugin_files: tuple[Path, ...] = ()
     record_dir: Path = Path(".")
+    remotes: tuple[str, ...] = ()
 
 
 def run_ui(options: UiOptions) -> int:
     try:
         check_interval(options.interval_s)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        remotes = tuple(check_url(url) for url in options.remotes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not options.record_dir.is_dir():
@@ -41,6 +47,7 @@ def run_ui(options: UiOptions) -> int:
         interval_s=options.interval_s,
         plugin_files=options.plugin_files,
         record_dir=options.record_dir,
+        remotes=remotes,
         theme="textual-light" if options.light else "textual-dark",
     )
     if options.demo:

@@ -28,6 +28,7 @@ from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Sample, Vendor
 from gpuscope.telemetry.processes import process_details
+from gpuscope.telemetry.remote import RemoteHost, remote_devices
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.compare_view import CompareView
 from gpuscope.tui.device_panel import DevicePanel
@@ -77,6 +78,7 @@ class AppSetup:
     clock: Callable[[], float] = time.monotonic
     autostart: bool = True  # False: the sampler is ticked by hand (tests)
     simulated_ids: frozenset[str] = frozenset()  # shown as SIMULATED, in the header and panels
+    remotes: tuple[str, ...] = ()  # exporter URLs whose devices are shown beside the local ones
     theme: str = "textual-dark"
 
 
@@ -137,6 +139,8 @@ class GpuscopeApp(App[int]):
         self._drawn: object = None
         self._layout = panel_layout(80, 24, 1)
         self._lost_seen: set[str] = set()
+        self.remote_hosts: list[RemoteHost] = []
+        self._status_text: str | None = None
 
     # -- building -----------------------------------------------------------------------------
 
@@ -180,9 +184,6 @@ class GpuscopeApp(App[int]):
         )
         sampler.subscribe(self._look_up_processes)
         self.sampler = sampler
-        absent = "\n".join(f"[$text-muted]absent: {escape(line)}[/]" for line in found.absent)
-        self.query_one("#absent", Static).update(absent)
-        self.query_one("#absent", Static).display = bool(absent)
         grid = self.query_one("#panels", Grid)
         for device in found.devices:
             info = device.info
@@ -191,10 +192,50 @@ class GpuscopeApp(App[int]):
             grid.mount(panel)
         if not found.devices:
             grid.mount(Static("No devices found.", id="no-devices"))
+        for url in self.setup.remotes:
+            host = RemoteHost(url, period_s=max(1.0, self.setup.interval_s))
+            self.remote_hosts.append(host)
+            if self.setup.autostart:
+                host.start()  # tests poll by hand
+        self._update_status_lines()
         self._apply_layout()
         if self.setup.autostart:
             sampler.start()
         self.refresh_view()
+
+    def _join_remote_devices(self, sampler: Sampler) -> None:
+        """Remote devices seen for the first time get a panel and join the sampler."""
+        grid = self.query_one("#panels", Grid)
+        for host in self.remote_hosts:
+            for device in remote_devices(host, self.panels):
+                sampler.add_device(device)
+                panel = DevicePanel(device.info)
+                self.panels[device.info.device_id] = panel
+                grid.mount(panel)
+                self._apply_layout()
+
+    def _update_status_lines(self) -> None:
+        """Absent backends, and each remote host that does not answer (it is retried)."""
+        lines = (
+            [f"[$text-muted]absent: {escape(line)}[/]" for line in self.found.absent]
+            if (self.found is not None)
+            else []
+        )
+        for host in self.remote_hosts:
+            since = host.unreachable_since()
+            if since is not None:
+                lines.append(
+                    f"[$error]{escape(host.url)}: unreachable since "
+                    f"{time.strftime('%H:%M:%S', time.localtime(since))}[/] "
+                    f"({escape(host.error or 'no recent answer')}); retrying every "
+                    f"{host.period_s:g} s"
+                )
+        text = "\n".join(lines)
+        if text != self._status_text:
+            self._status_text = text
+            status = self.query_one("#absent", Static)
+            status.update(text)
+            status.display = bool(text)
 
     def _look_up_processes(self, samples: Sequence[Sample]) -> None:
         """On the sampler thread: fill the user/command cache the processes view reads."""
@@ -211,7 +252,7 @@ class GpuscopeApp(App[int]):
         self.refresh_view()
 
     def _apply_layout(self) -> None:
-        absent_rows = len(self.found.absent) if self.found is not None else 0
+        absent_rows = (self._status_text or "").count("\n") + 1 if self._status_text else 0
         self._layout = panel_layout(
             self.size.width, self.size.height, max(1, len(self.panels)), absent_rows
         )
@@ -230,6 +271,9 @@ class GpuscopeApp(App[int]):
         if sampler is None or self.paused:
             return
         self._check_recording()
+        if self.remote_hosts:
+            self._join_remote_devices(sampler)
+            self._update_status_lines()
         tab = self.query_one("#tabs", TabbedContent).active
         key = (sampler.ticks, self._runs_version, tab, self.size, self.window_s)
         if key == self._drawn:
@@ -247,6 +291,7 @@ class GpuscopeApp(App[int]):
     def _draw_devices(self, sampler: Sampler) -> None:
         now = self.setup.clock()
         lost = sampler.lost
+        notices = self._remote_notices()
         for device_id, panel in self.panels.items():
             panel.show(
                 sampler.history(device_id),
@@ -255,10 +300,22 @@ class GpuscopeApp(App[int]):
                 self._layout.chart_rows,
                 lost.get(device_id),
                 self._layout.compact,
+                notices.get(device_id),
             )
             if device_id in lost and device_id not in self._lost_seen:
                 self._lost_seen.add(device_id)
                 self.notify(f"{device_id} lost: {lost[device_id]}", severity="error", timeout=10)
+
+    def _remote_notices(self) -> dict[str, str]:
+        notices = {}
+        for host in self.remote_hosts:
+            since = host.unreachable_since()
+            if since is None:
+                continue
+            clock = time.strftime("%H:%M:%S", time.localtime(since))
+            for info in host.devices():
+                notices[info.device_id] = f"unreachable since {clock}; retrying"
+        return notices
 
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
@@ -506,6 +563,8 @@ class GpuscopeApp(App[int]):
             self.recording = None
         if self.sampler is not None:
             self.sampler.stop()
+        for host in self.remote_hosts:
+            host.stop()
         if self.found is not None:
             self.found.close()
 

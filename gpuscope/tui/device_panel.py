@@ -6,6 +6,7 @@ repaints only when the text changed, so an idle device costs nothing between sam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from textual.app import ComposeResult
@@ -43,7 +44,8 @@ class DevicePanel(Vertical):
     """
 
     def __init__(self, info: DeviceInfo, simulated: bool = False) -> None:
-        super().__init__(id=f"panel-{info.device_id.replace(':', '-')}", classes="device-panel")
+        safe_id = re.sub(r"[^A-Za-z0-9_-]", "-", info.device_id)  # remote ids hold "/" and "."
+        super().__init__(id=f"panel-{safe_id}", classes="device-panel")
         self.info = info
         self.simulated = simulated
         self._texts: dict[str, str | None] = {"figures": None, "charts": None}  # None: not drawn
@@ -81,6 +83,7 @@ class DevicePanel(Vertical):
         chart_rows: int,
         lost_reason: str | None = None,
         compact: bool = False,
+        notice: str | None = None,
     ) -> None:
         """Redraw from ``samples`` (oldest first). A lost device is drawn once more, with its last
         figures, and then frozen: it will not be read again."""
@@ -93,6 +96,8 @@ class DevicePanel(Vertical):
         if latest is not None and latest.lost:
             why = escape(lost_reason or "stopped answering")
             lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
+        elif notice:
+            lines.insert(0, f"[$error]{escape(notice)}[/]")
         self._put("figures", "\n".join(lines))
         charts = []
         if chart_rows > 0:
@@ -126,6 +131,8 @@ class DevicePanel(Vertical):
             power = f"{fmt.value(r.power_w)}/{fmt.value(r.power_limit_w)} W"
         if latest.energy_j is None:
             why = next((n for n in self.info.notes if not n.startswith("simulated device")), "")
+            room = max(8, width - bar - 34)  # keep the line on one line: shorten the reason
+            why = why if len(why) <= room else why[: room - 1] + "…"
             energy = f"energy n/a ({escape(why)})" if why else "energy n/a"
         else:
             source = f" ({latest.energy_source.value})" if latest.energy_source else ""

@@ -1,0 +1,92 @@
+"""Remote devices: the exporter's text read back into readings, URL checks, unreachable hosts."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from gpuscope.sampler import Sampler
+from gpuscope.sinks.prometheus import TelemetryCollector
+from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.model import Vendor
+from gpuscope.telemetry.remote import RemoteHost, check_url, parse_exposition, reading_from
+from tests.fakes.fake_pynvml import FakeGpu, Ramp
+
+
+def exposition(install_nvml, clock) -> str:  # type: ignore[no-untyped-def]
+    install_nvml(
+        [FakeGpu(power=Ramp(300.0), util_gpu=75, util_mem=40, mem_used=8 << 30, temperature=61)],
+        clock=clock,
+    )
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, clock=clock)
+        sampler.tick()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(TelemetryCollector(sampler, [d.info for d in found.devices], "hostA"))
+        return generate_latest(registry).decode()
+
+
+def test_exported_figures_read_back_as_the_same_reading(install_nvml, clock) -> None:
+    parsed = parse_exposition(exposition(install_nvml, clock))
+    assert list(parsed) == ["hostA/nvidia:0"]
+    device = parsed["hostA/nvidia:0"]
+    assert device.info.vendor is Vendor.NVIDIA and device.info.name == "NVIDIA H100 80GB HBM3"
+    reading = reading_from(device, 5.0)
+    assert reading.util_gpu_pct == 75 and reading.util_mem_pct == 40
+    assert reading.mem_used_mib == 8192 and reading.power_w == 300.0
+    assert reading.temp_c == 61 and reading.clock_core_mhz == 885 and reading.pstate == 0
+    assert reading.energy_counter_j is not None and reading.energy_counter_j > 2726
+    assert reading.fan_pct is None  # not exported (unsupported there): n/a here, not 0
+    assert reading.util_cpu_pct is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://hostA:9400", "http://hostA:9400/metrics"),
+        ("https://hostA:9400/custom", "https://hostA:9400/custom"),
+        ("http://10.0.0.2:9400/", "http://10.0.0.2:9400/metrics"),
+    ],
+)
+def test_urls_are_completed(url: str, expected: str) -> None:
+    assert check_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["hostA:9400", "ftp://hostA", "http://", "http://h:99999"])
+def test_bad_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="--remote"):
+        check_url(url)
+
+
+def test_unreachable_host_reads_all_none_and_says_since_when() -> None:
+    def refuse(url: str, timeout_s: float) -> str:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    host = RemoteHost("http://hostB:9400", fetch=refuse)
+    host.poll_once()
+    assert host.unreachable_since() is not None
+    assert host.error is not None and "refused" in host.error
+    assert host.devices() == []
+    reading = host.reading("hostB/nvidia:0", 1.0)
+    assert reading.power_w is None and reading.util_gpu_pct is None
+
+
+def test_host_that_answers_again_is_reachable_again(install_nvml, clock) -> None:
+    text = exposition(install_nvml, clock)
+    answers = iter([text, OSError("timed out"), text])
+
+    def fetch(url: str, timeout_s: float) -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    host = RemoteHost("http://hostA:9400", fetch=fetch)
+    host.poll_once()
+    assert host.unreachable_since() is None
+    assert host.reading("hostA/nvidia:0", 1.0).power_w == 300.0
+    host.poll_once()
+    assert host.unreachable_since() is not None
+    assert host.reading("hostA/nvidia:0", 1.0).power_w is None
+    host.poll_once()
+    assert host.unreachable_since() is None
