@@ -89,6 +89,7 @@ def _run_ui(args: argparse.Namespace) -> int:
             plugin_files=tuple(args.ui_plugin),
             record_dir=args.record_dir,
             remotes=tuple(args.remote),
+            serve=args.serve,
         )
     )
 
@@ -131,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="URL",
         help="another host's gpuscope serve, e.g. http://hostA:9400 (repeatable)",
+    )
+    ui.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        help="also export /metrics from the UI, with its workload results (e.g. 127.0.0.1:9400)",
     )
     parser.set_defaults(run=_run_ui)
     commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser)

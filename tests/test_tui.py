@@ -376,3 +376,44 @@ async def test_remote_hosts_beside_local_devices_and_a_dead_one_never_freezes() 
             assert "unreachable since" in text and "GPU" in text and " n/a" in text
     finally:
         server.server_close()
+
+
+async def test_ui_exports_its_devices_and_workload_results() -> None:
+    import socket as socket_module
+    import urllib.request
+
+    with socket_module.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = make_app(serve=("127.0.0.1", port))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 2)
+        from gpuscope.workloads.efficiency import RunReport
+
+        app.reports.append(
+            RunReport(
+                workload="gemm",
+                device="cuda:0",
+                telemetry_device="nvidia:0",
+                device_name=None,
+                params={"dtype": "bf16"},
+                unit="FLOP",
+                units=1.0,
+                seconds=1.0,
+                steps=1,
+                throughput=4.2e14,
+                tflops=420.0,
+                energy_j=650.0,
+                avg_power_w=650.0,
+                work_per_joule=6.5e11,
+                energy_source="counter",
+                pct_of_peak=None,
+            )
+        )
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    assert 'gpuscope_power_watts{device="nvidia:0",host="testhost"}' in text
+    assert "gpuscope_workload_throughput{" in text and "4.2e+14" in text
+    assert 'energy_source="counter"' in text

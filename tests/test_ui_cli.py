@@ -35,3 +35,25 @@ def test_bad_ui_input_is_one_line_and_exit_2(args: list[str], message: str) -> N
     assert done.returncode == 2
     assert done.stderr == message + "\n"
     assert done.stdout == ""
+
+
+def test_ui_serve_on_a_port_in_use_is_one_line_and_exit_1() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = gpuscope("--serve", f"127.0.0.1:{port}")
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"gpuscope: cannot serve on 127.0.0.1:{port}: the port is in use "
+        "(another gpuscope serve?)\n"
+    )
+
+
+@pytest.mark.parametrize("args", [["--serve", "nope"], ["--remote", "ftp://hostA"]])
+def test_bad_serve_or_remote_is_exit_2(args: list[str]) -> None:
+    done = gpuscope(*args)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"gpuscope: {args[0]}")

@@ -65,7 +65,7 @@ def run_serve(options: ServeOptions) -> int:
         try:
             server, _ = start_http_server(port, host, registry)
         except OSError as exc:
-            raise RunFailure(_describe_listen_error(options.listen, exc)) from None
+            raise RunFailure(describe_listen_error(options.listen, exc)) from None
         sampler.start()
         print(
             f"gpuscope serve: {len(devices)} device(s) at http://{options.listen}/metrics "
@@ -85,7 +85,7 @@ def run_serve(options: ServeOptions) -> int:
     return 0
 
 
-def _describe_listen_error(listen: str, exc: OSError) -> str:
+def describe_listen_error(listen: str, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         return f"cannot listen on {listen}: the port is in use (another gpuscope serve?)"
     if exc.errno == errno.EACCES:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpuscope.errors import UsageError
+from gpuscope.commands.serve import describe_listen_error, parse_listen
+from gpuscope.errors import RunFailure, UsageError
 from gpuscope.sampler import check_interval
 from gpuscope.telemetry.remote import check_url
 
@@ -22,6 +24,7 @@ class UiOptions:
     plugin_files: tuple[Path, ...] = ()
     record_dir: Path = Path(".")
     remotes: tuple[str, ...] = ()
+    serve: str | None = None  # HOST:PORT
 
 
 def run_ui(options: UiOptions) -> int:
@@ -33,6 +36,13 @@ def run_ui(options: UiOptions) -> int:
         remotes = tuple(check_url(url) for url in options.remotes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    serve = None
+    if options.serve is not None:
+        try:
+            serve = parse_listen(options.serve)
+        except ValueError as exc:
+            raise UsageError(str(exc).replace("--listen", "--serve")) from None
+        _check_port_free(options.serve, *serve)
     if not options.record_dir.is_dir():
         raise UsageError(f"--record-dir {options.record_dir} is not a directory")
     for plugin in options.plugin_files:
@@ -48,6 +58,7 @@ def run_ui(options: UiOptions) -> int:
         plugin_files=options.plugin_files,
         record_dir=options.record_dir,
         remotes=remotes,
+        serve=serve,
         theme="textual-light" if options.light else "textual-dark",
     )
     if options.demo:
@@ -57,6 +68,17 @@ def run_ui(options: UiOptions) -> int:
         setup.simulated_ids = parts.simulated_ids
     GpuscopeApp(setup).run()
     return 0
+
+
+def _check_port_free(listen: str, host: str, port: int) -> None:
+    """Fail before the UI starts (exit 1, one line) rather than inside it."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise RunFailure(
+            describe_listen_error(listen, exc).replace("listen on", "serve on")
+        ) from None
 
 
 def _demo_parts() -> Any:  # the simulation is not part of the package: no static type

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
+from prometheus_client import CollectorRegistry, start_http_server
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -24,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from gpuscope.sampler import Sampler
+from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Sample, Vendor
@@ -79,6 +82,7 @@ class AppSetup:
     autostart: bool = True  # False: the sampler is ticked by hand (tests)
     simulated_ids: frozenset[str] = frozenset()  # shown as SIMULATED, in the header and panels
     remotes: tuple[str, ...] = ()  # exporter URLs whose devices are shown beside the local ones
+    serve: tuple[str, int] | None = None  # export /metrics (devices + results) from the UI too
     theme: str = "textual-dark"
 
 
@@ -140,6 +144,7 @@ class GpuscopeApp(App[int]):
         self._layout = panel_layout(80, 24, 1)
         self._lost_seen: set[str] = set()
         self.remote_hosts: list[RemoteHost] = []
+        self._exporter: WSGIServer | None = None
         self._status_text: str | None = None
 
     # -- building -----------------------------------------------------------------------------
@@ -192,6 +197,8 @@ class GpuscopeApp(App[int]):
             grid.mount(panel)
         if not found.devices:
             grid.mount(Static("No devices found.", id="no-devices"))
+        if self.setup.serve is not None:
+            self._serve(sampler, found)
         for url in self.setup.remotes:
             host = RemoteHost(url, period_s=max(1.0, self.setup.interval_s))
             self.remote_hosts.append(host)
@@ -202,6 +209,22 @@ class GpuscopeApp(App[int]):
         if self.setup.autostart:
             sampler.start()
         self.refresh_view()
+
+    def _serve(self, sampler: Sampler, found: Discovery) -> None:
+        """The exporter of ``gpuscope serve``, on this sampler, with this session's results."""
+        assert self.setup.serve is not None
+        address, port = self.setup.serve
+        registry = CollectorRegistry(auto_describe=False)
+        infos = [d.info for d in found.devices]
+        registry.register(
+            TelemetryCollector(sampler, infos, self.setup.host, lambda: tuple(self.reports))
+        )
+        try:
+            self._exporter, _ = start_http_server(port, address, registry)
+        except OSError as exc:
+            self.notify(
+                f"cannot serve metrics on {address}:{port}: {exc.strerror}", severity="error"
+            )
 
     def _join_remote_devices(self, sampler: Sampler) -> None:
         """Remote devices seen for the first time get a panel and join the sampler."""
@@ -565,6 +588,9 @@ class GpuscopeApp(App[int]):
             self.sampler.stop()
         for host in self.remote_hosts:
             host.stop()
+        if self._exporter is not None:
+            self._exporter.shutdown()
+            self._exporter.server_close()
         if self.found is not None:
             self.found.close()
 
