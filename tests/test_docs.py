@@ -59,3 +59,40 @@ def test_the_plugin_guides_first_example_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     (report,) = json.loads(result.stdout)["reports"]
     assert report["workload"] == "relu" and report["unit"] == "elements" and report["units"] > 0
+
+
+def test_every_exported_metric_is_in_the_exporter_doc() -> None:
+    from tests.exporter_names import exported_metric_names
+
+    documented = set(
+        re.findall(r"^\| `(gpuscope_\w+)` \|", (DOCS / "exporter.md").read_text(), re.M)
+    )
+    assert documented == exported_metric_names()
+
+
+def test_grafana_dashboard_uses_only_exported_metrics_and_valid_promql(tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    from tests.exporter_names import exported_metric_names
+
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"gpuscope_\w+", expr)}
+    assert used and used <= exported_metric_names()
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool not installed (Debian: prometheus): PromQL syntax not checked")
+    rules = tmp_path / "rules.yml"
+    concrete = [e.replace("$host", ".*").replace("$device", ".*") for e in exprs]
+    rules.write_text(
+        "groups:\n  - name: dashboard\n    rules:\n"
+        + "".join(
+            f"      - record: panel:{i}\n        expr: {json.dumps(e)}\n"
+            for i, e in enumerate(concrete)
+        )
+    )
+    done = subprocess.run(
+        ["promtool", "check", "rules", str(rules)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
