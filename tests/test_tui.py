@@ -355,7 +355,7 @@ async def test_remote_hosts_beside_local_devices_and_a_dead_one_never_freezes() 
     try:
         async with app.run_test(size=(160, 48)) as pilot:
             await ready(pilot)
-            for host in app.remote_hosts:
+            for host in app.remotes.hosts:
                 host.poll_once()  # the poller threads are not started in tests
             await tick(pilot, 2)
             await tick(pilot, 1)
@@ -369,7 +369,7 @@ async def test_remote_hosts_beside_local_devices_and_a_dead_one_never_freezes() 
             await pilot.press("p")  # the UI still answers keys
             assert "PAUSED" in header_text(app)
             server.shutdown()  # hostA goes away: its devices say so, and read as n/a
-            app.remote_hosts[0].poll_once()
+            app.remotes.hosts[0].poll_once()
             await pilot.press("p")
             await tick(pilot, 1)
             text = panel_text(app, "hostA/nvidia:0")

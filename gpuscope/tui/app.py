@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -26,18 +25,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from gpuscope.sampler import Sampler
-from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Sample, Vendor
 from gpuscope.telemetry.processes import process_details
-from gpuscope.telemetry.remote import RemoteHost, remote_devices
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.compare_view import CompareView
 from gpuscope.tui.device_panel import DevicePanel
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.launcher import LaunchRequest, LaunchScreen
 from gpuscope.tui.layout import panel_layout
+from gpuscope.tui.network import RemoteHosts, serve_metrics
 from gpuscope.tui.processes_view import ProcessTable, process_rows
 from gpuscope.tui.recording import UiRecording
 from gpuscope.tui.runs_view import RunsView
@@ -143,7 +141,7 @@ class GpuscopeApp(App[int]):
         self._drawn: object = None
         self._layout = panel_layout(80, 24, 1)
         self._lost_seen: set[str] = set()
-        self.remote_hosts: list[RemoteHost] = []
+        self.remotes = RemoteHosts(self.setup.remotes, max(1.0, self.setup.interval_s))
         self._exporter: WSGIServer | None = None
         self._status_text: str | None = None
 
@@ -199,11 +197,8 @@ class GpuscopeApp(App[int]):
             grid.mount(Static("No devices found.", id="no-devices"))
         if self.setup.serve is not None:
             self._serve(sampler, found)
-        for url in self.setup.remotes:
-            host = RemoteHost(url, period_s=max(1.0, self.setup.interval_s))
-            self.remote_hosts.append(host)
-            if self.setup.autostart:
-                host.start()  # tests poll by hand
+        if self.setup.autostart:
+            self.remotes.start()  # tests poll by hand
         self._update_status_lines()
         self._apply_layout()
         if self.setup.autostart:
@@ -211,49 +206,32 @@ class GpuscopeApp(App[int]):
         self.refresh_view()
 
     def _serve(self, sampler: Sampler, found: Discovery) -> None:
-        """The exporter of ``gpuscope serve``, on this sampler, with this session's results."""
         assert self.setup.serve is not None
         address, port = self.setup.serve
-        registry = CollectorRegistry(auto_describe=False)
         infos = [d.info for d in found.devices]
-        registry.register(
-            TelemetryCollector(sampler, infos, self.setup.host, lambda: tuple(self.reports))
-        )
         try:
-            self._exporter, _ = start_http_server(port, address, registry)
-        except OSError as exc:
-            self.notify(
-                f"cannot serve metrics on {address}:{port}: {exc.strerror}", severity="error"
+            self._exporter = serve_metrics(
+                address, port, sampler, infos, self.setup.host, lambda: tuple(self.reports)
             )
+        except OSError as exc:
+            message = f"cannot serve metrics on {address}:{port}: {exc.strerror}"
+            self.notify(message, severity="error")
 
     def _join_remote_devices(self, sampler: Sampler) -> None:
         """Remote devices seen for the first time get a panel and join the sampler."""
-        grid = self.query_one("#panels", Grid)
-        for host in self.remote_hosts:
-            for device in remote_devices(host, self.panels):
-                sampler.add_device(device)
-                panel = DevicePanel(device.info)
-                self.panels[device.info.device_id] = panel
-                grid.mount(panel)
-                self._apply_layout()
+        added = self.remotes.new_devices(self.panels)
+        for device in added:
+            sampler.add_device(device)
+            self.panels[device.info.device_id] = DevicePanel(device.info)
+            self.query_one("#panels", Grid).mount(self.panels[device.info.device_id])
+        if added:
+            self._apply_layout()
 
     def _update_status_lines(self) -> None:
         """Absent backends, and each remote host that does not answer (it is retried)."""
-        lines = (
-            [f"[$text-muted]absent: {escape(line)}[/]" for line in self.found.absent]
-            if (self.found is not None)
-            else []
-        )
-        for host in self.remote_hosts:
-            since = host.unreachable_since()
-            if since is not None:
-                lines.append(
-                    f"[$error]{escape(host.url)}: unreachable since "
-                    f"{time.strftime('%H:%M:%S', time.localtime(since))}[/] "
-                    f"({escape(host.error or 'no recent answer')}); retrying every "
-                    f"{host.period_s:g} s"
-                )
-        text = "\n".join(lines)
+        absent = self.found.absent if self.found is not None else []
+        lines = [f"[$text-muted]absent: {escape(line)}[/]" for line in absent]
+        text = "\n".join([*lines, *self.remotes.status_lines()])
         if text != self._status_text:
             self._status_text = text
             status = self.query_one("#absent", Static)
@@ -294,7 +272,7 @@ class GpuscopeApp(App[int]):
         if sampler is None or self.paused:
             return
         self._check_recording()
-        if self.remote_hosts:
+        if self.remotes.hosts:
             self._join_remote_devices(sampler)
             self._update_status_lines()
         tab = self.query_one("#tabs", TabbedContent).active
@@ -314,7 +292,7 @@ class GpuscopeApp(App[int]):
     def _draw_devices(self, sampler: Sampler) -> None:
         now = self.setup.clock()
         lost = sampler.lost
-        notices = self._remote_notices()
+        notices = self.remotes.notices()
         for device_id, panel in self.panels.items():
             panel.show(
                 sampler.history(device_id),
@@ -328,17 +306,6 @@ class GpuscopeApp(App[int]):
             if device_id in lost and device_id not in self._lost_seen:
                 self._lost_seen.add(device_id)
                 self.notify(f"{device_id} lost: {lost[device_id]}", severity="error", timeout=10)
-
-    def _remote_notices(self) -> dict[str, str]:
-        notices = {}
-        for host in self.remote_hosts:
-            since = host.unreachable_since()
-            if since is None:
-                continue
-            clock = time.strftime("%H:%M:%S", time.localtime(since))
-            for info in host.devices():
-                notices[info.device_id] = f"unreachable since {clock}; retrying"
-        return notices
 
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
@@ -586,8 +553,7 @@ class GpuscopeApp(App[int]):
             self.recording = None
         if self.sampler is not None:
             self.sampler.stop()
-        for host in self.remote_hosts:
-            host.stop()
+        self.remotes.stop()
         if self._exporter is not None:
             self._exporter.shutdown()
             self._exporter.server_close()
