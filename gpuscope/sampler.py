@@ -88,7 +88,7 @@ class Sampler:
         self._pending: list[Device] = []  # added while running: joined at the next tick
         self._lost: dict[str, str] = {}
         self._windows: dict[str, dict[str, EnergyTotals]] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: tuple[Listener, ...] = ()
         self._lock = threading.RLock()  # device reads, energy meters, windows, listeners
         self._history_lock = threading.Lock()  # history and lost: held only to copy or append
         self._stop = threading.Event()
@@ -115,14 +115,19 @@ class Sampler:
         self._wake.set()
 
     def subscribe(self, listener: Listener) -> None:
-        """Call ``listener(samples)`` on the sampler thread after every tick."""
-        with self._lock:
-            self._listeners.append(listener)
+        """Call ``listener(samples)`` on the sampler thread after every tick.
+
+        Takes only the short lock: a UI may subscribe without waiting for a device read.
+        """
+        with self._history_lock:
+            self._listeners = (*self._listeners, listener)
 
     def unsubscribe(self, listener: Listener) -> None:
         """Stop calling ``listener``; once this returns, no call to it is in progress."""
-        with self._lock:
-            self._listeners.remove(listener)
+        with self._lock, self._history_lock:  # the device lock: no tick is mid-way through
+            listeners = list(self._listeners)
+            listeners.remove(listener)
+            self._listeners = tuple(listeners)
 
     def add_device(self, device: Device) -> None:
         """Sample ``device`` from the next tick on (e.g. a remote host's newly seen GPU).
@@ -205,7 +210,7 @@ class Sampler:
                 for sample in samples:
                     self._history[sample.device_id].append(sample)
                 self.ticks += 1
-            for listener in tuple(self._listeners):  # a listener may unsubscribe itself
+            for listener in self._listeners:  # a tuple: a listener may unsubscribe itself
                 listener(samples)
             return samples
 

@@ -248,3 +248,19 @@ def test_a_device_added_while_running_joins_at_the_next_tick(install_nvml, clock
         assert sampler.latest("nvidia:1").energy_j is not None  # accounted like any other
         with pytest.raises(ValueError):
             sampler.add_device(late)
+
+
+def test_subscribing_does_not_wait_for_a_hung_device_read() -> None:
+    device = _BlockingDevice()
+    sampler = Sampler([device], interval_s=0.05)
+    worker = threading.Thread(target=sampler.tick)
+    worker.start()
+    assert device.entered.wait(2)
+    seen: list[int] = []
+    started = time.monotonic()
+    sampler.subscribe(lambda samples: seen.append(len(samples)))
+    assert time.monotonic() - started < 1.0  # the read is still blocked: we did not wait on it
+    device.release.set()
+    worker.join(5)
+    sampler.tick()
+    assert seen  # subscribed for real
