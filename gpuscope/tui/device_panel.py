@@ -130,7 +130,7 @@ class DevicePanel(Vertical):
         else:
             power = f"{fmt.value(r.power_w)}/{fmt.value(r.power_limit_w)} W"
         if latest.energy_j is None:
-            why = next((n for n in self.info.notes if not n.startswith("simulated device")), "")
+            why = self.info.notes[0] if self.info.notes else ""
             room = max(8, width - bar - 34)  # keep the line on one line: shorten the reason
             why = why if len(why) <= room else why[: room - 1] + "…"
             energy = f"energy n/a ({escape(why)})" if why else "energy n/a"

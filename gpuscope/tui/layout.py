@@ -12,7 +12,6 @@ from dataclasses import dataclass
 WIDE_COLUMNS = 150  # from here on, two panels side by side
 CHROME_ROWS = 4  # header, tabs (2), footer
 PANEL_TEXT_ROWS = 4  # bars and figures
-COMPACT_TEXT_ROWS = 2
 PANEL_BORDER_ROWS = 2
 CHARTS = 3  # utilization, memory, power
 MAX_CHART_ROWS = 4

@@ -1,10 +1,11 @@
 """SIMULATED devices and workload runs: for ``gpuscope --demo`` and the TUI's tests.
 
 Nothing here is real hardware, and everything says so: every simulated device's name begins with
-"Simulated" and its notes say it is simulated; the TUI's header says "SIMULATED" whenever one is
-shown. The devices implement the product's ``Device`` protocol, and a simulated run implements
-the runner's event stream (``started``, ``warmup_done``, ``progress``, ``result``), so the UI is
-exercised through the same paths as with real devices.
+"Simulated", and the app is told which devices are simulated (``AppSetup.simulated_ids``), so its
+header, panels and results say SIMULATED. The devices implement the product's ``Device``
+protocol, and a simulated run implements the runner's event stream (``started``,
+``warmup_done``, ``progress``, ``result``), so the UI is exercised through the same paths as with
+real devices.
 
 Every value is a function of the time the sampler passes to ``read`` (plus the previous reading,
 for temperature lag and the energy counter), so a fixed clock gives a fixed screen.
@@ -24,8 +25,6 @@ from gpuscope.telemetry.model import DeviceInfo, DeviceLost, ProcessUsage, Readi
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.measured import EventSource, RunFactory, child_process_run
 from gpuscope.workloads.runner import RunEvent
-
-SIMULATED_NOTE = "simulated device (gpuscope --demo / tests), not real hardware"
 
 Timeline = Callable[[float], float]  # seconds since start -> utilization 0..1
 
@@ -92,7 +91,6 @@ class SimulatedGpu:
             else "6.8.5 (simulated)",
             mem_total_mib=self.mem_total_mib,
             has_energy_counter=self.has_energy_counter,
-            notes=(SIMULATED_NOTE,),
         )
 
     def read(self, now_s: float) -> Reading:
@@ -154,7 +152,7 @@ class SimulatedCpu:
             index=0,
             name=f"Simulated CPU ({self.threads} threads)",
             mem_total_mib=self.mem_total_mib,
-            notes=(SIMULATED_NOTE, "RAPL: not present (simulated)"),
+            notes=("RAPL: not present (simulated)",),
         )
 
     def read(self, now_s: float) -> Reading:
@@ -173,9 +171,6 @@ class SimulatedCpu:
             temp_c=round(45.0 + 30.0 * util),
             clock_core_mhz=round(2400.0 + 1200.0 * util),
         )
-
-
-SimulatedDevice = SimulatedGpu | SimulatedCpu
 
 
 def demo_gpus(start_s: float) -> list[SimulatedGpu]:
