@@ -15,11 +15,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gpuscope.commands.selection import selected_devices
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.errors import RunFailure, UsageError
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.recording import RecordingSink
-from gpuscope.telemetry.discover import backends_for, discover, parse_selectors, select_devices
+from gpuscope.telemetry.discover import parse_selectors
 from gpuscope.telemetry.model import Sample
 
 _PROGRESS_PERIOD_S = 0.5
@@ -73,11 +74,7 @@ class _LostReporter:
 
 def run_record(options: RecordOptions) -> int:
     selectors = _validate(options)
-    with discover(backends_for(selectors)) as found:
-        try:
-            devices = select_devices(found, selectors)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    with selected_devices(selectors) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
         fd = _open_output(options.output, options.force)
         try:

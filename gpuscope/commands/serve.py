@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from gpuscope.commands.selection import selected_devices
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.errors import RunFailure, UsageError
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.prometheus import TelemetryCollector
-from gpuscope.telemetry.discover import backends_for, discover, parse_selectors, select_devices
+from gpuscope.telemetry.discover import parse_selectors
 
 DEFAULT_LISTEN = "127.0.0.1:9400"
 
@@ -32,17 +33,18 @@ class ServeOptions:
     host_label: str | None = None  # default: this machine's host name
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``[v6]:PORT`` or ``:PORT`` (all interfaces) -> (host, port); ValueError."""
+def parse_listen(text: str, option: str = "--listen") -> tuple[str, int]:
+    """``HOST:PORT``, ``[v6]:PORT`` or ``:PORT`` (all interfaces) -> (host, port); ValueError
+    naming ``option``."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"--listen wants HOST:PORT with a port from 1 to 65535, got {text!r}")
+        raise ValueError(f"{option} wants HOST:PORT with a port from 1 to 65535, got {text!r}")
     host = host.strip("[]") or "0.0.0.0"
     try:
         ipaddress.ip_address(host)
     except ValueError:
         if not host.replace("-", "").replace(".", "").isalnum():
-            raise ValueError(f"--listen: {host!r} is not a host name or address") from None
+            raise ValueError(f"{option}: {host!r} is not a host name or address") from None
     return host, int(port_text)
 
 
@@ -53,11 +55,7 @@ def run_serve(options: ServeOptions) -> int:
         selectors = parse_selectors(options.devices)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with discover(backends_for(selectors)) as found:
-        try:
-            devices = select_devices(found, selectors)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    with selected_devices(selectors) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
         registry = CollectorRegistry(auto_describe=False)
         label = options.host_label or socket.gethostname()
@@ -85,9 +83,9 @@ def run_serve(options: ServeOptions) -> int:
     return 0
 
 
-def describe_listen_error(listen: str, exc: OSError) -> str:
+def describe_listen_error(listen: str, exc: OSError, doing: str = "listen on") -> str:
     if exc.errno == errno.EADDRINUSE:
-        return f"cannot listen on {listen}: the port is in use (another gpuscope serve?)"
+        return f"cannot {doing} {listen}: the port is in use (another gpuscope serve?)"
     if exc.errno == errno.EACCES:
-        return f"cannot listen on {listen}: permission denied (ports below 1024 need root)"
-    return f"cannot listen on {listen}: {exc.strerror or exc}"
+        return f"cannot {doing} {listen}: permission denied (ports below 1024 need root)"
+    return f"cannot {doing} {listen}: {exc.strerror or exc}"

@@ -39,9 +39,9 @@ def run_ui(options: UiOptions) -> int:
     serve = None
     if options.serve is not None:
         try:
-            serve = parse_listen(options.serve)
+            serve = parse_listen(options.serve, "--serve")
         except ValueError as exc:
-            raise UsageError(str(exc).replace("--listen", "--serve")) from None
+            raise UsageError(str(exc)) from None
         _check_port_free(options.serve, *serve)
     if not options.record_dir.is_dir():
         raise UsageError(f"--record-dir {options.record_dir} is not a directory")
@@ -76,9 +76,7 @@ def _check_port_free(listen: str, host: str, port: int) -> None:
         with socket.create_server((host, port)):
             pass
     except OSError as exc:
-        raise RunFailure(
-            describe_listen_error(listen, exc).replace("listen on", "serve on")
-        ) from None
+        raise RunFailure(describe_listen_error(listen, exc, "serve on")) from None
 
 
 def _demo_parts() -> Any:  # the simulation is not part of the package: no static type

@@ -139,6 +139,7 @@ class GpuscopeApp(App[int]):
         self.panels: dict[str, DevicePanel] = {}
         self._runs_version = 0
         self._drawn: object = None
+        self._header_text = ""
         self._layout = panel_layout(80, 24, 1)
         self._lost_seen: set[str] = set()
         self.remotes = RemoteHosts(self.setup.remotes, max(1.0, self.setup.interval_s))
@@ -339,10 +340,9 @@ class GpuscopeApp(App[int]):
         else:
             parts.append("probing devices…")
         text = " · ".join(parts)
-        header = self.query_one("#header", Static)
-        if getattr(header, "_gpuscope_text", None) != text:
-            header._gpuscope_text = text  # type: ignore[attr-defined]
-            header.update(text, layout=False)  # one line, always
+        if text != self._header_text:
+            self._header_text = text
+            self.query_one("#header", Static).update(text, layout=False)  # one line, always
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -383,10 +383,7 @@ class GpuscopeApp(App[int]):
     def _set_interval(self, step: int) -> None:
         if self.sampler is None:
             return
-        current = self.sampler.interval_s
-        index = min(range(len(INTERVALS_S)), key=lambda i: abs(INTERVALS_S[i] - current))
-        index = min(len(INTERVALS_S) - 1, max(0, index + step))
-        self.sampler.interval_s = INTERVALS_S[index]
+        self.sampler.interval_s = _step(INTERVALS_S, self.sampler.interval_s, step)
         self._update_header()
 
     def action_shorter(self) -> None:
@@ -396,8 +393,7 @@ class GpuscopeApp(App[int]):
         self._set_window(1)
 
     def _set_window(self, step: int) -> None:
-        index = min(range(len(WINDOWS_S)), key=lambda i: abs(WINDOWS_S[i] - self.window_s))
-        self.window_s = WINDOWS_S[min(len(WINDOWS_S) - 1, max(0, index + step))]
+        self.window_s = _step(WINDOWS_S, self.window_s, step)
         self.refresh_view()
 
     # -- recording ----------------------------------------------------------------------------
@@ -559,6 +555,12 @@ class GpuscopeApp(App[int]):
             self._exporter.server_close()
         if self.found is not None:
             self.found.close()
+
+
+def _step(choices: Sequence[float], current: float, step: int) -> float:
+    """The choice ``step`` places from the one nearest ``current``, kept within the list."""
+    nearest = min(range(len(choices)), key=lambda i: abs(choices[i] - current))
+    return choices[min(len(choices) - 1, max(0, nearest + step))]
 
 
 def _driver_versions(found: Discovery) -> list[str]:

@@ -1,0 +1,22 @@
+"""The devices a headless command was asked for: probe only the backends the selection needs,
+and turn a selector that matches nothing into a usage error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from gpuscope.errors import UsageError
+from gpuscope.telemetry.discover import Discovery, backends_for, discover, select_devices
+from gpuscope.telemetry.model import Device
+
+
+@contextmanager
+def selected_devices(selectors: Sequence[str]) -> Iterator[tuple[Discovery, list[Device]]]:
+    """Yields the discovery (closed on exit) and the devices matching ``selectors``."""
+    with discover(backends_for(selectors)) as found:
+        try:
+            devices = select_devices(found, selectors)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        yield found, devices
