@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """CPU used by the gpuscope UI while it monitors, and its time to first frame.
 
-Starts ``gpuscope`` in a tmux pane of the given size, times the first frame (the header drawn)
-and the first full screen (device figures drawn), lets it settle, then measures the CPU time
-of the whole process tree (sampler thread included) over ``--seconds``. With ``--peer nvitop``
-(or any command) it measures that tool the same way, in the same run, for a side-by-side figure.
+Starts ``gpuscope`` in a terminal of the given size (tmux, or a pty where tmux is absent), times
+the first frame (the header drawn) and the first full screen (device figures drawn), lets it
+settle, then measures the CPU time of the whole process tree (sampler thread included) over
+``--seconds``. With ``--peer nvitop`` (or any command) it measures that tool the same way, in the
+same run, for a side-by-side figure. ``--capture-dir`` saves gpuscope's screens as text.
 
 Targets (issue 4): <= 3 % of one core for 4 devices at 2 Hz with their plots; first frame
 <= 1.5 s.
@@ -16,26 +17,24 @@ Targets (issue 4): <= 3 % of one core for 4 devices at 2 Hz with their plots; fi
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
-import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import psutil
+from terminal import Terminal, open_terminal
 
 
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
-
-
-def wait_for(session: str, text: str, timeout_s: float = 30.0) -> float:
+def wait_for(terminal: Terminal, text: str, timeout_s: float = 30.0) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        if text in tmux("capture-pane", "-p", "-t", session):
+        if text in terminal.screen():
             return time.monotonic()
         time.sleep(0.02)
-    raise TimeoutError(f"{text!r} never appeared in {session}")
+    raise TimeoutError(f"{text!r} never appeared on screen")
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -49,31 +48,53 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
-def measure(name: str, command: list[str], size: str, ready_text: str, seconds: float) -> None:
-    columns, rows = size.split("x")
-    session = f"bench-{name}"
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+def measure(
+    name: str,
+    command: list[str],
+    size: str,
+    ready_text: tuple[str, str],
+    seconds: float,
+    terminal_kind: str,
+    capture_dir: Path | None = None,
+) -> dict[str, float | str]:
+    columns, rows = (int(part) for part in size.split("x"))
     started = time.monotonic()
-    tmux(
-        "new-session", "-d", "-s", session, "-x", columns, "-y", rows,
-        "-e", "TERM=xterm-256color", "exec " + shlex.join(command),
-    )  # fmt: skip
-    tmux("resize-window", "-t", session, "-x", columns, "-y", rows)
+    terminal = open_terminal(command, columns, rows, terminal_kind)
     try:
-        pid = int(tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip())
-        first = wait_for(session, ready_text[0]) - started
-        full = wait_for(session, ready_text[1]) - started
+        first = wait_for(terminal, ready_text[0]) - started
+        full = wait_for(terminal, ready_text[1]) - started
         time.sleep(3.0)  # settle: imports done, first plots drawn
-        cpu0, wall0 = tree_cpu_s(pid), time.monotonic()
+        cpu0, wall0 = tree_cpu_s(terminal.pid), time.monotonic()
         time.sleep(seconds)
-        cpu1, wall1 = tree_cpu_s(pid), time.monotonic()
+        cpu1, wall1 = tree_cpu_s(terminal.pid), time.monotonic()
         percent = 100 * (cpu1 - cpu0) / (wall1 - wall0)
         print(
             f"{name:<10} first frame {first:.2f} s, full screen {full:.2f} s, "
             f"CPU {percent:.2f} % of one core over {wall1 - wall0:.0f} s ({size})"
         )
+        if capture_dir is not None:
+            capture_dir.mkdir(parents=True, exist_ok=True)
+            (capture_dir / f"{name}-overview.txt").write_text(terminal.screen() + "\n")
+            terminal.send("2")  # the processes screen
+            time.sleep(1.5)
+            (capture_dir / f"{name}-processes.txt").write_text(terminal.screen() + "\n")
+        return {
+            "tool": name,
+            "command": shlex.join(command),
+            "size": size,
+            "first_frame_s": first,
+            "full_screen_s": full,
+            "cpu_pct_one_core": percent,
+            "seconds": wall1 - wall0,
+        }
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        terminal.close()
+
+
+def gpuscope_command() -> list[str]:
+    """The installed binary beside this Python, else the module (a source tree on PYTHONPATH)."""
+    binary = Path(sys.executable).parent / "gpuscope"
+    return [str(binary)] if binary.exists() else [sys.executable, "-m", "gpuscope"]
 
 
 def main() -> int:
@@ -83,13 +104,31 @@ def main() -> int:
     parser.add_argument("--size", default="160x48")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--peer", help='another monitor to measure alike, e.g. "nvitop -m full"')
+    parser.add_argument("--terminal", choices=("auto", "tmux", "pty"), default="auto")
+    parser.add_argument("--capture-dir", type=Path, help="save gpuscope's screens here as text")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    binary = str(Path(sys.executable).parent / "gpuscope")
-    command = [binary, "--interval", args.interval, *(["--demo"] if args.demo else [])]
-    measure("gpuscope", command, args.size, ("gpuscope", "MEM"), args.seconds)
+    if args.terminal == "tmux" and shutil.which("tmux") is None:
+        parser.error("tmux is not installed")
+    command = [*gpuscope_command(), "--interval", args.interval, *(["--demo"] if args.demo else [])]
+    results = [
+        measure(
+            "gpuscope", command, args.size, ("gpuscope", "MEM"), args.seconds, args.terminal,
+            args.capture_dir,
+        )
+    ]  # fmt: skip
     if args.peer:
         peer = shlex.split(args.peer)
-        measure(Path(peer[0]).name, peer, args.size, ("", ""), args.seconds)
+        name = peer[2] if peer[:2] == [sys.executable, "-m"] or peer[1:2] == ["-m"] else peer[0]
+        try:
+            results.append(
+                measure(Path(name).name, peer, args.size, ("", ""), args.seconds, args.terminal)
+            )
+        except Exception as exc:  # the peer's failure must not cost gpuscope's figure
+            print(f"{Path(name).name}: not measured ({type(exc).__name__}: {exc})")
+            results.append({"tool": Path(name).name, "error": f"{type(exc).__name__}: {exc}"})
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
 

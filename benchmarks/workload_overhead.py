@@ -3,30 +3,34 @@
 Targets (issue 3): the bundled GEMM reaches >= 97 % of plain ``torch.matmul`` on the same device
 in the same run; ResNet-50 and LSTM training are within 5 % of plain torch. The plain loops below
 build the same tensors and models as the workloads, warm up the same way, synchronise at both
-ends, and are timed in this process; gpuscope's runs go through the real runner (child process,
-events, sampler window). The order alternates (plain, gpuscope, plain) and the plain figure is
-the mean of the two, so drift does not favour either side.
+ends, and are timed in this process; gpuscope's runs are ``gpuscope bench --json`` as a user runs
+it (child process, events, sampler window), which also gives work per joule and % of peak. The
+order alternates (plain, gpuscope, plain) and the plain figure is the mean of the two, so drift
+does not favour either side.
 
     python benchmarks/workload_overhead.py                  # CPU, small sizes
     python benchmarks/workload_overhead.py --device cuda:0  # the sizes of the H100 reference
+    python benchmarks/workload_overhead.py --device cuda:0 --cases gemm --json figures.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-from gpuscope.workloads.api import Work, Workload, resolve_params
-from gpuscope.workloads.child import RunSpec
-from gpuscope.workloads.efficiency import format_rate
-from gpuscope.workloads.registry import find_workloads
-from gpuscope.workloads.runner import WorkloadRun
+from gpuscope.workloads.api import Work, Workload, resolve_params  # noqa: E402
+from gpuscope.workloads.efficiency import format_rate  # noqa: E402
+from gpuscope.workloads.registry import find_workloads  # noqa: E402
 
 CASES: dict[str, dict[str, tuple[str, dict[str, Any], float]]] = {
     # device kind -> case -> (workload, params, target fraction of plain torch)
@@ -102,16 +106,28 @@ def _plain_matmul(gemm: Any) -> Callable[[], float]:
     return step
 
 
-def gpuscope_rate(
-    ref: Any, device: str, params: dict[str, Any], warmup_s: float, seconds: float
-) -> float:
-    run = WorkloadRun(RunSpec(ref, device, params, duration_s=seconds, warmup_s=warmup_s))
-    for event in run.events():
-        if event.kind == "result":
-            return float(event.data["units"]) / float(event.data["seconds"])
-        if event.kind == "error":
-            raise RuntimeError(event.data["message"])
-    raise RuntimeError("no result")
+def gpuscope_report(
+    name: str, device: str, params: dict[str, Any], warmup_s: float, seconds: float
+) -> dict[str, Any]:
+    """``gpuscope bench NAME --json`` on ``device``: the report a user gets (throughput, work/J,
+    % of peak, energy source). RuntimeError with gpuscope's own message when it fails."""
+    command = [
+        sys.executable, "-m", "gpuscope", "bench", name, "--device", device,
+        "--duration", str(seconds), "--warmup", str(warmup_s), "--json",
+        *(f"--{key}={value}" for key, value in params.items()),
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=seconds + warmup_s + 240
+    )
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+        raise RuntimeError(f"gpuscope bench exited {done.returncode}: {lines[-1]}")
+    report: dict[str, Any] = json.loads(done.stdout)["reports"][0]
+    return report
 
 
 def main() -> None:
@@ -119,6 +135,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--cases", help="only the cases whose name contains one of these (a,b)")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
     import torch
 
@@ -131,15 +149,25 @@ def main() -> None:
         + (f" ({torch.cuda.get_device_name(args.device)})" if kind == "cuda" else "")
     )
     print(f"{'case':<30}{'plain torch':>18}{'gpuscope':>18}{'ratio':>8}  target")
+    wanted = [part for part in (args.cases or "").split(",") if part]
+    figures: dict[str, dict[str, Any]] = {}
     for case, (name, params, target) in CASES[kind].items():
-        cls, ref = catalog.workloads[name]
+        if wanted and not any(part in case for part in wanted):
+            continue
+        cls, _ = catalog.workloads[name]
+        case_started = time.monotonic()
         try:
             first = plain_rate(cls, args.device, params, args.warmup, args.seconds)
-            ours = gpuscope_rate(ref, args.device, params, args.warmup, args.seconds)
+            report = gpuscope_report(name, args.device, params, args.warmup, args.seconds)
             second = plain_rate(cls, args.device, params, args.warmup, args.seconds)
         except Exception as exc:  # e.g. fp8 on a GPU without it: say so and go on
-            print(f"{case:<30}  not measured: {exc}")
+            print(f"{case:<30}  not measured: {str(exc).splitlines()[0]}")
+            figures[case] = {"error": str(exc).splitlines()[0], "target": target}
+            _release_memory(args.device)
+            _save(args.json, figures)
             continue
+        _release_memory(args.device)
+        ours = float(report["throughput"])
         plain = (first + second) / 2
         ratio = ours / plain
         verdict = "meets" if ratio >= target else "MISSES"
@@ -147,6 +175,32 @@ def main() -> None:
             f"{case:<30}{format_rate(plain, cls.unit):>18}{format_rate(ours, cls.unit):>18}"
             f"{ratio:>8.1%}  >= {target:.0%}: {verdict}  (plain runs {first:.4g}, {second:.4g})"
         )
+        figures[case] = {
+            "unit": f"{cls.unit}/s",
+            "plain": plain,
+            "plain_runs": [first, second],
+            "gpuscope": ours,
+            "ratio": ratio,
+            "target": target,
+            "meets": ratio >= target,
+            "report": report,
+            "wall_s": time.monotonic() - case_started,
+        }
+        _save(args.json, figures)
+
+
+def _save(path: Path | None, figures: dict[str, dict[str, Any]]) -> None:
+    """After every case, so a run cut short by its caller keeps the cases it finished."""
+    if path is not None:
+        path.write_text(json.dumps(figures, indent=1) + "\n")
+
+
+def _release_memory(device: str) -> None:
+    """Hand cached blocks back so the next case's child finds the device's memory free."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""The check's sections, in the order they run, with what each needs of the time budget.
+
+Ordered so that if time runs short, what only a GPU machine can tell us comes first: the
+telemetry against the driver, then the workloads, then the UI, the GPU tests and the memory
+probe; a skipped section says so, and ``--only NAME`` runs it in a second command.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from . import telemetry_sections as telemetry
+from . import workload_sections as workloads
+from .context import Context
+from .report import SectionResult
+from .runner import Section
+
+SectionFn = Callable[[Context, SectionResult, float], None]
+
+# (name, title, seconds it needs, what runs it). The seconds are what each section took on the
+# H200 of 2026-11-26 (docs/benchmarks.md), rounded up.
+SECTIONS: tuple[tuple[str, str, float, SectionFn], ...] = (
+    ("sample-cost", "Sample cost against raw pynvml, nvitop, gpustat", 25, telemetry.sample_cost),
+    ("readings", "Readings against nvidia-smi, idle and under GEMM", 20, telemetry.readings),
+    ("energy", "Energy window against the raw counter", 20, telemetry.energy),
+    ("exporter", "Exporter against nvidia-smi", 25, telemetry.exporter),
+    ("workloads", "Workloads against plain torch", 250, workloads.workloads),
+    ("cpu-vs-gpu", "CPU against GPU (ResNet-50)", 35, workloads.cpu_vs_gpu),
+    ("ui", "UI CPU against nvitop, with captures, under GEMM", 60, workloads.ui),
+    ("pytest-gpu", "pytest -m gpu", 45, workloads.gpu_tests),
+    ("memory-probe", "Memory probe", 105, workloads.memory_probe),
+)
+
+
+def all_sections(ctx: Context) -> list[Section]:
+    return [
+        Section(name, title, estimate_s, functools.partial(fn, ctx))
+        for name, title, estimate_s, fn in SECTIONS
+    ]

@@ -1,0 +1,264 @@
+"""scripts/gpu_check.py without a GPU: its runner, its writers, its comparison of readings with
+nvidia-smi and its energy section (on the pynvml fake), and its refusal to run without a GPU."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.model import Reading
+from scripts.gpu_check import DEFAULT_BUDGET_S
+from scripts.gpucheck import telemetry_sections
+from scripts.gpucheck.context import Context, settle_idle
+from scripts.gpucheck.readings import (
+    METRICS,
+    Pair,
+    compare_pairs,
+    parse_smi_csv,
+)
+from scripts.gpucheck.report import (
+    CheckReport,
+    SectionResult,
+    Status,
+    Table,
+    render_markdown,
+    write_json,
+)
+from scripts.gpucheck.runner import Section, Unsupported, run_sections
+from scripts.gpucheck.sections import all_sections
+from tests.fakes.fake_pynvml import FakeGpu, Ramp
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+
+
+class StepClock:
+    """Each call moves time by ``step`` seconds: a section 'takes' a known time."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_runner_keeps_going_after_a_failure_and_skips_what_cannot_fit() -> None:
+    def broken(result: SectionResult, left_s: float) -> None:
+        raise ValueError("bad value\nsecond line")
+
+    def no_peer(result: SectionResult, left_s: float) -> None:
+        raise Unsupported("nvitop not importable")
+
+    def fine(result: SectionResult, left_s: float) -> None:
+        result.figure("answer", 42.0, "W")
+        result.summary = "fine"
+
+    saved: list[list[str]] = []
+    results = run_sections(
+        [
+            Section("broken", "Broken", 1, broken),
+            Section("no-peer", "No peer", 1, no_peer),
+            Section("fine", "Fine", 1, fine),
+            Section("huge", "Too long", 1000, fine),
+            Section("unasked", "Not asked", 1, fine),
+        ],
+        budget_s=100,
+        log=lambda line: None,
+        clock=StepClock(1.0),
+        only={"broken", "no-peer", "fine", "huge"},
+        after_each=lambda done: saved.append([r.name for r in done]),
+    )
+    statuses = {r.name: r.status for r in results}
+    assert statuses == {
+        "broken": Status.FAILED,
+        "no-peer": Status.UNSUPPORTED,
+        "fine": Status.OK,
+        "huge": Status.SKIPPED,
+        "unasked": Status.SKIPPED,
+    }
+    assert results[0].error == "ValueError: bad value"  # one line
+    assert "needs about 1000 s" in results[3].error
+    assert results[2].figures["answer"].value == 42.0 and not results[2].figures["answer"].note
+    assert results[3].figures == {}  # a skipped section reports nothing it did not measure
+    assert saved[0] == ["broken"] and saved[-1][:3] == ["broken", "no-peer", "fine"]
+
+
+def _report() -> CheckReport:
+    ok = SectionResult("energy", "Energy", summary="window within 0.2 %")
+    ok.figure("window vs raw counter", 0.2, "%", "target within 1 %: met")
+    ok.figure("nvitop", None, "µs", "not measured: not installed")
+    ok.figure("ratio", float("nan"), "x")
+    ok.tables.append(Table("t", ["metric", "value"], [["power", 1.5], ["pstate", None]]))
+    ok.texts["capture"] = "line | with a pipe\n"
+    failed = SectionResult("ui", "UI", status=Status.FAILED, error="tmux: not found")
+    return CheckReport("2026-11-26", {"gpu": "NVIDIA H200", "driver": "580"}, 510, [ok, failed])
+
+
+def test_json_has_every_figure_with_its_unit_and_no_nan(tmp_path: Path) -> None:
+    path = tmp_path / "gpu-check.json"
+    write_json(_report(), path)
+    payload = json.loads(path.read_text())  # strict JSON: NaN would not parse back as null
+    energy, ui = payload["sections"]
+    assert payload["machine"]["gpu"] == "NVIDIA H200"
+    assert energy["figures"]["window vs raw counter"] == {
+        "value": 0.2,
+        "unit": "%",
+        "note": "target within 1 %: met",
+    }
+    assert energy["figures"]["ratio"]["value"] is None
+    assert energy["tables"][0]["rows"][1] == ["pstate", None]
+    assert ui["status"] == "failed" and ui["error"] == "tmux: not found" and ui["figures"] == {}
+
+
+def test_markdown_shows_na_statuses_and_escapes_pipes() -> None:
+    text = render_markdown(_report())
+    assert "## Energy: ok" in text and "## UI: failed" in text
+    assert "| window vs raw counter | 0.2 % | target within 1 %: met |" in text
+    assert "| nvitop | n/a | not measured: not installed |" in text
+    assert "| pstate | n/a |" in text
+    assert "**failed**: tmux: not found" in text
+    assert "line | with a pipe" in text  # inside a code block, kept as is
+
+
+def test_nvidia_smi_csv_is_parsed_with_na_as_none() -> None:
+    line = (
+        "0, 0, 0, 81559, 74.93, 700.00, 37, 345, 2619, P0\n"
+        "3, [N/A], 1, 81559, [Not Supported], 700.00, 30, 345, 2619, P8\n"
+    )
+    first, second = parse_smi_csv(line)
+    assert first["power.draw.instant"] == 74.93 and first["pstate"] == 0.0
+    assert second["utilization.memory"] is None and second["power.draw.instant"] is None
+    assert second["pstate"] == 8.0
+    with pytest.raises(ValueError, match="fields"):
+        parse_smi_csv("1, 2, 3\n")
+
+
+def _smi_row_for(gpu: FakeGpu) -> dict[str, float | None]:
+    """What nvidia-smi prints for the fake, in its units (MiB, W, MHz)."""
+    return {
+        "utilization.gpu": float(gpu.util_gpu),
+        "utilization.memory": float(gpu.util_mem),
+        "memory.used": gpu.mem_used / 2**20,
+        "memory.total": gpu.mem_total / 2**20,
+        "power.draw.instant": gpu.power.start_w,
+        "enforced.power.limit": gpu.power_limit_mw / 1000,
+        "temperature.gpu": float(gpu.temperature),
+        "clocks.sm": float(gpu.sm_clock),
+        "clocks.mem": float(gpu.mem_clock),
+        "pstate": float(gpu.pstate),
+    }
+
+
+@pytest.fixture
+def fake_h100(install_nvml) -> Iterator[tuple[FakeGpu, object]]:  # type: ignore[no-untyped-def]
+    gpu = FakeGpu(power=Ramp(312.5), util_gpu=100, mem_used=40 * 2**30, sm_clock=1980)
+    install_nvml([gpu])
+    with discover(["nvidia"]) as found:
+        yield gpu, found.devices[0]
+
+
+def test_readings_from_the_driver_agree_and_a_wrong_unit_is_caught(fake_h100) -> None:  # type: ignore[no-untyped-def]
+    gpu, device = fake_h100
+    smi = _smi_row_for(gpu)
+    pairs = [Pair(device.read(time.monotonic()), smi, device.read(time.monotonic()))]
+    diffs = {d.metric.smi_field: d for d in compare_pairs(pairs)}
+    assert len(diffs) == len(METRICS)
+    assert all(d.agrees for d in diffs.values()), {k: d.max_abs_diff for k, d in diffs.items()}
+    assert diffs["memory.used"].gpuscope_median == 40 * 1024
+
+    wrong = {**smi, "power.draw.instant": smi["power.draw.instant"] * 1000}  # mW taken for W
+    diffs = {
+        d.metric.smi_field: d for d in compare_pairs([Pair(pairs[0].before, wrong, pairs[0].after)])
+    }
+    assert diffs["power.draw.instant"].agrees is False
+    assert diffs["temperature.gpu"].agrees is True
+
+
+def test_a_metric_nobody_reports_is_not_compared() -> None:
+    empty = Reading(time_s=0.0, wall_time_s=0.0)
+    smi = dict.fromkeys((m.smi_field for m in METRICS), None)
+    smi["temperature.gpu"] = 40.0
+    diffs = {d.metric.smi_field: d for d in compare_pairs([Pair(empty, smi, empty)])}
+    assert diffs["temperature.gpu"].agrees is None
+    assert diffs["temperature.gpu"].missing == "gpuscope n/a"
+    assert diffs["clocks.sm"].missing == "gpuscope n/a, nvidia-smi n/a"
+
+
+def test_energy_section_compares_the_window_with_the_raw_counter(
+    fake_h100, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(Context, "gemm_load", lambda self, seconds: contextlib.nullcontext(0.0))
+    result = SectionResult("energy", "Energy")
+    ctx = Context(out=tmp_path, index=0, log=lambda line: None)
+    telemetry_sections.energy(ctx, result, left_s=60, window_s=2.0)
+    figures = {key: f.value for key, f in result.figures.items()}
+    assert result.figures["sampler window energy"].note == "source: counter"
+    assert figures["raw counter average power"] == pytest.approx(312.5, rel=0.01)
+    assert figures["window average power"] == pytest.approx(312.5, rel=0.1)
+    assert abs(figures["window vs raw counter"]) < 10  # the edges are read within 0.1 s
+    assert figures["trapezoid of sampled power"] is not None
+    assert "window" in result.summary and "raw counter" in result.summary
+
+
+def test_without_a_gpu_it_says_so_in_one_line_and_exits_1(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no nvidia-smi there on CI
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("gpu_check: no NVIDIA GPU here:")
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
+    assert not (tmp_path / "out").exists()  # no report of figures it did not measure
+
+
+def test_a_torch_wheel_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "torch-2.13.0-cp311-none-any.whl").write_bytes(b"")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--wheels", str(tmp_path), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "refusing a torch wheel" in done.stderr
+
+
+def test_settle_idle_waits_for_steady_power_and_gives_up_in_time() -> None:
+    falling = iter([700.0, 400.0, 150.0, 90.0, 86.0, 85.0])
+    slept: list[float] = []
+    assert settle_idle(lambda: next(falling), sleep=slept.append) == 86.0
+    assert len(slept) == 4
+    never = iter([700.0, 100.0] * 20)
+    assert settle_idle(lambda: next(never), timeout_s=5, sleep=lambda s: None) is None
+
+
+def test_context_run_echoes_progress_and_reports_failures_in_one_line(tmp_path: Path) -> None:
+    logged: list[str] = []
+    ctx = Context(out=tmp_path, index=0, log=logged.append)
+    output = ctx.run([sys.executable, "-c", "print('case 1'); print('case 2')"], 30, echo=True)
+    assert output == "case 1\ncase 2\n" and logged == ["    case 1", "    case 2"]
+    failing = [sys.executable, "-c", "import sys; print('x'); sys.exit('bad input: size')"]
+    with pytest.raises(RuntimeError, match=r"exited 1: bad input: size$"):
+        ctx.run(failing, 30)
+    with pytest.raises(RuntimeError, match="timed out after 1 s"):
+        ctx.run([sys.executable, "-c", "import time; time.sleep(30)"], 1)
+
+
+def test_every_section_is_bound_and_fits_the_default_budget_alone() -> None:
+    ctx = Context(out=Path("."), index=0, log=lambda line: None)
+    sections = all_sections(ctx)
+    assert [s.name for s in sections][:3] == ["sample-cost", "readings", "energy"]
+    assert len({s.name for s in sections}) == len(sections)
+    assert all(s.estimate_s < DEFAULT_BUDGET_S for s in sections)
