@@ -40,12 +40,23 @@ def _tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
 
 
+def _passed_environment() -> list[str]:
+    """A tmux server already running would start the program with its own environment: pass
+    what decides which Python packages it finds (carried wheels, a source tree)."""
+    passed = []
+    for name in ("PYTHONPATH", "PATH"):
+        if name in os.environ:
+            passed += ["-e", f"{name}={os.environ[name]}"]
+    return passed
+
+
 class TmuxTerminal:
     def __init__(self, command: list[str], columns: int, rows: int) -> None:
         self.session = f"bench-{os.getpid()}-{abs(hash(tuple(command))) % 10_000}"
         _tmux(
             "new-session", "-d", "-s", self.session, "-x", str(columns), "-y", str(rows),
-            "-e", "TERM=xterm-256color", "exec " + shlex.join(command),
+            "-e", "TERM=xterm-256color", *_passed_environment(),
+            "exec " + shlex.join(command),
         )  # fmt: skip
         _tmux("resize-window", "-t", self.session, "-x", str(columns), "-y", str(rows))
         self.pid = int(_tmux("display-message", "-p", "-t", self.session, "#{pane_pid}").strip())

@@ -20,6 +20,7 @@ import argparse
 import json
 import shlex
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -108,6 +109,8 @@ def main() -> int:
     parser.add_argument("--capture-dir", type=Path, help="save gpuscope's screens here as text")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    # Killed by a caller's timeout: still close the terminals (a tmux session outlives us).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     if args.terminal == "tmux" and shutil.which("tmux") is None:
         parser.error("tmux is not installed")
     command = [*gpuscope_command(), "--interval", args.interval, *(["--demo"] if args.demo else [])]

@@ -41,12 +41,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         print("gpu_check: --out DIR is required (where gpu-check.md and .json go)", file=sys.stderr)
         return 2
-    if args.wheels and SITE_VARIABLE not in os.environ:
-        return _reexec_with_wheels(args.wheels, argv)
+    if args.only:
+        from gpucheck.sections import SECTIONS
+
+        names = [name for name, *_ in SECTIONS]
+        unknown = sorted(set(args.only.split(",")) - set(names))
+        if unknown:
+            print(
+                f"gpu_check: unknown section {', '.join(unknown)} (sections: {', '.join(names)})",
+                file=sys.stderr,
+            )
+            return 2
+    wheels_problem = check_wheels(args.wheels) if args.wheels else None
+    if wheels_problem:
+        print(f"gpu_check: {wheels_problem}", file=sys.stderr)
+        return 2
     why_not = no_gpu_reason(args.index)
     if why_not:
         print(f"gpu_check: no NVIDIA GPU here: {why_not}", file=sys.stderr)
         return 1
+    if args.wheels and SITE_VARIABLE not in os.environ:
+        return _reexec_with_wheels(args.wheels, argv)
     return run_check(args)
 
 
@@ -61,16 +76,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_wheels(folder: Path) -> str | None:
+    """Why the carried wheels cannot be used, or None."""
+    found = sorted(folder.glob("*.whl"))
+    if not found:
+        return f"no wheels in {folder}"
+    if any(w.name.lower().startswith("torch-") for w in found):
+        return "refusing a torch wheel: the GPU machine brings its own"
+    return None
+
+
 def _reexec_with_wheels(wheels: Path, argv: list[str] | None) -> int:
     """Install the carried wheels into a private folder (never torch, never from a network) and
     run this script again with that folder on PYTHONPATH, so children see them too."""
     found = sorted(wheels.glob("*.whl"))
-    if not found:
-        print(f"gpu_check: no wheels in {wheels}", file=sys.stderr)
-        return 2
-    if any(w.name.lower().startswith("torch-") for w in found):
-        print("gpu_check: refusing a torch wheel: the GPU machine brings its own", file=sys.stderr)
-        return 2
     site = Path(tempfile.mkdtemp(prefix="gpuscope-check-site-"))
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
@@ -92,7 +111,10 @@ def _reexec_with_wheels(wheels: Path, argv: list[str] | None) -> int:
         str(Path(__file__).resolve()),
         *(sys.argv[1:] if argv is None else argv),
     ]
-    return subprocess.run(command, env=env).returncode
+    try:
+        return subprocess.run(command, env=env).returncode
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
 
 
 def no_gpu_reason(index: int) -> str | None:
@@ -112,6 +134,7 @@ def machine_facts(index: int) -> dict[str, Any]:
     import pynvml as nv
 
     from gpuscope import __version__
+    from gpuscope.telemetry.cpu import cpu_model_name
 
     facts: dict[str, Any] = {}
     nv.nvmlInit()
@@ -142,7 +165,7 @@ def machine_facts(index: int) -> dict[str, Any]:
     facts["nvitop"] = _version("nvitop")
     facts["gpustat"] = _version("gpustat")
     facts["gpuscope"] = f"{__version__} ({_git_head()})"
-    facts["host cpu"] = _cpu_model()
+    facts["host cpu"] = cpu_model_name()
     facts["host cores"] = os.cpu_count()
     facts["command"] = "python3 scripts/gpu_check.py " + " ".join(sys.argv[1:])
     return facts
@@ -166,16 +189,6 @@ def _git_head() -> str:
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
     return done.stdout.strip() or "not a git checkout"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_check(args: argparse.Namespace) -> int:

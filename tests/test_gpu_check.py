@@ -17,7 +17,7 @@ import pytest
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import Reading
 from scripts.gpu_check import DEFAULT_BUDGET_S
-from scripts.gpucheck import telemetry_sections
+from scripts.gpucheck import telemetry_sections, workload_sections
 from scripts.gpucheck.context import Context, settle_idle
 from scripts.gpucheck.readings import (
     METRICS,
@@ -35,6 +35,7 @@ from scripts.gpucheck.report import (
 )
 from scripts.gpucheck.runner import Section, Unsupported, run_sections
 from scripts.gpucheck.sections import all_sections
+from scripts.gpucheck.telemetry_sections import power_verdict
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
@@ -262,3 +263,102 @@ def test_every_section_is_bound_and_fits_the_default_budget_alone() -> None:
     assert [s.name for s in sections][:3] == ["sample-cost", "readings", "energy"]
     assert len({s.name for s in sections}) == len(sections)
     assert all(s.estimate_s < DEFAULT_BUDGET_S for s in sections)
+
+
+def test_a_timeout_ends_the_childs_own_children_too(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    program = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    ctx = Context(out=tmp_path, index=0, log=lambda line: None)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="timed out"):
+        ctx.run([sys.executable, "-c", program], 2)
+    assert time.monotonic() - started < 15
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(grandchild):
+        time.sleep(0.05)
+    assert not _alive(grandchild)  # a bench's workload child must not keep the GPU busy
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_section_may_take_twice_its_estimate_at_most() -> None:
+    given: list[float] = []
+    run_sections(
+        [Section("a", "A", 10, lambda result, left_s: given.append(left_s))],
+        budget_s=500,
+        log=lambda line: None,
+        clock=StepClock(0.0),
+    )
+    assert given == [20]
+
+
+def _case(ratio: float, target: float = 0.97) -> dict[str, object]:
+    report = {"work_per_joule": 9.4e11, "unit": "FLOP", "avg_power_w": 700.0}
+    report |= {"pct_of_peak": 67.0, "energy_source": "counter"}
+    return {
+        "unit": "FLOP/s",
+        "plain": 6.6e14,
+        "gpuscope": 6.6e14 * ratio,
+        "ratio": ratio,
+        "target": target,
+        "meets": ratio >= target,
+        "report": report,
+        "wall_s": 20.0,
+    }
+
+
+def test_workloads_summary_names_misses_and_cases_that_never_ran() -> None:
+    cases = {
+        "gemm bf16 n=8192": _case(1.002),
+        "gemm fp16 n=8192": _case(0.95),
+        "gemm fp8 n=8192": {"error": "fp8 needs compute capability 8.9", "target": 0.97},
+    }
+    result = SectionResult("workloads", "Workloads")
+    table = Table("t", ["case"] * 11)
+    workload_sections.summarise_workloads(result, table, cases)
+    assert result.summary.startswith("1 of 8 cases meet their target; MISSES: gemm fp16 n=8192")
+    assert "not measured: gemm tf32 n=8192" in result.summary and "gemm fp8" in result.summary
+    assert result.status is Status.FAILED  # a case that never ran is not a pass
+    assert result.figures["gemm bf16 n=8192 ratio to plain torch"].note == "target 97%: meets"
+    assert [row[5] for row in table.rows] == ["meets", "MISSES", ""]
+
+
+def test_the_check_expects_exactly_the_gpu_cases_the_benchmark_runs() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "workload_overhead.py"
+    spec = importlib.util.spec_from_file_location("workload_overhead", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert list(module.CASES["cuda"]) == list(workload_sections.H100_PLAIN)
+
+
+def test_exported_power_is_judged_with_the_readings_tolerance() -> None:
+    assert power_verdict([(82.9, 81.9), (83.0, 82.0)]).startswith("agrees: 83.0 W")
+    assert power_verdict([(132.3, 108.3)]).startswith("DIFFERS")
+    assert power_verdict([]).startswith("not compared")
+
+
+def test_an_unknown_section_name_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--only", "energy,enrgy"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("gpu_check: unknown section enrgy (sections: sample-cost,")

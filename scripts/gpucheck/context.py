@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -52,8 +53,10 @@ class Context:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            errors="replace",  # a reader that died on bad UTF-8 would stop draining the pipe
             env=self.env,
             cwd=REPO,
+            start_new_session=True,  # its own process group: a timeout ends its children too
         )
         lines: list[str] = []
         errors: list[str] = []
@@ -74,8 +77,7 @@ class Context:
         try:
             process.wait(max(timeout_s, 1.0))
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            stop_group(process)
             raise RuntimeError(f"{_short(command)} timed out after {timeout_s:.0f} s") from None
         finally:
             for reader in readers:
@@ -102,25 +104,35 @@ class Context:
             stderr=subprocess.PIPE,
             text=True,
             env=self.env,
+            start_new_session=True,
         )
         try:
             assert process.stdout is not None
             readable, _, _ = select.select([process.stdout], [], [], ready_timeout_s)
             line = process.stdout.readline() if readable else ""  # "ready", or "" at its exit
             if line.strip() != "ready":
-                process.kill()
+                stop_group(process, grace_s=0)
                 _, err = process.communicate(timeout=10)
                 last = err.strip().splitlines()[-1:] or ["no output"]
                 raise RuntimeError(f"GEMM load did not start: {last[0][:300]}")
             yield time.monotonic()
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[str], grace_s: float = 5.0) -> None:
+    """SIGTERM to the process group a child leads (its own children too: ``gpuscope bench``'s
+    workload, a terminal's monitor), SIGKILL after ``grace_s``. Safe if it already ended."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def settle_idle(

@@ -26,6 +26,11 @@ class Section:
     estimate_s: float  # what it needs; it is skipped when less than this is left
     run: Callable[[SectionResult, float], None]  # (result to fill, seconds it may take)
 
+    def allowance_s(self, left_s: float) -> float:
+        """What it may take: twice its estimate at most, so one hung section cannot starve
+        every section after it."""
+        return min(left_s, 2 * self.estimate_s)
+
 
 def run_sections(
     sections: Sequence[Section],
@@ -57,7 +62,7 @@ def run_sections(
         )
         began = clock()
         try:
-            section.run(result, left)
+            section.run(result, section.allowance_s(left))
         except Unsupported as exc:
             result.status = Status.UNSUPPORTED
             result.error = str(exc)

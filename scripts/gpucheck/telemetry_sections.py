@@ -249,7 +249,8 @@ def exporter(ctx: Context, result: SectionResult, left_s: float) -> None:
     # Compared at rest: on the tail of a load, power falls by hundreds of watts a second and
     # two reads a few hundred ms apart differ for that reason alone (seen on the H200).
     idle_w = settle_idle(lambda: parse_smi_csv_power(query_smi(ctx.index, "power.draw.instant")))
-    result.figure("idle power before the scrapes", idle_w, "W", "None: never steady in 20 s")
+    settled = "steady" if idle_w is not None else "never steady within 20 s: compared anyway"
+    result.figure("idle power before the scrapes", idle_w, "W", settled)
     port = _free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     device_id = f"nvidia:{ctx.index}"
@@ -287,24 +288,30 @@ def exporter(ctx: Context, result: SectionResult, left_s: float) -> None:
         sum(1 for line in body.splitlines() if line and not line.startswith("#")),
         "",
     )
+    checked = _promtool(body)
+    result.figure("metrics format check", checked, "")
+    verdict = power_verdict(pairs)
     if pairs:
-        diffs = [ours - smi for ours, smi in pairs]
         result.figure("gpuscope_power_watts, median", statistics.median(p[0] for p in pairs), "W")
         result.figure(
             "nvidia-smi power.draw.instant, median", statistics.median(p[1] for p in pairs), "W"
         )
-        result.figure(
-            "max |difference|", max(abs(d) for d in diffs), "W", "exporter samples every 0.1 s"
-        )
-    checked = _promtool(body)
-    result.figure("metrics format check", checked, "")
-    power_text = (
-        f"power {statistics.median(p[0] for p in pairs):.1f} W vs nvidia-smi "
-        f"{statistics.median(p[1] for p in pairs):.1f} W"
-        if pairs
-        else "no power pair"
-    )
-    result.summary = f"{power_text}; scrape {1000 * statistics.median(latencies):.1f} ms; {checked}"
+        worst = max(abs(ours - smi) for ours, smi in pairs)
+        result.figure("max |difference|", worst, "W", f"exporter samples every 0.1 s: {verdict}")
+    latency_ms = 1000 * statistics.median(latencies)
+    result.summary = f"power {verdict} ({settled}); scrape {latency_ms:.1f} ms; {checked}"
+
+
+def power_verdict(pairs: Sequence[tuple[float, float]]) -> str:
+    """'agrees' when every (exported, nvidia-smi) pair is within the readings' power tolerance."""
+    if not pairs:
+        return "not compared: no power in the scrape or from nvidia-smi"
+    (power,) = (m for m in METRICS if m.smi_field == "power.draw.instant")
+    worst = max(abs(ours - smi) - power.tolerance * abs(smi) for ours, smi in pairs)
+    ours = statistics.median(p[0] for p in pairs)
+    theirs = statistics.median(p[1] for p in pairs)
+    state = "agrees" if worst <= 1e-9 else "DIFFERS"
+    return f"{state}: {ours:.1f} W vs nvidia-smi {theirs:.1f} W (tolerance {power.tolerance:.0%})"
 
 
 def parse_smi_csv_power(output: str) -> float | None:
