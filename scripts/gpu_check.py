@@ -135,22 +135,21 @@ def machine_facts(index: int) -> dict[str, Any]:
 
     from gpuscope import __version__
     from gpuscope.telemetry.cpu import cpu_model_name
+    from gpuscope.telemetry.discover import discover
 
     facts: dict[str, Any] = {}
-    nv.nvmlInit()
-    try:
-        handle = nv.nvmlDeviceGetHandleByIndex(index)
-        facts["gpu"] = _text(nv.nvmlDeviceGetName(handle))
-        facts["gpu uuid"] = _text(nv.nvmlDeviceGetUUID(handle))
-        facts["driver"] = _text(nv.nvmlSystemGetDriverVersion())
-        facts["nvml"] = _text(nv.nvmlSystemGetNVMLVersion())
+    with discover(["nvidia"]) as found:  # gpuscope's own probe: what it says of the GPU
+        (device,) = (d for d in found.devices if d.info.device_id == f"nvidia:{index}")
+        info, reading = device.info, device.read(time.monotonic())
+        facts["gpu"] = info.name
+        facts["gpu uuid"] = info.uuid
+        facts["driver"] = info.driver
+        facts["nvml"] = _text(nv.nvmlSystemGetNVMLVersion())  # NVML is open inside the block
         cuda = nv.nvmlSystemGetCudaDriverVersion()
         facts["cuda driver"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
-        facts["gpu memory MiB"] = nv.nvmlDeviceGetMemoryInfo(handle).total // 2**20
-        facts["power limit W"] = nv.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000
-        facts["gpus on host"] = nv.nvmlDeviceGetCount()
-    finally:
-        nv.nvmlShutdown()
+        facts["gpu memory MiB"] = info.mem_total_mib
+        facts["power limit W"] = reading.power_limit_w
+        facts["gpus on host"] = len(found.devices)
     torch_line = subprocess.run(
         [sys.executable, "-c", "import torch; print(torch.__version__, torch.version.cuda)"],
         capture_output=True,

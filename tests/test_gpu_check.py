@@ -362,3 +362,14 @@ def test_an_unknown_section_name_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("gpu_check: unknown section enrgy (sections: sample-cost,")
+
+
+def test_machine_facts_come_from_gpuscopes_own_probe(fake_h100) -> None:  # type: ignore[no-untyped-def]
+    from scripts.gpu_check import machine_facts
+
+    facts = machine_facts(0)
+    assert facts["gpu"] == "NVIDIA H100 80GB HBM3" and facts["driver"] == "580.159.04"
+    assert facts["nvml"] == "13.580.159.04" and facts["cuda driver"] == "13.0"
+    assert facts["gpu memory MiB"] == pytest.approx(81559, abs=1)
+    assert facts["power limit W"] == 700.0 and facts["gpus on host"] == 1
+    assert facts["torch"]  # a version, or "not importable": never missing

@@ -20,7 +20,15 @@ from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import Device, Sample
 
 from .context import Context, settle_idle
-from .readings import METRICS, MetricDiff, Pair, compare_pairs, parse_smi_csv, query_smi
+from .readings import (
+    METRICS,
+    MetricDiff,
+    Pair,
+    compare_pairs,
+    parse_smi_csv,
+    parse_smi_value,
+    query_smi,
+)
 from .report import SectionResult, Table
 
 # Peers on the H100 host, 2026-11-24 (shared/anchors/h100-2026-11-24.json), for the notes.
@@ -221,6 +229,11 @@ def energy(ctx: Context, result: SectionResult, left_s: float, window_s: float =
     )
 
 
+def smi_power_w(index: int) -> float | None:
+    field = "power.draw.instant"
+    return parse_smi_value(field, (query_smi(index, field).strip().splitlines() or [""])[0])
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -248,7 +261,7 @@ def _power_of(body: str, device_id: str) -> float | None:
 def exporter(ctx: Context, result: SectionResult, left_s: float) -> None:
     # Compared at rest: on the tail of a load, power falls by hundreds of watts a second and
     # two reads a few hundred ms apart differ for that reason alone (seen on the H200).
-    idle_w = settle_idle(lambda: parse_smi_csv_power(query_smi(ctx.index, "power.draw.instant")))
+    idle_w = settle_idle(lambda: smi_power_w(ctx.index))
     settled = "steady" if idle_w is not None else "never steady within 20 s: compared anyway"
     result.figure("idle power before the scrapes", idle_w, "W", settled)
     port = _free_port()
@@ -267,7 +280,7 @@ def exporter(ctx: Context, result: SectionResult, left_s: float) -> None:
         latencies = []
         for _ in range(6):
             body, latency = _scrape(url)
-            smi = parse_smi_csv_power(query_smi(ctx.index, "power.draw.instant"))
+            smi = smi_power_w(ctx.index)
             ours = _power_of(body, device_id)
             latencies.append(latency)
             if ours is not None and smi is not None:
@@ -312,11 +325,6 @@ def power_verdict(pairs: Sequence[tuple[float, float]]) -> str:
     theirs = statistics.median(p[1] for p in pairs)
     state = "agrees" if worst <= 1e-9 else "DIFFERS"
     return f"{state}: {ours:.1f} W vs nvidia-smi {theirs:.1f} W (tolerance {power.tolerance:.0%})"
-
-
-def parse_smi_csv_power(output: str) -> float | None:
-    text = output.strip().splitlines()[0].strip() if output.strip() else ""
-    return None if not text or text.startswith("[") else float(text)
 
 
 def _wait_for_metrics(server: subprocess.Popen[str], url: str, device_id: str) -> str:

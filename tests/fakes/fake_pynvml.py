@@ -222,6 +222,14 @@ class FakeNvml:
             return self.driver
 
         @api
+        def nvmlSystemGetNVMLVersion() -> str:
+            return f"13.{self.driver}"  # as the H100's driver 580.159.04 reports 13.580.159.04
+
+        @api
+        def nvmlSystemGetCudaDriverVersion() -> int:
+            return 13000  # CUDA 13.0, encoded as 1000 * major + 10 * minor
+
+        @api
         def nvmlDeviceGetName(gpu: FakeGpu) -> str:
             return gpu.name
 
