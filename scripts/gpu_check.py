@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         print("gpu_check: --out DIR is required (where gpu-check.md and .json go)", file=sys.stderr)
         return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"gpu_check: --out {args.out} is a file, not a folder", file=sys.stderr)
+        return 2
+    if not 0 < args.budget < float("inf"):  # also refuses NaN
+        print(f"gpu_check: --budget must be a positive number of seconds, got {args.budget}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.only:
         from gpucheck.sections import SECTIONS
 

@@ -353,6 +353,37 @@ def test_exported_power_is_judged_with_the_readings_tolerance() -> None:
     assert power_verdict([]).startswith("not compared")
 
 
+def test_an_output_path_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    taken = tmp_path / "report.md"
+    taken.write_text("earlier results\n")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(taken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        done.returncode == 2
+        and done.stderr == f"gpu_check: --out {taken} is a file, not a folder\n"
+    )
+    assert taken.read_text() == "earlier results\n"
+
+
+@pytest.mark.parametrize("budget", ["0", "-5", "nan", "inf"])
+def test_a_budget_that_is_not_a_positive_time_is_a_usage_error(budget: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--budget", budget],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"gpu_check: --budget must be a positive number of seconds, got {float(budget)}\n"
+    )
+
+
 def test_an_unknown_section_name_is_a_usage_error(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--only", "energy,enrgy"],
