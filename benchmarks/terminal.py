@@ -121,6 +121,13 @@ class PtyTerminal:
         named = {"Escape": "\x1b", "Enter": "\r", "Tab": "\t"}
         os.write(self._master, named.get(keys, keys).encode())
 
+    def wait(self, timeout_s: float) -> int | None:
+        """The program's exit code once it has exited within ``timeout_s``, else None."""
+        try:
+            return self._process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def close(self) -> None:
         if self._process.poll() is None:
             self._process.terminate()

@@ -47,9 +47,9 @@ def _run_record(args: argparse.Namespace) -> int:
 def _run_bench(args: argparse.Namespace) -> int:
     from gpuscope.commands.bench import BenchOptions, run_bench
 
-    if args.device and args.compare:
+    if args.device and args.compare is not None:
         raise UsageError("give --device or --compare, not both")
-    devices = args.compare.split(",") if args.compare else [args.device or "cpu"]
+    devices = args.compare.split(",") if args.compare is not None else [args.device or "cpu"]
     return run_bench(
         BenchOptions(
             workload=args.workload,
@@ -61,6 +61,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             list_only=args.list,
             param_args=tuple(args.extra),
             hang_timeout_s=args.hang_timeout,
+            debug=args.debug,
         )
     )
 
@@ -103,9 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gpuscope {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
     ui = parser.add_argument_group("terminal UI (no command)")
-    ui.add_argument(
-        "--demo", action="store_true", help="simulated GPUs beside the real CPU (source checkout)"
-    )
+    ui.add_argument("--demo", action="store_true", help="simulated GPUs beside the real CPU")
     ui.add_argument(
         "-i",
         "--interval",
@@ -203,7 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=float, default=2.0, metavar="S", help="unmeasured seconds")
     bench.add_argument("--plugin", action="append", type=Path, default=[], metavar="FILE")
     bench.add_argument(
-        "--hang-timeout", type=float, default=120.0, metavar="S", help="kill a run silent this long"
+        "--hang-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="kill a run silent this long (default: 120 s of setup, then 30 s)",
+    )
+    bench.add_argument(  # also after the command; SUPPRESS keeps a top-level --debug
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show a run's traceback"
     )
     output = bench.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")

@@ -20,7 +20,7 @@ class Axpy(Workload):
     devices = ("cpu", "cuda", "rocm")
     unit = "bytes"
     params = (
-        Param("size", 64 * 2**20, "elements per vector"),
+        Param("size", 64 * 2**20, "elements per vector", minimum=1),
         Param("dtype", "fp32", "element type", choices=tuple(BYTES_PER_ELEMENT)),
     )
 

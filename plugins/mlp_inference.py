@@ -18,8 +18,8 @@ class MlpInference(Workload):
     devices = ("cpu", "cuda", "rocm")
     unit = "samples"
     params = (
-        Param("batch", 512, "samples per step"),
-        Param("width", 2048, "hidden width"),
+        Param("batch", 512, "samples per step", minimum=1),
+        Param("width", 2048, "hidden width", minimum=1),
         Param("dtype", "bf16", "weights and activations", choices=("fp32", "bf16", "fp16")),
     )
 

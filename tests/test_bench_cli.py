@@ -32,7 +32,7 @@ def test_list_shows_workloads_parameters_and_broken_plugins(tmp_path: Path) -> N
         and "--dtype 'bf16' (one of fp32, tf32, fp16, bf16, fp8)" in result.stdout
     )
     assert (
-        f"broken        {broken}: ModuleNotFoundError: No module named 'not_a_real_module'"
+        f"broken        {broken}: line 3: ModuleNotFoundError: No module named 'not_a_real_module'"
         in result.stdout
     )
 
@@ -90,10 +90,11 @@ def test_crashing_plugin_is_one_line_exit_1(tmp_path: Path) -> None:
     plugin = workload_with_step(tmp_path, "segv", "import ctypes; ctypes.string_at(0)")
     result = bench("segv", "--plugin", str(plugin), "--duration", "0.3", "--warmup", "0")
     assert result.returncode == 1
-    assert result.stderr.startswith(
-        "gpuscope bench: segv on cpu: child killed by SIGSEGV without a result"
-    )
-    assert len(result.stderr.strip().splitlines()) == 1
+    first, *context = result.stderr.strip().splitlines()
+    assert first.startswith("gpuscope bench: segv on cpu: child killed by SIGSEGV without a result")
+    # then what the child printed (here faulthandler's stack), marked as quoted output
+    assert context[0] == "gpuscope bench:   last lines segv printed:"
+    assert all(line.startswith("gpuscope bench:   | ") for line in context[1:])
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,14 @@ from tests.plugin_files import workload_with_step, write_plugin
 def test_bundled_workloads_are_found_without_plugins() -> None:
     catalog = find_workloads(plugin_dirs=[], use_entry_points=False)
     assert "gemm" in catalog.workloads
-    cls, ref = catalog.workloads["gemm"]
-    assert cls is Gemm and ref.origin == "bundled" and ref.load() is Gemm
+    info = catalog.workloads["gemm"]
+    assert info.ref.origin == "bundled" and info.ref.load() is Gemm
+    assert (info.name, info.unit, info.params, info.devices) == (
+        Gemm.name,
+        Gemm.unit,
+        Gemm.params,
+        Gemm.devices,
+    )
 
 
 def test_plugin_folder_and_file_are_loaded(tmp_path: Path) -> None:
@@ -29,9 +35,10 @@ def test_plugin_folder_and_file_are_loaded(tmp_path: Path) -> None:
     extra = workload_with_step(tmp_path, "beta", "return 2")
     catalog = find_workloads(plugin_files=[extra], plugin_dirs=[folder], use_entry_points=False)
     assert {"alpha", "beta"} <= set(catalog.workloads) and "_private" not in catalog.workloads
-    cls, ref = catalog.workloads["beta"]
-    assert ref.origin == "plugin" and ref.file == str(extra)
-    assert ref.load() is cls  # the child loads it the same way
+    info = catalog.workloads["beta"]
+    assert info.ref.origin == "--plugin" and info.ref.file == str(extra)
+    assert catalog.workloads["alpha"].ref.origin == "plugin folder"
+    assert info.ref.load().name == "beta"  # the runner's child loads it this way
     assert catalog.broken == []
 
 
@@ -49,7 +56,8 @@ def test_same_file_in_folder_and_on_command_line_loads_once(tmp_path: Path) -> N
             "import no_such_module_anywhere\n",
             "ModuleNotFoundError: No module named 'no_such_module_anywhere'",
         ),
-        ("raise SystemExit(1)\n", "SystemExit: 1"),
+        ("raise SystemExit(1)\n", "line 3: exits while being imported (SystemExit 1)"),
+        ("1 / 0\n", "line 3: ZeroDivisionError: division by zero"),
         ("x = 1\n", "defines no Workload subclass"),
         ("class Bad(Workload):\n    name = 'bad name!'\n    unit = ''\n", "name must be"),
         (
@@ -61,11 +69,6 @@ def test_same_file_in_folder_and_on_command_line_loads_once(tmp_path: Path) -> N
             "class Gpu(Workload):\n    name = 'g'\n    unit = 'x'\n    devices = ('tpu',)\n"
             "    def setup(self, d, p): pass\n    def step(self): return 1\n",
             "devices must be",
-        ),
-        (
-            "class Dup(Workload):\n    name = 'gemm'\n    unit = 'x'\n"
-            "    def setup(self, d, p): pass\n    def step(self): return 1\n",
-            "name 'gemm' already taken by the bundled one",
         ),
     ],
 )
@@ -101,7 +104,8 @@ def test_entry_points_are_loaded_and_bad_ones_listed(monkeypatch: pytest.MonkeyP
     )
     catalog = find_workloads(plugin_dirs=[])
     reasons = {b.where.split()[2]: b.reason for b in catalog.broken}
-    assert reasons["gemm2"] == "name 'gemm' already taken by the bundled one"
+    (shadowed,) = catalog.shadowed
+    assert shadowed.hidden.startswith("entry point gemm2") and shadowed.winner_origin == "bundled"
     assert "No module named 'no_such_pkg'" in reasons["missing"]
     assert reasons["notaclass"] == "is not a Workload subclass"
 
@@ -120,5 +124,5 @@ def test_params_resolve_with_defaults_and_checks() -> None:
 
 def test_bundled_workloads_keep_the_contract() -> None:
     catalog = find_workloads(plugin_dirs=[], use_entry_points=False)
-    for cls, _ in catalog.workloads.values():
-        assert contract_problems(cls) == []
+    for info in catalog.workloads.values():
+        assert contract_problems(info.ref.load()) == []

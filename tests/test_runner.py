@@ -20,7 +20,7 @@ def run(
 ) -> tuple[list[RunEvent], int | None]:
     catalog = find_workloads(plugin_files=[path], plugin_dirs=[], use_entry_points=False)
     assert not catalog.broken, catalog.broken
-    _, ref = catalog.workloads[name]
+    ref = catalog.workloads[name].ref
     options = {"duration_s": 0.6, "warmup_s": 0.1, **spec}
     workload_run = WorkloadRun(RunSpec(ref, "cpu", {}, **options), hang_timeout_s=hang_timeout_s)  # type: ignore[arg-type]
     events = list(workload_run.events())
@@ -123,7 +123,7 @@ def test_stop_ends_the_run_with_a_partial_result(tmp_path: Path) -> None:
     path = workload_with_step(tmp_path, "forever", "import time; time.sleep(0.01); return 1")
     catalog = find_workloads(plugin_files=[path], plugin_dirs=[], use_entry_points=False)
     workload_run = WorkloadRun(
-        RunSpec(catalog.workloads["forever"][1], "cpu", {}, duration_s=3600, warmup_s=0.1)
+        RunSpec(catalog.workloads["forever"].ref, "cpu", {}, duration_s=3600, warmup_s=0.1)
     )
     events = []
     for event in workload_run.events():
@@ -138,7 +138,7 @@ def test_stop_ends_the_run_with_a_partial_result(tmp_path: Path) -> None:
 def test_stop_that_is_ignored_kills_after_grace(tmp_path: Path) -> None:
     path = workload_with_step(tmp_path, "deaf", "import time; time.sleep(3600)")
     catalog = find_workloads(plugin_files=[path], plugin_dirs=[], use_entry_points=False)
-    workload_run = WorkloadRun(RunSpec(catalog.workloads["deaf"][1], "cpu", {}, warmup_s=0.1))
+    workload_run = WorkloadRun(RunSpec(catalog.workloads["deaf"].ref, "cpu", {}, warmup_s=0.1))
     events = []
     for event in workload_run.events():
         events.append(event)

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from textual.widgets import DataTable, Input, SelectionList, Static, TabbedContent
 
+from gpuscope.simulated.devices import SimulatedCpu, demo_gpus
 from gpuscope.sinks.columns import COLUMN_NAMES
 from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.launcher import LaunchScreen
-from tests.fakes.simulated import SimulatedCpu, demo_gpus
-from tests.plugin_files import workload_with_step, write_plugin
+from tests.plugin_files import workload_with_step
 from tests.tui_support import START_S, make_app, ready, tick, wait_until
 
 
@@ -234,26 +234,10 @@ async def test_crashing_workload_is_a_notification_and_the_ui_goes_on(tmp_path: 
 
 
 async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> None:
-    from tests.fakes.simulated import SimulatedRun
+    from gpuscope.simulated.runs import SimulatedRun
 
     gpus = demo_gpus(time.monotonic())
     cpu = SimulatedCpu(time.monotonic())
-    plugin = write_plugin(
-        tmp_path,
-        "spin",
-        """
-        class Spin(Workload):
-            name = "spin"
-            unit = "things"
-            devices = ("cpu", "cuda")
-
-            def setup(self, device, params):
-                pass
-
-            def step(self):
-                return 1000.0
-        """,
-    )
 
     def factory(spec, hang_timeout_s):  # type: ignore[no-untyped-def]
         from gpuscope.workloads.measured import child_process_run
@@ -264,7 +248,6 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
 
     app = make_app(
         [*gpus, cpu],
-        plugin_files=[plugin],
         autostart=True,
         clock=time.monotonic,
         interval_s=0.1,
@@ -272,7 +255,7 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
     )
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
-        await _launch(pilot, "spin", ["cpu", "cuda:0"], duration="1.5")
+        await _launch(pilot, "gemm", ["cpu", "cuda:0"], duration="1.5", size="64")
         await wait_until(pilot, lambda: len(app.reports) == 2, timeout_s=90)
         await pilot.press("4")
         app.refresh_view()
@@ -282,6 +265,8 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
         assert "work/J ratio n/a (cpu has no energy reading)" in text
         gpu_report = next(r for r in app.reports if r.device == "cuda:0")
         assert gpu_report.energy_source == "counter" and gpu_report.work_per_joule
+        # a 64-cube GEMM is launch-bound, on a simulated H100 as on a real one
+        assert gpu_report.pct_of_peak is not None and gpu_report.pct_of_peak < 1
 
 
 async def test_save_results_writes_the_reports_csv(tmp_path: Path) -> None:

@@ -59,9 +59,9 @@ def _finished(
     device: str, telemetry: DeviceInfo, rate: float, power_w: float | None
 ) -> MeasuredRun:
     """A done run of the bundled cnn with fixed figures, as if measured for 10 s."""
-    cls, ref = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["cnn"]
+    info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["cnn"]
     params = {"mode": "train", "precision": "bf16", "batch": 0}
-    run = MeasuredRun(cls, ref, device, params, duration_s=10.0)
+    run = MeasuredRun(info, device, params, duration_s=10.0)
     run.live = [
         LivePoint(
             0.5 * i,
@@ -85,7 +85,7 @@ def _finished(
     run.report = build_report(
         "cnn",
         device,
-        cls.unit,
+        info.unit,
         params,
         {"units": rate * 10, "seconds": 10.0, "steps": 40},
         window if power_w else None,

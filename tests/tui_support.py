@@ -7,12 +7,12 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from gpuscope.simulated.devices import SimulatedCpu, SimulatedGpu, demo_gpus
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Device
 from gpuscope.tui.app import AppSetup, GpuscopeApp
 from gpuscope.workloads.registry import find_workloads
 from tests.conftest import FakeClock
-from tests.fakes.simulated import SimulatedCpu, SimulatedGpu, demo_gpus
 
 START_S = 1000.0
 

@@ -8,6 +8,7 @@ the sampler measures energy over the child's measured stretch.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -20,11 +21,12 @@ from gpuscope.errors import UsageError
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
-from gpuscope.workloads.api import Workload, WorkloadError, resolve_params
+from gpuscope.workloads.api import WorkloadError, device_kind, resolve_params
 from gpuscope.workloads.efficiency import Comparison, RunReport, compare, format_rate
 from gpuscope.workloads.measured import MeasuredRun
-from gpuscope.workloads.registry import Catalog, WorkloadRef, find_workloads
-from gpuscope.workloads.runner import DEFAULT_HANG_TIMEOUT_S, RunEvent
+from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
+from gpuscope.workloads.runner import RunEvent
+from gpuscope.workloads.torch_probe import NOT_INSTALLED, ask_torch, check_device, torch_installed
 
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|rocm(:\d+)?)$")
@@ -40,7 +42,8 @@ class BenchOptions:
     plugin_files: tuple[Path, ...] = ()
     list_only: bool = False
     param_args: tuple[str, ...] = ()  # ["--dtype", "bf16", "--size=4096"]
-    hang_timeout_s: float = DEFAULT_HANG_TIMEOUT_S
+    hang_timeout_s: float | None = None  # None: by the run's phase (runner.HangLimits)
+    debug: bool = False  # a failed run's traceback, from the child
 
 
 @dataclass
@@ -52,14 +55,21 @@ class _Outcome:
 
 
 def run_bench(options: BenchOptions) -> int:
+    for plugin in options.plugin_files:
+        if not plugin.is_file():
+            raise UsageError(f"plugin file {plugin} not found")
+    if not options.list_only:
+        _check_times(options)
     catalog = find_workloads(plugin_files=options.plugin_files)
     if options.list_only:
         print(describe_catalog(catalog))
         return 0
-    cls, ref = _choose(catalog, options.workload)
-    params = _params(cls, options.param_args)
-    devices = [_torch_device(device, cls) for device in options.devices]
-    _check_times(options)
+    info = _choose(catalog, options.workload)
+    for shadowed in catalog.shadows_of(info.name):
+        print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
+    params = _params(info, options.param_args)
+    devices = [_device(device, info) for device in options.devices]
+    _check_runnable(devices)
     outcome = _Outcome()
     with discover() as found:
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
@@ -68,7 +78,7 @@ def run_bench(options: BenchOptions) -> int:
             for device in devices:
                 if outcome.interrupted:
                     break
-                _run_one(cls, ref, device, params, options, sampler, found, outcome)
+                _run_one(info, device, params, options, sampler, found, outcome)
         finally:
             sampler.stop()
     _print(outcome.reports, options.output_format)
@@ -81,16 +91,19 @@ def run_bench(options: BenchOptions) -> int:
     return 0
 
 
-def _choose(catalog: Catalog, name: str | None) -> tuple[type[Workload], WorkloadRef]:
+def _choose(catalog: Catalog, name: str | None) -> WorkloadInfo:
     if not name:
         raise UsageError("name a workload (gpuscope bench --list shows them)")
     if name not in catalog.workloads:
+        broken = catalog.why_missing(name)
+        if broken is not None:
+            raise UsageError(f"workload {name!r} cannot run: {broken}")
         available = ", ".join(sorted(catalog.workloads)) or "none"
         raise UsageError(f"unknown workload {name!r} (available: {available})")
     return catalog.workloads[name]
 
 
-def _params(cls: type[Workload], args: Sequence[str]) -> dict[str, Any]:
+def _params(cls: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
     """``--dtype bf16 --size=4096`` -> resolved parameters; UsageError for anything else."""
     declared = {p.name: p for p in cls.params}
     given: dict[str, Any] = {}
@@ -118,31 +131,49 @@ def _params(cls: type[Workload], args: Sequence[str]) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
 
 
-def _torch_device(device: str, cls: type[Workload]) -> str:
+def _device(device: str, cls: WorkloadInfo) -> str:
+    """The device as typed ("cuda" becomes "cuda:0"), if the workload runs on its kind."""
     if not _DEVICE.match(device):
         raise UsageError(f"unknown device {device!r} (use cpu, cuda:N or rocm:N)")
-    kind, _, index = device.partition(":")
-    if kind == "cpu":
-        if "cpu" not in cls.devices:
-            raise UsageError(
-                f"{cls.name} does not run on cpu (it supports {', '.join(cls.devices)})"
-            )
-        return "cpu"
-    if not {"cuda", "rocm"} & set(cls.devices):
-        raise UsageError(f"{cls.name} does not run on GPUs (it supports {', '.join(cls.devices)})")
-    return f"cuda:{index or 0}"  # ROCm builds of torch call AMD GPUs "cuda" too
+    kind = device_kind(device)
+    if kind not in cls.devices and not (kind == "cuda" and "rocm" in cls.devices):
+        raise UsageError(
+            f"{cls.name} does not run on {device} (it supports {', '.join(cls.devices)})"
+        )
+    return device if ":" in device or kind == "cpu" else f"{device}:0"
+
+
+def _check_runnable(devices: Sequence[str]) -> None:
+    """Before any child starts: torch is there and sees every GPU asked for."""
+    try:
+        if any(device_kind(d) != "cpu" for d in devices):
+            facts = ask_torch()
+            for device in devices:
+                check_device(device, facts)
+        elif not torch_installed():
+            raise WorkloadError(NOT_INSTALLED)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_times(options: BenchOptions) -> None:
-    if not options.duration_s > 0:
-        raise UsageError(f"duration must be positive, got {options.duration_s}")
-    if not options.warmup_s >= 0:
-        raise UsageError(f"warmup must be zero or more, got {options.warmup_s}")
+    if not options.devices:
+        raise UsageError("--compare needs at least one device, e.g. --compare cpu,cuda:0")
+    if not (math.isfinite(options.duration_s) and options.duration_s > 0):
+        raise UsageError(
+            f"--duration must be a finite number of seconds > 0, got {options.duration_s}"
+        )
+    if not (math.isfinite(options.warmup_s) and options.warmup_s >= 0):
+        raise UsageError(
+            f"--warmup must be a finite number of seconds >= 0, got {options.warmup_s}"
+        )
+    timeout = options.hang_timeout_s
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--hang-timeout must be a finite number of seconds > 0, got {timeout}")
 
 
 def _run_one(
-    cls: type[Workload],
-    ref: WorkloadRef,
+    info: WorkloadInfo,
     device: str,
     params: dict[str, Any],
     options: BenchOptions,
@@ -151,15 +182,14 @@ def _run_one(
     outcome: _Outcome,
 ) -> None:
     run = MeasuredRun(
-        cls,
-        ref,
+        info,
         device,
         params,
         duration_s=options.duration_s,
         warmup_s=options.warmup_s,
         hang_timeout_s=options.hang_timeout_s,
     )
-    progress = _Progress(run.label, options.duration_s, cls.unit)
+    progress = _Progress(run.label, options.duration_s, info.unit)
 
     def interrupt() -> None:
         outcome.interrupted = True
@@ -180,6 +210,22 @@ def _run_one(
     elif run.error is not None:
         outcome.failures.append(f"{run.label}: {run.error.message}")
         outcome.usage_failure |= run.error.kind == "usage"
+        outcome.failures.extend(_failure_details(run, options.debug))
+
+
+def _failure_details(run: MeasuredRun, debug: bool) -> list[str]:
+    """The last lines the workload printed and, with --debug, its traceback (indented)."""
+    assert run.error is not None
+    details = []
+    printed = [line for line in run.error.last_words.splitlines() if line.strip()]
+    if printed and run.error.kind != "usage":
+        details.append(f"  last lines {run.workload.name} printed:")
+        details.extend(f"  | {line}" for line in printed[-5:])
+    if debug and run.error.traceback:
+        details.extend(f"  {line}" for line in run.error.traceback.rstrip().splitlines())
+    elif run.error.traceback and run.error.kind not in ("usage", "hung", "stopped"):
+        details.append("  (gpuscope --debug bench ... shows the traceback)")
+    return details
 
 
 class _Progress:
@@ -220,6 +266,7 @@ def _table(reports: list[RunReport]) -> str:
         "device",
         "params",
         "throughput",
+        "TFLOP/s",
         "avg W",
         "energy J",
         "work/J",
@@ -235,6 +282,7 @@ def _table(reports: list[RunReport]) -> str:
                 r.device + (" (stopped)" if r.stopped_early else ""),
                 params,
                 format_rate(r.throughput, r.unit),
+                _cell(r.tflops, "{:.3g}"),
                 _cell(r.avg_power_w, "{:.0f}"),
                 _cell(r.energy_j, "{:.1f}"),
                 "n/a" if r.work_per_joule is None else format_rate(r.work_per_joule, r.unit, "J"),
@@ -263,7 +311,7 @@ def _print(reports: list[RunReport], output_format: str) -> None:
             "reports": [r.as_dict() for r in reports],
             "comparisons": [asdict(c) for c in comparisons],
         }
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(finite(payload), indent=2, allow_nan=False))
     elif output_format == "csv":
         write_reports_csv(reports, sys.stdout)
     elif reports:
@@ -272,6 +320,9 @@ def _print(reports: list[RunReport], output_format: str) -> None:
             if r.facts:
                 listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
                 print(f"{r.workload} on {r.device}: {listed}")
+    for r in reports:
+        for note in r.notes:
+            print(f"gpuscope bench: note: {r.workload} on {r.device}: {note}", file=sys.stderr)
         for c in comparisons:
             speed = "n/a" if c.speedup is None else f"{c.speedup:.2f}x"
             efficiency = (
@@ -282,16 +333,39 @@ def _print(reports: list[RunReport], output_format: str) -> None:
             print(f"{c.device} vs {c.baseline}: throughput {speed}, work per joule {efficiency}")
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
+
+
 def describe_catalog(catalog: Catalog) -> str:
     """``gpuscope bench --list``: each workload with its devices, unit and parameters."""
     lines = []
-    for name, (cls, ref) in sorted(catalog.workloads.items()):
-        origin = ref.origin if ref.file is None else f"plugin {ref.file}"
+    for name, cls in sorted(catalog.workloads.items()):
+        ref = cls.ref
+        origin = ref.origin if ref.file is None else f"{ref.origin} {ref.file}"
         lines.append(f"{name:<14}{cls.description}  [{origin}]")
         lines.append(f"{'':<14}devices: {', '.join(cls.devices)}; unit: {cls.unit}")
         for p in cls.params:
             choices = f" (one of {', '.join(str(c) for c in p.choices)})" if p.choices else ""
-            lines.append(f"{'':<14}--{p.name} {p.default!r}{choices}  {p.help}".rstrip())
+            bounds = _bounds(p.minimum, p.maximum)
+            lines.append(f"{'':<14}--{p.name} {p.default!r}{choices}{bounds}  {p.help}".rstrip())
     for broken in catalog.broken:
         lines.append(f"broken        {broken.where}: {broken.reason}")
+    for shadowed in catalog.shadowed:
+        lines.append(f"shadowed      {shadowed.describe()}")
     return "\n".join(lines)
+
+
+def _bounds(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" ({minimum:g} to {maximum:g})"
+    if minimum is not None:
+        return f" (>= {minimum:g})"
+    return f" (<= {maximum:g})" if maximum is not None else ""

@@ -6,14 +6,11 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gpuscope.commands.serve import describe_listen_error, parse_listen
 from gpuscope.errors import RunFailure, UsageError
 from gpuscope.sampler import check_interval
 from gpuscope.telemetry.remote import check_url
-
-_SIMULATION = Path("tests") / "fakes" / "simulated.py"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +59,9 @@ def run_ui(options: UiOptions) -> int:
         theme="textual-light" if options.light else "textual-dark",
     )
     if options.demo:
-        parts = _demo_parts()
+        from gpuscope.simulated.demo import demo_parts
+
+        parts = demo_parts()
         setup.discover = parts.discover
         setup.run_factory = parts.run_factory
         setup.simulated_ids = parts.simulated_ids
@@ -77,17 +76,3 @@ def _check_port_free(listen: str, host: str, port: int) -> None:
             pass
     except OSError as exc:
         raise RunFailure(describe_listen_error(listen, exc, "serve on")) from None
-
-
-def _demo_parts() -> Any:  # the simulation is not part of the package: no static type
-    """The simulated devices live beside the test fakes, so ``--demo`` needs the source tree."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / _SIMULATION).is_file():
-        raise UsageError(
-            f"--demo needs a source checkout: its simulated devices live in {_SIMULATION}, "
-            "which an installed package does not include"
-        )
-    sys.path.insert(0, str(root))
-    from tests.fakes.simulated import demo_parts
-
-    return demo_parts()

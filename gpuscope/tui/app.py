@@ -459,8 +459,7 @@ class GpuscopeApp(App[int]):
             return
         runs = [
             MeasuredRun(
-                request.cls,
-                request.ref,
+                request.workload,
                 device,
                 request.params,
                 duration_s=request.duration_s,

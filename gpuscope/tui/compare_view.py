@@ -87,8 +87,8 @@ class CompareView(Vertical):
                 "side by side."
             )
             return
-        unit = chosen[0].cls.unit
-        head = f"[b]{escape(chosen[0].cls.name)}[/b] {escape(group_key(chosen[0])[1])}"
+        unit = chosen[0].workload.unit
+        head = f"[b]{escape(chosen[0].workload.name)}[/b] {escape(group_key(chosen[0])[1])}"
         rows = []
         for run, fig in zip(chosen, figures, strict=True):
             rate = "n/a" if fig.throughput is None else format_rate(fig.throughput, unit)

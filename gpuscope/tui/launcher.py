@@ -18,9 +18,9 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
-from gpuscope.workloads.api import Workload, WorkloadError, resolve_params
+from gpuscope.workloads.api import WorkloadError, resolve_params
 from gpuscope.workloads.measured import LaunchTarget
-from gpuscope.workloads.registry import Catalog, WorkloadRef
+from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
 DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
@@ -28,8 +28,7 @@ DEFAULT_WARMUP_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class LaunchRequest:
-    cls: type[Workload]
-    ref: WorkloadRef
+    workload: WorkloadInfo
     params: dict[str, Any]
     devices: tuple[str, ...]
     duration_s: float
@@ -67,7 +66,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         with Vertical(id="launch-dialog"):
             yield Label("Launch a workload", id="launch-title")
             yield Select(
-                [(f"{n} — {self.catalog.workloads[n][0].description}", n) for n in names],
+                [(f"{n} — {self.catalog.workloads[n].description}", n) for n in names],
                 value=first if first else Select.BLANK,
                 allow_blank=not names,
                 id="launch-workload",
@@ -104,6 +103,10 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
                             f"[$error]✗[/] {escape(plugin.where)}: {escape(plugin.reason)}",
                             classes="launch-broken",
                         )
+                for shadowed in self.catalog.shadowed:
+                    yield Static(
+                        f"[$warning]![/] {escape(shadowed.describe())}", classes="launch-broken"
+                    )
             yield Static("", id="launch-error")
             with Horizontal(id="launch-buttons"):
                 yield Button("Start", variant="primary", id="launch-start")
@@ -116,7 +119,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
     async def _workload_changed(self) -> None:
         await self._show_params()
 
-    def _chosen(self) -> tuple[type[Workload], WorkloadRef] | None:
+    def _chosen(self) -> WorkloadInfo | None:
         value = self.query_one("#launch-workload", Select).value
         if not isinstance(value, str):
             return None
@@ -129,7 +132,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         if chosen is None:
             await box.mount(Static("[$error]no workloads found[/]"))
             return
-        cls = chosen[0]
+        cls = chosen
         rows = []
         for param in cls.params:
             if param.choices:
@@ -164,7 +167,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         chosen = self._chosen()
         if chosen is None:
             raise WorkloadError("pick a workload")
-        cls, ref = chosen
+        cls = chosen
         given: dict[str, Any] = {}
         for param in cls.params:
             widget = self.query_one(f"#param-{param.name}")
@@ -183,4 +186,4 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
         warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
         sequential = self.query_one("#launch-sequential", Checkbox).value
-        return LaunchRequest(cls, ref, params, devices, duration, warmup, sequential)
+        return LaunchRequest(cls, params, devices, duration, warmup, sequential)

@@ -35,7 +35,7 @@ RESULT_COLUMNS = (
 
 def group_key(run: MeasuredRun) -> tuple[str, str]:
     """Runs comparable with each other: same workload, same parameters."""
-    return run.cls.name, params_text(run.params)
+    return run.workload.name, params_text(run.params)
 
 
 def params_text(params: dict[str, Any]) -> str:
@@ -91,7 +91,7 @@ def simulated_mark(telemetry_id: str | None, simulated: frozenset[str]) -> str:
 def run_line(run: MeasuredRun, simulated: frozenset[str] = frozenset()) -> str:
     figures = run_figures(run)
     mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
-    unit = run.cls.unit
+    unit = run.workload.unit
     if run.state == "failed" and run.error is not None:
         return f"[$error]✗[/] {escape(run.label)}  failed: {escape(run.error.message)}"
     marker = {"done": "[$success]✓[/]", "measuring": "[$accent]●[/]"}.get(run.state, "○")
@@ -205,8 +205,8 @@ class RunsView(Vertical):
         if state == self._plotted:
             return
         self._plotted = state
-        unit = members[-1].cls.unit
-        name = members[-1].cls.name
+        unit = members[-1].workload.unit
+        name = members[-1].workload.name
         plot_lines(
             self.query_one("#throughput-plot", PlotextPlot),
             f"{name} throughput",

@@ -12,13 +12,21 @@ This module imports nothing heavy: the registry reads declarations without impor
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 DEVICE_KINDS = ("cpu", "cuda", "rocm")
 ParamValue = int | float | str | bool
+PARAM_TYPES = (int, float, str, bool)
+# gpuscope bench's own options: a parameter of one of these names could never be set
+# (tests/test_registry.py checks this against the command line's parser).
+RESERVED_PARAM_NAMES = frozenset(
+    {"workload", "list", "device", "compare", "duration", "warmup", "plugin", "hang_timeout",
+     "json", "csv", "debug", "help", "h", "version"}
+)  # fmt: skip
 
 
 class WorkloadError(Exception):
@@ -29,14 +37,23 @@ class WorkloadError(Exception):
     """
 
 
+class ContractError(Exception):
+    """A workload broke its side of the contract (``step`` returned something that is not an
+    amount of work). A bug in the workload, not the user's input."""
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One parameter. Its type is the type of ``default``; ``choices`` limits the values."""
+    """One parameter. Its type is the type of ``default`` (int, float, str or bool);
+    ``choices`` limits the values, ``minimum`` and ``maximum`` bound a number (inclusive).
+    gpuscope checks all of it before any run starts, on real and simulated devices alike."""
 
     name: str
     default: ParamValue
     help: str = ""
     choices: tuple[ParamValue, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
 
     def parse(self, text: str) -> ParamValue:
         """A command-line string as this parameter's type; WorkloadError if it does not fit."""
@@ -44,20 +61,39 @@ class Param:
         try:
             if kind is bool:
                 lowered = text.lower()
-                if lowered not in ("1", "0", "true", "false", "yes", "no"):
+                if lowered not in BOOL_WORDS:
                     raise ValueError(text)
                 value: ParamValue = lowered in ("1", "true", "yes")
             else:
                 value = kind(text)
         except ValueError:
-            raise WorkloadError(f"{self.name} must be {kind.__name__}, got {text!r}") from None
+            written = "true or false" if kind is bool else kind.__name__
+            raise WorkloadError(f"{self.name} must be {written}, got {text!r}") from None
         return self.check(value)
 
-    def check(self, value: ParamValue) -> ParamValue:
+    def check(self, value: Any) -> ParamValue:
+        """``value`` if it is of this parameter's type, finite, in bounds and among the choices."""
+        kind = type(self.default)
+        if kind is float and type(value) is int:
+            value = float(value)
+        if type(value) is not kind:
+            raise WorkloadError(f"{self.name} must be {kind.__name__}, got {value!r}")
+        if kind in (int, float):
+            number = float(value)
+            if not math.isfinite(number):
+                raise WorkloadError(f"{self.name} must be a finite number, got {value!r}")
+            if self.minimum is not None and number < self.minimum:
+                raise WorkloadError(f"{self.name} must be at least {self.minimum:g}, got {value!r}")
+            if self.maximum is not None and number > self.maximum:
+                raise WorkloadError(f"{self.name} must be at most {self.maximum:g}, got {value!r}")
         if self.choices is not None and value not in self.choices:
             options = ", ".join(str(c) for c in self.choices)
             raise WorkloadError(f"{self.name} must be one of {options}; got {value!r}")
-        return value
+        checked: ParamValue = value
+        return checked
+
+
+BOOL_WORDS = ("1", "0", "true", "false", "yes", "no")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +112,8 @@ class Workload(ABC):
     devices: ClassVar[tuple[str, ...]] = DEVICE_KINDS
     params: ClassVar[tuple[Param, ...]] = ()
     unit: ClassVar[str]  # "FLOP", "images", "tokens", or the workload's own
+    # How long ``setup`` may take before the run counts as hung (``--hang-timeout`` overrides).
+    setup_timeout_s: ClassVar[float] = 120.0
 
     @abstractmethod
     def setup(self, device: str, params: Mapping[str, Any]) -> None:
@@ -96,7 +134,7 @@ class Workload(ABC):
 
 
 def contract_problems(cls: type) -> list[str]:
-    """Why ``cls`` is not a usable workload; [] if it is. Never imports or instantiates it."""
+    """Why ``cls`` is not a usable workload; [] if it is. Never instantiates it."""
     problems: list[str] = []
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
@@ -104,10 +142,19 @@ def contract_problems(cls: type) -> list[str]:
     unit = getattr(cls, "unit", None)
     if not isinstance(unit, str) or not unit:
         problems.append("unit must be a non-empty string (e.g. 'FLOP', 'images', 'tokens')")
+    if not isinstance(getattr(cls, "description", ""), str):
+        problems.append("description must be a string")
     devices = getattr(cls, "devices", ())
-    if not devices or not set(devices) <= set(DEVICE_KINDS):
+    if (
+        not isinstance(devices, tuple | list)
+        or not devices
+        or not set(devices) <= set(DEVICE_KINDS)
+    ):
         problems.append(f"devices must be a non-empty subset of {DEVICE_KINDS}")
     params = getattr(cls, "params", ())
+    if not isinstance(params, tuple | list):
+        problems.append("params must be a tuple of Param")
+        params = ()
     seen: set[str] = set()
     for param in params:
         if not isinstance(param, Param):
@@ -116,15 +163,63 @@ def contract_problems(cls: type) -> list[str]:
         if param.name in seen:
             problems.append(f"parameter {param.name!r} declared twice")
         seen.add(param.name)
-        if param.choices is not None and param.default not in param.choices:
-            problems.append(f"default of {param.name!r} is not one of its choices")
+        problems.extend(param_problems(param))
+    setup_timeout = getattr(cls, "setup_timeout_s", 120.0)
+    if (
+        not isinstance(setup_timeout, int | float)
+        or not math.isfinite(setup_timeout)
+        or setup_timeout <= 0
+    ):
+        problems.append("setup_timeout_s must be a finite number of seconds > 0")
     abstract = sorted(getattr(cls, "__abstractmethods__", ()))
     if abstract:
         problems.append(f"missing methods: {', '.join(abstract)}")
     return problems
 
 
-def resolve_params(cls: type[Workload], given: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
+def param_problems(param: Param) -> list[str]:
+    """Why one declared parameter could not be set or checked; [] if it can."""
+    name = param.name
+    if not isinstance(name, str) or not name.isidentifier():
+        return [f"parameter name {name!r} must be a Python identifier (letters, digits, '_')"]
+    if name in RESERVED_PARAM_NAMES:
+        return [f"parameter {name!r} has the name of a gpuscope bench option (--{name})"]
+    if type(param.default) not in PARAM_TYPES:
+        return [f"default of {name!r} must be int, float, str or bool, got {param.default!r}"]
+    problems = []
+    for bound in (param.minimum, param.maximum):
+        if bound is not None and (
+            type(param.default) not in (int, float)
+            or type(bound) not in (int, float)
+            or not math.isfinite(bound)
+        ):
+            problems.append(f"minimum and maximum of {name!r} must be finite numbers on a number")
+    try:
+        param.check(param.default)
+    except WorkloadError as exc:
+        problems.append(f"default of {name!r} is not valid: {exc}")
+    if param.choices is not None:
+        if not isinstance(param.choices, tuple | list) or not param.choices:
+            problems.append(f"choices of {name!r} must be a non-empty tuple")
+        elif any(type(choice) is not type(param.default) for choice in param.choices):
+            problems.append(f"choices of {name!r} must all have the default's type")
+    return problems
+
+
+class Declared(Protocol):
+    """What the parameter checks need of a workload: a workload class, or its description as
+    read from a plugin file in another process (``registry.WorkloadInfo``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params(self) -> Sequence[Param]: ...
+
+
+def resolve_params(
+    cls: type[Workload] | Declared, given: Mapping[str, ParamValue]
+) -> dict[str, ParamValue]:
     """Defaults overlaid with ``given``; WorkloadError for an unknown name or a bad value."""
     declared = {p.name: p for p in cls.params}
     unknown = sorted(set(given) - set(declared))
@@ -140,3 +235,54 @@ def resolve_params(cls: type[Workload], given: Mapping[str, ParamValue]) -> dict
 def device_kind(device: str) -> str:
     """ "cuda:0" -> "cuda"; the kind a workload's ``devices`` is checked against."""
     return device.split(":", 1)[0]
+
+
+def torch_device(device: str) -> str:
+    """The device as torch names it: ROCm builds of torch call AMD GPUs "cuda" too."""
+    kind, _, index = device.partition(":")
+    return "cpu" if kind == "cpu" else f"cuda:{index or 0}"
+
+
+def as_work(done: object) -> Work:
+    """What ``step`` returned, as ``Work``; ContractError unless it is an amount of work."""
+    units: object = done.units if isinstance(done, Work) else done
+    flops: object = done.flops if isinstance(done, Work) else None
+    if not _amount(units) or (flops is not None and not _amount(flops)):
+        raise ContractError(
+            f"step returned {done!r}: it must return a finite number >= 0, or Work(units, flops)"
+            " with finite numbers >= 0"
+        )
+    return done if isinstance(done, Work) else Work(units=float(done))  # type: ignore[arg-type]
+
+
+def _amount(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+FactValue = str | int | float | bool | None
+
+
+def clean_facts(facts: object) -> tuple[dict[str, FactValue], list[str]]:
+    """The JSON scalars of what ``facts()`` returned, and a note for each value dropped."""
+    if not isinstance(facts, Mapping):
+        return {}, [f"facts() returned {type(facts).__name__}, not a dict: dropped"]
+    kept: dict[str, FactValue] = {}
+    notes = []
+    for key, value in facts.items():
+        if not isinstance(key, str):
+            notes.append(f"fact key {key!r} is not a string: dropped")
+        elif (
+            value is None
+            or isinstance(value, str | bool | int)
+            or (isinstance(value, float) and math.isfinite(value))
+        ):
+            kept[key] = value
+        else:
+            shown = repr(value) if isinstance(value, float) else type(value).__name__
+            notes.append(f"fact {key!r} is {shown}, not a JSON number, string or bool: dropped")
+    return kept, notes

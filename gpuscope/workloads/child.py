@@ -21,7 +21,16 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from gpuscope.workloads.api import Work, Workload, WorkloadError, device_kind, resolve_params
+from gpuscope.workloads.api import (
+    ContractError,
+    Workload,
+    WorkloadError,
+    as_work,
+    clean_facts,
+    device_kind,
+    resolve_params,
+    torch_device,
+)
 from gpuscope.workloads.registry import WorkloadRef
 
 PROGRESS_PERIOD_S = 0.5
@@ -32,11 +41,12 @@ class RunSpec:
     """Everything the child needs, picklable for the spawn start method."""
 
     ref: WorkloadRef
-    device: str  # "cpu", "cuda:0"
+    device: str  # as the user named it: "cpu", "cuda:0", "rocm:0"
     params: dict[str, Any]
     duration_s: float = 10.0
     warmup_s: float = 2.0
     warmup_steps: int = 1  # at least this many, however long the warm-up time
+    setup_timeout_s: float = 120.0  # the workload's own allowance (Workload.setup_timeout_s)
 
 
 def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> None:
@@ -44,6 +54,8 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
     # A terminal's Ctrl-C reaches the whole process group; the parent turns it into a graceful
     # stop (the stop event), so the child must not die of it mid-measurement.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A session of its own: whatever the workload starts can be ended with it (runner._reap).
+    os.setsid()
     _redirect_output(log_path)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     workload: Workload | None = None
@@ -55,15 +67,18 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
             raise WorkloadError(
                 f"{cls.name} does not run on {kind} (it supports {', '.join(cls.devices)})"
             )
-        sync = _synchronizer(spec.device)
+        device = torch_device(spec.device)
+        sync = _synchronizer(device)
         workload = cls()
-        workload.setup(spec.device, params)
+        workload.setup(device, params)
+        facts, notes = _facts_of(workload)
         conn.send(
             {
                 "kind": "started",
                 "pid": os.getpid(),
-                "facts": workload.facts(),
-                **_device_identity(spec.device),
+                "facts": facts,
+                "notes": notes,
+                **_device_identity(device),
             }
         )
         _measure(workload, spec, conn, stop, sync)
@@ -80,6 +95,15 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
         sys.stderr.flush()
 
 
+def _facts_of(workload: Workload) -> tuple[dict[str, Any], list[str]]:
+    """Only JSON scalars cross to the parent: a tensor there would make it import torch."""
+    try:
+        raw = workload.facts()
+    except Exception as exc:
+        return {}, [f"facts() raised {type(exc).__name__}: {exc}: no facts reported"]
+    return clean_facts(raw)
+
+
 def _measure(
     workload: Workload, spec: RunSpec, conn: Connection, stop: Event, sync: Callable[[], None]
 ) -> None:
@@ -87,7 +111,7 @@ def _measure(
     start = time.perf_counter()
     steps = 0
     while steps < spec.warmup_steps or time.perf_counter() - start < spec.warmup_s:
-        step()
+        as_work(step())
         steps += 1
         if stop.is_set():  # stopped before anything was measured
             conn.send(
@@ -111,8 +135,7 @@ def _measure(
     next_report = min(t0 + PROGRESS_PERIOD_S, end)  # the end is a boundary too
     stopped = False
     while True:
-        done = step()
-        work = done if isinstance(done, Work) else Work(units=float(done))
+        work = as_work(step())
         units += work.units
         if work.flops is None:
             flops_known = False
@@ -163,11 +186,13 @@ def _redirect_output(log_path: str) -> None:
 
 def _device_kind(device: str) -> str:
     kind = device_kind(device)
-    if kind == "cuda":
+    if kind in ("cuda", "rocm"):
         import torch
 
-        if getattr(torch.version, "hip", None):  # ROCm builds of torch call AMD GPUs "cuda"
-            return "rocm"
+        hip = bool(getattr(torch.version, "hip", None))  # ROCm builds call AMD GPUs "cuda"
+        if kind == "rocm" and not hip:
+            raise WorkloadError(f"this torch is not a ROCm build (torch {torch.__version__})")
+        return "rocm" if hip else "cuda"
     return kind
 
 
@@ -177,10 +202,10 @@ def _synchronizer(device: str) -> Callable[[], None]:
     import torch
 
     if not torch.cuda.is_available():
-        raise WorkloadError(f"{device}: this torch has no CUDA/ROCm device ({torch.__version__})")
+        raise WorkloadError(f"this torch has no CUDA/ROCm device (torch {torch.__version__})")
     index = torch.device(device).index or 0
     if index >= torch.cuda.device_count():
-        raise WorkloadError(f"{device}: only {torch.cuda.device_count()} CUDA device(s) here")
+        raise WorkloadError(f"this torch sees only {torch.cuda.device_count()} GPU(s)")
     torch.cuda.set_device(index)
     return lambda: torch.cuda.synchronize(index)
 
@@ -199,6 +224,8 @@ def _device_identity(device: str) -> dict[str, Any]:
 def _error_message(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, WorkloadError):
         error_kind = "usage"
+    elif isinstance(exc, ContractError):
+        error_kind = "contract"
     elif type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
         error_kind = "device_oom"
     elif isinstance(exc, MemoryError):
@@ -207,7 +234,7 @@ def _error_message(exc: BaseException) -> dict[str, Any]:
         error_kind = "exception"
     if isinstance(exc, ModuleNotFoundError) and exc.name == "torch":
         message = "torch is not installed here: pip install 'gpuscope[workloads]'"
-    elif error_kind == "usage":
+    elif error_kind in ("usage", "contract"):
         message = str(exc)  # written for the user; the class name adds nothing
     else:
         message = " ".join(f"{type(exc).__name__}: {exc}".split()).removesuffix(":").strip()

@@ -18,8 +18,8 @@ class ResNet50(Workload):
     params = (
         Param("mode", "train", "train (forward+backward+SGD) or infer", choices=MODES),
         Param("precision", "bf16", "autocast dtype, or fp32", choices=PRECISIONS),
-        Param("batch", 0, "images per step; 0 = 256 on a GPU, 32 on the CPU"),
-        Param("image_size", 224, "square input side in pixels"),
+        Param("batch", 0, "images per step; 0 = 256 on a GPU, 32 on the CPU", minimum=0),
+        Param("image_size", 224, "square input side in pixels", minimum=32),
         Param("channels_last", True, "NHWC memory layout (faster on tensor cores)"),
     )
 

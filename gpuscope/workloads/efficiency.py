@@ -37,6 +37,7 @@ class RunReport:
     pct_of_peak: float | None  # achieved vs datasheet peak for the dtype; None when unknown
     energy_note: str | None = None  # why there is no energy figure, when there is none
     facts: dict[str, Any] = field(default_factory=dict)  # what the workload's setup settled
+    notes: list[str] = field(default_factory=list)  # what was dropped from the facts, and why
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,6 +54,7 @@ def build_report(
     telemetry: DeviceInfo | None,
     device_name: str | None,
     facts: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> RunReport:
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
     seconds = float(result["seconds"])
@@ -82,6 +84,7 @@ def build_report(
         pct_of_peak=100 * tflops / peak if tflops is not None and peak else None,
         energy_note=None if avg_power is not None else _why_no_energy(telemetry, window),
         facts=dict(facts or {}),
+        notes=list(notes or ()),
         stopped_early=bool(result.get("stopped_early", False)),
     )
 

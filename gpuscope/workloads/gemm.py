@@ -26,7 +26,7 @@ class Gemm(Workload):
     unit = "FLOP"
     params = (
         Param("dtype", "bf16", "element type", choices=DTYPES),
-        Param("size", 8192, "n: the matrices are n-by-n"),
+        Param("size", 8192, "n: the matrices are n-by-n", minimum=1),
     )
 
     def setup(self, device: str, params: Mapping[str, Any]) -> None:

@@ -18,13 +18,11 @@ from typing import Any, Protocol
 from gpuscope.sampler import Sampler, WindowResult
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample, Vendor
-from gpuscope.workloads.api import Workload
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.efficiency import RunReport, build_report
-from gpuscope.workloads.registry import WorkloadRef
+from gpuscope.workloads.registry import WorkloadInfo
 from gpuscope.workloads.runner import (
     DEFAULT_GRACE_S,
-    DEFAULT_HANG_TIMEOUT_S,
     RunEvent,
     WorkloadRun,
 )
@@ -38,10 +36,10 @@ class EventSource(Protocol):
     def stop(self, grace_s: float = ...) -> None: ...
 
 
-RunFactory = Callable[[RunSpec, float], EventSource]  # (spec, hang_timeout_s) -> source
+RunFactory = Callable[[RunSpec, float | None], EventSource]  # (spec, hang_timeout_s)
 
 
-def child_process_run(spec: RunSpec, hang_timeout_s: float) -> EventSource:
+def child_process_run(spec: RunSpec, hang_timeout_s: float | None) -> EventSource:
     return WorkloadRun(spec, hang_timeout_s=hang_timeout_s)
 
 
@@ -60,7 +58,8 @@ class LivePoint:
 class RunError:
     kind: str  # the runner's error_kind: usage, exception, oom, device_oom, crashed, hung, stopped
     message: str  # one line, fit for a user
-    last_words: str = ""
+    last_words: str = ""  # the end of what the child printed
+    traceback: str = ""  # the workload's exception, for --debug
 
 
 _run_ids = itertools.count(1)
@@ -71,18 +70,18 @@ class MeasuredRun:
     """State of one run, updated as its events arrive. ``drive`` blocks: call it on a thread
     other than a UI's. Reading the fields from another thread is safe (each is replaced whole)."""
 
-    cls: type[Workload]
-    ref: WorkloadRef
+    workload: WorkloadInfo
     device: str  # torch device: "cpu", "cuda:0"
     params: dict[str, Any]
     duration_s: float = 10.0
     warmup_s: float = 2.0
-    hang_timeout_s: float = DEFAULT_HANG_TIMEOUT_S
+    hang_timeout_s: float | None = None  # None: by phase (runner.HangLimits)
     run_id: int = field(default_factory=lambda: next(_run_ids))
     state: str = "starting"  # starting, warming up, measuring, done, failed
     device_name: str | None = None
     telemetry: DeviceInfo | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. a fact dropped for not being JSON
     live: list[LivePoint] = field(default_factory=list)
     units: float = 0.0
     seconds: float = 0.0
@@ -93,7 +92,7 @@ class MeasuredRun:
 
     @property
     def label(self) -> str:
-        return f"{self.cls.name} on {self.device}"
+        return f"{self.workload.name} on {self.device}"
 
     @property
     def finished(self) -> bool:
@@ -118,7 +117,14 @@ class MeasuredRun:
         run_factory: RunFactory = child_process_run,
     ) -> None:
         """Run to the end; ``on_event`` is called after each event has updated this object."""
-        spec = RunSpec(self.ref, self.device, self.params, self.duration_s, self.warmup_s)
+        spec = RunSpec(
+            self.workload.ref,
+            self.device,
+            self.params,
+            self.duration_s,
+            self.warmup_s,
+            setup_timeout_s=self.workload.setup_timeout_s,
+        )
         self._source = run_factory(spec, self.hang_timeout_s)
         if self._stop_requested.is_set():
             self._source.stop()
@@ -129,6 +135,7 @@ class MeasuredRun:
             if event.kind == "started":
                 self.device_name = event.data.get("device_name")
                 self.facts = dict(event.data.get("facts") or {})
+                self.notes = [str(note) for note in event.data.get("notes") or ()]
                 self.telemetry = telemetry_for(self.device, event, found)
                 self.state = "warming up"
             elif event.kind == "warmup_done":
@@ -150,6 +157,7 @@ class MeasuredRun:
                     str(event.data.get("error_kind", "exception")),
                     describe_error(event),
                     str(event.data.get("last_words", "")),
+                    str(event.data.get("traceback", "")),
                 )
                 self.state = "failed"
             if on_event is not None:
@@ -181,15 +189,16 @@ class MeasuredRun:
             device_name = self.telemetry.name if self.telemetry else None
         self.units, self.seconds = float(event.data["units"]), float(event.data["seconds"])
         self.report = build_report(
-            self.cls.name,
+            self.workload.name,
             self.device,
-            self.cls.unit,
+            self.workload.unit,
             self.params,
             event.data,
             window,
             self.telemetry,
             device_name,
             self.facts,
+            self.notes,
         )
         self.state = "done"
 

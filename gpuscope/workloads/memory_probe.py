@@ -52,8 +52,9 @@ class MemoryProbe(Workload):
     params = (
         Param("model", "cnn", "which bundled model to probe", choices=tuple(MODELS)),
         Param("precision", "bf16", "autocast dtype, or fp32", choices=PRECISIONS),
-        Param("limit", 65536, "largest batch to try"),
+        Param("limit", 65536, "largest batch to try", minimum=1),
     )
+    setup_timeout_s = 900.0  # the probe itself runs in setup: 101 s on an H200
 
     def setup(self, device: str, params: Mapping[str, Any]) -> None:
         import torch

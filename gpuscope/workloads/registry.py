@@ -1,26 +1,36 @@
-"""Finds workloads: bundled ones, ``*.py`` files in plugin folders, ``--plugin FILE``, and the
+"""Finds workloads: bundled ones, ``--plugin FILE``, ``*.py`` files in the user's plugin folder
+and (only when gpuscope runs from its own source checkout) the checkout's ``plugins/``, and the
 ``gpuscope.workloads`` entry-point group of installed packages.
 
-A plugin that fails in any way (syntax error, import error, a broken contract, a taken name) is
-listed as broken with its reason and never stops the others from loading. Loading a plugin runs
-its module's top level, so plugins should import torch inside ``setup`` (docs/plugins.md).
+Plugins are never imported in gpuscope's process: ``plugin_probe`` reads their declarations in a
+child, with a time limit per file, so a plugin that prints, hangs, exits or crashes at import is
+listed as broken with a one-line reason and cannot touch gpuscope's output or its UI. The first
+of a name wins, in this order: bundled, ``--plugin``, the user's folder, the checkout's folder,
+entry points; every workload a name hides is reported as shadowed, naming both.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
+import json
 import os
+import queue
+import signal
+import subprocess
 import sys
-import traceback
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
-from gpuscope.workloads.api import Workload, contract_problems
+import gpuscope
+from gpuscope.workloads.api import Param, Workload
+from gpuscope.workloads.plugin_probe import ENTRY_POINT_GROUP, load_plugin_file, workload_classes
+from gpuscope.workloads.process_group import end_group
 
 BUNDLED_MODULES = (
     "gpuscope.workloads.gemm",
@@ -28,8 +38,24 @@ BUNDLED_MODULES = (
     "gpuscope.workloads.rnn",
     "gpuscope.workloads.memory_probe",
 )
-ENTRY_POINT_GROUP = "gpuscope.workloads"
-PROJECT_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"  # a source checkout's plugins/
+IMPORT_TIMEOUT_S = 10.0  # per plugin file; a first ``import torch`` takes ~2 s
+
+
+def checkout_plugins(module_file: Path = Path(__file__)) -> Path | None:
+    """The source checkout's ``plugins/`` when gpuscope runs from that checkout, else None.
+
+    An installed gpuscope lives in ``site-packages``, whose parent folder's ``plugins/`` (if any)
+    belongs to someone else: it is never read."""
+    root = module_file.resolve().parents[2]
+    if {"site-packages", "dist-packages"} & set(root.parts):
+        return None
+    pyproject = root / "pyproject.toml"
+    try:
+        ours = 'name = "gpuscope"' in pyproject.read_text(errors="replace")
+    except OSError:
+        return None
+    folder = root / "plugins"
+    return folder if ours and folder.is_dir() else None
 
 
 def user_plugin_dir() -> Path:
@@ -48,9 +74,10 @@ class WorkloadRef:
     qualname: str
     module: str  # importable module name, or the name a plugin file is loaded under
     file: str | None = None  # plugin file path; None for bundled and entry-point workloads
-    origin: str = "bundled"  # "bundled", "plugin", "entry point"
+    origin: str = "bundled"  # bundled, --plugin, plugin folder, checkout plugins, entry point
 
     def load(self) -> type[Workload]:
+        """Import the class. Only the runner's child process calls this for a plugin."""
         if self.file is None:
             module = importlib.import_module(self.module)
         else:
@@ -60,116 +87,235 @@ class WorkloadRef:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkloadInfo:
+    """What a workload declares, without its class: all gpuscope's own process needs."""
+
+    name: str
+    description: str
+    devices: tuple[str, ...]
+    unit: str
+    params: tuple[Param, ...]
+    ref: WorkloadRef
+    where: str  # the file, module or entry point it came from, for messages
+    setup_timeout_s: float = 120.0
+
+    @classmethod
+    def of(cls, workload: type[Workload], ref: WorkloadRef, where: str) -> WorkloadInfo:
+        return cls(
+            workload.name,
+            workload.description,
+            tuple(workload.devices),
+            workload.unit,
+            tuple(workload.params),
+            ref,
+            where,
+            float(workload.setup_timeout_s),
+        )
+
+    @classmethod
+    def from_probe(cls, data: dict[str, Any], file: str | None, origin: str) -> WorkloadInfo:
+        params = tuple(
+            Param(
+                p["name"],
+                p["default"],
+                p["help"],
+                None if p["choices"] is None else tuple(p["choices"]),
+                p["minimum"],
+                p["maximum"],
+            )
+            for p in data["params"]
+        )
+        ref = WorkloadRef(data["qualname"], data["module"], file, origin)
+        return cls(
+            data["name"], data["description"], tuple(data["devices"]), data["unit"], params,
+            ref, data["where"], data["setup_timeout_s"],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class BrokenPlugin:
     where: str  # file path or entry-point name
     reason: str  # one line
+    name: str | None = None  # the workload name it meant to declare, where known
+
+
+@dataclass(frozen=True, slots=True)
+class Shadowed:
+    """A workload hidden by an earlier one of the same name."""
+
+    name: str
+    hidden: str  # where the hidden one is
+    winner: str  # where the one that runs is
+    winner_origin: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.hidden}: workload {self.name!r} is hidden by {self.winner} "
+            f"({self.winner_origin}), which wins"
+        )
 
 
 @dataclass
 class Catalog:
-    workloads: dict[str, tuple[type[Workload], WorkloadRef]] = field(default_factory=dict)
+    workloads: dict[str, WorkloadInfo] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
+    shadowed: list[Shadowed] = field(default_factory=list)
 
-    def add(self, cls: type[Workload], ref: WorkloadRef, where: str) -> None:
-        problems = contract_problems(cls)
-        if problems:
-            self.broken.append(BrokenPlugin(where, f"{cls.__name__}: {'; '.join(problems)}"))
-        elif cls.name in self.workloads:
-            taken = self.workloads[cls.name][1]
-            self.broken.append(
-                BrokenPlugin(where, f"name {cls.name!r} already taken by the {taken.origin} one")
-            )
+    def add(self, info: WorkloadInfo) -> None:
+        taken = self.workloads.get(info.name)
+        if taken is None:
+            self.workloads[info.name] = info
         else:
-            self.workloads[cls.name] = (cls, ref)
+            self.shadowed.append(Shadowed(info.name, info.where, taken.where, taken.ref.origin))
+
+    def why_missing(self, name: str) -> str | None:
+        """Why a workload of this name cannot run, if a broken plugin seems to be it."""
+        for broken in self.broken:
+            if broken.name == name or Path(broken.where).stem == name:
+                return f"{broken.where} is broken: {broken.reason}"
+        return None
+
+    def shadows_of(self, name: str) -> list[Shadowed]:
+        return [s for s in self.shadowed if s.name == name]
 
 
-def load_plugin_file(path: Path, module_name: str) -> ModuleType:
-    """Execute a plugin file as a module (any exception propagates to the caller)."""
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
+def plugin_module_name(path: Path) -> str:
+    """The module name a plugin file is loaded under, the same in every process."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    return f"gpuscope_plugin_{digest}_{path.stem}"
 
 
-def _workload_classes(module: ModuleType) -> list[type[Workload]]:
-    return [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, Workload)
-        and value is not Workload
-        and value.__module__ == module.__name__
-    ]
+@dataclass(frozen=True, slots=True)
+class _Item:
+    arg: str  # for plugin_probe: file:PATH:MODULE or entry-point:NAME=VALUE
+    where: str
+    file: str | None
+    origin: str
 
 
-def _one_line(exc: BaseException) -> str:
-    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return " ".join(last.split())
-
-
-def _add_plugin_file(catalog: Catalog, path: Path) -> None:
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]  # same name in the child
-    module_name = f"gpuscope_plugin_{digest}_{path.stem}"
-    try:
-        module = load_plugin_file(path, module_name)
-    except BaseException as exc:  # SyntaxError, ImportError, SystemExit, anything at all
-        catalog.broken.append(BrokenPlugin(str(path), _one_line(exc)))
-        return
-    classes = _workload_classes(module)
-    if not classes:
-        catalog.broken.append(BrokenPlugin(str(path), "defines no Workload subclass"))
-    for cls in classes:
-        catalog.add(cls, WorkloadRef(cls.__qualname__, module_name, str(path), "plugin"), str(path))
-
-
-def _add_entry_points(catalog: Catalog) -> None:
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        where = f"entry point {point.name} ({point.value})"
-        try:
-            loaded = point.load()
-        except BaseException as exc:
-            catalog.broken.append(BrokenPlugin(where, _one_line(exc)))
-            continue
-        if not (isinstance(loaded, type) and issubclass(loaded, Workload)):
-            catalog.broken.append(BrokenPlugin(where, "is not a Workload subclass"))
-            continue
-        ref = WorkloadRef(loaded.__qualname__, loaded.__module__, None, "entry point")
-        catalog.add(loaded, ref, where)
+def _folder_files(folder: Path | None) -> list[Path]:
+    if folder is None or not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")]
 
 
 def find_workloads(
     plugin_files: Iterable[Path] = (),
     plugin_dirs: Iterable[Path] | None = None,
     use_entry_points: bool = True,
+    import_timeout_s: float = IMPORT_TIMEOUT_S,
 ) -> Catalog:
-    """Everything runnable, bundled first (their names win), then plugins, then entry points."""
+    """Everything runnable. ``plugin_dirs`` defaults to the user's folder, then the checkout's."""
     catalog = Catalog()
     for module_name in BUNDLED_MODULES:
         module = importlib.import_module(module_name)
-        for cls in _workload_classes(module):
-            catalog.add(cls, WorkloadRef(cls.__qualname__, module_name), module_name)
-    dirs = [PROJECT_PLUGINS, user_plugin_dir()] if plugin_dirs is None else list(plugin_dirs)
-    files = [
-        path
-        for folder in dirs
-        if folder.is_dir()
-        for path in sorted(folder.glob("*.py"))
-        if not path.name.startswith("_")
+        for cls in workload_classes(module):
+            catalog.add(
+                WorkloadInfo.of(cls, WorkloadRef(cls.__qualname__, module_name), module_name)
+            )
+    if plugin_dirs is None:
+        folders = [(user_plugin_dir(), "plugin folder"), (checkout_plugins(), "checkout plugins")]
+    else:
+        folders = [(folder, "plugin folder") for folder in plugin_dirs]
+    candidates = [(path, "--plugin") for path in plugin_files] + [
+        (path, origin) for folder, origin in folders for path in _folder_files(folder)
     ]
+    items: list[_Item] = []
     seen: set[Path] = set()
-    for path in [*files, *plugin_files]:
+    for path, origin in candidates:
         if not path.is_file():
-            catalog.broken.append(BrokenPlugin(str(path), "no such file"))
-        elif path.resolve() not in seen:  # a file in a plugin folder and named by --plugin
+            catalog.broken.append(BrokenPlugin(str(path), "no such file", path.stem))
+        elif path.resolve() not in seen:  # named by --plugin and in a folder: one file
             seen.add(path.resolve())
-            _add_plugin_file(catalog, path)
+            name = plugin_module_name(path)
+            items.append(_Item(f"file:{path.resolve()}:{name}", str(path), str(path), origin))
     if use_entry_points:
-        _add_entry_points(catalog)
+        for point in entry_points(group=ENTRY_POINT_GROUP):
+            where = f"entry point {point.name} ({point.value})"
+            items.append(
+                _Item(f"entry-point:{point.name}={point.value}", where, None, "entry point")
+            )
+    for item, result in zip(items, _probe_all(items, import_timeout_s), strict=True):
+        for data in result.get("workloads", []):
+            catalog.add(WorkloadInfo.from_probe(data, item.file, item.origin))
+        for broken in result.get("broken", []):
+            catalog.broken.append(
+                BrokenPlugin(broken["where"], broken["reason"], broken.get("name"))
+            )
     return catalog
+
+
+def _probe_all(items: list[_Item], timeout_s: float) -> list[dict[str, Any]]:
+    """Each item's declarations, read by as few probe processes as the plugins allow."""
+    results: list[dict[str, Any]] = []
+    while len(results) < len(items):
+        results.extend(_probe_some(items[len(results) :], timeout_s))
+    return results
+
+
+def _probe_some(items: list[_Item], timeout_s: float) -> list[dict[str, Any]]:
+    """Probe ``items`` in one process until it finishes, hangs or dies; at least one result."""
+    args = [part for item in items for part in (item.arg, item.where)]
+    env = dict(os.environ)
+    package_root = str(Path(gpuscope.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gpuscope.workloads.plugin_probe", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # whatever a plugin starts is ended with the probe
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(process, lines), daemon=True).start()
+    results: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s + 5.0  # the probe's own start, then per item
+    try:
+        while len(results) < len(items):
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                results.append(
+                    _failed(items[len(results)], f"import did not finish in {timeout_s:g} s")
+                )
+                break
+            if line is None:  # the probe died: the item it was importing took it down
+                process.wait()
+                results.append(_failed(items[len(results)], _death(process.returncode)))
+                break
+            message = json.loads(line)
+            if "begin" in message:
+                deadline = time.monotonic() + timeout_s
+            else:
+                results.append(message)
+    finally:
+        _end(process)
+    return results
+
+
+def _pump(process: subprocess.Popen[bytes], lines: queue.Queue[str | None]) -> None:
+    assert process.stdout is not None
+    for raw in process.stdout:
+        text = raw.decode(errors="replace").strip()
+        if text.startswith("{"):
+            lines.put(text)
+    lines.put(None)
+
+
+def _failed(item: _Item, reason: str) -> dict[str, Any]:
+    name = Path(item.file).stem if item.file else None
+    return {"workloads": [], "broken": [{"where": item.where, "reason": reason, "name": name}]}
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"crashes gpuscope's reader when imported (killed by {signal.Signals(-code).name})"
+    return f"ends the process when imported (exit code {code})"
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    end_group(process.pid, grace_s=0.2)  # what the plugin started, even after the probe exited

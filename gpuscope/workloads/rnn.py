@@ -25,11 +25,11 @@ class LstmLanguageModel(Workload):
     unit = "tokens"
     params = (
         Param("precision", "fp32", "autocast dtype, or fp32 (cuDNN LSTM)", choices=PRECISIONS),
-        Param("batch", 64, "sequences per step"),
-        Param("seq", 128, "tokens per sequence"),
-        Param("hidden", 1024, "LSTM hidden size (and embedding size)"),
-        Param("layers", 2, "stacked LSTM layers"),
-        Param("vocab", 10000, "vocabulary size of the embedding and output projection"),
+        Param("batch", 64, "sequences per step", minimum=1),
+        Param("seq", 128, "tokens per sequence", minimum=1),
+        Param("hidden", 1024, "LSTM hidden size (and embedding size)", minimum=1),
+        Param("layers", 2, "stacked LSTM layers", minimum=1),
+        Param("vocab", 10000, "vocabulary size of the embedding and output projection", minimum=1),
     )
 
     def setup(self, device: str, params: Mapping[str, Any]) -> None:

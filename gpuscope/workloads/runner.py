@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from gpuscope.workloads.child import RunSpec, child_main
+from gpuscope.workloads.process_group import end_group
 
-DEFAULT_HANG_TIMEOUT_S = 120.0  # setup of a big model on a cold GPU can take a while
+RUN_SILENCE_S = 30.0  # after setup, events come every 0.5 s plus one step
+SLOW_STEP_FACTOR = 10.0  # ... or a step 10x slower than the warm-up's average
 DEFAULT_GRACE_S = 5.0
 _LAST_WORDS_CHARS = 2000
 _EXIT_AFTER_RESULT_S = 5.0
@@ -58,13 +60,51 @@ class RunEvent:
         return self.kind in ("result", "error")
 
 
+@dataclass
+class HangLimits:
+    """How long a child may stay silent, by phase: ``setup_timeout_s`` until it has set up,
+    then the warm-up time plus ``RUN_SILENCE_S``, then ``RUN_SILENCE_S`` or ten times the
+    warm-up's average step, whichever is longer. An explicit timeout replaces the setup and
+    silence figures."""
+
+    spec: RunSpec
+    explicit_s: float | None
+    setup_timeout_s: float
+    phase: str = "setup"
+    slow_step_s: float = 0.0
+
+    def seen(self, event: RunEvent) -> None:
+        if event.kind == "started":
+            self.phase = "warm-up"
+        elif event.kind == "warmup_done":
+            self.phase = "measuring"
+            steps = int(event.data.get("steps") or 0)
+            seconds = float(event.data.get("seconds") or 0.0)
+            self.slow_step_s = SLOW_STEP_FACTOR * seconds / steps if steps else 0.0
+
+    @property
+    def now_s(self) -> float:
+        silence = self.explicit_s if self.explicit_s is not None else RUN_SILENCE_S
+        if self.phase == "setup":
+            return self.explicit_s if self.explicit_s is not None else self.setup_timeout_s
+        if self.phase == "warm-up":
+            return self.spec.warmup_s + silence
+        return max(silence, self.slow_step_s) if self.explicit_s is None else silence
+
+    def describe(self) -> str:
+        hint = "" if self.explicit_s is not None else " (--hang-timeout allows longer)"
+        return f"no progress for {self.now_s:.0f} s during {self.phase}{hint}"
+
+
 class WorkloadRun:
     """One run of one workload on one device. ``events()`` drives it; ``stop()`` may be called
     from another thread."""
 
-    def __init__(self, spec: RunSpec, hang_timeout_s: float = DEFAULT_HANG_TIMEOUT_S) -> None:
+    def __init__(self, spec: RunSpec, hang_timeout_s: float | None = None) -> None:
+        """``hang_timeout_s`` None: how long silence means "hung" follows the run's phase
+        (``HangLimits``); a number: that long in every phase (``--hang-timeout``)."""
         self.spec = spec
-        self.hang_timeout_s = hang_timeout_s
+        self.limits = HangLimits(spec, hang_timeout_s, spec.setup_timeout_s)
         context = multiprocessing.get_context("spawn")
         self._conn, child_conn = context.Pipe(duplex=False)
         self._stop = context.Event()
@@ -111,7 +151,11 @@ class WorkloadRun:
                         yield self._died()
                         return
                     last_event_at = time.monotonic()
-                    event = RunEvent(message.pop("kind"), last_event_at, message)
+                    kind = message.pop("kind")
+                    if kind == "error":  # what the workload printed before it failed
+                        message.setdefault("last_words", self.last_words())
+                    event = RunEvent(kind, last_event_at, message)
+                    self.limits.seen(event)
                     child_finished = event.final
                     yield event
                     if event.final:
@@ -119,10 +163,8 @@ class WorkloadRun:
                 elif not self._process.is_alive() and not self._conn.poll(0):
                     yield self._died()
                     return
-                elif now - last_event_at > self.hang_timeout_s:
-                    yield self._error(
-                        "hung", f"no progress for {self.hang_timeout_s:.0f} s; killed"
-                    )
+                elif now - last_event_at > self.limits.now_s:
+                    yield self._error("hung", f"{self.limits.describe()}; killed")
                     return
         finally:
             self._reap(_EXIT_AFTER_RESULT_S if child_finished else 0.0)
@@ -155,7 +197,8 @@ class WorkloadRun:
             return ""
 
     def _reap(self, wait_s: float) -> None:
-        """Wait ``wait_s`` for a clean exit (teardown after the final message), then escalate."""
+        """Wait ``wait_s`` for a clean exit (teardown after the final message), then escalate;
+        then end whatever the workload started (its session's process group)."""
         process = self._process
         if process.pid is not None:
             process.join(wait_s)
@@ -165,6 +208,7 @@ class WorkloadRun:
             if process.is_alive():
                 process.kill()
                 process.join()
+            end_group(process.pid)
         self._conn.close()
         with contextlib.suppress(OSError):
             os.unlink(self._log_path)

@@ -1,30 +1,20 @@
-"""SIMULATED devices and workload runs: for ``gpuscope --demo`` and the TUI's tests.
+"""SIMULATED GPUs and CPU for ``gpuscope --demo`` (and the UI's tests).
 
-Nothing here is real hardware, and everything says so: every simulated device's name begins with
-"Simulated", and the app is told which devices are simulated (``AppSetup.simulated_ids``), so its
-header, panels and results say SIMULATED. The devices implement the product's ``Device``
-protocol, and a simulated run implements the runner's event stream (``started``,
-``warmup_done``, ``progress``, ``result``), so the UI is exercised through the same paths as with
-real devices.
-
-Every value is a function of the time the sampler passes to ``read`` (plus the previous reading,
-for temperature lag and the energy counter), so a fixed clock gives a fixed screen.
+They implement the product's ``Device`` protocol, so the sampler, the panels and the recordings
+treat them as devices. Every value is a function of the time the sampler passes to ``read`` (plus
+the previous reading, for temperature lag and the energy counter), so a fixed clock gives a fixed
+screen. Power stays between idle and a maximum that is at most the power limit; the energy
+counter is the integral of that power.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import DeviceInfo, DeviceLost, ProcessUsage, Reading, Vendor
-from gpuscope.workloads.child import RunSpec
-from gpuscope.workloads.measured import EventSource, RunFactory, child_process_run
-from gpuscope.workloads.runner import RunEvent
 
 Timeline = Callable[[float], float]  # seconds since start -> utilization 0..1
 
@@ -78,6 +68,11 @@ class SimulatedGpu:
     _temp_c: float = field(default=34.0, init=False)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.idle_w <= self.max_w <= self.limit_w:
+            raise ValueError(
+                f"power must satisfy 0 <= idle ({self.idle_w} W) <= max ({self.max_w} W) "
+                f"<= limit ({self.limit_w} W)"
+            )
         prefix = "GPU-" if self.vendor is Vendor.NVIDIA else ""
         self.info = DeviceInfo(
             device_id=f"{self.vendor.value}:{self.index}",
@@ -207,88 +202,3 @@ def demo_gpus(start_s: float) -> list[SimulatedGpu]:
             processes=(ProcessUsage(6001, "blender", 5120.0),),
         ),
     ]
-
-
-# Rates of the bundled workloads on the H100 anchor (shared/anchors/h100-2026-11-24.json).
-_SIMULATED_RATES = {"cnn": 3981.4, "gemm": 756.4e12, "rnn": 648227.1}
-
-
-class SimulatedRun:
-    """A workload "running" on a simulated GPU: the runner's events, at a fixed rate, in real
-    time, with the GPU's load raised while it runs. Stands in for ``WorkloadRun``."""
-
-    def __init__(self, spec: RunSpec, gpu: SimulatedGpu, progress_period_s: float = 0.5) -> None:
-        self.spec = spec
-        self.gpu = gpu
-        self.progress_period_s = progress_period_s
-        self._stop = threading.Event()
-
-    def stop(self, grace_s: float = 5.0) -> None:
-        self._stop.set()
-
-    def events(self) -> Iterator[RunEvent]:
-        name = self.spec.ref.module.rsplit(".", 1)[-1]
-        rate = _SIMULATED_RATES.get(name, 1.0e3)
-        yield self._event(
-            "started",
-            device_name=self.gpu.name,
-            device_uuid=self.gpu.info.uuid,
-            facts={"simulated": True},
-            pid=0,
-        )
-        self.gpu.extra_load = 1.0
-        try:
-            if self._stop.wait(self.spec.warmup_s):
-                yield self._event(
-                    "result", units=0.0, flops=None, seconds=0.0, steps=0, stopped_early=True
-                )
-                return
-            yield self._event("warmup_done", steps=1, seconds=self.spec.warmup_s)
-            t0 = time.monotonic()
-            while True:
-                stopped = self._stop.wait(self.progress_period_s)
-                seconds = time.monotonic() - t0
-                done = seconds >= self.spec.duration_s or stopped
-                work: dict[str, Any] = {
-                    "units": rate * seconds,
-                    "flops": rate * seconds if name == "gemm" else None,
-                    "seconds": seconds,
-                    "steps": int(seconds * 10),
-                }
-                if done:
-                    yield self._event("result", **work, stopped_early=stopped)
-                    return
-                yield self._event("progress", **work)
-        finally:
-            self.gpu.extra_load = 0.0
-
-    @staticmethod
-    def _event(kind: str, **data: Any) -> RunEvent:
-        return RunEvent(kind, time.monotonic(), data)
-
-
-@dataclass(frozen=True)
-class DemoParts:
-    """What ``gpuscope --demo`` swaps into the app: simulated GPUs beside the real CPU."""
-
-    discover: Callable[[], Discovery]
-    run_factory: RunFactory
-    simulated_ids: frozenset[str]
-
-
-def demo_parts() -> DemoParts:
-    gpus = demo_gpus(time.monotonic())
-
-    def discover_demo() -> Discovery:
-        found = discover(["cpu"])  # the real CPU: its figures are true
-        found.devices[:0] = gpus
-        return found
-
-    def run_factory(spec: RunSpec, hang_timeout_s: float) -> EventSource:
-        if spec.device == "cpu":
-            return child_process_run(spec, hang_timeout_s)
-        index = int(spec.device.partition(":")[2] or 0)
-        gpu = next(g for g in gpus if g.vendor is Vendor.NVIDIA and g.index == index)
-        return SimulatedRun(spec, gpu)
-
-    return DemoParts(discover_demo, run_factory, frozenset(g.info.device_id for g in gpus))

@@ -1,0 +1,24 @@
+"""Ending a child together with everything it started.
+
+Workload runs and the plugin probe start in a session of their own, so a plugin's own
+subprocesses share the child's process group and can be ended with it, even after the child
+itself has exited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+
+
+def end_group(pgid: int, grace_s: float = 1.0) -> None:
+    """SIGTERM the group, then SIGKILL whatever is left after ``grace_s``."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            os.killpg(pgid, 0)  # ProcessLookupError once the group is empty
+            time.sleep(0.02)
+        os.killpg(pgid, signal.SIGKILL)

@@ -1,0 +1,265 @@
+"""A runner that checks what it is given (issue 10): step results, facts, options and devices are
+validated, before any child starts where possible; what a plugin starts ends with it."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from gpuscope.cli import build_parser
+from gpuscope.commands.bench import finite
+from gpuscope.workloads.api import (
+    RESERVED_PARAM_NAMES,
+    ContractError,
+    Param,
+    Work,
+    WorkloadError,
+    as_work,
+    clean_facts,
+)
+from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.registry import WorkloadRef, find_workloads
+from gpuscope.workloads.runner import RUN_SILENCE_S, HangLimits, RunEvent
+from tests.plugin_files import workload_with_step, write_plugin
+
+GPUSCOPE = [sys.executable, "-m", "gpuscope"]
+
+
+def bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GPUSCOPE, "bench", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def quick(plugin: Path, name: str, *more: str) -> subprocess.CompletedProcess[str]:
+    return bench(name, "--plugin", str(plugin), "--duration", "0.3", "--warmup", "0", *more)
+
+
+@pytest.mark.parametrize("value", [-5, math.nan, math.inf, "abc", None, True, Work(1, -1.0)])
+def test_step_results_that_are_not_amounts_of_work_are_refused(value: object) -> None:
+    with pytest.raises(ContractError, match="step returned"):
+        as_work(value)
+
+
+def test_amounts_of_work_pass() -> None:
+    assert as_work(3) == Work(3.0) and as_work(Work(2, 5)) == Work(2, 5)
+    assert as_work(0.0) == Work(0.0)
+
+
+@pytest.mark.parametrize("returned", ["-5", "float('nan')", "float('inf')", "'abc'"])
+def test_a_bad_step_result_is_one_line_naming_workload_and_value(
+    tmp_path: Path, returned: str
+) -> None:
+    pytest.importorskip("torch")
+    plugin = workload_with_step(tmp_path, "badstep", f"return {returned}")
+    result = quick(plugin, "badstep", "--json")
+    assert result.returncode == 1
+    first = result.stderr.splitlines()[0]
+    shown = repr(eval(returned))
+    assert first.startswith(f"gpuscope bench: badstep on cpu: step returned {shown}: it must")
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    json.loads(result.stdout)  # still JSON, with no report
+
+
+def test_facts_keep_json_scalars_and_drop_the_rest_with_a_note() -> None:
+    kept, notes = clean_facts(
+        {"batch": 256, "ok": True, "name": "x", "bad": object(), "n": math.nan}
+    )
+    assert kept == {"batch": 256, "ok": True, "name": "x"}
+    assert len(notes) == 2 and "'bad' is object" in notes[0] and "'n' is nan" in notes[1]
+    assert clean_facts(["not", "a", "dict"]) == ({}, ["facts() returned list, not a dict: dropped"])
+
+
+def test_a_tensor_fact_is_dropped_and_the_result_kept(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    plugin = write_plugin(
+        tmp_path,
+        "tensorfacts",
+        """
+class T(Workload):
+    name = "tensorfacts"
+    unit = "things"
+    devices = ("cpu",)
+
+    def setup(self, device, params):
+        import torch
+        self._t = torch.ones(1)
+
+    def step(self):
+        return 1
+
+    def facts(self):
+        return {"tensor": self._t, "obj": object(), "kept": 7}
+""",
+    )
+    result = quick(plugin, "tensorfacts", "--json")
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["reports"]
+    assert report["facts"] == {"kept": 7} and report["units"] > 0
+    assert len(report["notes"]) == 2
+    assert "note: tensorfacts on cpu: fact 'tensor' is Tensor" in result.stderr
+
+
+def test_json_never_holds_nan_or_infinity() -> None:
+    assert finite({"a": [math.nan, 1.0, {"b": math.inf}], "c": "x"}) == {
+        "a": [None, 1.0, {"b": None}],
+        "c": "x",
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("step", "extra"), [("return 1", ()), ("import time; time.sleep(60)", ("--hang-timeout", "1"))]
+)
+def test_processes_a_plugin_starts_end_with_its_run(
+    tmp_path: Path, step: str, extra: tuple[str, ...]
+) -> None:
+    pytest.importorskip("torch")
+    pid_file = tmp_path / "sleep.pid"
+    setup = (
+        f"import subprocess; p = subprocess.Popen(['sleep', '1000']); "
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))"
+    )
+    plugin = workload_with_step(tmp_path, "spawner", step, setup_body=setup)
+    result = quick(plugin, "spawner", *extra)
+    assert result.returncode == (0 if not extra else 1), result.stderr
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the plugin's subprocess outlived its run"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--hang-timeout", "0"), "--hang-timeout must be a finite number of seconds > 0, got 0.0"),
+        (("--hang-timeout", "-3"), "--hang-timeout must be a finite number of seconds > 0"),
+        (("--hang-timeout", "nan"), "--hang-timeout must be a finite number of seconds > 0"),
+        (("--duration", "inf"), "--duration must be a finite number of seconds > 0, got inf"),
+        (("--warmup", "inf"), "--warmup must be a finite number of seconds >= 0"),
+        (("--compare", ","), "--compare needs at least one device"),
+        (("--device", "cuda:0"), "cuda:0: this torch sees no GPU"),
+        (("--compare", "cpu,cuda:0"), "cuda:0: this torch sees no GPU"),
+        (("--device", "rocm:0"), "rocm:0: this torch is not a ROCm build"),
+        (("--size", "-5"), "size must be at least 1, got -5"),
+    ],
+)
+def test_options_and_devices_are_checked_before_any_child(
+    args: tuple[str, ...], message: str
+) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available() and "torch sees no GPU" in message:
+        pytest.skip("this machine has a GPU")
+    start = time.monotonic()
+    result = bench("gemm", "--size", "16", *args) if "--size" not in args else bench("gemm", *args)
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("gpuscope bench: ") and message in line
+    assert result.stdout == ""  # nothing ran: not even the CPU half of a compare
+    assert line.count("cuda:0") <= 1  # the device is named once, as typed
+    assert time.monotonic() - start < 30
+
+
+def test_a_float_param_refuses_nan_and_infinity() -> None:
+    param = Param("scale", 1.0)
+    for text in ("nan", "inf", "-inf"):
+        with pytest.raises(WorkloadError, match="finite"):
+            param.parse(text)
+    assert param.parse("2") == 2.0
+    with pytest.raises(WorkloadError, match="must be true or false"):
+        Param("on", True).parse("maybe")
+
+
+@pytest.mark.parametrize(
+    ("param", "reason"),
+    [
+        ('Param("n", None)', "default of 'n' must be int, float, str or bool"),
+        ('Param("device", "x")', "parameter 'device' has the name of a gpuscope bench option"),
+        ('Param("duration", 1.0)', "has the name of a gpuscope bench option (--duration)"),
+        ('Param("my-size", 1)', "must be a Python identifier"),
+        ('Param("scale", float("nan"))', "default of 'scale' is not valid"),
+        ('Param("n", 0, minimum=1)', "default of 'n' is not valid: n must be at least 1"),
+        ('Param("mode", "a", choices=("a", 2))', "choices of 'mode' must all have the default's"),
+    ],
+)
+def test_unusable_parameters_make_the_plugin_broken_at_load(
+    tmp_path: Path, param: str, reason: str
+) -> None:
+    plugin = write_plugin(
+        tmp_path,
+        "params",
+        f"""
+class P(Workload):
+    name = "params"
+    unit = "things"
+    params = ({param},)
+
+    def setup(self, device, params):
+        pass
+
+    def step(self):
+        return 1
+""",
+    )
+    catalog = find_workloads([plugin], plugin_dirs=[], use_entry_points=False)
+    assert "params" not in catalog.workloads
+    (broken,) = catalog.broken
+    assert reason in broken.reason and broken.name == "params"
+
+
+def test_reserved_names_cover_every_bench_option() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    bench_parser = subparsers.choices["bench"]  # type: ignore[attr-defined]
+    dests = {action.dest for action in bench_parser._actions}
+    assert dests <= RESERVED_PARAM_NAMES
+
+
+def _spec(warmup_s: float = 2.0) -> RunSpec:
+    return RunSpec(WorkloadRef("X", "x"), "cpu", {}, duration_s=3.0, warmup_s=warmup_s)
+
+
+def test_the_hang_limit_follows_the_run_not_one_fixed_figure() -> None:
+    limits = HangLimits(_spec(), None, setup_timeout_s=120.0)
+    assert limits.now_s == 120.0  # building a model on a cold GPU
+    limits.seen(RunEvent("started", 0.0))
+    assert limits.now_s == 2.0 + RUN_SILENCE_S  # warm-up, then one step's silence
+    limits.seen(RunEvent("warmup_done", 0.0, {"steps": 4, "seconds": 2.0}))
+    assert limits.now_s == RUN_SILENCE_S  # a 3 s run of a hung step does not wait 120 s
+    slow = HangLimits(_spec(), None, 120.0)
+    slow.seen(RunEvent("warmup_done", 0.0, {"steps": 1, "seconds": 8.0}))
+    assert slow.now_s == 80.0  # ten of its own steps
+    explicit = HangLimits(_spec(), 5.0, 120.0)
+    assert explicit.now_s == 5.0
+    explicit.seen(RunEvent("started", 0.0))
+    assert explicit.now_s == 7.0
+
+
+def test_debug_shows_the_plugins_traceback_and_failures_its_last_lines(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    plugin = workload_with_step(
+        tmp_path, "boom", "print('about to fail'); raise ValueError('boom')"
+    )
+    plain = quick(plugin, "boom")
+    assert plain.returncode == 1
+    lines = plain.stderr.splitlines()
+    assert lines[0] == "gpuscope bench: boom on cpu: ValueError: boom"
+    assert "gpuscope bench:   | about to fail" in lines
+    assert "Traceback" not in plain.stderr and "--debug" in lines[-1]
+    debug = quick(plugin, "boom", "--debug")
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "raise ValueError('boom')" in debug.stderr
