@@ -263,3 +263,20 @@ def test_debug_shows_the_plugins_traceback_and_failures_its_last_lines(tmp_path:
     debug = quick(plugin, "boom", "--debug")
     assert "Traceback (most recent call last)" in debug.stderr
     assert "raise ValueError('boom')" in debug.stderr
+
+
+@pytest.mark.parametrize("output", ["--json", "--csv", None])
+def test_a_comparison_prints_once_and_keeps_json_and_csv_machine_readable(
+    output: str | None,
+) -> None:
+    pytest.importorskip("torch")
+    args = ["gemm", "--compare", "cpu,cpu", "--size", "32", "--duration", "0.3", "--warmup", "0"]
+    result = bench(*args, *([output] if output else []))
+    assert result.returncode == 0, result.stderr
+    if output == "--json":
+        payload = json.loads(result.stdout)
+        assert len(payload["reports"]) == 2 and len(payload["comparisons"]) == 1
+    elif output == "--csv":
+        assert len(result.stdout.strip().splitlines()) == 3 and "vs cpu" not in result.stdout
+    else:
+        assert result.stdout.count("cpu vs cpu: throughput") == 1

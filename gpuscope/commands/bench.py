@@ -320,9 +320,6 @@ def _print(reports: list[RunReport], output_format: str) -> None:
             if r.facts:
                 listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
                 print(f"{r.workload} on {r.device}: {listed}")
-    for r in reports:
-        for note in r.notes:
-            print(f"gpuscope bench: note: {r.workload} on {r.device}: {note}", file=sys.stderr)
         for c in comparisons:
             speed = "n/a" if c.speedup is None else f"{c.speedup:.2f}x"
             efficiency = (
@@ -331,6 +328,9 @@ def _print(reports: list[RunReport], output_format: str) -> None:
                 else f"{c.efficiency_ratio:.2f}x"
             )
             print(f"{c.device} vs {c.baseline}: throughput {speed}, work per joule {efficiency}")
+    for r in reports:
+        for note in r.notes:
+            print(f"gpuscope bench: note: {r.workload} on {r.device}: {note}", file=sys.stderr)
 
 
 def finite(value: Any) -> Any:
