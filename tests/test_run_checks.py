@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from gpuscope.workloads.api import (
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.registry import WorkloadRef, find_workloads
 from gpuscope.workloads.runner import RUN_SILENCE_S, HangLimits, RunEvent
+from gpuscope.workloads.torch_probe import TorchFacts, check_device, known_torch_facts
 from tests.plugin_files import workload_with_step, write_plugin
 
 GPUSCOPE = [sys.executable, "-m", "gpuscope"]
@@ -152,8 +154,8 @@ def test_processes_a_plugin_starts_end_with_its_run(
         (("--duration", "inf"), "--duration must be a finite number of seconds > 0, got inf"),
         (("--warmup", "inf"), "--warmup must be a finite number of seconds >= 0"),
         (("--compare", ","), "--compare needs at least one device"),
-        (("--device", "cuda:0"), "cuda:0: this torch sees no GPU"),
-        (("--compare", "cpu,cuda:0"), "cuda:0: this torch sees no GPU"),
+        (("--device", "cuda:0"), "cuda:0: this torch (is a CPU-only build|sees no GPU)"),
+        (("--compare", "cpu,cuda:0"), "cuda:0: this torch (is a CPU-only build|sees no GPU)"),
         (("--device", "rocm:0"), "rocm:0: this torch is not a ROCm build"),
         (("--size", "-5"), "size must be at least 1, got -5"),
     ],
@@ -162,13 +164,14 @@ def test_options_and_devices_are_checked_before_any_child(
     args: tuple[str, ...], message: str
 ) -> None:
     torch = pytest.importorskip("torch")
-    if torch.cuda.is_available() and "torch sees no GPU" in message:
+    if torch.cuda.is_available() and "CPU-only" in message:  # then cuda:0 is there
         pytest.skip("this machine has a GPU")
     start = time.monotonic()
     result = bench("gemm", "--size", "16", *args) if "--size" not in args else bench("gemm", *args)
     assert result.returncode == 2, result.stderr
     line = result.stderr.strip()
-    assert "\n" not in line and line.startswith("gpuscope bench: ") and message in line
+    assert "\n" not in line and line.startswith("gpuscope bench: ")
+    assert re.search(message, line) or message in line
     assert result.stdout == ""  # nothing ran: not even the CPU half of a compare
     assert line.count("cuda:0") <= 1  # the device is named once, as typed
     assert time.monotonic() - start < 30
@@ -280,3 +283,52 @@ def test_a_comparison_prints_once_and_keeps_json_and_csv_machine_readable(
         assert len(result.stdout.strip().splitlines()) == 3 and "vs cpu" not in result.stdout
     else:
         assert result.stdout.count("cpu vs cpu: throughput") == 1
+
+
+def test_device_checks_name_the_device_as_typed() -> None:
+    cuda_one = TorchFacts("2.11.0+cu130", 1, hip=False)
+    check_device("cuda:0", cuda_one)
+    check_device("cpu", TorchFacts("2.13.0+cpu", 0, False, gpu_build=False))
+    cases = [
+        ("cuda:1", cuda_one, "cuda:1: no such GPU; this torch sees cuda:0"),
+        ("rocm:0", cuda_one, "rocm:0: this torch is not a ROCm build (torch 2.11.0+cu130)"),
+        ("cuda:0", TorchFacts("2.13.0+cpu", 0, False, False), "cuda:0: this torch is a CPU-only"),
+        ("cuda:0", TorchFacts("2.11.0+cu130", 0, False), "cuda:0: this torch sees no GPU"),
+    ]
+    for device, facts, message in cases:
+        with pytest.raises(WorkloadError) as caught:
+            check_device(device, facts)
+        assert str(caught.value).startswith(message)
+    check_device("rocm:1", TorchFacts("2.9.0+rocm6.4", 2, hip=True))
+
+
+def test_torch_is_asked_in_a_child_only_when_the_quick_way_cannot_tell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gpuscope.workloads import torch_probe
+
+    asked: list[bool] = []
+    monkeypatch.setattr(torch_probe, "torch_installed", lambda: True)
+    monkeypatch.setattr(
+        torch_probe, "ask_torch", lambda: asked.append(True) or TorchFacts("x", 7, False)
+    )
+    monkeypatch.setattr(torch_probe, "read_build", lambda: ("2.11.0+cu130", True, False))
+    for name in torch_probe.VISIBLE_DEVICES:
+        monkeypatch.delenv(name, raising=False)
+    assert known_torch_facts(lambda hip: 2).gpus == 2 and not asked  # NVML counted two
+    assert known_torch_facts(lambda hip: None).gpus == 7 and asked  # no NVML: torch is asked
+    asked.clear()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert known_torch_facts(lambda hip: 2).gpus == 7 and asked  # torch numbers what is visible
+    monkeypatch.setattr(torch_probe, "read_build", lambda: ("2.13.0+cpu", False, False))
+    assert not known_torch_facts(lambda hip: 2).gpu_build
+
+
+def test_the_build_is_read_without_importing_torch() -> None:
+    pytest.importorskip("torch")
+    code = (
+        "import sys; from gpuscope.workloads.torch_probe import read_build; "
+        "print(read_build() is not None, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "False"], done.stderr

@@ -26,7 +26,12 @@ from gpuscope.workloads.efficiency import Comparison, RunReport, compare, format
 from gpuscope.workloads.measured import MeasuredRun
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
 from gpuscope.workloads.runner import RunEvent
-from gpuscope.workloads.torch_probe import NOT_INSTALLED, ask_torch, check_device, torch_installed
+from gpuscope.workloads.torch_probe import (
+    NOT_INSTALLED,
+    check_device,
+    known_torch_facts,
+    torch_installed,
+)
 
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|rocm(:\d+)?)$")
@@ -69,9 +74,9 @@ def run_bench(options: BenchOptions) -> int:
         print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
     params = _params(info, options.param_args)
     devices = [_device(device, info) for device in options.devices]
-    _check_runnable(devices)
     outcome = _Outcome()
     with discover() as found:
+        _check_runnable(devices, found)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
         sampler.start()
         try:
@@ -143,11 +148,18 @@ def _device(device: str, cls: WorkloadInfo) -> str:
     return device if ":" in device or kind == "cpu" else f"{device}:0"
 
 
-def _check_runnable(devices: Sequence[str]) -> None:
+def _check_runnable(devices: Sequence[str], found: Discovery) -> None:
     """Before any child starts: torch is there and sees every GPU asked for."""
+
+    def gpus_seen(hip: bool) -> int | None:
+        backend = next((p for p in found.probes if p.name == ("amdsmi" if hip else "nvml")), None)
+        if backend is None or backend.absent_reason is not None:
+            return None  # cannot tell: torch is asked instead
+        return len(backend.devices) + len(backend.unusable)
+
     try:
         if any(device_kind(d) != "cpu" for d in devices):
-            facts = ask_torch()
+            facts = known_torch_facts(gpus_seen)
             for device in devices:
                 check_device(device, facts)
         elif not torch_installed():
