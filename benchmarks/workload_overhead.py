@@ -154,7 +154,7 @@ def main() -> None:
     for case, (name, params, target) in CASES[kind].items():
         if wanted and not any(part in case for part in wanted):
             continue
-        cls, _ = catalog.workloads[name]
+        cls = catalog.workloads[name].ref.load()  # bundled: its class, for plain torch
         case_started = time.monotonic()
         try:
             first = plain_rate(cls, args.device, params, args.warmup, args.seconds)

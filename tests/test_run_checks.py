@@ -332,3 +332,14 @@ def test_the_build_is_read_without_importing_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["True", "False"], done.stderr
+
+
+def test_a_rocm_device_keeps_its_name_and_torch_gets_cuda() -> None:
+    from gpuscope.workloads.api import torch_device
+    from gpuscope.workloads.measured import MeasuredRun
+
+    info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["gemm"]
+    assert MeasuredRun(info, "rocm:1", {}).label == "gemm on rocm:1"  # was reported as cuda:1
+    assert [torch_device(d) for d in ("rocm:1", "cuda:0", "cuda", "cpu")] == [
+        "cuda:1", "cuda:0", "cuda:0", "cpu"
+    ]  # fmt: skip
