@@ -98,6 +98,7 @@ def _run_ui(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="gpuscope",
+        allow_abbrev=False,  # a workload's --de must never be taken for --debug or --demo
         description="Live GPU and CPU telemetry: utilization, memory, power and energy. "
         "Without a command, opens the terminal UI.",
     )

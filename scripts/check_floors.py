@@ -1,6 +1,6 @@
 """Installs every runtime dependency at its declared floor and runs the whole suite against it.
 
-    python scripts/check_floors.py [--venv /tmp/gpuscope-floors]
+    python3.11 scripts/check_floors.py [--venv /tmp/gpuscope-floors]   (needs 3.11+: tomllib)
 
 Needs the package index (so it is not part of CI): for each ``name>=X`` in pyproject.toml's
 ``dependencies`` it installs the lowest release at or above X, next to the dev extras, in a fresh

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.plugin_files import workload_with_step, write_plugin
@@ -163,7 +164,16 @@ def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result() -> None:
         text=True,
         start_new_session=True,
     )
-    time.sleep(4)
+    # Ctrl-C once the workload child measures: wait for it rather than a fixed time, which a
+    # loaded machine can outrun (torch's import alone takes seconds there)
+    deadline = time.monotonic() + 60
+    while not any(
+        "spawn_main" in " ".join(child.cmdline())
+        for child in psutil.Process(proc.pid).children(recursive=True)
+    ):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    time.sleep(3)  # the child imports torch, sets up, warms up 0.2 s and measures
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr

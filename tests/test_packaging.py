@@ -76,6 +76,14 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).stdout.strip()  # fmt: skip
     # dependencies (textual, psutil, torch...) from this environment, read-only
     Path(site, "_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # a plugins/ folder beside the installed package, as another package might leave one: an
+    # installed gpuscope once read it as "the checkout's plugins"
+    Path(site, "plugins").mkdir()
+    Path(site, "plugins", "stray.py").write_text(
+        "from gpuscope.workloads.api import Workload\n"
+        "class Stray(Workload):\n    name = 'stray'\n    unit = 'x'\n"
+        "    def setup(self, device, params): pass\n    def step(self): return 1\n"
+    )
     return home / "bin"
 
 
@@ -134,6 +142,7 @@ def test_the_installed_commands_run_outside_the_checkout(
     assert workloads.returncode == 0, workloads.stderr
     assert "gemm" in workloads.stdout and "[bundled]" in workloads.stdout
     assert "axpy" not in workloads.stdout  # the checkout's plugins/ is not the user's
+    assert "stray" not in workloads.stdout  # nor is a plugins/ folder in site-packages
     assert "broken" not in workloads.stdout
 
 

@@ -173,3 +173,84 @@ async def test_the_ui_survives_a_plugin_that_exits_at_import(tmp_path: Path) -> 
         await ready(pilot)
         assert app.is_running
         assert [b.where for b in app.catalog.broken] == [str(quitter)]  # type: ignore[union-attr]
+
+
+def test_a_plugin_that_forks_at_import_cannot_mislabel_the_others(tmp_path: Path) -> None:
+    top_level(tmp_path, "a_forker", "import os; os.fork()")
+    one = workload_with_step(tmp_path, "b_one", "return 1")
+    two = workload_with_step(tmp_path, "c_two", "return 2")
+    for _ in range(3):  # the race the fork sets up does not always show
+        catalog = find_workloads(plugin_dirs=[tmp_path], use_entry_points=False)
+        assert catalog.workloads["b_one"].ref.file == str(one)
+        assert catalog.workloads["c_two"].ref.file == str(two)
+        assert catalog.shadowed == []
+
+
+def test_bytes_a_plugin_writes_to_the_readers_pipe_are_ignored(tmp_path: Path) -> None:
+    top_level(
+        tmp_path,
+        "a_scribbler",
+        "import os\nfor fd in range(3, 12):\n    try:\n        os.write(fd, b'{oops\\n')\n"
+        "    except OSError:\n        pass",
+    )
+    after = workload_with_step(tmp_path, "b_after", "return 1")
+    catalog = find_workloads(plugin_dirs=[tmp_path], use_entry_points=False)
+    assert {"a_scribbler", "b_after"} <= set(catalog.workloads) and catalog.broken == []
+    assert catalog.workloads["b_after"].ref.file == str(after)
+
+
+def test_a_module_in_the_working_directory_cannot_replace_the_readers(tmp_path: Path) -> None:
+    (tmp_path / "json.py").write_text("raise SystemExit('the wrong json')\n")
+    (tmp_path / "elsewhere").mkdir()
+    plugin = workload_with_step(tmp_path / "elsewhere", "fine", "return 1")
+    script = Path(sys.executable).parent / "gpuscope"  # as users run it: not `python -m`,
+    # which itself puts the working directory first on gpuscope's own path
+    result = subprocess.run(
+        [str(script), "bench", "--list", "--plugin", str(plugin)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "none")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "fine" in result.stdout and "broken" not in result.stdout
+
+
+def test_a_declaration_that_breaks_the_checks_is_a_reason_not_a_crash(tmp_path: Path) -> None:
+    bad = write_plugin(
+        tmp_path,
+        "odd",
+        """
+class Odd(Workload):
+    name = "odd"
+    unit = "x"
+    devices = (["cpu"],)
+
+    def setup(self, device, params):
+        pass
+
+    def step(self):
+        return 1
+""",
+    )
+    (broken,) = find_workloads([bad], plugin_dirs=[], use_entry_points=False).broken
+    assert broken.reason.startswith("Odd: its declaration cannot be read: TypeError")
+
+
+def test_debug_shows_why_a_plugin_failed_to_import(tmp_path: Path) -> None:
+    bad = write_plugin(tmp_path, "keyerr", "{}['missing']\n")
+    plain = gpuscope("bench", "keyerr", "--plugin", str(bad), config=tmp_path / "config")
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert "line 3: KeyError: 'missing'" in plain.stderr
+    debug = gpuscope("--debug", "bench", "keyerr", "--plugin", str(bad), config=tmp_path / "c")
+    assert "Traceback (most recent call last)" in debug.stderr and debug.returncode == 2
+
+
+async def test_quitting_the_ui_does_not_wait_for_a_hanging_plugin(tmp_path: Path) -> None:
+    from tests.tui_support import make_app, wait_until
+
+    sleeper = top_level(tmp_path, "sleeper", "import time; time.sleep(1000)")
+    app = make_app(plugin_files=[sleeper], find_catalog=None)
+    start = time.monotonic()
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: app.sampler is not None)
+        await pilot.pause(0.5)  # the probe is now stuck in the sleeper's import
+    assert time.monotonic() - start < 6  # its import limit is 10 s

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from gpuscope.cli import build_parser
-from gpuscope.commands.bench import finite
+from gpuscope.commands.bench_output import finite
 from gpuscope.workloads.api import (
     RESERVED_PARAM_NAMES,
     ContractError,
@@ -139,10 +139,14 @@ def test_processes_a_plugin_starts_end_with_its_run(
     result = quick(plugin, "spawner", *extra)
     assert result.returncode == (0 if not extra else 1), result.stderr
     pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(pid), "the plugin's subprocess outlived its run"
+    try:
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), "the plugin's subprocess outlived its run"
+    finally:
+        if _alive(pid):  # never leave a sleep 1000 behind, even when the test fails
+            psutil.Process(pid).kill()
 
 
 @pytest.mark.parametrize(
@@ -240,6 +244,8 @@ def test_the_hang_limit_follows_the_run_not_one_fixed_figure() -> None:
     limits = HangLimits(_spec(), None, setup_timeout_s=120.0)
     assert limits.now_s == 120.0  # building a model on a cold GPU
     limits.seen(RunEvent("started", 0.0))
+    assert limits.now_s == 120.0  # the first step may compile or autotune
+    limits.seen(RunEvent("first_step", 0.0))
     assert limits.now_s == 2.0 + RUN_SILENCE_S  # warm-up, then one step's silence
     limits.seen(RunEvent("warmup_done", 0.0, {"steps": 4, "seconds": 2.0}))
     assert limits.now_s == RUN_SILENCE_S  # a 3 s run of a hung step does not wait 120 s
@@ -248,7 +254,7 @@ def test_the_hang_limit_follows_the_run_not_one_fixed_figure() -> None:
     assert slow.now_s == 80.0  # ten of its own steps
     explicit = HangLimits(_spec(), 5.0, 120.0)
     assert explicit.now_s == 5.0
-    explicit.seen(RunEvent("started", 0.0))
+    explicit.seen(RunEvent("first_step", 0.0))
     assert explicit.now_s == 7.0
 
 
@@ -343,3 +349,91 @@ def test_a_rocm_device_keeps_its_name_and_torch_gets_cuda() -> None:
     assert [torch_device(d) for d in ("rocm:1", "cuda:0", "cuda", "cpu")] == [
         "cuda:1", "cuda:0", "cuda:0", "cpu"
     ]  # fmt: skip
+
+
+def test_facts_of_plugin_types_cross_as_built_in_values() -> None:
+    import enum
+
+    class Mode(enum.IntEnum):
+        FAST = 2
+
+    class Label(str):
+        pass
+
+    kept, notes = clean_facts({"mode": Mode.FAST, "label": Label("x"), "ratio": 0.5})
+    assert kept == {"mode": 2, "label": "x", "ratio": 0.5} and notes == []
+    assert [type(v) for v in kept.values()] == [int, str, float]  # nothing of the plugin's
+
+
+def test_real_numbers_of_any_kind_are_work_and_huge_ones_are_not() -> None:
+    from fractions import Fraction
+
+    assert as_work(Fraction(3, 2)) == Work(1.5)
+    numpy = pytest.importorskip("numpy")
+    assert as_work(numpy.int64(5)) == Work(5.0)
+    with pytest.raises(ContractError):
+        as_work(10**400)  # float() overflows: a contract error, not OverflowError
+
+
+def test_a_plugin_enum_fact_keeps_the_json(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    plugin = write_plugin(
+        tmp_path,
+        "enumfact",
+        """
+import enum
+
+class Mode(enum.IntEnum):
+    FAST = 2
+
+class E(Workload):
+    name = "enumfact"
+    unit = "things"
+    devices = ("cpu",)
+
+    def setup(self, device, params):
+        pass
+
+    def step(self):
+        return 1
+
+    def facts(self):
+        return {"mode": Mode.FAST}
+""",
+    )
+    result = quick(plugin, "enumfact", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["reports"][0]["facts"] == {"mode": 2}
+
+
+def test_workload_options_are_never_abbreviations_of_gpuscopes() -> None:
+    _, extra = build_parser().parse_known_args(["--deb", "bench", "x"])
+    assert "--deb" in extra  # not taken for --debug
+
+
+def test_a_run_ends_when_gpuscope_is_killed(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pid_file = tmp_path / "child.pid"
+    setup = f"import os; open({str(pid_file)!r}, 'w').write(str(os.getpid()))"
+    plugin = workload_with_step(tmp_path, "hangs", "import time; time.sleep(600)", setup)
+    parent = subprocess.Popen(
+        [*GPUSCOPE, "bench", "hangs", "--plugin", str(plugin), "--warmup", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline and parent.poll() is None
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        time.sleep(0.5)
+        parent.kill()  # SIGKILL: gpuscope gets no chance to reap its child
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), "the workload child outlived gpuscope"
+    finally:
+        parent.kill()
+        if pid_file.exists() and pid_file.read_text() and _alive(int(pid_file.read_text())):
+            psutil.Process(int(pid_file.read_text())).kill()

@@ -38,7 +38,7 @@ def test_good_plugin_streams_events_and_a_result(tmp_path: Path) -> None:
     )
     events, pid = run(path, "sleepy", duration_s=1.2)
     kinds = [e.kind for e in events]
-    assert kinds[:2] == ["started", "warmup_done"] and kinds[-1] == "result"
+    assert kinds[:3] == ["started", "first_step", "warmup_done"] and kinds[-1] == "result"
     assert "progress" in kinds
     result = events[-1].data
     assert result["steps"] >= 50 and result["units"] == 3 * result["steps"]

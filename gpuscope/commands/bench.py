@@ -7,24 +7,23 @@ the sampler measures energy over the child's measured stretch.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpuscope.commands.bench_output import describe_catalog, print_reports
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.errors import UsageError
 from gpuscope.sampler import Sampler
-from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.workloads.api import WorkloadError, device_kind, resolve_params
-from gpuscope.workloads.efficiency import Comparison, RunReport, compare, format_rate
+from gpuscope.workloads.efficiency import RunReport, format_rate
 from gpuscope.workloads.measured import MeasuredRun
-from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
+from gpuscope.workloads.registry import BUNDLED_NAMES, Catalog, WorkloadInfo, find_workloads
 from gpuscope.workloads.runner import RunEvent
 from gpuscope.workloads.torch_probe import (
     NOT_INSTALLED,
@@ -65,11 +64,14 @@ def run_bench(options: BenchOptions) -> int:
             raise UsageError(f"plugin file {plugin} not found")
     if not options.list_only:
         _check_times(options)
-    catalog = find_workloads(plugin_files=options.plugin_files)
+    if options.workload in BUNDLED_NAMES and not options.plugin_files:
+        catalog = find_workloads(plugin_dirs=[], use_entry_points=False)  # bundled names win
+    else:
+        catalog = find_workloads(plugin_files=options.plugin_files)
     if options.list_only:
         print(describe_catalog(catalog))
         return 0
-    info = _choose(catalog, options.workload)
+    info = _choose(catalog, options.workload, options.debug)
     for shadowed in catalog.shadows_of(info.name):
         print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
     params = _params(info, options.param_args)
@@ -86,7 +88,7 @@ def run_bench(options: BenchOptions) -> int:
                 _run_one(info, device, params, options, sampler, found, outcome)
         finally:
             sampler.stop()
-    _print(outcome.reports, options.output_format)
+    print_reports(outcome.reports, options.output_format)
     for line in outcome.failures:
         print(f"gpuscope bench: {line}", file=sys.stderr)
     if outcome.interrupted:
@@ -96,21 +98,25 @@ def run_bench(options: BenchOptions) -> int:
     return 0
 
 
-def _choose(catalog: Catalog, name: str | None) -> WorkloadInfo:
+def _choose(catalog: Catalog, name: str | None, debug: bool) -> WorkloadInfo:
     if not name:
         raise UsageError("name a workload (gpuscope bench --list shows them)")
     if name not in catalog.workloads:
-        broken = catalog.why_missing(name)
+        broken = catalog.broken_for(name)
         if broken is not None:
-            raise UsageError(f"workload {name!r} cannot run: {broken}")
+            if debug and broken.detail:
+                print(broken.detail.rstrip(), file=sys.stderr)
+            raise UsageError(
+                f"workload {name!r} cannot run: {broken.where} is broken: {broken.reason}"
+            )
         available = ", ".join(sorted(catalog.workloads)) or "none"
         raise UsageError(f"unknown workload {name!r} (available: {available})")
     return catalog.workloads[name]
 
 
-def _params(cls: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
+def _params(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
     """``--dtype bf16 --size=4096`` -> resolved parameters; UsageError for anything else."""
-    declared = {p.name: p for p in cls.params}
+    declared = {p.name: p for p in workload.params}
     given: dict[str, Any] = {}
     items = list(args)
     while items:
@@ -121,7 +127,7 @@ def _params(cls: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
         name = name.replace("-", "_")
         if name not in declared:
             known = ", ".join(f"--{n}" for n in declared) or "none"
-            raise UsageError(f"{cls.name} has no parameter --{name} (parameters: {known})")
+            raise UsageError(f"{workload.name} has no parameter --{name} (parameters: {known})")
         if not value:
             if not items:
                 raise UsageError(f"--{name} needs a value")
@@ -131,19 +137,20 @@ def _params(cls: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
         except WorkloadError as exc:
             raise UsageError(str(exc)) from None
     try:
-        return resolve_params(cls, given)
+        return resolve_params(workload, given)
     except WorkloadError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _device(device: str, cls: WorkloadInfo) -> str:
+def _device(device: str, workload: WorkloadInfo) -> str:
     """The device as typed ("cuda" becomes "cuda:0"), if the workload runs on its kind."""
     if not _DEVICE.match(device):
         raise UsageError(f"unknown device {device!r} (use cpu, cuda:N or rocm:N)")
     kind = device_kind(device)
-    if kind not in cls.devices and not (kind == "cuda" and "rocm" in cls.devices):
+    supported = workload.devices
+    if kind not in supported and not (kind == "cuda" and "rocm" in supported):
         raise UsageError(
-            f"{cls.name} does not run on {device} (it supports {', '.join(cls.devices)})"
+            f"{workload.name} does not run on {device} (it supports {', '.join(supported)})"
         )
     return device if ":" in device or kind == "cpu" else f"{device}:0"
 
@@ -266,118 +273,3 @@ class _Progress:
         if self._active:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
-
-
-def _cell(value: float | None, pattern: str) -> str:
-    return "n/a" if value is None else pattern.format(value)
-
-
-def _table(reports: list[RunReport]) -> str:
-    header = (
-        "workload",
-        "device",
-        "params",
-        "throughput",
-        "TFLOP/s",
-        "avg W",
-        "energy J",
-        "work/J",
-        "% peak",
-        "energy source",
-    )
-    rows = [header]
-    for r in reports:
-        params = " ".join(f"{k}={v}" for k, v in r.params.items())
-        rows.append(
-            (
-                r.workload,
-                r.device + (" (stopped)" if r.stopped_early else ""),
-                params,
-                format_rate(r.throughput, r.unit),
-                _cell(r.tflops, "{:.3g}"),
-                _cell(r.avg_power_w, "{:.0f}"),
-                _cell(r.energy_j, "{:.1f}"),
-                "n/a" if r.work_per_joule is None else format_rate(r.work_per_joule, r.unit, "J"),
-                _cell(r.pct_of_peak, "{:.1f}"),
-                r.energy_source or f"n/a: {r.energy_note}",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
-def _comparisons(reports: list[RunReport]) -> list[Comparison]:
-    if len(reports) < 2:
-        return []
-    baseline = reports[0]
-    return [compare(baseline, other) for other in reports[1:]]
-
-
-def _print(reports: list[RunReport], output_format: str) -> None:
-    comparisons = _comparisons(reports)
-    if output_format == "json":
-        payload = {
-            "reports": [r.as_dict() for r in reports],
-            "comparisons": [asdict(c) for c in comparisons],
-        }
-        print(json.dumps(finite(payload), indent=2, allow_nan=False))
-    elif output_format == "csv":
-        write_reports_csv(reports, sys.stdout)
-    elif reports:
-        print(_table(reports))
-        for r in reports:
-            if r.facts:
-                listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
-                print(f"{r.workload} on {r.device}: {listed}")
-        for c in comparisons:
-            speed = "n/a" if c.speedup is None else f"{c.speedup:.2f}x"
-            efficiency = (
-                "n/a (needs energy on both)"
-                if c.efficiency_ratio is None
-                else f"{c.efficiency_ratio:.2f}x"
-            )
-            print(f"{c.device} vs {c.baseline}: throughput {speed}, work per joule {efficiency}")
-    for r in reports:
-        for note in r.notes:
-            print(f"gpuscope bench: note: {r.workload} on {r.device}: {note}", file=sys.stderr)
-
-
-def finite(value: Any) -> Any:
-    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(item) for item in value]
-    return value
-
-
-def describe_catalog(catalog: Catalog) -> str:
-    """``gpuscope bench --list``: each workload with its devices, unit and parameters."""
-    lines = []
-    for name, cls in sorted(catalog.workloads.items()):
-        ref = cls.ref
-        origin = ref.origin if ref.file is None else f"{ref.origin} {ref.file}"
-        lines.append(f"{name:<14}{cls.description}  [{origin}]")
-        lines.append(f"{'':<14}devices: {', '.join(cls.devices)}; unit: {cls.unit}")
-        for p in cls.params:
-            choices = f" (one of {', '.join(str(c) for c in p.choices)})" if p.choices else ""
-            bounds = _bounds(p.minimum, p.maximum)
-            lines.append(f"{'':<14}--{p.name} {p.default!r}{choices}{bounds}  {p.help}".rstrip())
-    for broken in catalog.broken:
-        lines.append(f"broken        {broken.where}: {broken.reason}")
-    for shadowed in catalog.shadowed:
-        lines.append(f"shadowed      {shadowed.describe()}")
-    return "\n".join(lines)
-
-
-def _bounds(minimum: float | None, maximum: float | None) -> str:
-    if minimum is not None and maximum is not None:
-        return f" ({minimum:g} to {maximum:g})"
-    if minimum is not None:
-        return f" (>= {minimum:g})"
-    return f" (<= {maximum:g})" if maximum is not None else ""

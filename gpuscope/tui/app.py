@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ class GpuscopeApp(App[int]):
         self.found: Discovery | None = None
         self.sampler: Sampler | None = None
         self.catalog: Catalog | None = None
+        self._quitting = threading.Event()
         self.runs: list[MeasuredRun] = []
         self.reports: list[RunReport] = []
         self.recording: UiRecording | None = None
@@ -179,7 +181,7 @@ class GpuscopeApp(App[int]):
         self.call_from_thread(setattr, self, "catalog", catalog)
 
     def _default_catalog(self) -> Catalog:
-        return find_workloads(plugin_files=self.setup.plugin_files)
+        return find_workloads(plugin_files=self.setup.plugin_files, cancel=self._quitting)
 
     def _devices_ready(self, found: Discovery) -> None:
         self.found = found
@@ -540,6 +542,7 @@ class GpuscopeApp(App[int]):
             )
 
     def on_unmount(self) -> None:
+        self._quitting.set()  # plugin reading stops at once: quitting never waits for it
         for run in self.runs:
             if not run.finished:
                 run.stop(grace_s=QUIT_GRACE_S)

@@ -132,9 +132,8 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         if chosen is None:
             await box.mount(Static("[$error]no workloads found[/]"))
             return
-        cls = chosen
         rows = []
-        for param in cls.params:
+        for param in chosen.params:
             if param.choices:
                 field: Input | Select[str] = Select(
                     [(str(c), str(c)) for c in param.choices],
@@ -148,7 +147,9 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
             rows.append(
                 Horizontal(Label(param.name, classes="param-label"), field, classes="launch-row")
             )
-        await box.mount(Static(f"unit of work: {escape(cls.unit)}", classes="launch-note"), *rows)
+        await box.mount(
+            Static(f"unit of work: {escape(chosen.unit)}", classes="launch-note"), *rows
+        )
 
     @on(Button.Pressed, "#launch-cancel")
     def action_dismiss_none(self) -> None:
@@ -167,23 +168,22 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         chosen = self._chosen()
         if chosen is None:
             raise WorkloadError("pick a workload")
-        cls = chosen
         given: dict[str, Any] = {}
-        for param in cls.params:
+        for param in chosen.params:
             widget = self.query_one(f"#param-{param.name}")
             text = str(widget.value) if isinstance(widget, Input | Select) else ""
             given[param.name] = param.parse(text)
-        params = resolve_params(cls, given)
+        params = resolve_params(chosen, given)
         devices = tuple(self.query_one("#launch-devices", SelectionList).selected)
         if not devices:
             raise WorkloadError("pick at least one device")
-        unsupported = [d for d in devices if d.split(":")[0] not in cls.devices]
+        unsupported = [d for d in devices if d.split(":")[0] not in chosen.devices]
         if unsupported:
             raise WorkloadError(
-                f"{cls.name} does not run on {', '.join(unsupported)} "
-                f"(it supports {', '.join(cls.devices)})"
+                f"{chosen.name} does not run on {', '.join(unsupported)} "
+                f"(it supports {', '.join(chosen.devices)})"
             )
         duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
         warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
         sequential = self.query_one("#launch-sequential", Checkbox).value
-        return LaunchRequest(cls, params, devices, duration, warmup, sequential)
+        return LaunchRequest(chosen, params, devices, duration, warmup, sequential)

@@ -13,6 +13,7 @@ This module imports nothing heavy: the registry reads declarations without impor
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -245,23 +246,27 @@ def torch_device(device: str) -> str:
 
 def as_work(done: object) -> Work:
     """What ``step`` returned, as ``Work``; ContractError unless it is an amount of work."""
-    units: object = done.units if isinstance(done, Work) else done
-    flops: object = done.flops if isinstance(done, Work) else None
-    if not _amount(units) or (flops is not None and not _amount(flops)):
+    units = _amount(done.units if isinstance(done, Work) else done)
+    flops = done.flops if isinstance(done, Work) else None
+    checked_flops = None if flops is None else _amount(flops)
+    if units is None or (flops is not None and checked_flops is None):
         raise ContractError(
             f"step returned {done!r}: it must return a finite number >= 0, or Work(units, flops)"
             " with finite numbers >= 0"
         )
-    return done if isinstance(done, Work) else Work(units=float(done))  # type: ignore[arg-type]
+    return Work(units, checked_flops)
 
 
-def _amount(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
+def _amount(value: object) -> float | None:
+    """``value`` as a plain float if it is a real number (numpy's included, bool not), finite and
+    >= 0; else None."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 FactValue = str | int | float | bool | None
@@ -274,15 +279,33 @@ def clean_facts(facts: object) -> tuple[dict[str, FactValue], list[str]]:
     kept: dict[str, FactValue] = {}
     notes = []
     for key, value in facts.items():
+        plain = _plain(value)
         if not isinstance(key, str):
             notes.append(f"fact key {key!r} is not a string: dropped")
-        elif (
-            value is None
-            or isinstance(value, str | bool | int)
-            or (isinstance(value, float) and math.isfinite(value))
-        ):
-            kept[key] = value
+        elif not isinstance(plain, _Dropped):
+            kept[str(key)] = plain
         else:
             shown = repr(value) if isinstance(value, float) else type(value).__name__
             notes.append(f"fact {key!r} is {shown}, not a JSON number, string or bool: dropped")
     return kept, notes
+
+
+class _Dropped:
+    """A fact value that is not a JSON scalar."""
+
+
+def _plain(value: object) -> FactValue | _Dropped:
+    """``value`` as a built-in JSON scalar. Subclasses (an IntEnum, numpy's numbers, a str
+    subclass) become the built-in type, so nothing of the plugin's is pickled to gpuscope."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return number if math.isfinite(number) else _Dropped()
+    if isinstance(value, str):
+        return str(value)
+    return _Dropped()

@@ -13,6 +13,7 @@ import faulthandler
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -54,8 +55,11 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
     # A terminal's Ctrl-C reaches the whole process group; the parent turns it into a graceful
     # stop (the stop event), so the child must not die of it mid-measurement.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A session of its own: whatever the workload starts can be ended with it (runner._reap).
-    os.setsid()
+    # A session of its own: whatever the workload starts can be ended with it (runner._reap),
+    # and ended by us should gpuscope die without reaping it.
+    if hasattr(os, "setsid"):
+        os.setsid()
+        _exit_with_parent()
     _redirect_output(log_path)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     workload: Workload | None = None
@@ -113,6 +117,8 @@ def _measure(
     while steps < spec.warmup_steps or time.perf_counter() - start < spec.warmup_s:
         as_work(step())
         steps += 1
+        if steps == 1:  # a first step may compile or autotune; the runner waits longer for it
+            conn.send({"kind": "first_step", "seconds": time.perf_counter() - start})
         if stop.is_set():  # stopped before anything was measured
             conn.send(
                 {
@@ -173,6 +179,18 @@ def _measure(
             "stopped_early": stopped,
         }
     )
+
+
+def _exit_with_parent() -> None:
+    """gpuscope killed (SIGKILL, a closed terminal) leaves us reparented: end our session."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="gpuscope-parent-watch").start()
 
 
 def _redirect_output(log_path: str) -> None:

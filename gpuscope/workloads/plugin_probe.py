@@ -1,10 +1,10 @@
-"""Reads plugin declarations in a process of its own: ``python -m gpuscope.workloads.plugin_probe``.
+"""Reads plugin declarations in a process of its own, started by ``plugin_reader``.
 
 Importing a plugin runs its module's top level, which may print, sleep, exit, crash or import
 torch. Here none of that can reach gpuscope: the plugin's stdout and stderr go nowhere, and the
 declarations travel back as JSON lines on a copy of the original stdout. Each item is announced
 before it is imported, so the parent knows which one hung or took the process down
-(``registry.find_workloads`` kills and restarts the probe for the rest).
+(``plugin_reader`` kills and restarts the probe for the rest).
 
 Items on the command line: ``file:PATH:MODULE`` or ``entry-point:NAME=VALUE``.
 """
@@ -14,7 +14,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -46,6 +49,7 @@ def load_plugin_file(path: Path, module_name: str) -> ModuleType:
 
 
 def workload_classes(module: ModuleType) -> list[type[Workload]]:
+    """The Workload subclasses a module defines (not those it imports)."""
     return [
         value
         for value in vars(module).values()
@@ -71,6 +75,7 @@ def one_line(exc: BaseException, path: str | None = None) -> str:
 
 
 def describe(cls: type[Workload], module: str, where: str) -> dict[str, Any]:
+    """A checked workload's declaration as JSON values (``registry.WorkloadInfo.from_probe``)."""
     return {
         "name": cls.name,
         "description": cls.description,
@@ -94,46 +99,47 @@ def describe(cls: type[Workload], module: str, where: str) -> dict[str, Any]:
     }
 
 
-def _classes_of(item: str) -> tuple[list[type[Workload]], str, str | None]:
-    """Import one item: its workload classes, the module they live in, and its file if any."""
+def _classes_of(item: str) -> tuple[list[type[Workload]], str]:
+    """Import one item: its workload classes and the module they live in."""
     kind, _, rest = item.partition(":")
     if kind == "file":
         path, _, module_name = rest.rpartition(":")
-        return workload_classes(load_plugin_file(Path(path), module_name)), module_name, path
+        return workload_classes(load_plugin_file(Path(path), module_name)), module_name
     name, _, value = rest.partition("=")
     loaded = EntryPoint(name, value, ENTRY_POINT_GROUP).load()
     if not (isinstance(loaded, type) and issubclass(loaded, Workload)):
         raise NotAWorkload
-    return [loaded], loaded.__module__, None
+    return [loaded], loaded.__module__
 
 
 def probe(item: str, where: str) -> dict[str, Any]:
-    """What one item declares: its workloads, and what is broken with a one-line reason."""
+    """What one item declares: its workloads, and what is broken with a one-line reason (and,
+    for an import that failed, its traceback for ``--debug``)."""
     workloads: list[dict[str, Any]] = []
     broken: list[dict[str, Any]] = []
     file = item.split(":", 1)[1].rpartition(":")[0] if item.startswith("file:") else None
     try:
-        classes, module, _ = _classes_of(item)
+        classes, module = _classes_of(item)
     except NotAWorkload:
-        return {
-            "workloads": [],
-            "broken": [{"where": where, "reason": "is not a Workload subclass"}],
-        }
+        broken.append({"where": where, "reason": "is not a Workload subclass"})
+        return {"workloads": [], "broken": broken}
     except BaseException as exc:  # SyntaxError, ImportError, SystemExit, anything at all
-        return {"workloads": [], "broken": [{"where": where, "reason": one_line(exc, file)}]}
+        detail = "".join(traceback.format_exception(exc))[-4000:]
+        broken.append({"where": where, "reason": one_line(exc, file), "detail": detail})
+        return {"workloads": [], "broken": broken}
     if not classes:
         broken.append({"where": where, "reason": "defines no Workload subclass"})
     for cls in classes:
         declared = getattr(cls, "name", None)
-        problems = contract_problems(cls)
-        if not problems:
-            try:
+        try:
+            problems = contract_problems(cls)
+            if not problems:
                 described = describe(cls, module, where)
                 json.dumps(described, allow_nan=False)
                 workloads.append(described)
                 continue
-            except (TypeError, ValueError) as exc:
-                problems = [f"cannot be described: {exc}"]
+        except Exception as exc:  # a declaration odd enough to break the checks themselves
+            problems = [f"its declaration cannot be read: {one_line(exc)}"]
         broken.append(
             {
                 "where": where,
@@ -155,15 +161,27 @@ def _silence() -> TextIO:
     return results
 
 
-def main(argv: list[str]) -> int:
+def _exit_with_parent() -> None:
+    """End this probe (and its session) if gpuscope dies: reparenting changes our ppid."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def main(argv: list[str]) -> None:
+    """Items and their ``where`` alternate in ``argv``; one ``begin`` and one result line each,
+    stamped with this process's pid (a copy a plugin forks has another)."""
+    _exit_with_parent()
     results = _silence()
+    pid = os.getpid()
     for index in range(0, len(argv), 2):
         item, where = argv[index], argv[index + 1]
-        results.write(json.dumps({"begin": item}) + "\n")
-        results.write(json.dumps({"item": item, **probe(item, where)}) + "\n")
+        results.write(json.dumps({"pid": pid, "begin": item}) + "\n")
+        results.write(json.dumps({"pid": pid, "item": item, **probe(item, where)}) + "\n")
     results.flush()
     os._exit(0)  # a plugin's atexit handler or stuck thread must not keep the probe alive
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -15,6 +15,8 @@ import time
 
 def end_group(pgid: int, grace_s: float = 1.0) -> None:
     """SIGTERM the group, then SIGKILL whatever is left after ``grace_s``."""
+    if not hasattr(os, "killpg"):  # not POSIX: no sessions were made either
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s

@@ -13,24 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import os
-import queue
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import gpuscope
 from gpuscope.workloads.api import Param, Workload
 from gpuscope.workloads.plugin_probe import ENTRY_POINT_GROUP, load_plugin_file, workload_classes
-from gpuscope.workloads.process_group import end_group
+from gpuscope.workloads.plugin_reader import ProbeItem, read_plugins
 
 BUNDLED_MODULES = (
     "gpuscope.workloads.gemm",
@@ -38,7 +32,9 @@ BUNDLED_MODULES = (
     "gpuscope.workloads.rnn",
     "gpuscope.workloads.memory_probe",
 )
+BUNDLED_NAMES = frozenset({"gemm", "cnn", "rnn", "memory-probe"})  # tests check it matches
 IMPORT_TIMEOUT_S = 10.0  # per plugin file; a first ``import torch`` takes ~2 s
+TOTAL_TIMEOUT_S = 30.0  # all plugins together: a folder of hanging files cannot cost minutes
 
 
 def checkout_plugins(module_file: Path = Path(__file__)) -> Path | None:
@@ -60,10 +56,12 @@ def checkout_plugins(module_file: Path = Path(__file__)) -> Path | None:
 
 def user_plugin_dir() -> Path:
     """``$XDG_CONFIG_HOME/gpuscope/plugins`` (default ``~/.config/gpuscope/plugins``)."""
-    if sys.platform == "darwin":
+    if os.environ.get("XDG_CONFIG_HOME"):
+        base = Path(os.environ["XDG_CONFIG_HOME"])
+    elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+        base = Path.home() / ".config"
     return base / "gpuscope" / "plugins"
 
 
@@ -134,9 +132,12 @@ class WorkloadInfo:
 
 @dataclass(frozen=True, slots=True)
 class BrokenPlugin:
+    """A plugin that cannot run, and why in one line (``detail``: a traceback, for --debug)."""
+
     where: str  # file path or entry-point name
     reason: str  # one line
     name: str | None = None  # the workload name it meant to declare, where known
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,8 @@ class Shadowed:
 
 @dataclass
 class Catalog:
+    """What can run (by name), what is broken, and what a name clash hid."""
+
     workloads: dict[str, WorkloadInfo] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
     shadowed: list[Shadowed] = field(default_factory=list)
@@ -168,12 +171,9 @@ class Catalog:
         else:
             self.shadowed.append(Shadowed(info.name, info.where, taken.where, taken.ref.origin))
 
-    def why_missing(self, name: str) -> str | None:
-        """Why a workload of this name cannot run, if a broken plugin seems to be it."""
-        for broken in self.broken:
-            if broken.name == name or Path(broken.where).stem == name:
-                return f"{broken.where} is broken: {broken.reason}"
-        return None
+    def broken_for(self, name: str) -> BrokenPlugin | None:
+        """The broken plugin that seems to be the workload of this name, if any."""
+        return next((b for b in self.broken if b.name == name or Path(b.where).stem == name), None)
 
     def shadows_of(self, name: str) -> list[Shadowed]:
         return [s for s in self.shadowed if s.name == name]
@@ -186,9 +186,10 @@ def plugin_module_name(path: Path) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Item:
-    arg: str  # for plugin_probe: file:PATH:MODULE or entry-point:NAME=VALUE
-    where: str
+class _Source:
+    """One plugin file or entry point to read, and where its workloads will come from."""
+
+    item: ProbeItem
     file: str | None
     origin: str
 
@@ -204,8 +205,11 @@ def find_workloads(
     plugin_dirs: Iterable[Path] | None = None,
     use_entry_points: bool = True,
     import_timeout_s: float = IMPORT_TIMEOUT_S,
+    total_timeout_s: float = TOTAL_TIMEOUT_S,
+    cancel: threading.Event | None = None,
 ) -> Catalog:
-    """Everything runnable. ``plugin_dirs`` defaults to the user's folder, then the checkout's."""
+    """Everything runnable. ``plugin_dirs`` defaults to the user's folder, then the checkout's.
+    ``cancel`` stops reading plugins at once (what is not read is listed as such)."""
     catalog = Catalog()
     for module_name in BUNDLED_MODULES:
         module = importlib.import_module(module_name)
@@ -220,102 +224,30 @@ def find_workloads(
     candidates = [(path, "--plugin") for path in plugin_files] + [
         (path, origin) for folder, origin in folders for path in _folder_files(folder)
     ]
-    items: list[_Item] = []
+    sources: list[_Source] = []
     seen: set[Path] = set()
     for path, origin in candidates:
         if not path.is_file():
             catalog.broken.append(BrokenPlugin(str(path), "no such file", path.stem))
         elif path.resolve() not in seen:  # named by --plugin and in a folder: one file
             seen.add(path.resolve())
-            name = plugin_module_name(path)
-            items.append(_Item(f"file:{path.resolve()}:{name}", str(path), str(path), origin))
+            arg = f"file:{path.resolve()}:{plugin_module_name(path)}"
+            sources.append(_Source(ProbeItem(arg, str(path), path.stem), str(path), origin))
     if use_entry_points:
         for point in entry_points(group=ENTRY_POINT_GROUP):
             where = f"entry point {point.name} ({point.value})"
-            items.append(
-                _Item(f"entry-point:{point.name}={point.value}", where, None, "entry point")
-            )
-    for item, result in zip(items, _probe_all(items, import_timeout_s), strict=True):
-        for data in result.get("workloads", []):
-            catalog.add(WorkloadInfo.from_probe(data, item.file, item.origin))
-        for broken in result.get("broken", []):
+            arg = f"entry-point:{point.name}={point.value}"
+            sources.append(_Source(ProbeItem(arg, where, point.name), None, "entry point"))
+    results = read_plugins(
+        [source.item for source in sources], import_timeout_s, total_timeout_s, cancel
+    )
+    for source, result in zip(sources, results, strict=True):
+        for data in result.workloads:
+            catalog.add(WorkloadInfo.from_probe(data, source.file, source.origin))
+        for broken in result.broken:
             catalog.broken.append(
-                BrokenPlugin(broken["where"], broken["reason"], broken.get("name"))
+                BrokenPlugin(
+                    broken["where"], broken["reason"], broken.get("name"), broken.get("detail", "")
+                )
             )
     return catalog
-
-
-def _probe_all(items: list[_Item], timeout_s: float) -> list[dict[str, Any]]:
-    """Each item's declarations, read by as few probe processes as the plugins allow."""
-    results: list[dict[str, Any]] = []
-    while len(results) < len(items):
-        results.extend(_probe_some(items[len(results) :], timeout_s))
-    return results
-
-
-def _probe_some(items: list[_Item], timeout_s: float) -> list[dict[str, Any]]:
-    """Probe ``items`` in one process until it finishes, hangs or dies; at least one result."""
-    args = [part for item in items for part in (item.arg, item.where)]
-    env = dict(os.environ)
-    package_root = str(Path(gpuscope.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gpuscope.workloads.plugin_probe", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,  # whatever a plugin starts is ended with the probe
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(process, lines), daemon=True).start()
-    results: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s + 5.0  # the probe's own start, then per item
-    try:
-        while len(results) < len(items):
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                results.append(
-                    _failed(items[len(results)], f"import did not finish in {timeout_s:g} s")
-                )
-                break
-            if line is None:  # the probe died: the item it was importing took it down
-                process.wait()
-                results.append(_failed(items[len(results)], _death(process.returncode)))
-                break
-            message = json.loads(line)
-            if "begin" in message:
-                deadline = time.monotonic() + timeout_s
-            else:
-                results.append(message)
-    finally:
-        _end(process)
-    return results
-
-
-def _pump(process: subprocess.Popen[bytes], lines: queue.Queue[str | None]) -> None:
-    assert process.stdout is not None
-    for raw in process.stdout:
-        text = raw.decode(errors="replace").strip()
-        if text.startswith("{"):
-            lines.put(text)
-    lines.put(None)
-
-
-def _failed(item: _Item, reason: str) -> dict[str, Any]:
-    name = Path(item.file).stem if item.file else None
-    return {"workloads": [], "broken": [{"where": item.where, "reason": reason, "name": name}]}
-
-
-def _death(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"crashes gpuscope's reader when imported (killed by {signal.Signals(-code).name})"
-    return f"ends the process when imported (exit code {code})"
-
-
-def _end(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-    process.wait()
-    end_group(process.pid, grace_s=0.2)  # what the plugin started, even after the probe exited

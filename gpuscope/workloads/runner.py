@@ -9,6 +9,7 @@ event (``result`` or ``error``), keeps running, and leaves no process behind.
 from __future__ import annotations
 
 import contextlib
+import enum
 import multiprocessing
 import os
 import signal
@@ -43,7 +44,8 @@ def prepare_for_captured_stderr() -> None:
 
 @dataclass(frozen=True, slots=True)
 class RunEvent:
-    """One event: ``started``, ``warmup_done``, ``progress``, ``result`` or ``error``.
+    """One event: ``started``, ``first_step``, ``warmup_done``, ``progress``, ``result`` or
+    ``error``.
 
     ``error`` carries ``error_kind``: usage, exception, oom (host memory), device_oom, crashed
     (died without a word: signal or exit code), hung (no event for the hang timeout), or stopped.
@@ -60,24 +62,30 @@ class RunEvent:
         return self.kind in ("result", "error")
 
 
+class Phase(enum.Enum):
+    SETUP = "setup"  # until the first warm-up step is done (cuDNN autotune, torch.compile)
+    WARM_UP = "warm-up"
+    MEASURING = "measuring"
+
+
 @dataclass
 class HangLimits:
-    """How long a child may stay silent, by phase: ``setup_timeout_s`` until it has set up,
-    then the warm-up time plus ``RUN_SILENCE_S``, then ``RUN_SILENCE_S`` or ten times the
-    warm-up's average step, whichever is longer. An explicit timeout replaces the setup and
-    silence figures."""
+    """How long a child may stay silent, by phase: ``setup_timeout_s`` until setup and the first
+    step are done, then the rest of the warm-up plus ``RUN_SILENCE_S``, then ``RUN_SILENCE_S``
+    or ten times the warm-up's average step, whichever is longer. An explicit timeout
+    (``--hang-timeout``) stands in for ``setup_timeout_s`` and ``RUN_SILENCE_S``."""
 
     spec: RunSpec
     explicit_s: float | None
     setup_timeout_s: float
-    phase: str = "setup"
+    phase: Phase = Phase.SETUP
     slow_step_s: float = 0.0
 
     def seen(self, event: RunEvent) -> None:
-        if event.kind == "started":
-            self.phase = "warm-up"
+        if event.kind == "first_step":
+            self.phase = Phase.WARM_UP
         elif event.kind == "warmup_done":
-            self.phase = "measuring"
+            self.phase = Phase.MEASURING
             steps = int(event.data.get("steps") or 0)
             seconds = float(event.data.get("seconds") or 0.0)
             self.slow_step_s = SLOW_STEP_FACTOR * seconds / steps if steps else 0.0
@@ -85,15 +93,15 @@ class HangLimits:
     @property
     def now_s(self) -> float:
         silence = self.explicit_s if self.explicit_s is not None else RUN_SILENCE_S
-        if self.phase == "setup":
+        if self.phase is Phase.SETUP:
             return self.explicit_s if self.explicit_s is not None else self.setup_timeout_s
-        if self.phase == "warm-up":
+        if self.phase is Phase.WARM_UP:
             return self.spec.warmup_s + silence
         return max(silence, self.slow_step_s) if self.explicit_s is None else silence
 
     def describe(self) -> str:
         hint = "" if self.explicit_s is not None else " (--hang-timeout allows longer)"
-        return f"no progress for {self.now_s:.0f} s during {self.phase}{hint}"
+        return f"no progress for {self.now_s:.0f} s during {self.phase.value}{hint}"
 
 
 class WorkloadRun:
@@ -149,6 +157,9 @@ class WorkloadRun:
                         message = self._conn.recv()
                     except (EOFError, OSError):
                         yield self._died()
+                        return
+                    except Exception as exc:  # cannot be unpickled here: never the plugin's
+                        yield self._error("exception", f"sent what gpuscope cannot read: {exc}")
                         return
                     last_event_at = time.monotonic()
                     kind = message.pop("kind")

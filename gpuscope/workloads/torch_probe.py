@@ -22,10 +22,12 @@ from pathlib import Path
 
 from gpuscope.workloads.api import WorkloadError, device_kind
 
-_ASK = (
-    "import json, torch; print(json.dumps({'version': torch.__version__, "
+_ASK = (  # the working directory off the path: a stray json.py there must not answer
+    "import sys; del sys.path[0]; import json, torch; "
+    "print(json.dumps({'version': torch.__version__, "
     "'gpus': torch.cuda.device_count() if torch.cuda.is_available() else 0, "
-    "'hip': bool(getattr(torch.version, 'hip', None))}))"
+    "'hip': bool(getattr(torch.version, 'hip', None)), "
+    "'gpu_build': bool(torch.version.cuda or getattr(torch.version, 'hip', None))}))"
 )
 NOT_INSTALLED = "torch is not installed here: pip install 'gpuscope[workloads]'"
 
@@ -102,7 +104,9 @@ def ask_torch(timeout_s: float = 120.0) -> TorchFacts:
         why = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise WorkloadError(f"torch cannot be imported here: {why}")
     data = json.loads(lines[-1])
-    return TorchFacts(str(data["version"]), int(data["gpus"]), bool(data["hip"]))
+    return TorchFacts(
+        str(data["version"]), int(data["gpus"]), bool(data["hip"]), bool(data["gpu_build"])
+    )
 
 
 def check_device(device: str, facts: TorchFacts) -> None:

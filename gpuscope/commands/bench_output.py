@@ -1,0 +1,129 @@
+"""What ``gpuscope bench`` prints: the results table (or JSON / CSV), the device comparisons, and
+``--list``. JSON never holds NaN or Infinity: what is not known is ``null``."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from gpuscope.sinks.reports import write_reports_csv
+from gpuscope.workloads.efficiency import Comparison, RunReport, compare, format_rate
+from gpuscope.workloads.registry import Catalog
+
+
+def _cell(value: float | None, pattern: str) -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+def _table(reports: list[RunReport]) -> str:
+    header = (
+        "workload",
+        "device",
+        "params",
+        "throughput",
+        "TFLOP/s",
+        "avg W",
+        "energy J",
+        "work/J",
+        "% peak",
+        "energy source",
+    )
+    rows = [header]
+    for r in reports:
+        params = " ".join(f"{k}={v}" for k, v in r.params.items())
+        rows.append(
+            (
+                r.workload,
+                r.device + (" (stopped)" if r.stopped_early else ""),
+                params,
+                format_rate(r.throughput, r.unit),
+                _cell(r.tflops, "{:.3g}"),
+                _cell(r.avg_power_w, "{:.0f}"),
+                _cell(r.energy_j, "{:.1f}"),
+                "n/a" if r.work_per_joule is None else format_rate(r.work_per_joule, r.unit, "J"),
+                _cell(r.pct_of_peak, "{:.1f}"),
+                r.energy_source or f"n/a: {r.energy_note}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _comparisons(reports: list[RunReport]) -> list[Comparison]:
+    if len(reports) < 2:
+        return []
+    baseline = reports[0]
+    return [compare(baseline, other) for other in reports[1:]]
+
+
+def print_reports(reports: list[RunReport], output_format: str) -> None:
+    comparisons = _comparisons(reports)
+    if output_format == "json":
+        payload = {
+            "reports": [r.as_dict() for r in reports],
+            "comparisons": [asdict(c) for c in comparisons],
+        }
+        print(json.dumps(finite(payload), indent=2, allow_nan=False))
+    elif output_format == "csv":
+        write_reports_csv(reports, sys.stdout)
+    elif reports:
+        print(_table(reports))
+        for r in reports:
+            if r.facts:
+                listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
+                print(f"{r.workload} on {r.device}: {listed}")
+        for c in comparisons:
+            speed = "n/a" if c.speedup is None else f"{c.speedup:.2f}x"
+            efficiency = (
+                "n/a (needs energy on both)"
+                if c.efficiency_ratio is None
+                else f"{c.efficiency_ratio:.2f}x"
+            )
+            print(f"{c.device} vs {c.baseline}: throughput {speed}, work per joule {efficiency}")
+    for r in reports:
+        for note in r.notes:
+            print(f"gpuscope bench: note: {r.workload} on {r.device}: {note}", file=sys.stderr)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
+
+
+def describe_catalog(catalog: Catalog) -> str:
+    """``gpuscope bench --list``: each workload with its devices, unit and parameters."""
+    lines = []
+    for name, workload in sorted(catalog.workloads.items()):
+        ref = workload.ref
+        origin = ref.origin if ref.file is None else f"{ref.origin} {ref.file}"
+        lines.append(f"{name:<14}{workload.description}  [{origin}]")
+        lines.append(f"{'':<14}devices: {', '.join(workload.devices)}; unit: {workload.unit}")
+        for p in workload.params:
+            choices = f" (one of {', '.join(str(c) for c in p.choices)})" if p.choices else ""
+            bounds = _bounds(p.minimum, p.maximum)
+            lines.append(f"{'':<14}--{p.name} {p.default!r}{choices}{bounds}  {p.help}".rstrip())
+    for broken in catalog.broken:
+        lines.append(f"broken        {broken.where}: {broken.reason}")
+    for shadowed in catalog.shadowed:
+        lines.append(f"shadowed      {shadowed.describe()}")
+    return "\n".join(lines)
+
+
+def _bounds(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" ({minimum:g} to {maximum:g})"
+    if minimum is not None:
+        return f" (>= {minimum:g})"
+    return f" (<= {maximum:g})" if maximum is not None else ""
