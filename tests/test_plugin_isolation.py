@@ -42,30 +42,33 @@ def top_level(folder: Path, stem: str, code: str) -> Path:
     return path
 
 
-def test_a_plugin_printing_at_import_cannot_corrupt_json(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    top_level(user_folder(tmp_path), "chatty", "print('hello from the plugin'); import sys; "
-              "print('and stderr', file=sys.stderr)")  # fmt: skip
+def bench_json(tmp_path: Path) -> dict[str, object]:
+    """``bench fine --plugin fine.py --json`` with ``tmp_path/config`` as the user's config: the
+    user's plugin folder is read too (a bundled name would skip reading plugins)."""
+    fine = workload_with_step(tmp_path, "fine", "return 1")
     result = gpuscope(
-        "bench", "gemm", "--size", "16", "--duration", "0.2", "--warmup", "0", "--json",
+        "bench", "fine", "--plugin", str(fine), "--duration", "0.2", "--warmup", "0", "--json",
         config=tmp_path / "config",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["reports"][0]["workload"] == "gemm"
-    assert "hello" not in result.stdout + result.stderr
+    assert "hello" not in result.stderr
+    payload: dict[str, object] = json.loads(result.stdout)  # nothing else on stdout
+    return payload
+
+
+def test_a_plugin_printing_at_import_cannot_corrupt_json(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    top_level(user_folder(tmp_path), "chatty", "print('hello from the plugin'); import sys; "
+              "print('hello on stderr', file=sys.stderr)")  # fmt: skip
+    assert bench_json(tmp_path)["reports"][0]["workload"] == "fine"  # type: ignore[index]
     listed = gpuscope("bench", "--list", config=tmp_path / "config")
-    assert "chatty" in listed.stdout and "hello" not in listed.stdout
+    assert "chatty" in listed.stdout and "hello" not in listed.stdout + listed.stderr
 
 
 def test_a_plugin_exiting_at_import_is_listed_broken_and_json_still_comes(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     top_level(user_folder(tmp_path), "quitter", "import os; os._exit(0)")
-    result = gpuscope(
-        "bench", "gemm", "--size", "16", "--duration", "0.2", "--warmup", "0", "--json",
-        config=tmp_path / "config",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["reports"][0]["workload"] == "gemm"
+    assert bench_json(tmp_path)["reports"][0]["workload"] == "fine"  # type: ignore[index]
     listed = gpuscope("bench", "--list", config=tmp_path / "config")
     assert "quitter.py: ends the process when imported (exit code 0)" in listed.stdout
 

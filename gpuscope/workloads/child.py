@@ -13,7 +13,6 @@ import faulthandler
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from gpuscope.workloads.api import (
     resolve_params,
     torch_device,
 )
+from gpuscope.workloads.process_group import end_with_parent
 from gpuscope.workloads.registry import WorkloadRef
 
 PROGRESS_PERIOD_S = 0.5
@@ -59,7 +59,7 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
     # and ended by us should gpuscope die without reaping it.
     if hasattr(os, "setsid"):
         os.setsid()
-        _exit_with_parent()
+        end_with_parent()
     _redirect_output(log_path)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     workload: Workload | None = None
@@ -179,18 +179,6 @@ def _measure(
             "stopped_early": stopped,
         }
     )
-
-
-def _exit_with_parent() -> None:
-    """gpuscope killed (SIGKILL, a closed terminal) leaves us reparented: end our session."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os.killpg(0, signal.SIGKILL)
-
-    threading.Thread(target=watch, daemon=True, name="gpuscope-parent-watch").start()
 
 
 def _redirect_output(log_path: str) -> None:

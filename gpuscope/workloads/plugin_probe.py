@@ -14,10 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import sys
-import threading
-import time
 import traceback
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -25,6 +22,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from gpuscope.workloads.api import Workload, contract_problems
+from gpuscope.workloads.process_group import end_with_parent
 
 ENTRY_POINT_GROUP = "gpuscope.workloads"
 
@@ -161,22 +159,10 @@ def _silence() -> TextIO:
     return results
 
 
-def _exit_with_parent() -> None:
-    """End this probe (and its session) if gpuscope dies: reparenting changes our ppid."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os.killpg(0, signal.SIGKILL)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def main(argv: list[str]) -> None:
     """Items and their ``where`` alternate in ``argv``; one ``begin`` and one result line each,
     stamped with this process's pid (a copy a plugin forks has another)."""
-    _exit_with_parent()
+    end_with_parent()
     results = _silence()
     pid = os.getpid()
     for index in range(0, len(argv), 2):

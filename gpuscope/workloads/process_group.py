@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 
 
@@ -24,3 +25,16 @@ def end_group(pgid: int, grace_s: float = 1.0) -> None:
             os.killpg(pgid, 0)  # ProcessLookupError once the group is empty
             time.sleep(0.02)
         os.killpg(pgid, signal.SIGKILL)
+
+
+def end_with_parent() -> None:
+    """In a child that leads its own session: if gpuscope dies without reaping us (SIGKILL, a
+    closed terminal), we are reparented, so end the whole session, plugin processes and all."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="gpuscope-parent-watch").start()
