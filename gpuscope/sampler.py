@@ -197,6 +197,12 @@ class Sampler:
 
     def tick(self) -> list[Sample]:
         """Read every device once now, account energy, store and publish the samples."""
+        return self._take(publish=True)
+
+    def _take(self, publish: bool) -> list[Sample]:
+        """A sample of every device, accounted and kept in history; published to listeners only
+        for a tick on the grid (a window edge reads the devices too, so that its energy is exact,
+        but a recording must not get an extra row off the grid for it)."""
         with self._lock:
             with self._history_lock:
                 added, self._pending = self._pending, []
@@ -209,9 +215,10 @@ class Sampler:
             with self._history_lock:
                 for sample in samples:
                     self._history[sample.device_id].append(sample)
-                self.ticks += 1
-            for listener in self._listeners:  # a tuple: a listener may unsubscribe itself
-                listener(samples)
+                self.ticks += publish
+            if publish:
+                for listener in self._listeners:  # a tuple: a listener may unsubscribe itself
+                    listener(samples)
             return samples
 
     def _is_done(self, device: Device) -> bool:
@@ -254,18 +261,19 @@ class Sampler:
     # -- measurement windows ----------------------------------------------------------------
 
     def begin_window(self, name: str) -> None:
-        """Start a named window now (takes a fresh sample so the edge is exact)."""
+        """Start a named window now (takes a fresh sample so the edge is exact; listeners are
+        not told of it)."""
         with self._lock:
             if name in self._windows:
                 raise ValueError(f"window {name!r} already open")
-            self.tick()
+            self._take(publish=False)
             self._windows[name] = self._snapshot()
 
     def end_window(self, name: str) -> dict[str, WindowResult]:
         """Close a window: per device, energy J, average W, duration s and the energy source."""
         with self._lock:
             begin = self._windows.pop(name)  # KeyError for an unknown window is a caller bug
-            self.tick()
+            self._take(publish=False)
             end = self._snapshot()
             return {
                 device_id: _window_result(

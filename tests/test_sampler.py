@@ -264,3 +264,32 @@ def test_subscribing_does_not_wait_for_a_hung_device_read() -> None:
     worker.join(5)
     sampler.tick()
     assert seen  # subscribed for real
+
+
+def test_window_edges_never_reach_listeners_off_the_grid(install_nvml, clock) -> None:
+    """A recording taken across a measurement window keeps one row per tick on the grid; the
+    window's edge reads still make its energy exact (issue 11)."""
+    start = clock()
+    ramp = Ramp(200.0, 40.0, start)
+    install_nvml([FakeGpu(power=ramp)], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, interval_s=0.5, clock=clock)
+        published: list[float] = []
+        sampler.subscribe(lambda samples: published.extend(s.reading.time_s for s in samples))
+        sampler.tick()
+        clock.advance(0.2)  # off the grid, as a run's warm-up ends whenever it ends
+        t0 = clock()
+        sampler.begin_window("run")
+        clock.advance(0.3)
+        sampler.tick()
+        clock.advance(0.1)
+        t1 = clock()
+        result = sampler.end_window("run")["nvidia:0"]
+        clock.advance(0.4)
+        sampler.tick()
+        history = [s.reading.time_s for s in sampler.history("nvidia:0")]
+    assert published == pytest.approx([start, start + 0.5, start + 1.0])  # the grid only
+    assert sampler.ticks == 3
+    assert len(history) == 5  # the edges are kept for the charts and live figures
+    assert result.duration_s == pytest.approx(t1 - t0)
+    assert result.energy_j == pytest.approx(ramp.energy_j(t0, t1), abs=0.01)
