@@ -437,3 +437,31 @@ def test_a_run_ends_when_gpuscope_is_killed(tmp_path: Path) -> None:
         parent.kill()
         if pid_file.exists() and pid_file.read_text() and _alive(int(pid_file.read_text())):
             psutil.Process(int(pid_file.read_text())).kill()
+
+
+def test_one_rule_says_where_a_workload_runs() -> None:
+    from gpuscope.workloads.api import kind_on, not_runnable, runs_on
+
+    class RocmOnly:
+        name = "rocm-only"
+        devices = ("rocm",)
+        params = ()
+
+    # a ROCm build of torch calls AMD GPUs cuda:N: bench, the launcher and the child agree
+    assert runs_on(RocmOnly, kind_on("cuda:0", hip=True))  # type: ignore[arg-type]
+    assert not runs_on(RocmOnly, kind_on("cuda:0", hip=False))  # type: ignore[arg-type]
+    assert runs_on(RocmOnly, kind_on("rocm:1", hip=True))  # type: ignore[arg-type]
+    assert not runs_on(RocmOnly, kind_on("cpu", hip=True))  # type: ignore[arg-type]
+    assert not_runnable(RocmOnly, "cuda:0") == (  # type: ignore[arg-type]
+        "rocm-only does not run on cuda:0 (it supports rocm)"
+    )
+
+
+def test_a_gpu_only_workload_is_refused_on_the_cpu_before_any_child(tmp_path: Path) -> None:
+    plugin = workload_with_step(tmp_path, "gpuonly", "return 1")
+    plugin.write_text(plugin.read_text().replace('devices = ("cpu",)', 'devices = ("cuda",)'))
+    result = quick(plugin, "gpuonly")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "gpuscope bench: gpuonly does not run on cpu (it supports cuda)"
+    )

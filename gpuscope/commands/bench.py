@@ -20,7 +20,14 @@ from gpuscope.commands.signals import stop_on_signals
 from gpuscope.errors import UsageError
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import Discovery, discover
-from gpuscope.workloads.api import WorkloadError, device_kind, resolve_params
+from gpuscope.workloads.api import (
+    WorkloadError,
+    device_kind,
+    kind_on,
+    not_runnable,
+    resolve_params,
+    runs_on,
+)
 from gpuscope.workloads.efficiency import RunReport, format_rate
 from gpuscope.workloads.measured import MeasuredRun
 from gpuscope.workloads.registry import BUNDLED_NAMES, Catalog, WorkloadInfo, find_workloads
@@ -75,10 +82,10 @@ def run_bench(options: BenchOptions) -> int:
     for shadowed in catalog.shadows_of(info.name):
         print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
     params = _params(info, options.param_args)
-    devices = [_device(device, info) for device in options.devices]
+    devices = [_device(device) for device in options.devices]
     outcome = _Outcome()
     with discover() as found:
-        _check_runnable(devices, found)
+        _check_runnable(info, devices, found)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
         sampler.start()
         try:
@@ -142,21 +149,16 @@ def _params(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
 
 
-def _device(device: str, workload: WorkloadInfo) -> str:
-    """The device as typed ("cuda" becomes "cuda:0"), if the workload runs on its kind."""
+def _device(device: str) -> str:
+    """The device as typed ("cuda" becomes "cuda:0"); UsageError if it is no device name."""
     if not _DEVICE.match(device):
         raise UsageError(f"unknown device {device!r} (use cpu, cuda:N or rocm:N)")
-    kind = device_kind(device)
-    supported = workload.devices
-    if kind not in supported and not (kind == "cuda" and "rocm" in supported):
-        raise UsageError(
-            f"{workload.name} does not run on {device} (it supports {', '.join(supported)})"
-        )
-    return device if ":" in device or kind == "cpu" else f"{device}:0"
+    return device if ":" in device or device == "cpu" else f"{device}:0"
 
 
-def _check_runnable(devices: Sequence[str], found: Discovery) -> None:
-    """Before any child starts: torch is there and sees every GPU asked for."""
+def _check_runnable(workload: WorkloadInfo, devices: Sequence[str], found: Discovery) -> None:
+    """Before any child starts: the workload runs on each device's kind (rocm for any GPU on a
+    ROCm build of torch), torch is there and sees every GPU asked for."""
 
     def gpus_seen(hip: bool) -> int | None:
         backend = next((p for p in found.probes if p.name == ("amdsmi" if hip else "nvml")), None)
@@ -165,10 +167,15 @@ def _check_runnable(devices: Sequence[str], found: Discovery) -> None:
         return len(backend.devices) + len(backend.unusable)
 
     try:
+        for device in devices:
+            if device_kind(device) == "cpu" and not runs_on(workload, "cpu"):
+                raise WorkloadError(not_runnable(workload, device))
         if any(device_kind(d) != "cpu" for d in devices):
             facts = known_torch_facts(gpus_seen)
             for device in devices:
                 check_device(device, facts)
+                if not runs_on(workload, kind_on(device, facts.hip)):
+                    raise WorkloadError(not_runnable(workload, device))
         elif not torch_installed():
             raise WorkloadError(NOT_INSTALLED)
     except WorkloadError as exc:

@@ -18,7 +18,8 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
-from gpuscope.workloads.api import WorkloadError, resolve_params
+from gpuscope.telemetry.model import Vendor
+from gpuscope.workloads.api import WorkloadError, kind_on, not_runnable, resolve_params, runs_on
 from gpuscope.workloads.measured import LaunchTarget
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
@@ -177,12 +178,10 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         devices = tuple(self.query_one("#launch-devices", SelectionList).selected)
         if not devices:
             raise WorkloadError("pick at least one device")
-        unsupported = [d for d in devices if d.split(":")[0] not in chosen.devices]
-        if unsupported:
-            raise WorkloadError(
-                f"{chosen.name} does not run on {', '.join(unsupported)} "
-                f"(it supports {', '.join(chosen.devices)})"
-            )
+        amd = {t.torch_device for t in self.targets if t.telemetry.vendor is Vendor.AMD}
+        for device in devices:  # AMD GPUs run through a ROCm build of torch
+            if not runs_on(chosen, kind_on(device, hip=device in amd)):
+                raise WorkloadError(not_runnable(chosen, device))
         duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
         warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
         sequential = self.query_one("#launch-sequential", Checkbox).value

@@ -238,6 +238,27 @@ def device_kind(device: str) -> str:
     return device.split(":", 1)[0]
 
 
+def kind_on(device: str, hip: bool) -> str:
+    """The device kind a run of ``device`` really has: on a ROCm build of torch (``hip``) a
+    GPU is "rocm" whether the user wrote cuda:N or rocm:N."""
+    kind = device_kind(device)
+    return "rocm" if hip and kind in ("cuda", "rocm") else kind
+
+
+def runs_on(workload: type[Workload] | Declared, kind: str) -> bool:
+    """Whether ``workload`` declares the device kind ``kind`` (from ``kind_on``): the one rule
+    bench, the launcher and the child all apply."""
+    return kind in getattr(workload, "devices", ())
+
+
+def not_runnable(workload: type[Workload] | Declared, device: str) -> str:
+    """The one-line refusal for ``device``."""
+    return (
+        f"{workload.name} does not run on {device} "
+        f"(it supports {', '.join(getattr(workload, 'devices', ()))})"
+    )
+
+
 def torch_device(device: str) -> str:
     """The device as torch names it: ROCm builds of torch call AMD GPUs "cuda" too."""
     kind, _, index = device.partition(":")

@@ -28,7 +28,10 @@ from gpuscope.workloads.api import (
     as_work,
     clean_facts,
     device_kind,
+    kind_on,
+    not_runnable,
     resolve_params,
+    runs_on,
     torch_device,
 )
 from gpuscope.workloads.process_group import end_with_parent
@@ -66,11 +69,8 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
     try:
         cls = spec.ref.load()
         params = resolve_params(cls, spec.params)
-        kind = _device_kind(spec.device)
-        if kind not in cls.devices:
-            raise WorkloadError(
-                f"{cls.name} does not run on {kind} (it supports {', '.join(cls.devices)})"
-            )
+        if not runs_on(cls, _device_kind(spec.device)):
+            raise WorkloadError(not_runnable(cls, spec.device))
         device = torch_device(spec.device)
         sync = _synchronizer(device)
         workload = cls()
@@ -191,15 +191,14 @@ def _redirect_output(log_path: str) -> None:
 
 
 def _device_kind(device: str) -> str:
-    kind = device_kind(device)
-    if kind in ("cuda", "rocm"):
-        import torch
+    if device_kind(device) == "cpu":
+        return "cpu"
+    import torch
 
-        hip = bool(getattr(torch.version, "hip", None))  # ROCm builds call AMD GPUs "cuda"
-        if kind == "rocm" and not hip:
-            raise WorkloadError(f"this torch is not a ROCm build (torch {torch.__version__})")
-        return "rocm" if hip else "cuda"
-    return kind
+    hip = bool(getattr(torch.version, "hip", None))  # ROCm builds call AMD GPUs "cuda"
+    if device_kind(device) == "rocm" and not hip:
+        raise WorkloadError(f"this torch is not a ROCm build (torch {torch.__version__})")
+    return kind_on(device, hip)
 
 
 def _synchronizer(device: str) -> Callable[[], None]:
