@@ -7,9 +7,9 @@ import pytest
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
 from gpuscope.workloads.efficiency import build_report, compare, format_rate
+from gpuscope.workloads.events import Result
 from gpuscope.workloads.measured import telemetry_for
 from gpuscope.workloads.peaks import peak_tflops
-from gpuscope.workloads.runner import RunEvent
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
 
@@ -23,7 +23,7 @@ def test_report_from_a_scripted_energy_counter(install_nvml, clock) -> None:
                 sampler.tick()
         info = found.devices[0].info
     flops = 7.0e15  # 700 TFLOP/s for 10 s
-    result = {"units": flops, "flops": flops, "seconds": 10.0, "steps": 1000}
+    result = Result(flops, flops, 10.0, 1000)
     report = build_report(
         "gemm",
         "cuda:0",
@@ -45,7 +45,7 @@ def test_report_from_a_scripted_energy_counter(install_nvml, clock) -> None:
 
 
 def test_no_energy_is_none_with_a_reason() -> None:
-    result = {"units": 100.0, "flops": None, "seconds": 2.0, "steps": 10}
+    result = Result(100.0, None, 2.0, 10)
     report = build_report("cnn", "cpu", "images", {}, result, None, None, None)
     assert report.throughput == 50.0
     assert report.energy_j is None and report.work_per_joule is None and report.pct_of_peak is None
@@ -54,12 +54,8 @@ def test_no_energy_is_none_with_a_reason() -> None:
 
 
 def test_comparison_ratios() -> None:
-    slow = build_report(
-        "x", "cpu", "images", {}, {"units": 10.0, "seconds": 1.0, "steps": 1}, None, None, None
-    )
-    fast = build_report(
-        "x", "cuda:0", "images", {}, {"units": 400.0, "seconds": 1.0, "steps": 1}, None, None, None
-    )
+    slow = build_report("x", "cpu", "images", {}, Result(10.0, None, 1.0, 1), None, None, None)
+    fast = build_report("x", "cuda:0", "images", {}, Result(400.0, None, 1.0, 1), None, None, None)
     comparison = compare(slow, fast)
     assert comparison.speedup == pytest.approx(40.0)
     assert comparison.efficiency_ratio is None  # needs energy on both sides
@@ -78,9 +74,9 @@ def test_torch_device_maps_to_telemetry_by_uuid_then_index(install_nvml) -> None
     install_nvml([FakeGpu(uuid="GPU-aaaa"), FakeGpu(uuid="GPU-bbbb")])
     with discover(["nvidia", "cpu"]) as found:
         # CUDA_VISIBLE_DEVICES=1: torch's cuda:0 is NVML's GPU 1, found by UUID
-        by_uuid = telemetry_for("cuda:0", RunEvent("started", 0.0, {"device_uuid": "bbbb"}), found)
-        by_index = telemetry_for("cuda:1", RunEvent("started", 0.0, {"device_uuid": None}), found)
-        cpu = telemetry_for("cpu", RunEvent("started", 0.0, {}), found)
+        by_uuid = telemetry_for("cuda:0", "bbbb", found)
+        by_index = telemetry_for("cuda:1", None, found)
+        cpu = telemetry_for("cpu", None, found)
     assert by_uuid is not None and by_uuid.device_id == "nvidia:1"
     assert by_index is not None and by_index.device_id == "nvidia:1"
     assert cpu is not None and cpu.device_id == "cpu"

@@ -26,8 +26,9 @@ from gpuscope.workloads.api import (
     clean_facts,
 )
 from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.events import FirstStep, Started, WarmupDone
 from gpuscope.workloads.registry import WorkloadRef, find_workloads
-from gpuscope.workloads.runner import RUN_SILENCE_S, HangLimits, RunEvent
+from gpuscope.workloads.runner import RUN_SILENCE_S, HangLimits
 from gpuscope.workloads.torch_probe import TorchFacts, check_device, known_torch_facts
 from tests.plugin_files import workload_with_step, write_plugin
 
@@ -243,18 +244,18 @@ def _spec(warmup_s: float = 2.0) -> RunSpec:
 def test_the_hang_limit_follows_the_run_not_one_fixed_figure() -> None:
     limits = HangLimits(_spec(), None, setup_timeout_s=120.0)
     assert limits.now_s == 120.0  # building a model on a cold GPU
-    limits.seen(RunEvent("started", 0.0))
+    limits.seen(Started(1, "cpu", None))
     assert limits.now_s == 120.0  # the first step may compile or autotune
-    limits.seen(RunEvent("first_step", 0.0))
+    limits.seen(FirstStep(0.5))
     assert limits.now_s == 2.0 + RUN_SILENCE_S  # warm-up, then one step's silence
-    limits.seen(RunEvent("warmup_done", 0.0, {"steps": 4, "seconds": 2.0}))
+    limits.seen(WarmupDone(4, 2.0))
     assert limits.now_s == RUN_SILENCE_S  # a 3 s run of a hung step does not wait 120 s
     slow = HangLimits(_spec(), None, 120.0)
-    slow.seen(RunEvent("warmup_done", 0.0, {"steps": 1, "seconds": 8.0}))
+    slow.seen(WarmupDone(1, 8.0))
     assert slow.now_s == 80.0  # ten of its own steps
     explicit = HangLimits(_spec(), 5.0, 120.0)
     assert explicit.now_s == 5.0
-    explicit.seen(RunEvent("first_step", 0.0))
+    explicit.seen(FirstStep(0.5))
     assert explicit.now_s == 7.0
 
 

@@ -10,8 +10,18 @@ import psutil
 import pytest
 
 from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.events import (
+    ErrorKind,
+    Failed,
+    FirstStep,
+    Progress,
+    Result,
+    RunEvent,
+    Started,
+    WarmupDone,
+)
 from gpuscope.workloads.registry import find_workloads
-from gpuscope.workloads.runner import RunEvent, WorkloadRun
+from gpuscope.workloads.runner import WorkloadRun
 from tests.plugin_files import workload_with_step
 
 
@@ -27,6 +37,12 @@ def run(
     return events, workload_run.pid
 
 
+def failed(events: list[RunEvent]) -> Failed:
+    """The run's final event, which must be a failure."""
+    assert isinstance(events[-1], Failed), events[-1]
+    return events[-1]
+
+
 def assert_no_leftover(pid: int | None) -> None:
     assert pid is not None
     assert not psutil.pid_exists(pid), "child process left behind"
@@ -37,25 +53,27 @@ def test_good_plugin_streams_events_and_a_result(tmp_path: Path) -> None:
         tmp_path, "sleepy", "import time; time.sleep(0.01); return Work(units=3, flops=7)"
     )
     events, pid = run(path, "sleepy", duration_s=1.2)
-    kinds = [e.kind for e in events]
-    assert kinds[:3] == ["started", "first_step", "warmup_done"] and kinds[-1] == "result"
-    assert "progress" in kinds
-    result = events[-1].data
-    assert result["steps"] >= 50 and result["units"] == 3 * result["steps"]
-    assert result["flops"] == 7 * result["steps"]
-    assert result["seconds"] == pytest.approx(1.2, abs=0.3)
-    progress = [e.data for e in events if e.kind == "progress"]
-    assert all(a["units"] <= b["units"] for a, b in itertools.pairwise(progress))
+    kinds = [type(e) for e in events]
+    assert kinds[:3] == [Started, FirstStep, WarmupDone] and kinds[-1] is Result
+    assert Progress in kinds
+    result = events[-1]
+    assert isinstance(result, Result)
+    assert result.steps >= 50 and result.units == 3 * result.steps
+    assert result.flops == 7 * result.steps
+    assert result.seconds == pytest.approx(1.2, abs=0.3)
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert all(a.units <= b.units for a, b in itertools.pairwise(progress))
+    assert all(e.received_s > 0 for e in events)  # stamped on arrival
     assert_no_leftover(pid)
 
 
 def test_exception_is_reported_with_its_message(tmp_path: Path) -> None:
     path = workload_with_step(tmp_path, "raiser", "raise RuntimeError('kaboom in step')")
     events, pid = run(path, "raiser")
-    error = events[-1]
-    assert error.kind == "error" and error.data["error_kind"] == "exception"
-    assert error.data["message"] == "RuntimeError: kaboom in step"
-    assert "raiser.py" in error.data["traceback"]
+    error = failed(events)
+    assert error.kind is ErrorKind.EXCEPTION
+    assert error.message == "RuntimeError: kaboom in step"
+    assert "raiser.py" in error.traceback
     assert_no_leftover(pid)
 
 
@@ -64,8 +82,9 @@ def test_workload_error_in_setup_is_a_usage_error(tmp_path: Path) -> None:
         tmp_path, "picky", "return 1", setup_body="raise WorkloadError('size too big')"
     )
     events, pid = run(path, "picky")
-    assert [e.kind for e in events] == ["error"]
-    assert events[0].data["error_kind"] == "usage" and "size too big" in events[0].data["message"]
+    assert len(events) == 1
+    error = failed(events)
+    assert error.kind is ErrorKind.USAGE and "size too big" in error.message
     assert_no_leftover(pid)
 
 
@@ -76,21 +95,19 @@ def test_os_exit_is_a_crash(tmp_path: Path) -> None:
         "import os, sys; print('bye now', file=sys.stderr, flush=True); os._exit(3)",
     )
     events, pid = run(path, "quitter")
-    error = events[-1]
-    assert error.data["error_kind"] == "crashed"
-    assert "exited with code 3" in error.data["message"]
-    assert "bye now" in error.data["last_words"]
+    error = failed(events)
+    assert error.kind is ErrorKind.CRASHED
+    assert "exited with code 3" in error.message
+    assert "bye now" in error.last_words
     assert_no_leftover(pid)
 
 
 def test_segfault_is_a_crash_with_a_python_traceback(tmp_path: Path) -> None:
     path = workload_with_step(tmp_path, "segv", "import ctypes; ctypes.string_at(0)")
     events, pid = run(path, "segv")
-    error = events[-1]
-    assert error.data["error_kind"] == "crashed" and "SIGSEGV" in error.data["message"]
-    assert (
-        "Segmentation fault" in error.data["last_words"] and "segv.py" in error.data["last_words"]
-    )
+    error = failed(events)
+    assert error.kind is ErrorKind.CRASHED and "SIGSEGV" in error.message
+    assert "Segmentation fault" in error.last_words and "segv.py" in error.last_words
     assert_no_leftover(pid)
 
 
@@ -98,7 +115,7 @@ def test_hang_is_detected_and_killed(tmp_path: Path) -> None:
     path = workload_with_step(tmp_path, "stuck", "import time; time.sleep(3600)")
     start = time.monotonic()
     events, pid = run(path, "stuck", hang_timeout_s=2.0)
-    assert events[-1].data["error_kind"] == "hung"
+    assert failed(events).kind is ErrorKind.HUNG
     assert time.monotonic() - start < 15
     assert_no_leftover(pid)
 
@@ -114,8 +131,8 @@ def test_memory_error_is_reported_as_oom(tmp_path: Path) -> None:
         tmp_path, "hog", "self.hoard.append(bytearray(64 * 2**20)); return 1", setup
     )
     events, pid = run(path, "hog", duration_s=60.0)  # ends at the MemoryError, not the clock
-    assert events[-1].data["error_kind"] == "oom"
-    assert "MemoryError" in events[-1].data["message"]
+    assert failed(events).kind is ErrorKind.OOM
+    assert "MemoryError" in failed(events).message
     assert_no_leftover(pid)
 
 
@@ -128,10 +145,10 @@ def test_stop_ends_the_run_with_a_partial_result(tmp_path: Path) -> None:
     events = []
     for event in workload_run.events():
         events.append(event)
-        if event.kind == "progress":
+        if isinstance(event, Progress):
             workload_run.stop()
-    assert events[-1].kind == "result" and events[-1].data["stopped_early"]
-    assert events[-1].data["steps"] > 0
+    result = events[-1]
+    assert isinstance(result, Result) and result.stopped_early and result.steps > 0
     assert_no_leftover(workload_run.pid)
 
 
@@ -142,9 +159,9 @@ def test_stop_that_is_ignored_kills_after_grace(tmp_path: Path) -> None:
     events = []
     for event in workload_run.events():
         events.append(event)
-        if event.kind == "started":
+        if isinstance(event, Started):
             workload_run.stop(grace_s=1.0)
-    assert events[-1].data["error_kind"] == "stopped"
+    assert failed(events).kind is ErrorKind.STOPPED
     assert_no_leftover(workload_run.pid)
 
 
@@ -153,7 +170,6 @@ def test_missing_torch_says_how_to_install_it(tmp_path: Path) -> None:
     path = workload_with_step(tmp_path, "needs_torch", "return 1", setup_body=setup)
     events, pid = run(path, "needs_torch")
     assert (
-        events[-1].data["message"]
-        == "torch is not installed here: pip install 'gpuscope[workloads]'"
+        failed(events).message == "torch is not installed here: pip install 'gpuscope[workloads]'"
     )
     assert_no_leftover(pid)

@@ -11,6 +11,7 @@ import pytest
 from gpuscope.simulated.devices import SimulatedGpu, demo_gpus, training_job
 from gpuscope.simulated.runs import GEMM_EFFICIENCY, SimulatedRun, simulated_rate
 from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.events import ErrorKind, Failed
 from gpuscope.workloads.gemm import DTYPES
 from gpuscope.workloads.peaks import peak_tflops
 from gpuscope.workloads.registry import WorkloadRef
@@ -71,7 +72,7 @@ def _events(params: dict[str, object], module: str = "gpuscope.workloads.gemm") 
     qualname = {"gpuscope.workloads.gemm": "Gemm"}.get(module, "X")
     spec = RunSpec(WorkloadRef(qualname, module), "cuda:0", params, duration_s=0.2, warmup_s=0)
     return [
-        e.data.get("message", e.kind)
+        e.message if isinstance(e, Failed) else type(e).__name__
         for e in SimulatedRun(spec, gpu, progress_period_s=0.1).events()
     ]
 
@@ -79,12 +80,12 @@ def _events(params: dict[str, object], module: str = "gpuscope.workloads.gemm") 
 def test_a_simulated_run_refuses_what_a_real_one_refuses() -> None:
     assert _events({"dtype": "bf16", "size": -5}) == ["size must be at least 1, got -5"]
     assert _events({"dtype": "int4", "size": 64})[0].startswith("dtype must be one of")
-    assert _events({"dtype": "bf16", "size": 64})[-1] == "result"
+    assert _events({"dtype": "bf16", "size": 64})[-1] == "Result"
 
 
 def test_only_the_bundled_workloads_are_simulated() -> None:
     gpu = demo_gpus(0.0)[0]
     ref = WorkloadRef("Plugin", "gpuscope_plugin_x_spin", "/tmp/spin.py", "--plugin")
     (event,) = SimulatedRun(RunSpec(ref, "cuda:0", {}), gpu).events()
-    assert event.kind == "error" and event.data["error_kind"] == "usage"
-    assert "simulated GPUs run only the bundled gemm, cnn, rnn" in event.data["message"]
+    assert isinstance(event, Failed) and event.kind is ErrorKind.USAGE
+    assert "simulated GPUs run only the bundled gemm, cnn, rnn" in event.message

@@ -14,6 +14,8 @@ from gpuscope.sinks.columns import COLUMN_NAMES
 from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.launcher import LaunchScreen
+from gpuscope.workloads.events import ErrorKind
+from gpuscope.workloads.measured import RunState
 from tests.plugin_files import workload_with_step
 from tests.tui_support import START_S, make_app, ready, tick, wait_until
 
@@ -188,7 +190,7 @@ async def test_launch_cpu_workload_end_to_end_with_live_figures() -> None:
         await _launch(pilot, "gemm", ["cpu"], duration="1.5", size="128")
         await wait_until(pilot, lambda: app.reports, timeout_s=90)
         run = app.runs[0]
-        assert run.state == "done" and run.live  # progress arrived while it ran
+        assert run.state is RunState.DONE and run.live  # progress arrived while it ran
         assert app.query_one("#tabs", TabbedContent).active == "workloads"
         app.refresh_view()
         await pilot.pause()
@@ -227,7 +229,8 @@ async def test_crashing_workload_is_a_notification_and_the_ui_goes_on(tmp_path: 
         await wait_until(pilot, lambda: app.runs and app.runs[0].finished, timeout_s=60)
         await pilot.pause()
         run = app.runs[0]
-        assert run.state == "failed" and run.error is not None and run.error.kind == "crashed"
+        assert run.state is RunState.FAILED and run.error is not None
+        assert run.error.kind is ErrorKind.CRASHED
         assert any("crasher on cpu failed" in str(n.message) for n in app._notifications)
         await tick(pilot, 2)  # still sampling and drawing
         assert "✗" in str(app.query_one("#runs-status", Static).render())
@@ -311,7 +314,7 @@ async def test_tab_walks_the_launcher_and_the_cnn_runs_live_on_the_cpu() -> None
         run = app.runs[0]
         assert run.label == "cnn on cpu"
         await wait_until(pilot, lambda: run.live or run.finished, timeout_s=120)
-        assert run.state == "measuring", run.error
+        assert run.state is RunState.MEASURING, run.error
         app.refresh_view()
         await pilot.pause()
         live = str(app.query_one("#runs-status", Static).render())

@@ -8,7 +8,8 @@ from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.workloads.efficiency import build_report
-from gpuscope.workloads.measured import LivePoint, MeasuredRun
+from gpuscope.workloads.events import Result
+from gpuscope.workloads.measured import LivePoint, MeasuredRun, RunState
 from gpuscope.workloads.registry import find_workloads
 from tests.tui_support import make_app, ready, tick, wait_until
 
@@ -87,13 +88,13 @@ def _finished(
         device,
         info.unit,
         params,
-        {"units": rate * 10, "seconds": 10.0, "steps": 40},
+        Result(rate * 10, None, 10.0, 40),
         window if power_w else None,
         telemetry,
         telemetry.name,
         {},
     )
-    run.units, run.seconds, run.state = rate * 10, 10.0, "done"
+    run.units, run.seconds, run.state = rate * 10, 10.0, RunState.DONE
     run.telemetry = telemetry
     return run
 

@@ -29,9 +29,9 @@ from gpuscope.workloads.api import (
     runs_on,
 )
 from gpuscope.workloads.efficiency import RunReport, format_rate
+from gpuscope.workloads.events import FINAL, ErrorKind, Progress, RunEvent, Started
 from gpuscope.workloads.measured import MeasuredRun
 from gpuscope.workloads.registry import BUNDLED_NAMES, Catalog, WorkloadInfo, find_workloads
-from gpuscope.workloads.runner import RunEvent
 from gpuscope.workloads.torch_probe import (
     NOT_INSTALLED,
     check_device,
@@ -39,6 +39,7 @@ from gpuscope.workloads.torch_probe import (
     torch_installed,
 )
 
+QUIET_KINDS = (ErrorKind.USAGE, ErrorKind.HUNG, ErrorKind.STOPPED)  # a traceback says nothing more
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|rocm(:\d+)?)$")
 
@@ -222,11 +223,11 @@ def _run_one(
         run.stop()
 
     def show(run: MeasuredRun, event: RunEvent) -> None:
-        if event.kind == "started":
+        if isinstance(event, Started):
             progress.show("warming up")
-        elif event.kind == "progress":
+        elif isinstance(event, Progress):
             progress.measuring(run.seconds, run.units)
-        elif event.final:
+        elif isinstance(event, FINAL):
             progress.done()
 
     with stop_on_signals(interrupt):
@@ -235,7 +236,7 @@ def _run_one(
         outcome.reports.append(run.report)
     elif run.error is not None:
         outcome.failures.append(f"{run.label}: {run.error.message}")
-        outcome.usage_failure |= run.error.kind == "usage"
+        outcome.usage_failure |= run.error.kind is ErrorKind.USAGE
         outcome.failures.extend(_failure_details(run, options.debug))
 
 
@@ -244,12 +245,12 @@ def _failure_details(run: MeasuredRun, debug: bool) -> list[str]:
     assert run.error is not None
     details = []
     printed = [line for line in run.error.last_words.splitlines() if line.strip()]
-    if printed and run.error.kind != "usage":
+    if printed and run.error.kind is not ErrorKind.USAGE:
         details.append(f"  last lines {run.workload.name} printed:")
         details.extend(f"  | {line}" for line in printed[-5:])
     if debug and run.error.traceback:
         details.extend(f"  {line}" for line in run.error.traceback.rstrip().splitlines())
-    elif run.error.traceback and run.error.kind not in ("usage", "hung", "stopped"):
+    elif run.error.traceback and run.error.kind not in QUIET_KINDS:
         details.append("  (gpuscope --debug bench ... shows the traceback)")
     return details
 

@@ -19,11 +19,20 @@ from typing import Any
 from gpuscope.simulated.devices import SimulatedGpu
 from gpuscope.workloads.api import WorkloadError, resolve_params
 from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.events import (
+    ErrorKind,
+    Failed,
+    FirstStep,
+    Progress,
+    Result,
+    RunEvent,
+    Started,
+    WarmupDone,
+)
 from gpuscope.workloads.gemm import gemm_flops
 from gpuscope.workloads.peaks import peak_tflops
 from gpuscope.workloads.resnet import resnet50_counts
 from gpuscope.workloads.rnn import lstm_forward_flops_per_token
-from gpuscope.workloads.runner import RunEvent
 
 # Share of the datasheet peak reached on an H100 SXM (driver 580, torch 2.11), 2026-11-26:
 # GEMM 8192 per dtype; ResNet-50 bf16 batch 256 (3,967 images/s train, 12,740 infer) and the
@@ -93,42 +102,27 @@ class SimulatedRun:
         try:
             rate, flops_per_unit = self._rate()
         except WorkloadError as exc:
-            yield self._event("error", error_kind="usage", message=str(exc), last_words="")
+            yield Failed(ErrorKind.USAGE, str(exc), received_s=time.monotonic())
             return
-        yield self._event(
-            "started",
-            device_name=self.gpu.name,
-            device_uuid=self.gpu.info.uuid,
-            facts={"simulated": True},
-            pid=0,
-        )
+        uuid = self.gpu.info.uuid
+        yield Started(0, self.gpu.name, uuid, {"simulated": True}, received_s=time.monotonic())
         self.gpu.extra_load = 1.0
         try:
             if self._stop.wait(self.spec.warmup_s):
-                yield self._event(
-                    "result", units=0.0, flops=None, seconds=0.0, steps=0, stopped_early=True
-                )
+                yield Result(0.0, None, 0.0, 0, stopped_early=True, received_s=time.monotonic())
                 return
-            yield self._event("warmup_done", steps=1, seconds=self.spec.warmup_s)
+            yield FirstStep(self.spec.warmup_s, received_s=time.monotonic())
+            yield WarmupDone(1, self.spec.warmup_s, received_s=time.monotonic())
             t0 = time.monotonic()
             while True:
                 stopped = self._stop.wait(self.progress_period_s)
-                seconds = time.monotonic() - t0
-                done = seconds >= self.spec.duration_s or stopped
+                now = time.monotonic()
+                seconds = now - t0
                 units = rate * seconds
-                work: dict[str, Any] = {
-                    "units": units,
-                    "flops": units * flops_per_unit,
-                    "seconds": seconds,
-                    "steps": int(seconds * 10),
-                }
-                if done:
-                    yield self._event("result", **work, stopped_early=stopped)
+                flops, steps = units * flops_per_unit, int(seconds * 10)
+                if seconds >= self.spec.duration_s or stopped:
+                    yield Result(units, flops, seconds, steps, stopped, received_s=now)
                     return
-                yield self._event("progress", **work)
+                yield Progress(units, flops, seconds, steps, received_s=now)
         finally:
             self.gpu.extra_load = 0.0
-
-    @staticmethod
-    def _event(kind: str, **data: Any) -> RunEvent:
-        return RunEvent(kind, time.monotonic(), data)

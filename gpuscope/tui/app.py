@@ -41,15 +41,15 @@ from gpuscope.tui.processes_view import ProcessTable, process_rows
 from gpuscope.tui.recording import UiRecording
 from gpuscope.tui.runs_view import RunsView
 from gpuscope.workloads.efficiency import RunReport
+from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.measured import (
     MeasuredRun,
-    RunError,
     RunFactory,
     child_process_run,
     launch_targets,
 )
 from gpuscope.workloads.registry import Catalog, find_workloads
-from gpuscope.workloads.runner import RunEvent, prepare_for_captured_stderr
+from gpuscope.workloads.runner import prepare_for_captured_stderr
 
 QUIT_GRACE_S = 1.0  # on quit, a workload step still running after this is killed
 REFRESH_S = 0.5  # how often the view may redraw: the rate the eye needs, not the sample rate
@@ -483,9 +483,9 @@ class GpuscopeApp(App[int]):
         assert self.sampler is not None and self.found is not None
         for run in runs:
             if run.stop_requested:
-                run.error = RunError("stopped", "stopped before it started")
-                run.state = "failed"
-                self.post_message(RunUpdate(run, RunEvent("error", time.monotonic())))
+                stopped = Failed(ErrorKind.STOPPED, "stopped before it started")
+                run.fail(stopped)
+                self.post_message(RunUpdate(run, stopped))
                 continue
             run.drive(self.sampler, self.found, self._run_event, self.setup.run_factory)
 
@@ -495,10 +495,11 @@ class GpuscopeApp(App[int]):
     def on_run_update(self, message: RunUpdate) -> None:
         run, event = message.run, message.event
         self._runs_version += 1
-        if event.kind == "result" and run.report is not None:
+        if isinstance(event, Result) and run.report is not None:
             self.reports.append(run.report)
             self.notify(f"{run.label} done")
-        elif event.kind == "error" and run.error is not None and run.error.kind != "stopped":
+        elif isinstance(event, Failed) and event.kind is not ErrorKind.STOPPED:
+            assert run.error is not None
             self.notify(f"{run.label} failed: {run.error.message}", severity="error", timeout=15)
         self.refresh_view()
 

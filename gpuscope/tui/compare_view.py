@@ -13,7 +13,7 @@ from textual.widgets import Static
 from gpuscope.tui.formatting import EMPTY_CELL, bar
 from gpuscope.tui.runs_view import RunFigures, group_key, run_figures, simulated_mark
 from gpuscope.workloads.efficiency import format_rate
-from gpuscope.workloads.measured import MeasuredRun
+from gpuscope.workloads.measured import MeasuredRun, RunState
 
 
 def latest_per_device(runs: Sequence[MeasuredRun]) -> list[MeasuredRun]:
@@ -23,7 +23,7 @@ def latest_per_device(runs: Sequence[MeasuredRun]) -> list[MeasuredRun]:
     group = group_key(runs[-1])
     chosen: dict[str, MeasuredRun] = {}
     for run in runs:
-        if group_key(run) == group and run.state != "failed":
+        if group_key(run) == group and run.state is not RunState.FAILED:
             chosen[run.device] = run
     return sorted(chosen.values(), key=lambda r: (r.device != "cpu", r.device))
 

@@ -19,7 +19,7 @@ from textual_plotext import PlotextPlot
 
 from gpuscope.tui import formatting as fmt
 from gpuscope.workloads.efficiency import RunReport, format_rate
-from gpuscope.workloads.measured import MeasuredRun
+from gpuscope.workloads.measured import MeasuredRun, RunState
 
 RESULT_COLUMNS = (
     "workload",
@@ -92,11 +92,13 @@ def run_line(run: MeasuredRun, simulated: frozenset[str] = frozenset()) -> str:
     figures = run_figures(run)
     mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
     unit = run.workload.unit
-    if run.state == "failed" and run.error is not None:
+    if run.state is RunState.FAILED and run.error is not None:
         return f"[$error]✗[/] {escape(run.label)}  failed: {escape(run.error.message)}"
-    marker = {"done": "[$success]✓[/]", "measuring": "[$accent]●[/]"}.get(run.state, "○")
-    progress = run.state
-    if run.state == "measuring":
+    marker = {RunState.DONE: "[$success]✓[/]", RunState.MEASURING: "[$accent]●[/]"}.get(
+        run.state, "○"
+    )
+    progress = run.state.value
+    if run.state is RunState.MEASURING:
         progress = f"measuring {run.seconds:.0f}/{run.duration_s:.0f} s"
     elif run.report is not None and run.report.stopped_early:
         progress = "stopped early"

@@ -34,6 +34,15 @@ from gpuscope.workloads.api import (
     runs_on,
     torch_device,
 )
+from gpuscope.workloads.events import (
+    ErrorKind,
+    Failed,
+    FirstStep,
+    Progress,
+    Result,
+    Started,
+    WarmupDone,
+)
 from gpuscope.workloads.process_group import end_with_parent
 from gpuscope.workloads.registry import WorkloadRef
 
@@ -76,18 +85,11 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
         workload = cls()
         workload.setup(device, params)
         facts, notes = _facts_of(workload)
-        conn.send(
-            {
-                "kind": "started",
-                "pid": os.getpid(),
-                "facts": facts,
-                "notes": notes,
-                **_device_identity(device),
-            }
-        )
+        name, uuid = _device_identity(device)
+        conn.send(Started(os.getpid(), name, uuid, facts, tuple(notes)))
         _measure(workload, spec, conn, stop, sync)
     except BaseException as exc:  # reported, not raised: the parent decides what it means
-        conn.send(_error_message(exc))
+        conn.send(_failure(exc))
     finally:
         if workload is not None:
             try:
@@ -118,21 +120,12 @@ def _measure(
         as_work(step())
         steps += 1
         if steps == 1:  # a first step may compile or autotune; the runner waits longer for it
-            conn.send({"kind": "first_step", "seconds": time.perf_counter() - start})
+            conn.send(FirstStep(time.perf_counter() - start))
         if stop.is_set():  # stopped before anything was measured
-            conn.send(
-                {
-                    "kind": "result",
-                    "units": 0.0,
-                    "flops": None,
-                    "seconds": 0.0,
-                    "steps": 0,
-                    "stopped_early": True,
-                }
-            )
+            conn.send(Result(0.0, None, 0.0, 0, stopped_early=True))
             return
     sync()
-    conn.send({"kind": "warmup_done", "steps": steps, "seconds": time.perf_counter() - start})
+    conn.send(WarmupDone(steps, time.perf_counter() - start))
     units = flops = 0.0
     flops_known = True
     steps = 0
@@ -157,28 +150,11 @@ def _measure(
             if stop.is_set():
                 stopped = True
                 break
-            conn.send(
-                {
-                    "kind": "progress",
-                    "units": units,
-                    "flops": flops if flops_known else None,
-                    "seconds": now - t0,
-                    "steps": steps,
-                }
-            )
+            conn.send(Progress(units, flops if flops_known else None, now - t0, steps))
             next_report = min(now + PROGRESS_PERIOD_S, end)
     sync()
     seconds = time.perf_counter() - t0
-    conn.send(
-        {
-            "kind": "result",
-            "units": units,
-            "flops": flops if flops_known else None,
-            "seconds": seconds,
-            "steps": steps,
-            "stopped_early": stopped,
-        }
-    )
+    conn.send(Result(units, flops if flops_known else None, seconds, steps, stopped))
 
 
 def _redirect_output(log_path: str) -> None:
@@ -215,37 +191,32 @@ def _synchronizer(device: str) -> Callable[[], None]:
     return lambda: torch.cuda.synchronize(index)
 
 
-def _device_identity(device: str) -> dict[str, Any]:
+def _device_identity(device: str) -> tuple[str, str | None]:
     """Name and UUID, so the parent can match the torch device to the telemetry device."""
     if device_kind(device) != "cuda":
-        return {"device_name": "cpu", "device_uuid": None}
+        return "cpu", None
     import torch
 
     props = torch.cuda.get_device_properties(torch.device(device))
     uuid = getattr(props, "uuid", None)
-    return {"device_name": props.name, "device_uuid": str(uuid) if uuid is not None else None}
+    return props.name, str(uuid) if uuid is not None else None
 
 
-def _error_message(exc: BaseException) -> dict[str, Any]:
+def _failure(exc: BaseException) -> Failed:
     if isinstance(exc, WorkloadError):
-        error_kind = "usage"
+        kind = ErrorKind.USAGE
     elif isinstance(exc, ContractError):
-        error_kind = "contract"
+        kind = ErrorKind.CONTRACT
     elif type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
-        error_kind = "device_oom"
+        kind = ErrorKind.DEVICE_OOM
     elif isinstance(exc, MemoryError):
-        error_kind = "oom"
+        kind = ErrorKind.OOM
     else:
-        error_kind = "exception"
+        kind = ErrorKind.EXCEPTION
     if isinstance(exc, ModuleNotFoundError) and exc.name == "torch":
         message = "torch is not installed here: pip install 'gpuscope[workloads]'"
-    elif error_kind in ("usage", "contract"):
+    elif kind in (ErrorKind.USAGE, ErrorKind.CONTRACT):
         message = str(exc)  # written for the user; the class name adds nothing
     else:
         message = " ".join(f"{type(exc).__name__}: {exc}".split()).removesuffix(":").strip()
-    return {
-        "kind": "error",
-        "error_kind": error_kind,
-        "message": message,
-        "traceback": "".join(traceback.format_exception(exc))[-4000:],
-    }
+    return Failed(kind, message, traceback="".join(traceback.format_exception(exc))[-4000:])

@@ -14,6 +14,7 @@ from typing import Any
 
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo
+from gpuscope.workloads.events import Result
 from gpuscope.workloads.peaks import peak_tflops
 
 
@@ -49,7 +50,7 @@ def build_report(
     device: str,
     unit: str,
     params: dict[str, Any],
-    result: dict[str, Any],
+    result: Result,
     window: WindowResult | None,
     telemetry: DeviceInfo | None,
     device_name: str | None,
@@ -57,10 +58,10 @@ def build_report(
     notes: list[str] | None = None,
 ) -> RunReport:
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
-    seconds = float(result["seconds"])
-    units = float(result["units"])
+    seconds = result.seconds
+    units = result.units
     throughput = units / seconds if seconds > 0 else 0.0
-    flops = result.get("flops")
+    flops = result.flops
     tflops = flops / seconds / 1e12 if flops is not None and seconds > 0 else None
     avg_power = window.avg_power_w if window is not None else None
     work_per_joule = throughput / avg_power if avg_power else None
@@ -74,7 +75,7 @@ def build_report(
         unit=unit,
         units=units,
         seconds=seconds,
-        steps=int(result["steps"]),
+        steps=result.steps,
         throughput=throughput,
         tflops=tflops,
         energy_j=window.energy_j if window is not None else None,
@@ -85,7 +86,7 @@ def build_report(
         energy_note=None if avg_power is not None else _why_no_energy(telemetry, window),
         facts=dict(facts or {}),
         notes=list(notes or ()),
-        stopped_early=bool(result.get("stopped_early", False)),
+        stopped_early=result.stopped_early,
     )
 
 

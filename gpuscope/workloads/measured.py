@@ -9,6 +9,7 @@ sampler's history, so a live view costs no extra device reads.
 from __future__ import annotations
 
 import bisect
+import enum
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -20,12 +21,17 @@ from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample, Vendor
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.efficiency import RunReport, build_report
-from gpuscope.workloads.registry import WorkloadInfo
-from gpuscope.workloads.runner import (
-    DEFAULT_GRACE_S,
+from gpuscope.workloads.events import (
+    ErrorKind,
+    Failed,
+    Progress,
+    Result,
     RunEvent,
-    WorkloadRun,
+    Started,
+    WarmupDone,
 )
+from gpuscope.workloads.registry import WorkloadInfo
+from gpuscope.workloads.runner import DEFAULT_GRACE_S, WorkloadRun
 
 
 class EventSource(Protocol):
@@ -54,9 +60,17 @@ class LivePoint:
     energy_source: EnergySource | None
 
 
+class RunState(enum.Enum):
+    STARTING = "starting"
+    WARMING_UP = "warming up"
+    MEASURING = "measuring"
+    DONE = "done"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class RunError:
-    kind: str  # the runner's error_kind: usage, exception, oom, device_oom, crashed, hung, stopped
+    kind: ErrorKind
     message: str  # one line, fit for a user
     last_words: str = ""  # the end of what the child printed
     traceback: str = ""  # the workload's exception, for --debug
@@ -77,7 +91,7 @@ class MeasuredRun:
     warmup_s: float = 2.0
     hang_timeout_s: float | None = None  # None: by phase (runner.HangLimits)
     run_id: int = field(default_factory=lambda: next(_run_ids))
-    state: str = "starting"  # starting, warming up, measuring, done, failed
+    state: RunState = RunState.STARTING
     device_name: str | None = None
     telemetry: DeviceInfo | None = None
     facts: dict[str, Any] = field(default_factory=dict)
@@ -96,7 +110,7 @@ class MeasuredRun:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed")
+        return self.state in (RunState.DONE, RunState.FAILED)
 
     @property
     def stop_requested(self) -> bool:
@@ -132,41 +146,40 @@ class MeasuredRun:
         window_open = False
         last: tuple[float, float, float] | None = None  # (units, seconds, received_s)
         for event in self._source.events():
-            if event.kind == "started":
-                self.device_name = event.data.get("device_name")
-                self.facts = dict(event.data.get("facts") or {})
-                self.notes = [str(note) for note in event.data.get("notes") or ()]
-                self.telemetry = telemetry_for(self.device, event, found)
-                self.state = "warming up"
-            elif event.kind == "warmup_done":
+            if isinstance(event, Started):
+                self.device_name = event.device_name
+                self.facts = dict(event.facts)
+                self.notes = list(event.notes)
+                self.telemetry = telemetry_for(self.device, event.device_uuid, found)
+                self.state = RunState.WARMING_UP
+            elif isinstance(event, WarmupDone):
                 sampler.begin_window(window)
                 window_open = True
                 last = (0.0, 0.0, event.received_s)
-                self.state = "measuring"
-            elif event.kind == "progress":
+                self.state = RunState.MEASURING
+            elif isinstance(event, Progress):
                 last = self._progress(event, last, sampler)
-            elif event.kind == "result":
+            elif isinstance(event, Result):
                 result = _close(sampler, window, self.telemetry) if window_open else None
                 window_open = False
                 self._finish(event, result)
-            elif event.kind == "error":
+            elif isinstance(event, Failed):
                 if window_open:
                     sampler.end_window(window)
                     window_open = False
-                self.error = RunError(
-                    str(event.data.get("error_kind", "exception")),
-                    describe_error(event),
-                    str(event.data.get("last_words", "")),
-                    str(event.data.get("traceback", "")),
-                )
-                self.state = "failed"
+                self.fail(event)
             if on_event is not None:
                 on_event(self, event)
 
+    def fail(self, event: Failed) -> None:
+        """End the run as failed (the runner's error, or the caller's when driving it failed)."""
+        self.error = RunError(event.kind, describe_error(event), event.last_words, event.traceback)
+        self.state = RunState.FAILED
+
     def _progress(
-        self, event: RunEvent, last: tuple[float, float, float] | None, sampler: Sampler
+        self, event: Progress, last: tuple[float, float, float] | None, sampler: Sampler
     ) -> tuple[float, float, float]:
-        units, seconds = float(event.data["units"]), float(event.data["seconds"])
+        units, seconds = event.units, event.seconds
         self.units, self.seconds = units, seconds
         now = (units, seconds, event.received_s)
         if last is None or seconds <= last[1]:
@@ -183,24 +196,24 @@ class MeasuredRun:
         ]
         return now
 
-    def _finish(self, event: RunEvent, window: WindowResult | None) -> None:
+    def _finish(self, event: Result, window: WindowResult | None) -> None:
         device_name = self.device_name
         if self.device == "cpu":
             device_name = self.telemetry.name if self.telemetry else None
-        self.units, self.seconds = float(event.data["units"]), float(event.data["seconds"])
+        self.units, self.seconds = event.units, event.seconds
         self.report = build_report(
             self.workload.name,
             self.device,
             self.workload.unit,
             self.params,
-            event.data,
+            event,
             window,
             self.telemetry,
             device_name,
             self.facts,
             self.notes,
         )
-        self.state = "done"
+        self.state = RunState.DONE
 
 
 def average_power(
@@ -236,12 +249,12 @@ def _energy_at(points: Sequence[Sample], times: list[float], t: float) -> float:
     return e0 + (e1 - e0) * (t - t_before) / (t_after - t_before)
 
 
-def telemetry_for(device: str, event: RunEvent, found: Discovery) -> DeviceInfo | None:
+def telemetry_for(device: str, uuid: str | None, found: Discovery) -> DeviceInfo | None:
     """The telemetry device that is this torch device: by UUID, else by index, else none."""
     infos = [d.info for d in found.devices]
     if device == "cpu":
         return next((i for i in infos if i.device_id == "cpu"), None)
-    same = found.by_uuid(event.data.get("device_uuid"))
+    same = found.by_uuid(uuid)
     if same is not None:
         return same.info
     index = int(device.partition(":")[2] or 0)
@@ -254,17 +267,14 @@ def _close(sampler: Sampler, window: str, telemetry: DeviceInfo | None) -> Windo
     return results.get(telemetry.device_id) if telemetry else None
 
 
-def describe_error(event: RunEvent) -> str:
+def describe_error(event: Failed) -> str:
     """The runner's error event as one line: what happened and, for a crash, its last words."""
-    message = str(event.data.get("message", "failed"))
-    kind = event.data.get("error_kind")
-    if kind in ("oom", "device_oom"):
-        where = "device" if kind == "device_oom" else "host"
+    message = event.message
+    if event.kind in (ErrorKind.OOM, ErrorKind.DEVICE_OOM):
+        where = "device" if event.kind is ErrorKind.DEVICE_OOM else "host"
         message = f"out of {where} memory: {message}"
-    last_words = [
-        line for line in str(event.data.get("last_words", "")).splitlines() if line.strip()
-    ]
-    if kind == "crashed" and last_words:
+    last_words = [line for line in event.last_words.splitlines() if line.strip()]
+    if event.kind is ErrorKind.CRASHED and last_words:
         message += f" (last words: {last_words[-1].strip()})"
     return message
 

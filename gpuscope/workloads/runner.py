@@ -17,12 +17,20 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from multiprocessing import resource_tracker
 from pathlib import Path
-from typing import Any
 
 from gpuscope.workloads.child import RunSpec, child_main
+from gpuscope.workloads.events import (
+    EVENT_TYPES,
+    FINAL,
+    ErrorKind,
+    Failed,
+    FirstStep,
+    RunEvent,
+    WarmupDone,
+)
 from gpuscope.workloads.process_group import end_group
 
 RUN_SILENCE_S = 30.0  # after setup, events come every 0.5 s plus one step
@@ -40,26 +48,6 @@ def prepare_for_captured_stderr() -> None:
     with "bad value(s) in fds_to_keep"; call this before such a UI starts.
     """
     resource_tracker.ensure_running()
-
-
-@dataclass(frozen=True, slots=True)
-class RunEvent:
-    """One event: ``started``, ``first_step``, ``warmup_done``, ``progress``, ``result`` or
-    ``error``.
-
-    ``error`` carries ``error_kind``: usage, exception, oom (host memory), device_oom, crashed
-    (died without a word: signal or exit code), hung (no event for the hang timeout), or stopped.
-    ``result`` and ``progress`` carry ``units``, ``flops`` (None if unknown), ``seconds`` (of
-    measurement, warm-up excluded) and ``steps``.
-    """
-
-    kind: str
-    received_s: float  # time.monotonic() in the parent when the event arrived
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final(self) -> bool:
-        return self.kind in ("result", "error")
 
 
 class Phase(enum.Enum):
@@ -82,12 +70,11 @@ class HangLimits:
     slow_step_s: float = 0.0
 
     def seen(self, event: RunEvent) -> None:
-        if event.kind == "first_step":
+        if isinstance(event, FirstStep):
             self.phase = Phase.WARM_UP
-        elif event.kind == "warmup_done":
+        elif isinstance(event, WarmupDone):
             self.phase = Phase.MEASURING
-            steps = int(event.data.get("steps") or 0)
-            seconds = float(event.data.get("seconds") or 0.0)
+            steps, seconds = event.steps, event.seconds
             self.slow_step_s = SLOW_STEP_FACTOR * seconds / steps if steps else 0.0
 
     @property
@@ -150,7 +137,9 @@ class WorkloadRun:
                 now = time.monotonic()
                 deadline = self._stop_deadline()
                 if deadline is not None and now >= deadline:
-                    yield self._error("stopped", "did not stop within the grace period; killed")
+                    yield self._error(
+                        ErrorKind.STOPPED, "did not stop within the grace period; killed"
+                    )
                     return
                 if self._conn.poll(0.1):
                     try:
@@ -159,23 +148,27 @@ class WorkloadRun:
                         yield self._died()
                         return
                     except Exception as exc:  # cannot be unpickled here: never the plugin's
-                        yield self._error("exception", f"sent what gpuscope cannot read: {exc}")
+                        yield self._error(
+                            ErrorKind.EXCEPTION, f"sent what gpuscope cannot read: {exc}"
+                        )
                         return
                     last_event_at = time.monotonic()
-                    kind = message.pop("kind")
-                    if kind == "error":  # what the workload printed before it failed
-                        message.setdefault("last_words", self.last_words())
-                    event = RunEvent(kind, last_event_at, message)
+                    if not isinstance(message, EVENT_TYPES):
+                        yield self._error(ErrorKind.EXCEPTION, f"sent {type(message).__name__}")
+                        return
+                    event: RunEvent = replace(message, received_s=last_event_at)
+                    if isinstance(event, Failed) and not event.last_words:
+                        event = replace(event, last_words=self.last_words())  # what it printed
                     self.limits.seen(event)
-                    child_finished = event.final
+                    child_finished = isinstance(event, FINAL)
                     yield event
-                    if event.final:
+                    if child_finished:
                         return
                 elif not self._process.is_alive() and not self._conn.poll(0):
                     yield self._died()
                     return
                 elif now - last_event_at > self.limits.now_s:
-                    yield self._error("hung", f"{self.limits.describe()}; killed")
+                    yield self._error(ErrorKind.HUNG, f"{self.limits.describe()}; killed")
                     return
         finally:
             self._reap(_EXIT_AFTER_RESULT_S if child_finished else 0.0)
@@ -191,14 +184,10 @@ class WorkloadRun:
             how = f"killed by {signal.Signals(-code).name}"
         else:
             how = f"exited with code {code}"
-        return self._error("crashed", f"child {how} without a result")
+        return self._error(ErrorKind.CRASHED, f"child {how} without a result")
 
-    def _error(self, error_kind: str, message: str) -> RunEvent:
-        return RunEvent(
-            "error",
-            time.monotonic(),
-            {"error_kind": error_kind, "message": message, "last_words": self.last_words()},
-        )
+    def _error(self, kind: ErrorKind, message: str) -> Failed:
+        return Failed(kind, message, self.last_words(), received_s=time.monotonic())
 
     def last_words(self) -> str:
         """The end of everything the child printed (tracebacks, faulthandler dumps)."""
