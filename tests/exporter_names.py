@@ -7,9 +7,9 @@ import sys
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
-from gpuscope.workloads.efficiency import RunReport
 from tests.conftest import FakeClock
 from tests.fakes.fake_pynvml import FakeGpu, FakeNvml
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from gpuscope.measurement.measured_run import telemetry_for
+from gpuscope.measurement.peaks import peak_tflops
+from gpuscope.measurement.run_report import build_report, compare, format_rate
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
-from gpuscope.workloads.efficiency import build_report, compare, format_rate
 from gpuscope.workloads.events import Result
-from gpuscope.workloads.measured import telemetry_for
-from gpuscope.workloads.peaks import peak_tflops
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
 

@@ -16,10 +16,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.telemetry.discover import discover
-from gpuscope.workloads.efficiency import RunReport
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
 ROOT = Path(__file__).resolve().parents[1]

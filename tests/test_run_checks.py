@@ -342,8 +342,8 @@ def test_the_build_is_read_without_importing_torch() -> None:
 
 
 def test_a_rocm_device_keeps_its_name_and_torch_gets_cuda() -> None:
+    from gpuscope.measurement.measured_run import MeasuredRun
     from gpuscope.workloads.api import torch_device
-    from gpuscope.workloads.measured import MeasuredRun
 
     info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["gemm"]
     assert MeasuredRun(info, "rocm:1", {}).label == "gemm on rocm:1"  # was reported as cuda:1

@@ -8,12 +8,12 @@ import itertools
 
 import pytest
 
+from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.simulated.devices import SimulatedGpu, demo_gpus, training_job
 from gpuscope.simulated.runs import GEMM_EFFICIENCY, SimulatedRun, simulated_rate
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.events import ErrorKind, Failed
 from gpuscope.workloads.gemm import DTYPES
-from gpuscope.workloads.peaks import peak_tflops
 from gpuscope.workloads.registry import WorkloadRef
 
 H100 = "Simulated H100 80GB HBM3"

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from textual.widgets import DataTable, Input, SelectionList, Static, TabbedContent
 
+from gpuscope.measurement.measured_run import RunState
 from gpuscope.simulated.devices import SimulatedCpu, demo_gpus
 from gpuscope.sinks.columns import COLUMN_NAMES
 from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.workloads.events import ErrorKind
-from gpuscope.workloads.measured import RunState
 from tests.plugin_files import workload_with_step
 from tests.tui_support import START_S, make_app, ready, tick, wait_until
 
@@ -243,7 +243,7 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
     cpu = SimulatedCpu(time.monotonic())
 
     def factory(spec, hang_timeout_s):  # type: ignore[no-untyped-def]
-        from gpuscope.workloads.measured import child_process_run
+        from gpuscope.measurement.measured_run import child_process_run
 
         if spec.device == "cpu":
             return child_process_run(spec, hang_timeout_s)
@@ -382,7 +382,7 @@ async def test_ui_exports_its_devices_and_workload_results() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await tick(pilot, 2)
-        from gpuscope.workloads.efficiency import RunReport
+        from gpuscope.measurement.run_report import RunReport
 
         app.reports.append(
             RunReport(

@@ -4,12 +4,12 @@ at the diff before committing."""
 
 from __future__ import annotations
 
+from gpuscope.measurement.measured_run import LivePoint, MeasuredRun, RunState
+from gpuscope.measurement.run_report import build_report
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.tui.launcher import LaunchScreen
-from gpuscope.workloads.efficiency import build_report
 from gpuscope.workloads.events import Result
-from gpuscope.workloads.measured import LivePoint, MeasuredRun, RunState
 from gpuscope.workloads.registry import find_workloads
 from tests.tui_support import make_app, ready, tick, wait_until
 

@@ -18,6 +18,8 @@ from typing import Any
 from gpuscope.commands.bench_output import describe_catalog, print_reports
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.errors import UsageError
+from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.run_report import RunReport, format_rate
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.workloads.api import (
@@ -28,9 +30,7 @@ from gpuscope.workloads.api import (
     resolve_params,
     runs_on,
 )
-from gpuscope.workloads.efficiency import RunReport, format_rate
 from gpuscope.workloads.events import FINAL, ErrorKind, Progress, RunEvent, Started
-from gpuscope.workloads.measured import MeasuredRun
 from gpuscope.workloads.registry import BUNDLED_NAMES, Catalog, WorkloadInfo, find_workloads
 from gpuscope.workloads.torch_probe import (
     NOT_INSTALLED,

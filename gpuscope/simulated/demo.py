@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gpuscope.measurement.measured_run import EventSource, RunFactory, child_process_run
 from gpuscope.simulated.devices import demo_gpus
 from gpuscope.simulated.runs import SimulatedRun
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Vendor
 from gpuscope.workloads.child import RunSpec
-from gpuscope.workloads.measured import EventSource, RunFactory, child_process_run
 
 
 @dataclass(frozen=True)

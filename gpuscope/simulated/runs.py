@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.simulated.devices import SimulatedGpu
 from gpuscope.workloads.api import WorkloadError, resolve_params
 from gpuscope.workloads.child import RunSpec
@@ -30,7 +31,6 @@ from gpuscope.workloads.events import (
     WarmupDone,
 )
 from gpuscope.workloads.gemm import gemm_flops
-from gpuscope.workloads.peaks import peak_tflops
 from gpuscope.workloads.resnet import resnet50_counts
 from gpuscope.workloads.rnn import lstm_forward_flops_per_token
 

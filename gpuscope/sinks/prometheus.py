@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.model import MIB, DeviceInfo, EnergySource, Sample, Vendor
-from gpuscope.workloads.efficiency import RunReport
 
 PREFIX = "gpuscope_"
 

@@ -9,7 +9,7 @@ import csv
 from collections.abc import Iterable
 from typing import TextIO
 
-from gpuscope.workloads.efficiency import RunReport
+from gpuscope.measurement.run_report import RunReport
 
 REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
 

@@ -25,6 +25,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
+from gpuscope.measurement.measured_run import (
+    MeasuredRun,
+    RunFactory,
+    child_process_run,
+    launch_targets,
+)
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
@@ -40,14 +47,7 @@ from gpuscope.tui.network import RemoteHosts, serve_metrics
 from gpuscope.tui.processes_view import ProcessTable, process_rows
 from gpuscope.tui.recording import UiRecording
 from gpuscope.tui.runs_view import RunsView
-from gpuscope.workloads.efficiency import RunReport
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
-from gpuscope.workloads.measured import (
-    MeasuredRun,
-    RunFactory,
-    child_process_run,
-    launch_targets,
-)
 from gpuscope.workloads.registry import Catalog, find_workloads
 from gpuscope.workloads.runner import prepare_for_captured_stderr
 

@@ -10,10 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widgets import Static
 
+from gpuscope.measurement.measured_run import MeasuredRun, RunState
+from gpuscope.measurement.run_report import format_rate
 from gpuscope.tui.formatting import EMPTY_CELL, bar
 from gpuscope.tui.runs_view import RunFigures, group_key, run_figures, simulated_mark
-from gpuscope.workloads.efficiency import format_rate
-from gpuscope.workloads.measured import MeasuredRun, RunState
 
 
 def latest_per_device(runs: Sequence[MeasuredRun]) -> list[MeasuredRun]:

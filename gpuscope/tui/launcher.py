@@ -18,9 +18,9 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
+from gpuscope.measurement.measured_run import LaunchTarget
 from gpuscope.telemetry.model import Vendor
 from gpuscope.workloads.api import WorkloadError, kind_on, not_runnable, resolve_params, runs_on
-from gpuscope.workloads.measured import LaunchTarget
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
 DEFAULT_DURATION_S = 30.0

@@ -10,11 +10,11 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, start_http_server
 from textual.markup import escape
 
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.telemetry.model import DeviceInfo
 from gpuscope.telemetry.remote import RemoteDevice, RemoteHost, remote_devices
-from gpuscope.workloads.efficiency import RunReport
 
 
 def _clock(wall_s: float) -> str:

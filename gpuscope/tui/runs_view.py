@@ -17,9 +17,9 @@ from textual.markup import escape
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
+from gpuscope.measurement.measured_run import MeasuredRun, RunState
+from gpuscope.measurement.run_report import RunReport, format_rate
 from gpuscope.tui import formatting as fmt
-from gpuscope.workloads.efficiency import RunReport, format_rate
-from gpuscope.workloads.measured import MeasuredRun, RunState
 
 RESULT_COLUMNS = (
     "workload",

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gpuscope.measurement.run_report import RunReport, build_report
 from gpuscope.sampler import Sampler, WindowResult
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample, Vendor
 from gpuscope.workloads.child import RunSpec
-from gpuscope.workloads.efficiency import RunReport, build_report
 from gpuscope.workloads.events import (
     ErrorKind,
     Failed,

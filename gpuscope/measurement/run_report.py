@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo
 from gpuscope.workloads.events import Result
-from gpuscope.workloads.peaks import peak_tflops
 
 
 @dataclass(frozen=True, slots=True)
