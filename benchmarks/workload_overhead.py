@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gpuscope.measurement.run_report import format_rate  # noqa: E402
+from gpuscope.units import format_rate  # noqa: E402
 from gpuscope.workloads.api import Work, Workload, resolve_params  # noqa: E402
 from gpuscope.workloads.registry import find_workloads  # noqa: E402
 

@@ -23,6 +23,7 @@ from gpuscope.telemetry.model import (
     Reading,
     Sample,
 )
+from gpuscope.units import check_seconds
 
 MIN_INTERVAL_S = 0.05
 DEFAULT_INTERVAL_S = 0.5
@@ -33,11 +34,7 @@ Listener = Callable[[Sequence[Sample]], None]
 
 def check_interval(interval_s: float) -> float:
     """The interval if usable, else ValueError with a message fit for a user."""
-    if not interval_s >= MIN_INTERVAL_S:  # also rejects NaN
-        raise ValueError(f"interval must be at least {MIN_INTERVAL_S} s, got {interval_s}")
-    if interval_s == float("inf"):
-        raise ValueError("interval must be finite")
-    return interval_s
+    return check_seconds(interval_s, "interval", MIN_INTERVAL_S, inclusive=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,10 @@ import pytest
 
 from gpuscope.measurement.measured_run import telemetry_for
 from gpuscope.measurement.peaks import peak_tflops
-from gpuscope.measurement.run_report import build_report, compare, format_rate
+from gpuscope.measurement.run_report import build_report, compare
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
+from gpuscope.units import format_rate
 from gpuscope.workloads.events import Result
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 

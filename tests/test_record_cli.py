@@ -117,7 +117,7 @@ def test_killed_recorder_leaves_whole_rows(tmp_path: Path) -> None:
     [
         (["record", "--interval", "0.01"], 2, "interval must be at least 0.05 s"),
         (["record", "--interval", "abc"], 2, "invalid float value"),
-        (["record", "--duration", "-1"], 2, "duration must be a positive"),
+        (["record", "--duration", "-1"], 2, "--duration must be a finite number of seconds > 0"),
         (["record", "--devices", "nvidia:7"], 2, "unknown device 'nvidia:7'"),
         (["record", "--devices", ","], 2, "--devices needs at least one device"),
         (["record", "--format", "xml"], 2, "invalid choice"),

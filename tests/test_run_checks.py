@@ -155,9 +155,9 @@ def test_processes_a_plugin_starts_end_with_its_run(
     [
         (("--hang-timeout", "0"), "--hang-timeout must be a finite number of seconds > 0, got 0.0"),
         (("--hang-timeout", "-3"), "--hang-timeout must be a finite number of seconds > 0"),
-        (("--hang-timeout", "nan"), "--hang-timeout must be a finite number of seconds > 0"),
-        (("--duration", "inf"), "--duration must be a finite number of seconds > 0, got inf"),
-        (("--warmup", "inf"), "--warmup must be a finite number of seconds >= 0"),
+        (("--hang-timeout", "nan"), "--hang-timeout must be a finite number of seconds, got nan"),
+        (("--duration", "inf"), "--duration must be a finite number of seconds, got inf"),
+        (("--warmup", "inf"), "--warmup must be a finite number of seconds, got inf"),
         (("--compare", ","), "--compare needs at least one device"),
         (("--device", "cuda:0"), "cuda:0: this torch (is a CPU-only build|sees no GPU)"),
         (("--compare", "cpu,cuda:0"), "cuda:0: this torch (is a CPU-only build|sees no GPU)"),
@@ -465,4 +465,33 @@ def test_a_gpu_only_workload_is_refused_on_the_cpu_before_any_child(tmp_path: Pa
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "gpuscope bench: gpuonly does not run on cpu (it supports cuda)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "minimum", "inclusive", "message"),
+    [
+        (0.0, 0.0, False, "x must be a finite number of seconds > 0, got 0.0"),
+        (-1.0, 0.0, True, "x must be a finite number of seconds >= 0, got -1.0"),
+        (0.01, 0.05, True, "x must be at least 0.05 s, got 0.01"),
+        (math.inf, 0.0, False, "x must be a finite number of seconds, got inf"),
+        (math.nan, 0.0, True, "x must be a finite number of seconds, got nan"),
+    ],
+)
+def test_one_rule_for_seconds(value: float, minimum: float, inclusive: bool, message: str) -> None:
+    from gpuscope.units import check_seconds
+
+    with pytest.raises(ValueError) as caught:
+        check_seconds(value, "x", minimum, inclusive)
+    assert str(caught.value) == message
+    assert check_seconds(0.05, "x", 0.05, inclusive=True) == 0.05
+
+
+def test_record_refuses_an_endless_duration_like_bench() -> None:
+    result = subprocess.run(
+        [*GPUSCOPE, "record", "-d", "inf", "-o", "-"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "gpuscope record: --duration must be a finite number of seconds, got inf"
     )

@@ -7,7 +7,6 @@ the sampler measures energy over the child's measured stretch.
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from collections.abc import Sequence
@@ -19,9 +18,10 @@ from gpuscope.commands.bench_output import describe_catalog, print_reports
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.errors import UsageError
 from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.run_report import RunReport, format_rate
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import Discovery, discover
+from gpuscope.units import check_seconds, format_rate
 from gpuscope.workloads.api import (
     WorkloadError,
     device_kind,
@@ -186,17 +186,13 @@ def _check_runnable(workload: WorkloadInfo, devices: Sequence[str], found: Disco
 def _check_times(options: BenchOptions) -> None:
     if not options.devices:
         raise UsageError("--compare needs at least one device, e.g. --compare cpu,cuda:0")
-    if not (math.isfinite(options.duration_s) and options.duration_s > 0):
-        raise UsageError(
-            f"--duration must be a finite number of seconds > 0, got {options.duration_s}"
-        )
-    if not (math.isfinite(options.warmup_s) and options.warmup_s >= 0):
-        raise UsageError(
-            f"--warmup must be a finite number of seconds >= 0, got {options.warmup_s}"
-        )
-    timeout = options.hang_timeout_s
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise UsageError(f"--hang-timeout must be a finite number of seconds > 0, got {timeout}")
+    try:
+        check_seconds(options.duration_s, "--duration")
+        check_seconds(options.warmup_s, "--warmup", inclusive=True)
+        if options.hang_timeout_s is not None:
+            check_seconds(options.hang_timeout_s, "--hang-timeout")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _run_one(

@@ -9,8 +9,9 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from gpuscope.measurement.run_report import Comparison, RunReport, compare, format_rate
+from gpuscope.measurement.run_report import Comparison, RunReport, compare
 from gpuscope.sinks.reports import write_reports_csv
+from gpuscope.units import format_rate
 from gpuscope.workloads.registry import Catalog
 
 

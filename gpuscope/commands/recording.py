@@ -22,6 +22,7 @@ from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.recording import RecordingSink
 from gpuscope.telemetry.discover import parse_selectors
 from gpuscope.telemetry.model import Sample
+from gpuscope.units import check_seconds
 
 _PROGRESS_PERIOD_S = 0.5
 
@@ -42,9 +43,11 @@ def _validate(options: RecordOptions) -> list[str]:
         selectors = parse_selectors(options.devices)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    duration = options.duration_s
-    if duration is not None and not (duration > 0 and math.isfinite(duration)):
-        raise UsageError(f"duration must be a positive number of seconds, got {duration}")
+    if options.duration_s is not None:
+        try:
+            check_seconds(options.duration_s, "--duration")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     return selectors
 
 

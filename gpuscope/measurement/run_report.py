@@ -116,14 +116,3 @@ def compare(baseline: RunReport, other: RunReport) -> Comparison:
         else None
     )
     return Comparison(baseline.device, other.device, speedup, ratio)
-
-
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-
-
-def format_rate(value: float, unit: str, per: str = "s") -> str:
-    """``1.23e12 FLOP/s`` -> ``1.23 TFLOP/s``; ``3981.4 images/s`` -> ``3.98 kimages/s``."""
-    for scale, prefix in _PREFIXES:
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}/{per}"
-    return f"{value:.3g} {unit}/{per}"

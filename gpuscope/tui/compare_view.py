@@ -11,9 +11,9 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
-from gpuscope.measurement.run_report import format_rate
 from gpuscope.tui.formatting import EMPTY_CELL, bar
 from gpuscope.tui.runs_view import RunFigures, group_key, run_figures, simulated_mark
+from gpuscope.units import format_rate
 
 
 def latest_per_device(runs: Sequence[MeasuredRun]) -> list[MeasuredRun]:

@@ -6,7 +6,6 @@ with the workload's own ``Param`` rules, so a typo is a one-line message, not a 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionLis
 
 from gpuscope.measurement.measured_run import LaunchTarget
 from gpuscope.telemetry.model import Vendor
+from gpuscope.units import check_seconds
 from gpuscope.workloads.api import WorkloadError, kind_on, not_runnable, resolve_params, runs_on
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
@@ -42,9 +42,10 @@ def _seconds(text: str, name: str, minimum: float) -> float:
         value = float(text)
     except ValueError:
         raise WorkloadError(f"{name} must be a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value >= minimum):
-        raise WorkloadError(f"{name} must be at least {minimum:g} s, got {text}")
-    return value
+    try:
+        return check_seconds(value, name, minimum, inclusive=True)
+    except ValueError as exc:
+        raise WorkloadError(str(exc)) from None
 
 
 class LaunchScreen(ModalScreen[LaunchRequest | None]):

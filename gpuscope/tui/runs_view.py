@@ -18,8 +18,9 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
-from gpuscope.measurement.run_report import RunReport, format_rate
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.tui import formatting as fmt
+from gpuscope.units import format_rate, si_prefix
 
 RESULT_COLUMNS = (
     "workload",
@@ -128,11 +129,7 @@ def result_row(report: RunReport, simulated: frozenset[str] = frozenset()) -> tu
 
 
 def _scale(values: Sequence[float]) -> tuple[float, str]:
-    peak = max((abs(v) for v in values), default=0.0)
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if peak >= scale:
-            return scale, prefix
-    return 1.0, ""
+    return si_prefix(max((abs(v) for v in values), default=0.0))
 
 
 def plot_lines(

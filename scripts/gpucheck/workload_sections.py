@@ -114,7 +114,7 @@ def summarise_workloads(result: SectionResult, table: Table, cases: dict[str, An
 def _rate(value: float | None, unit: str, per: str = "") -> str:
     if value is None:
         return "n/a"
-    from gpuscope.measurement.run_report import format_rate
+    from gpuscope.units import format_rate
 
     if per:
         return format_rate(value, unit, per)

@@ -1,0 +1,39 @@
+"""Units every layer shares: SI prefixes for rates, and what counts as a number of seconds.
+
+One table and one rule, so the table, the live view and the chart axes scale a figure the same
+way, and every option or field that takes seconds refuses the same things with the same words.
+"""
+
+from __future__ import annotations
+
+import math
+
+SI_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def si_prefix(value: float) -> tuple[float, str]:
+    """The largest prefix ``value`` reaches: 7.7e14 -> (1e12, "T"); below 1000, none."""
+    for scale, prefix in SI_PREFIXES:
+        if abs(value) >= scale:
+            return scale, prefix
+    return 1.0, ""
+
+
+def format_rate(value: float, unit: str, per: str = "s") -> str:
+    """``1.23e12 FLOP/s`` -> ``1.23 TFLOP/s``; ``3981.4 images/s`` -> ``3.98 kimages/s``."""
+    scale, prefix = si_prefix(value)
+    return f"{value / scale:.3g} {prefix}{unit}/{per}"
+
+
+def check_seconds(value: float, name: str, minimum: float = 0.0, inclusive: bool = False) -> float:
+    """``value`` if it is a finite number of seconds above ``minimum`` (or equal to it, when
+    ``inclusive``); else ValueError with a one-line message naming ``name``."""
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value}")
+    if inclusive and value < minimum:
+        if minimum > 0:
+            raise ValueError(f"{name} must be at least {minimum:g} s, got {value}")
+        raise ValueError(f"{name} must be a finite number of seconds >= {minimum:g}, got {value}")
+    if not inclusive and value <= minimum:
+        raise ValueError(f"{name} must be a finite number of seconds > {minimum:g}, got {value}")
+    return value
