@@ -208,3 +208,19 @@ def test_record_mixed_box_device_filter(install_nvml, install_amdsmi, tmp_path: 
     assert main(["record", "-o", str(out), "-d", "0.5", "-i", "0.1", "--devices", "GPU-b,amd"]) == 0
     devices = {row["device"] for row in read_rows(out)}
     assert devices == {"nvidia:1", "amd:0"}
+
+
+def test_files_gpuscope_names_never_overwrite_each_other(tmp_path: Path) -> None:
+    """One rule for a UI recording and saved results: stamped, then -2, -3 in the same second."""
+    import os
+
+    from gpuscope.sinks.output_files import create_stamped
+
+    made = [create_stamped(tmp_path, "gpuscope-results") for _ in range(3)]
+    for _, fd in made:
+        os.close(fd)
+    names = [path.name for path, _ in made]
+    assert len(set(names)) == 3 and all(n.startswith("gpuscope-results-") for n in names)
+    stamps = {n.removeprefix("gpuscope-results-")[:15] for n in names}
+    if len(stamps) == 1:  # within one second: the same stamp, numbered
+        assert names[1].endswith("-2.csv") and names[2].endswith("-3.csv")

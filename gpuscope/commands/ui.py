@@ -7,9 +7,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpuscope.commands.serve import describe_listen_error, parse_listen
 from gpuscope.errors import RunFailure, UsageError
 from gpuscope.sampler import check_interval
+from gpuscope.sinks.exporter import describe_listen_error, parse_listen
 from gpuscope.telemetry.remote import check_url
 
 

@@ -10,38 +10,21 @@ the scrape, never 0; a lost device drops out of it entirely.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
-from gpuscope.telemetry.model import MIB, DeviceInfo, EnergySource, Sample, Vendor
-
-PREFIX = "gpuscope_"
-
-
-@dataclass(frozen=True, slots=True)
-class GaugeSpec:
-    """One gauge taken straight from a ``Reading`` field, converted to a base unit."""
-
-    name: str
-    help: str
-    field: str
-    scale: float = 1.0
-
-
-GAUGES: tuple[GaugeSpec, ...] = (
-    GaugeSpec("memory_bandwidth_utilization_ratio", "Memory bus busy.", "util_mem_pct", 0.01),
-    GaugeSpec("memory_used_bytes", "Memory in use.", "mem_used_mib", MIB),
-    GaugeSpec("memory_total_bytes", "Memory size.", "mem_total_mib", MIB),
-    GaugeSpec("power_watts", "Power draw (NVML instant power where offered).", "power_w"),
-    GaugeSpec("power_limit_watts", "Enforced power limit.", "power_limit_w"),
-    GaugeSpec("temperature_celsius", "Temperature (GPU die, or CPU package).", "temp_c"),
-    GaugeSpec("fan_ratio", "Fan speed, 0-1 of its maximum.", "fan_pct", 0.01),
-    GaugeSpec("performance_state", "P-state (0 is the fastest).", "pstate"),
-)  # fmt: skip
+from gpuscope.telemetry.exported_metrics import (
+    CLOCK,
+    DEVICE_INFO,
+    ENERGY_COUNTER,
+    FIELD_GAUGES,
+    PREFIX,
+    UTILIZATION,
+)
+from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample, Vendor
 
 
 def _family(kind: type, name: str, help_text: str, labels: Sequence[str]) -> GaugeMetricFamily:
@@ -83,17 +66,17 @@ class TelemetryCollector(Collector):
         base = ("host", "device")
         info_family = _family(
             GaugeMetricFamily,
-            "device_info",
+            DEVICE_INFO,
             "Static facts about a device; the value is always 1.",
             (*base, "vendor", "name", "uuid", "pci", "driver"),
         )
         utilization = _family(
-            GaugeMetricFamily, "utilization_ratio", "Busy fraction, 0-1 (GPU or CPU).", base
+            GaugeMetricFamily, UTILIZATION, "Busy fraction, 0-1 (GPU or CPU).", base
         )
-        clocks = _family(GaugeMetricFamily, "clock_hertz", "Clock frequency.", (*base, "clock"))
+        clocks = _family(GaugeMetricFamily, CLOCK, "Clock frequency.", (*base, "clock"))
         counter = _family(
             CounterMetricFamily,
-            "energy_joules",
+            ENERGY_COUNTER,
             "Energy from the device's hardware counter (since the driver loaded; may reset).",
             base,
         )
@@ -105,7 +88,8 @@ class TelemetryCollector(Collector):
             base,
         )
         gauges = {
-            spec.name: _family(GaugeMetricFamily, spec.name, spec.help, base) for spec in GAUGES
+            spec.name: _family(GaugeMetricFamily, spec.name, spec.help, base)
+            for spec in FIELD_GAUGES
         }
         for info, sample in latest:
             labels = [self._host, info.device_id]
@@ -127,7 +111,7 @@ class TelemetryCollector(Collector):
             for clock, mhz in (("core", reading.clock_core_mhz), ("memory", reading.clock_mem_mhz)):
                 if mhz is not None:
                     clocks.add_metric([*labels, clock], mhz * 1e6)
-            for spec in GAUGES:
+            for spec in FIELD_GAUGES:
                 number = getattr(reading, spec.field)
                 if number is not None:
                     gauges[spec.name].add_metric(labels, float(number) * spec.scale)

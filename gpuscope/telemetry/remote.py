@@ -18,22 +18,19 @@ from urllib.parse import urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpuscope.telemetry.model import MIB, DeviceInfo, Reading, Vendor
+from gpuscope.telemetry.exported_metrics import (
+    CLOCK,
+    DEVICE_INFO,
+    PREFIX,
+    UTILIZATION,
+    reading_fields,
+)
+from gpuscope.telemetry.model import DeviceInfo, Reading, Vendor
 
 FETCH_TIMEOUT_S = 2.0
 STALE_AFTER_PERIODS = 3
 
-# exporter sample name -> (Reading field, factor from the exported base unit)
-_FIELDS: dict[str, tuple[str, float]] = {
-    "gpuscope_memory_bandwidth_utilization_ratio": ("util_mem_pct", 100.0),
-    "gpuscope_memory_used_bytes": ("mem_used_mib", 1 / MIB),
-    "gpuscope_memory_total_bytes": ("mem_total_mib", 1 / MIB),
-    "gpuscope_power_watts": ("power_w", 1.0),
-    "gpuscope_power_limit_watts": ("power_limit_w", 1.0),
-    "gpuscope_temperature_celsius": ("temp_c", 1.0),
-    "gpuscope_fan_ratio": ("fan_pct", 100.0),
-    "gpuscope_energy_joules_total": ("energy_counter_j", 1.0),
-}
+_FIELDS = reading_fields()  # exporter sample name -> (Reading field, factor back)
 
 
 def check_url(text: str) -> str:
@@ -66,15 +63,13 @@ def parse_exposition(text: str) -> dict[str, ParsedDevice]:
                 continue
             key = f"{labels['host']}/{labels['device']}"
             fields = values.setdefault(key, {})
-            if sample.name == "gpuscope_device_info":
+            if sample.name == PREFIX + DEVICE_INFO:
                 infos[key] = _info(key, labels)
-            elif sample.name == "gpuscope_utilization_ratio":
+            elif sample.name == PREFIX + UTILIZATION:
                 fields["util"] = sample.value * 100
-            elif sample.name == "gpuscope_clock_hertz":
+            elif sample.name == PREFIX + CLOCK:
                 name = "clock_core_mhz" if labels.get("clock") == "core" else "clock_mem_mhz"
                 fields[name] = sample.value / 1e6
-            elif sample.name == "gpuscope_performance_state":
-                fields["pstate"] = sample.value
             elif sample.name in _FIELDS:
                 name, factor = _FIELDS[sample.name]
                 fields[name] = sample.value * factor

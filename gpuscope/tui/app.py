@@ -8,6 +8,7 @@ only reads history and run state, on a timer, and redraws what is visible and ha
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import threading
 import time
@@ -33,6 +34,8 @@ from gpuscope.measurement.measured_run import (
 )
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
+from gpuscope.sinks.exporter import start_exporter
+from gpuscope.sinks.output_files import create_stamped
 from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Sample, Vendor
@@ -43,7 +46,7 @@ from gpuscope.tui.device_panel import DevicePanel
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.launcher import LaunchRequest, LaunchScreen
 from gpuscope.tui.layout import panel_layout
-from gpuscope.tui.network import RemoteHosts, serve_metrics
+from gpuscope.tui.network import RemoteHosts
 from gpuscope.tui.processes_view import ProcessTable, process_rows
 from gpuscope.tui.recording import UiRecording
 from gpuscope.tui.runs_view import RunsView
@@ -213,7 +216,7 @@ class GpuscopeApp(App[int]):
         address, port = self.setup.serve
         infos = [d.info for d in found.devices]
         try:
-            self._exporter = serve_metrics(
+            self._exporter = start_exporter(
                 address, port, sampler, infos, self.setup.host, lambda: tuple(self.reports)
             )
         except OSError as exc:
@@ -514,10 +517,9 @@ class GpuscopeApp(App[int]):
         if not self.reports:
             self.notify("no results to save yet", severity="warning")
             return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = self.setup.record_dir / f"gpuscope-results-{stamp}.csv"
         try:
-            with path.open("x", newline="") as stream:
+            path, fd = create_stamped(self.setup.record_dir, "gpuscope-results")
+            with os.fdopen(fd, "w", newline="") as stream:
                 write_reports_csv(self.reports, stream)
         except OSError as exc:
             self.notify(f"cannot save results: {exc.strerror or exc}", severity="error")

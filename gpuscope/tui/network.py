@@ -1,19 +1,14 @@
-"""The UI's two network roles: reading other hosts' exporters (``--remote``) and exporting its
-own devices and results (``--serve``). No widgets here: the app asks for lines and devices."""
+"""The UI's remote hosts (``--remote``): their status lines, notices and new devices. No widgets
+here: the app asks for lines and devices. (Its own exporter, ``--serve``, is
+``sinks.exporter.start_exporter``.)"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, start_http_server
 from textual.markup import escape
 
-from gpuscope.measurement.run_report import RunReport
-from gpuscope.sampler import Sampler
-from gpuscope.sinks.prometheus import TelemetryCollector
-from gpuscope.telemetry.model import DeviceInfo
 from gpuscope.telemetry.remote import RemoteDevice, RemoteHost, remote_devices
 
 
@@ -67,18 +62,3 @@ class RemoteHosts:
                 for info in host.devices():
                     notices[info.device_id] = f"unreachable since {_clock(since)}; retrying"
         return notices
-
-
-def serve_metrics(
-    address: str,
-    port: int,
-    sampler: Sampler,
-    infos: Sequence[DeviceInfo],
-    host: str,
-    results: Callable[[], Sequence[RunReport]],
-) -> WSGIServer:
-    """``gpuscope serve``'s exporter on the UI's sampler; OSError if the port cannot be had."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(TelemetryCollector(sampler, infos, host, results))
-    server, _ = start_http_server(port, address, registry)
-    return server

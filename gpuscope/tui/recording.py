@@ -7,11 +7,11 @@ recording, not the sampler: the UI keeps monitoring and says what happened.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from gpuscope.sampler import Sampler
+from gpuscope.sinks.output_files import create_stamped
 from gpuscope.sinks.recording import RecordingSink
 from gpuscope.telemetry.model import Sample
 
@@ -20,13 +20,7 @@ class UiRecording:
     """One recording to a new file in ``directory``; ``stop`` may be called from any thread."""
 
     def __init__(self, sampler: Sampler, directory: Path) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.path = directory / f"gpuscope-{stamp}.csv"
-        suffix = 1
-        while self.path.exists():
-            suffix += 1
-            self.path = directory / f"gpuscope-{stamp}-{suffix}.csv"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self.path, self._fd = create_stamped(directory, "gpuscope")
         self._sink = RecordingSink(self._fd, "csv")
         self._sampler = sampler
         self.error: OSError | None = None

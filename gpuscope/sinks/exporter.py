@@ -1,0 +1,55 @@
+"""Starting the Prometheus exporter: its ``HOST:PORT`` option, the server, and a failure to
+listen said in one line. ``gpuscope serve`` and the UI's ``--serve`` both start it here."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+from collections.abc import Callable, Sequence
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from gpuscope.measurement.run_report import RunReport
+from gpuscope.sampler import Sampler
+from gpuscope.sinks.prometheus import TelemetryCollector
+from gpuscope.telemetry.model import DeviceInfo
+
+
+def parse_listen(text: str, option: str = "--listen") -> tuple[str, int]:
+    """``HOST:PORT``, ``[v6]:PORT`` or ``:PORT`` (all interfaces) -> (host, port); ValueError
+    naming ``option``."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{option} wants HOST:PORT with a port from 1 to 65535, got {text!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not host.replace("-", "").replace(".", "").isalnum():
+            raise ValueError(f"{option}: {host!r} is not a host name or address") from None
+    return host, int(port_text)
+
+
+def start_exporter(
+    address: str,
+    port: int,
+    sampler: Sampler,
+    infos: Sequence[DeviceInfo],
+    host: str,
+    results: Callable[[], Sequence[RunReport]] | None = None,
+) -> WSGIServer:
+    """/metrics for ``infos`` (and, given ``results``, workload results) on the sampler's
+    latest samples; OSError if the port cannot be had. Stop it with shutdown + server_close."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TelemetryCollector(sampler, infos, host, results))
+    server, _ = start_http_server(port, address, registry)
+    return server
+
+
+def describe_listen_error(listen: str, exc: OSError, doing: str = "listen on") -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot {doing} {listen}: the port is in use (another gpuscope serve?)"
+    if exc.errno == errno.EACCES:
+        return f"cannot {doing} {listen}: permission denied (ports below 1024 need root)"
+    return f"cannot {doing} {listen}: {exc.strerror or exc}"
