@@ -30,7 +30,7 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _run_record(args: argparse.Namespace) -> int:
-    from gpuscope.commands.recording import RecordOptions, run_record
+    from gpuscope.commands.record import RecordOptions, run_record
 
     return run_record(
         RecordOptions(

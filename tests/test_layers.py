@@ -18,9 +18,11 @@ ALLOWED = {
     "measurement": {"workloads", "sampler", "telemetry"},
     "sinks": {"measurement", "sampler", "telemetry"},
     "simulated": {"measurement", "workloads", "telemetry"},
-    "tui": {"measurement", "sampler", "sinks", "telemetry", "workloads"},
+    "session": {"measurement", "sampler", "sinks", "telemetry", "workloads"},
+    "tui": {"session", "measurement", "sampler", "sinks", "telemetry", "workloads"},
     "commands": {
-        "errors", "measurement", "sampler", "simulated", "sinks", "telemetry", "tui", "workloads",
+        "errors", "measurement", "sampler", "session", "simulated", "sinks", "telemetry", "tui",
+        "workloads",
     },
     "cli": {"commands", "errors", "gpuscope"},
     "__main__": {"cli"},

@@ -140,7 +140,7 @@ async def test_recording_on_and_off_writes_a_valid_csv(tmp_path: Path) -> None:
         assert "REC" in header_text(app)
         await tick(pilot, 3)
         await pilot.press("r")
-        await wait_until(pilot, lambda: not app.workers._workers)
+        await wait_until(pilot, lambda: not app.session.busy)  # the file closes on a thread
         assert "REC" not in header_text(app)
         await tick(pilot, 2)  # after stopping: not recorded
     files = list(tmp_path.glob("gpuscope-*.csv"))
@@ -418,3 +418,23 @@ async def test_ui_exports_its_devices_and_workload_results() -> None:
     }
     assert throughput == {4.2e14}  # by value: older prometheus-client writes 4.2e+014
     assert 'energy_source="counter"' in text
+
+
+async def test_keys_palette_and_help_come_from_one_table() -> None:
+    from gpuscope.tui.help_screen import HELP
+    from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        for key in (*MAIN_KEYS, *APP_KEYS):
+            assert f"`{key.written}`" in HELP and key.does in HELP
+        for key in MAIN_KEYS:  # (Textual brings its own Quit and Keys commands)
+            assert (key.title in commands) == key.palette
+        await commands["Pause"].callback()  # the palette runs the same action as the key
+        assert app.paused
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("p")  # a main-screen key does nothing while a dialog is open
+        assert app.paused and isinstance(app.screen, HelpScreen)

@@ -8,23 +8,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
+from gpuscope.tui.keys import help_table
+
+HELP = f"""\
 # gpuscope keys
 
-| key | does |
-|---|---|
-| `tab` / `shift+tab`, `1` to `4` | next / previous screen, or go to one |
-| `w` | launch a workload (bundled or plugin) on one or more devices |
-| `x` | stop every running workload (each reports what it measured so far) |
-| `s` | save the results table as CSV |
-| `r` | start / stop recording every device to CSV |
-| `p` | pause the display (sampling and recording go on) |
-| `+` / `-` | sample faster / slower |
-| `[` / `]` | shorter / longer history in the charts |
-| `o` / `O` | processes: sort by the next column / reverse (or click a header) |
-| `ctrl+p` | command palette: every action, and the theme |
-| `?` | this help; `escape` closes it |
-| `q` | quit (running workloads are stopped) |
+{help_table()}
 
 # Reading the figures
 

@@ -6,7 +6,6 @@ with the workload's own ``Param`` rules, so a typo is a one-line message, not a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from textual import on
@@ -18,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from gpuscope.measurement.measured_run import LaunchTarget
+from gpuscope.session import Launch
 from gpuscope.telemetry.model import Vendor
 from gpuscope.units import check_seconds
 from gpuscope.workloads.api import WorkloadError, kind_on, not_runnable, resolve_params, runs_on
@@ -25,16 +25,6 @@ from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
 DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class LaunchRequest:
-    workload: WorkloadInfo
-    params: dict[str, Any]
-    devices: tuple[str, ...]
-    duration_s: float
-    warmup_s: float
-    one_at_a_time: bool
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -48,7 +38,7 @@ def _seconds(text: str, name: str, minimum: float) -> float:
         raise WorkloadError(str(exc)) from None
 
 
-class LaunchScreen(ModalScreen[LaunchRequest | None]):
+class LaunchScreen(ModalScreen[Launch | None]):
     BINDINGS = [
         Binding("escape", "dismiss_none", "Cancel"),
         Binding("ctrl+s", "start", "Start"),
@@ -166,7 +156,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
             return
         self.dismiss(request)
 
-    def _request(self) -> LaunchRequest:
+    def _request(self) -> Launch:
         chosen = self._chosen()
         if chosen is None:
             raise WorkloadError("pick a workload")
@@ -186,4 +176,4 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
         warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
         sequential = self.query_one("#launch-sequential", Checkbox).value
-        return LaunchRequest(chosen, params, devices, duration, warmup, sequential)
+        return Launch(chosen, params, devices, duration, warmup, sequential)

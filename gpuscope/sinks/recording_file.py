@@ -16,7 +16,7 @@ from gpuscope.sinks.recording import RecordingSink
 from gpuscope.telemetry.model import Sample
 
 
-class UiRecording:
+class RecordingFile:
     """One recording to a new file in ``directory``; ``stop`` may be called from any thread."""
 
     def __init__(self, sampler: Sampler, directory: Path) -> None:

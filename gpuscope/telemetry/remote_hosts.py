@@ -1,19 +1,25 @@
-"""The UI's remote hosts (``--remote``): their status lines, notices and new devices. No widgets
-here: the app asks for lines and devices. (Its own exporter, ``--serve``, is
-``sinks.exporter.start_exporter``.)"""
+"""A set of remote hosts (``--remote``): who does not answer, what their panels should say, and
+devices seen for the first time. Every method is cheap: no network on the caller's thread."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-
-from textual.markup import escape
+from dataclasses import dataclass
 
 from gpuscope.telemetry.remote import RemoteDevice, RemoteHost, remote_devices
 
 
-def _clock(wall_s: float) -> str:
+def clock_text(wall_s: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(wall_s))
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    url: str
+    since: str  # local wall-clock time, HH:MM:SS
+    why: str
+    retry_s: float
 
 
 class RemoteHosts:
@@ -40,18 +46,15 @@ class RemoteHosts:
             found.extend(added)
         return found
 
-    def status_lines(self) -> list[str]:
-        """A line per host that does not answer, in markup."""
-        lines = []
+    def unreachable(self) -> list[Unreachable]:
+        """Each host that does not answer, and since when (it is retried every period)."""
+        found = []
         for host in self.hosts:
             since = host.unreachable_since()
             if since is not None:
-                why = escape(host.error or "no recent answer")
-                lines.append(
-                    f"[$error]{escape(host.url)}: unreachable since {_clock(since)}[/] "
-                    f"({why}); retrying every {host.period_s:g} s"
-                )
-        return lines
+                why = host.error or "no recent answer"
+                found.append(Unreachable(host.url, clock_text(since), why, host.period_s))
+        return found
 
     def notices(self) -> dict[str, str]:
         """Device id -> what its panel should say while its host does not answer."""
@@ -60,5 +63,5 @@ class RemoteHosts:
             since = host.unreachable_since()
             if since is not None:
                 for info in host.devices():
-                    notices[info.device_id] = f"unreachable since {_clock(since)}; retrying"
+                    notices[info.device_id] = f"unreachable since {clock_text(since)}; retrying"
         return notices

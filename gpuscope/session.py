@@ -1,0 +1,259 @@
+"""A monitoring session: what the UI shows, owned by a plain object that imports no Textual.
+
+It finds the devices and the workloads, owns the sampler, the remote hosts, the exporter, the
+recording, the runs and their reports, and it is tested without a terminal. Every method that
+may block (probing devices, reading plugins, closing a recording, ``close``) says so; the UI
+calls those off its event loop. Runs are driven on threads of their own, and ``on_run_event``
+hears each event on that thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+from gpuscope.measurement.measured_run import MeasuredRun, RunFactory, child_process_run
+from gpuscope.measurement.run_report import RunReport
+from gpuscope.sampler import Sampler
+from gpuscope.sinks.exporter import start_exporter
+from gpuscope.sinks.output_files import create_stamped
+from gpuscope.sinks.recording_file import RecordingFile
+from gpuscope.sinks.reports import write_reports_csv
+from gpuscope.telemetry.discover import Discovery, discover
+from gpuscope.telemetry.model import Device, Sample
+from gpuscope.telemetry.processes import process_details
+from gpuscope.telemetry.remote_hosts import RemoteHosts
+from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
+from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
+
+QUIT_GRACE_S = 1.0  # on quit, a workload step still running after this is killed
+HISTORY_LEN = 6000  # 10 minutes at 0.1 s
+INTERVALS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+RunListener = Callable[[MeasuredRun, RunEvent], None]
+
+
+@dataclass
+class SessionSetup:
+    """What the session monitors and how it runs workloads; tests and ``--demo`` swap parts."""
+
+    discover: Callable[[], Discovery] = discover
+    run_factory: RunFactory = child_process_run
+    find_catalog: Callable[[], Catalog] | None = None  # default: bundled + plugins + entry points
+    plugin_files: tuple[Path, ...] = ()
+    interval_s: float = 0.5
+    record_dir: Path = field(default_factory=Path.cwd)
+    host: str = field(default_factory=socket.gethostname)
+    clock: Callable[[], float] = time.monotonic
+    autostart: bool = True  # False: the sampler is ticked by hand (tests)
+    simulated_ids: frozenset[str] = frozenset()  # shown as SIMULATED
+    remotes: tuple[str, ...] = ()  # exporter URLs whose devices join the local ones
+    serve: tuple[str, int] | None = None  # export /metrics (devices + results) too
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """What to run: a workload with its checked parameters on one or more devices."""
+
+    workload: WorkloadInfo
+    params: dict[str, Any]
+    devices: tuple[str, ...]
+    duration_s: float
+    warmup_s: float
+    one_at_a_time: bool
+
+
+class Session:
+    def __init__(self, setup: SessionSetup, on_run_event: RunListener | None = None) -> None:
+        self.setup = setup
+        self.on_run_event = on_run_event
+        self.found: Discovery | None = None
+        self.sampler: Sampler | None = None
+        self.catalog: Catalog | None = None
+        self.runs: list[MeasuredRun] = []
+        self.reports: list[RunReport] = []
+        self.recording: RecordingFile | None = None
+        self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
+        self.exporter: WSGIServer | None = None
+        self.exporter_error: str | None = None
+        self.quitting = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- devices and workloads (blocking: call off a UI's event loop) --------------------------
+
+    def probe(self) -> Discovery:
+        """Find the devices, build the sampler (started only with ``autostart``), export."""
+        found = self.setup.discover()
+        sampler = Sampler(
+            found.devices, self.setup.interval_s, history_len=HISTORY_LEN, clock=self.setup.clock
+        )
+        sampler.subscribe(self._look_up_processes)
+        self.found, self.sampler = found, sampler
+        if self.setup.serve is not None:
+            self._serve(sampler, found)
+        return found
+
+    def start(self) -> None:
+        """Start sampling and polling remote hosts (tests tick by hand instead)."""
+        if self.setup.autostart and self.sampler is not None:
+            self.remotes.start()
+            self.sampler.start()
+
+    def find_catalog(self) -> Catalog:
+        if self.setup.find_catalog is not None:
+            catalog = self.setup.find_catalog()
+        else:
+            catalog = find_workloads(plugin_files=self.setup.plugin_files, cancel=self.quitting)
+        self.catalog = catalog
+        return catalog
+
+    def _serve(self, sampler: Sampler, found: Discovery) -> None:
+        assert self.setup.serve is not None
+        address, port = self.setup.serve
+        infos = [d.info for d in found.devices]
+        try:
+            self.exporter = start_exporter(
+                address, port, sampler, infos, self.setup.host, lambda: tuple(self.reports)
+            )
+        except OSError as exc:
+            self.exporter_error = f"cannot serve metrics on {address}:{port}: {exc.strerror}"
+
+    def join_remote_devices(self, known: Sequence[str]) -> list[Device]:
+        """Remote devices seen for the first time join the sampler; returned for their panels."""
+        if self.sampler is None:
+            return []
+        added = self.remotes.new_devices(known)
+        for device in added:
+            self.sampler.add_device(device)
+        return list(added)
+
+    def _look_up_processes(self, samples: Sequence[Sample]) -> None:
+        """On the sampler thread: fill the user/command cache the processes view reads."""
+        for sample in samples:
+            if sample.device_id in self.setup.simulated_ids:
+                continue
+            for process in sample.reading.processes or ():
+                process_details(process.pid)
+
+    def step_interval(self, step: int) -> None:
+        if self.sampler is not None:
+            self.sampler.interval_s = step_choice(INTERVALS_S, self.sampler.interval_s, step)
+
+    # -- recording -----------------------------------------------------------------------------
+
+    def start_recording(self) -> RecordingFile:
+        """OSError if the file cannot be made; RuntimeError while devices are being probed."""
+        if self.sampler is None:
+            raise RuntimeError("still probing devices")
+        self.recording = RecordingFile(self.sampler, self.setup.record_dir)
+        return self.recording
+
+    def stop_recording(self) -> RecordingFile | None:
+        """Stop taking rows now; the file is closed on a thread (it waits for a tick)."""
+        recording, self.recording = self.recording, None
+        if recording is not None:
+            self._in_background(recording.stop, "gpuscope-close-recording")
+        return recording
+
+    def failed_recording(self) -> RecordingFile | None:
+        """The recording, stopped, if a write failed (disk full); whole rows are kept."""
+        recording = self.recording
+        if recording is not None and recording.error is not None:
+            return self.stop_recording()
+        return None
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def launch(self, launch: Launch) -> list[MeasuredRun]:
+        """Start the runs (together, or one after another) on threads of their own."""
+        runs = [
+            MeasuredRun(
+                launch.workload,
+                device,
+                launch.params,
+                duration_s=launch.duration_s,
+                warmup_s=launch.warmup_s,
+            )
+            for device in launch.devices
+        ]
+        self.runs.extend(runs)
+        groups = [runs] if launch.one_at_a_time else [[run] for run in runs]
+        for group in groups:
+            self._in_background(functools.partial(self._drive, group), "gpuscope-run")
+        return runs
+
+    def _drive(self, runs: list[MeasuredRun]) -> None:
+        assert self.sampler is not None and self.found is not None
+        for run in runs:
+            if run.stop_requested:
+                stopped = Failed(ErrorKind.STOPPED, "stopped before it started")
+                run.fail(stopped)
+                self._heard(run, stopped)
+                continue
+            run.drive(self.sampler, self.found, self._heard, self.setup.run_factory)
+
+    def _heard(self, run: MeasuredRun, event: RunEvent) -> None:
+        if isinstance(event, Result) and run.report is not None:
+            self.reports.append(run.report)
+        if self.on_run_event is not None:
+            self.on_run_event(run, event)
+
+    def stop_runs(self) -> int:
+        """Ask every unfinished run to stop (partial results follow); how many were asked."""
+        running = [run for run in self.runs if not run.finished]
+        for run in running:
+            run.stop()
+        return len(running)
+
+    def save_results(self) -> Path:
+        """The results table to a new CSV in the record folder; OSError if it cannot be written."""
+        path, fd = create_stamped(self.setup.record_dir, "gpuscope-results")
+        with os.fdopen(fd, "w", newline="") as stream:
+            write_reports_csv(self.reports, stream)
+        return path
+
+    # -- ending --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop everything and wait for it (blocking): runs, recording, sampler, hosts, exporter."""
+        self.quitting.set()  # plugin reading stops at once
+        for run in self.runs:
+            if not run.finished:
+                run.stop(grace_s=QUIT_GRACE_S)
+        if self.recording is not None:
+            self.recording.stop()
+            self.recording = None
+        if self.sampler is not None:
+            self.sampler.stop()
+        self.remotes.stop()
+        if self.exporter is not None:
+            self.exporter.shutdown()
+            self.exporter.server_close()
+        for thread in self._threads:
+            thread.join(QUIT_GRACE_S + 6.0)
+        if self.found is not None:
+            self.found.close()
+
+    def _in_background(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    @property
+    def busy(self) -> bool:
+        """A run or a recording's closing is still in progress on a thread."""
+        return any(t.is_alive() for t in self._threads)
+
+
+def step_choice(choices: Sequence[float], current: float, step: int) -> float:
+    """The choice ``step`` places from the one nearest ``current``, kept within the list."""
+    nearest = min(range(len(choices)), key=lambda i: abs(choices[i] - current))
+    return choices[min(len(choices) - 1, max(0, nearest + step))]

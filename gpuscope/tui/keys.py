@@ -1,0 +1,76 @@
+"""Every key of the app, declared once: the bindings, the footer, the command palette and the
+help table are all generated from these tables, so they cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+TABS = ("devices", "processes", "workloads", "compare")
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    keys: str  # Textual key names, comma-separated
+    action: str  # an action of the app
+    title: str  # footer and command palette
+    does: str  # help table and palette description
+    display: str | None = None  # how the key is written, where its name is not it
+    footer: bool = False
+    palette: bool = True
+
+    def binding(self, namespace: str = "") -> Binding:
+        return Binding(
+            self.keys, namespace + self.action, self.title, show=self.footer,
+            key_display=self.display,
+        )  # fmt: skip
+
+    @property
+    def written(self) -> str:
+        return self.display or self.keys.split(",")[0]
+
+
+# Anywhere, dialogs included.
+APP_KEYS: tuple[Key, ...] = (
+    Key("q", "quit", "Quit", "quit (running workloads are stopped)", footer=True, palette=False),
+    Key("question_mark", "help", "Help", "this help; escape closes it", "?", True, False),
+)
+
+# The tabs' screen only: a dialog's own keys never reach these.
+MAIN_KEYS: tuple[Key, ...] = (
+    Key("tab", "next_tab", "Next screen", "next screen", palette=False),
+    Key("shift+tab", "previous_tab", "Previous screen", "previous screen", palette=False),
+    *(
+        Key(str(i + 1), f"show_tab('{tab}')", f"Show {tab}", f"go to the {tab} screen")
+        for i, tab in enumerate(TABS)
+    ),
+    Key("w", "launch", "Launch", "launch a workload (bundled or plugin) on one or more devices",
+        footer=True),
+    Key("x", "stop_runs", "Stop runs",
+        "stop every running workload (each reports what it measured so far)", footer=True),
+    Key("s", "save_results", "Save results", "save the results table as CSV"),
+    Key("r", "toggle_record", "Record", "start / stop recording every device to CSV",
+        footer=True),
+    Key("p", "toggle_pause", "Pause", "pause the display (sampling and recording go on)",
+        footer=True),
+    Key("plus,equals_sign", "faster", "Sample faster", "sample faster (shorter interval)", "+"),
+    Key("minus", "slower", "Sample slower", "sample slower (longer interval)", "-"),
+    Key("left_square_bracket", "shorter", "Shorter history", "shorter history in the charts",
+        "["),
+    Key("right_square_bracket", "longer", "Longer history", "longer history in the charts", "]"),
+)  # fmt: skip
+
+# Keys that belong to one widget or to Textual, listed in the help only.
+OTHER_KEYS = (
+    ("o / O", "processes: sort by the next column / reverse (or click a header)"),
+    ("ctrl+p", "command palette: every action, and the theme"),
+)
+
+
+def help_table() -> str:
+    """The help screen's key table, in Markdown."""
+    rows = [(f"`{key.written}`", key.does) for key in MAIN_KEYS]
+    rows += [(f"`{keys}`", does) for keys, does in OTHER_KEYS]
+    rows += [(f"`{key.written}`", key.does) for key in reversed(APP_KEYS)]
+    return "\n".join(["| key | does |", "|---|---|", *(f"| {k} | {d} |" for k, d in rows)])

@@ -1,0 +1,95 @@
+"""The session the UI renders, driven without a terminal (issue 11): devices, recording, runs,
+results and closing, on simulated devices and a hand-moved clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from gpuscope.session import Launch, Session, SessionSetup
+from gpuscope.simulated.devices import SimulatedCpu, demo_gpus
+from gpuscope.simulated.runs import SimulatedRun
+from gpuscope.telemetry.discover import Discovery
+from gpuscope.workloads.events import Failed, Result, RunEvent
+from gpuscope.workloads.registry import find_workloads
+from tests.conftest import FakeClock
+
+START_S = 1000.0
+
+
+def session(tmp_path: Path, heard: list[RunEvent] | None = None) -> Session:
+    clock = FakeClock(START_S)
+    gpus = demo_gpus(START_S)
+    devices = [*gpus, SimulatedCpu(START_S)]
+    setup = SessionSetup(
+        discover=lambda: Discovery(devices=list(devices)),
+        run_factory=lambda spec, _hang: SimulatedRun(spec, gpus[0], progress_period_s=0.05),
+        find_catalog=lambda: find_workloads(plugin_dirs=[], use_entry_points=False),
+        record_dir=tmp_path,
+        clock=clock,
+        autostart=False,
+    )
+    return Session(setup, (lambda run, event: heard.append(event)) if heard is not None else None)
+
+
+def test_recording_takes_one_row_per_device_and_tick(tmp_path: Path) -> None:
+    s = session(tmp_path)
+    s.probe()
+    assert s.sampler is not None and s.setup.clock is not None
+    recording = s.start_recording()
+    for _ in range(3):
+        s.setup.clock.advance(0.5)  # type: ignore[attr-defined]
+        s.sampler.tick()
+    assert s.stop_recording() is recording and s.recording is None
+    deadline = time.monotonic() + 10
+    while s.busy and time.monotonic() < deadline:  # the file closes on a thread
+        time.sleep(0.01)
+    frame = pd.read_csv(recording.path)
+    assert len(frame) == 3 * 4 and set(frame["device"]) == {"nvidia:0", "nvidia:1", "amd:0", "cpu"}
+    s.close()
+
+
+def test_a_launched_run_reports_and_results_save(tmp_path: Path) -> None:
+    heard: list[RunEvent] = []
+    s = session(tmp_path, heard)
+    s.probe()
+    assert s.find_catalog() is s.catalog and s.catalog is not None
+    done = threading.Event()
+    listener = s.on_run_event
+
+    def hear(run, event) -> None:  # type: ignore[no-untyped-def]
+        assert listener is not None
+        listener(run, event)
+        if isinstance(event, Result | Failed):
+            done.set()
+
+    s.on_run_event = hear
+    gemm = s.catalog.workloads["gemm"]
+    (run,) = s.launch(Launch(gemm, {"dtype": "bf16", "size": 4096}, ("cuda:0",), 0.2, 0.0, False))
+    assert done.wait(30), "the run never finished"
+    assert isinstance(heard[-1], Result) and run.report is not None
+    assert s.reports == [run.report]  # the session keeps the results, not the view
+    path = s.save_results()
+    assert path.parent == tmp_path and path.name.startswith("gpuscope-results-")
+    assert pd.read_csv(path)["workload"].tolist() == ["gemm"]
+    assert s.stop_runs() == 0  # nothing left running
+    s.close()
+    assert not s.busy
+
+
+def test_closing_stops_what_runs_and_the_sampler(tmp_path: Path) -> None:
+    s = session(tmp_path)
+    s.probe()
+    s.find_catalog()
+    assert s.catalog is not None
+    gemm = s.catalog.workloads["gemm"]
+    (run,) = s.launch(Launch(gemm, {"dtype": "bf16", "size": 64}, ("cuda:0",), 600.0, 0.0, False))
+    s.start_recording()
+    started = time.monotonic()
+    s.close()  # blocking, off any UI loop
+    assert time.monotonic() - started < 15
+    assert run.finished and s.recording is None and not s.busy
+    assert s.quitting.is_set()
