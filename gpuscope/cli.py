@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from gpuscope import __version__
-from gpuscope.errors import RunFailure, UsageError
+from gpuscope.errors import CommandFailed, UsageError
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"{_prog(args)}: {exc}", file=sys.stderr)
         return 2
-    except RunFailure as exc:
+    except CommandFailed as exc:
         print(f"{_prog(args)}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

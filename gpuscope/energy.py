@@ -23,7 +23,7 @@ class EnergyTotals:
     counter_intervals: int = 0
     integrated_intervals: int = 0
     gap_intervals: int = 0
-    offers: EnergySource | None = None  # COUNTER or INTEGRATED: the best the device has shown
+    best_source: EnergySource | None = None  # COUNTER or INTEGRATED: the best the device has shown
 
 
 def source_of(counter_intervals: int, integrated_intervals: int) -> EnergySource | None:
@@ -47,9 +47,9 @@ class EnergyMeter:
     def add(self, reading: Reading) -> EnergyTotals:
         """Account the interval ending at ``reading``; returns the new totals."""
         last, self._last = self._last, reading
-        offers = _offers(reading)
+        best_source = _best_source(reading)
         if last is None or self.totals is None:
-            self.totals = EnergyTotals(time_s=reading.time_s, offers=offers)
+            self.totals = EnergyTotals(time_s=reading.time_s, best_source=best_source)
             return self.totals
         t = self.totals
         counter0, counter1 = last.energy_counter_j, reading.energy_counter_j
@@ -70,12 +70,14 @@ class EnergyMeter:
             counter_intervals=counted,
             integrated_intervals=integrated,
             gap_intervals=gaps,
-            offers=t.offers if offers is None or t.offers is EnergySource.COUNTER else offers,
+            best_source=t.best_source
+            if best_source is None or t.best_source is EnergySource.COUNTER
+            else best_source,
         )
         return self.totals
 
 
-def _offers(reading: Reading) -> EnergySource | None:
+def _best_source(reading: Reading) -> EnergySource | None:
     if reading.energy_counter_j is not None:
         return EnergySource.COUNTER
     if reading.power_w is not None:
@@ -88,6 +90,6 @@ def energy_and_source(totals: EnergyTotals) -> tuple[float | None, EnergySource 
     source = source_of(totals.counter_intervals, totals.integrated_intervals)
     if source is not None:
         return totals.energy_j, source
-    if totals.offers is None:
+    if totals.best_source is None:
         return None, None
-    return totals.energy_j, totals.offers  # nothing accounted yet (first sample)
+    return totals.energy_j, totals.best_source  # nothing accounted yet (first sample)

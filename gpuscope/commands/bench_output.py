@@ -9,47 +9,22 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from gpuscope.measurement.run_report import Comparison, RunReport, compare
+from gpuscope.measurement.run_report import Comparison, RunReport, compare, report_cells
 from gpuscope.sinks.reports import write_reports_csv
-from gpuscope.units import format_rate
 from gpuscope.workloads.registry import Catalog
 
-
-def _cell(value: float | None, pattern: str) -> str:
-    return "n/a" if value is None else pattern.format(value)
+TABLE_COLUMNS = (
+    "workload", "device", "params", "throughput", "TFLOP/s", "avg W", "energy J", "work/J",
+    "% peak", "energy source",
+)  # fmt: skip
 
 
 def _table(reports: list[RunReport]) -> str:
-    header = (
-        "workload",
-        "device",
-        "params",
-        "throughput",
-        "TFLOP/s",
-        "avg W",
-        "energy J",
-        "work/J",
-        "% peak",
-        "energy source",
-    )
-    rows = [header]
-    for r in reports:
-        params = " ".join(f"{k}={v}" for k, v in r.params.items())
-        rows.append(
-            (
-                r.workload,
-                r.device + (" (stopped)" if r.stopped_early else ""),
-                params,
-                format_rate(r.throughput, r.unit),
-                _cell(r.tflops, "{:.3g}"),
-                _cell(r.avg_power_w, "{:.0f}"),
-                _cell(r.energy_j, "{:.1f}"),
-                "n/a" if r.work_per_joule is None else format_rate(r.work_per_joule, r.unit, "J"),
-                _cell(r.pct_of_peak, "{:.1f}"),
-                r.energy_source or f"n/a: {r.energy_note}",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    rows: list[tuple[str, ...]] = [TABLE_COLUMNS]
+    for report in reports:
+        cells = report_cells(report)
+        rows.append(tuple(cells[column] for column in TABLE_COLUMNS))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows

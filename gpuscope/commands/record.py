@@ -15,9 +15,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpuscope.commands.selection import selected_devices
+from gpuscope.commands.selection import probe_selected
 from gpuscope.commands.signals import stop_on_signals
-from gpuscope.errors import RunFailure, UsageError
+from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.recording import RecordingSink
 from gpuscope.telemetry.discover import parse_selectors
@@ -58,9 +58,9 @@ def _open_output(path: str, force: bool) -> int:
     try:
         return os.open(path, flags, 0o644)
     except FileExistsError:
-        raise RunFailure(f"{path} exists; pass --force to overwrite it") from None
+        raise CommandFailed(f"{path} exists; pass --force to overwrite it") from None
     except OSError as exc:
-        raise RunFailure(f"cannot write {path}: {exc.strerror}") from None
+        raise CommandFailed(f"cannot write {path}: {exc.strerror}") from None
 
 
 class _LostReporter:
@@ -77,7 +77,7 @@ class _LostReporter:
 
 def run_record(options: RecordOptions) -> int:
     selectors = _validate(options)
-    with selected_devices(selectors) as (_, devices):
+    with probe_selected(selectors) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
         fd = _open_output(options.output, options.force)
         try:
@@ -93,7 +93,7 @@ def run_record(options: RecordOptions) -> int:
     failure = sampler.error
     # `gpuscope record | head`: the reader closing the pipe is a normal way to stop.
     if failure is not None and not isinstance(failure, BrokenPipeError):
-        raise RunFailure(_describe_write_error(options.output, failure)) from None
+        raise CommandFailed(_describe_write_error(options.output, failure)) from None
     if sys.stderr.isatty():
         where = "stdout" if options.output == "-" else options.output
         print(
@@ -107,7 +107,7 @@ def _start_sink(fd: int, options: RecordOptions) -> RecordingSink:
     try:
         return RecordingSink(fd, options.fmt)
     except OSError as exc:
-        raise RunFailure(_describe_write_error(options.output, exc)) from None
+        raise CommandFailed(_describe_write_error(options.output, exc)) from None
 
 
 def _sample_until_stopped(

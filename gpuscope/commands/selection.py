@@ -12,7 +12,7 @@ from gpuscope.telemetry.model import Device
 
 
 @contextmanager
-def selected_devices(selectors: Sequence[str]) -> Iterator[tuple[Discovery, list[Device]]]:
+def probe_selected(selectors: Sequence[str]) -> Iterator[tuple[Discovery, list[Device]]]:
     """Yields the discovery (closed on exit) and the devices matching ``selectors``."""
     with discover(backends_for(selectors)) as found:
         try:

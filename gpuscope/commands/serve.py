@@ -11,9 +11,9 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from gpuscope.commands.selection import selected_devices
+from gpuscope.commands.selection import probe_selected
 from gpuscope.commands.signals import stop_on_signals
-from gpuscope.errors import RunFailure, UsageError
+from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen, start_exporter
 from gpuscope.telemetry.discover import parse_selectors
@@ -36,13 +36,13 @@ def run_serve(options: ServeOptions) -> int:
         selectors = parse_selectors(options.devices)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with selected_devices(selectors) as (_, devices):
+    with probe_selected(selectors) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
         label = options.host_label or socket.gethostname()
         try:
             server = start_exporter(host, port, sampler, [d.info for d in devices], label)
         except OSError as exc:
-            raise RunFailure(describe_listen_error(options.listen, exc)) from None
+            raise CommandFailed(describe_listen_error(options.listen, exc)) from None
         sampler.start()
         print(
             f"gpuscope serve: {len(devices)} device(s) at http://{options.listen}/metrics "
@@ -58,5 +58,5 @@ def run_serve(options: ServeOptions) -> int:
         server.server_close()
         sampler.stop()
     if sampler.error is not None:
-        raise RunFailure(f"sampling stopped: {sampler.error}")
+        raise CommandFailed(f"sampling stopped: {sampler.error}")
     return 0

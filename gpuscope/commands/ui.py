@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpuscope.errors import RunFailure, UsageError
+from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import check_interval
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen
 from gpuscope.telemetry.remote import check_url
@@ -75,4 +75,4 @@ def _check_port_free(listen: str, host: str, port: int) -> None:
         with socket.create_server((host, port)):
             pass
     except OSError as exc:
-        raise RunFailure(describe_listen_error(listen, exc, "serve on")) from None
+        raise CommandFailed(describe_listen_error(listen, exc, "serve on")) from None

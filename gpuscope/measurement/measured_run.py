@@ -13,7 +13,7 @@ import enum
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gpuscope.measurement.run_report import RunReport, build_report
@@ -68,14 +68,6 @@ class RunState(enum.Enum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
-class RunError:
-    kind: ErrorKind
-    message: str  # one line, fit for a user
-    last_words: str = ""  # the end of what the child printed
-    traceback: str = ""  # the workload's exception, for --debug
-
-
 _run_ids = itertools.count(1)
 
 
@@ -100,7 +92,7 @@ class MeasuredRun:
     units: float = 0.0
     seconds: float = 0.0
     report: RunReport | None = None
-    error: RunError | None = None
+    error: Failed | None = None  # its message in one line, fit for a user (describe_error)
     _source: EventSource | None = field(default=None, repr=False)
     _stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -173,7 +165,7 @@ class MeasuredRun:
 
     def fail(self, event: Failed) -> None:
         """End the run as failed (the runner's error, or the caller's when driving it failed)."""
-        self.error = RunError(event.kind, describe_error(event), event.last_words, event.traceback)
+        self.error = replace(event, message=describe_error(event))
         self.state = RunState.FAILED
 
     def _progress(

@@ -15,6 +15,7 @@ from typing import Any
 from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo
+from gpuscope.units import format_rate
 from gpuscope.workloads.events import Result
 
 
@@ -116,3 +117,28 @@ def compare(baseline: RunReport, other: RunReport) -> Comparison:
         else None
     )
     return Comparison(baseline.device, other.device, speedup, ratio)
+
+
+def _cell(value: float | None, pattern: str) -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+def report_cells(report: RunReport) -> dict[str, str]:
+    """A report as the text of its cells, by column: bench's table and the UI's results table
+    pick their columns from this, so a figure reads the same in both."""
+    unit = report.unit
+    return {
+        "workload": report.workload,
+        "device": report.device + (" (stopped)" if report.stopped_early else ""),
+        "params": " ".join(f"{k}={v}" for k, v in report.params.items()),
+        "dtype": str(report.params.get("dtype") or report.params.get("precision") or "n/a"),
+        "throughput": format_rate(report.throughput, unit),
+        "TFLOP/s": _cell(report.tflops, "{:.3g}"),
+        "avg W": _cell(report.avg_power_w, "{:.0f}"),
+        "energy J": _cell(report.energy_j, "{:.1f}"),
+        "work/J": "n/a"
+        if report.work_per_joule is None
+        else format_rate(report.work_per_joule, unit, "J"),
+        "% peak": _cell(report.pct_of_peak, "{:.1f}"),
+        "energy source": report.energy_source or f"n/a: {report.energy_note}",
+    }

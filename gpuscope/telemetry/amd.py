@@ -14,7 +14,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-from gpuscope.telemetry.calls import Failure, GuardedCalls
+from gpuscope.telemetry.guarded_calls import CallFailure, GuardedCalls
 from gpuscope.telemetry.model import (
     MIB,
     BackendProbe,
@@ -46,15 +46,15 @@ def number(value: Any) -> float | None:
 
 
 def _classifier(smi: ModuleType) -> Any:
-    def classify(exc: Exception) -> Failure | None:
+    def classify(exc: Exception) -> CallFailure | None:
         if not isinstance(exc, smi.AmdSmiLibraryException):
             return None
         code = exc.get_error_code()
         if code in (_STATUS_NOT_SUPPORTED, _STATUS_NOT_YET_IMPLEMENTED, _STATUS_NO_PERM):
-            return Failure.UNSUPPORTED
+            return CallFailure.UNSUPPORTED
         if code in (_STATUS_DRIVER_NOT_LOADED, _STATUS_AMDGPU_RESTART_ERR):
-            return Failure.LOST
-        return Failure.TRANSIENT
+            return CallFailure.LOST
+        return CallFailure.TRANSIENT
 
     return classify
 

@@ -10,7 +10,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-from gpuscope.telemetry.calls import Failure, GuardedCalls
+from gpuscope.telemetry.guarded_calls import CallFailure, GuardedCalls
 from gpuscope.telemetry.model import (
     MIB,
     BackendProbe,
@@ -67,13 +67,13 @@ def _classifier(nv: ModuleType) -> Any:
         if hasattr(nv, name)
     )
 
-    def classify(exc: Exception) -> Failure | None:
+    def classify(exc: Exception) -> CallFailure | None:
         if isinstance(exc, lost):
-            return Failure.LOST
+            return CallFailure.LOST
         if isinstance(exc, unsupported):
-            return Failure.UNSUPPORTED
+            return CallFailure.UNSUPPORTED
         if isinstance(exc, nv.NVMLError):
-            return Failure.TRANSIENT
+            return CallFailure.TRANSIENT
         return None
 
     return classify

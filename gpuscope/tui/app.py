@@ -33,9 +33,9 @@ from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
 from gpuscope.telemetry.remote_hosts import RemoteHosts
-from gpuscope.tui import formatting as fmt
 from gpuscope.tui.compare_view import CompareView
 from gpuscope.tui.device_panel import DevicePanel
+from gpuscope.tui.header import header_text
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
@@ -268,27 +268,7 @@ class GpuscopeApp(App[int]):
         self.query_one(ProcessTable).show(process_rows(gpus, self.setup.simulated_ids))
 
     def _update_header(self) -> None:
-        """State that changes what is kept (simulated, recording, paused) comes first, so a
-        narrow terminal cuts the drivers, not the warnings."""
-        parts = ["[b]gpuscope[/b]"]
-        if self.setup.simulated_ids:
-            parts.append("[reverse $warning] SIMULATED GPUs (demo) [/]")
-        if self.recording is not None:
-            name = escape(self.recording.path.name)
-            parts.append(f"[$error]● REC[/] {name} ({self.recording.rows_written} rows)")
-        if self.paused:
-            parts.append("[$warning]PAUSED[/]")
-        if self.sampler is not None and self.sampler.error is not None:
-            parts.append(f"[$error]sampling stopped: {escape(str(self.sampler.error))}[/]")
-        parts.append(escape(self.setup.host))
-        if self.sampler is not None:
-            parts.append(f"every {self.sampler.interval_s:g} s")
-        parts.append(f"charts: last {fmt.duration(self.window_s)}")
-        if self.found is not None:
-            parts.extend(_driver_versions(self.found))
-        else:
-            parts.append("probing devices…")
-        text = " · ".join(parts)
+        text = header_text(self.session, self.paused, self.window_s)
         if text != self._header_text:
             self._header_text = text
             self.query_one("#header", Static).update(text, layout=False)  # one line, always
@@ -433,12 +413,3 @@ class GpuscopeApp(App[int]):
         # Never on the event loop: closing waits for runs, the recording and the sampler. A
         # non-daemon thread, so the process exits only once the recording ends on a whole row.
         threading.Thread(target=self.session.close, name="gpuscope-close").start()
-
-
-def _driver_versions(found: Discovery) -> list[str]:
-    seen: dict[Vendor, str] = {}
-    for device in found.devices:
-        info = device.info
-        if info.vendor is not Vendor.CPU and info.driver and info.vendor not in seen:
-            seen[info.vendor] = info.driver
-    return [f"{vendor.name} driver {escape(driver)}" for vendor, driver in seen.items()]

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_report import RunReport, report_cells
 from gpuscope.tui import formatting as fmt
 from gpuscope.units import format_rate, si_prefix
 
@@ -80,10 +80,6 @@ def run_figures(run: MeasuredRun) -> RunFigures:
     )
 
 
-def dtype_of(params: dict[str, Any]) -> str:
-    return str(params.get("dtype") or params.get("precision") or fmt.NA)
-
-
 def simulated_mark(telemetry_id: str | None, simulated: frozenset[str]) -> str:
     """Figures from a simulated device must say so wherever they are shown."""
     return " [reverse $warning]SIMULATED[/]" if telemetry_id in simulated else ""
@@ -113,19 +109,10 @@ def run_line(run: MeasuredRun, simulated: frozenset[str] = frozenset()) -> str:
 
 
 def result_row(report: RunReport, simulated: frozenset[str] = frozenset()) -> tuple[str, ...]:
-    sim = " SIMULATED" if report.telemetry_device in simulated else ""
-    return (
-        report.workload,
-        report.device + (" (stopped)" if report.stopped_early else "") + sim,
-        dtype_of(report.params),
-        format_rate(report.throughput, report.unit),
-        fmt.value(report.avg_power_w),
-        fmt.NA
-        if report.work_per_joule is None
-        else format_rate(report.work_per_joule, report.unit, "J"),
-        fmt.value(report.pct_of_peak, "{:.1f}"),
-        report.energy_source or f"n/a: {report.energy_note}",
-    )
+    cells = report_cells(report)
+    if report.telemetry_device in simulated:
+        cells["device"] += " SIMULATED"
+    return tuple(cells[column] for column in RESULT_COLUMNS)
 
 
 def _scale(values: Sequence[float]) -> tuple[float, str]:

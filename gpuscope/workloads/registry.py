@@ -22,6 +22,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from gpuscope.workloads.api import Param, Workload
 from gpuscope.workloads.plugin_probe import ENTRY_POINT_GROUP, load_plugin_file, workload_classes
 from gpuscope.workloads.plugin_reader import ProbeItem, read_plugins
@@ -55,14 +57,12 @@ def checkout_plugins(module_file: Path = Path(__file__)) -> Path | None:
 
 
 def user_plugin_dir() -> Path:
-    """``$XDG_CONFIG_HOME/gpuscope/plugins`` (default ``~/.config/gpuscope/plugins``)."""
+    """The user's plugin folder: ``$XDG_CONFIG_HOME/gpuscope/plugins`` where that is set (on
+    macOS too), else the platform's config folder (``~/.config``, ``~/Library/Application
+    Support``, ``%LOCALAPPDATA%``) as platformdirs knows it."""
     if os.environ.get("XDG_CONFIG_HOME"):
-        base = Path(os.environ["XDG_CONFIG_HOME"])
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path.home() / ".config"
-    return base / "gpuscope" / "plugins"
+        return Path(os.environ["XDG_CONFIG_HOME"]) / "gpuscope" / "plugins"
+    return Path(platformdirs.user_config_dir("gpuscope", appauthor=False)) / "plugins"
 
 
 @dataclass(frozen=True, slots=True)

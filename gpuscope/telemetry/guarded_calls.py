@@ -15,7 +15,7 @@ from typing import Any
 from gpuscope.telemetry.model import DeviceLost
 
 
-class Failure(enum.Enum):
+class CallFailure(enum.Enum):
     """How a vendor module classifies an exception from its library."""
 
     UNSUPPORTED = "unsupported"  # will never work on this device: stop asking
@@ -23,7 +23,9 @@ class Failure(enum.Enum):
     TRANSIENT = "transient"  # try again next sample
 
 
-Classifier = Callable[[Exception], "Failure | None"]  # None: not a library error, a bug: re-raise
+Classifier = Callable[
+    [Exception], "CallFailure | None"
+]  # None: not a library error, a bug: re-raise
 
 
 class GuardedCalls:
@@ -44,9 +46,9 @@ class GuardedCalls:
             failure = self._classify(exc)
             if failure is None:
                 raise
-            if failure is Failure.LOST:
+            if failure is CallFailure.LOST:
                 raise DeviceLost(f"{key}: {exc}") from exc
-            if failure is Failure.UNSUPPORTED:
+            if failure is CallFailure.UNSUPPORTED:
                 self.unsupported.add(key)
             return None
 

@@ -1,0 +1,44 @@
+"""The one-line header: what the session is doing, warnings first."""
+
+from __future__ import annotations
+
+from textual.markup import escape
+
+from gpuscope.session import Session
+from gpuscope.telemetry.discover import Discovery
+from gpuscope.telemetry.model import Vendor
+from gpuscope.tui import formatting as fmt
+
+
+def header_text(session: Session, paused: bool, window_s: float) -> str:
+    """State that changes what is kept (simulated, recording, paused) comes first, so a narrow
+    terminal cuts the drivers, not the warnings."""
+    parts = ["[b]gpuscope[/b]"]
+    if session.setup.simulated_ids:
+        parts.append("[reverse $warning] SIMULATED GPUs (demo) [/]")
+    recording, sampler = session.recording, session.sampler
+    if recording is not None:
+        name = escape(recording.path.name)
+        parts.append(f"[$error]● REC[/] {name} ({recording.rows_written} rows)")
+    if paused:
+        parts.append("[$warning]PAUSED[/]")
+    if sampler is not None and sampler.error is not None:
+        parts.append(f"[$error]sampling stopped: {escape(str(sampler.error))}[/]")
+    parts.append(escape(session.setup.host))
+    if sampler is not None:
+        parts.append(f"every {sampler.interval_s:g} s")
+    parts.append(f"charts: last {fmt.duration(window_s)}")
+    if session.found is not None:
+        parts.extend(_driver_versions(session.found))
+    else:
+        parts.append("probing devices…")
+    return " · ".join(parts)
+
+
+def _driver_versions(found: Discovery) -> list[str]:
+    seen: dict[Vendor, str] = {}
+    for device in found.devices:
+        info = device.info
+        if info.vendor is not Vendor.CPU and info.driver and info.vendor not in seen:
+            seen[info.vendor] = info.driver
+    return [f"{vendor.name} driver {escape(driver)}" for vendor, driver in seen.items()]
