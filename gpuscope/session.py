@@ -31,7 +31,7 @@ from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
 from gpuscope.telemetry.processes import process_details
 from gpuscope.telemetry.remote_hosts import RemoteHosts
-from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
+from gpuscope.workloads.events import Result, RunEvent
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
 
 QUIT_GRACE_S = 1.0  # on quit, a workload step still running after this is killed
@@ -194,9 +194,7 @@ class Session:
         assert self.sampler is not None and self.found is not None
         for run in runs:
             if run.stop_requested:
-                stopped = Failed(ErrorKind.STOPPED, "stopped before it started")
-                run.fail(stopped)
-                self._heard(run, stopped)
+                self._heard(run, run.cancel())
                 continue
             run.drive(self.sampler, self.found, self._heard, self.setup.run_factory)
 

@@ -179,3 +179,26 @@ def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result() -> None:
     assert proc.returncode == 130, stderr
     assert "gemm      cpu (stopped)" in stdout
     assert "KeyboardInterrupt" not in stderr and "Traceback" not in stderr
+
+
+def test_progress_shows_in_a_terminal_and_is_cleared(tmp_path: Path) -> None:
+    """In a terminal, bench shows its progress on stderr (rich) and clears it before the table;
+    through a pipe (every other test here) nothing but the table is printed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from terminal import PtyTerminal
+
+    command = [*GPUSCOPE, "bench", "gemm", "--size", "64", "--duration", "3", "--warmup", "0"]
+    terminal = PtyTerminal(command, 120, 20)
+    try:
+        seen_progress = False
+        deadline = time.monotonic() + 60
+        while terminal.wait(0.1) is None:
+            screen = terminal.screen()
+            seen_progress |= "gemm on cpu" in screen and "/3 s" in screen
+            assert time.monotonic() < deadline, screen
+        assert terminal.wait(1) == 0
+        final = terminal.screen()
+        assert seen_progress, final
+        assert "gemm on cpu" not in final and "throughput" in final  # cleared, then the table
+    finally:
+        terminal.close()

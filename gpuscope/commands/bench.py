@@ -226,8 +226,11 @@ def _run_one(
         elif isinstance(event, FINAL):
             progress.done()
 
-    with stop_on_signals(interrupt):
-        run.drive(sampler, found, show)
+    try:
+        with stop_on_signals(interrupt):
+            run.drive(sampler, found, show)
+    finally:
+        progress.done()  # the terminal is left clean whatever happened
     if run.report is not None:
         outcome.reports.append(run.report)
     elif run.error is not None:
@@ -252,28 +255,37 @@ def _failure_details(run: MeasuredRun, debug: bool) -> list[str]:
 
 
 class _Progress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
+    """The run's progress on stderr, only when stderr is a terminal: drawn and cleared by rich
+    (imported only then), so a pipe or a log never gets escape codes."""
 
     def __init__(self, label: str, duration_s: float, unit: str) -> None:
-        self._label = label
-        self._duration_s = duration_s
         self._unit = unit
-        self._active = sys.stderr.isatty()
+        self._bar: Any = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=20),
+                TextColumn("{task.completed:.1f}/{task.total:.0f} s"),
+                TextColumn("{task.fields[status]}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._task = self._bar.add_task(label, total=duration_s, status="starting")
+            self._bar.start()
 
     def show(self, text: str) -> None:
-        if self._active:
-            sys.stderr.write(f"\r\x1b[K{self._label}: {text}")
-            sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, status=text)
 
     def measuring(self, seconds: float, units: float) -> None:
-        rate = units / seconds if seconds > 0 else 0.0
-        filled = min(20, int(20 * seconds / self._duration_s))
-        bar = "#" * filled + "." * (20 - filled)
-        self.show(
-            f"[{bar}] {seconds:.1f}/{self._duration_s:.0f} s  {format_rate(rate, self._unit)}"
-        )
+        if self._bar is not None:
+            rate = format_rate(units / seconds if seconds > 0 else 0.0, self._unit)
+            self._bar.update(self._task, completed=seconds, status=rate)
 
     def done(self) -> None:
-        if self._active:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sys
@@ -20,15 +21,21 @@ TABLE_COLUMNS = (
 
 
 def _table(reports: list[RunReport]) -> str:
-    rows: list[tuple[str, ...]] = [TABLE_COLUMNS]
+    """Aligned plain text by rich (no borders, no colour, never wrapped): the same figures as
+    the UI's results table, with two spaces between columns."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style="")
+    for column in TABLE_COLUMNS:
+        table.add_column(column, no_wrap=True)
     for report in reports:
         cells = report_cells(report)
-        rows.append(tuple(cells[column] for column in TABLE_COLUMNS))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+        table.add_row(*(Text(cells[column]) for column in TABLE_COLUMNS))  # no markup in cells
+    buffer = io.StringIO()
+    Console(file=buffer, width=10_000, color_system=None, highlight=False).print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
 def _comparisons(reports: list[RunReport]) -> list[Comparison]:

@@ -163,6 +163,12 @@ class MeasuredRun:
             if on_event is not None:
                 on_event(self, event)
 
+    def cancel(self) -> Failed:
+        """End a run that was stopped before its turn came (it never started): failed, stopped."""
+        stopped = Failed(ErrorKind.STOPPED, "stopped before it started")
+        self.fail(stopped)
+        return stopped
+
     def fail(self, event: Failed) -> None:
         """End the run as failed (the runner's error, or the caller's when driving it failed)."""
         self.error = replace(event, message=describe_error(event))
