@@ -4,7 +4,9 @@ It finds the devices and the workloads, owns the sampler, the remote hosts, the 
 recording, the runs and their reports, and it is tested without a terminal. Every method that
 may block (probing devices, reading plugins, closing a recording, ``close``) says so; the UI
 calls those off its event loop. Runs are driven on threads of their own, and ``on_run_event``
-hears each event on that thread.
+hears each event on that thread, after the session has updated itself (a finished run's report
+is in ``reports`` before anyone is told). ``runs`` and ``reports`` only grow, by whole items, so
+reading them from another thread is safe.
 """
 
 from __future__ import annotations
@@ -20,10 +22,16 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from gpuscope.measurement.measured_run import MeasuredRun, RunFactory, child_process_run
+from gpuscope.measurement.measured_run import (
+    LaunchTarget,
+    MeasuredRun,
+    RunFactory,
+    child_process_run,
+    launch_targets,
+)
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
-from gpuscope.sinks.exporter import start_exporter
+from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.output_files import create_stamped
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import write_reports_csv
@@ -31,8 +39,9 @@ from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
 from gpuscope.telemetry.processes import process_details
 from gpuscope.telemetry.remote_hosts import RemoteHosts
-from gpuscope.workloads.events import Result, RunEvent
+from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
+from gpuscope.workloads.torch_probe import NOT_INSTALLED, torch_installed
 
 QUIT_GRACE_S = 1.0  # on quit, a workload step still running after this is killed
 HISTORY_LEN = 6000  # 10 minutes at 0.1 s
@@ -90,14 +99,14 @@ class Session:
     # -- devices and workloads (blocking: call off a UI's event loop) --------------------------
 
     def probe(self) -> Discovery:
-        """Find the devices, build the sampler (started only with ``autostart``), export."""
+        """Blocking: find the devices, build the sampler (started by ``start``), export."""
         found = self.setup.discover()
         sampler = Sampler(
             found.devices, self.setup.interval_s, history_len=HISTORY_LEN, clock=self.setup.clock
         )
         sampler.subscribe(self._look_up_processes)
         self.found, self.sampler = found, sampler
-        if self.setup.serve is not None:
+        if self.setup.serve is not None and not self.quitting.is_set():
             self._serve(sampler, found)
         return found
 
@@ -108,6 +117,7 @@ class Session:
             self.sampler.start()
 
     def find_catalog(self) -> Catalog:
+        """Blocking: reads plugins (in a child process, up to 30 s); ``close`` cuts it short."""
         if self.setup.find_catalog is not None:
             catalog = self.setup.find_catalog()
         else:
@@ -124,7 +134,7 @@ class Session:
                 address, port, sampler, infos, self.setup.host, lambda: tuple(self.reports)
             )
         except OSError as exc:
-            self.exporter_error = f"cannot serve metrics on {address}:{port}: {exc.strerror}"
+            self.exporter_error = describe_listen_error(f"{address}:{port}", exc, "serve on")
 
     def join_remote_devices(self, known: Sequence[str]) -> list[Device]:
         """Remote devices seen for the first time join the sampler; returned for their panels."""
@@ -172,6 +182,21 @@ class Session:
 
     # -- runs ----------------------------------------------------------------------------------
 
+    def launch_choices(self) -> tuple[list[LaunchTarget], list[str]]:
+        """Where a workload can be launched, and a line for each device it cannot (and why)."""
+        infos = [d.info for d in self.found.devices] if self.found is not None else []
+        targets = launch_targets(infos)
+        launchable = {t.telemetry.device_id for t in targets}
+        unavailable = [
+            f"{i.device_id}: not launchable here (torch is a CUDA build when NVIDIA GPUs are "
+            "present; AMD GPUs need a ROCm build)"
+            for i in infos
+            if i.device_id not in launchable
+        ]
+        if not torch_installed():  # looked up, not imported
+            unavailable.insert(0, f"{NOT_INSTALLED} (the bundled workloads need it)")
+        return targets, unavailable
+
     def launch(self, launch: Launch) -> list[MeasuredRun]:
         """Start the runs (together, or one after another) on threads of their own."""
         runs = [
@@ -196,7 +221,12 @@ class Session:
             if run.stop_requested:
                 self._heard(run, run.cancel())
                 continue
-            run.drive(self.sampler, self.found, self._heard, self.setup.run_factory)
+            try:
+                run.drive(self.sampler, self.found, self._heard, self.setup.run_factory)
+            except Exception as exc:  # gpuscope's own failure: the run says so, the UI goes on
+                failed = Failed(ErrorKind.EXCEPTION, f"gpuscope could not drive it: {exc!r}")
+                run.fail(failed)
+                self._heard(run, failed)
 
     def _heard(self, run: MeasuredRun, event: RunEvent) -> None:
         if isinstance(event, Result) and run.report is not None:

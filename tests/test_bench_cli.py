@@ -202,3 +202,20 @@ def test_progress_shows_in_a_terminal_and_is_cleared(tmp_path: Path) -> None:
         assert "gemm on cpu" not in final and "throughput" in final  # cleared, then the table
     finally:
         terminal.close()
+
+
+def test_a_unit_that_looks_like_markup_is_printed_as_it_is(tmp_path: Path) -> None:
+    """rich draws the progress and the table: a plugin's name or unit is text, never markup."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from terminal import PtyTerminal
+
+    plugin = workload_with_step(tmp_path, "marked", "return 1")
+    plugin.write_text(plugin.read_text().replace('unit = "things"', 'unit = "tok[/]"'))
+    command = [*GPUSCOPE, "bench", "marked", "--plugin", str(plugin), "--duration", "1",
+               "--warmup", "0"]  # fmt: skip
+    terminal = PtyTerminal(command, 160, 20)
+    try:
+        assert terminal.wait(60) == 0, terminal.screen()
+        assert "tok[/]/s" in terminal.screen() and "Traceback" not in terminal.screen()
+    finally:
+        terminal.close()

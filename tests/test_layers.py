@@ -14,7 +14,7 @@ ALLOWED = {
     "telemetry": set(),
     "energy": {"telemetry"},
     "sampler": {"energy", "telemetry"},
-    "workloads": {"gpuscope"},  # knows nothing of telemetry: a run is told, not measured
+    "workloads": set(),  # knows nothing of telemetry: a run is told, not measured
     "measurement": {"workloads", "sampler", "telemetry"},
     "sinks": {"measurement", "sampler", "telemetry"},
     "simulated": {"measurement", "workloads", "telemetry"},
@@ -24,7 +24,7 @@ ALLOWED = {
         "errors", "measurement", "sampler", "session", "simulated", "sinks", "telemetry", "tui",
         "workloads",
     },
-    "cli": {"commands", "errors", "gpuscope"},
+    "cli": {"commands", "errors"},
     "__main__": {"cli"},
     "errors": set(),
 }  # fmt: skip
@@ -38,15 +38,35 @@ def _package(module: str) -> str | None:
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:
-    """(module, at module level) for every absolute import in ``path``."""
-    tree = ast.parse(path.read_text(), str(path))
-    top = {id(node) for node in tree.body}
-    found = []
-    for node in ast.walk(tree):
+    """(module, run at import time) for every import in ``path``: relative ones resolved,
+    ``from gpuscope import x`` read as ``gpuscope.x``, and "import time" meaning anywhere but
+    inside a function (a module-level ``try`` or ``if`` counts)."""
+    package = ["gpuscope", *path.relative_to(PACKAGE).with_suffix("").parts]
+    if package[-1] == "__init__":
+        package = package[:-1]
+    found: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, at_import: bool) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            at_import = False
         if isinstance(node, ast.Import):
-            found += [(alias.name, id(node) in top) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.module, id(node) in top))
+            found.extend((alias.name, at_import) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package[: len(package) - node.level + (path.name == "__init__.py")]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found.append((base, at_import))
+            if base == "gpuscope":  # modules of the root; __version__ and the like are not
+                found.extend(
+                    (f"gpuscope.{alias.name}", at_import)
+                    for alias in node.names
+                    if not alias.name.startswith("__")
+                )
+        for child in ast.iter_child_nodes(node):
+            visit(child, at_import)
+
+    visit(ast.parse(path.read_text(), str(path)), True)
     return found
 
 
@@ -57,7 +77,7 @@ def test_each_package_imports_only_the_layers_below_it() -> None:
         source = parts[0]
         for module, _ in _imports(path):
             target = _package(module)
-            if target is not None and target != source:
+            if target is not None and target != source and target != "gpuscope":
                 graph[source].add(target)
     for targets in graph.values():
         targets.discard("units")  # a leaf every layer may use: SI prefixes, seconds
@@ -79,3 +99,18 @@ def test_textual_only_in_the_ui_and_torch_never_at_module_level() -> None:
             if root == "torch" and top_level:  # torch belongs inside a workload's setup
                 offenders.append(f"{path}: torch at module level")
     assert offenders == []
+
+
+def test_the_layer_check_sees_every_way_of_importing(tmp_path: Path) -> None:
+    """Relative imports, ``from gpuscope import x`` and torch in a module-level ``try``."""
+    module = PACKAGE / "workloads" / "_layer_check_probe.py"
+    module.write_text(
+        "from .. import sampler\nfrom gpuscope import telemetry\ntry:\n    import torch\n"
+        "except ImportError:\n    pass\n"
+    )
+    try:
+        found = _imports(module)
+    finally:
+        module.unlink()
+    assert ("gpuscope.sampler", True) in found and ("gpuscope.telemetry", True) in found
+    assert ("torch", True) in found

@@ -93,3 +93,26 @@ def test_closing_stops_what_runs_and_the_sampler(tmp_path: Path) -> None:
     assert time.monotonic() - started < 15
     assert run.finished and s.recording is None and not s.busy
     assert s.quitting.is_set()
+
+
+def test_a_failure_of_gpuscope_while_driving_fails_the_run_not_the_session(tmp_path: Path) -> None:
+    heard: list[RunEvent] = []
+    s = session(tmp_path, heard)
+
+    def broken(spec, hang):  # type: ignore[no-untyped-def]
+        raise OSError(24, "Too many open files")
+
+    s.setup.run_factory = broken
+    s.probe()
+    s.find_catalog()
+    assert s.catalog is not None
+    launch = Launch(
+        s.catalog.workloads["gemm"], {"dtype": "bf16", "size": 64}, ("cpu",), 1, 0, False
+    )
+    (run,) = s.launch(launch)
+    deadline = time.monotonic() + 10
+    while not run.finished and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert run.error is not None and "Too many open files" in run.error.message
+    assert isinstance(heard[-1], Failed)  # the UI is told, as for any failed run
+    s.close()

@@ -438,3 +438,7 @@ async def test_keys_palette_and_help_come_from_one_table() -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("p")  # a main-screen key does nothing while a dialog is open
         assert app.paused and isinstance(app.screen, HelpScreen)
+        main = app.screen_stack[0]  # ... and its footer does not offer it there
+        assert main.check_action("launch", ()) is False
+        await pilot.press("escape")
+        assert main.check_action("launch", ()) is True

@@ -266,24 +266,25 @@ class _Progress:
             from rich.progress import BarColumn, Progress, TextColumn
 
             self._bar = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),  # a plugin's name or unit
                 BarColumn(bar_width=20),
                 TextColumn("{task.completed:.1f}/{task.total:.0f} s"),
-                TextColumn("{task.fields[status]}"),
+                TextColumn("{task.fields[status]}", markup=False),
                 console=Console(stderr=True),
                 transient=True,
+                auto_refresh=False,  # redrawn on each progress event: no thread beside a CPU run
             )
             self._task = self._bar.add_task(label, total=duration_s, status="starting")
             self._bar.start()
 
     def show(self, text: str) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, status=text)
+            self._bar.update(self._task, status=text, refresh=True)
 
     def measuring(self, seconds: float, units: float) -> None:
         if self._bar is not None:
             rate = format_rate(units / seconds if seconds > 0 else 0.0, self._unit)
-            self._bar.update(self._task, completed=seconds, status=rate)
+            self._bar.update(self._task, completed=seconds, status=rate, refresh=True)
 
     def done(self) -> None:
         if self._bar is not None:

@@ -32,7 +32,7 @@ def _table(reports: list[RunReport]) -> str:
         table.add_column(column, no_wrap=True)
     for report in reports:
         cells = report_cells(report)
-        table.add_row(*(Text(cells[column]) for column in TABLE_COLUMNS))  # no markup in cells
+        table.add_row(*(Text(cells[column].expandtabs()) for column in TABLE_COLUMNS))  # plain
     buffer = io.StringIO()
     Console(file=buffer, width=10_000, color_system=None, highlight=False).print(table)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())

@@ -137,31 +137,35 @@ class MeasuredRun:
         window = f"run{self.run_id}:{self.label}"
         window_open = False
         last: tuple[float, float, float] | None = None  # (units, seconds, received_s)
-        for event in self._source.events():
-            if isinstance(event, Started):
-                self.device_name = event.device_name
-                self.facts = dict(event.facts)
-                self.notes = list(event.notes)
-                self.telemetry = telemetry_for(self.device, event.device_uuid, found)
-                self.state = RunState.WARMING_UP
-            elif isinstance(event, WarmupDone):
-                sampler.begin_window(window)
-                window_open = True
-                last = (0.0, 0.0, event.received_s)
-                self.state = RunState.MEASURING
-            elif isinstance(event, Progress):
-                last = self._progress(event, last, sampler)
-            elif isinstance(event, Result):
-                result = _close(sampler, window, self.telemetry) if window_open else None
-                window_open = False
-                self._finish(event, result)
-            elif isinstance(event, Failed):
-                if window_open:
-                    sampler.end_window(window)
+        try:
+            for event in self._source.events():
+                if isinstance(event, Started):
+                    self.device_name = event.device_name
+                    self.facts = dict(event.facts)
+                    self.notes = list(event.notes)
+                    self.telemetry = telemetry_for(self.device, event.device_uuid, found)
+                    self.state = RunState.WARMING_UP
+                elif isinstance(event, WarmupDone):
+                    sampler.begin_window(window)
+                    window_open = True
+                    last = (0.0, 0.0, event.received_s)
+                    self.state = RunState.MEASURING
+                elif isinstance(event, Progress):
+                    last = self._progress(event, last, sampler)
+                elif isinstance(event, Result):
+                    result = _close(sampler, window, self.telemetry) if window_open else None
                     window_open = False
-                self.fail(event)
-            if on_event is not None:
-                on_event(self, event)
+                    self._finish(event, result)
+                elif isinstance(event, Failed):
+                    if window_open:
+                        sampler.end_window(window)
+                        window_open = False
+                    self.fail(event)
+                if on_event is not None:
+                    on_event(self, event)
+        finally:
+            if window_open:  # a failure of gpuscope's own mid-run must not leave it open
+                sampler.end_window(window)
 
     def cancel(self) -> Failed:
         """End a run that was stopped before its turn came (it never started): failed, stopped."""

@@ -3,7 +3,7 @@
 A simulated run goes through the same parameter checks as a real one (``resolve_params`` on the
 bundled workload's own declaration) and reports what that workload would report on the part it
 pretends to be: its FLOP rate is the part's datasheet peak for the chosen precision
-(``workloads.peaks``) times the share of peak the bundled workload reached on a real H100
+(``measurement.peaks``) times the share of peak the bundled workload reached on a real H100
 (docs/benchmarks.md, 2026-11-26), less a kernel-launch overhead per step, so it never passes 100 %
 of peak and a tiny GEMM is slow, as it is on real hardware. Only the bundled gemm, cnn and rnn
 are simulated; anything else is refused, never invented.

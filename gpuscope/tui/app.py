@@ -8,7 +8,6 @@ event loop only reads history and run state, on a timer, and redraws what is vis
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from gpuscope.measurement.measured_run import (
     MeasuredRun,
-    launch_targets,
 )
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
@@ -73,6 +71,10 @@ class MainScreen(Screen[None]):
 
     # the app's own keys too, first, so the footer reads q, ?, then this screen's keys
     BINDINGS = [key.binding("app.") for key in (*APP_KEYS, *MAIN_KEYS)]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Under a dialog this screen's keys do nothing, so its footer does not offer them."""
+        return self.app.screen is self
 
 
 class GpuscopeApp(App[int]):
@@ -348,21 +350,7 @@ class GpuscopeApp(App[int]):
         if self.found is None or self.catalog is None:
             self.notify("still looking for devices and workloads…", severity="warning")
             return
-        infos = [d.info for d in self.found.devices]
-        targets = launch_targets(infos)
-        launchable = {t.telemetry.device_id for t in targets}
-        unavailable = [
-            f"{i.device_id}: not launchable here (torch is a CUDA build when NVIDIA GPUs are "
-            "present; AMD GPUs need a ROCm build)"
-            for i in infos
-            if i.device_id not in launchable
-        ]
-        if importlib.util.find_spec("torch") is None:  # looked up, not imported
-            unavailable.insert(
-                0,
-                "torch is not installed: the bundled workloads need pip install "
-                "'gpuscope[workloads]'",
-            )
+        targets, unavailable = self.session.launch_choices()
         self.push_screen(LaunchScreen(self.catalog, targets, unavailable), self._launch)
 
     def _launch(self, request: Launch | None) -> None:

@@ -9,11 +9,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
 from gpuscope.tui.keys import help_table
+from gpuscope.tui.launcher import LaunchScreen
+from gpuscope.tui.processes_view import ProcessTable
 
 HELP = f"""\
 # gpuscope keys
 
-{help_table()}
+{help_table([("processes", ProcessTable.BINDINGS), ("launcher", LaunchScreen.BINDINGS)])}
 
 # Reading the figures
 

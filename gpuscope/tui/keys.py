@@ -3,9 +3,10 @@ help table are all generated from these tables, so they cannot drift apart."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 TABS = ("devices", "processes", "workloads", "compare")
 
@@ -31,9 +32,17 @@ class Key:
         return self.display or self.keys.split(",")[0]
 
 
-# Anywhere, dialogs included.
+# The app's: under a dialog the footer still shows them, but a focused field there may take the
+# key (escape closes a dialog first).
 APP_KEYS: tuple[Key, ...] = (
-    Key("q", "quit", "Quit", "quit (running workloads are stopped)", footer=True, palette=False),
+    Key(
+        "q",
+        "quit",
+        "Quit",
+        "quit (running workloads are stopped); in a dialog, escape first",
+        footer=True,
+        palette=False,
+    ),
     Key("question_mark", "help", "Help", "this help; escape closes it", "?", True, False),
 )
 
@@ -61,16 +70,20 @@ MAIN_KEYS: tuple[Key, ...] = (
     Key("right_square_bracket", "longer", "Longer history", "longer history in the charts", "]"),
 )  # fmt: skip
 
-# Keys that belong to one widget or to Textual, listed in the help only.
-OTHER_KEYS = (
-    ("o / O", "processes: sort by the next column / reverse (or click a header)"),
-    ("ctrl+p", "command palette: every action, and the theme"),
-)
+# Textual's own, listed in the help only.
+TEXTUAL_KEYS = (("ctrl+p", "command palette: every action, and the theme"),)
 
 
-def help_table() -> str:
-    """The help screen's key table, in Markdown."""
+def help_table(places: Sequence[tuple[str, Sequence[BindingType]]] = ()) -> str:
+    """The help screen's key table, in Markdown: the keys above, then each place's own
+    bindings (a widget's or a dialog's, read from its ``BINDINGS``) under its name."""
     rows = [(f"`{key.written}`", key.does) for key in MAIN_KEYS]
-    rows += [(f"`{keys}`", does) for keys, does in OTHER_KEYS]
+    for place, bindings in places:
+        for binding in bindings:
+            if not isinstance(binding, Binding):
+                continue  # ours are all Binding objects; Textual also allows tuples
+            written = binding.key_display or binding.key.split(",")[0]
+            rows.append((f"`{written}`", f"{place}: {binding.description.lower()}"))
+    rows += [(f"`{keys}`", does) for keys, does in TEXTUAL_KEYS]
     rows += [(f"`{key.written}`", key.does) for key in reversed(APP_KEYS)]
     return "\n".join(["| key | does |", "|---|---|", *(f"| {k} | {d} |" for k, d in rows)])

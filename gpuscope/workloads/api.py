@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from gpuscope.units import check_seconds
+
 DEVICE_KINDS = ("cpu", "cuda", "rocm")
 ParamValue = int | float | str | bool
 PARAM_TYPES = (int, float, str, bool)
@@ -166,12 +168,12 @@ def contract_problems(cls: type) -> list[str]:
         seen.add(param.name)
         problems.extend(param_problems(param))
     setup_timeout = getattr(cls, "setup_timeout_s", 120.0)
-    if (
-        not isinstance(setup_timeout, int | float)
-        or not math.isfinite(setup_timeout)
-        or setup_timeout <= 0
-    ):
-        problems.append("setup_timeout_s must be a finite number of seconds > 0")
+    try:
+        if isinstance(setup_timeout, bool) or not isinstance(setup_timeout, int | float):
+            raise ValueError("setup_timeout_s must be a number of seconds")
+        check_seconds(setup_timeout, "setup_timeout_s")
+    except ValueError as exc:
+        problems.append(str(exc))
     abstract = sorted(getattr(cls, "__abstractmethods__", ()))
     if abstract:
         problems.append(f"missing methods: {', '.join(abstract)}")
