@@ -442,3 +442,38 @@ async def test_keys_palette_and_help_come_from_one_table() -> None:
         assert main.check_action("launch", ()) is False
         await pilot.press("escape")
         assert main.check_action("launch", ()) is True
+
+
+async def test_the_layout_follows_every_resize_at_once() -> None:
+    """160x48 -> 80x24 -> 160x48 used to stay folded: the layout was one resize behind."""
+    from gpuscope.tui.layout import panel_layout
+
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 2)
+        wide = app._layout
+        for width, height in ((80, 24), (160, 48)):
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+            assert app._layout == panel_layout(width, height, len(app.panels), 1)
+        assert app._layout == wide and not app._layout.compact
+
+
+async def test_the_launcher_remembers_each_workloads_last_choices() -> None:
+    app = make_app(autostart=True, clock=time.monotonic, interval_s=0.1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await _launch(pilot, "gemm", ["cpu"], duration="0.5", size="96")
+        await wait_until(pilot, lambda: all(run.finished for run in app.runs), timeout_s=90)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        screen = app.screen
+        await pilot.pause()
+        assert screen.query_one("#launch-workload").value == "gemm"  # the last one launched
+        assert screen.query_one("#param-size", Input).value == "96"
+        assert screen.query_one("#launch-duration", Input).value == "0.5"
+        assert screen.query_one("#launch-devices", SelectionList).selected == ["cpu"]
+        screen.query_one("#launch-workload").value = "cnn"  # never launched: its defaults
+        await pilot.pause()
+        assert screen.query_one("#param-batch", Input).value == "0"

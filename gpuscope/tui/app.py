@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Grid, VerticalScroll
+from textual.geometry import Size
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
@@ -98,6 +99,7 @@ class GpuscopeApp(App[int]):
         self._layout = panel_layout(80, 24, 1)
         self._lost_seen: set[str] = set()
         self._status_text: str | None = None
+        self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
 
     # the session's state, as the views (and the UI's tests) read it
     @property
@@ -200,15 +202,14 @@ class GpuscopeApp(App[int]):
 
     # -- drawing ------------------------------------------------------------------------------
 
-    def on_resize(self) -> None:
-        self._apply_layout()
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size)  # self.size still holds the old size here
         self.refresh_view()
 
-    def _apply_layout(self) -> None:
+    def _apply_layout(self, size: Size | None = None) -> None:
+        width, height = size or self.size
         absent_rows = (self._status_text or "").count("\n") + 1 if self._status_text else 0
-        self._layout = panel_layout(
-            self.size.width, self.size.height, max(1, len(self.panels)), absent_rows
-        )
+        self._layout = panel_layout(width, height, max(1, len(self.panels)), absent_rows)
         self.query_one("#panels", Grid).styles.grid_size_columns = self._layout.columns
 
     @on(TabbedContent.TabActivated)
@@ -351,11 +352,14 @@ class GpuscopeApp(App[int]):
             self.notify("still looking for devices and workloads…", severity="warning")
             return
         targets, unavailable = self.session.launch_choices()
-        self.push_screen(LaunchScreen(self.catalog, targets, unavailable), self._launch)
+        screen = LaunchScreen(self.catalog, targets, unavailable, self._launched)
+        self.push_screen(screen, self._launch)
 
     def _launch(self, request: Launch | None) -> None:
         if request is None:
             return
+        self._launched.pop(request.workload.name, None)  # newest last: the launcher opens on it
+        self._launched[request.workload.name] = request
         self.session.launch(request)
         self._runs_version += 1
         self.action_show_tab("workloads")

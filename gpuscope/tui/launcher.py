@@ -45,16 +45,27 @@ class LaunchScreen(ModalScreen[Launch | None]):
     ]
 
     def __init__(
-        self, catalog: Catalog, targets: list[LaunchTarget], unavailable: list[str]
+        self,
+        catalog: Catalog,
+        targets: list[LaunchTarget],
+        unavailable: list[str],
+        remembered: dict[str, Launch] | None = None,
     ) -> None:
+        """``remembered``: the last launch of each workload, newest last; the dialog opens on
+        the newest, and each workload comes back with its own last choices."""
         super().__init__(id="launcher")
         self.catalog = catalog
         self.targets = targets
         self.unavailable = unavailable  # devices shown but not launchable, with why
+        self.remembered = {k: v for k, v in (remembered or {}).items() if k in catalog.workloads}
 
     def compose(self) -> ComposeResult:
         names = sorted(self.catalog.workloads)
         first = "cnn" if "cnn" in names else names[0] if names else None
+        if self.remembered:
+            first = list(self.remembered)[-1]
+        last = self.remembered.get(first or "")
+        devices = set(last.devices) if last is not None else {"cpu"}
         with Vertical(id="launch-dialog"):
             yield Label("Launch a workload", id="launch-title")
             yield Select(
@@ -71,7 +82,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
                         (
                             f"{t.torch_device:<7} {escape(t.telemetry.name)}",
                             t.torch_device,
-                            t.torch_device == "cpu",
+                            t.torch_device in devices,
                         )
                         for t in self.targets
                     ],
@@ -81,11 +92,15 @@ class LaunchScreen(ModalScreen[Launch | None]):
                     yield Static(f"[$text-muted]{escape(line)}[/]", classes="launch-note")
                 with Horizontal(classes="launch-row"):
                     yield Label("measure s", classes="param-label")
-                    yield Input(f"{DEFAULT_DURATION_S:g}", id="launch-duration")
+                    duration = last.duration_s if last is not None else DEFAULT_DURATION_S
+                    yield Input(f"{duration:g}", id="launch-duration")
                     yield Label("warm-up s", classes="param-label")
-                    yield Input(f"{DEFAULT_WARMUP_S:g}", id="launch-warmup")
+                    warmup = last.warmup_s if last is not None else DEFAULT_WARMUP_S
+                    yield Input(f"{warmup:g}", id="launch-warmup")
                 yield Checkbox(
-                    "one device at a time (cleaner figures, no contention)", id="launch-sequential"
+                    "one device at a time (cleaner figures, no contention)",
+                    value=last.one_at_a_time if last is not None else False,
+                    id="launch-sequential",
                 )
                 broken = self.catalog.broken
                 if broken:
@@ -124,17 +139,19 @@ class LaunchScreen(ModalScreen[Launch | None]):
         if chosen is None:
             await box.mount(Static("[$error]no workloads found[/]"))
             return
+        last = self.remembered.get(chosen.name)
+        values = dict(last.params) if last is not None else {}  # its last choices, else defaults
         rows = []
         for param in chosen.params:
             if param.choices:
                 field: Input | Select[str] = Select(
                     [(str(c), str(c)) for c in param.choices],
-                    value=str(param.default),
+                    value=str(values.get(param.name, param.default)),
                     allow_blank=False,
                     id=f"param-{param.name}",
                 )
             else:
-                field = Input(str(param.default), id=f"param-{param.name}")
+                field = Input(str(values.get(param.name, param.default)), id=f"param-{param.name}")
             field.tooltip = param.help
             rows.append(
                 Horizontal(Label(param.name, classes="param-label"), field, classes="launch-row")
