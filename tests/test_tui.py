@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from textual.widgets import DataTable, Input, SelectionList, Static, TabbedContent
 
-from gpuscope.measurement.measured_run import RunState
+from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.simulated.devices import SimulatedCpu, demo_gpus
 from gpuscope.sinks.columns import COLUMN_NAMES
 from gpuscope.tui.app import GpuscopeApp
@@ -477,3 +477,19 @@ async def test_the_launcher_remembers_each_workloads_last_choices() -> None:
         screen.query_one("#launch-workload").value = "cnn"  # never launched: its defaults
         await pilot.pause()
         assert screen.query_one("#param-batch", Input).value == "0"
+
+
+def test_a_slow_run_shows_its_time_moving_before_the_first_figure() -> None:
+    """A CNN step on a CPU can take 20 s: the line counts wall time in the state meanwhile."""
+    from gpuscope.tui.runs_view import run_line
+    from gpuscope.workloads.registry import find_workloads
+
+    info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["cnn"]
+    run = MeasuredRun(info, "cpu", {}, duration_s=30.0)
+    run.state, run.state_since = RunState.WARMING_UP, 100.0
+    assert "warming up, first step 7 s" in run_line(run, now=107.0)
+    run.first_step_done = True
+    assert "warming up 8 s" in run_line(run, now=108.0)
+    run.state, run.state_since = RunState.MEASURING, 110.0
+    assert "measuring 12/30 s" in run_line(run, now=122.0)  # no progress event yet
+    assert "measuring 30/30 s" in run_line(run, now=200.0)  # never past the duration

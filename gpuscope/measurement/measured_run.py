@@ -24,6 +24,7 @@ from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.events import (
     ErrorKind,
     Failed,
+    FirstStep,
     Progress,
     Result,
     RunEvent,
@@ -84,6 +85,8 @@ class MeasuredRun:
     hang_timeout_s: float | None = None  # None: by phase (runner.HangLimits)
     run_id: int = field(default_factory=lambda: next(_run_ids))
     state: RunState = RunState.STARTING
+    state_since: float | None = None  # time.monotonic() when the state began (event arrival)
+    first_step_done: bool = False  # a first step may compile or autotune: say so while it runs
     device_name: str | None = None
     telemetry: DeviceInfo | None = None
     facts: dict[str, Any] = field(default_factory=dict)
@@ -144,12 +147,14 @@ class MeasuredRun:
                     self.facts = dict(event.facts)
                     self.notes = list(event.notes)
                     self.telemetry = telemetry_for(self.device, event.device_uuid, found)
-                    self.state = RunState.WARMING_UP
+                    self.state, self.state_since = RunState.WARMING_UP, event.received_s
+                elif isinstance(event, FirstStep):
+                    self.first_step_done = True
                 elif isinstance(event, WarmupDone):
                     sampler.begin_window(window)
                     window_open = True
                     last = (0.0, 0.0, event.received_s)
-                    self.state = RunState.MEASURING
+                    self.state, self.state_since = RunState.MEASURING, event.received_s
                 elif isinstance(event, Progress):
                     last = self._progress(event, last, sampler)
                 elif isinstance(event, Result):

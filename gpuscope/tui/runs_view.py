@@ -7,6 +7,7 @@ screen: a plotext rebuild is the most expensive thing the UI draws.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,9 @@ def simulated_mark(telemetry_id: str | None, simulated: frozenset[str]) -> str:
     return " [reverse $warning]SIMULATED[/]" if telemetry_id in simulated else ""
 
 
-def run_line(run: MeasuredRun, simulated: frozenset[str] = frozenset()) -> str:
+def run_line(
+    run: MeasuredRun, simulated: frozenset[str] = frozenset(), now: float | None = None
+) -> str:
     figures = run_figures(run)
     mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
     unit = run.workload.unit
@@ -95,8 +98,14 @@ def run_line(run: MeasuredRun, simulated: frozenset[str] = frozenset()) -> str:
         run.state, "○"
     )
     progress = run.state.value
+    # wall time in the state, so a slow step (a CNN on a CPU) still shows the run moving
+    elapsed = max(0.0, now - run.state_since) if now is not None and run.state_since else 0.0
     if run.state is RunState.MEASURING:
-        progress = f"measuring {run.seconds:.0f}/{run.duration_s:.0f} s"
+        seconds = min(run.duration_s, max(run.seconds, elapsed))
+        progress = f"measuring {seconds:.0f}/{run.duration_s:.0f} s"
+    elif run.state is RunState.WARMING_UP:
+        step = "" if run.first_step_done else ", first step"
+        progress = f"warming up{step} {elapsed:.0f} s"
     elif run.report is not None and run.report.stopped_early:
         progress = "stopped early"
     rate = fmt.NA if figures.throughput is None else format_rate(figures.throughput, unit)
@@ -174,7 +183,8 @@ class RunsView(Vertical):
         reports: Sequence[RunReport],
         simulated: frozenset[str] = frozenset(),
     ) -> None:
-        status = "\n".join(run_line(run, simulated) for run in runs[-8:])
+        now = time.monotonic()  # the clock events are stamped with on arrival
+        status = "\n".join(run_line(run, simulated, now) for run in runs[-8:])
         self.query_one("#runs-status", Static).update(status or "No runs yet: press w.")
         table = self.query_one("#results-table", DataTable)
         for report in reports[self._shown_results :]:
