@@ -142,6 +142,20 @@ class Sampler:
         with self._history_lock:
             return list(self._history.get(device_id, ()))
 
+    def history_since(self, device_id: str, since_s: float, at_least: int = 2) -> list[Sample]:
+        """Oldest first: the samples taken at ``since_s`` or later, and at least ``at_least``.
+        Walks back from the newest, so its cost follows the stretch asked for, not how long
+        gpuscope has been running (a full history is 6000 samples a device in the UI)."""
+        with self._history_lock:
+            samples = self._history.get(device_id, ())
+            newest: list[Sample] = []
+            for sample in reversed(samples):
+                if sample.reading.time_s < since_s and len(newest) >= at_least:
+                    break
+                newest.append(sample)
+        newest.reverse()
+        return newest
+
     def latest(self, device_id: str) -> Sample | None:
         with self._history_lock:
             samples = self._history.get(device_id)

@@ -293,3 +293,18 @@ def test_window_edges_never_reach_listeners_off_the_grid(install_nvml, clock) ->
     assert len(history) == 5  # the edges are kept for the charts and live figures
     assert result.duration_s == pytest.approx(t1 - t0)
     assert result.energy_j == pytest.approx(ramp.energy_j(t0, t1), abs=0.01)
+
+
+def test_history_since_hands_over_only_the_stretch_asked_for(install_nvml, clock) -> None:
+    install_nvml([FakeGpu()], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, interval_s=0.5, clock=clock, history_len=100)
+        run_ticks(sampler, clock, 20.0, 0.5)
+        now = clock()
+        recent = sampler.history_since("nvidia:0", now - 2.0)
+        assert [s.reading.time_s for s in recent] == pytest.approx(
+            [now - 2 + 0.5 * i for i in range(5)]
+        )
+        assert len(sampler.history_since("nvidia:0", now + 10)) == 2  # at least the newest two
+        assert sampler.history_since("nvidia:0", 0.0) == sampler.history("nvidia:0")
+        assert sampler.history_since("nvidia:9", 0.0) == []

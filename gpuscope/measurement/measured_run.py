@@ -194,7 +194,8 @@ class MeasuredRun:
         throughput = (units - last[0]) / (seconds - last[1])
         power = None
         if self.telemetry is not None:
-            history = sampler.history(self.telemetry.device_id)
+            # the stretch since the last event and a little before: not the whole history
+            history = sampler.history_since(self.telemetry.device_id, last[2] - 5.0)
             power = average_power(history, last[2], event.received_s)
         watts, source = power if power is not None else (None, None)
         self.live = [

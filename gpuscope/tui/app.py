@@ -246,9 +246,10 @@ class GpuscopeApp(App[int]):
         now = self.setup.clock()
         lost = sampler.lost
         notices = self.remotes.notices()
+        since = now - 1.1 * self.window_s  # the chart's window and a bucket: not all history
         for device_id, panel in self.panels.items():
             panel.show(
-                sampler.history(device_id),
+                sampler.history_since(device_id, since),
                 now,
                 self.window_s,
                 self._layout.chart_rows,
