@@ -31,7 +31,12 @@ from gpuscope.workloads.api import (
     runs_on,
 )
 from gpuscope.workloads.events import FINAL, ErrorKind, Progress, RunEvent, Started
-from gpuscope.workloads.registry import BUNDLED_NAMES, Catalog, WorkloadInfo, find_workloads
+from gpuscope.workloads.registry import (
+    Catalog,
+    WorkloadInfo,
+    bundled_workloads,
+    find_workloads,
+)
 from gpuscope.workloads.torch_probe import (
     NOT_INSTALLED,
     check_device,
@@ -72,9 +77,8 @@ def run_bench(options: BenchOptions) -> int:
             raise UsageError(f"plugin file {plugin} not found")
     if not options.list_only:
         _check_times(options)
-    if options.workload in BUNDLED_NAMES and not options.plugin_files:
-        catalog = find_workloads(plugin_dirs=[], use_entry_points=False)  # bundled names win
-    else:
+    catalog = bundled_workloads()  # a bundled name wins: no plugin need be read for it
+    if options.list_only or options.plugin_files or options.workload not in catalog.workloads:
         catalog = find_workloads(plugin_files=options.plugin_files)
     if options.list_only:
         print(describe_catalog(catalog))

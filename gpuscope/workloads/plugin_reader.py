@@ -50,10 +50,8 @@ class ProbeResult:
     broken: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def failed(cls, item: ProbeItem, reason: str, detail: str = "") -> ProbeResult:
-        return cls(
-            [], [{"where": item.where, "reason": reason, "name": item.name, "detail": detail}]
-        )
+    def failed(cls, item: ProbeItem, reason: str) -> ProbeResult:
+        return cls([], [{"where": item.where, "reason": reason, "name": item.name}])
 
 
 def read_plugins(

@@ -34,7 +34,6 @@ BUNDLED_MODULES = (
     "gpuscope.workloads.rnn",
     "gpuscope.workloads.memory_probe",
 )
-BUNDLED_NAMES = frozenset({"gemm", "cnn", "rnn", "memory-probe"})  # tests check it matches
 IMPORT_TIMEOUT_S = 10.0  # per plugin file; a first ``import torch`` takes ~2 s
 TOTAL_TIMEOUT_S = 30.0  # all plugins together: a folder of hanging files cannot cost minutes
 
@@ -200,6 +199,18 @@ def _folder_files(folder: Path | None) -> list[Path]:
     return [p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")]
 
 
+def bundled_workloads() -> Catalog:
+    """Only the workloads that ship with gpuscope: no plugin is read (their names win anyway)."""
+    catalog = Catalog()
+    for module_name in BUNDLED_MODULES:
+        module = importlib.import_module(module_name)
+        for cls in workload_classes(module):
+            catalog.add(
+                WorkloadInfo.of(cls, WorkloadRef(cls.__qualname__, module_name), module_name)
+            )
+    return catalog
+
+
 def find_workloads(
     plugin_files: Iterable[Path] = (),
     plugin_dirs: Iterable[Path] | None = None,
@@ -210,13 +221,7 @@ def find_workloads(
 ) -> Catalog:
     """Everything runnable. ``plugin_dirs`` defaults to the user's folder, then the checkout's.
     ``cancel`` stops reading plugins at once (what is not read is listed as such)."""
-    catalog = Catalog()
-    for module_name in BUNDLED_MODULES:
-        module = importlib.import_module(module_name)
-        for cls in workload_classes(module):
-            catalog.add(
-                WorkloadInfo.of(cls, WorkloadRef(cls.__qualname__, module_name), module_name)
-            )
+    catalog = bundled_workloads()
     if plugin_dirs is None:
         folders = [(user_plugin_dir(), "plugin folder"), (checkout_plugins(), "checkout plugins")]
     else:
