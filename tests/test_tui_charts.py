@@ -6,7 +6,7 @@ import pytest
 
 from gpuscope.telemetry.model import Reading, Sample, Vendor
 from gpuscope.tui import formatting as fmt
-from gpuscope.tui.charts import braille_area, bucket_means, nice_top
+from gpuscope.tui.charts import BucketedHistory, braille_area, nice_top, scale_label, time_axis
 from gpuscope.tui.layout import panel_layout
 
 
@@ -18,16 +18,80 @@ def util(s: Sample) -> float | None:
     return s.reading.util_gpu_pct
 
 
+def history_of(samples: list[Sample], window_s: float, points: int) -> BucketedHistory:
+    history = BucketedHistory([util], window_s, points)
+    for s in samples:
+        history.add(s)
+    return history
+
+
 def test_buckets_are_means_aligned_to_absolute_time_and_gaps_stay_none() -> None:
     samples = [sample(10.0, 10.0), sample(10.5, 30.0), sample(12.0, 50.0), sample(13.2, None)]
-    values = bucket_means(samples, util, now_s=13.9, window_s=4.0, points=4)
     # buckets [10,11) [11,12) [12,13) [13,14)
-    assert values == [20.0, None, 50.0, None]
+    assert history_of(samples, 4.0, 4).means(13.9) == [[20.0, None, 50.0, None]]
 
 
 def test_lost_samples_and_old_samples_are_left_out() -> None:
     samples = [sample(1.0, 99.0), sample(10.2, 40.0), sample(10.6, None, lost=True)]
-    assert bucket_means(samples, util, now_s=10.9, window_s=2.0, points=2) == [None, 40.0]
+    assert history_of(samples, 2.0, 2).means(10.9) == [[None, 40.0]]
+
+
+def test_a_sample_taken_in_twice_counts_once_and_an_older_one_not_at_all() -> None:
+    history = history_of([sample(10.0, 10.0), sample(10.5, 30.0)], 4.0, 4)
+    history.add(sample(10.5, 30.0))  # the panel asks from its newest sample on: it comes again
+    history.add(sample(10.2, 90.0))
+    assert history.means(10.9)[0][-1] == 20.0
+
+
+def test_means_cost_the_chart_width_not_the_history() -> None:
+    """Old buckets are forgotten: a day of samples leaves ``points`` + 1 buckets."""
+    history = BucketedHistory([util], 60.0, 120)
+    for i in range(20_000):
+        history.add(sample(i * 0.5, 50.0))
+    assert len(history._buckets) == 121
+    assert history.means(9_999.0) == [[50.0] * 120]
+
+
+def test_several_metrics_share_the_buckets() -> None:
+    def double(s: Sample) -> float | None:
+        return None if s.reading.util_gpu_pct is None else 2 * s.reading.util_gpu_pct
+
+    history = BucketedHistory([util, double], 2.0, 2)
+    history.add(sample(10.2, 40.0))
+    assert history.means(10.9) == [[None, 40.0], [None, 80.0]]
+
+
+def test_a_bucket_narrower_than_the_interval_is_bridged_but_a_real_gap_is_not() -> None:
+    # 1 s buckets, a sample every 1 to 2 s: bucket 11 gets none, yet the line goes on
+    samples = [sample(10.0, 10.0), sample(12.0, 30.0), sample(13.0, 50.0)]
+    assert history_of(samples, 4.0, 4).means(13.9) == [[10.0, None, 30.0, 50.0]]
+    assert history_of(samples, 4.0, 4).means(13.9, bridge_s=2.1) == [[10.0, 10.0, 30.0, 50.0]]
+    stopped = history_of([samples[0], sample(16.0, 30.0)], 8.0, 8)  # 6 s without a sample
+    assert stopped.means(16.9, bridge_s=2.1) == [[None, 10.0, None, None, None, None, None, 30.0]]
+
+
+def test_the_newest_value_holds_until_the_next_sample_is_due_and_no_longer() -> None:
+    history = history_of([sample(10.0, 10.0), sample(12.0, 30.0)], 8.0, 8)
+    # buckets 6..13: the sample at 12 holds through bucket 13 (13.9 is within 2.1 s of it)
+    live = [None, None, None, None, 10.0, 10.0, 30.0, 30.0]
+    assert history.means(13.9, bridge_s=2.1) == [live]
+    # buckets 7..14: at 14.9 the next sample is overdue, so bucket 14 stays empty
+    assert history.means(14.9, bridge_s=2.1) == [[None, None, None, 10.0, 10.0, 30.0, None, None]]
+
+
+@pytest.mark.parametrize("window_s", [60.0, 120.0, 300.0, 600.0])
+@pytest.mark.parametrize("cells", [30, 66, 74, 100, 140])
+@pytest.mark.parametrize("interval_s", [0.1, 0.5, 1.0, 2.0])
+def test_no_aliasing_gaps_at_any_range_width_or_interval(window_s, cells, interval_s) -> None:  # type: ignore[no-untyped-def]
+    """The reported case: 1 min over 74 cells is 148 buckets for 120 samples at 0.5 s."""
+    points = 2 * cells
+    history = BucketedHistory([util], window_s, points)
+    t = 1000.0
+    while t < 1000.0 + 2 * window_s:
+        history.add(sample(t, 50.0))
+        t += interval_s
+    values = history.means(t - window_s / points, bridge_s=1.5 * interval_s)[0]
+    assert None not in values
 
 
 def test_braille_area_full_empty_missing_and_tiny() -> None:
@@ -52,9 +116,10 @@ def test_nice_top_rounds_up_to_1_2_5() -> None:
     [
         (80, 24, 4, 1, True, 0),  # every device keeps its numbers, in two lines each
         (80, 24, 1, 1, False, 4),
-        (160, 48, 4, 2, False, 4),
+        (160, 48, 4, 2, False, 5),
+        (160, 48, 1, 1, False, 8),  # one device gets tall charts, not half a screen of nothing
         (120, 40, 4, 1, False, 1),  # one braille row per chart
-        (200, 60, 2, 2, False, 4),
+        (200, 60, 2, 2, False, 8),
     ],
 )
 def test_panel_layout(width, height, devices, columns, compact, charts) -> None:  # type: ignore[no-untyped-def]
@@ -68,3 +133,27 @@ def test_formats_say_na_not_zero() -> None:
     assert fmt.mib(None, 81559.0) == "n/a/79.6 GiB"
     assert fmt.bar(None, 4) == "····" and fmt.bar(0.0, 4) == "░░░░" and fmt.bar(1.0, 4) == "████"
     assert fmt.duration(300) == "5 min"
+
+
+def test_time_axis_puts_round_offsets_in_place_and_now_at_the_right() -> None:
+    assert (
+        time_axis(300.0, 66) == "-5m         -4m          -3m          -2m          -1m         now"
+    )
+    one_minute = time_axis(60.0, 30)
+    assert one_minute.startswith("-1m") and one_minute.endswith("now") and "-30s" in one_minute
+    assert len(time_axis(600.0, 66)) == 66
+    assert "-90s" in time_axis(120.0, 66)  # four ticks, not eight crowded ones
+    assert time_axis(60.0, 3) == "now" and time_axis(60.0, 0) == ""
+
+
+@pytest.mark.parametrize("window_s", [60.0, 120.0, 300.0, 600.0])
+@pytest.mark.parametrize("cells", [20, 30, 66, 74, 140])
+def test_time_labels_never_touch(window_s, cells) -> None:  # type: ignore[no-untyped-def]
+    words = time_axis(window_s, cells).split()
+    assert words[-1] == "now" and len(words) <= 7
+    assert len(time_axis(window_s, cells)) == cells
+
+
+def test_scale_labels_carry_units_in_five_characters() -> None:
+    assert scale_label(100.0, "%") == "100%" and scale_label(700.0, "W") == "700W"
+    assert scale_label(1500.0, "W") == "1500W" and scale_label(20_000.0, "W") == "20kW"

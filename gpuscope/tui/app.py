@@ -99,6 +99,7 @@ class GpuscopeApp(App[int]):
         self._layout = panel_layout(80, 24, 1)
         self._lost_seen: set[str] = set()
         self._status_text: str | None = None
+        self._hint_text = ""  # the line naming panels out of sight
         self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
 
     # the session's state, as the views (and the UI's tests) read it
@@ -138,6 +139,7 @@ class GpuscopeApp(App[int]):
                 yield Static("", id="absent")
                 with VerticalScroll(id="panels-scroll"):
                     yield Grid(id="panels")
+                yield Static("", id="panels-hint")
             with TabPane("2 Processes", id="processes"):
                 yield Static("", id="processes-note")
                 yield ProcessTable()
@@ -246,13 +248,17 @@ class GpuscopeApp(App[int]):
         now = self.setup.clock()
         lost = sampler.lost
         notices = self.remotes.notices()
-        since = now - 1.1 * self.window_s  # the chart's window and a bucket: not all history
+        # Two samples one interval apart are one line on a chart, even where its buckets are
+        # narrower than the interval (1 min over 74 cells: 148 buckets, 120 samples).
+        bridge_s = 1.5 * sampler.interval_s
         for device_id, panel in self.panels.items():
             panel.show(
-                sampler.history_since(device_id, since),
+                partial(sampler.history_since, device_id),
                 now,
                 self.window_s,
                 self._layout.chart_rows,
+                self._layout.time_axis,
+                bridge_s,
                 lost.get(device_id),
                 self._layout.compact,
                 notices.get(device_id),
@@ -260,6 +266,27 @@ class GpuscopeApp(App[int]):
             if device_id in lost and device_id not in self._lost_seen:
                 self._lost_seen.add(device_id)
                 self.notify(f"{device_id} lost: {lost[device_id]}", severity="error", timeout=10)
+        self._update_offscreen_hint()
+
+    def _update_offscreen_hint(self) -> None:
+        """Name the panels scrolled out of sight: a terminal too small must not hide a device
+        without saying so."""
+        view = self.query_one("#panels-scroll", VerticalScroll).content_region
+        above = [d for d, p in self.panels.items() if p.region.y < view.y]
+        below = [d for d, p in self.panels.items() if p.region.bottom > view.bottom]
+        parts = []
+        if above:
+            parts.append(f"↑ {len(above)} above ({', '.join(above)})")
+        if below:
+            parts.append(f"↓ {len(below)} below ({', '.join(below)})")
+        text = "  ".join(parts)
+        if text:
+            text += ": scroll with the mouse wheel, or enlarge the terminal"
+        hint = self.query_one("#panels-hint", Static)
+        if text != self._hint_text:
+            self._hint_text = text
+            hint.update(escape(text))
+            hint.display = bool(text)
 
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]

@@ -1,14 +1,18 @@
 """History charts drawn in braille (2x4 dots per cell), like btop: cheap to draw, exact to read.
 
-Samples are put in time buckets aligned to absolute time, so the chart only moves when a new
-bucket begins; the widget redraws only when the text changed. Missing buckets (before sampling
-began, or a device that stopped answering) stay blank rather than drawn as zero.
+Samples are put in time buckets aligned to absolute time as they arrive (``BucketedHistory``), so
+a redraw costs the chart's width, not the length of the history or of the window, and the chart
+only moves when a new bucket begins. Missing buckets (before sampling began, or a device that
+stopped answering) stay blank rather than drawn as zero; a bucket narrower than the sampling
+interval, which no sample could land in, is bridged instead of drawn as a gap.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from gpuscope.telemetry.model import Sample
 
@@ -19,28 +23,83 @@ _ROWS = ((0x40, 0x80), (0x04, 0x20), (0x02, 0x10), (0x01, 0x08))
 Metric = Callable[[Sample], float | None]
 
 
-def bucket_means(
-    samples: Sequence[Sample], metric: Metric, now_s: float, window_s: float, points: int
-) -> list[float | None]:
-    """``points`` values, oldest first, each the mean of ``metric`` over one time bucket."""
-    if points <= 0:
-        return []
-    bucket_s = window_s / points
-    last_bucket = math.floor(now_s / bucket_s)
-    first_bucket = last_bucket - points + 1
-    sums = [0.0] * points
-    counts = [0] * points
-    for sample in reversed(samples):
-        index = math.floor(sample.reading.time_s / bucket_s) - first_bucket
-        if index < 0:
-            break
-        if index >= points or sample.lost:
-            continue
-        number = metric(sample)
-        if number is not None:
-            sums[index] += number
-            counts[index] += 1
-    return [s / c if c else None for s, c in zip(sums, counts, strict=True)]
+@dataclass(slots=True)
+class _Bucket:
+    index: int  # floor(time / bucket width): aligned to absolute time
+    sums: list[float]
+    counts: list[int]
+    first_s: list[float]  # per metric: its first and last sample with a value in this bucket
+    last_s: list[float]
+
+
+class BucketedHistory:
+    """Means of several metrics per time bucket, kept up to date as samples arrive.
+
+    ``add`` costs one bucket update; ``means`` costs the number of buckets drawn. The history
+    holds ``points`` buckets and forgets older ones: a chart of another width or window is a
+    new ``BucketedHistory``, filled once from the sampler's history.
+    """
+
+    def __init__(self, metrics: Sequence[Metric], window_s: float, points: int) -> None:
+        self.metrics = tuple(metrics)
+        self.window_s = window_s
+        self.points = max(1, points)
+        self.bucket_s = window_s / self.points
+        self.last_time_s: float | None = None  # newest sample taken in, lost or not
+        self._buckets: deque[_Bucket] = deque(maxlen=self.points + 1)
+
+    def add(self, sample: Sample) -> None:
+        """Take in one sample, newer than every sample before it (older ones are ignored)."""
+        t = sample.reading.time_s
+        if self.last_time_s is not None and t <= self.last_time_s:
+            return
+        self.last_time_s = t
+        if sample.lost:  # a lost device's last sample repeats old figures: not data
+            return
+        index = math.floor(t / self.bucket_s)
+        if not self._buckets or self._buckets[-1].index != index:
+            n = len(self.metrics)
+            self._buckets.append(_Bucket(index, [0.0] * n, [0] * n, [0.0] * n, [0.0] * n))
+        bucket = self._buckets[-1]
+        for i, metric in enumerate(self.metrics):
+            value = metric(sample)
+            if value is None:
+                continue
+            if not bucket.counts[i]:
+                bucket.first_s[i] = t
+            bucket.sums[i] += value
+            bucket.counts[i] += 1
+            bucket.last_s[i] = t
+
+    def means(self, end_s: float, bridge_s: float = 0.0) -> list[list[float | None]]:
+        """Per metric, ``points`` bucket means, oldest first, the newest bucket the one holding
+        ``end_s``. Empty buckets between two samples at most ``bridge_s`` apart take the earlier
+        value: a bucket narrower than the sampling interval is then not drawn as a drop."""
+        last_index = math.floor(end_s / self.bucket_s)
+        first_index = last_index - self.points + 1
+        out: list[list[float | None]] = [[None] * self.points for _ in self.metrics]
+        for i, values in enumerate(out):
+            previous: _Bucket | None = None  # the last bucket with a value for this metric
+            for bucket in self._buckets:
+                if not bucket.counts[i]:
+                    continue
+                position = bucket.index - first_index
+                if position >= self.points:
+                    break
+                mean = bucket.sums[i] / bucket.counts[i]
+                if previous is not None and bucket.first_s[i] - previous.last_s[i] <= bridge_s:
+                    held = previous.sums[i] / previous.counts[i]
+                    for gap in range(max(0, previous.index - first_index + 1), max(0, position)):
+                        values[gap] = held
+                if position >= 0:
+                    values[position] = mean
+                previous = bucket
+            if previous is not None and end_s - previous.last_s[i] <= bridge_s:
+                # the newest sample holds until the next is due: a live device has no gap
+                held = previous.sums[i] / previous.counts[i]
+                for gap in range(max(0, previous.index - first_index + 1), self.points):
+                    values[gap] = held
+        return out
 
 
 def braille_area(values: Sequence[float | None], top: float, rows: int) -> list[str]:
@@ -84,3 +143,46 @@ def nice_top(values: Sequence[float | None], floor: float) -> float:
         if step * magnitude >= target:
             return float(step * magnitude)
     return float(10 * magnitude)
+
+
+TIME_STEPS_S = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+LABEL_SPACING = 8  # cells between time labels, at least
+MAX_TIME_TICKS = 6  # more labels than this are harder to read, not easier
+
+
+def _offset_label(offset_s: float) -> str:
+    whole = round(offset_s)
+    return f"-{whole // 60}m" if whole % 60 == 0 else f"-{whole}s"
+
+
+def time_axis(window_s: float, cells: int) -> str:
+    """``cells`` characters under a chart of ``window_s``: round offsets before now at their
+    place (``-5m  -4m ... now``), as many as fit without crowding."""
+    if cells <= 0:
+        return ""
+    line = [" "] * cells
+    now = "now"[:cells]
+    line[cells - len(now) :] = now
+    room = min(MAX_TIME_TICKS, cells / LABEL_SPACING)
+    step = next((s for s in TIME_STEPS_S if window_s / s <= room), None)
+    if step is None:
+        return "".join(line)
+    taken_until = cells - len(now) - 1  # labels must end left of this, with a space between
+    offset = float(step)
+    while offset <= window_s + 1e-9:
+        label = _offset_label(offset)
+        centre = cells - offset / window_s * cells
+        start = max(0, min(cells - len(label), round(centre - len(label) / 2)))
+        if start + len(label) < taken_until:
+            line[start : start + len(label)] = label
+            taken_until = start - 1
+        offset += step
+    return "".join(line)
+
+
+def scale_label(value: float, unit: str) -> str:
+    """A chart's full-scale value with its unit, in at most five characters (``700W``,
+    ``100%``, ``1.5kW``)."""
+    if value >= 10_000:
+        return f"{value / 1000:.3g}k{unit}"
+    return f"{value:g}{unit}"

@@ -1,13 +1,15 @@
 """One device's panel: its figures now, and braille charts of utilization, memory and power.
 
-The panel is given history; it never reads a device. It rebuilds its text only when asked, and
-repaints only when the text changed, so an idle device costs nothing between samples.
+The panel is handed samples; it never reads a device. It asks only for the samples it has not
+seen (the whole chart window once, after a change of width or window), keeps them bucketed, and
+repaints only a part whose text changed, so its cost does not grow with how long gpuscope runs.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -16,10 +18,19 @@ from textual.widgets import Static
 
 from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
 from gpuscope.tui import formatting as fmt
-from gpuscope.tui.charts import Metric, braille_area, bucket_means, nice_top
+from gpuscope.tui.charts import (
+    BucketedHistory,
+    Metric,
+    braille_area,
+    nice_top,
+    scale_label,
+    time_axis,
+)
 
 GUTTER = 10  # chart label column
 BAR_WIDTH = 16
+
+Fetch = Callable[[float], Sequence[Sample]]  # the samples taken at this time or later
 
 
 def _util(sample: Sample) -> float | None:
@@ -36,6 +47,14 @@ def _power(sample: Sample) -> float | None:
     return sample.reading.power_w
 
 
+# (label, metric, unit, colour): one chart each, in this order
+CHARTS: tuple[tuple[str, Metric, str, str], ...] = (
+    ("util", _util, "%", "$success"),
+    ("mem", _mem_pct, "%", "$accent"),
+    ("pwr", _power, "W", "$warning"),
+)
+
+
 class DevicePanel(Vertical):
     """Figures and history of one device. ``show`` is cheap when nothing changed.
 
@@ -49,6 +68,11 @@ class DevicePanel(Vertical):
         self.info = info
         self.simulated = simulated
         self._texts: dict[str, str | None] = {"figures": None, "charts": None}  # None: not drawn
+        self._widths: dict[str, int] = {}  # the width each part's text was laid out at
+        self._history: BucketedHistory | None = None
+        self._latest: Sample | None = None
+        self._last_good: Sample | None = None
+        self._charts_key: object = None  # what the charts were last drawn from
         self.border_title = escape(f"{info.device_id} · {info.name}")
         if simulated:
             self.border_subtitle = "SIMULATED"
@@ -62,8 +86,8 @@ class DevicePanel(Vertical):
         """What the panel shows, as plain markup (for tests and captures)."""
         return "\n".join(t for t in self._texts.values() if t)
 
-    def _put(self, part: str, text: str) -> None:
-        if self._texts[part] == text:
+    def _put(self, part: str, text: str, width: int) -> None:
+        if self._texts[part] == text and self._widths.get(part) == width:
             return
         found = self.query(f"#{part}").results(Static)
         widget = next(found, None)
@@ -71,43 +95,72 @@ class DevicePanel(Vertical):
             return
         old_lines = (self._texts[part] or "").count("\n")
         self._texts[part] = text
-        # Same number of lines: same size, so repaint only; a relayout costs the whole screen.
-        widget.update(text, layout=text.count("\n") != old_lines or not widget.display)
+        # Same number of lines at the same width: same size, so repaint only (a relayout costs
+        # the whole screen). A new width relayouts: text laid out at the old one may have wrapped.
+        relayout = (
+            text.count("\n") != old_lines or self._widths.get(part) != width or not widget.display
+        )
+        self._widths[part] = width
+        widget.update(text, layout=relayout)
         widget.display = bool(text)
 
     def show(
         self,
-        samples: Sequence[Sample],
+        fetch: Fetch,
         now_s: float,
         window_s: float,
         chart_rows: int,
+        with_axis: bool = True,
+        bridge_s: float = 0.0,
         lost_reason: str | None = None,
         compact: bool = False,
         notice: str | None = None,
     ) -> None:
-        """Redraw from ``samples`` (oldest first). A lost device is drawn once more, with its last
-        figures, and then frozen: it will not be read again."""
+        """Redraw, taking in the samples not seen yet through ``fetch``. ``bridge_s``: the
+        longest gap between two samples that is still one line on the charts (about the
+        sampling interval). A lost device is drawn once more, with its last figures, and then
+        frozen: it will not be read again."""
         if self.has_class("-lost"):
             return
         width = max(20, self.content_size.width or 76)
-        latest = samples[-1] if samples else None
-        last_good = next((s for s in reversed(samples) if not s.lost), None)
-        lines = self._figures(last_good, width, compact)
+        history = self._take_samples(fetch, now_s, window_s, 2 * max(1, width - GUTTER))
+        latest = self._latest
+        lines = self._figures(self._last_good, width, compact)
         if latest is not None and latest.lost:
             why = escape(lost_reason or "stopped answering")
             lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
         elif notice:
             lines.insert(0, f"[$error]{escape(notice)}[/]")
-        self._put("figures", "\n".join(lines))
-        charts = []
+        self._put("figures", "\n".join(lines), width)
         if chart_rows > 0:
-            charts = self._charts(samples, latest, now_s, window_s, chart_rows, width)
-        self._put("charts", "\n".join(charts))
+            self._draw_charts(history, now_s, chart_rows, with_axis, width, bridge_s)
+        else:
+            self._charts_key = None
+            self._put("charts", "", width)
         lost = latest is not None and latest.lost
         self.set_class(lost, "-lost")
         subtitle = "LOST: no longer updated" if lost else "SIMULATED" if self.simulated else ""
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle
+
+    def _take_samples(
+        self, fetch: Fetch, now_s: float, window_s: float, points: int
+    ) -> BucketedHistory:
+        """Take in the samples not seen yet; all of the window's, for a new width or window."""
+        history = self._history
+        if history is None or history.window_s != window_s or history.points != points:
+            history = self._history = BucketedHistory([c[1] for c in CHARTS], window_s, points)
+            since = now_s - window_s - history.bucket_s
+        else:
+            since = history.last_time_s if history.last_time_s is not None else -math.inf
+        for sample in fetch(since):
+            history.add(sample)  # it ignores samples it has taken in already
+            if self._latest is not None and sample.reading.time_s <= self._latest.reading.time_s:
+                continue
+            self._latest = sample
+            if not sample.lost:
+                self._last_good = sample
+        return history
 
     # -- figures ----------------------------------------------------------------------------
 
@@ -174,33 +227,35 @@ class DevicePanel(Vertical):
 
     # -- charts -----------------------------------------------------------------------------
 
-    def _charts(
+    def _draw_charts(
         self,
-        samples: Sequence[Sample],
-        latest: Sample | None,
+        history: BucketedHistory,
         now_s: float,
-        window_s: float,
         rows: int,
+        with_axis: bool,
         width: int,
-    ) -> list[str]:
-        points = 2 * max(1, width - GUTTER)
-        # Only completed buckets: the chart then moves once per bucket, not on every sample.
-        complete_s = now_s - window_s / points
-        limit = latest.reading.power_limit_w if latest is not None else None
-        charts: list[tuple[str, Metric, float | None, str]] = [
-            ("util %", _util, 100.0, "$success"),
-            ("mem %", _mem_pct, 100.0, "$accent"),
-            ("power W", _power, limit, "$warning"),
-        ]
+        bridge_s: float,
+    ) -> None:
+        # Only completed buckets: the charts then move once per bucket, not on every sample.
+        newest = math.floor(now_s / history.bucket_s) - 1
+        limit = self._latest.reading.power_limit_w if self._latest is not None else None
+        key = (id(history), newest, rows, with_axis, width, bridge_s, limit)
+        if key == self._charts_key:
+            return
+        self._charts_key = key
+        means = history.means(newest * history.bucket_s, bridge_s)
         lines = []
-        for name, metric, top, colour in charts:
-            values = bucket_means(samples, metric, complete_s, window_s, points)
-            if all(v is None for v in values):
-                lines.append(f"{name:<{GUTTER}}[$text-muted]n/a[/]")
-                lines.extend([""] * (rows - 1))
+        for (name, _metric, unit, colour), values in zip(CHARTS, means, strict=True):
+            if all(v is None for v in values):  # a metric this device does not have: one line
+                lines.append(f"[$text-muted]{name:<{GUTTER}}n/a[/]")
                 continue
-            scale = top or nice_top(values, 10.0)
-            for i, row in enumerate(braille_area(values, scale, rows)):
-                gutter = name if i == 0 else f"top {scale:g}" if i == 1 else ""
-                lines.append(f"[$text-muted]{gutter:<{GUTTER}}[/][{colour}]{row}[/]")
-        return lines
+            top = 100.0 if unit == "%" else limit or nice_top(values, 10.0)
+            for i, row in enumerate(braille_area(values, top, rows)):
+                label = f"{name:<4}{scale_label(top, unit):>5}" if i == 0 else ""
+                if i == rows - 1 and rows > 1:
+                    label = f"{'0' + unit:>9}"
+                lines.append(f"[$text-muted]{label:<{GUTTER}}[/][{colour}]{row}[/]")
+        if with_axis and len(lines) > len(CHARTS):  # at least one chart drawn
+            axis = time_axis(history.window_s, width - GUTTER)
+            lines.append(f"[$text-muted]{'':<{GUTTER}}{axis}[/]")
+        self._put("charts", "\n".join(lines), width)

@@ -13,8 +13,9 @@ WIDE_COLUMNS = 150  # from here on, two panels side by side
 CHROME_ROWS = 4  # header, tabs (2), footer
 PANEL_TEXT_ROWS = 4  # bars and figures
 PANEL_BORDER_ROWS = 2
+AXIS_ROWS = 1  # the time axis under the charts
 CHARTS = 3  # utilization, memory, power
-MAX_CHART_ROWS = 4
+MAX_CHART_ROWS = 8  # taller charts for few devices: a terminal is not left half empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class PanelLayout:
     columns: int  # panels side by side
     chart_rows: int  # braille rows per chart; 0 hides the charts
     compact: bool  # figures folded into two lines
+    time_axis: bool = False  # a time axis under the charts (not under one-row sparklines)
 
 
 def panel_layout(width: int, height: int, devices: int, extra_rows: int = 0) -> PanelLayout:
@@ -31,5 +33,9 @@ def panel_layout(width: int, height: int, devices: int, extra_rows: int = 0) -> 
     rows_each = (height - CHROME_ROWS - extra_rows) // per_column - PANEL_BORDER_ROWS
     if rows_each < PANEL_TEXT_ROWS:
         return PanelLayout(columns, 0, compact=True)
-    chart_rows = (rows_each - PANEL_TEXT_ROWS) // CHARTS  # labels sit in a gutter on the left
-    return PanelLayout(columns, max(0, min(MAX_CHART_ROWS, chart_rows)), compact=False)
+    # labels sit in a gutter on the left; one time axis under all three charts
+    chart_rows = (rows_each - PANEL_TEXT_ROWS - AXIS_ROWS) // CHARTS
+    if chart_rows >= 2:
+        return PanelLayout(columns, min(MAX_CHART_ROWS, chart_rows), False, time_axis=True)
+    sparklines = min(1, (rows_each - PANEL_TEXT_ROWS) // CHARTS)  # too short for an axis
+    return PanelLayout(columns, max(0, sparklines), compact=False)
