@@ -73,8 +73,12 @@ class Sampler:
         interval_s: float = DEFAULT_INTERVAL_S,
         history_len: int = DEFAULT_HISTORY_LEN,
         clock: Callable[[], float] = time.monotonic,
+        history_s: float | None = None,
     ) -> None:
+        """``history_len`` samples a device at most, and with ``history_s`` none older than
+        that before the newest: what is kept then follows time, not the sampling interval."""
         self._interval_s = check_interval(interval_s)
+        self._history_s = history_s
         self._devices = list(devices)
         self._clock = clock
         self._meters = {d.info.device_id: EnergyMeter() for d in self._devices}
@@ -225,7 +229,12 @@ class Sampler:
             ]
             with self._history_lock:
                 for sample in samples:
-                    self._history[sample.device_id].append(sample)
+                    kept = self._history[sample.device_id]
+                    kept.append(sample)
+                    if self._history_s is not None:
+                        oldest_s = sample.reading.time_s - self._history_s
+                        while kept[0].reading.time_s < oldest_s:
+                            kept.popleft()
                 self.ticks += publish
             if publish:
                 for listener in self._listeners:  # a tuple: a listener may unsubscribe itself

@@ -44,8 +44,12 @@ from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
 from gpuscope.workloads.torch_probe import NOT_INSTALLED, torch_installed
 
 QUIT_GRACE_S = 1.0  # on quit, a workload step still running after this is killed
-HISTORY_LEN = 6000  # 10 minutes at 0.1 s
 INTERVALS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+CHART_WINDOWS_S = (60.0, 120.0, 300.0, 600.0)
+# History is kept for the longest chart window (and a bucket): at any interval it is full after
+# ten minutes, and its size is time, not a count (1200 samples a device at 0.5 s, 6000 at 0.1 s).
+HISTORY_S = 1.02 * CHART_WINDOWS_S[-1]
+HISTORY_LEN = 12_000  # a cap for the shortest interval the sampler allows (0.05 s)
 
 RunListener = Callable[[MeasuredRun, RunEvent], None]
 
@@ -102,7 +106,11 @@ class Session:
         """Blocking: find the devices, build the sampler (started by ``start``), export."""
         found = self.setup.discover()
         sampler = Sampler(
-            found.devices, self.setup.interval_s, history_len=HISTORY_LEN, clock=self.setup.clock
+            found.devices,
+            self.setup.interval_s,
+            history_len=HISTORY_LEN,
+            clock=self.setup.clock,
+            history_s=HISTORY_S,
         )
         sampler.subscribe(self._look_up_processes)
         self.found, self.sampler = found, sampler

@@ -117,6 +117,23 @@ def test_history_is_bounded(install_nvml, clock) -> None:
     assert sampler.latest("nvidia:0") is history[-1]
 
 
+@pytest.mark.parametrize("interval_s", [0.1, 0.5, 2.0])
+def test_history_kept_by_time_holds_the_same_stretch_at_any_interval(
+    install_nvml, clock, interval_s
+) -> None:
+    """The UI's history covers its longest chart window: full after that long at any interval,
+    not after 50 minutes at 0.5 s (6000 samples) and 10 at 0.1 s."""
+    install_nvml([FakeGpu()], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, interval_s, history_len=100_000, clock=clock,
+                          history_s=60.0)  # fmt: skip
+        run_ticks(sampler, clock, 200.0, interval_s)
+        history = sampler.history("nvidia:0")
+    span = history[-1].reading.time_s - history[0].reading.time_s
+    assert 60.0 - interval_s < span <= 60.0
+    assert len(history) == pytest.approx(60.0 / interval_s + 1, abs=1)
+
+
 def test_window_names_are_checked(install_nvml, clock) -> None:
     install_nvml([FakeGpu()], clock=clock)
     with discover(["nvidia"]) as found:

@@ -27,7 +27,7 @@ from gpuscope.measurement.measured_run import (
 )
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
-from gpuscope.session import Launch, Session, SessionSetup, step_choice
+from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
@@ -46,7 +46,6 @@ from gpuscope.workloads.registry import Catalog
 from gpuscope.workloads.runner import prepare_for_captured_stderr
 
 REFRESH_S = 0.5  # how often the view may redraw: the rate the eye needs, not the sample rate
-WINDOWS_S = (60.0, 120.0, 300.0, 600.0)
 
 
 @dataclass
@@ -345,7 +344,7 @@ class GpuscopeApp(App[int]):
         self._set_window(1)
 
     def _set_window(self, step: int) -> None:
-        self.window_s = step_choice(WINDOWS_S, self.window_s, step)
+        self.window_s = step_choice(CHART_WINDOWS_S, self.window_s, step)
         self.refresh_view()
 
     # -- recording ----------------------------------------------------------------------------
