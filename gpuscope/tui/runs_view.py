@@ -128,17 +128,46 @@ def _scale(values: Sequence[float]) -> tuple[float, str]:
     return si_prefix(max((abs(v) for v in values), default=0.0))
 
 
+# One colour per device, the same name for plotext (ANSI) and for the legend (rich markup),
+# so the legend under a plot matches its lines without covering any of them.
+SERIES_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red")
+Series = dict[str, list[tuple[float, float]]]
+
+
+def nice_step(span: float, ticks: int = 5) -> float:
+    """A 1, 2 or 5 x 10^n step that cuts ``span`` into at most ``ticks`` intervals."""
+    if span <= 0:
+        return 1.0
+    raw = span / ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return float(next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw))
+
+
+def linear_ticks(high: float) -> tuple[float, list[float]]:
+    """The axis top and its ticks from zero, in 1-2-5 steps (0, 200, 400 ... not 724.9)."""
+    step = nice_step(high)
+    top = step * math.ceil(high / step) if high > 0 else 1.0
+    return top, [step * i for i in range(round(top / step) + 1)]
+
+
 def plot_lines(
-    plot: PlotextPlot, title: str, unit: str, series: dict[str, list[tuple[float, float]]]
+    plot: PlotextPlot,
+    title: str,
+    unit: str,
+    series: Series,
+    colours: dict[str, str],
 ) -> None:
-    """One line per run over measured seconds, in a shared, readable unit prefix."""
+    """One line per run over measured seconds, in a shared, readable unit prefix. Tick labels
+    sit inside the axis range (none on the frame's corner), and there is no plotext legend: it
+    covers the top rows, where the fastest device's line runs; the view prints one below."""
     plt = plot.plt
     plt.clear_data()
     plt.clear_figure()
     values = [y for points in series.values() for _, y in points if y > 0]
-    scale, prefix = _scale(values)
-    # CPU and GPU rates can differ 100-fold: a log axis keeps both lines readable.
+    # CPU and GPU rates can differ 100-fold: a log axis keeps both lines readable. Its decades
+    # carry their own prefixes (1, 10, 100, 1k ...), so its unit has none.
     log_axis = bool(values) and max(values) > 20 * min(values)
+    scale, prefix = (1.0, "") if log_axis else _scale(values)
     plt.title(f"{title} ({prefix}{unit}{', log scale' if log_axis else ''})")
     plt.xlabel("measured s")
     # plotext's own log scale transforms its data in place, so a second render (any resize)
@@ -146,16 +175,45 @@ def plot_lines(
     for label, points in series.items():
         shown = [(x, y / scale) for x, y in points if y > 0 or not log_axis]
         if shown:
+            xs = [x for x, _ in shown]
             ys = [math.log10(y) if log_axis else y for _, y in shown]
-            plt.plot([x for x, _ in shown], ys, label=label, marker="braille")
-    if values and not log_axis:  # from zero: a flat line reads as flat, not as noise
-        plt.ylim(0, 1.15 * max(values) / scale)
+            marker = "braille" if len(shown) > 1 else "dot"  # a stopped run's lone point
+            plt.plot(xs, ys, marker=marker, color=colours.get(label, "white"))
+    if not values:
+        plot.refresh()
+        return
+    seconds = max(x for points in series.values() for x, _ in points)
+    right, x_ticks = linear_ticks(seconds)
+    plt.xlim(0, right)
+    plt.xticks(x_ticks, [f"{tick:g}" for tick in x_ticks])
     if log_axis:
-        low = math.floor(math.log10(min(values) / scale))
-        high = math.ceil(math.log10(max(values) / scale))
-        decades: list[float] = list(range(low, high + 1))
-        plt.yticks(decades, [f"{10.0**d:g}" for d in decades])
+        low = math.log10(min(values) / scale)
+        high = math.log10(max(values) / scale)
+        decades = [float(d) for d in range(math.ceil(low), math.floor(high) + 1)]
+        margin = 0.08 * max(high - low, 1.0)  # the extreme decades inside, not on the frame
+        plt.ylim(low - margin, high + margin)
+        plt.yticks(decades, [decade_label(d) for d in decades])
+    else:  # from zero: a flat line reads as flat, not as noise
+        top, ticks = linear_ticks(1.1 * max(values) / scale)
+        plt.ylim(0, top)
+        plt.yticks(ticks, [f"{tick:g}" for tick in ticks])
     plot.refresh()
+
+
+def decade_label(exponent: float) -> str:
+    """``3`` -> ``1k``, ``-2`` -> ``0.01``: a log axis's tick, short."""
+    value = 10.0**exponent
+    if value < 1:
+        return f"{value:g}"
+    scale, prefix = si_prefix(value)
+    return f"{value / scale:g}{prefix}"
+
+
+def legend_line(series: Series, colours: dict[str, str], missing: dict[str, str]) -> str:
+    """Each device's colour, and each device that ran but has no line here, with the reason."""
+    parts = [f"[{colours[label]}]━━[/] {escape(label)}" for label in series if series[label]]
+    parts += [f"[$text-muted]{escape(label)}: {escape(why)}[/]" for label, why in missing.items()]
+    return "   ".join(parts)
 
 
 class RunsView(Vertical):
@@ -169,8 +227,12 @@ class RunsView(Vertical):
         )
         yield Static("No runs yet: press w to launch a workload.", id="runs-status")
         with Horizontal(id="runs-plots"):
-            yield PlotextPlot(id="throughput-plot")
-            yield PlotextPlot(id="efficiency-plot")
+            with Vertical(classes="runs-plot"):
+                yield PlotextPlot(id="throughput-plot")
+                yield Static("", id="throughput-legend", classes="plot-legend")
+            with Vertical(classes="runs-plot"):
+                yield PlotextPlot(id="efficiency-plot")
+                yield Static("", id="efficiency-legend", classes="plot-legend")
         results = DataTable[str](id="results-table", zebra_stripes=True, cursor_type="row")
         results.add_columns(*RESULT_COLUMNS)
         yield results
@@ -203,20 +265,61 @@ class RunsView(Vertical):
         self._plotted = state
         unit = members[-1].workload.unit
         name = members[-1].workload.name
+        colours = {r.device: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, r in enumerate(members)}
+        throughput: Series = {r.device: throughput_points(r) for r in members}
+        per_joule: Series = {r.device: work_per_joule_points(r) for r in members}
+        ran = {r.device: r for r in members}
+        no_line = {d: why_no_line(ran[d]) for d, points in throughput.items() if not points}
+        no_energy = {d: why_no_energy(ran[d]) for d, points in per_joule.items() if not points}
         plot_lines(
             self.query_one("#throughput-plot", PlotextPlot),
             f"{name} throughput",
             f"{unit}/s",
-            {r.device: [(p.elapsed_s, p.throughput) for p in r.live] for r in members},
+            throughput,
+            colours,
+        )
+        self.query_one("#throughput-legend", Static).update(
+            legend_line(throughput, colours, no_line)
         )
         plot_lines(
             self.query_one("#efficiency-plot", PlotextPlot),
             f"{name} work per joule",
             f"{unit}/J",
-            {
-                r.device: [
-                    (p.elapsed_s, p.work_per_joule) for p in r.live if p.work_per_joule is not None
-                ]
-                for r in members
-            },
+            per_joule,
+            colours,
         )
+        self.query_one("#efficiency-legend", Static).update(
+            legend_line(per_joule, colours, no_energy)
+        )
+
+
+def throughput_points(run: MeasuredRun) -> list[tuple[float, float]]:
+    """The run's live points; a run stopped before its first one still has its result."""
+    points = [(p.elapsed_s, p.throughput) for p in run.live]
+    report = run.report
+    if not points and report is not None:
+        points = [(report.seconds, report.throughput)]
+    return points
+
+
+def work_per_joule_points(run: MeasuredRun) -> list[tuple[float, float]]:
+    points = [(p.elapsed_s, p.work_per_joule) for p in run.live if p.work_per_joule is not None]
+    report = run.report
+    if not points and report is not None and report.work_per_joule is not None:
+        points = [(report.seconds, report.work_per_joule)]
+    return points
+
+
+def why_no_line(run: MeasuredRun) -> str:
+    if run.state is RunState.FAILED:
+        return "failed"
+    return "no figure yet" if not run.finished else "stopped before its first figure"
+
+
+def why_no_energy(run: MeasuredRun) -> str:
+    if run.state is RunState.FAILED:
+        return "failed"
+    note = run_figures(run).note
+    if note:
+        return f"no energy reading ({note})"
+    return "no energy figure yet" if not run.finished else "no energy reading"

@@ -1,0 +1,92 @@
+"""The live plots of the Workloads tab, rendered by plotext to text: ticks, axes, legend."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from textual_plotext import PlotextPlot
+
+from gpuscope.tui.runs_view import (
+    decade_label,
+    legend_line,
+    linear_ticks,
+    nice_step,
+    plot_lines,
+)
+
+COLOURS = {"cpu": "cyan", "cuda:0": "magenta"}
+
+
+def rendered(
+    series: dict[str, list[tuple[float, float]]], width: int = 70, height: int = 16
+) -> list[str]:
+    plot = PlotextPlot()
+    plot_lines(plot, "cnn throughput", "images/s", series, COLOURS)
+    plot.plt.plotsize(width, height)
+    return re.sub(r"\x1b\[[0-9;]*m", "", plot.plt.build()).splitlines()
+
+
+def y_labels(lines: list[str]) -> dict[int, str]:
+    """Row -> the tick label left of the frame on that row."""
+    return {
+        i: m.group(1).strip() for i, line in enumerate(lines) if (m := re.match(r"^(.*?)┤", line))
+    }
+
+
+@pytest.mark.parametrize(("span", "step"), [(869.9, 200.0), (10.0, 2.0), (1.0, 0.2), (0.07, 0.02)])
+def test_steps_are_1_2_5(span: float, step: float) -> None:
+    assert nice_step(span) == pytest.approx(step)
+
+
+def test_linear_ticks_start_at_zero_and_end_on_a_round_top() -> None:
+    top, ticks = linear_ticks(956.9)
+    assert top == 1000.0 and ticks == [0.0, 200.0, 400.0, 600.0, 800.0, 1000.0]
+
+
+def test_decade_labels_are_short() -> None:
+    assert [decade_label(d) for d in (-2, 0, 3, 9)] == ["0.01", "1", "1k", "1G"]
+
+
+def test_log_axis_labels_sit_inside_the_frame_and_off_the_x_ticks() -> None:
+    """The reported case: ``1000┌───`` on the corner, ``0.010.5`` run into the first x tick."""
+    lines = rendered({"cpu": [(1, 0.012), (2, 0.013)], "cuda:0": [(1, 900.0), (2, 1000.0)]})
+    top = next(i for i, line in enumerate(lines) if "┌" in line)
+    bottom = next(i for i, line in enumerate(lines) if "└" in line)
+    labels = y_labels(lines)
+    assert labels and all(top < row < bottom for row in labels)
+    assert "1k" in labels.values() and "0.1" in labels.values()
+    assert "log scale" in lines[0]
+    assert not re.search(r"[0-9]┌|[0-9]└", "\n".join(lines))
+
+
+def test_linear_axis_ticks_are_round_numbers() -> None:
+    lines = rendered({"cpu": [(0.5, 869.9), (1.5, 724.9)]})
+    values = [float(v) for v in y_labels(lines).values()]
+    assert values and all(v % 100 == 0 for v in values)
+    assert max(values) >= 869.9
+
+
+def test_no_plotext_legend_covers_the_plot_and_the_view_prints_one() -> None:
+    lines = rendered({"cpu": [(1, 10.0), (2, 11.0)], "cuda:0": [(1, 900.0), (2, 1000.0)]})
+    inside = [line[line.index("│") :] for line in lines if "│" in line]
+    assert not any("cpu" in line or "cuda:0" in line for line in inside)
+    legend = legend_line(
+        {"cuda:0": [(1.0, 5.0)], "cpu": []},
+        COLOURS,
+        {"cpu": "no energy reading (RAPL: not present)"},
+    )
+    assert (
+        "[magenta]━━[/] cuda:0" in legend and "cpu: no energy reading (RAPL: not present)" in legend
+    )
+
+
+def test_a_run_stopped_before_its_first_figure_is_still_drawn_from_its_result() -> None:
+    from types import SimpleNamespace
+
+    from gpuscope.tui.runs_view import throughput_points, work_per_joule_points
+
+    report = SimpleNamespace(seconds=3.0, throughput=29.0, work_per_joule=None)
+    stopped = SimpleNamespace(live=[], report=report)
+    assert throughput_points(stopped) == [(3.0, 29.0)]  # type: ignore[arg-type]
+    assert work_per_joule_points(stopped) == []  # type: ignore[arg-type]
