@@ -493,3 +493,28 @@ def test_a_slow_run_shows_its_time_moving_before_the_first_figure() -> None:
     run.state, run.state_since = RunState.MEASURING, 110.0
     assert "measuring 12/30 s" in run_line(run, now=122.0)  # no progress event yet
     assert "measuring 30/30 s" in run_line(run, now=200.0)  # never past the duration
+
+
+async def test_launcher_boxes_show_their_state_by_glyph_not_only_by_colour() -> None:
+    from textual.widgets import Checkbox
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        devices = app.screen.query_one("#launch-devices", SelectionList)
+
+        def boxes() -> dict[str, str]:
+            lines = [devices.render_line(y).text for y in range(devices.option_count)]
+            return {line[4:].split()[0]: line[:3] for line in lines}
+
+        devices.deselect_all()
+        devices.select("cuda:1")
+        await pilot.pause()
+        assert boxes()["cuda:1"] == "▐✓▌" and boxes()["cpu"] == "▐ ▌"
+        one_at_a_time = app.screen.query_one("#launch-sequential", Checkbox)
+        assert "▐ ▌" in str(one_at_a_time.render())
+        one_at_a_time.value = True
+        await pilot.pause()
+        assert "▐✓▌" in str(one_at_a_time.render())

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.segment import Segment
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.markup import escape
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+from textual.widgets.option_list import OptionDoesNotExist
 
 from gpuscope.measurement.measured_run import LaunchTarget
 from gpuscope.session import Launch
@@ -25,6 +29,33 @@ from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
 DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
+CHECKED, UNCHECKED = "✓", " "  # a box's state by glyph: Textual's "X" for both leaves it to colour
+
+
+class DeviceChoices(SelectionList[str]):
+    """The devices to run on; each box shows ✓ when chosen, so colour is not the only sign."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        try:
+            option = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        if len(segments) < 4:  # not a line with a box
+            return strip
+        glyph = CHECKED if option.value in self.selected else UNCHECKED
+        segments[1] = Segment(glyph, segments[1].style, segments[1].control)
+        return Strip(segments, strip.cell_length)
+
+
+class GlyphCheckbox(Checkbox):
+    """A checkbox that shows ✓ when on and a blank box when off."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = CHECKED if self.value else UNCHECKED
+        return super()._button
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -77,7 +108,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
             with VerticalScroll(id="launch-body", can_focus=False):
                 yield Vertical(id="launch-params")
                 yield Label("Devices (space selects; several run together)")
-                yield SelectionList[str](
+                yield DeviceChoices(
                     *[
                         (
                             f"{t.torch_device:<7} {escape(t.telemetry.name)}",
@@ -97,7 +128,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
                     yield Label("warm-up s", classes="param-label")
                     warmup = last.warmup_s if last is not None else DEFAULT_WARMUP_S
                     yield Input(f"{warmup:g}", id="launch-warmup")
-                yield Checkbox(
+                yield GlyphCheckbox(
                     "one device at a time (cleaner figures, no contention)",
                     value=last.one_at_a_time if last is not None else False,
                     id="launch-sequential",
