@@ -19,6 +19,8 @@ nvitop at the same interval on the same machine.
     python benchmarks/tui_cpu.py --demo                 # 3 simulated GPUs + the real CPU
     python benchmarks/tui_cpu.py --peer "nvitop --monitor full --interval 0.5"   # on a GPU host
     python benchmarks/tui_cpu.py --demo --seconds 60 --steady-after 660   # first minute, steady
+    python benchmarks/tui_cpu.py --keys "[[" --seconds 40 --steady-after 90 --together \
+        --peer "nvitop --monitor full --interval 0.5"    # 1-min charts, full after 1 min, vs nvitop
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import shutil
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -73,6 +76,7 @@ def measure(
     terminal_kind: str,
     capture_dir: Path | None = None,
     steady_after_s: float | None = None,
+    keys: str = "",
 ) -> dict[str, float | str]:
     columns, rows = (int(part) for part in size.split("x"))
     started = time.monotonic()
@@ -80,6 +84,8 @@ def measure(
     try:
         first = wait_for(terminal, ready_text[0]) - started
         full = wait_for(terminal, ready_text[1]) - started
+        if keys:  # e.g. "[[": the 1-minute chart window, full after a minute
+            terminal.send(keys)
         time.sleep(3.0)  # settle: imports done, first plots drawn
         percent, wall = cpu_percent(terminal.pid, seconds)
         print(
@@ -121,6 +127,23 @@ def gpuscope_command() -> list[str]:
     return [str(binary)] if binary.exists() else [sys.executable, "-m", "gpuscope"]
 
 
+def measure_peer(peer: list[str], args: argparse.Namespace) -> dict[str, float | str]:
+    name = peer[2] if peer[:2] == [sys.executable, "-m"] or peer[1:2] == ["-m"] else peer[0]
+    try:
+        return measure(
+            Path(name).name,
+            peer,
+            args.size,
+            ("", ""),
+            args.seconds,
+            args.terminal,
+            steady_after_s=args.steady_after,
+        )
+    except Exception as exc:  # the peer's failure must not cost gpuscope's figure
+        print(f"{Path(name).name}: not measured ({type(exc).__name__}: {exc})")
+        return {"tool": Path(name).name, "error": f"{type(exc).__name__}: {exc}"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", action="store_true", help="simulated GPUs beside the real CPU")
@@ -131,6 +154,12 @@ def main() -> int:
     parser.add_argument("--terminal", choices=("auto", "tmux", "pty"), default="auto")
     parser.add_argument("--capture-dir", type=Path, help="save gpuscope's screens here as text")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--keys", default="", help='keys sent to gpuscope once drawn, e.g. "[["')
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="measure the peer at the same time as gpuscope (same load, half the wall time)",
+    )
     parser.add_argument(
         "--steady-after", type=float, metavar="S",
         help="measure again from S seconds after the start (660: chart window and history full)",
@@ -141,30 +170,19 @@ def main() -> int:
     if args.terminal == "tmux" and shutil.which("tmux") is None:
         parser.error("tmux is not installed")
     command = [*gpuscope_command(), "--interval", args.interval, *(["--demo"] if args.demo else [])]
-    results = [
-        measure(
+    runs = [
+        lambda: measure(
             "gpuscope", command, args.size, ("gpuscope", "MEM"), args.seconds, args.terminal,
-            args.capture_dir, args.steady_after,
+            args.capture_dir, args.steady_after, args.keys,
         )
     ]  # fmt: skip
     if args.peer:
-        peer = shlex.split(args.peer)
-        name = peer[2] if peer[:2] == [sys.executable, "-m"] or peer[1:2] == ["-m"] else peer[0]
-        try:
-            results.append(
-                measure(
-                    Path(name).name,
-                    peer,
-                    args.size,
-                    ("", ""),
-                    args.seconds,
-                    args.terminal,
-                    steady_after_s=args.steady_after,
-                )
-            )
-        except Exception as exc:  # the peer's failure must not cost gpuscope's figure
-            print(f"{Path(name).name}: not measured ({type(exc).__name__}: {exc})")
-            results.append({"tool": Path(name).name, "error": f"{type(exc).__name__}: {exc}"})
+        runs.append(lambda: measure_peer(shlex.split(args.peer), args))
+    if args.together:
+        with ThreadPoolExecutor(len(runs)) as pool:
+            results = list(pool.map(lambda run: run(), runs))
+    else:
+        results = [run() for run in runs]
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 0
