@@ -36,6 +36,10 @@ def _power(sample: Sample) -> float | None:
     return sample.reading.power_w
 
 
+def _estimated_power(sample: Sample) -> float | None:
+    return sample.reading.power_estimate_w
+
+
 class DevicePanel(Vertical):
     """Figures and history of one device. ``show`` is cheap when nothing changed.
 
@@ -125,7 +129,9 @@ class DevicePanel(Vertical):
             f"{'CPU' if is_cpu else 'GPU':<4}[$success]{util_bar}[/] {fmt.percent(util):>4}   "
             f"MEM [$accent]{mem_bar}[/] {fmt.mib(r.mem_used_mib, r.mem_total_mib)}"
         )
-        if r.power_w is None and r.power_limit_w is None:
+        if r.power_w is None and r.power_estimate_w is not None:  # a model's, so marked as one
+            power = f"~{fmt.value(r.power_estimate_w)} W est"
+        elif r.power_w is None and r.power_limit_w is None:
             power = fmt.NA
         else:
             power = f"{fmt.value(r.power_w)}/{fmt.value(r.power_limit_w)} W"
@@ -187,10 +193,13 @@ class DevicePanel(Vertical):
         # Only completed buckets: the chart then moves once per bucket, not on every sample.
         complete_s = now_s - window_s / points
         limit = latest.reading.power_limit_w if latest is not None else None
+        estimated = latest is not None and latest.reading.power_estimate_w is not None
         charts: list[tuple[str, Metric, float | None, str]] = [
             ("util %", _util, 100.0, "$success"),
             ("mem %", _mem_pct, 100.0, "$accent"),
-            ("power W", _power, limit, "$warning"),
+            ("est. W", _estimated_power, None, "$warning")
+            if estimated
+            else ("power W", _power, limit, "$warning"),
         ]
         lines = []
         for name, metric, top, colour in charts:
