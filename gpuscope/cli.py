@@ -15,6 +15,16 @@ from typing import NoReturn
 from gpuscope import __version__
 from gpuscope.errors import CommandFailed, UsageError
 
+CPU_TDP_HELP = (
+    "the CPU's TDP in watts (all sockets): estimate CPU power and energy where RAPL cannot be "
+    "read, labelled 'estimate' (default: cpu_tdp_w in the config file)"
+)
+
+
+def _add_cpu_tdp(parser: argparse._ActionsContainer, dest: str = "cpu_tdp") -> None:
+    """The same option on every command that samples (checked by config.cpu_power_model)."""
+    parser.add_argument("--cpu-tdp", dest=dest, type=float, metavar="W", help=CPU_TDP_HELP)
+
 
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit code 2), not usage plus error."""
@@ -40,6 +50,7 @@ def _run_record(args: argparse.Namespace) -> int:
             devices=args.devices,
             fmt=args.format,
             force=args.force,
+            cpu_tdp_w=args.cpu_tdp,
         )
     )
 
@@ -62,6 +73,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             param_args=tuple(args.extra),
             hang_timeout_s=args.hang_timeout,
             debug=args.debug,
+            cpu_tdp_w=args.cpu_tdp,
         )
     )
 
@@ -75,6 +87,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             interval_s=args.interval,
             devices=args.devices,
             host_label=args.host_label,
+            cpu_tdp_w=args.cpu_tdp,
         )
     )
 
@@ -91,6 +104,7 @@ def _run_ui(args: argparse.Namespace) -> int:
             record_dir=args.record_dir,
             remotes=tuple(args.remote),
             serve=args.serve,
+            cpu_tdp_w=args.ui_cpu_tdp,
         )
     )
 
@@ -138,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="also export /metrics from the UI, with its workload results (e.g. 127.0.0.1:9400)",
     )
+    _add_cpu_tdp(ui, dest="ui_cpu_tdp")  # its own dest: a command's default must not reset it
     parser.set_defaults(run=_run_ui)
     commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser)
 
@@ -170,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     record.add_argument("-f", "--format", choices=("csv", "jsonl"), default="csv")
     record.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    _add_cpu_tdp(record)
     record.set_defaults(run=_run_record)
 
     serve = commands.add_parser(
@@ -186,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--devices", default="all", help="as for record")
     serve.add_argument("--host-label", metavar="NAME", help="the host label (default: host name)")
+    _add_cpu_tdp(serve)
     serve.set_defaults(run=_run_serve)
 
     bench = commands.add_parser(
@@ -202,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--duration", type=float, default=10.0, metavar="S", help="measured seconds")
     bench.add_argument("--warmup", type=float, default=2.0, metavar="S", help="unmeasured seconds")
     bench.add_argument("--plugin", action="append", type=Path, default=[], metavar="FILE")
+    _add_cpu_tdp(bench)
     bench.add_argument(
         "--hang-timeout",
         type=float,

@@ -2,9 +2,11 @@
 
 Each interval between two readings is accounted one way: by the hardware counter's delta when both
 readings carry a counter and it did not go backwards; else by the trapezoid integral of power when
-both carry power; else not at all (a gap). A counter that decreases was reset (driver reload, or a
-wrap whose width we cannot know), so that one interval falls back to power. Counting intervals per
-method gives every total and every window an honest source label.
+both carry power; else by the trapezoid of a model's estimated power when both carry one; else not
+at all (a gap). A counter that decreases was reset (driver reload, or a wrap whose width we cannot
+know), so that one interval falls back to power. Counting intervals per method gives every total
+and every window an honest source label. An estimate is never presented as measured: energy with
+any estimated interval in it is labelled ``estimate`` as a whole.
 """
 
 from __future__ import annotations
@@ -23,11 +25,23 @@ class EnergyTotals:
     counter_intervals: int = 0
     integrated_intervals: int = 0
     gap_intervals: int = 0
-    best_source: EnergySource | None = None  # COUNTER or INTEGRATED: the best the device has shown
+    best_source: EnergySource | None = None  # the best the device has shown (_RANK)
+    estimated_intervals: int = 0
 
 
-def source_of(counter_intervals: int, integrated_intervals: int) -> EnergySource | None:
-    """The label for energy made of this many counter and integrated intervals."""
+# Better sources first: a device's label is the best it has offered (measured beats estimate).
+_RANK = (EnergySource.COUNTER, EnergySource.INTEGRATED, EnergySource.ESTIMATE)
+
+
+def source_of(
+    counter_intervals: int, integrated_intervals: int, estimated_intervals: int = 0
+) -> EnergySource | None:
+    """The label for energy made of this many counter, integrated and estimated intervals.
+
+    Any estimated interval makes the whole figure an estimate: measured joules with estimated
+    ones added are not a measurement."""
+    if estimated_intervals:
+        return EnergySource.ESTIMATE
     if counter_intervals and integrated_intervals:
         return EnergySource.MIXED
     if counter_intervals:
@@ -55,13 +69,16 @@ class EnergyMeter:
         counter0, counter1 = last.energy_counter_j, reading.energy_counter_j
         dt = reading.time_s - last.time_s
         energy, counted, integrated = t.energy_j, t.counter_intervals, t.integrated_intervals
-        gaps = t.gap_intervals
+        gaps, estimated = t.gap_intervals, t.estimated_intervals
         if counter0 is not None and counter1 is not None and counter1 >= counter0:
             energy += counter1 - counter0
             counted += 1
         elif last.power_w is not None and reading.power_w is not None and dt > 0:
             energy += (last.power_w + reading.power_w) / 2 * dt
             integrated += 1
+        elif last.power_estimate_w is not None and reading.power_estimate_w is not None and dt > 0:
+            energy += (last.power_estimate_w + reading.power_estimate_w) / 2 * dt
+            estimated += 1
         else:
             gaps += 1
         self.totals = EnergyTotals(
@@ -70,9 +87,8 @@ class EnergyMeter:
             counter_intervals=counted,
             integrated_intervals=integrated,
             gap_intervals=gaps,
-            best_source=t.best_source
-            if best_source is None or t.best_source is EnergySource.COUNTER
-            else best_source,
+            best_source=_better(t.best_source, best_source),
+            estimated_intervals=estimated,
         )
         return self.totals
 
@@ -82,12 +98,23 @@ def _best_source(reading: Reading) -> EnergySource | None:
         return EnergySource.COUNTER
     if reading.power_w is not None:
         return EnergySource.INTEGRATED
+    if reading.power_estimate_w is not None:
+        return EnergySource.ESTIMATE
     return None
 
 
+def _better(a: EnergySource | None, b: EnergySource | None) -> EnergySource | None:
+    if a is None or b is None:
+        return a or b
+    return min(a, b, key=_RANK.index)
+
+
 def energy_and_source(totals: EnergyTotals) -> tuple[float | None, EnergySource | None]:
-    """What a sample reports: None/None for a device that has never offered counter or power."""
-    source = source_of(totals.counter_intervals, totals.integrated_intervals)
+    """What a sample reports: None/None for a device that has never offered counter, power or
+    an estimate."""
+    source = source_of(
+        totals.counter_intervals, totals.integrated_intervals, totals.estimated_intervals
+    )
     if source is not None:
         return totals.energy_j, source
     if totals.best_source is None:

@@ -39,7 +39,8 @@ def check_interval(interval_s: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class WindowResult:
-    """Energy of one device over a measurement window. ``energy_j`` None: no counter, no power."""
+    """Energy of one device over a measurement window. ``energy_j`` None: no counter, no power,
+    no estimate. ``source`` is ESTIMATE if any interval of the window was estimated."""
 
     device_id: str
     duration_s: float
@@ -325,7 +326,8 @@ def _window_result(
     duration_s = end.time_s - begin.time_s
     counted = end.counter_intervals - begin.counter_intervals
     integrated = end.integrated_intervals - begin.integrated_intervals
-    source = source_of(counted, integrated)
+    estimated = end.estimated_intervals - begin.estimated_intervals
+    source = source_of(counted, integrated, estimated)  # any estimate makes it an estimate
     energy_j = end.energy_j - begin.energy_j if source is not None else None
     return WindowResult(
         device_id=device_id,

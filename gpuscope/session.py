@@ -35,6 +35,7 @@ from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.output_files import create_stamped
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import write_reports_csv
+from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
 from gpuscope.telemetry.processes import process_details
@@ -70,6 +71,7 @@ class SessionSetup:
     simulated_ids: frozenset[str] = frozenset()  # shown as SIMULATED
     remotes: tuple[str, ...] = ()  # exporter URLs whose devices join the local ones
     serve: tuple[str, int] | None = None  # export /metrics (devices + results) too
+    cpu_model: CpuPowerModel | None = None  # estimate a CPU without RAPL (--cpu-tdp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ class Session:
     def probe(self) -> Discovery:
         """Blocking: find the devices, build the sampler (started by ``start``), export."""
         found = self.setup.discover()
+        found.devices = with_cpu_estimate(found.devices, self.setup.cpu_model)
         sampler = Sampler(
             found.devices,
             self.setup.interval_s,

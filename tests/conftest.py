@@ -37,6 +37,15 @@ def no_real_gpu_libraries(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
         monkeypatch.setitem(sys.modules, "amdsmi", None)
 
 
+@pytest.fixture(autouse=True)
+def no_user_config(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The developer's own ~/.config/gpuscope (a cpu_tdp_w, plugins) never reaches a test or the
+    commands it starts; a test that wants a config folder sets XDG_CONFIG_HOME itself."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-user-config"))
+
+
 @pytest.fixture
 def install_nvml(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeNvml]:
     def install(gpus: list[FakeGpu], **kwargs: object) -> FakeNvml:

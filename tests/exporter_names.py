@@ -9,13 +9,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
+from gpuscope.simulated.devices import SimulatedCpu
 from gpuscope.sinks.prometheus import TelemetryCollector
+from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from tests.conftest import FakeClock
 from tests.fakes.fake_pynvml import FakeGpu, FakeNvml
 
 
 def exported_metric_names() -> set[str]:
-    """Every family a scrape can hold: a GPU with a counter, one without, a fan, and a result."""
+    """Every family a scrape can hold: a GPU with a counter, one without, a fan, a CPU without
+    RAPL given an estimate, and a result."""
     clock = FakeClock()
     fake = FakeNvml(
         [
@@ -30,6 +33,7 @@ def exported_metric_names() -> set[str]:
         from gpuscope.telemetry.discover import discover
 
         with discover(["nvidia"]) as found:
+            found.devices += with_cpu_estimate([SimulatedCpu(clock())], CpuPowerModel(100.0))
             sampler = Sampler(found.devices, clock=clock)
             sampler.tick()
             clock.advance(1.0)

@@ -80,4 +80,7 @@ def test_unreadable_rapl_gives_reason(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(Path, "read_text", deny)
     reader, reason = RaplReader.open(tmp_path)
-    assert reader is None and reason == "RAPL: energy_uj readable by root only (Linux >= 5.10)"
+    assert reader is None and reason == (
+        "RAPL: energy_uj readable by root only (Linux >= 5.10): "
+        f"sudo chmod o+r {tmp_path}/intel-rapl:*/energy_uj; or estimate: --cpu-tdp W"
+    )

@@ -1,15 +1,27 @@
-"""Energy accounting: counter deltas, resets, trapezoids, gaps and the source label."""
+"""Energy accounting: counter deltas, resets, trapezoids, estimates, gaps and the source label."""
 
 from __future__ import annotations
 
 import pytest
 
 from gpuscope.energy import EnergyMeter, energy_and_source
-from gpuscope.telemetry.model import EnergySource, Reading
+from gpuscope.sampler import Sampler
+from gpuscope.telemetry.model import DeviceInfo, EnergySource, Reading, Vendor
 
 
-def r(t: float, power_w: float | None = None, counter_j: float | None = None) -> Reading:
-    return Reading(time_s=t, wall_time_s=t, power_w=power_w, energy_counter_j=counter_j)
+def r(
+    t: float,
+    power_w: float | None = None,
+    counter_j: float | None = None,
+    estimate_w: float | None = None,
+) -> Reading:
+    return Reading(
+        time_s=t,
+        wall_time_s=t,
+        power_w=power_w,
+        energy_counter_j=counter_j,
+        power_estimate_w=estimate_w,
+    )
 
 
 def account(readings: list[Reading]) -> tuple[float | None, EnergySource | None]:
@@ -54,3 +66,65 @@ def test_first_sample_says_which_source_will_be_used() -> None:
 
 def test_device_without_power_or_counter_has_no_energy() -> None:
     assert account([r(0), r(1), r(2)]) == (None, None)
+
+
+def test_estimated_power_is_integrated_and_labelled_estimate_never_integrated() -> None:
+    meter = EnergyMeter()
+    for reading in (r(0, estimate_w=20.0), r(1, estimate_w=60.0), r(3, estimate_w=60.0)):
+        totals = meter.add(reading)
+    assert totals.estimated_intervals == 2 and totals.integrated_intervals == 0
+    assert energy_and_source(totals) == (pytest.approx(40.0 + 120.0), EnergySource.ESTIMATE)
+    assert account([r(0, estimate_w=20.0)]) == (0.0, EnergySource.ESTIMATE)  # first sample
+
+
+def test_measured_beats_estimate_in_every_interval() -> None:
+    """A reading with a counter or measured power is accounted by it, whatever the estimate."""
+    both = [r(0, 100, 10.0, estimate_w=1.0), r(1, 100, 110.0, estimate_w=1.0)]
+    assert account(both) == (100.0, EnergySource.COUNTER)
+    power = [r(0, 100, estimate_w=1.0), r(1, 100, estimate_w=1.0)]
+    assert account(power) == (100.0, EnergySource.INTEGRATED)
+
+
+def test_estimated_intervals_make_a_measured_total_an_estimate() -> None:
+    """Measured joules with estimated ones added are no measurement: the whole says estimate."""
+    energy, source = account(
+        [r(0, 100, 0.0), r(1, 100, 100.0), r(2, estimate_w=50.0), r(3, estimate_w=50.0)]
+    )
+    assert source is EnergySource.ESTIMATE and energy == pytest.approx(150.0)
+
+
+def test_a_window_is_an_estimate_if_any_interval_in_it_was(clock) -> None:  # type: ignore[no-untyped-def]
+    device = PhasedDevice(start_s=clock(), estimate_from_s=3.0)
+    sampler = Sampler([device], clock=clock)
+    sampler.tick()
+    with sampler.window("measured") as measured:  # 0-2 s: the counter only
+        for _ in range(2):
+            clock.advance(1.0)
+            sampler.tick()
+    with sampler.window("mixed") as mixed:  # 2-5 s: one counter interval, then two estimated
+        for _ in range(3):
+            clock.advance(1.0)
+            sampler.tick()
+    assert measured.results["d"].source is EnergySource.COUNTER
+    assert measured.results["d"].energy_j == pytest.approx(200.0)
+    assert mixed.results["d"].source is EnergySource.ESTIMATE
+    assert mixed.results["d"].energy_j == pytest.approx(100.0 + 2 * 50.0)
+
+
+class PhasedDevice:
+    """A 100 W device with a counter until ``estimate_from_s``, then only a 50 W estimate (the
+    reading at that instant has both)."""
+
+    def __init__(self, start_s: float, estimate_from_s: float) -> None:
+        self._start_s = start_s
+        self._estimate_from_s = estimate_from_s
+        self.info = DeviceInfo(device_id="d", vendor=Vendor.CPU, index=0, name="phased")
+
+    def read(self, now_s: float) -> Reading:
+        t = now_s - self._start_s
+        counted = t <= self._estimate_from_s
+        return r(
+            now_s,
+            counter_j=100.0 * t if counted else None,
+            estimate_w=50.0 if t >= self._estimate_from_s else None,
+        )

@@ -21,9 +21,10 @@ ALLOWED = {
     "session": {"measurement", "sampler", "sinks", "telemetry", "workloads"},
     "tui": {"session", "measurement", "sampler", "sinks", "telemetry", "workloads"},
     "commands": {
-        "errors", "measurement", "sampler", "session", "simulated", "sinks", "telemetry", "tui",
-        "workloads",
+        "config", "errors", "measurement", "sampler", "session", "simulated", "sinks", "telemetry",
+        "tui", "workloads",
     },
+    "config": {"errors", "telemetry"},  # the user's settings file, read by the commands
     "cli": {"commands", "errors"},
     "__main__": {"cli"},
     "errors": set(),

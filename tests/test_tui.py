@@ -518,3 +518,37 @@ async def test_launcher_boxes_show_their_state_by_glyph_not_only_by_colour() -> 
         one_at_a_time.value = True
         await pilot.pause()
         assert "▐✓▌" in str(one_at_a_time.render())
+
+
+def test_an_estimated_cpu_is_marked_on_its_panel_and_in_the_compare_ratio(clock) -> None:  # type: ignore[no-untyped-def]
+    from gpuscope.measurement.run_report import RunReport
+    from gpuscope.sampler import Sampler
+    from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
+    from gpuscope.tui.compare_view import ratio_lines
+    from gpuscope.tui.device_panel import DevicePanel
+    from gpuscope.tui.runs_view import run_figures
+    from gpuscope.workloads.registry import find_workloads
+
+    (cpu,) = with_cpu_estimate([SimulatedCpu(clock(), timeline=lambda t: 0.5)], CpuPowerModel(100))
+    sampler = Sampler([cpu], clock=clock)
+    for _ in range(3):
+        sampler.tick()
+        clock.advance(0.5)
+    latest = sampler.latest("cpu")
+    assert latest is not None
+    figures = "\n".join(DevicePanel(cpu.info)._figures(latest, 100, compact=False))
+    assert "~60 W est" in figures and "(estimate) since start" in figures
+
+    info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["gemm"]
+    runs = []
+    for device, source, per_joule in (("cpu", "estimate", 1e9), ("cuda:0", "counter", 1e11)):
+        run = MeasuredRun(info, device, {})
+        run.report = RunReport(
+            workload="gemm", device=device, telemetry_device=None, device_name=None, params={},
+            unit="FLOP", units=1.0, seconds=1.0, steps=1, throughput=per_joule, tflops=None,
+            energy_j=1.0, avg_power_w=1.0, work_per_joule=per_joule, energy_source=source,
+            pct_of_peak=None,
+        )  # fmt: skip
+        runs.append(run)
+    (line,) = ratio_lines(runs, [run_figures(r) for r in runs])
+    assert line.endswith("[b]100.00x[/b] work/J (cpu estimated)")

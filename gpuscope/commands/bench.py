@@ -16,10 +16,12 @@ from typing import Any
 
 from gpuscope.commands.bench_output import describe_catalog, print_reports
 from gpuscope.commands.signals import stop_on_signals
+from gpuscope.config import cpu_power_model
 from gpuscope.errors import UsageError
 from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
+from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.units import check_seconds, format_rate
 from gpuscope.workloads.api import (
@@ -61,6 +63,7 @@ class BenchOptions:
     param_args: tuple[str, ...] = ()  # ["--dtype", "bf16", "--size=4096"]
     hang_timeout_s: float | None = None  # None: by the run's phase (runner.HangLimits)
     debug: bool = False  # a failed run's traceback, from the child
+    cpu_tdp_w: float | None = None  # None: the config file's, if any
 
 
 @dataclass
@@ -77,6 +80,7 @@ def run_bench(options: BenchOptions) -> int:
             raise UsageError(f"plugin file {plugin} not found")
     if not options.list_only:
         _check_times(options)
+    cpu_model = None if options.list_only else cpu_power_model(options.cpu_tdp_w)
     catalog = bundled_workloads()  # a bundled name wins: no plugin need be read for it
     if options.list_only or options.plugin_files or options.workload not in catalog.workloads:
         catalog = find_workloads(plugin_files=options.plugin_files)
@@ -90,6 +94,7 @@ def run_bench(options: BenchOptions) -> int:
     devices = [_device(device) for device in options.devices]
     outcome = _Outcome()
     with discover() as found:
+        found.devices = with_cpu_estimate(found.devices, cpu_model)
         _check_runnable(info, devices, found)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
         sampler.start()

@@ -66,7 +66,7 @@ def print_reports(reports: list[RunReport], output_format: str) -> None:
             efficiency = (
                 "n/a (needs energy on both)"
                 if c.efficiency_ratio is None
-                else f"{c.efficiency_ratio:.2f}x"
+                else f"{c.efficiency_ratio:.2f}x{c.estimated_note()}"
             )
             print(f"{c.device} vs {c.baseline}: throughput {speed}, work per joule {efficiency}")
     for r in reports:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from gpuscope.commands.selection import probe_selected
 from gpuscope.commands.signals import stop_on_signals
+from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.recording import RecordingSink
@@ -35,6 +36,7 @@ class RecordOptions:
     devices: str = "all"
     fmt: str = "csv"
     force: bool = False
+    cpu_tdp_w: float | None = None  # None: the config file's, if any
 
 
 def _validate(options: RecordOptions) -> list[str]:
@@ -77,7 +79,8 @@ class _LostReporter:
 
 def run_record(options: RecordOptions) -> int:
     selectors = _validate(options)
-    with probe_selected(selectors) as (_, devices):
+    cpu_model = cpu_power_model(options.cpu_tdp_w)
+    with probe_selected(selectors, cpu_model) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
         fd = _open_output(options.output, options.force)
         try:

@@ -1,5 +1,6 @@
 """The devices a headless command was asked for: probe only the backends the selection needs,
-and turn a selector that matches nothing into a usage error."""
+give a CPU without RAPL the estimate the user asked for, and turn a selector that matches nothing
+into a usage error."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from gpuscope.errors import UsageError
+from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, backends_for, discover, select_devices
 from gpuscope.telemetry.model import Device
 
 
 @contextmanager
-def probe_selected(selectors: Sequence[str]) -> Iterator[tuple[Discovery, list[Device]]]:
-    """Yields the discovery (closed on exit) and the devices matching ``selectors``."""
+def probe_selected(
+    selectors: Sequence[str], cpu_model: CpuPowerModel | None = None
+) -> Iterator[tuple[Discovery, list[Device]]]:
+    """Yields the discovery (closed on exit) and the devices matching ``selectors``; with
+    ``cpu_model``, a CPU without readable RAPL carries its power estimate."""
     with discover(backends_for(selectors)) as found:
+        found.devices = with_cpu_estimate(found.devices, cpu_model)
         try:
             devices = select_devices(found, selectors)
         except ValueError as exc:

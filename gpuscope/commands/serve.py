@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gpuscope.commands.selection import probe_selected
 from gpuscope.commands.signals import stop_on_signals
+from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen, start_exporter
@@ -27,6 +28,7 @@ class ServeOptions:
     interval_s: float = 1.0
     devices: str = "all"
     host_label: str | None = None  # default: this machine's host name
+    cpu_tdp_w: float | None = None  # None: the config file's, if any
 
 
 def run_serve(options: ServeOptions) -> int:
@@ -36,7 +38,8 @@ def run_serve(options: ServeOptions) -> int:
         selectors = parse_selectors(options.devices)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with probe_selected(selectors) as (_, devices):
+    cpu_model = cpu_power_model(options.cpu_tdp_w)
+    with probe_selected(selectors, cpu_model) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
         label = options.host_label or socket.gethostname()
         try:

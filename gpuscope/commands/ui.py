@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import check_interval
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen
@@ -22,6 +23,7 @@ class UiOptions:
     record_dir: Path = Path(".")
     remotes: tuple[str, ...] = ()
     serve: str | None = None  # HOST:PORT
+    cpu_tdp_w: float | None = None  # None: the config file's, if any
 
 
 def run_ui(options: UiOptions) -> int:
@@ -40,6 +42,7 @@ def run_ui(options: UiOptions) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         _check_port_free(options.serve, *serve)
+    cpu_model = cpu_power_model(options.cpu_tdp_w)
     if not options.record_dir.is_dir():
         raise UsageError(f"--record-dir {options.record_dir} is not a directory")
     for plugin in options.plugin_files:
@@ -57,6 +60,7 @@ def run_ui(options: UiOptions) -> int:
         remotes=remotes,
         serve=serve,
         theme="textual-light" if options.light else "textual-dark",
+        cpu_model=cpu_model,
     )
     if options.demo:
         from gpuscope.simulated.demo import demo_parts

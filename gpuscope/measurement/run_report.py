@@ -14,7 +14,7 @@ from typing import Any
 
 from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.sampler import WindowResult
-from gpuscope.telemetry.model import DeviceInfo
+from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.units import format_rate
 from gpuscope.workloads.events import Result
 
@@ -35,7 +35,7 @@ class RunReport:
     energy_j: float | None
     avg_power_w: float | None
     work_per_joule: float | None  # units per joule
-    energy_source: str | None  # "counter", "integrated", "counter+integrated"; None: no energy
+    energy_source: str | None  # an EnergySource value ("counter", "estimate"...); None: no energy
     pct_of_peak: float | None  # achieved vs datasheet peak for the dtype; None when unknown
     energy_note: str | None = None  # why there is no energy figure, when there is none
     facts: dict[str, Any] = field(default_factory=dict)  # what the workload's setup settled
@@ -107,6 +107,11 @@ class Comparison:
     device: str
     speedup: float | None  # throughput ratio
     efficiency_ratio: float | None  # work-per-joule ratio; None unless both have energy
+    estimated: tuple[str, ...] = ()  # the devices (of the two) whose energy is an estimate
+
+    def estimated_note(self) -> str:
+        """`` (cpu estimated)`` where a side's work/J is an estimate; empty otherwise."""
+        return f" ({' and '.join(self.estimated)} estimated)" if self.estimated else ""
 
 
 def compare(baseline: RunReport, other: RunReport) -> Comparison:
@@ -116,7 +121,10 @@ def compare(baseline: RunReport, other: RunReport) -> Comparison:
         if other.work_per_joule is not None and baseline.work_per_joule
         else None
     )
-    return Comparison(baseline.device, other.device, speedup, ratio)
+    estimated = tuple(
+        r.device for r in (baseline, other) if r.energy_source == EnergySource.ESTIMATE.value
+    )
+    return Comparison(baseline.device, other.device, speedup, ratio, estimated)
 
 
 def _cell(value: float | None, pattern: str) -> str:

@@ -41,6 +41,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("mem_used_mib", _reading("mem_used_mib")),
     Column("mem_total_mib", _reading("mem_total_mib")),
     Column("power_w", _reading("power_w")),
+    Column("power_estimate_w", _reading("power_estimate_w")),
     Column("power_limit_w", _reading("power_limit_w")),
     Column("energy_j", lambda s: s.energy_j),
     Column("energy_source", lambda s: s.energy_source.value if s.energy_source else None),

@@ -20,6 +20,7 @@ from gpuscope.telemetry.exported_metrics import (
     CLOCK,
     DEVICE_INFO,
     ENERGY_COUNTER,
+    ESTIMATED_ENERGY,
     FIELD_GAUGES,
     PREFIX,
     UTILIZATION,
@@ -87,6 +88,13 @@ class TelemetryCollector(Collector):
             "(devices without a hardware energy counter).",
             base,
         )
+        estimated = _family(
+            CounterMetricFamily,
+            ESTIMATED_ENERGY,
+            "Energy from a model (CPU TDP and utilization, --cpu-tdp), integrated since this "
+            "exporter started; an estimate, never a measurement.",
+            base,
+        )
         gauges = {
             spec.name: _family(GaugeMetricFamily, spec.name, spec.help, base)
             for spec in FIELD_GAUGES
@@ -119,12 +127,15 @@ class TelemetryCollector(Collector):
                 counter.add_metric(labels, reading.energy_counter_j)
             elif sample.energy_j is not None and sample.energy_source is EnergySource.INTEGRATED:
                 integrated.add_metric(labels, sample.energy_j)
+            elif sample.energy_j is not None and sample.energy_source is EnergySource.ESTIMATE:
+                estimated.add_metric(labels, sample.energy_j)
         yield info_family
         yield utilization
         yield clocks
         yield from gauges.values()
         yield counter
         yield integrated
+        yield estimated
 
     def _workload_families(self, reports: Iterable[RunReport]) -> Iterator[GaugeMetricFamily]:
         labels: tuple[str, ...] = ("host", "device", "workload", "unit", "dtype")

@@ -13,6 +13,7 @@ DEVICE_INFO = "device_info"
 UTILIZATION = "utilization_ratio"  # GPU or CPU busy fraction: util_gpu_pct or util_cpu_pct
 CLOCK = "clock_hertz"  # label clock="core" or "memory"
 ENERGY_COUNTER = "energy_joules"  # a counter: exposed with "_total"
+ESTIMATED_ENERGY = "estimated_energy_joules"  # a counter of modelled energy, never measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ FIELD_GAUGES: tuple[FieldMetric, ...] = (
     FieldMetric("memory_used_bytes", "Memory in use.", "mem_used_mib", MIB),
     FieldMetric("memory_total_bytes", "Memory size.", "mem_total_mib", MIB),
     FieldMetric("power_watts", "Power draw (NVML instant power where offered).", "power_w"),
+    FieldMetric("estimated_power_watts", "CPU power from TDP (--cpu-tdp).", "power_estimate_w"),
     FieldMetric("power_limit_watts", "Enforced power limit.", "power_limit_w"),
     FieldMetric("temperature_celsius", "Temperature (GPU die, or CPU package).", "temp_c"),
     FieldMetric("fan_ratio", "Fan speed, 0-1 of its maximum.", "fan_pct", 0.01),

@@ -29,7 +29,7 @@ class EnergySource(str, enum.Enum):
     COUNTER = "counter"  # hardware energy counter deltas (NVML, amdsmi, RAPL)
     INTEGRATED = "integrated"  # trapezoid integral of sampled power
     MIXED = "counter+integrated"  # counter, with intervals the counter could not cover integrated
-    ESTIMATE = "estimate"  # a model (e.g. from TDP); never used for measured figures
+    ESTIMATE = "estimate"  # a model (the CPU's TDP and utilization); never a measured figure
 
 
 class DeviceLost(Exception):
@@ -67,7 +67,8 @@ class Reading:
 
     ``time_s`` is ``time.monotonic()`` (for intervals), ``wall_time_s`` is ``time.time()`` (for
     humans). ``energy_counter_j`` is the raw cumulative hardware counter, which may reset; the
-    sampler turns it into accounted energy.
+    sampler turns it into accounted energy. ``power_estimate_w`` is a model's figure, never a
+    measurement: it is kept apart from ``power_w`` so no measured figure can include it.
     """
 
     time_s: float
@@ -79,6 +80,7 @@ class Reading:
     mem_used_mib: float | None = None
     mem_total_mib: float | None = None
     power_w: float | None = None
+    power_estimate_w: float | None = None  # modelled (telemetry.cpu_estimate), not measured
     power_limit_w: float | None = None
     energy_counter_j: float | None = None
     temp_c: float | None = None

@@ -41,6 +41,12 @@ def ratio_lines(runs: Sequence[MeasuredRun], figures: Sequence[RunFigures]) -> l
             speed = "throughput n/a"
         if fig.work_per_joule is not None and base_figures.work_per_joule:
             per_joule = f"[b]{fig.work_per_joule / base_figures.work_per_joule:.2f}x[/b] work/J"
+            estimated = [
+                r.device
+                for r, f in ((base, base_figures), (run, fig))
+                if f.energy_source == "estimate"
+            ]
+            per_joule += f" ({escape(' and '.join(estimated))} estimated)" if estimated else ""
         else:
             missing = base.device if base_figures.work_per_joule is None else run.device
             per_joule = f"work/J ratio n/a ({escape(missing)} has no energy reading)"

@@ -47,11 +47,17 @@ def _power(sample: Sample) -> float | None:
     return sample.reading.power_w
 
 
+def _power_or_estimate(sample: Sample) -> float | None:
+    """Measured power; for a CPU without RAPL given a TDP, the estimate (the chart says so)."""
+    reading = sample.reading
+    return reading.power_w if reading.power_w is not None else reading.power_estimate_w
+
+
 # (label, metric, unit, colour): one chart each, in this order
 CHARTS: tuple[tuple[str, Metric, str, str], ...] = (
     ("util", _util, "%", "$success"),
     ("mem", _mem_pct, "%", "$accent"),
-    ("pwr", _power, "W", "$warning"),
+    ("pwr", _power_or_estimate, "W", "$warning"),
 )
 
 
@@ -178,7 +184,9 @@ class DevicePanel(Vertical):
             f"{'CPU' if is_cpu else 'GPU':<4}[$success]{util_bar}[/] {fmt.percent(util):>4}   "
             f"MEM [$accent]{mem_bar}[/] {fmt.mib(r.mem_used_mib, r.mem_total_mib)}"
         )
-        if r.power_w is None and r.power_limit_w is None:
+        if r.power_w is None and r.power_estimate_w is not None:  # a model's, so marked as one
+            power = f"~{fmt.value(r.power_estimate_w)} W est"
+        elif r.power_w is None and r.power_limit_w is None:
             power = fmt.NA
         else:
             power = f"{fmt.value(r.power_w)}/{fmt.value(r.power_limit_w)} W"
@@ -245,7 +253,13 @@ class DevicePanel(Vertical):
         self._charts_key = key
         means = history.means(newest * history.bucket_s, bridge_s)
         lines = []
+        latest = self._latest.reading if self._latest is not None else None
+        estimated = (
+            latest is not None and latest.power_w is None and (latest.power_estimate_w is not None)
+        )
         for (name, _metric, unit, colour), values in zip(CHARTS, means, strict=True):
+            if unit == "W" and estimated:
+                name = "est."  # an estimate from TDP and utilization, never a measurement
             if all(v is None for v in values):  # a metric this device does not have: one line
                 lines.append(f"[$text-muted]{name:<{GUTTER}}n/a[/]")
                 continue

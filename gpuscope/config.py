@@ -1,0 +1,74 @@
+"""The user's settings file: ``config.toml`` in the user config folder that platformdirs names
+(``~/.config/gpuscope/config.toml`` on Linux, ``$XDG_CONFIG_HOME`` honoured), beside the plugin
+folder.
+
+It holds one key so far, ``cpu_tdp_w``; a command-line option beats it. The file is optional. One
+that is not TOML, has an unknown key or a bad value stops the command with one line and exit 2,
+whether or not the option was given, so a broken file never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from gpuscope.errors import CommandFailed, UsageError
+from gpuscope.telemetry.cpu_estimate import CpuPowerModel, check_tdp_w
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
+
+KEYS = ("cpu_tdp_w",)
+
+
+def config_path() -> Path:
+    return Path(platformdirs.user_config_dir("gpuscope", appauthor=False)) / "config.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class UserConfig:
+    cpu_tdp_w: float | None = None  # the CPU package's TDP, W, all sockets together
+
+
+def load_config(path: Path | None = None) -> UserConfig:
+    """The settings in ``path`` (default ``config_path()``); empty if there is no file.
+    UsageError for a file that is not TOML, an unknown key or a bad value; CommandFailed for one
+    that cannot be read."""
+    path = path if path is not None else config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return UserConfig()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandFailed(f"cannot read {path}: {exc}") from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        raise UsageError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
+    tdp_w = table.get("cpu_tdp_w")
+    if tdp_w is not None:
+        try:
+            tdp_w = check_tdp_w(tdp_w, f"cpu_tdp_w in {path}")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return UserConfig(cpu_tdp_w=tdp_w)
+
+
+def cpu_power_model(option_w: float | None, path: Path | None = None) -> CpuPowerModel | None:
+    """The CPU estimate asked for: ``--cpu-tdp`` if given, else the file's ``cpu_tdp_w``, else
+    None (no estimate). UsageError (one line) for a bad option or file."""
+    config = load_config(path)
+    if option_w is not None:
+        try:
+            return CpuPowerModel(check_tdp_w(option_w, "--cpu-tdp"))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return None if config.cpu_tdp_w is None else CpuPowerModel(config.cpu_tdp_w)
