@@ -227,3 +227,8 @@ def test_compact_rows_keep_ratios_bars_and_markers() -> None:
 
 def _plain(lines: list[str]) -> str:
     return "\n".join(Content.from_markup(line).plain for line in lines)
+
+
+def test_a_configuration_on_one_device_says_how_to_compare_it() -> None:
+    runs = [measured("gemm", "cpu", INFOS["cpu"], 1e9, None, GEMM)]
+    assert "on another device too (w)" in _plain(group_lines(scoreboard(runs)[0], 76))

@@ -168,8 +168,11 @@ def _header(group: Group) -> str:
 
 
 def _notes(group: Group, wide: bool) -> list[str]:
-    """Why a figure is missing (wide only) and which energy is estimated (always)."""
+    """What to do to get a comparison, and which energy is estimated (always); why a figure
+    is missing (wide only)."""
     notes = []
+    if len(group.rows) == 1:
+        notes.append("run this configuration on another device too (w) to compare the two")
     estimated = [r.device for r in group.rows if r.estimated]
     if estimated:
         base = group.baseline
@@ -205,6 +208,7 @@ class CompareView(Vertical):
         yield Static("", id="compare-hint")
         self._shown: object = None
         self._groups = 0
+        self._hint = ""
         self._runs: Sequence[MeasuredRun] | None = None
         self._simulated: frozenset[str] = frozenset()
 
@@ -232,6 +236,7 @@ class CompareView(Vertical):
             text_width,
         )
         if state == self._shown:
+            self._update_hint()  # cheap; heals a hint computed before the layout settled
             return
         self._shown = state
         groups = scoreboard(runs, simulated)
@@ -249,12 +254,16 @@ class CompareView(Vertical):
     def _update_hint(self) -> None:
         """Once laid out: whether the scoreboard overflows, and on which side."""
         scroll = self.query_one("#compare-scroll", VerticalScroll)
-        hint = self.query_one("#compare-hint", Static)
         above, below = scroll.scroll_y > 0, scroll.scroll_y < scroll.max_scroll_y
-        hint.display = above or below
+        text = ""
         if above or below:
             where = " and ".join(w for w, more in (("above", above), ("below", below)) if more)
-            hint.update(
+            text = (
                 f"{'▲' if above else ''}{'▼' if below else ''} more {where} "
                 f"({self._groups} configurations, newest first): wheel, ↑ ↓, PgUp PgDn"
             )
+        if text != self._hint:
+            self._hint = text
+            hint = self.query_one("#compare-hint", Static)
+            hint.update(text)
+            hint.display = bool(text)
