@@ -40,7 +40,7 @@ LAUNCH_KEYS = ["w", "Tab", "Tab", "Tab", "=8", "Tab", "=64", "Tab", "Tab"]
 LAUNCH_STEPS: list[tuple[str, list[str], str]] = [
     ("workloads-running", [], "measuring 6/15 s"),
     ("workloads-done", [], "✓ cnn on cpu"),
-    ("compare-done", ["4"], "throughput ("),
+    ("compare-done", ["4"], "log scale"),
 ]
 
 

@@ -10,9 +10,14 @@ import pytest
 
 from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.simulated.devices import SimulatedGpu, demo_gpus, training_job
-from gpuscope.simulated.runs import GEMM_EFFICIENCY, SimulatedRun, simulated_rate
+from gpuscope.simulated.runs import (
+    GEMM_EFFICIENCY,
+    SimulatedRun,
+    simulated_facts,
+    simulated_rate,
+)
 from gpuscope.workloads.child import RunSpec
-from gpuscope.workloads.events import ErrorKind, Failed
+from gpuscope.workloads.events import ErrorKind, Failed, Started
 from gpuscope.workloads.gemm import DTYPES
 from gpuscope.workloads.registry import WorkloadRef
 
@@ -89,3 +94,13 @@ def test_only_the_bundled_workloads_are_simulated() -> None:
     (event,) = SimulatedRun(RunSpec(ref, "cuda:0", {}), gpu).events()
     assert isinstance(event, Failed) and event.kind is ErrorKind.USAGE
     assert "simulated GPUs run only the bundled gemm, cnn, rnn" in event.message
+
+
+def test_a_simulated_cnn_reports_the_batch_it_settled() -> None:
+    """As the real CNN does (its facts): batch 0 becomes 256 on a GPU; the compare view shows it."""
+    gpu = demo_gpus(0.0)[0]
+    ref = WorkloadRef("ResNet50", "gpuscope.workloads.cnn")
+    spec = RunSpec(ref, "cuda:0", {"batch": 0}, duration_s=0.1, warmup_s=0)
+    started = next(iter(SimulatedRun(spec, gpu).events()))
+    assert isinstance(started, Started) and started.facts == {"simulated": True, "batch": 256}
+    assert simulated_facts("cnn", {"batch": 64}) == {"batch": 64}

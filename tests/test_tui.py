@@ -264,8 +264,9 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
         app.refresh_view()
         await pilot.pause()
         text = str(app.query_one("#compare-text", Static).render())
-        assert "cuda:0 vs cpu:" in text and "x throughput" in text
-        assert "work/J ratio n/a (cpu has no energy reading)" in text
+        gpu_row = next(line for line in text.splitlines() if line.startswith("cuda:0 "))
+        assert "FLOP/s" in gpu_row and "x  █" in gpu_row and "SIMULATED" in gpu_row
+        assert "cpu: no work/J:" in text  # a simulated CPU without RAPL says why, not 0
         gpu_report = next(r for r in app.reports if r.device == "cuda:0")
         assert gpu_report.energy_source == "counter" and gpu_report.work_per_joule
         # a 64-cube GEMM is launch-bound, on a simulated H100 as on a real one
@@ -524,9 +525,8 @@ def test_an_estimated_cpu_is_marked_on_its_panel_and_in_the_compare_ratio(clock)
     from gpuscope.measurement.run_report import RunReport
     from gpuscope.sampler import Sampler
     from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
-    from gpuscope.tui.compare_view import ratio_lines
     from gpuscope.tui.device_panel import DevicePanel
-    from gpuscope.tui.runs_view import run_figures
+    from gpuscope.tui.scoreboard import scoreboard
     from gpuscope.workloads.registry import find_workloads
 
     (cpu,) = with_cpu_estimate([SimulatedCpu(clock(), timeline=lambda t: 0.5)], CpuPowerModel(100))
@@ -550,5 +550,7 @@ def test_an_estimated_cpu_is_marked_on_its_panel_and_in_the_compare_ratio(clock)
             pct_of_peak=None,
         )  # fmt: skip
         runs.append(run)
-    (line,) = ratio_lines(runs, [run_figures(r) for r in runs])
-    assert line.endswith("[b]100.00x[/b] work/J (cpu estimated)")
+    (group,) = scoreboard(runs)
+    cpu_row, gpu_row = group.rows
+    assert cpu_row.estimated and not gpu_row.estimated
+    assert gpu_row.efficiency_ratio == pytest.approx(100.0)

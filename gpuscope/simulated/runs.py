@@ -59,7 +59,7 @@ def simulated_rate(
         _, macs = resnet50_counts(int(params["image_size"]))
         flops_per_unit = 2.0 * macs * (3 if params["mode"] == "train" else 1)
         efficiency = CNN_EFFICIENCY[str(params["mode"])]
-        step_flops = flops_per_unit * (int(params["batch"]) or 256)
+        step_flops = flops_per_unit * int(simulated_facts(workload, params)["batch"])
     else:
         dtype = MODEL_PEAK_DTYPE[str(params["precision"])]
         hidden, layers, vocab = int(params["hidden"]), int(params["layers"]), int(params["vocab"])
@@ -72,6 +72,13 @@ def simulated_rate(
     step_s = step_flops / (peak * 1e12 * efficiency) + LAUNCH_OVERHEAD_S
     flop_rate = step_flops / step_s
     return flop_rate / flops_per_unit, flops_per_unit
+
+
+def simulated_facts(workload: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What the bundled workload's setup would settle on a GPU: the CNN's batch 0 is 256."""
+    if workload == "cnn":
+        return {"batch": int(params["batch"]) or 256}
+    return {}
 
 
 class SimulatedRun:
@@ -87,25 +94,27 @@ class SimulatedRun:
     def stop(self, grace_s: float = 5.0) -> None:
         self._stop.set()
 
-    def _rate(self) -> tuple[float, float]:
-        """Checks and rate, or WorkloadError: what a real run would refuse, this refuses."""
+    def _resolve(self) -> tuple[str, dict[str, Any]]:
+        """Workload name and parameters, or WorkloadError: what a real run would refuse, this
+        refuses."""
         ref = self.spec.ref
         name = ref.module.rsplit(".", 1)[-1]
         if ref.file is not None or ref.origin != "bundled" or name not in SIMULATED_WORKLOADS:
             raise WorkloadError(
                 f"simulated GPUs run only the bundled {', '.join(SIMULATED_WORKLOADS)}"
             )
-        params = resolve_params(ref.load(), self.spec.params)
-        return simulated_rate(name, params, self.gpu.name)
+        return name, resolve_params(ref.load(), self.spec.params)
 
     def events(self) -> Iterator[RunEvent]:
         try:
-            rate, flops_per_unit = self._rate()
+            name, params = self._resolve()
+            rate, flops_per_unit = simulated_rate(name, params, self.gpu.name)
         except WorkloadError as exc:
             yield Failed(ErrorKind.USAGE, str(exc), received_s=time.monotonic())
             return
         uuid = self.gpu.info.uuid
-        yield Started(0, self.gpu.name, uuid, {"simulated": True}, received_s=time.monotonic())
+        facts = {"simulated": True, **simulated_facts(name, params)}
+        yield Started(0, self.gpu.name, uuid, facts, received_s=time.monotonic())
         self.gpu.extra_load = 1.0
         try:
             if self._stop.wait(self.spec.warmup_s):

@@ -215,8 +215,11 @@ class GpuscopeApp(App[int]):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
-        if self.query_one("#tabs", TabbedContent).active == "processes":
+        active = self.query_one("#tabs", TabbedContent).active
+        if active == "processes":
             self.query_one(ProcessTable).focus()  # so o / O sort at once
+        elif active == "compare":
+            self.query_one("#compare-scroll").focus()  # so arrows and PgUp/PgDn scroll it
         self.refresh_view()
 
     def refresh_view(self) -> None:

@@ -1,123 +1,269 @@
-"""CPU-vs-GPU, side by side: throughput and work per joule of one workload on each device it ran
-on, with the ratios printed. Live while runs are going, final once they are done."""
+"""The Compare tab: a scoreboard of every workload configuration run in this session, newest
+first, each device's throughput and work per joule against the CPU's, with log-scale bars.
+
+The groups, rows and ratios come from ``scoreboard`` (plain Python); this module lays them out
+as text for the width at hand and redraws only when a run has moved on or the width changed.
+Below ``WIDE_FROM`` columns the layout is compact: figures without units (the unit heads the
+column), ratios and bars; average W, % of peak, energy source and why a figure is n/a are left
+out (the Workloads tab has them), what is estimated is still said.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from textual import events
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.markup import escape
 from textual.widgets import Static
 
-from gpuscope.measurement.measured_run import MeasuredRun, RunState
-from gpuscope.tui.formatting import EMPTY_CELL, bar
-from gpuscope.tui.runs_view import RunFigures, group_key, run_figures, simulated_mark
+from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.tui.scoreboard import (
+    Group,
+    Row,
+    RowStatus,
+    format_compact,
+    format_ratio,
+    log_scale,
+    scoreboard,
+)
 from gpuscope.units import format_rate
 
+WIDE_FROM = 120  # columns
+MIN_BAR, MAX_BAR = 6, 36  # cells per bar
+EST = "est."
 
-def latest_per_device(runs: Sequence[MeasuredRun]) -> list[MeasuredRun]:
-    """The newest run of the newest group on each device, skipping failed runs."""
-    if not runs:
-        return []
-    group = group_key(runs[-1])
-    chosen: dict[str, MeasuredRun] = {}
-    for run in runs:
-        if group_key(run) == group and run.state is not RunState.FAILED:
-            chosen[run.device] = run
-    return sorted(chosen.values(), key=lambda r: (r.device != "cpu", r.device))
+NO_RUNS = (
+    "No runs yet. Launch a workload (w) on the CPU and a GPU together: each configuration you "
+    "run gets a row per device here, with throughput and work per joule against the CPU."
+)
 
 
-def ratio_lines(runs: Sequence[MeasuredRun], figures: Sequence[RunFigures]) -> list[str]:
-    """Each device against the first one (the CPU when it ran): speed-up and efficiency ratio."""
-    if len(runs) < 2:
-        return ["Run the same workload on two devices (e.g. cpu and cuda:0) to compare them."]
-    base, base_figures = runs[0], figures[0]
-    lines = []
-    for run, fig in zip(runs[1:], figures[1:], strict=True):
-        if fig.throughput is not None and base_figures.throughput:
-            speed = f"[b]{fig.throughput / base_figures.throughput:.2f}x[/b] throughput"
-        else:
-            speed = "throughput n/a"
-        if fig.work_per_joule is not None and base_figures.work_per_joule:
-            per_joule = f"[b]{fig.work_per_joule / base_figures.work_per_joule:.2f}x[/b] work/J"
-            estimated = [
-                r.device
-                for r, f in ((base, base_figures), (run, fig))
-                if f.energy_source == "estimate"
-            ]
-            per_joule += f" ({escape(' and '.join(estimated))} estimated)" if estimated else ""
-        else:
-            missing = base.device if base_figures.work_per_joule is None else run.device
-            per_joule = f"work/J ratio n/a ({escape(missing)} has no energy reading)"
-        lines.append(f"{escape(run.device)} vs {escape(base.device)}: {speed}, {per_joule}")
+@dataclass(frozen=True, slots=True)
+class _Column:
+    title: str
+    right: bool = True  # numbers right-aligned, names left
+    is_bar: bool = False  # filled once the width left for bars is known
+
+
+def _marks(row: Row) -> str:
+    """Status (unless done) and SIMULATED: what makes a row's figures other than final and real."""
+    words = [] if row.status is RowStatus.DONE else [row.status.value]
+    if row.simulated:
+        words.append("SIMULATED")
+    return " ".join(words)
+
+
+def _ratio(value: float | None, estimated: bool) -> str:
+    if value is None:
+        return "n/a"
+    return format_ratio(value) + (f" {EST}" if estimated else "")
+
+
+def _cells(group: Group, row: Row, wide: bool) -> list[str]:
+    """A row's text cells, bars left empty (filled once their width is known)."""
+    base = group.baseline
+    unit = group.unit
+    if row.throughput is None:
+        figure = "…" if row.status is not RowStatus.FAILED else "n/a"
+        thr, wpj = figure, figure
+    elif wide:
+        thr = format_rate(row.throughput, unit)
+        wpj = "n/a" if row.work_per_joule is None else format_rate(row.work_per_joule, unit, "J")
+    else:
+        thr = format_compact(row.throughput)
+        wpj = "n/a" if row.work_per_joule is None else format_compact(row.work_per_joule)
+    if row.estimated and row.work_per_joule is not None:
+        wpj += f" {EST}"
+    estimated_ratio = row.estimated or (base is not None and base.estimated)
+    cells = [row.device, thr]
+    if base is not None:
+        cells.append(_ratio(row.speedup, False))
+    cells += ["", wpj]
+    if base is not None:
+        cells.append(_ratio(row.efficiency_ratio, estimated_ratio))
+    cells.append("")
+    if wide:
+        watts = "n/a" if row.avg_power_w is None else f"{row.avg_power_w:.0f}"
+        if row.estimated and row.avg_power_w is not None:
+            watts += f" {EST}"
+        pct = "n/a" if row.pct_of_peak is None else _percent(row.pct_of_peak)
+        cells += [watts, pct, row.energy_source or "n/a"]
+    return cells
+
+
+def _percent(value: float) -> str:
+    """``68.3``; below 1 % in 2 significant figures, so a launch-bound run is not ``0.0``."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.2g}"
+
+
+def _columns(group: Group, wide: bool) -> list[_Column]:
+    unit = group.unit
+    versus = [_Column("vs cpu")] if group.baseline is not None else []
+    throughput = _Column("throughput" if wide else f"{unit}/s")
+    per_joule = _Column("work/J" if wide else f"{unit}/J")
+    bar = _Column("log scale", right=False, is_bar=True)
+    columns = [_Column("device", right=False), throughput, *versus, bar, per_joule, *versus, bar]
+    if wide:
+        columns += [_Column("avg W"), _Column("% peak"), _Column("energy", right=False)]
+    return columns
+
+
+def group_lines(group: Group, width: int) -> list[str]:
+    """The group as markup lines no wider than ``width`` (the header may wrap)."""
+    wide = width >= WIDE_FROM
+    gap = "  " if wide else " "
+    columns = _columns(group, wide)
+    cells = [_cells(group, row, wide) for row in group.rows]
+    widths = [max(len(c.title), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    bars = [i for i, c in enumerate(columns) if c.is_bar]
+    marks = [_marks(row) for row in group.rows]
+    marks_width = max((len(m) for m in marks), default=0)
+    fixed = sum(w for i, w in enumerate(widths) if i not in bars) + len(gap) * (len(columns) - 1)
+    fixed += len(gap) + marks_width if marks_width else 0
+    bar_width = max(MIN_BAR, min(MAX_BAR, (width - fixed) // len(bars)))
+    scales = [
+        log_scale([r.throughput for r in group.rows], bar_width),
+        log_scale([r.work_per_joule for r in group.rows], bar_width),
+    ]
+    for i in bars:
+        widths[i] = bar_width
+
+    def line(texts: list[str], accent_bars: bool = False) -> str:
+        parts = []
+        for i, (text, column) in enumerate(zip(texts, columns, strict=True)):
+            padded = escape(text.rjust(widths[i]) if column.right else text.ljust(widths[i]))
+            parts.append(f"[$accent]{padded}[/]" if accent_bars and i in bars else padded)
+        return gap.join(parts).rstrip()
+
+    lines = [_header(group), f"[$text-muted]{line([c.title for c in columns])}[/]"]
+    for row, texts, mark in zip(group.rows, cells, marks, strict=True):
+        if row.status is RowStatus.FAILED:
+            room = max(10, width - widths[0] - len(gap))
+            failure = escape(_cut(f"failed: {row.failure or ''}", room))
+            lines.append(f"{escape(row.device.ljust(widths[0]))}{gap}[$error]{failure}[/]")
+            continue
+        for i, scale, value in zip(bars, scales, (row.throughput, row.work_per_joule), strict=True):
+            texts[i] = scale.bar(value) if scale else ""
+        text = line(texts, accent_bars=True)
+        lines.append(f"{text}{gap}{_styled_marks(mark)}" if mark else text)
+    ticks = [""] * len(columns)
+    for i, scale in zip(bars, scales, strict=True):
+        ticks[i] = scale.tick_line() if scale else ""
+    lines.append(f"[$text-muted]{line(ticks)}[/]")
+    lines += [f"[$text-muted]{escape(_cut(n, width))}[/]" for n in _notes(group, wide)]
     return lines
 
 
-BAR_CELLS = 40
+def _styled_marks(marks: str) -> str:
+    text = escape(marks)
+    return text.replace("SIMULATED", "[reverse $warning]SIMULATED[/]")
 
 
-def bar_lines(
-    title: str, labels: list[str], values: list[float | None], unit: str, per: str
-) -> str:
-    """Horizontal bars on one linear scale, each with its value: the ratio is there to read."""
-    peak = max((v for v in values if v is not None), default=0.0)
-    lines = [f"[b]{escape(title)}[/b]"]
-    for label, value in zip(labels, values, strict=True):
-        if value is None:
-            lines.append(f"{escape(label):<8} {'':<{BAR_CELLS}} n/a")
-            continue
-        cells = bar(value / peak if peak else 0.0, BAR_CELLS).replace(EMPTY_CELL, " ")
-        lines.append(f"{escape(label):<8} [$accent]{cells}[/] {format_rate(value, unit, per)}")
-    return "\n".join(lines)
+def _header(group: Group) -> str:
+    params = " ".join(f"{name}={value}" for name, value in group.params_used)
+    return f"[b $accent]{escape(group.workload)}[/]  {escape(params)}"
+
+
+def _notes(group: Group, wide: bool) -> list[str]:
+    """What to do to get a comparison, and which energy is estimated (always); why a figure
+    is missing (wide only)."""
+    notes = []
+    if len(group.rows) == 1:
+        notes.append("run this configuration on another device too (w) to compare the two")
+    estimated = [r.device for r in group.rows if r.estimated]
+    if estimated:
+        base = group.baseline
+        rests = "; the work/J ratios rest on it" if base is not None and base.estimated else ""
+        notes.append(f"{EST} = {' '.join(estimated)} energy from a model, not measured{rests}")
+    if wide:
+        for row in group.rows:
+            if row.throughput is not None and row.work_per_joule is None:
+                notes.append(f"{row.device}: no work/J: {row.energy_note or 'no energy reading'}")
+    return notes
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def scoreboard_lines(groups: Sequence[Group], width: int) -> list[str]:
+    """Every group, newest first, a blank line between two."""
+    lines: list[str] = []
+    for group in groups:
+        if lines:
+            lines.append("")
+        lines += group_lines(group, width)
+    return lines
 
 
 class CompareView(Vertical):
-    def compose(self) -> ComposeResult:
-        yield Static("", id="compare-text")
-        with Horizontal(id="compare-bars"):
-            yield Static("", id="compare-throughput")
-            yield Static("", id="compare-efficiency")
-        self._shown: object = None
+    """The scoreboard in a scrolling pane; a hint line says when there is more above or below."""
 
-    def show(self, runs: Sequence[MeasuredRun], simulated: frozenset[str] = frozenset()) -> None:
-        chosen = latest_per_device(runs)
-        figures = [run_figures(r) for r in chosen]
-        state = [(r.run_id, len(r.live), r.state) for r in chosen]
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="compare-scroll"):
+            yield Static(NO_RUNS, id="compare-text")
+        yield Static("", id="compare-hint")
+        self._shown: object = None
+        self._groups = 0
+        self._hint = ""
+        self._runs: Sequence[MeasuredRun] | None = None
+        self._simulated: frozenset[str] = frozenset()
+
+    def on_mount(self) -> None:
+        scroll = self.query_one("#compare-scroll", VerticalScroll)
+        self.watch(scroll, "scroll_y", self._update_hint, init=False)
+
+    def show(
+        self,
+        runs: Sequence[MeasuredRun],
+        simulated: frozenset[str] = frozenset(),
+        width: int | None = None,
+    ) -> None:
+        """Lay the runs out for ``width`` cells (default: this view's), unless nothing changed."""
+        self._runs, self._simulated = runs, simulated
+        scroll = self.query_one("#compare-scroll", VerticalScroll)
+        # less the text's padding (1 a side) and the scrollbar's gutter (kept, so no reflow)
+        outer = width or self.size.width or self.app.size.width
+        text_width = outer - 2 - scroll.styles.scrollbar_size_vertical
+        state = (
+            [
+                (r.run_id, len(r.live), r.state, r.report is not None, r.stop_requested)
+                for r in runs
+            ],
+            text_width,
+        )
         if state == self._shown:
+            self._update_hint()  # cheap; heals a hint computed before the layout settled
             return
         self._shown = state
-        if not chosen:
-            self.query_one("#compare-text", Static).update(
-                "No runs yet. Launch a workload (w) on the CPU and a GPU together to see them "
-                "side by side."
-            )
-            return
-        unit = chosen[0].workload.unit
-        head = f"[b]{escape(chosen[0].workload.name)}[/b] {escape(group_key(chosen[0])[1])}"
-        rows = []
-        for run, fig in zip(chosen, figures, strict=True):
-            rate = "n/a" if fig.throughput is None else format_rate(fig.throughput, unit)
-            per_joule = (
-                f"n/a ({escape(fig.note or 'no energy reading')})"
-                if fig.work_per_joule is None
-                else format_rate(fig.work_per_joule, unit, "J")
-            )
-            live = "" if run.finished else " (live)"
-            mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
-            rows.append(f"  {escape(run.device):<8} {rate:<20} {per_joule}{live}{mark}")
-        text = "\n".join([head, *rows, "", *ratio_lines(chosen, figures)])
-        self.query_one("#compare-text", Static).update(text)
-        labels = [r.device for r in chosen]
-        self.query_one("#compare-throughput", Static).update(
-            bar_lines(f"throughput ({unit}/s)", labels, [f.throughput for f in figures], unit, "s")
+        groups = scoreboard(runs, simulated)
+        self._groups = len(groups)
+        self.query_one("#compare-text", Static).update(
+            "\n".join(scoreboard_lines(groups, text_width)) or NO_RUNS
         )
-        self.query_one("#compare-efficiency", Static).update(
-            bar_lines(
-                f"work per joule ({unit}/J)",
-                labels,
-                [f.work_per_joule for f in figures],
-                unit,
-                "J",
+        self.call_after_refresh(self._update_hint)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Relaid at once for the new width (the app's redraw may still see the old size)."""
+        if self._runs is not None:
+            self.show(self._runs, self._simulated, event.size.width)
+
+    def _update_hint(self) -> None:
+        """Once laid out: whether the scoreboard overflows, and on which side."""
+        scroll = self.query_one("#compare-scroll", VerticalScroll)
+        above, below = scroll.scroll_y > 0, scroll.scroll_y < scroll.max_scroll_y
+        text = ""
+        if above or below:
+            where = " and ".join(w for w, more in (("above", above), ("below", below)) if more)
+            text = (
+                f"{'▲' if above else ''}{'▼' if below else ''} more {where} "
+                f"({self._groups} configurations, newest first): wheel, ↑ ↓, PgUp PgDn"
             )
-        )
+        if text != self._hint:
+            self._hint = text
+            hint = self.query_one("#compare-hint", Static)
+            hint.update(text)
+            hint.display = bool(text)

@@ -53,6 +53,7 @@ class RunFigures:
     avg_power_w: float | None
     energy_source: str | None
     note: str | None  # why there is no energy figure
+    pct_of_peak: float | None = None  # from the final report only: live events carry no FLOPs
 
 
 def run_figures(run: MeasuredRun) -> RunFigures:
@@ -64,6 +65,7 @@ def run_figures(run: MeasuredRun) -> RunFigures:
             report.avg_power_w,
             report.energy_source,
             report.energy_note,
+            report.pct_of_peak,
         )
     throughput = run.units / run.seconds if run.seconds > 0 else None
     powers = [p.avg_power_w for p in run.live if p.avg_power_w is not None]

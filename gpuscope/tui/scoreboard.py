@@ -1,0 +1,264 @@
+"""The Compare tab's model: every workload configuration of the session, scored per device.
+
+Plain Python (no Textual), so grouping, ratios and the log-scale bars are tested without a
+terminal; ``compare_view`` only lays this out. A group is one workload with one set of requested
+parameters; within it each device shows its newest run, the CPU first, and every figure is
+compared with the CPU's when the CPU ran in that group.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from gpuscope.measurement.measured_run import MeasuredRun, RunState
+from gpuscope.telemetry.model import EnergySource
+from gpuscope.tui.runs_view import group_key, run_figures
+from gpuscope.units import SI_PREFIXES
+from gpuscope.workloads.events import ErrorKind
+
+BASELINE_DEVICE = "cpu"
+
+
+class RowStatus(enum.Enum):
+    """Where a row's figures stand: only DONE figures are final and whole."""
+
+    PENDING = "starting"  # no figure yet (starting, warming up)
+    LIVE = "live"
+    STOPPING = "stopping"  # asked to stop, its partial result not in yet
+    STOPPED = "stopped"  # stopped early: figures over part of the asked duration
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One device's newest run in a group, and how it compares with the group's CPU run."""
+
+    device: str
+    status: RowStatus
+    simulated: bool
+    throughput: float | None  # units per second; None before the first figure
+    work_per_joule: float | None
+    avg_power_w: float | None
+    pct_of_peak: float | None
+    energy_source: str | None  # EnergySource value; None when the device has no energy
+    energy_note: str | None  # why there is no energy figure
+    speedup: float | None = None  # throughput / the CPU's; None without a CPU figure
+    efficiency_ratio: float | None = None  # work/J / the CPU's; None unless both have energy
+    failure: str | None = None  # the error, for a failed row
+
+    @property
+    def estimated(self) -> bool:
+        """Energy (so work/J and W) from a model, not a measurement."""
+        return self.energy_source == EnergySource.ESTIMATE.value
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One workload configuration: its rows (CPU first) and the parameters the runs used."""
+
+    workload: str
+    unit: str
+    params_used: tuple[tuple[str, str], ...]  # (name, value) or (name, "32 on cpu, 256 on ...")
+    rows: tuple[Row, ...]
+
+    @property
+    def baseline(self) -> Row | None:
+        """The CPU row, when the CPU ran this configuration and has a throughput."""
+        row = next((r for r in self.rows if r.device == BASELINE_DEVICE), None)
+        return row if row is not None and row.throughput is not None else None
+
+
+def _never_started(run: MeasuredRun) -> bool:
+    return run.error is not None and run.error.kind is ErrorKind.STOPPED and not run.facts
+
+
+def scoreboard(runs: Sequence[MeasuredRun], simulated: frozenset[str] = frozenset()) -> list[Group]:
+    """The session's runs (in launch order) as groups, the newest configuration first."""
+    members: dict[tuple[str, str], list[MeasuredRun]] = {}
+    for run in runs:
+        if not _never_started(run):
+            members.setdefault(group_key(run), []).append(run)
+    # dicts keep insertion order: re-inserting on each run puts the newest-used group last
+    newest: dict[tuple[str, str], None] = {}
+    for run in runs:
+        key = group_key(run)
+        if key in members:
+            newest.pop(key, None)
+            newest[key] = None
+    return [_group(members[key], simulated) for key in reversed(newest)]
+
+
+def _group(runs: list[MeasuredRun], simulated: frozenset[str]) -> Group:
+    chosen: dict[str, MeasuredRun] = {}
+    for run in runs:  # the newest run per device, but a failure never hides figures
+        held = chosen.get(run.device)
+        if run.state is not RunState.FAILED or held is None or held.state is RunState.FAILED:
+            chosen[run.device] = run
+    ordered = sorted(chosen.values(), key=lambda r: device_order(r.device))
+    rows = [_row(run, simulated) for run in ordered]
+    base = next((r for r in rows if r.device == BASELINE_DEVICE), None)
+    if base is not None and base.throughput is not None:
+        rows = [_against(row, base) for row in rows]
+    latest = runs[-1]
+    return Group(latest.workload.name, latest.workload.unit, params_used(ordered), tuple(rows))
+
+
+def device_order(device: str) -> tuple[int, str, int]:
+    """CPU first, then by name with the index as a number (cuda:2 before cuda:10)."""
+    name, _, index = device.partition(":")
+    return (device != BASELINE_DEVICE, name, int(index) if index.isdigit() else -1)
+
+
+def _status(run: MeasuredRun) -> RowStatus:
+    if run.state is RunState.FAILED:
+        return RowStatus.FAILED
+    if run.report is not None:
+        return RowStatus.STOPPED if run.report.stopped_early else RowStatus.DONE
+    if run.stop_requested:
+        return RowStatus.STOPPING
+    return RowStatus.LIVE if run.state is RunState.MEASURING else RowStatus.PENDING
+
+
+def _row(run: MeasuredRun, simulated: frozenset[str]) -> Row:
+    status = _status(run)
+    device_id = run.telemetry.device_id if run.telemetry else None
+    if status is RowStatus.FAILED:
+        message = run.error.message if run.error else "failed"
+        return Row(run.device, status, device_id in simulated, *(None,) * 6, failure=message)
+    figures = run_figures(run)
+    throughput = figures.throughput if figures.throughput else None  # 0: nothing measured
+    return Row(
+        run.device,
+        status,
+        device_id in simulated,
+        throughput,
+        figures.work_per_joule if throughput else None,
+        figures.avg_power_w,
+        figures.pct_of_peak,
+        figures.energy_source,
+        figures.note,
+    )
+
+
+def _against(row: Row, base: Row) -> Row:
+    speedup = row.throughput / base.throughput if row.throughput and base.throughput else None
+    ratio = (
+        row.work_per_joule / base.work_per_joule
+        if row.work_per_joule and base.work_per_joule
+        else None
+    )
+    return replace(row, speedup=speedup, efficiency_ratio=ratio)
+
+
+def params_used(runs: Sequence[MeasuredRun]) -> tuple[tuple[str, str], ...]:
+    """Each parameter as the runs used it: what setup settled (a ``facts`` entry of the same
+    name, e.g. the batch a ``batch=0`` resolved to) where it said, else what was asked for."""
+    if not runs:
+        return ()
+    started = [r for r in runs if r.state is not RunState.STARTING and r.facts] or list(runs)
+    used: list[tuple[str, str]] = []
+    for name, asked in runs[-1].params.items():
+        by_value: dict[str, list[str]] = {}
+        for run in started:
+            value = str(run.facts.get(name, run.params.get(name, asked)))
+            by_value.setdefault(value, []).append(run.device)
+        if len(by_value) == 1:
+            used.append((name, next(iter(by_value))))
+        else:
+            parts = [f"{value} on {' '.join(devices)}" for value, devices in by_value.items()]
+            used.append((name, ", ".join(parts)))
+    return tuple(used)
+
+
+def format_ratio(ratio: float) -> str:
+    """A ratio to 3 significant figures with thousands separators: ``1,570x``, ``24.7x``,
+    ``1.00x``, ``0.512x``."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        return "n/a"
+    rounded = float(f"{ratio:.3g}")
+    decimals = max(0, 2 - math.floor(math.log10(rounded)))
+    return f"{rounded:,.{decimals}f}x"
+
+
+def format_compact(value: float) -> str:
+    """A figure in 3 significant figures with an SI prefix and no unit: ``3.98k``, ``29.1``."""
+    for scale, prefix in SI_PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{prefix}"
+    return f"{value:.3g}"
+
+
+_BAR_FULL = "█"
+_BAR_PARTS = ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")
+
+
+@dataclass(frozen=True, slots=True)
+class LogScale:
+    """Decades ``low`` to ``high`` (powers of ten) across ``width`` cells.
+
+    The lowest decade sits at least a quarter decade below the smallest value, so every value
+    > 0 has a bar (and at least one eighth of a cell), whatever the gap to the largest.
+    """
+
+    low: int
+    high: int
+    width: int
+
+    def cells(self, value: float | None) -> float:
+        """Bar length in cells: 0 for None or <= 0, else at least 1/8."""
+        if value is None or value <= 0 or self.width <= 0:
+            return 0.0
+        span = (math.log10(value) - self.low) / (self.high - self.low)
+        return max(0.125, min(1.0, span) * self.width)
+
+    def bar(self, value: float | None) -> str:
+        """The bar for ``value``, ``width`` characters wide (blank-padded), in eighth blocks."""
+        eighths = max(1, round(self.cells(value) * 8)) if self.cells(value) else 0
+        full, part = divmod(eighths, 8)
+        text = _BAR_FULL * full + _BAR_PARTS[part]
+        return text + " " * (self.width - len(text))
+
+    def decade_column(self, decade: int) -> int:
+        """The cell a decade's tick stands at (the last cell for the top decade)."""
+        return min(self.width - 1, round((decade - self.low) / (self.high - self.low) * self.width))
+
+    def tick_line(self) -> str:
+        """Decade labels (``1``, ``10``, ``1k``, ``0.1``) each starting at its decade's column,
+        ``width`` characters wide; a label that would run into the one before is left out."""
+        line = [" "] * self.width
+        free_from = 0
+        for decade in range(self.low, self.high + 1):
+            label = decade_label(decade)
+            column = self.decade_column(decade)
+            if column + len(label) > self.width:  # the last label ends at the right edge
+                column = self.width - len(label)
+            if column < free_from or column < 0:
+                continue
+            line[column : column + len(label)] = list(label)
+            free_from = column + len(label) + 1
+        return "".join(line)
+
+
+def log_scale(values: Sequence[float | None], width: int) -> LogScale | None:
+    """A scale that shows every value > 0 of ``values``; None when none is > 0."""
+    positive = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    if not positive:
+        return None
+    low = math.floor(math.log10(min(positive)) - 0.25)
+    high = max(math.ceil(math.log10(max(positive))), low + 1)
+    return LogScale(low, high, max(1, width))
+
+
+def decade_label(decade: int) -> str:
+    """``10**decade`` short: 1, 10, 100, 1k ... 100P; 0.1, 0.01, 0.001; 1e-4 below."""
+    if decade >= 0:
+        prefixes = ["", "k", "M", "G", "T", "P"]
+        group = min(decade // 3, len(prefixes) - 1)
+        return f"{10 ** (decade - 3 * group)}{prefixes[group]}"
+    if decade >= -3:
+        return f"{10.0**decade:.{-decade}f}"
+    return f"1e{decade}"
