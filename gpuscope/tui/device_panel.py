@@ -261,7 +261,12 @@ class DevicePanel(Vertical):
             if unit == "W" and estimated:
                 name = "est."  # an estimate from TDP and utilization, never a measurement
             if all(v is None for v in values):  # a metric this device does not have: one line
-                lines.append(f"[$text-muted]{name:<{GUTTER}}n/a[/]")
+                why = self.info.notes[0] if unit == "W" and self.info.notes else ""
+                room = width - GUTTER - 6
+                why = why if len(why) <= room else why[: max(0, room - 1)] + "…"
+                lines.append(
+                    f"[$text-muted]{name:<{GUTTER}}n/a{f': {escape(why)}' if why else ''}[/]"
+                )
                 continue
             top = 100.0 if unit == "%" else limit or nice_top(values, 10.0)
             for i, row in enumerate(braille_area(values, top, rows)):
