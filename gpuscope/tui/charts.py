@@ -102,33 +102,42 @@ class BucketedHistory:
         return out
 
 
+def _cell(left: int, right: int) -> str:
+    """The braille cell with ``left`` and ``right`` dots filled from the bottom (0-4 each)."""
+    code = 0
+    for dot in range(left):
+        code |= _ROWS[dot][0]
+    for dot in range(right):
+        code |= _ROWS[dot][1]
+    return chr(_BRAILLE + code) if code else " "
+
+
+# Every cell an area chart can draw, by (left dots, right dots): a redraw looks cells up.
+_CELLS = [[_cell(left, right) for right in range(5)] for left in range(5)]
+
+
 def braille_area(values: Sequence[float | None], top: float, rows: int) -> list[str]:
-    """An area chart ``rows`` cells high, two values per cell; ``top`` is the full-scale value."""
+    """An area chart ``rows`` cells high, two values per cell; ``top`` is the full-scale value.
+    A missing value (None) is an empty column; one above zero is at least one dot high."""
     if rows <= 0:
         return []
     dots_high = rows * 4
-    heights = [
-        None if v is None else min(dots_high, max(0, round(v / top * dots_high))) if top > 0 else 0
-        for v in values
-    ]
+    heights = []
+    for v in values:
+        if v is None or top <= 0:
+            heights.append(0)
+        else:
+            dots = min(dots_high, max(0, round(v / top * dots_high)))
+            heights.append(1 if dots == 0 and v > 0 else dots)
     if len(heights) % 2:
-        heights.append(None)
+        heights.append(0)
+    pairs = list(zip(heights[0::2], heights[1::2], strict=True))
     lines = []
     for row in range(rows - 1, -1, -1):
-        cells = []
-        for i in range(0, len(heights), 2):
-            code = 0
-            for side, height in enumerate(heights[i : i + 2]):
-                if height is None:
-                    continue
-                # a value that rounds to zero dots but is above zero still shows one dot
-                filled = height - row * 4
-                if row == 0 and height == 0 and values[i + side]:
-                    filled = 1
-                for dot in range(min(4, filled)):
-                    code |= _ROWS[dot][side]
-            cells.append(chr(_BRAILLE + code) if code else " ")
-        lines.append("".join(cells))
+        floor = row * 4
+        # dots of a column within this row of cells, by the column's height
+        clip = [min(4, max(0, height - floor)) for height in range(dots_high + 1)]
+        lines.append("".join([_CELLS[clip[left]][clip[right]] for left, right in pairs]))
     return lines
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
@@ -89,10 +90,13 @@ class DevicePanel(Vertical):
 
     @property
     def text(self) -> str:
-        """What the panel shows, as plain markup (for tests and captures)."""
+        """What the panel shows: its figures as markup, its charts as plain text (for tests and
+        captures)."""
         return "\n".join(t for t in self._texts.values() if t)
 
-    def _put(self, part: str, text: str, width: int) -> None:
+    def _put(self, part: str, text: str, width: int, content: Content | None = None) -> None:
+        """Show ``text`` (markup), or ``content`` when given (``text`` is then its plain text):
+        already styled, it spares Textual parsing the markup of every chart line."""
         if self._texts[part] == text and self._widths.get(part) == width:
             return
         found = self.query(f"#{part}").results(Static)
@@ -107,7 +111,7 @@ class DevicePanel(Vertical):
             text.count("\n") != old_lines or self._widths.get(part) != width or not widget.display
         )
         self._widths[part] = width
-        widget.update(text, layout=relayout)
+        widget.update(content if content is not None else text, layout=relayout)
         widget.display = bool(text)
 
     def show(
@@ -252,11 +256,12 @@ class DevicePanel(Vertical):
             return
         self._charts_key = key
         means = history.means(newest * history.bucket_s, bridge_s)
-        lines = []
+        lines: list[list[tuple[str, str]]] = []  # (text, style) pieces of each line
         latest = self._latest.reading if self._latest is not None else None
         estimated = (
             latest is not None and latest.power_w is None and (latest.power_estimate_w is not None)
         )
+        muted = "$text-muted"
         for (name, _metric, unit, colour), values in zip(CHARTS, means, strict=True):
             if unit == "W" and estimated:
                 name = "est."  # an estimate from TDP and utilization, never a measurement
@@ -264,17 +269,21 @@ class DevicePanel(Vertical):
                 why = self.info.notes[0] if unit == "W" and self.info.notes else ""
                 room = width - GUTTER - 6
                 why = why if len(why) <= room else why[: max(0, room - 1)] + "…"
-                lines.append(
-                    f"[$text-muted]{name:<{GUTTER}}n/a{f': {escape(why)}' if why else ''}[/]"
-                )
+                lines.append([(f"{name:<{GUTTER}}n/a{f': {why}' if why else ''}", muted)])
                 continue
             top = 100.0 if unit == "%" else limit or nice_top(values, 10.0)
             for i, row in enumerate(braille_area(values, top, rows)):
                 label = f"{name:<4}{scale_label(top, unit):>5}" if i == 0 else ""
                 if i == rows - 1 and rows > 1:
                     label = f"{'0' + unit:>9}"
-                lines.append(f"[$text-muted]{label:<{GUTTER}}[/][{colour}]{row}[/]")
+                lines.append([(f"{label:<{GUTTER}}", muted), (row, colour)])
         if with_axis and len(lines) > len(CHARTS):  # at least one chart drawn
             axis = time_axis(history.window_s, width - GUTTER)
-            lines.append(f"[$text-muted]{'':<{GUTTER}}{axis}[/]")
-        self._put("charts", "\n".join(lines), width)
+            lines.append([(f"{'':<{GUTTER}}{axis}", muted)])
+        plain = "\n".join("".join(x for x, _ in line) for line in lines)  # what changed, cheaply
+        pieces: list[tuple[str, str] | str] = []
+        for i, line in enumerate(lines):
+            if i:
+                pieces.append("\n")
+            pieces.extend(line)
+        self._put("charts", plain, width, Content.assemble(*pieces))
