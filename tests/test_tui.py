@@ -291,6 +291,42 @@ async def test_every_device_keeps_its_numbers_at_any_size(size: tuple[int, int])
             assert "MEM" in panel_text(app, device_id)
 
 
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (160, 48)])
+async def test_no_figure_line_wraps_at_common_sizes(size: tuple[int, int]) -> None:
+    """At 100x30 a lone ``GiB`` line was reported: a figure line longer than its panel."""
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        await tick(pilot, 3)
+        await pilot.pause()
+        for panel in app.panels.values():
+            for part in panel.query(".figures, .charts").results(Static):
+                if part.display:
+                    lines = str(part.render()).count("\n") + 1
+                    assert part.size.height == lines, (size, panel.info.device_id, part.id)
+
+
+async def test_panels_out_of_sight_are_named_and_a_missing_metric_takes_one_line() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 16)) as pilot:  # four panels cannot all fit
+        await ready(pilot)
+        await tick(pilot, 3)
+        await pilot.pause()
+        app.refresh_view()
+        hint = app.query_one("#panels-hint", Static)
+        assert hint.display and "below" in str(hint.render()) and "cpu" in str(hint.render())
+        await pilot.resize_terminal(160, 48)  # room for all: the hint goes
+        await tick(pilot, 2)
+        await pilot.pause()
+        app.refresh_view()
+        assert not app.query_one("#panels-hint", Static).display
+        cpu = app.panels["cpu"]
+        chart_lines = cpu._texts["charts"] or ""
+        power = [line for line in chart_lines.splitlines() if line.startswith("pwr")]
+        assert power == ["pwr       n/a: RAPL: not present (simulated)"]  # one line, with why
+        assert "-5m" in chart_lines.splitlines()[-1]  # the time axis under the charts
+
+
 async def test_tab_walks_the_launcher_and_the_cnn_runs_live_on_the_cpu() -> None:
     app = make_app(autostart=True, clock=time.monotonic, interval_s=0.1)
     async with app.run_test(size=(160, 48)) as pilot:
