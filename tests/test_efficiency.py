@@ -62,6 +62,24 @@ def test_comparison_ratios() -> None:
     assert comparison.efficiency_ratio is None  # needs energy on both sides
 
 
+@pytest.mark.parametrize(
+    ("params", "pct"),
+    [
+        ({"mode": "train", "precision": "bf16"}, 100 * 98.0 / 989.4),  # a model at bf16 autocast
+        ({"mode": "train", "precision": "fp16"}, 100 * 98.0 / 989.4),
+        ({"mode": "train", "precision": "fp32"}, None),  # cuDNN may run it as TF32: no peak
+        ({"dtype": "fp32"}, 100 * 98.0 / 66.9),  # a GEMM says its dtype
+    ],
+)
+def test_a_model_is_held_against_the_peak_of_its_precision(params, pct) -> None:  # type: ignore[no-untyped-def]
+    """ResNet-50 and the LSTM name their dtype ``precision``: their % of peak was always n/a."""
+    result = Result(4000.0, 98.0e12, 1.0, 10)  # 98 TFLOP/s
+    report = build_report(
+        "cnn", "cuda:0", "images", params, result, None, None, "NVIDIA H100 80GB HBM3"
+    )
+    assert report.pct_of_peak == (None if pct is None else pytest.approx(pct))
+
+
 def test_peaks_lookup() -> None:
     assert peak_tflops("NVIDIA H100 80GB HBM3", "fp8") == 1978.9
     assert peak_tflops("NVIDIA H100 PCIe", "bf16") == 756.0

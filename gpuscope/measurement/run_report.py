@@ -46,6 +46,17 @@ class RunReport:
         return asdict(self)
 
 
+def peak_dtype(params: dict[str, Any]) -> str | None:
+    """The dtype whose datasheet peak a run is held against: a GEMM's ``dtype``; a model's
+    autocast ``precision`` when it is bf16 or fp16. A model at fp32 has none: cuDNN may run its
+    convolutions and LSTM as TF32 (``torch.backends.cudnn.allow_tf32`` is on by default), so
+    neither the fp32 nor the tf32 peak is the honest one."""
+    if "dtype" in params:
+        return str(params["dtype"])
+    precision = params.get("precision")
+    return str(precision) if precision in ("bf16", "fp16") else None
+
+
 def build_report(
     workload: str,
     device: str,
@@ -66,7 +77,7 @@ def build_report(
     tflops = flops / seconds / 1e12 if flops is not None and seconds > 0 else None
     avg_power = window.avg_power_w if window is not None else None
     work_per_joule = throughput / avg_power if avg_power else None
-    peak = peak_tflops(device_name, params.get("dtype")) if tflops is not None else None
+    peak = peak_tflops(device_name, peak_dtype(params)) if tflops is not None else None
     return RunReport(
         workload=workload,
         device=device,
