@@ -10,7 +10,7 @@ same run, for a side-by-side figure. ``--capture-dir`` saves gpuscope's screens 
 With ``--steady-after S`` it measures again once S seconds have passed since the start, and
 prints both figures side by side: people leave a monitor open for hours, and what it costs once
 its chart window and history are full is what they pay (the history holds the longest chart
-window, 10 minutes, so the default 660 s has both full at any interval).
+window, 10 minutes, so from 660 s on both are full at any interval).
 
 Targets (issue 4): <= 3 % of one core for 4 devices at 2 Hz with their plots; first frame
 <= 1.5 s. Issue 12: at steady state (demo, 160x48, 0.5 s) <= 2 % of one core, and no more than

@@ -36,7 +36,7 @@ class _OneLineParser(argparse.ArgumentParser):
 def _run_list(args: argparse.Namespace) -> int:
     from gpuscope.commands.listing import run_list
 
-    return run_list(as_json=args.json)
+    return run_list(as_json=args.json, cpu_tdp_w=args.cpu_tdp)
 
 
 def _run_record(args: argparse.Namespace) -> int:
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="devices found, what each supports, absent backends")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_cpu_tdp(listing)  # so list shows the energy source the other commands will use
     listing.set_defaults(run=_run_list)
 
     record = commands.add_parser("record", help="sample every device to CSV or JSON lines")

@@ -12,6 +12,7 @@ reading them from another thread is safe.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import socket
 import threading
@@ -30,7 +31,7 @@ from gpuscope.measurement.measured_run import (
     launch_targets,
 )
 from gpuscope.measurement.run_report import RunReport
-from gpuscope.sampler import Sampler
+from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.output_files import create_stamped
 from gpuscope.sinks.recording_file import RecordingFile
@@ -50,7 +51,7 @@ CHART_WINDOWS_S = (60.0, 120.0, 300.0, 600.0)
 # History is kept for the longest chart window (and a bucket): at any interval it is full after
 # ten minutes, and its size is time, not a count (1200 samples a device at 0.5 s, 6000 at 0.1 s).
 HISTORY_S = 1.02 * CHART_WINDOWS_S[-1]
-HISTORY_LEN = 12_000  # a cap for the shortest interval the sampler allows (0.05 s)
+HISTORY_LEN = math.ceil(HISTORY_S / MIN_INTERVAL_S) + 1  # a cap: the whole span at 0.05 s
 
 RunListener = Callable[[MeasuredRun, RunEvent], None]
 

@@ -37,3 +37,15 @@ def check_seconds(value: float, name: str, minimum: float = 0.0, inclusive: bool
     if not inclusive and value <= minimum:
         raise ValueError(f"{name} must be a finite number of seconds > {minimum:g}, got {value}")
     return value
+
+
+def decade_label(decade: int) -> str:
+    """``10**decade`` short, for a log axis's ticks: 1, 10, 100, 1k ... 100P; 0.1, 0.01, 0.001;
+    1e-4 below."""
+    if decade >= 0:
+        value = 10**decade
+        scale, prefix = si_prefix(value)
+        return f"{value // int(scale)}{prefix}"
+    if decade >= -3:
+        return f"{10.0**decade:.{-decade}f}"
+    return f"1e{decade}"

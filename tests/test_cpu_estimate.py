@@ -173,6 +173,7 @@ def gpuscope(*args: str, config_home: Path) -> subprocess.CompletedProcess[str]:
         ["record", "-d", "0.2"],
         ["serve", "--listen", "127.0.0.1:19400"],
         ["bench", "gemm"],
+        ["list"],
         [],  # the UI
     ],
 )
@@ -238,3 +239,19 @@ def test_without_a_tdp_the_cpu_energy_stays_na_and_list_says_how(tmp_path: Path)
     listed = gpuscope("list", config_home=tmp_path)
     energy_line = next(line for line in listed.stdout.splitlines() if "energy:" in line)
     assert "energy: n/a (RAPL: " in energy_line and energy_line.endswith("estimate: --cpu-tdp W)")
+
+
+@needs_no_rapl
+@pytest.mark.parametrize(
+    ("option", "config"), [(["--cpu-tdp", "65"], ""), ([], "cpu_tdp_w = 65\n")]
+)
+def test_list_shows_the_estimate_the_other_commands_will_use(
+    tmp_path: Path, option: list[str], config: str
+) -> None:
+    """``list`` kept saying "estimate: --cpu-tdp W" to a user who had already given it."""
+    write_config(tmp_path, config)
+    listed = gpuscope("list", *option, config_home=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    energy_line = next(line for line in listed.stdout.splitlines() if "energy:" in line)
+    assert "energy: estimate" in energy_line and "TDP 65 W" in energy_line
+    assert "--cpu-tdp" not in energy_line  # the advice already taken is not repeated

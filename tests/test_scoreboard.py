@@ -11,12 +11,12 @@ from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.tui.compare_view import group_lines, scoreboard_lines
 from gpuscope.tui.scoreboard import (
     RowStatus,
-    decade_label,
     device_order,
     format_ratio,
     log_scale,
     scoreboard,
 )
+from gpuscope.units import decade_label
 from tests.compare_runs import CNN, GEMM, RNN, failed, measured, session_runs
 from tests.tui_support import simulated_devices
 

@@ -557,7 +557,7 @@ async def test_launcher_boxes_show_their_state_by_glyph_not_only_by_colour() -> 
         assert "▐✓▌" in str(one_at_a_time.render())
 
 
-def test_an_estimated_cpu_is_marked_on_its_panel_and_in_the_compare_ratio(clock) -> None:  # type: ignore[no-untyped-def]
+def test_an_estimated_cpu_is_marked_on_its_panel_and_its_compare_row(clock) -> None:  # type: ignore[no-untyped-def]
     from gpuscope.measurement.run_report import RunReport
     from gpuscope.sampler import Sampler
     from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate

@@ -18,10 +18,12 @@ def util(s: Sample) -> float | None:
     return s.reading.util_gpu_pct
 
 
-def history_of(samples: list[Sample], window_s: float, points: int) -> BucketedHistory:
+def history_of(
+    samples: list[Sample], window_s: float, points: int, interval_s: float = 0.0
+) -> BucketedHistory:
     history = BucketedHistory([util], window_s, points)
     for s in samples:
-        history.add(s)
+        history.add(s, interval_s)
     return history
 
 
@@ -62,21 +64,56 @@ def test_several_metrics_share_the_buckets() -> None:
 
 
 def test_a_bucket_narrower_than_the_interval_is_bridged_but_a_real_gap_is_not() -> None:
-    # 1 s buckets, a sample every 1 to 2 s: bucket 11 gets none, yet the line goes on
+    # 1 s buckets, a sample every 2 s: bucket 11 gets none, yet the line goes on
     samples = [sample(10.0, 10.0), sample(12.0, 30.0), sample(13.0, 50.0)]
     assert history_of(samples, 4.0, 4).means(13.9) == [[10.0, None, 30.0, 50.0]]
-    assert history_of(samples, 4.0, 4).means(13.9, bridge_s=2.1) == [[10.0, 10.0, 30.0, 50.0]]
-    stopped = history_of([samples[0], sample(16.0, 30.0)], 8.0, 8)  # 6 s without a sample
-    assert stopped.means(16.9, bridge_s=2.1) == [[None, 10.0, None, None, None, None, None, 30.0]]
+    assert history_of(samples, 4.0, 4, interval_s=2.0).means(13.9) == [[10.0, 10.0, 30.0, 50.0]]
+    stopped = history_of([samples[0], sample(16.0, 30.0)], 8.0, 8, interval_s=2.0)  # 6 s: a gap
+    assert stopped.means(16.9, bridge_s=3.0) == [[None, 10.0, None, None, None, None, None, 30.0]]
+
+
+def test_a_missed_reading_is_a_gap_and_the_line_joins_again_after_it() -> None:
+    times = [10.0, 11.0, 12.0, 14.0, 15.0, 16.0]  # the reading at 13 s never came
+    history = history_of([sample(t, 50.0) for t in times], 8.0, 16, interval_s=1.0)
+    values = history.means(16.4)[0]  # half-second buckets from 8.5 s: 10 s is the 4th
+    assert values[3:16] == [50.0] * 5 + [None, None, None] + [50.0] * 5
 
 
 def test_the_newest_value_holds_until_the_next_sample_is_due_and_no_longer() -> None:
-    history = history_of([sample(10.0, 10.0), sample(12.0, 30.0)], 8.0, 8)
+    history = history_of([sample(10.0, 10.0), sample(12.0, 30.0)], 8.0, 8, interval_s=2.0)
     # buckets 6..13: the sample at 12 holds through bucket 13 (13.9 is within 2.1 s of it)
     live = [None, None, None, None, 10.0, 10.0, 30.0, 30.0]
     assert history.means(13.9, bridge_s=2.1) == [live]
     # buckets 7..14: at 14.9 the next sample is overdue, so bucket 14 stays empty
     assert history.means(14.9, bridge_s=2.1) == [[None, None, None, 10.0, 10.0, 30.0, None, None]]
+
+
+@pytest.mark.parametrize(("first_s", "then_s"), [(5.0, 0.5), (0.5, 5.0), (0.1, 2.0)])
+def test_changing_the_interval_never_turns_earlier_samples_into_gaps(first_s, then_s) -> None:  # type: ignore[no-untyped-def]
+    """Samples at 5 s, then at 0.5 s, drawn with the new interval's bridge, left 91 of 148
+    columns blank: whether a sample joins the one before is decided when it is taken."""
+    history = BucketedHistory([util], 60.0, 148)
+    t = 1000.0
+    for interval_s, seconds in ((first_s, 40.0), (then_s, 40.0)):
+        end = t + seconds
+        while t < end:
+            history.add(sample(t, 50.0), interval_s)
+            t += interval_s
+    values = history.means(t - 60.0 / 148, bridge_s=1.5 * then_s)[0]
+    assert None not in values
+
+
+def test_a_rebuilt_chart_after_an_interval_change_has_at_most_one_gap_at_its_start() -> None:
+    """A new window rebuilds from history with today's interval: the older, slower samples
+    still join each other (each gap is like the one before), except the very first."""
+    history = BucketedHistory([util], 60.0, 148)
+    times = [1000.0 + 5.0 * i for i in range(8)] + [1040.0 + 0.5 * i for i in range(40)]
+    for t in times:
+        history.add(sample(t, 50.0), 0.5)
+    values = history.means(times[-1], bridge_s=0.75)[0]
+    first = values.index(50.0)
+    blank = [i for i, v in enumerate(values) if v is None and i > first]
+    assert len(blank) <= 5.0 / (60.0 / 148) + 1  # one 5-s gap at most
 
 
 @pytest.mark.parametrize("window_s", [60.0, 120.0, 300.0, 600.0])
@@ -88,7 +125,7 @@ def test_no_aliasing_gaps_at_any_range_width_or_interval(window_s, cells, interv
     history = BucketedHistory([util], window_s, points)
     t = 1000.0
     while t < 1000.0 + 2 * window_s:
-        history.add(sample(t, 50.0))
+        history.add(sample(t, 50.0), interval_s)
         t += interval_s
     values = history.means(t - window_s / points, bridge_s=1.5 * interval_s)[0]
     assert None not in values
@@ -157,3 +194,12 @@ def test_time_labels_never_touch(window_s, cells) -> None:  # type: ignore[no-un
 def test_scale_labels_carry_units_in_five_characters() -> None:
     assert scale_label(100.0, "%") == "100%" and scale_label(700.0, "W") == "700W"
     assert scale_label(1500.0, "W") == "1500W" and scale_label(20_000.0, "W") == "20kW"
+
+
+def test_a_shortened_reason_keeps_its_advice() -> None:
+    """The fix (``estimate: --cpu-tdp W``) ends the reason: cutting the end cut the fix."""
+    reason = "RAPL: /sys/class/powercap not present (VMs do not expose it); estimate: --cpu-tdp W"
+    assert fmt.shorten(reason, 100) == reason
+    short = fmt.shorten(reason, 40)
+    assert len(short) == 40 and short.endswith("…; estimate: --cpu-tdp W")
+    assert fmt.shorten(reason, 20) == "RAPL: /sys/class/po…"  # no room for both: the head

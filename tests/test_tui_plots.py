@@ -8,7 +8,7 @@ import pytest
 from textual_plotext import PlotextPlot
 
 from gpuscope.tui.runs_view import (
-    decade_label,
+    device_colours,
     legend_line,
     linear_ticks,
     nice_step,
@@ -42,10 +42,6 @@ def test_steps_are_1_2_5(span: float, step: float) -> None:
 def test_linear_ticks_start_at_zero_and_end_on_a_round_top() -> None:
     top, ticks = linear_ticks(956.9)
     assert top == 1000.0 and ticks == [0.0, 200.0, 400.0, 600.0, 800.0, 1000.0]
-
-
-def test_decade_labels_are_short() -> None:
-    assert [decade_label(d) for d in (-2, 0, 3, 9)] == ["0.01", "1", "1k", "1G"]
 
 
 def test_log_axis_labels_sit_inside_the_frame_and_off_the_x_ticks() -> None:
@@ -90,3 +86,34 @@ def test_a_run_stopped_before_its_first_figure_is_still_drawn_from_its_result() 
     stopped = SimpleNamespace(live=[], report=report)
     assert throughput_points(stopped) == [(3.0, 29.0)]  # type: ignore[arg-type]
     assert work_per_joule_points(stopped) == []  # type: ignore[arg-type]
+
+
+def test_an_estimated_line_says_so_in_the_legend() -> None:
+    legend = legend_line(
+        {"cpu": [(1.0, 2.0)], "cuda:0": [(1.0, 50.0)]}, COLOURS, {}, frozenset({"cpu"})
+    )
+    assert "cpu [$warning](estimate)[/]" in legend and "cuda:0 [" not in legend
+
+
+def test_the_compare_model_is_plain_python() -> None:
+    """The scoreboard claims no Textual: importing it must not load Textual or plotext."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gpuscope.tui.scoreboard, gpuscope.measurement.run_figures; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_plotext')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_repeat_runs_keep_their_device_colour_and_never_share_one() -> None:
+    colours = device_colours(["cpu"] + ["cuda:0"] * 6 + ["cpu"])
+    assert colours == {"cpu": "cyan", "cuda:0": "magenta"}
+
+
+def test_a_log_axis_has_at_least_two_decade_labels() -> None:
+    """200 GFLOP/s against 5 TFLOP/s spans one decade line (1T): the CPU line had no label."""
+    lines = rendered({"cpu": [(1, 2e11), (2, 2.1e11)], "cuda:0": [(1, 5e12), (2, 5.2e12)]})
+    assert {"100G", "1T", "10T"} <= set(y_labels(lines).values())

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from gpuscope.config import cpu_power_model
+from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import (
     METRIC_NAMES,
@@ -68,6 +70,8 @@ def summarize(devices: list[Device]) -> list[DeviceSummary]:
             source: EnergySource | None = EnergySource.COUNTER
         elif "power_w" in names:
             source = EnergySource.INTEGRATED
+        elif "power_estimate_w" in names:
+            source = EnergySource.ESTIMATE
         else:
             source = None
         summaries.append(DeviceSummary(device, names, source, lost.get(device.info.device_id)))
@@ -88,6 +92,7 @@ def _text_lines(summary: DeviceSummary) -> list[str]:
     energy = {
         EnergySource.COUNTER: "hardware counter",
         EnergySource.INTEGRATED: "integrated from power",
+        EnergySource.ESTIMATE: "estimate (a model, not measured)",
         None: "n/a",
     }.get(summary.energy_source, "n/a")
     unsupported = [m for m in METRIC_NAMES if m not in summary.supported]
@@ -102,9 +107,10 @@ def _text_lines(summary: DeviceSummary) -> list[str]:
     return lines
 
 
-def run_list(as_json: bool) -> int:
+def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:
+    cpu_model = cpu_power_model(cpu_tdp_w)  # --cpu-tdp, else the config file's cpu_tdp_w
     with discover() as found:
-        summaries = summarize(found.devices)
+        summaries = summarize(with_cpu_estimate(found.devices, cpu_model))
         if as_json:
             print(
                 json.dumps(

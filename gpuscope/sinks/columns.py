@@ -41,7 +41,6 @@ COLUMNS: tuple[Column, ...] = (
     Column("mem_used_mib", _reading("mem_used_mib")),
     Column("mem_total_mib", _reading("mem_total_mib")),
     Column("power_w", _reading("power_w")),
-    Column("power_estimate_w", _reading("power_estimate_w")),
     Column("power_limit_w", _reading("power_limit_w")),
     Column("energy_j", lambda s: s.energy_j),
     Column("energy_source", lambda s: s.energy_source.value if s.energy_source else None),
@@ -55,6 +54,8 @@ COLUMNS: tuple[Column, ...] = (
         "process_count",
         lambda s: len(s.reading.processes) if s.reading.processes is not None else None,
     ),
+    # last: added after the others, so a reader that goes by position is not shifted
+    Column("power_estimate_w", _reading("power_estimate_w")),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, replace
 
 from gpuscope.telemetry.model import Device, DeviceInfo, Reading, Vendor
+from gpuscope.telemetry.rapl import ESTIMATE_HINT
 
 IDLE_FRACTION = 0.2  # P_idle / TDP; source in the module docstring
 MAX_TDP_W = 2000.0  # more than any host's CPUs summed: a larger figure is a typo (mW, or W x 1000)
@@ -59,6 +60,13 @@ class CpuPowerModel:
         )
 
 
+def _without_hint(note: str) -> str:
+    for suffix in (f"; or {ESTIMATE_HINT}", f"; {ESTIMATE_HINT}"):
+        if note.endswith(suffix):
+            return note[: -len(suffix)]
+    return note
+
+
 class EstimatedCpu:
     """A CPU without readable RAPL whose readings also carry the model's power estimate.
 
@@ -69,7 +77,9 @@ class EstimatedCpu:
     def __init__(self, device: Device, model: CpuPowerModel) -> None:
         self._device = device
         self.model = model
-        self.info: DeviceInfo = replace(device.info, notes=(*device.info.notes, model.describe()))
+        # the reason RAPL is unreadable stays; its advice to use this estimate goes
+        notes = tuple(_without_hint(note) for note in device.info.notes)
+        self.info: DeviceInfo = replace(device.info, notes=(*notes, model.describe()))
 
     def read(self, now_s: float) -> Reading:
         reading = self._device.read(now_s)

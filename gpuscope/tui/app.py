@@ -250,9 +250,6 @@ class GpuscopeApp(App[int]):
         now = self.setup.clock()
         lost = sampler.lost
         notices = self.remotes.notices()
-        # Two samples one interval apart are one line on a chart, even where its buckets are
-        # narrower than the interval (1 min over 74 cells: 148 buckets, 120 samples).
-        bridge_s = 1.5 * sampler.interval_s
         for device_id, panel in self.panels.items():
             panel.show(
                 partial(sampler.history_since, device_id),
@@ -260,7 +257,7 @@ class GpuscopeApp(App[int]):
                 self.window_s,
                 self._layout.chart_rows,
                 self._layout.time_axis,
-                bridge_s,
+                sampler.interval_s,
                 lost.get(device_id),
                 self._layout.compact,
                 notices.get(device_id),

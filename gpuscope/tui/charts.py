@@ -28,8 +28,11 @@ class _Bucket:
     index: int  # floor(time / bucket width): aligned to absolute time
     sums: list[float]
     counts: list[int]
-    first_s: list[float]  # per metric: its first and last sample with a value in this bucket
-    last_s: list[float]
+    joined: list[bool]  # per metric: its first sample here came on time after the one before
+    last_s: list[float]  # per metric: its newest sample with a value in this bucket
+
+
+BRIDGE_FACTOR = 1.5  # a gap up to 1.5 sampling intervals is the sampling, not a missing reading
 
 
 class BucketedHistory:
@@ -47,9 +50,16 @@ class BucketedHistory:
         self.bucket_s = window_s / self.points
         self.last_time_s: float | None = None  # newest sample taken in, lost or not
         self._buckets: deque[_Bucket] = deque(maxlen=self.points + 1)
+        n = len(self.metrics)
+        self._value_s: list[float | None] = [None] * n  # per metric: its newest value's time
+        self._step_s: list[float | None] = [None] * n  # ... and the gap before that one
 
-    def add(self, sample: Sample) -> None:
-        """Take in one sample, newer than every sample before it (older ones are ignored)."""
+    def add(self, sample: Sample, interval_s: float = 0.0) -> None:
+        """Take in one sample, newer than every sample before it (older ones are ignored).
+
+        Whether it joins the one before on the chart is decided now, against the sampling
+        interval in force when it was taken (``interval_s``) and the gap before the previous
+        sample, so a later change of interval never turns old, regular samples into gaps."""
         t = sample.reading.time_s
         if self.last_time_s is not None and t <= self.last_time_s:
             return
@@ -59,22 +69,29 @@ class BucketedHistory:
         index = math.floor(t / self.bucket_s)
         if not self._buckets or self._buckets[-1].index != index:
             n = len(self.metrics)
-            self._buckets.append(_Bucket(index, [0.0] * n, [0] * n, [0.0] * n, [0.0] * n))
+            self._buckets.append(_Bucket(index, [0.0] * n, [0] * n, [False] * n, [0.0] * n))
         bucket = self._buckets[-1]
         for i, metric in enumerate(self.metrics):
             value = metric(sample)
             if value is None:
                 continue
-            if not bucket.counts[i]:
-                bucket.first_s[i] = t
+            before = self._value_s[i]
+            if before is not None:
+                gap = t - before
+                usual = max(interval_s, self._step_s[i] or 0.0)
+                if not bucket.counts[i]:
+                    bucket.joined[i] = gap <= BRIDGE_FACTOR * usual
+                self._step_s[i] = gap
+            self._value_s[i] = t
             bucket.sums[i] += value
             bucket.counts[i] += 1
             bucket.last_s[i] = t
 
     def means(self, end_s: float, bridge_s: float = 0.0) -> list[list[float | None]]:
         """Per metric, ``points`` bucket means, oldest first, the newest bucket the one holding
-        ``end_s``. Empty buckets between two samples at most ``bridge_s`` apart take the earlier
-        value: a bucket narrower than the sampling interval is then not drawn as a drop."""
+        ``end_s``. Empty buckets between two samples that came on time take the earlier value
+        (a bucket narrower than the sampling interval is then not drawn as a drop); the newest
+        value holds up to ``bridge_s`` after it, until the next sample is due."""
         last_index = math.floor(end_s / self.bucket_s)
         first_index = last_index - self.points + 1
         out: list[list[float | None]] = [[None] * self.points for _ in self.metrics]
@@ -87,7 +104,7 @@ class BucketedHistory:
                 if position >= self.points:
                     break
                 mean = bucket.sums[i] / bucket.counts[i]
-                if previous is not None and bucket.first_s[i] - previous.last_s[i] <= bridge_s:
+                if previous is not None and bucket.joined[i]:
                     held = previous.sums[i] / previous.counts[i]
                     for gap in range(max(0, previous.index - first_index + 1), max(0, position)):
                         values[gap] = held

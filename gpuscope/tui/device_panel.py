@@ -20,6 +20,7 @@ from textual.widgets import Static
 from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.charts import (
+    BRIDGE_FACTOR,
     BucketedHistory,
     Metric,
     braille_area,
@@ -42,10 +43,6 @@ def _util(sample: Sample) -> float | None:
 def _mem_pct(sample: Sample) -> float | None:
     fraction = fmt.ratio(sample.reading.mem_used_mib, sample.reading.mem_total_mib)
     return None if fraction is None else 100 * fraction
-
-
-def _power(sample: Sample) -> float | None:
-    return sample.reading.power_w
 
 
 def _power_or_estimate(sample: Sample) -> float | None:
@@ -121,19 +118,21 @@ class DevicePanel(Vertical):
         window_s: float,
         chart_rows: int,
         with_axis: bool = True,
-        bridge_s: float = 0.0,
+        interval_s: float = 0.0,
         lost_reason: str | None = None,
         compact: bool = False,
         notice: str | None = None,
     ) -> None:
-        """Redraw, taking in the samples not seen yet through ``fetch``. ``bridge_s``: the
-        longest gap between two samples that is still one line on the charts (about the
-        sampling interval). A lost device is drawn once more, with its last figures, and then
-        frozen: it will not be read again."""
+        """Redraw, taking in the samples not seen yet through ``fetch``. ``interval_s``: the
+        sampling interval now; two samples about that far apart are one line on the charts,
+        even where a bucket is narrower (1 min over 74 cells: 148 buckets, 120 samples). A lost
+        device is drawn once more, with its last figures, and then frozen: it will not be read
+        again."""
         if self.has_class("-lost"):
             return
         width = max(20, self.content_size.width or 76)
-        history = self._take_samples(fetch, now_s, window_s, 2 * max(1, width - GUTTER))
+        points = 2 * max(1, width - GUTTER)
+        history = self._take_samples(fetch, now_s, window_s, points, interval_s)
         latest = self._latest
         lines = self._figures(self._last_good, width, compact)
         if latest is not None and latest.lost:
@@ -143,6 +142,7 @@ class DevicePanel(Vertical):
             lines.insert(0, f"[$error]{escape(notice)}[/]")
         self._put("figures", "\n".join(lines), width)
         if chart_rows > 0:
+            bridge_s = BRIDGE_FACTOR * interval_s
             self._draw_charts(history, now_s, chart_rows, with_axis, width, bridge_s)
         else:
             self._charts_key = None
@@ -154,7 +154,7 @@ class DevicePanel(Vertical):
             self.border_subtitle = subtitle
 
     def _take_samples(
-        self, fetch: Fetch, now_s: float, window_s: float, points: int
+        self, fetch: Fetch, now_s: float, window_s: float, points: int, interval_s: float
     ) -> BucketedHistory:
         """Take in the samples not seen yet; all of the window's, for a new width or window."""
         history = self._history
@@ -164,7 +164,7 @@ class DevicePanel(Vertical):
         else:
             since = history.last_time_s if history.last_time_s is not None else -math.inf
         for sample in fetch(since):
-            history.add(sample)  # it ignores samples it has taken in already
+            history.add(sample, interval_s)  # it ignores samples it has taken in already
             if self._latest is not None and sample.reading.time_s <= self._latest.reading.time_s:
                 continue
             self._latest = sample
@@ -197,7 +197,7 @@ class DevicePanel(Vertical):
         if latest.energy_j is None:
             why = self.info.notes[0] if self.info.notes else ""
             room = max(8, width - bar - 34)  # keep the line on one line: shorten the reason
-            why = why if len(why) <= room else why[: room - 1] + "…"
+            why = fmt.shorten(why, room)
             energy = f"energy n/a ({escape(why)})" if why else "energy n/a"
         else:
             source = f" ({latest.energy_source.value})" if latest.energy_source else ""
@@ -255,7 +255,8 @@ class DevicePanel(Vertical):
         if key == self._charts_key:
             return
         self._charts_key = key
-        means = history.means(newest * history.bucket_s, bridge_s)
+        # the middle of the newest complete bucket: its edge may round into the bucket before
+        means = history.means((newest + 0.5) * history.bucket_s, bridge_s)
         lines: list[list[tuple[str, str]]] = []  # (text, style) pieces of each line
         latest = self._latest.reading if self._latest is not None else None
         estimated = (
@@ -268,7 +269,7 @@ class DevicePanel(Vertical):
             if all(v is None for v in values):  # a metric this device does not have: one line
                 why = self.info.notes[0] if unit == "W" and self.info.notes else ""
                 room = width - GUTTER - 6
-                why = why if len(why) <= room else why[: max(0, room - 1)] + "…"
+                why = fmt.shorten(why, room)
                 lines.append([(f"{name:<{GUTTER}}n/a{f': {why}' if why else ''}", muted)])
                 continue
             top = 100.0 if unit == "%" else limit or nice_top(values, 10.0)

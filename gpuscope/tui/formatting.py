@@ -63,3 +63,17 @@ def duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+ADVICE_MAX = 26  # a reason's last clause up to this long is advice worth keeping whole
+
+
+def shorten(reason: str, room: int) -> str:
+    """``reason`` in at most ``room`` characters. Its last clause (after ``; ``), when short, is
+    what to do about it (``estimate: --cpu-tdp W``), so the middle is cut, not the end."""
+    if len(reason) <= room:
+        return reason
+    head, sep, advice = reason.rpartition("; ")
+    if sep and len(advice) <= ADVICE_MAX and room - len(advice) - 3 >= 8:
+        return head[: room - len(advice) - 3] + "…; " + advice
+    return reason[: max(0, room - 1)] + "…"

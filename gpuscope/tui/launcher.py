@@ -33,7 +33,10 @@ CHECKED, UNCHECKED = "✓", " "  # a box's state by glyph: Textual's "X" for bot
 
 
 class DeviceChoices(SelectionList[str]):
-    """The devices to run on; each box shows ✓ when chosen, so colour is not the only sign."""
+    """The devices to run on; each box shows ✓ when chosen, so colour is not the only sign.
+
+    Leans on how Textual (7.5-8.x) draws a line: the box's inside is the second segment. The
+    launcher snapshot and tests/test_tui.py's glyph test fail if an upgrade changes that."""
 
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
@@ -50,7 +53,8 @@ class DeviceChoices(SelectionList[str]):
 
 
 class GlyphCheckbox(Checkbox):
-    """A checkbox that shows ✓ when on and a blank box when off."""
+    """A checkbox that shows ✓ when on and a blank box when off (through ToggleButton's
+    ``_button``, a private property: the same tests guard it across Textual upgrades)."""
 
     @property
     def _button(self) -> Content:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -19,9 +17,11 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
+from gpuscope.measurement.run_figures import group_key, run_figures
 from gpuscope.measurement.run_report import RunReport, report_cells
+from gpuscope.telemetry.model import EnergySource
 from gpuscope.tui import formatting as fmt
-from gpuscope.units import format_rate, si_prefix
+from gpuscope.units import decade_label, format_rate, si_prefix
 
 RESULT_COLUMNS = (
     "workload",
@@ -33,54 +33,6 @@ RESULT_COLUMNS = (
     "% peak",
     "energy source",
 )
-
-
-def group_key(run: MeasuredRun) -> tuple[str, str]:
-    """Runs comparable with each other: same workload, same parameters."""
-    return run.workload.name, params_text(run.params)
-
-
-def params_text(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items())
-
-
-@dataclass(frozen=True, slots=True)
-class RunFigures:
-    """What a run is worth so far (final once the run is done)."""
-
-    throughput: float | None  # units per second
-    work_per_joule: float | None
-    avg_power_w: float | None
-    energy_source: str | None
-    note: str | None  # why there is no energy figure
-    pct_of_peak: float | None = None  # from the final report only: live events carry no FLOPs
-
-
-def run_figures(run: MeasuredRun) -> RunFigures:
-    report = run.report
-    if report is not None:
-        return RunFigures(
-            report.throughput,
-            report.work_per_joule,
-            report.avg_power_w,
-            report.energy_source,
-            report.energy_note,
-            report.pct_of_peak,
-        )
-    throughput = run.units / run.seconds if run.seconds > 0 else None
-    powers = [p.avg_power_w for p in run.live if p.avg_power_w is not None]
-    power = sum(powers) / len(powers) if powers else None
-    last = run.live[-1] if run.live else None
-    note = None
-    if power is None and run.telemetry is not None:
-        note = "; ".join(n for n in run.telemetry.notes) or "no power reading"
-    return RunFigures(
-        throughput,
-        throughput / power if throughput is not None and power else None,
-        power,
-        last.energy_source.value if last is not None and last.energy_source else None,
-        note,
-    )
 
 
 def simulated_mark(telemetry_id: str | None, simulated: frozenset[str]) -> str:
@@ -191,10 +143,12 @@ def plot_lines(
     if log_axis:
         low = math.log10(min(values) / scale)
         high = math.log10(max(values) / scale)
+        if math.floor(high) - math.ceil(low) < 1:  # fewer than two decades inside: widen to
+            low, high = math.floor(low), math.ceil(high)  # the decades around, so both read
         decades = [float(d) for d in range(math.ceil(low), math.floor(high) + 1)]
         margin = 0.08 * max(high - low, 1.0)  # the extreme decades inside, not on the frame
         plt.ylim(low - margin, high + margin)
-        plt.yticks(decades, [decade_label(d) for d in decades])
+        plt.yticks(decades, [decade_label(round(d)) for d in decades])
     else:  # from zero: a flat line reads as flat, not as noise
         top, ticks = linear_ticks(1.1 * max(values) / scale)
         plt.ylim(0, top)
@@ -202,18 +156,27 @@ def plot_lines(
     plot.refresh()
 
 
-def decade_label(exponent: float) -> str:
-    """``3`` -> ``1k``, ``-2`` -> ``0.01``: a log axis's tick, short."""
-    value = 10.0**exponent
-    if value < 1:
-        return f"{value:g}"
-    scale, prefix = si_prefix(value)
-    return f"{value / scale:g}{prefix}"
+def device_colours(devices: Sequence[str]) -> dict[str, str]:
+    """A colour per device, in the order they first ran: repeat runs keep their device's colour
+    and never take another device's."""
+    unique = dict.fromkeys(devices)
+    return {d: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, d in enumerate(unique)}
 
 
-def legend_line(series: Series, colours: dict[str, str], missing: dict[str, str]) -> str:
-    """Each device's colour, and each device that ran but has no line here, with the reason."""
-    parts = [f"[{colours[label]}]━━[/] {escape(label)}" for label in series if series[label]]
+def legend_line(
+    series: Series,
+    colours: dict[str, str],
+    missing: dict[str, str],
+    estimated: frozenset[str] = frozenset(),
+) -> str:
+    """Each device's colour (``estimate`` after a line drawn from a model's energy), and each
+    device that ran but has no line here, with the reason."""
+    parts = [
+        f"[{colours[label]}]━━[/] {escape(label)}"
+        + (" [$warning](estimate)[/]" if label in estimated else "")
+        for label in series
+        if series[label]
+    ]
     parts += [f"[$text-muted]{escape(label)}: {escape(why)}[/]" for label, why in missing.items()]
     return "   ".join(parts)
 
@@ -267,10 +230,13 @@ class RunsView(Vertical):
         self._plotted = state
         unit = members[-1].workload.unit
         name = members[-1].workload.name
-        colours = {r.device: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, r in enumerate(members)}
+        colours = device_colours([r.device for r in members])
         throughput: Series = {r.device: throughput_points(r) for r in members}
         per_joule: Series = {r.device: work_per_joule_points(r) for r in members}
         ran = {r.device: r for r in members}
+        estimated = frozenset(
+            d for d, run in ran.items() if run_figures(run).energy_source == EnergySource.ESTIMATE
+        )
         no_line = {d: why_no_line(ran[d]) for d, points in throughput.items() if not points}
         no_energy = {d: why_no_energy(ran[d]) for d, points in per_joule.items() if not points}
         plot_lines(
@@ -291,7 +257,7 @@ class RunsView(Vertical):
             colours,
         )
         self.query_one("#efficiency-legend", Static).update(
-            legend_line(per_joule, colours, no_energy)
+            legend_line(per_joule, colours, no_energy, estimated)
         )
 
 

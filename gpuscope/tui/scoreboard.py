@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
+from gpuscope.measurement.run_figures import group_key, run_figures
 from gpuscope.telemetry.model import EnergySource
-from gpuscope.tui.runs_view import group_key, run_figures
-from gpuscope.units import SI_PREFIXES
+from gpuscope.units import SI_PREFIXES, decade_label
 from gpuscope.workloads.events import ErrorKind
 
 BASELINE_DEVICE = "cpu"
@@ -251,14 +251,3 @@ def log_scale(values: Sequence[float | None], width: int) -> LogScale | None:
     low = math.floor(math.log10(min(positive)) - 0.25)
     high = max(math.ceil(math.log10(max(positive))), low + 1)
     return LogScale(low, high, max(1, width))
-
-
-def decade_label(decade: int) -> str:
-    """``10**decade`` short: 1, 10, 100, 1k ... 100P; 0.1, 0.01, 0.001; 1e-4 below."""
-    if decade >= 0:
-        prefixes = ["", "k", "M", "G", "T", "P"]
-        group = min(decade // 3, len(prefixes) - 1)
-        return f"{10 ** (decade - 3 * group)}{prefixes[group]}"
-    if decade >= -3:
-        return f"{10.0**decade:.{-decade}f}"
-    return f"1e{decade}"

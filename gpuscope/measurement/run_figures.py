@@ -1,0 +1,57 @@
+"""What a run is worth so far, and which runs compare with each other: shared by the Workloads
+and Compare views, and kept free of Textual so the Compare tab's model is plain Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gpuscope.measurement.measured_run import MeasuredRun
+
+
+def group_key(run: MeasuredRun) -> tuple[str, str]:
+    """Runs comparable with each other: same workload, same parameters."""
+    return run.workload.name, params_text(run.params)
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """What a run is worth so far (final once the run is done)."""
+
+    throughput: float | None  # units per second
+    work_per_joule: float | None
+    avg_power_w: float | None
+    energy_source: str | None
+    note: str | None  # why there is no energy figure
+    pct_of_peak: float | None = None  # from the final report only: live events carry no FLOPs
+
+
+def run_figures(run: MeasuredRun) -> RunFigures:
+    report = run.report
+    if report is not None:
+        return RunFigures(
+            report.throughput,
+            report.work_per_joule,
+            report.avg_power_w,
+            report.energy_source,
+            report.energy_note,
+            report.pct_of_peak,
+        )
+    throughput = run.units / run.seconds if run.seconds > 0 else None
+    powers = [p.avg_power_w for p in run.live if p.avg_power_w is not None]
+    power = sum(powers) / len(powers) if powers else None
+    last = run.live[-1] if run.live else None
+    note = None
+    if power is None and run.telemetry is not None:
+        note = "; ".join(n for n in run.telemetry.notes) or "no power reading"
+    return RunFigures(
+        throughput,
+        throughput / power if throughput is not None and power else None,
+        power,
+        last.energy_source.value if last is not None and last.energy_source else None,
+        note,
+    )
