@@ -590,3 +590,17 @@ def test_an_estimated_cpu_is_marked_on_its_panel_and_its_compare_row(clock) -> N
     cpu_row, gpu_row = group.rows
     assert cpu_row.estimated and not gpu_row.estimated
     assert gpu_row.efficiency_ratio == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_launchers_buttons_stay_on_screen(size: tuple[int, int]) -> None:
+    """At 80x24 Start and Cancel were below the last row, with nothing to show it."""
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await pilot.pause()
+        for button in ("#launch-start", "#launch-cancel"):
+            region = app.screen.query_one(button).region
+            assert region.height > 0 and region.bottom <= size[1], (button, region)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.segment import Segment
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -27,6 +27,8 @@ from gpuscope.units import check_seconds
 from gpuscope.workloads.api import WorkloadError, kind_on, not_runnable, resolve_params, runs_on
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
+BODY_MAX_ROWS = 30
+DIALOG_CHROME_ROWS = 11  # border, title, the workload choice, error line, buttons, footer
 DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
 CHECKED, UNCHECKED = "✓", " "  # a box's state by glyph: Textual's "X" for both leaves it to colour
@@ -156,6 +158,16 @@ class LaunchScreen(ModalScreen[Launch | None]):
 
     async def on_mount(self) -> None:
         await self._show_params()
+        self._fit_body(self.app.size.height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_body(event.size.height)
+
+    def _fit_body(self, screen_rows: int) -> None:
+        """The scrolling middle gives way on a short terminal, so Start and Cancel stay on
+        screen (at 80x24 they were below its last row, with nothing to show it)."""
+        body = self.query_one("#launch-body", VerticalScroll)
+        body.styles.max_height = max(4, min(BODY_MAX_ROWS, screen_rows - DIALOG_CHROME_ROWS))
 
     @on(Select.Changed, "#launch-workload")
     async def _workload_changed(self) -> None:
