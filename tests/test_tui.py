@@ -160,12 +160,16 @@ async def test_recording_into_a_missing_directory_is_a_notification(tmp_path: Pa
         assert any("cannot record" in str(n.message) for n in app._notifications)
 
 
+async def open_launcher(pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("w")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LaunchScreen))
+
+
 async def _launch(
     pilot, workload: str, devices: list[str], duration: str = "1", **params: str
 ) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
-    await pilot.press("w")
-    await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+    await open_launcher(pilot)
     screen = app.screen
     screen.query_one("#launch-workload").value = workload
     await pilot.pause()
@@ -207,8 +211,7 @@ async def test_bad_parameter_is_one_line_in_the_launcher() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        await pilot.press("w")
-        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await open_launcher(pilot)
         screen = app.screen
         screen.query_one("#launch-workload").value = "gemm"
         await pilot.pause()
@@ -331,8 +334,7 @@ async def test_tab_walks_the_launcher_and_the_cnn_runs_live_on_the_cpu() -> None
     app = make_app(autostart=True, clock=time.monotonic, interval_s=0.1)
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
-        await pilot.press("w")
-        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await open_launcher(pilot)
         order = []
         for _ in range(4):
             order.append(app.focused.id if app.focused else None)
@@ -503,8 +505,7 @@ async def test_the_launcher_remembers_each_workloads_last_choices() -> None:
         await ready(pilot)
         await _launch(pilot, "gemm", ["cpu"], duration="0.5", size="96")
         await wait_until(pilot, lambda: all(run.finished for run in app.runs), timeout_s=90)
-        await pilot.press("w")
-        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await open_launcher(pilot)
         screen = app.screen
         await pilot.pause()
         assert screen.query_one("#launch-workload").value == "gemm"  # the last one launched
@@ -538,8 +539,7 @@ async def test_launcher_boxes_show_their_state_by_glyph_not_only_by_colour() -> 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        await pilot.press("w")
-        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await open_launcher(pilot)
         devices = app.screen.query_one("#launch-devices", SelectionList)
 
         def boxes() -> dict[str, str]:
@@ -598,8 +598,7 @@ async def test_the_launchers_buttons_stay_on_screen(size: tuple[int, int]) -> No
     app = make_app()
     async with app.run_test(size=size) as pilot:
         await ready(pilot)
-        await pilot.press("w")
-        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await open_launcher(pilot)
         await pilot.pause()
         for button in ("#launch-start", "#launch-cancel"):
             region = app.screen.query_one(button).region

@@ -4,13 +4,8 @@ at the diff before committing."""
 
 from __future__ import annotations
 
-from gpuscope.measurement.measured_run import LivePoint, MeasuredRun, RunState
-from gpuscope.measurement.run_report import build_report
-from gpuscope.sampler import WindowResult
-from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.tui.launcher import LaunchScreen
-from gpuscope.workloads.events import Result
-from gpuscope.workloads.registry import find_workloads
+from tests.compare_runs import measured
 from tests.tui_support import make_app, ready, tick, wait_until
 
 TIMELINE_TICKS = 90  # 45 s at 0.5 s: nvidia:0 training, nvidia:1 started serving at 20 s
@@ -56,47 +51,7 @@ def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(make_app(), terminal_size=(100, 40), run_before=before)
 
 
-def _finished(
-    device: str, telemetry: DeviceInfo, rate: float, power_w: float | None
-) -> MeasuredRun:
-    """A done run of the bundled cnn with fixed figures, as if measured for 10 s."""
-    info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["cnn"]
-    params = {"mode": "train", "precision": "bf16", "batch": 0}
-    run = MeasuredRun(info, device, params, duration_s=10.0)
-    run.live = [
-        LivePoint(
-            0.5 * i,
-            rate * (1 + 0.02 * (i % 3)),
-            power_w,
-            rate / power_w if power_w else None,
-            EnergySource.COUNTER if power_w else None,
-        )
-        for i in range(1, 21)
-    ]
-    energy = power_w * 10.0 if power_w else None
-    window = WindowResult(
-        telemetry.device_id,
-        10.0,
-        energy,
-        power_w,
-        EnergySource.COUNTER if power_w else None,
-        0,
-        False,
-    )
-    run.report = build_report(
-        "cnn",
-        device,
-        info.unit,
-        params,
-        Result(rate * 10, None, 10.0, 40),
-        window if power_w else None,
-        telemetry,
-        telemetry.name,
-        {},
-    )
-    run.units, run.seconds, run.state = rate * 10, 10.0, RunState.DONE
-    run.telemetry = telemetry
-    return run
+CNN_PARAMS = {"mode": "train", "precision": "bf16", "batch": 0}
 
 
 def _with_results(pilot, tab: str):  # type: ignore[no-untyped-def]
@@ -105,8 +60,8 @@ def _with_results(pilot, tab: str):  # type: ignore[no-untyped-def]
         assert app.found is not None
         infos = {d.info.device_id: d.info for d in app.found.devices}
         runs = [
-            _finished("cpu", infos["cpu"], 29.06, None),
-            _finished("cuda:0", infos["nvidia:0"], 3981.4, 571.0),
+            measured("cnn", "cpu", infos["cpu"], 29.06, None, CNN_PARAMS),
+            measured("cnn", "cuda:0", infos["nvidia:0"], 3981.4, 571.0, CNN_PARAMS),
         ]
         app.runs.extend(runs)
         app.reports.extend(r.report for r in runs if r.report is not None)
