@@ -205,3 +205,71 @@ def test_driver_without_memory_v2_falls_back_to_v1(install_nvml, clock) -> None:
             reading = found.devices[0].read(clock())
     assert reading.mem_used_mib == pytest.approx(1024 + 480)  # v1 folds reserved into used
     assert fake.calls["nvmlDeviceGetMemoryInfo"] == 1 + 4  # _v2 tried once (at open), then v1
+
+
+# -- processes: kind and per-process utilization -----------------------------------------------
+
+
+def test_on_an_h100_per_process_utilization_is_na_and_never_asked_again(
+    install_nvml, clock
+) -> None:
+    """Driver 580 on the H100 samples no processes: both calls say NotSupported."""
+    fake = install_nvml(two_gpus(), clock=clock)
+    with discover(["nvidia"]) as found:
+        device = found.devices[0]
+        for _ in range(4):
+            clock.advance(1.5)
+            mine = device.read(clock()).processes[0]
+            assert mine.kind == "C" and mine.sm_pct is None and mine.mem_bus_pct is None
+    assert fake.calls["nvmlDeviceGetProcessesUtilizationInfo"] == 1
+    assert fake.calls["nvmlDeviceGetProcessUtilization"] == 1
+
+
+def sampling_gpu(**kwargs: object) -> FakeGpu:
+    return FakeGpu(unsupported={"nvmlDeviceGetFanSpeed"}, **kwargs)  # type: ignore[arg-type]
+
+
+def test_per_process_shares_are_the_mean_of_new_samples_and_idle_is_zero(
+    install_nvml, clock
+) -> None:
+    gpu = sampling_gpu(
+        processes=[(101, 4096 * MIB), (202, 1024 * MIB)],
+        process_samples=[(101, 1_000_000, 80, 40), (101, 1_500_000, 90, 50)],
+    )
+    fake = install_nvml([gpu], clock=clock)
+    with discover(["nvidia"]) as found:
+        device = found.devices[0]
+        busy, idle = device.read(clock()).processes
+        assert (busy.sm_pct, busy.mem_bus_pct) == (85.0, 45.0)
+        assert (idle.sm_pct, idle.mem_bus_pct) == (0.0, 0.0)  # listed, no samples: idle
+        clock.advance(0.5)
+        device.read(clock())  # within a second: the driver is not asked again
+        assert fake.calls["nvmlDeviceGetProcessesUtilizationInfo"] == 1
+        clock.advance(1.0)  # no new samples since 1.5 s: NotFound, which is idle, not n/a
+        busy, idle = device.read(clock()).processes
+        assert busy.sm_pct == 0.0 and idle.sm_pct == 0.0
+        gpu.process_samples.append((202, 2_000_000, 30, 10))
+        clock.advance(1.0)
+        busy, idle = device.read(clock()).processes
+        assert busy.sm_pct == 0.0 and idle.sm_pct == 30.0  # only samples newer than the last
+
+
+def test_an_older_driver_falls_back_to_the_older_utilization_call(install_nvml, clock) -> None:
+    gpu = sampling_gpu(processes=[(101, None)], process_samples=[(101, 1_000_000, 70, 20)])
+    gpu.unsupported.add("nvmlDeviceGetProcessesUtilizationInfo")
+    fake = install_nvml([gpu], clock=clock)
+    with discover(["nvidia"]) as found:
+        (process,) = found.devices[0].read(clock()).processes
+    assert process.sm_pct == 70.0 and fake.calls["nvmlDeviceGetProcessUtilization"] == 1
+
+
+def test_a_process_in_both_lists_is_compute_and_graphics(install_nvml, clock) -> None:
+    gpu = sampling_gpu(
+        processes=[(101, 512 * MIB), (303, None)],
+        graphics_processes=[(101, 512 * MIB), (404, 256 * MIB)],
+    )
+    install_nvml([gpu], clock=clock)
+    with discover(["nvidia"]) as found:
+        processes = {p.pid: p for p in found.devices[0].read(clock()).processes}
+    assert {pid: p.kind for pid, p in processes.items()} == {101: "C+G", 303: "C", 404: "G"}
+    assert processes[101].gpu_mem_mib == pytest.approx(512)  # one allocation, not twice

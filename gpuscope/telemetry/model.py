@@ -54,11 +54,19 @@ class DeviceInfo:
 
 @dataclass(frozen=True, slots=True)
 class ProcessUsage:
-    """A process using a GPU. ``gpu_mem_mib`` is None where the driver does not say."""
+    """A process using a GPU. ``gpu_mem_mib`` is None where the driver does not say.
+
+    ``sm_pct`` / ``mem_bus_pct``: its share of the GPU's SMs and memory bandwidth over the last
+    second, where the driver samples processes (None where it does not: the H100 on driver 580);
+    0 for a listed process the driver saw no activity from. ``kind``: "C" (compute), "G"
+    (graphics) or "C+G", as nvidia-smi and nvitop write it; None where not known."""
 
     pid: int
     name: str | None
     gpu_mem_mib: float | None
+    kind: str | None = None
+    sm_pct: float | None = None
+    mem_bus_pct: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from gpuscope.telemetry.processes import process_name
 # NVML power and energy readings change every 100 ms on the H100 (driver 580, measured); reading
 # them faster returns the same value, and the energy call alone costs ~2.5-3 ms.
 POWER_PERIOD_S = 0.1
+PROCESS_UTIL_PERIOD_S = 1.0  # per-process samples: the driver's window is ~1 s or more
 LIMIT_PERIOD_S = 1.0
 
 # nvmlClocksEventReason* bits (formerly "throttle reasons"), as named in nvml.h.
@@ -86,6 +87,8 @@ class NvidiaDevice:
         self._nv = nv
         self._handle = nv.nvmlDeviceGetHandleByIndex(index)
         self._calls = GuardedCalls(_classifier(nv))
+        self._util_cache: tuple[float, dict[int, tuple[float, float]] | None] | None = None
+        self._util_seen_us = 0  # the newest per-process sample's timestamp (driver clock, µs)
         # Newer bindings renamed "clocks throttle reasons" to "clocks event reasons".
         self._clock_events_fn = getattr(
             nv,
@@ -173,24 +176,83 @@ class NvidiaDevice:
             pstate=calls("pstate", nv.nvmlDeviceGetPerformanceState, handle),
             throttle_reasons=clock_event_names(events) if events is not None else None,
             fan_pct=_float(calls("fan", nv.nvmlDeviceGetFanSpeed, handle)),
-            processes=self._processes(),
+            processes=self._processes(now_s),
         )
 
-    def _processes(self) -> tuple[ProcessUsage, ...] | None:
-        procs = self._calls(
-            "processes", self._nv.nvmlDeviceGetComputeRunningProcesses, self._handle
-        )
-        if procs is None:
+    def _processes(self, now_s: float) -> tuple[ProcessUsage, ...] | None:
+        """Compute and graphics processes, merged by pid, with their SM and memory-bus share
+        where the driver samples processes."""
+        calls, nv, handle = self._calls, self._nv, self._handle
+        compute = calls("processes", nv.nvmlDeviceGetComputeRunningProcesses, handle)
+        if compute is None:
             return None
-        return tuple(
-            ProcessUsage(
-                pid=p.pid,
-                name=process_name(p.pid),
-                # None when the driver cannot attribute memory (e.g. WDDM, some containers)
-                gpu_mem_mib=p.usedGpuMemory / MIB if p.usedGpuMemory is not None else None,
+        graphics_fn = getattr(nv, "nvmlDeviceGetGraphicsRunningProcesses", None)
+        graphics = calls("graphics_processes", graphics_fn, handle) if graphics_fn else None
+        kinds: dict[int, str] = {}
+        memory: dict[int, int | None] = {}
+        for kind, listed in (("C", compute), ("G", graphics or ())):
+            for p in listed:
+                kinds[p.pid] = "C+G" if kinds.get(p.pid, kind) != kind else kind
+                known = [m for m in (memory.get(p.pid), p.usedGpuMemory) if m is not None]
+                memory[p.pid] = max(known) if known else None  # one allocation, listed twice
+        utilization = self._process_utilization(now_s) if kinds else None
+        usages = []
+        for pid, kind in kinds.items():
+            used = memory[pid]
+            # a listed process the driver sampled no activity from since the last read: 0 %
+            sm, bus = (None, None) if utilization is None else utilization.get(pid, (0.0, 0.0))
+            usages.append(
+                ProcessUsage(
+                    pid=pid,
+                    name=process_name(pid),
+                    # None when the driver cannot attribute memory (WDDM, some containers)
+                    gpu_mem_mib=used / MIB if used is not None else None,
+                    kind=kind,
+                    sm_pct=sm,
+                    mem_bus_pct=bus,
+                )
             )
-            for p in procs
+        return tuple(usages)
+
+    def _process_utilization(self, now_s: float) -> dict[int, tuple[float, float]] | None:
+        """pid -> (SM %, memory-bus %), the mean of the driver's samples since the last read;
+        None where the driver does not sample processes. Read at most once a second (the
+        driver's own sampling is coarser), so a fast sampler does not pay for it each tick."""
+        cached = self._util_cache
+        if cached is not None and now_s - cached[0] < PROCESS_UTIL_PERIOD_S:
+            return cached[1]
+        newer = getattr(self._nv, "nvmlDeviceGetProcessesUtilizationInfo", None)  # driver >= 550
+        older = getattr(self._nv, "nvmlDeviceGetProcessUtilization", None)
+        samples = self._calls.first_of(
+            ("process_util_info", self._util_samples, (newer,)),
+            ("process_util", self._util_samples, (older,)),
         )
+        if samples is None:
+            self._util_cache = (now_s, None)
+            return None
+        sums: dict[int, list[float]] = {}
+        for s in samples:
+            totals = sums.setdefault(s.pid, [0.0, 0.0, 0])
+            totals[0] += s.smUtil
+            totals[1] += s.memUtil
+            totals[2] += 1
+            self._util_seen_us = max(self._util_seen_us, int(s.timeStamp))
+        shares = {pid: (sm / n, mem / n) for pid, (sm, mem, n) in sums.items()}
+        self._util_cache = (now_s, shares)
+        return shares
+
+    def _util_samples(self, fn: Any) -> list[Any]:
+        """The driver's per-process samples newer than the last one seen. "Not found" means
+        none since then (every process idle), not "unsupported"; nvidia-ml-py also raises with
+        NVML_SUCCESS when there is no sample at all."""
+        if fn is None:
+            raise self._nv.NVMLError_FunctionNotFound(self._nv.NVML_ERROR_FUNCTION_NOT_FOUND)
+        try:
+            return list(fn(self._handle, self._util_seen_us))
+        except self._nv.NVMLError as exc:
+            if exc.value in (self._nv.NVML_ERROR_NOT_FOUND, self._nv.NVML_SUCCESS):
+                return []
+            raise
 
 
 def _instant_power_mw(nv: ModuleType, handle: Any) -> int:

@@ -135,8 +135,19 @@ class FakeGpu:
     pstate: int = 0
     clock_events: int = 0x1  # GpuIdle, as the H100 reports at rest
     processes: list[tuple[int, int | None]] = field(default_factory=list)  # (pid, bytes or None)
+    graphics_processes: list[tuple[int, int | None]] = field(default_factory=list)
+    # The driver's per-process sample buffer: (pid, timestamp in µs, SM %, memory %). Both
+    # utilization calls return the samples newer than the timestamp they are given, and raise
+    # NotFound when there are none (which means idle, not unsupported).
+    process_samples: list[tuple[int, int, int, int]] = field(default_factory=list)
     # Real-API function or field names that are NotSupported here (the H100 has no fan reading).
-    unsupported: set[str] = field(default_factory=lambda: {"nvmlDeviceGetFanSpeed"})
+    unsupported: set[str] = field(
+        default_factory=lambda: {
+            "nvmlDeviceGetFanSpeed",
+            "nvmlDeviceGetProcessUtilization",  # the H100 on driver 580 samples no processes
+            "nvmlDeviceGetProcessesUtilizationInfo",
+        }
+    )
     lost_at: float | None = None  # from this time on every call raises NVMLError_GpuIsLost
     counter_resets_at: float | None = None  # driver reload: the energy counter restarts at 0
 
@@ -335,5 +346,40 @@ class FakeNvml:
         @api
         def nvmlDeviceGetComputeRunningProcesses(gpu: FakeGpu) -> list[_Struct]:
             return [_Struct(pid=pid, usedGpuMemory=used) for pid, used in gpu.processes]
+
+        @api
+        def nvmlDeviceGetGraphicsRunningProcesses(gpu: FakeGpu) -> list[_Struct]:
+            return [_Struct(pid=pid, usedGpuMemory=used) for pid, used in gpu.graphics_processes]
+
+        def newer_samples(gpu: FakeGpu, time_stamp: int) -> list[tuple[int, int, int, int]]:
+            found = [s for s in gpu.process_samples if s[1] > time_stamp]
+            if not found:
+                raise NVMLError(NVML_ERROR_NOT_FOUND)
+            return found
+
+        @api
+        def nvmlDeviceGetProcessUtilization(gpu: FakeGpu, timeStamp: int) -> list[_Struct]:
+            # c_nvmlProcessUtilizationSample_t
+            return [
+                _Struct(pid=pid, timeStamp=ts, smUtil=sm, memUtil=mem, encUtil=0, decUtil=0)
+                for pid, ts, sm, mem in newer_samples(gpu, timeStamp)
+            ]
+
+        @api
+        def nvmlDeviceGetProcessesUtilizationInfo(gpu: FakeGpu, timeStamp: int) -> list[_Struct]:
+            # nvidia-ml-py returns the c_nvmlProcessUtilizationInfo_v1_t array (procUtilArray)
+            return [
+                _Struct(
+                    timeStamp=ts,
+                    pid=pid,
+                    smUtil=sm,
+                    memUtil=mem,
+                    encUtil=0,
+                    decUtil=0,
+                    jpgUtil=0,
+                    ofaUtil=0,
+                )
+                for pid, ts, sm, mem in newer_samples(gpu, timeStamp)
+            ]
 
         return mod
