@@ -39,7 +39,7 @@ from gpuscope.sinks.reports import write_reports_csv
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
-from gpuscope.telemetry.processes import process_details
+from gpuscope.telemetry.processes import forget_exited, host_usage, process_details
 from gpuscope.telemetry.remote_hosts import RemoteHosts
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
@@ -158,12 +158,17 @@ class Session:
         return list(added)
 
     def _look_up_processes(self, samples: Sequence[Sample]) -> None:
-        """On the sampler thread: fill the user/command cache the processes view reads."""
+        """On the sampler thread: fill the caches the processes view reads (user, command,
+        host CPU %, RSS, start time), so the view never touches /proc."""
+        alive: set[int] = set()
         for sample in samples:
             if sample.device_id in self.setup.simulated_ids:
                 continue
             for process in sample.reading.processes or ():
                 process_details(process.pid)
+                host_usage(process.pid)
+                alive.add(process.pid)
+        forget_exited(alive)
 
     def step_interval(self, step: int) -> None:
         if self.sampler is not None:

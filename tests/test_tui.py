@@ -104,9 +104,12 @@ async def test_processes_listed_and_sortable() -> None:
         table = app.query_one("#processes-table", DataTable)
         pids = [table.get_row_at(i)[1] for i in range(table.row_count)]
         assert pids == ["5150", "4242", "5188"]  # by GPU memory, largest first
-        await pilot.press("o")  # next column: command, reversed
+        from gpuscope.tui.processes_view import COLUMNS
+
+        steps = COLUMNS.index("command") - COLUMNS.index("GPU mem")
+        await pilot.press(*["o"] * steps)  # next columns, up to command, reversed
         await pilot.press("O")  # ascending
-        commands = [table.get_row_at(i)[4] for i in range(table.row_count)]
+        commands = [table.get_row_at(i)[COLUMNS.index("command")] for i in range(table.row_count)]
         assert commands == sorted(commands)
         assert table.get_row_at(0)[2] == "(simulated)"
 

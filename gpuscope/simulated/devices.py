@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gpuscope.telemetry.model import DeviceInfo, DeviceLost, ProcessUsage, Reading, Vendor
 
@@ -105,8 +105,19 @@ class SimulatedGpu:
         reasons: tuple[str, ...] = ("gpu_idle",) if not busy else ()
         if power_w > 0.95 * self.limit_w:
             reasons = ("sw_power_cap",)
-        processes = self.processes if busy or self.extra_load else ()
-        used_mib = self.mem_base_mib + sum(p.gpu_mem_mib or 0.0 for p in processes)
+        listed = self.processes if busy or self.extra_load else ()
+        used_mib = self.mem_base_mib + sum(p.gpu_mem_mib or 0.0 for p in listed)
+        # each process's share of the SMs and memory bus: the load split by its memory
+        weight = sum(p.gpu_mem_mib or 0.0 for p in listed) or 1.0
+        processes = tuple(
+            replace(
+                p,
+                kind=p.kind or "C",
+                sm_pct=round(100 * util * (p.gpu_mem_mib or 0.0) / weight, 1),
+                mem_bus_pct=round(70 * util * (p.gpu_mem_mib or 0.0) / weight, 1),
+            )
+            for p in listed
+        )
         reading = Reading(
             time_s=now_s,
             wall_time_s=time.time(),
@@ -199,6 +210,6 @@ def demo_gpus(start_s: float) -> list[SimulatedGpu]:
             max_w=280.0,
             limit_w=295.0,
             has_energy_counter=False,  # shows an integrated-power energy figure
-            processes=(ProcessUsage(6001, "blender", 5120.0),),
+            processes=(ProcessUsage(6001, "blender", 5120.0, kind="G"),),
         ),
     ]

@@ -1,8 +1,11 @@
-"""Process names for GPU process lists, looked up once per pid through psutil."""
+"""What the host knows of a GPU process, through psutil: its name, user and command line
+(looked up once per pid), and its CPU %, resident memory and start time (re-read at most once a
+second). All of it is read on the sampler thread; the views read only the caches."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -69,3 +72,61 @@ def cached_details(pid: int) -> ProcessDetails | None:
     """What ``process_details`` last found for ``pid``, without touching /proc."""
     cached = _details.get(pid)
     return cached[1] if cached is not None else None
+
+
+USAGE_PERIOD_S = 1.0  # host CPU % and RSS: re-read at most this often per process
+
+
+@dataclass(frozen=True, slots=True)
+class HostUsage:
+    """A process's use of the host: CPU % of one core since the previous read (None on the
+    first read, which has no interval yet), resident memory, and when it started (wall clock)."""
+
+    cpu_pct: float | None
+    rss_mib: float | None
+    started_s: float | None
+
+
+_usage: dict[int, tuple[float, float | None, psutil.Process, HostUsage]] = {}
+
+
+def host_usage(pid: int, now_s: float | None = None) -> HostUsage | None:
+    """``pid``'s host usage, re-read if older than ``USAGE_PERIOD_S``; None once it has exited.
+
+    Keeps the ``psutil.Process`` so its CPU % covers the time since the last read; a reused pid
+    (another start time) starts over. Reads /proc: call it off any UI thread."""
+    now = time.monotonic() if now_s is None else now_s
+    cached = _usage.get(pid)
+    if cached is not None and now - cached[0] < USAGE_PERIOD_S:
+        return cached[3]
+    try:
+        process = cached[2] if cached is not None else psutil.Process(pid)
+        created: float | None = process.create_time()
+        if cached is not None and cached[1] != created:  # the pid was reused
+            process, cached = psutil.Process(pid), None
+        with process.oneshot():
+            cpu = process.cpu_percent(None)
+            rss = process.memory_info().rss / (1024 * 1024)
+    except psutil.NoSuchProcess:
+        _usage.pop(pid, None)
+        return None
+    except psutil.Error:  # another user's process we may not read: what we know, or nothing
+        return cached[3] if cached is not None else HostUsage(None, None, None)
+    usage = HostUsage(cpu if cached is not None else None, rss, created)
+    if len(_usage) >= _MAX_CACHED:
+        _usage.clear()
+    _usage[pid] = (now, created, process, usage)
+    return usage
+
+
+def cached_usage(pid: int) -> HostUsage | None:
+    """What ``host_usage`` last found for ``pid``, without touching /proc."""
+    cached = _usage.get(pid)
+    return cached[3] if cached is not None else None
+
+
+def forget_exited(alive: set[int]) -> None:
+    """Drop the usage of pids no GPU lists any more (their psutil handles hold no file, but
+    the cache should not grow with every short-lived process)."""
+    for pid in [pid for pid in _usage if pid not in alive]:
+        del _usage[pid]

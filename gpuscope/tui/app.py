@@ -39,7 +39,7 @@ from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.tui.layout import panel_layout
-from gpuscope.tui.processes_view import ProcessTable, process_rows
+from gpuscope.tui.processes_view import ProcessesView, ProcessTable, process_rows, processes_note
 from gpuscope.tui.runs_view import RunsView
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.registry import Catalog
@@ -140,8 +140,7 @@ class GpuscopeApp(App[int]):
                     yield Grid(id="panels")
                 yield Static("", id="panels-hint")
             with TabPane("2 Processes", id="processes"):
-                yield Static("", id="processes-note")
-                yield ProcessTable()
+                yield ProcessesView(id="processes-view")
             with TabPane("3 Workloads", id="workloads"):
                 yield RunsView(id="runs-view")
             with TabPane("4 Compare", id="compare"):
@@ -290,12 +289,9 @@ class GpuscopeApp(App[int]):
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
         gpus = [s for s in latest if s.vendor is not Vendor.CPU]
-        unsupported = [s.device_id for s in gpus if s.reading.processes is None]
-        note = f"process lists not reported by: {', '.join(unsupported)}" if unsupported else ""
-        if not gpus:
-            note = "No GPUs: there are no GPU processes to list."
-        self.query_one("#processes-note", Static).update(note)
-        self.query_one(ProcessTable).show(process_rows(gpus, self.setup.simulated_ids))
+        self.query_one(ProcessesView).show(
+            process_rows(gpus, self.setup.simulated_ids), processes_note(gpus)
+        )
 
     def _update_header(self) -> None:
         text = header_text(self.session, self.paused, self.window_s)

@@ -1,0 +1,129 @@
+"""The Processes tab with real processes: filter, a highlight that follows its process, and
+signals sent only after a confirmation naming the pid and command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from gpuscope.telemetry.model import DeviceInfo, ProcessUsage, Reading, Vendor
+from gpuscope.tui.processes_view import (
+    COLUMNS,
+    ConfirmSignal,
+    ProcessRow,
+    ProcessTable,
+    running_time,
+    send_signal,
+)
+from tests.tui_support import make_app, ready, tick, wait_until
+
+
+class ListedProcesses:
+    """A GPU whose process list names real processes of this host (the Device protocol)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.info = DeviceInfo("nvidia:0", Vendor.NVIDIA, 0, "Test GPU")
+        self.pids = pids
+
+    def read(self, now_s: float) -> Reading:
+        listed = tuple(
+            ProcessUsage(pid, None, 1024.0 * (i + 1), kind="C") for i, pid in enumerate(self.pids)
+        )
+        return Reading(now_s, time.time(), util_gpu_pct=50.0, processes=listed)
+
+
+@pytest.fixture
+def sleeper():  # type: ignore[no-untyped-def]
+    child = subprocess.Popen([sys.executable, "-c", "'gpu-job'; import time; time.sleep(120)"])
+    time.sleep(0.3)  # past exec, so /proc shows its command line
+    yield child
+    child.kill()
+    child.wait()
+
+
+def rows_of(table: DataTable[str]) -> list[tuple[str, ...]]:
+    return [tuple(table.get_row_at(i)) for i in range(table.row_count)]
+
+
+async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(sleeper) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(devices=[ListedProcesses([os.getpid(), sleeper.pid])])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 3)
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.query_one(ProcessTable)
+        pid_column, command_column = COLUMNS.index("pid"), COLUMNS.index("command")
+        assert {r[pid_column] for r in rows_of(table)} == {str(os.getpid()), str(sleeper.pid)}
+        assert any("gpu-job" in r[command_column] for r in rows_of(table))
+
+        await pilot.press("slash")  # filter by text
+        await wait_until(pilot, lambda: app.query_one("#processes-filter", Input).has_focus)
+        await pilot.press(*"gpu-job")
+        await pilot.pause()
+        assert [r[pid_column] for r in rows_of(table)] == [str(sleeper.pid)]
+        await pilot.press("enter")  # back to the table, the filter stays
+        await pilot.pause()
+        assert table.has_focus and table.selected is not None
+        assert table.selected.pid == sleeper.pid
+        detail = str(app.query_one("#process-detail").render())
+        assert "gpu-job" in detail  # the whole command of the highlighted row
+
+        await pilot.press("slash", "escape")  # escape clears the filter
+        await pilot.pause()
+        assert table.row_count == 2
+        table.move_cursor(row=[r.pid for r in table._rows].index(sleeper.pid))
+        await pilot.press("O")  # re-sorted: the highlight stays on its process
+        await pilot.pause()
+        assert table.selected is not None and table.selected.pid == sleeper.pid
+
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
+        question = str(app.screen.query_one("#confirm-title").render())
+        assert f"SIGTERM to pid {sleeper.pid}" in question
+        assert "gpu-job" in str(app.screen.query_one("#confirm-command").render())
+        await pilot.press("n")  # cancelled: nothing is sent
+        await pilot.pause()
+        assert sleeper.poll() is None
+
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
+        await pilot.press("y")
+        assert sleeper.wait(timeout=10) == -signal.SIGTERM
+
+
+def test_a_signal_that_cannot_be_sent_says_why_in_one_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    row = ProcessRow("nvidia:0", 4321, "alice", "C", 10.0, None, None, None, None, None, "train")
+
+    def denied(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", denied)
+    assert send_signal(row, signal.SIGKILL) == (
+        "no permission to signal pid 4321 (it belongs to alice): run gpuscope as that user or root"
+    )
+
+    def gone(pid: int, sig: int) -> None:
+        raise ProcessLookupError(3, "No such process")
+
+    monkeypatch.setattr(os, "kill", gone)
+    assert send_signal(row, signal.SIGTERM) == "pid 4321 has already exited"
+    simulated = ProcessRow(
+        "nvidia:0", 1, None, None, None, None, None, None, None, None, None, True
+    )
+    assert "simulated" in (send_signal(simulated, signal.SIGTERM) or "")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(42, "0:42"), (3723, "1:02:03"), (3 * 86400 + 4 * 3600 + 300, "3d 04:05")],
+)
+def test_running_time(seconds: int, shown: str) -> None:
+    assert running_time(1000.0, 1000.0 + seconds) == shown
+    assert running_time(None, 5.0) == "n/a"
