@@ -30,6 +30,7 @@ from gpuscope.measurement.measured_run import (
     child_process_run,
     launch_targets,
 )
+from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
@@ -98,6 +99,7 @@ class Session:
         self.reports: list[RunReport] = []
         self.recording: RecordingFile | None = None
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
+        self.process_energy = ProcessEnergyLedger()  # each GPU process's share of its energy
         self.exporter: WSGIServer | None = None
         self.exporter_error: str | None = None
         self.quitting = threading.Event()
@@ -117,6 +119,7 @@ class Session:
             history_s=HISTORY_S,
         )
         sampler.subscribe(self._look_up_processes)
+        sampler.subscribe(self.process_energy.add)
         self.found, self.sampler = found, sampler
         if self.setup.serve is not None and not self.quitting.is_set():
             self._serve(sampler, found)

@@ -289,8 +289,9 @@ class GpuscopeApp(App[int]):
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
         gpus = [s for s in latest if s.vendor is not Vendor.CPU]
+        energy = self.session.process_energy
         self.query_one(ProcessesView).show(
-            process_rows(gpus, self.setup.simulated_ids), processes_note(gpus)
+            process_rows(gpus, self.setup.simulated_ids, energy), processes_note(gpus, energy)
         )
 
     def _update_header(self) -> None:

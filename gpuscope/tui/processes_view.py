@@ -25,13 +25,14 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
+from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.telemetry.model import Sample
 from gpuscope.telemetry.processes import cached_details, cached_usage
 from gpuscope.tui import formatting as fmt
 
 COLUMNS = (
-    "device", "pid", "user", "type", "GPU mem", "SM %", "mem %", "CPU %", "host mem", "time",
-    "command",
+    "device", "pid", "user", "type", "GPU mem", "SM %", "mem %", "energy est.", "W est.",
+    "CPU %", "host mem", "time", "command",
 )  # fmt: skip
 COMMAND_CELL = 60  # characters of the command in the table; the highlighted row shows it whole
 
@@ -50,6 +51,8 @@ class ProcessRow:
     started_s: float | None  # wall clock
     command: str | None
     simulated: bool = False
+    energy_j: float | None = None  # attributed by SM share since first seen: an estimate
+    avg_power_w: float | None = None
 
     @property
     def key(self) -> str:
@@ -59,7 +62,8 @@ class ProcessRow:
         running = None if self.started_s is None else -self.started_s  # older sorts as longer
         return (
             self.device_id, self.pid, self.user, self.kind, self.gpu_mem_mib, self.sm_pct,
-            self.mem_bus_pct, self.cpu_pct, self.rss_mib, running, self.command,
+            self.mem_bus_pct, self.energy_j, self.avg_power_w, self.cpu_pct, self.rss_mib,
+            running, self.command,
         )  # fmt: skip
 
     def sort_key(self, column: int) -> tuple[bool, object]:
@@ -74,13 +78,20 @@ class ProcessRow:
         return any(needle in (f or "").lower() for f in fields)
 
 
-def process_rows(latest: Iterable[Sample], simulated: frozenset[str]) -> list[ProcessRow]:
+def process_rows(
+    latest: Iterable[Sample],
+    simulated: frozenset[str],
+    energy: ProcessEnergyLedger | None = None,
+) -> list[ProcessRow]:
     rows = []
     for sample in latest:
         fake = sample.device_id in simulated
         for process in sample.reading.processes or ():
             details = None if fake else cached_details(process.pid)
             usage = None if fake else cached_usage(process.pid)
+            charged = energy.process(sample.device_id, process.pid) if energy else None
+            # no share from the driver: nothing is charged, and n/a says so better than 0 J
+            has_share = process.sm_pct is not None
             rows.append(
                 ProcessRow(
                     sample.device_id,
@@ -95,16 +106,30 @@ def process_rows(latest: Iterable[Sample], simulated: frozenset[str]) -> list[Pr
                     usage.started_s if usage else None,
                     (details.command if details else None) or process.name,
                     simulated=fake,
+                    energy_j=charged.energy_j if charged and has_share else None,
+                    avg_power_w=charged.avg_power_w if charged and has_share else None,
                 )
             )
     return rows
 
 
-def processes_note(gpus: Sequence[Sample]) -> str:
-    """What the table cannot show, and why, in a line or two."""
+def processes_note(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None = None) -> str:
+    """What the table cannot show, and why, in a line or two; and what energy no process was
+    charged for."""
     if not gpus:
         return "No GPUs: there are no GPU processes to list."
     lines = []
+    if energy is not None:
+        left = [
+            f"{s.device_id} {fmt.energy(ledger.unattributed_j)} of {fmt.energy(ledger.measured_j)}"
+            for s in gpus
+            if (ledger := energy.device(s.device_id)) is not None
+        ]
+        if left:
+            lines.append(
+                "energy est. = the GPU's measured energy x the process's SM share, since first "
+                f"seen; not charged to any process (idle, unsampled): {', '.join(left)}"
+            )
     no_list = [s.device_id for s in gpus if s.reading.processes is None]
     if no_list:
         lines.append(f"process lists not reported by: {', '.join(no_list)}")
@@ -242,6 +267,8 @@ class ProcessTable(DataTable[str]):
             fmt.value(row.gpu_mem_mib, unit=" MiB"),
             fmt.percent(row.sm_pct),
             fmt.percent(row.mem_bus_pct),
+            fmt.energy(row.energy_j),
+            fmt.value(row.avg_power_w, unit=" W"),
             fmt.percent(row.cpu_pct),
             fmt.value(row.rss_mib, unit=" MiB"),
             running_time(row.started_s, now),

@@ -1,0 +1,96 @@
+"""Energy per process: scripted utilization and energy timelines through the attribution model."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gpuscope.measurement.process_energy import ProcessEnergyLedger
+from gpuscope.telemetry.model import EnergySource, ProcessUsage, Reading, Sample, Vendor
+
+
+def sample(t: float, energy_j: float | None, shares: dict[int, float | None] | None) -> Sample:
+    processes = None if shares is None else tuple(
+        ProcessUsage(pid, "job", 1024.0, kind="C", sm_pct=share) for pid, share in shares.items()
+    )  # fmt: skip
+    reading = Reading(t, t, util_gpu_pct=80.0, processes=processes)
+    source = EnergySource.COUNTER if energy_j is not None else None
+    return Sample("nvidia:0", Vendor.NVIDIA, reading, energy_j, source)
+
+
+def ledger_of(*samples: Sample) -> ProcessEnergyLedger:
+    ledger = ProcessEnergyLedger()
+    for s in samples:
+        ledger.add([s])
+    return ledger
+
+
+def test_each_process_is_charged_its_sm_share_and_the_rest_is_unattributed() -> None:
+    ledger = ledger_of(sample(0.0, 0.0, {1: 60.0, 2: 20.0}), sample(1.0, 100.0, {1: 60.0, 2: 20.0}))
+    one, two = ledger.process("nvidia:0", 1), ledger.process("nvidia:0", 2)
+    assert one is not None and two is not None
+    assert one.energy_j == pytest.approx(60.0) and two.energy_j == pytest.approx(20.0)
+    device = ledger.device("nvidia:0")
+    assert device is not None
+    assert device.measured_j == pytest.approx(100.0) and device.unattributed_j == pytest.approx(
+        20.0
+    )
+    assert one.avg_power_w == pytest.approx(60.0)  # 60 J over the 1 s since first seen
+
+
+def test_shares_over_100_percent_are_scaled_down() -> None:
+    ledger = ledger_of(sample(0.0, 0.0, {1: 90.0, 2: 60.0}), sample(1.0, 300.0, {1: 90.0, 2: 60.0}))
+    assert ledger.process("nvidia:0", 1).energy_j == pytest.approx(180.0)  # type: ignore[union-attr]
+    assert ledger.process("nvidia:0", 2).energy_j == pytest.approx(120.0)  # type: ignore[union-attr]
+    assert ledger.device("nvidia:0").unattributed_j == pytest.approx(0.0)  # type: ignore[union-attr]
+
+
+def test_without_per_process_shares_everything_stays_unattributed() -> None:
+    """The H100 on driver 580 reports processes but no shares: nothing is charged, nothing lost."""
+    ledger = ledger_of(
+        sample(0.0, 0.0, {1: None}), sample(1.0, 500.0, {1: None}), sample(2.0, 900.0, None)
+    )
+    assert ledger.process("nvidia:0", 1).energy_j == 0.0  # type: ignore[union-attr]
+    device = ledger.device("nvidia:0")
+    assert device is not None and device.measured_j == 900.0 and device.unattributed_j == 900.0
+
+
+def test_a_process_that_starts_and_ends_mid_run_is_charged_only_while_listed() -> None:
+    ledger = ledger_of(
+        sample(0.0, 0.0, {1: 50.0}),
+        sample(1.0, 100.0, {1: 50.0, 2: 25.0}),  # 2 appears within (0, 1]: charged for it
+        sample(2.0, 200.0, {1: 50.0, 2: 25.0}),
+        sample(3.0, 300.0, {1: 50.0}),  # 2 ended within (2, 3]: not listed at the end, not charged
+        sample(4.0, 400.0, {1: 50.0}),
+    )
+    two = ledger.process("nvidia:0", 2)
+    assert two is not None and two.energy_j == pytest.approx(50.0)
+    assert (two.first_seen_s, two.last_seen_s) == (1.0, 2.0)
+    assert ledger.process("nvidia:0", 1).energy_j == pytest.approx(200.0)  # type: ignore[union-attr]
+
+
+def test_no_device_energy_charges_nothing() -> None:
+    ledger = ledger_of(sample(0.0, None, {1: 80.0}), sample(1.0, None, {1: 80.0}))
+    assert ledger.process("nvidia:0", 1).energy_j == 0.0  # type: ignore[union-attr]
+    assert ledger.device("nvidia:0") is None
+
+
+def test_attributed_plus_unattributed_is_the_measured_energy_on_any_timeline() -> None:
+    rng = random.Random(12)
+    ledger, energy, t, first = ProcessEnergyLedger(), 0.0, 0.0, None
+    for _ in range(500):
+        t += rng.choice([0.1, 0.5, 1.0])
+        energy += rng.uniform(0.0, 700.0) * t / 100
+        pids = rng.sample(range(1, 9), rng.randint(0, 5))
+        shares = {pid: rng.choice([None, 0.0, rng.uniform(0, 100)]) for pid in pids}
+        if rng.random() < 0.1:
+            shares = {pid: None for pid in pids}
+        ledger.add([sample(t, energy, shares if rng.random() > 0.05 else None)])
+        first = energy if first is None else first
+    device = ledger.device("nvidia:0")
+    assert device is not None
+    charged = sum(p.energy_j for p in ledger.processes())
+    assert charged == pytest.approx(device.attributed_j)
+    assert charged + device.unattributed_j == pytest.approx(device.measured_j)
+    assert device.measured_j == pytest.approx(energy - first)  # every joule since the first sample
