@@ -51,6 +51,7 @@ def _run_record(args: argparse.Namespace) -> int:
             fmt=args.format,
             force=args.force,
             cpu_tdp_w=args.cpu_tdp,
+            processes=args.processes,
         )
     )
 
@@ -186,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     record.add_argument("-f", "--format", choices=("csv", "jsonl"), default="csv")
     record.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    record.add_argument(
+        "--processes",
+        metavar="FILE",
+        help="also write one row per GPU process per sample to FILE (same format), with the "
+        "energy attributed to it by SM share, labelled estimate",
+    )
     _add_cpu_tdp(record)
     record.set_defaults(run=_run_record)
 

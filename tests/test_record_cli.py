@@ -224,3 +224,36 @@ def test_files_gpuscope_names_never_overwrite_each_other(tmp_path: Path) -> None
     stamps = {n.removeprefix("gpuscope-results-")[:15] for n in names}
     if len(stamps) == 1:  # within one second: the same stamp, numbered
         assert names[1].endswith("-2.csv") and names[2].endswith("-3.csv")
+
+
+def test_record_processes_writes_each_process_and_its_estimated_energy(
+    install_nvml, tmp_path: Path
+) -> None:
+    """What did this job cost: a second file, a row per GPU process per sample."""
+    sampled = FakeGpu(
+        power=Ramp(300.0),
+        processes=[(101, 4096 * 1024 * 1024), (202, 1024 * 1024 * 1024)],
+        busy_processes={101: (60, 30), 202: (20, 5)},
+        unsupported={"nvmlDeviceGetFanSpeed"},
+    )
+    h100 = FakeGpu(uuid="GPU-b", processes=[(303, None)])  # samples no processes: n/a
+    install_nvml([sampled, h100])
+    out, procs = tmp_path / "rec.csv", tmp_path / "procs.csv"
+    args = ["record", "-o", str(out), "--processes", str(procs), "-d", "1.5", "-i", "0.1"]
+    assert main([*args, "--devices", "nvidia"]) == 0
+    devices = [r for r in assert_whole_rows(out) if r["device"] == "nvidia:0"]
+    with procs.open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
+        "mem_bus_pct", "energy_j", "avg_power_w", "energy_source",
+    ]  # fmt: skip
+    by_pid = {pid: [r for r in rows if r["pid"] == pid] for pid in ("101", "202", "303")}
+    assert len(by_pid["101"]) == len(devices)  # one row per sample
+    last_101, last_202 = by_pid["101"][-1], by_pid["202"][-1]
+    assert last_101["energy_source"] == "estimate" and last_101["type"] == "C"
+    measured = float(devices[-1]["energy_j"]) - float(devices[0]["energy_j"])
+    assert float(last_101["energy_j"]) == pytest.approx(0.6 * measured, rel=0.02)
+    assert float(last_202["energy_j"]) == pytest.approx(0.2 * measured, rel=0.02)
+    assert float(last_101["avg_power_w"]) == pytest.approx(0.6 * 300.0, rel=0.05)
+    assert all(r["energy_j"] == r["energy_source"] == r["sm_pct"] == "" for r in by_pid["303"])

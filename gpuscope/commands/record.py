@@ -19,8 +19,10 @@ from gpuscope.commands.selection import probe_selected
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
+from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.sampler import Sampler, check_interval
-from gpuscope.sinks.recording import RecordingSink
+from gpuscope.sinks.process_rows import ProcessRows
+from gpuscope.sinks.recording import RecordingSink, RowTable
 from gpuscope.telemetry.discover import parse_selectors
 from gpuscope.telemetry.model import Sample
 from gpuscope.units import check_seconds
@@ -37,6 +39,7 @@ class RecordOptions:
     fmt: str = "csv"
     force: bool = False
     cpu_tdp_w: float | None = None  # None: the config file's, if any
+    processes: str | None = None  # a second file: one row per GPU process per sample
 
 
 def _validate(options: RecordOptions) -> list[str]:
@@ -50,6 +53,10 @@ def _validate(options: RecordOptions) -> list[str]:
             check_seconds(options.duration_s, "--duration")
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    if options.processes == "-":
+        raise UsageError("--processes needs a file (standard output is the device rows)")
+    if options.processes is not None and options.processes == options.output:
+        raise UsageError("--processes must be another file than --output")
     return selectors
 
 
@@ -83,16 +90,26 @@ def run_record(options: RecordOptions) -> int:
     with probe_selected(selectors, cpu_model) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
         fd = _open_output(options.output, options.force)
+        process_fd = None
         try:
+            if options.processes is not None:
+                process_fd = _open_output(options.processes, options.force)
             sink = _start_sink(fd, options)
             sampler.subscribe(sink)
+            if process_fd is not None:
+                ledger = ProcessEnergyLedger()
+                sampler.subscribe(ledger.add)  # before the rows that read it
+                sampler.subscribe(_start_sink(process_fd, options, ProcessRows(ledger)))
             sampler.subscribe(_LostReporter())
             elapsed_s = _sample_until_stopped(sampler, sink, options, len(devices))
         finally:
             # If a device read hung past stop()'s timeout, leave the fd to the process exit
             # rather than let a late write land on a reused descriptor.
-            if options.output != "-" and not sampler.running:
-                os.close(fd)
+            if not sampler.running:
+                if options.output != "-":
+                    os.close(fd)
+                if process_fd is not None:
+                    os.close(process_fd)
     failure = sampler.error
     # `gpuscope record | head`: the reader closing the pipe is a normal way to stop.
     if failure is not None and not isinstance(failure, BrokenPipeError):
@@ -106,9 +123,9 @@ def run_record(options: RecordOptions) -> int:
     return 0
 
 
-def _start_sink(fd: int, options: RecordOptions) -> RecordingSink:
+def _start_sink(fd: int, options: RecordOptions, table: RowTable | None = None) -> RecordingSink:
     try:
-        return RecordingSink(fd, options.fmt)
+        return RecordingSink(fd, options.fmt, table)
     except OSError as exc:
         raise CommandFailed(_describe_write_error(options.output, exc)) from None
 

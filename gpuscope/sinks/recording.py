@@ -12,7 +12,7 @@ import io
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from gpuscope.sinks.columns import COLUMN_NAMES, COLUMNS
 from gpuscope.telemetry.model import Sample
@@ -55,29 +55,56 @@ def json_record(sample: Sample) -> dict[str, Any]:
     return record
 
 
+class RowTable(Protocol):
+    """What one recording holds: its columns, and the rows a tick's samples make."""
+
+    names: tuple[str, ...]
+
+    def rows(self, samples: Sequence[Sample]) -> list[list[Any]]: ...
+
+    def records(self, samples: Sequence[Sample]) -> list[dict[str, Any]]: ...
+
+
+class DeviceRows:
+    """One row per device per sample: the recording ``gpuscope record`` writes."""
+
+    names: tuple[str, ...] = COLUMN_NAMES
+
+    def rows(self, samples: Sequence[Sample]) -> list[list[Any]]:
+        return [[c.value(s) for c in COLUMNS] for s in samples]
+
+    def records(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:
+        return [json_record(s) for s in samples]
+
+
 class RecordingSink:
     """A sampler listener that appends rows to an open file descriptor."""
 
-    def __init__(self, fd: int, fmt: str = "csv") -> None:
+    def __init__(self, fd: int, fmt: str = "csv", table: RowTable | None = None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
         self._fd = fd
         self._format = fmt
+        self._table: RowTable = table if table is not None else DeviceRows()
         self.rows_written = 0
         if fmt == "csv":
-            self._write(self._csv_lines([COLUMN_NAMES]))
+            self._write(self._csv_lines([self._table.names]))
 
     def __call__(self, samples: Sequence[Sample]) -> None:
         if not samples:
             return
         if self._format == "csv":
-            text = self._csv_lines([csv_cell(c.value(s)) for c in COLUMNS] for s in samples)
+            rows = self._table.rows(samples)
+            count = len(rows)
+            text = self._csv_lines([csv_cell(value) for value in row] for row in rows)
         else:
-            text = "".join(
-                json.dumps(json_record(s), separators=(",", ":")) + "\n" for s in samples
-            )
+            records = self._table.records(samples)
+            count = len(records)
+            text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        if not count:
+            return
         self._write(text)
-        self.rows_written += len(samples)
+        self.rows_written += count
 
     @staticmethod
     def _csv_lines(rows: Any) -> str:

@@ -140,6 +140,8 @@ class FakeGpu:
     # utilization calls return the samples newer than the timestamp they are given, and raise
     # NotFound when there are none (which means idle, not unsupported).
     process_samples: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # Processes busy at a steady share: (SM %, memory %) by pid, sampled "now" at every call.
+    busy_processes: dict[int, tuple[int, int]] = field(default_factory=dict)
     # Real-API function or field names that are NotSupported here (the H100 has no fan reading).
     unsupported: set[str] = field(
         default_factory=lambda: {
@@ -352,7 +354,9 @@ class FakeNvml:
             return [_Struct(pid=pid, usedGpuMemory=used) for pid, used in gpu.graphics_processes]
 
         def newer_samples(gpu: FakeGpu, time_stamp: int) -> list[tuple[int, int, int, int]]:
-            found = [s for s in gpu.process_samples if s[1] > time_stamp]
+            now_us = int(self.clock() * 1e6)
+            steady = [(pid, now_us, sm, mem) for pid, (sm, mem) in gpu.busy_processes.items()]
+            found = [s for s in [*gpu.process_samples, *steady] if s[1] > time_stamp]
             if not found:
                 raise NVMLError(NVML_ERROR_NOT_FOUND)
             return found

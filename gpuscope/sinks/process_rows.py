@@ -1,0 +1,65 @@
+"""Rows of ``gpuscope record --processes``: one per GPU process per sample, with the energy
+attributed to it so far, so a recording answers "what did this training job cost".
+
+Columns name their units. ``energy_j`` / ``avg_power_w`` are the process's share of its GPU's
+measured energy since gpuscope first saw it (gpuscope.measurement.process_energy states the
+model); ``energy_source`` is ``estimate`` for them, and empty where the driver reports no SM
+shares, so nothing could be charged (n/a, not 0).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from gpuscope.measurement.process_energy import SOURCE, ProcessEnergyLedger
+from gpuscope.telemetry.model import ProcessUsage, Sample
+from gpuscope.telemetry.processes import process_details
+
+PROCESS_COLUMN_NAMES = (
+    "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
+    "mem_bus_pct", "energy_j", "avg_power_w", "energy_source",
+)  # fmt: skip
+
+
+class ProcessRows:
+    """A ``RowTable`` of GPU processes. Reads /proc for user and command (cached per pid): it
+    runs as a sampler listener, never on a UI thread."""
+
+    names: tuple[str, ...] = PROCESS_COLUMN_NAMES
+
+    def __init__(self, ledger: ProcessEnergyLedger) -> None:
+        self._ledger = ledger  # subscribed before this table, so it has this tick's samples
+
+    def rows(self, samples: Sequence[Sample]) -> list[list[Any]]:
+        return [
+            [self._cell(sample, process, name) for name in self.names]
+            for sample in samples
+            for process in sample.reading.processes or ()
+        ]
+
+    def records(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:
+        return [dict(zip(self.names, row, strict=True)) for row in self.rows(samples)]
+
+    def _cell(self, sample: Sample, process: ProcessUsage, name: str) -> Any:
+        if name == "timestamp":
+            stamp = dt.datetime.fromtimestamp(sample.reading.wall_time_s).astimezone()
+            return stamp.isoformat(timespec="milliseconds")
+        if name in ("user", "command"):
+            details = process_details(process.pid)
+            return details.user if name == "user" else details.command or process.name
+        charged = self._ledger.process(sample.device_id, process.pid)
+        shared = process.sm_pct is not None and charged is not None
+        values = {
+            "device": sample.device_id,
+            "pid": process.pid,
+            "type": process.kind,
+            "gpu_mem_mib": process.gpu_mem_mib,
+            "sm_pct": process.sm_pct,
+            "mem_bus_pct": process.mem_bus_pct,
+            "energy_j": charged.energy_j if shared and charged else None,
+            "avg_power_w": charged.avg_power_w if shared and charged else None,
+            "energy_source": SOURCE if shared else None,
+        }
+        return values[name]
