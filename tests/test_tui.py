@@ -606,3 +606,33 @@ async def test_the_launchers_buttons_stay_on_screen(size: tuple[int, int]) -> No
         for button in ("#launch-start", "#launch-cancel"):
             region = app.screen.query_one(button).region
             assert region.height > 0 and region.bottom <= size[1], (button, region)
+
+
+async def test_the_user_chooses_the_device_charts() -> None:
+    from gpuscope.tui.chart_chooser import ChartChooser
+    from gpuscope.tui.checklist import CheckList
+
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 8)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChartChooser))
+        choices = app.screen.query_one(CheckList)
+        choices.deselect_all()
+        await pilot.press("ctrl+s")  # none chosen: refused, the dialog stays
+        assert isinstance(app.screen, ChartChooser)
+        choices.select("temp")
+        choices.select("pwr")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ChartChooser))
+        assert app.chart_names == ("pwr", "temp")
+        await tick(pilot, 4)
+        charts = app.panels["nvidia:0"]._texts["charts"] or ""
+        labels = [line.split()[0] for line in charts.splitlines() if line[:1].strip()]
+        assert labels == ["pwr", "temp"]  # in the panels' order, nothing else
+        from gpuscope.tui.layout import panel_layout
+
+        three = panel_layout(160, 48, len(app.panels), 1, charts=3)
+        assert app._layout == panel_layout(160, 48, len(app.panels), 1, charts=2)
+        assert app._layout.chart_rows > three.chart_rows  # two charts share the room of three

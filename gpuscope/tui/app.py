@@ -32,8 +32,9 @@ from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
 from gpuscope.telemetry.remote_hosts import RemoteHosts
+from gpuscope.tui.chart_chooser import ChartChooser
 from gpuscope.tui.compare_view import CompareView
-from gpuscope.tui.device_panel import DevicePanel
+from gpuscope.tui.device_panel import DEFAULT_CHARTS, DevicePanel
 from gpuscope.tui.header import header_text
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
@@ -99,6 +100,7 @@ class GpuscopeApp(App[int]):
         self._lost_seen: set[str] = set()
         self._status_text: str | None = None
         self._hint_text = ""  # the line naming panels out of sight
+        self.chart_names: tuple[str, ...] = DEFAULT_CHARTS  # the device panels' history charts
         self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
 
     # the session's state, as the views (and the UI's tests) read it
@@ -209,7 +211,9 @@ class GpuscopeApp(App[int]):
     def _apply_layout(self, size: Size | None = None) -> None:
         width, height = size or self.size
         absent_rows = (self._status_text or "").count("\n") + 1 if self._status_text else 0
-        self._layout = panel_layout(width, height, max(1, len(self.panels)), absent_rows)
+        self._layout = panel_layout(
+            width, height, max(1, len(self.panels)), absent_rows, len(self.chart_names)
+        )
         self.query_one("#panels", Grid).styles.grid_size_columns = self._layout.columns
 
     @on(TabbedContent.TabActivated)
@@ -232,7 +236,7 @@ class GpuscopeApp(App[int]):
             self._join_remote_devices()
             self._update_status_lines()
         tab = self.query_one("#tabs", TabbedContent).active
-        key = (sampler.ticks, self._runs_version, tab, self.size, self.window_s)
+        key = (sampler.ticks, self._runs_version, tab, self.size, self.window_s, self.chart_names)
         if key == self._drawn:
             return
         self._drawn = key
@@ -260,6 +264,7 @@ class GpuscopeApp(App[int]):
                 lost.get(device_id),
                 self._layout.compact,
                 notices.get(device_id),
+                self.chart_names,
             )
             if device_id in lost and device_id not in self._lost_seen:
                 self._lost_seen.add(device_id)
@@ -339,6 +344,15 @@ class GpuscopeApp(App[int]):
 
     def action_longer(self) -> None:
         self._set_window(1)
+
+    def action_choose_charts(self) -> None:
+        def chosen(names: tuple[str, ...] | None) -> None:
+            if names:
+                self.chart_names = names
+                self._apply_layout()
+                self.refresh_view()
+
+        self.push_screen(ChartChooser(self.chart_names), chosen)
 
     def _set_window(self, step: int) -> None:
         self.window_s = step_choice(CHART_WINDOWS_S, self.window_s, step)

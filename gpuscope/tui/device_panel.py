@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -51,12 +52,37 @@ def _power_or_estimate(sample: Sample) -> float | None:
     return reading.power_w if reading.power_w is not None else reading.power_estimate_w
 
 
-# (label, metric, unit, colour): one chart each, in this order
-CHARTS: tuple[tuple[str, Metric, str, str], ...] = (
-    ("util", _util, "%", "$success"),
-    ("mem", _mem_pct, "%", "$accent"),
-    ("pwr", _power_or_estimate, "W", "$warning"),
-)
+def _temp(sample: Sample) -> float | None:
+    return sample.reading.temp_c
+
+
+def _clock_ghz(sample: Sample) -> float | None:
+    mhz = sample.reading.clock_core_mhz
+    return None if mhz is None else mhz / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ChartKind:
+    """One history chart a panel can show: ``top`` is its fixed full scale (None: a round
+    figure above its values, or the power limit for power)."""
+
+    label: str  # at most 4 characters: it shares the gutter with the scale
+    title: str  # for the chooser
+    metric: Metric
+    unit: str
+    colour: str
+    top: float | None = None
+
+
+CHART_KINDS: dict[str, ChartKind] = {
+    "util": ChartKind("util", "utilization %", _util, "%", "$success", 100.0),
+    "mem": ChartKind("mem", "memory used %", _mem_pct, "%", "$accent", 100.0),
+    "pwr": ChartKind("pwr", "power W (the limit as full scale)", _power_or_estimate, "W",
+                     "$warning"),
+    "temp": ChartKind("temp", "temperature °C", _temp, "°C", "$error"),
+    "clk": ChartKind("clk", "core clock GHz", _clock_ghz, "GHz", "$primary"),
+}  # fmt: skip
+DEFAULT_CHARTS = ("util", "mem", "pwr")
 
 
 class DevicePanel(Vertical):
@@ -122,6 +148,7 @@ class DevicePanel(Vertical):
         lost_reason: str | None = None,
         compact: bool = False,
         notice: str | None = None,
+        charts: tuple[str, ...] = DEFAULT_CHARTS,
     ) -> None:
         """Redraw, taking in the samples not seen yet through ``fetch``. ``interval_s``: the
         sampling interval now; two samples about that far apart are one line on the charts,
@@ -132,7 +159,8 @@ class DevicePanel(Vertical):
             return
         width = max(20, self.content_size.width or 76)
         points = 2 * max(1, width - GUTTER)
-        history = self._take_samples(fetch, now_s, window_s, points, interval_s)
+        kinds = tuple(CHART_KINDS[name] for name in charts)
+        history = self._take_samples(fetch, now_s, window_s, points, interval_s, kinds)
         latest = self._latest
         lines = self._figures(self._last_good, width, compact)
         if latest is not None and latest.lost:
@@ -143,7 +171,7 @@ class DevicePanel(Vertical):
         self._put("figures", "\n".join(lines), width)
         if chart_rows > 0:
             bridge_s = BRIDGE_FACTOR * interval_s
-            self._draw_charts(history, now_s, chart_rows, with_axis, width, bridge_s)
+            self._draw_charts(history, kinds, now_s, chart_rows, with_axis, width, bridge_s)
         else:
             self._charts_key = None
             self._put("charts", "", width)
@@ -154,12 +182,25 @@ class DevicePanel(Vertical):
             self.border_subtitle = subtitle
 
     def _take_samples(
-        self, fetch: Fetch, now_s: float, window_s: float, points: int, interval_s: float
+        self,
+        fetch: Fetch,
+        now_s: float,
+        window_s: float,
+        points: int,
+        interval_s: float,
+        kinds: tuple[ChartKind, ...],
     ) -> BucketedHistory:
-        """Take in the samples not seen yet; all of the window's, for a new width or window."""
+        """Take in the samples not seen yet; all of the window's, for a new width, window or
+        choice of charts."""
         history = self._history
-        if history is None or history.window_s != window_s or history.points != points:
-            history = self._history = BucketedHistory([c[1] for c in CHARTS], window_s, points)
+        metrics = tuple(kind.metric for kind in kinds)
+        if (
+            history is None
+            or history.window_s != window_s
+            or history.points != points
+            or history.metrics != metrics
+        ):
+            history = self._history = BucketedHistory(metrics, window_s, points)
             since = now_s - window_s - history.bucket_s
         else:
             since = history.last_time_s if history.last_time_s is not None else -math.inf
@@ -242,6 +283,7 @@ class DevicePanel(Vertical):
     def _draw_charts(
         self,
         history: BucketedHistory,
+        kinds: tuple[ChartKind, ...],
         now_s: float,
         rows: int,
         with_axis: bool,
@@ -263,7 +305,8 @@ class DevicePanel(Vertical):
             latest is not None and latest.power_w is None and (latest.power_estimate_w is not None)
         )
         muted = "$text-muted"
-        for (name, _metric, unit, colour), values in zip(CHARTS, means, strict=True):
+        for kind, values in zip(kinds, means, strict=True):
+            name, unit, colour = kind.label, kind.unit, kind.colour
             if unit == "W" and estimated:
                 name = "est."  # an estimate from TDP and utilization, never a measurement
             if all(v is None for v in values):  # a metric this device does not have: one line
@@ -272,13 +315,13 @@ class DevicePanel(Vertical):
                 why = fmt.shorten(why, room)
                 lines.append([(f"{name:<{GUTTER}}n/a{f': {why}' if why else ''}", muted)])
                 continue
-            top = 100.0 if unit == "%" else limit or nice_top(values, 10.0)
+            top = kind.top or (limit if unit == "W" else None) or nice_top(values, 1.0)
             for i, row in enumerate(braille_area(values, top, rows)):
                 label = f"{name:<4}{scale_label(top, unit):>5}" if i == 0 else ""
                 if i == rows - 1 and rows > 1:
                     label = f"{'0' + unit:>9}"
                 lines.append([(f"{label:<{GUTTER}}", muted), (row, colour)])
-        if with_axis and len(lines) > len(CHARTS):  # at least one chart drawn
+        if with_axis and len(lines) > len(kinds):  # at least one chart drawn
             axis = time_axis(history.window_s, width - GUTTER)
             lines.append([(f"{'':<{GUTTER}}{axis}", muted)])
         plain = "\n".join("".join(x for x, _ in line) for line in lines)  # what changed, cheaply

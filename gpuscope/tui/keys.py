@@ -68,6 +68,8 @@ MAIN_KEYS: tuple[Key, ...] = (
     Key("left_square_bracket", "shorter", "Shorter history", "shorter history in the charts",
         "["),
     Key("right_square_bracket", "longer", "Longer history", "longer history in the charts", "]"),
+    Key("c", "choose_charts", "Charts",
+        "choose the device charts: utilization, memory, power, temperature, clock"),
 )  # fmt: skip
 
 # Textual's own, listed in the help only.

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.segment import Segment
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.markup import escape
 from textual.screen import ModalScreen
-from textual.strip import Strip
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
-from textual.widgets.option_list import OptionDoesNotExist
 
 from gpuscope.measurement.measured_run import LaunchTarget
 from gpuscope.session import Launch
 from gpuscope.telemetry.model import Vendor
+from gpuscope.tui.checklist import CheckList, GlyphCheckbox
 from gpuscope.units import check_seconds
 from gpuscope.workloads.api import WorkloadError, kind_on, not_runnable, resolve_params, runs_on
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
@@ -31,37 +28,6 @@ BODY_MAX_ROWS = 30
 DIALOG_CHROME_ROWS = 11  # border, title, the workload choice, error line, buttons, footer
 DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
-CHECKED, UNCHECKED = "✓", " "  # a box's state by glyph: Textual's "X" for both leaves it to colour
-
-
-class DeviceChoices(SelectionList[str]):
-    """The devices to run on; each box shows ✓ when chosen, so colour is not the only sign.
-
-    Leans on how Textual (7.5-8.x) draws a line: the box's inside is the second segment. The
-    launcher snapshot and tests/test_tui.py's glyph test fail if an upgrade changes that."""
-
-    def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        segments = list(strip)
-        try:
-            option = self.get_option_at_index(self.scroll_offset.y + y)
-        except OptionDoesNotExist:
-            return strip
-        if len(segments) < 4:  # not a line with a box
-            return strip
-        glyph = CHECKED if option.value in self.selected else UNCHECKED
-        segments[1] = Segment(glyph, segments[1].style, segments[1].control)
-        return Strip(segments, strip.cell_length)
-
-
-class GlyphCheckbox(Checkbox):
-    """A checkbox that shows ✓ when on and a blank box when off (through ToggleButton's
-    ``_button``, a private property: the same tests guard it across Textual upgrades)."""
-
-    @property
-    def _button(self) -> Content:
-        self.BUTTON_INNER = CHECKED if self.value else UNCHECKED
-        return super()._button
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -114,7 +80,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
             with VerticalScroll(id="launch-body", can_focus=False):
                 yield Vertical(id="launch-params")
                 yield Label("Devices (space selects; several run together)")
-                yield DeviceChoices(
+                yield CheckList(
                     *[
                         (
                             f"{t.torch_device:<7} {escape(t.telemetry.name)}",
