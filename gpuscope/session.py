@@ -100,6 +100,7 @@ class Session:
         self.recording: RecordingFile | None = None
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
         self.process_energy = ProcessEnergyLedger()  # each GPU process's share of its energy
+        self.show_process_details = threading.Event()  # set while the Processes tab is shown
         self.exporter: WSGIServer | None = None
         self.exporter_error: str | None = None
         self.quitting = threading.Event()
@@ -162,7 +163,10 @@ class Session:
 
     def _look_up_processes(self, samples: Sequence[Sample]) -> None:
         """On the sampler thread: fill the caches the processes view reads (user, command,
-        host CPU %, RSS, start time), so the view never touches /proc."""
+        host CPU %, RSS, start time), so the view never touches /proc. Only while someone
+        looks (``show_process_details``): 200 processes cost a core's percent a second."""
+        if not self.show_process_details.is_set():
+            return
         alive: set[int] = set()
         for sample in samples:
             if sample.device_id in self.setup.simulated_ids:

@@ -12,7 +12,6 @@ import time
 import pytest
 from textual.widgets import DataTable, Input
 
-from gpuscope.telemetry.model import DeviceInfo, ProcessUsage, Reading, Vendor
 from gpuscope.tui.processes_view import (
     COLUMNS,
     ConfirmSignal,
@@ -21,21 +20,7 @@ from gpuscope.tui.processes_view import (
     running_time,
     send_signal,
 )
-from tests.tui_support import make_app, ready, tick, wait_until
-
-
-class ListedProcesses:
-    """A GPU whose process list names real processes of this host (the Device protocol)."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.info = DeviceInfo("nvidia:0", Vendor.NVIDIA, 0, "Test GPU")
-        self.pids = pids
-
-    def read(self, now_s: float) -> Reading:
-        listed = tuple(
-            ProcessUsage(pid, None, 1024.0 * (i + 1), kind="C") for i, pid in enumerate(self.pids)
-        )
-        return Reading(now_s, time.time(), util_gpu_pct=50.0, processes=listed)
+from tests.tui_support import ListedProcesses, make_app, ready, tick, wait_until
 
 
 @pytest.fixture
@@ -56,8 +41,8 @@ async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(slee
     async with app.run_test(size=(160, 40)) as pilot:
         await ready(pilot)
         await tick(pilot, 3)
-        await pilot.press("2")
-        await pilot.pause()
+        await pilot.press("2")  # host details are read from the next sample on, while shown
+        await tick(pilot, 1)
         table = app.query_one(ProcessTable)
         pid_column, command_column = COLUMNS.index("pid"), COLUMNS.index("command")
         assert {r[pid_column] for r in rows_of(table)} == {str(os.getpid()), str(sleeper.pid)}

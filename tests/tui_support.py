@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from textual.pilot import Pilot
 
 from gpuscope.simulated.devices import SimulatedCpu, SimulatedGpu, demo_gpus
 from gpuscope.telemetry.discover import Discovery
-from gpuscope.telemetry.model import Device
+from gpuscope.telemetry.model import Device, DeviceInfo, ProcessUsage, Reading, Vendor
 from gpuscope.tui.app import AppSetup, GpuscopeApp
 from gpuscope.workloads.registry import find_workloads
 from tests.conftest import FakeClock
@@ -73,3 +74,21 @@ async def tick(pilot: Pilot[int], times: int = 1, step_s: float = 0.5) -> None:
         app.sampler.tick()
     app.refresh_view()
     await pilot.pause()
+
+
+class ListedProcesses:
+    """A GPU whose process list names real processes of this host (the Device protocol)."""
+
+    def __init__(self, pids: list[int], index: int = 0) -> None:
+        self.info = DeviceInfo(f"nvidia:{index}", Vendor.NVIDIA, index, "Test GPU")
+        self.pids = pids
+
+    def read(self, now_s: float) -> Reading:
+        listed = tuple(
+            ProcessUsage(pid, None, 1024.0 * (i + 1), kind="C", sm_pct=50.0 / len(self.pids))
+            for i, pid in enumerate(self.pids)
+        )
+        return Reading(
+            now_s, time.time(), util_gpu_pct=50.0, power_w=300.0, energy_counter_j=300.0 * now_s,
+            processes=listed,
+        )  # fmt: skip

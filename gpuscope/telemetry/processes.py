@@ -40,21 +40,26 @@ class ProcessDetails:
     command: str | None
 
 
-_details: dict[int, tuple[float | None, ProcessDetails]] = {}
+DETAILS_RECHECK_S = 5.0  # how often a cached user/command is checked against pid reuse
+_details: dict[int, tuple[float | None, ProcessDetails, float]] = {}  # created, found, checked
 
 
-def process_details(pid: int) -> ProcessDetails:
-    """User and command line of ``pid``; cached, and re-read if the pid was reused.
-
-    Reads /proc: call it off any UI thread (the TUI calls it from a sampler listener).
+def process_details(pid: int, now_s: float | None = None) -> ProcessDetails:
+    """User and command line of ``pid``; cached, and re-read if the pid was reused (checked at
+    most every ``DETAILS_RECHECK_S``: 200 processes at 2 Hz must not mean 400 /proc reads a
+    second). Reads /proc: call it off any UI thread (the TUI calls it from a sampler listener).
     """
+    now = time.monotonic() if now_s is None else now_s
+    cached = _details.get(pid)
+    if cached is not None and now - cached[2] < DETAILS_RECHECK_S:
+        return cached[1]
     try:
         process = psutil.Process(pid)
         created: float | None = process.create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return _details[pid][1] if pid in _details else ProcessDetails(None, None)
-    cached = _details.get(pid)
+        return cached[1] if cached is not None else ProcessDetails(None, None)
     if cached is not None and cached[0] == created:
+        _details[pid] = (created, cached[1], now)
         return cached[1]
     user = command = None
     with contextlib.suppress(psutil.Error):
@@ -64,7 +69,7 @@ def process_details(pid: int) -> ProcessDetails:
     if len(_details) >= _MAX_CACHED:
         _details.clear()
     found = ProcessDetails(user, command)
-    _details[pid] = (created, found)
+    _details[pid] = (created, found, now)
     return found
 
 
