@@ -130,3 +130,24 @@ def test_not_installed_means_absent() -> None:
 )
 def test_number(value, expected) -> None:
     assert number(value) == expected
+
+
+def test_a_process_share_is_its_graphics_busy_time_over_the_interval(install_amdsmi, clock) -> None:
+    """amdsmi gives each process's cumulative graphics-engine busy time (ns): its share of an
+    interval is the growth over the interval's length; n/a on the first read."""
+    process = {
+        "name": "python3", "pid": 4242, "mem": 0,
+        "engine_usage": {"gfx": 5_000_000_000, "enc": 0},
+        "memory_usage": {"gtt_mem": 0, "cpu_mem": 0, "vram_mem": 512 * MIB},
+        "cu_occupancy": "N/A",
+    }  # fmt: skip
+    gpu = FakeAmdGpu(processes=[process])
+    install_amdsmi([gpu], clock=clock)
+    with discover(["amd"]) as found:
+        device = found.devices[0]
+        (first,) = device.read(clock()).processes
+        clock.advance(2.0)
+        process["engine_usage"] = {"gfx": 5_000_000_000 + 1_500_000_000, "enc": 0}  # 1.5 s busy
+        (second,) = device.read(clock()).processes
+    assert first.sm_pct is None  # no interval yet: n/a, not 0
+    assert second.sm_pct == pytest.approx(75.0)

@@ -66,6 +66,7 @@ class AmdDevice:
         self._smi = smi
         self._handle = handle
         self._calls = calls = GuardedCalls(_classifier(smi))
+        self._gfx_busy: dict[int, tuple[float, float]] = {}  # pid -> (read at, gfx busy ns)
         asic = calls("asic", smi.amdsmi_get_gpu_asic_info, handle) or {}
         board = calls("board", smi.amdsmi_get_gpu_board_info, handle) or {}
         driver = calls("driver", smi.amdsmi_get_gpu_driver_info, handle) or {}
@@ -116,7 +117,7 @@ class AmdDevice:
             pstate=None,  # amdsmi has performance levels, not P-states
             throttle_reasons=None,
             fan_pct=100 * fan / self._fan_max if fan is not None and self._fan_max else None,
-            processes=self._processes(),
+            processes=self._processes(now_s),
         )
 
     def _temperature_c(self) -> float | None:
@@ -139,18 +140,31 @@ class AmdDevice:
             )
         )
 
-    def _processes(self) -> tuple[ProcessUsage, ...] | None:
+    def _processes(self, now_s: float) -> tuple[ProcessUsage, ...] | None:
+        """The GPU's processes; each one's graphics-engine share is its ``engine_usage.gfx``
+        (cumulative busy ns) over the time since the previous read: n/a on its first read."""
         procs = self._calls("processes", self._smi.amdsmi_get_gpu_process_list, self._handle)
         if procs is None:
             return None
+        busy_before, self._gfx_busy = self._gfx_busy, {}
         result = []
         for proc in procs:
+            pid = int(proc["pid"])
             vram = number(proc.get("memory_usage", {}).get("vram_mem"))
+            gfx_ns = number(proc.get("engine_usage", {}).get("gfx"))
+            share = None
+            if gfx_ns is not None:
+                self._gfx_busy[pid] = (now_s, gfx_ns)
+                before = busy_before.get(pid)
+                if before is not None and now_s > before[0] and gfx_ns >= before[1]:
+                    busy = (gfx_ns - before[1]) / 1e9 / (now_s - before[0])
+                    share = min(100.0, 100.0 * busy)
             result.append(
                 ProcessUsage(
-                    pid=int(proc["pid"]),
+                    pid=pid,
                     name=_text_or_none(proc.get("name")),
                     gpu_mem_mib=vram / MIB if vram is not None else None,
+                    sm_pct=share,  # the graphics engine's share: AMD's nearest to SM %
                 )
             )
         return tuple(result)
