@@ -245,13 +245,16 @@ def test_per_process_shares_are_the_mean_of_new_samples_and_idle_is_zero(
         clock.advance(0.5)
         device.read(clock())  # within a second: the driver is not asked again
         assert fake.calls["nvmlDeviceGetProcessesUtilizationInfo"] == 1
-        clock.advance(1.0)  # no new samples since 1.5 s: NotFound, which is idle, not n/a
+        clock.advance(1.0)  # no new sample (NotFound): the last share holds, no flicker to 0
         busy, idle = device.read(clock()).processes
-        assert busy.sm_pct == 0.0 and idle.sm_pct == 0.0
+        assert busy.sm_pct == 85.0 and idle.sm_pct == 0.0
         gpu.process_samples.append((202, 2_000_000, 30, 10))
         clock.advance(1.0)
         busy, idle = device.read(clock()).processes
-        assert busy.sm_pct == 0.0 and idle.sm_pct == 30.0  # only samples newer than the last
+        assert busy.sm_pct == 85.0 and idle.sm_pct == 30.0  # only samples newer than the last
+        clock.advance(2.5)  # over 3 s without a sample of 101: idle, not n/a
+        busy, idle = device.read(clock()).processes
+        assert busy.sm_pct == 0.0 and idle.sm_pct == 30.0
 
 
 def test_an_older_driver_falls_back_to_the_older_utilization_call(install_nvml, clock) -> None:
@@ -273,3 +276,12 @@ def test_a_process_in_both_lists_is_compute_and_graphics(install_nvml, clock) ->
         processes = {p.pid: p for p in found.devices[0].read(clock()).processes}
     assert {pid: p.kind for pid, p in processes.items()} == {101: "C+G", 303: "C", 404: "G"}
     assert processes[101].gpu_mem_mib == pytest.approx(512)  # one allocation, not twice
+
+
+def test_a_driver_with_no_samples_at_all_means_idle(install_nvml, clock) -> None:
+    """nvidia-ml-py raises NVMLError with NVML_SUCCESS when the driver's buffer is empty."""
+    gpu = sampling_gpu(processes=[(101, None)])
+    fake = install_nvml([gpu], clock=clock)
+    with discover(["nvidia"]) as found:
+        (process,) = found.devices[0].read(clock()).processes
+    assert process.sm_pct == 0.0 and fake.calls["nvmlDeviceGetProcessesUtilizationInfo"] == 1

@@ -51,7 +51,7 @@ def test_without_per_process_shares_everything_stays_unattributed() -> None:
     ledger = ledger_of(
         sample(0.0, 0.0, {1: None}), sample(1.0, 500.0, {1: None}), sample(2.0, 900.0, None)
     )
-    assert ledger.process("nvidia:0", 1).energy_j == 0.0  # type: ignore[union-attr]
+    assert [p.energy_j for p in [*ledger.processes(), *ledger.departed()]] == [0.0]
     device = ledger.device("nvidia:0")
     assert device is not None and device.measured_j == 900.0 and device.unattributed_j == 900.0
 
@@ -61,13 +61,20 @@ def test_a_process_that_starts_and_ends_mid_run_is_charged_only_while_listed() -
         sample(0.0, 0.0, {1: 50.0}),
         sample(1.0, 100.0, {1: 50.0, 2: 25.0}),  # 2 appears within (0, 1]: charged for it
         sample(2.0, 200.0, {1: 50.0, 2: 25.0}),
-        sample(3.0, 300.0, {1: 50.0}),  # 2 ended within (2, 3]: not listed at the end, not charged
-        sample(4.0, 400.0, {1: 50.0}),
     )
     two = ledger.process("nvidia:0", 2)
     assert two is not None and two.energy_j == pytest.approx(50.0)
-    assert (two.first_seen_s, two.last_seen_s) == (1.0, 2.0)
+    # its clock starts where its first charged interval starts: 50 J over 2 s, not over 1 s
+    assert (two.first_seen_s, two.last_seen_s) == (0.0, 2.0) and two.avg_power_w == 25.0
+    ledger.add([sample(3.0, 300.0, {1: 50.0})])  # 2 ended within (2, 3]: not charged for it
+    ledger.add([sample(4.0, 400.0, {1: 50.0})])
+    assert ledger.process("nvidia:0", 2) is None  # forgotten: a reused pid 2 starts from zero
+    (gone,) = ledger.departed()
+    assert gone.pid == 2 and gone.energy_j == pytest.approx(50.0)
     assert ledger.process("nvidia:0", 1).energy_j == pytest.approx(200.0)  # type: ignore[union-attr]
+    ledger.add([sample(5.0, 500.0, {1: 50.0, 2: 10.0})])  # pid 2 again: another process
+    again = ledger.process("nvidia:0", 2)
+    assert again is not None and again.energy_j == pytest.approx(10.0) and again.first_seen_s == 4.0
 
 
 def test_no_device_energy_charges_nothing() -> None:
@@ -90,7 +97,7 @@ def test_attributed_plus_unattributed_is_the_measured_energy_on_any_timeline() -
         first = energy if first is None else first
     device = ledger.device("nvidia:0")
     assert device is not None
-    charged = sum(p.energy_j for p in ledger.processes())
+    charged = sum(p.energy_j for p in [*ledger.processes(), *ledger.departed()])
     assert charged == pytest.approx(device.attributed_j)
     assert charged + device.unattributed_j == pytest.approx(device.measured_j)
     assert device.measured_j == pytest.approx(energy - first)  # every joule since the first sample

@@ -36,3 +36,13 @@ def test_pids_no_gpu_lists_any_more_are_forgotten() -> None:
     host_usage(psutil.Process().pid, now_s=0.0)
     forget_exited(alive=set())
     assert processes._usage == {}
+
+
+def test_a_reused_pid_starts_over(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """psutil caches a handle's start time: reuse shows only through is_running()."""
+    me = psutil.Process().pid
+    first = host_usage(me, now_s=0.0)
+    assert first is not None
+    monkeypatch.setattr(psutil.Process, "is_running", lambda self: False)  # as after reuse
+    again = host_usage(me, now_s=2.0)
+    assert again is not None and again.cpu_pct is None  # a new process: no interval yet

@@ -257,3 +257,14 @@ def test_record_processes_writes_each_process_and_its_estimated_energy(
     assert float(last_202["energy_j"]) == pytest.approx(0.2 * measured, rel=0.02)
     assert float(last_101["avg_power_w"]) == pytest.approx(0.6 * 300.0, rel=0.05)
     assert all(r["energy_j"] == r["energy_source"] == r["sm_pct"] == "" for r in by_pid["303"])
+
+
+def test_record_processes_refuses_one_file_twice_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    out, procs = tmp_path / "rec.csv", tmp_path / "procs.csv"
+    same = main(
+        ["record", "-d", "0.2", "-o", str(out), "--processes", str(tmp_path / "." / out.name)]
+    )
+    assert same == 2 and not out.exists()
+    procs.write_text("kept\n")
+    assert main(["record", "-d", "0.2", "-o", str(out), "--processes", str(procs)]) == 1
+    assert not out.exists() and procs.read_text() == "kept\n"  # refused before creating either

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 from textual.widgets import DataTable, Input
 
@@ -76,6 +77,11 @@ async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(slee
         await pilot.press("n")  # cancelled: nothing is sent
         await pilot.pause()
         assert sleeper.poll() is None
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
+        await pilot.press("enter")  # enter alone is Cancel, the focused button
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmSignal))
+        assert sleeper.poll() is None
 
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
@@ -83,22 +89,35 @@ async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(slee
         assert sleeper.wait(timeout=10) == -signal.SIGTERM
 
 
-def test_a_signal_that_cannot_be_sent_says_why_in_one_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    row = ProcessRow("nvidia:0", 4321, "alice", "C", 10.0, None, None, None, None, None, "train")
+def row_for(pid: int, started_s: float | None, user: str | None = "alice") -> ProcessRow:
+    return ProcessRow("nvidia:0", pid, user, "C", 10.0, None, None, None, None, started_s, "job")
 
-    def denied(pid: int, sig: int) -> None:
-        raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(os, "kill", denied)
-    assert send_signal(row, signal.SIGKILL) == (
-        "no permission to signal pid 4321 (it belongs to alice): run gpuscope as that user or root"
+def test_a_signal_that_cannot_be_sent_says_why_in_one_line(sleeper, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    started = psutil.Process(sleeper.pid).create_time()
+    # the pid now names another process than the one shown: nothing is sent
+    assert send_signal(row_for(sleeper.pid, started - 100.0), signal.SIGTERM) == (
+        f"pid {sleeper.pid} is now another process: nothing sent"
     )
+    assert "start time is unknown" in (
+        send_signal(row_for(sleeper.pid, None), signal.SIGTERM) or ""
+    )
+    assert sleeper.poll() is None
 
-    def gone(pid: int, sig: int) -> None:
-        raise ProcessLookupError(3, "No such process")
+    def denied(self, sig: int) -> None:  # type: ignore[no-untyped-def]
+        raise psutil.AccessDenied(self.pid)
 
-    monkeypatch.setattr(os, "kill", gone)
-    assert send_signal(row, signal.SIGTERM) == "pid 4321 has already exited"
+    monkeypatch.setattr(psutil.Process, "send_signal", denied)
+    assert send_signal(row_for(sleeper.pid, started), signal.SIGKILL) == (
+        f"no permission to signal pid {sleeper.pid} (it belongs to alice): "
+        "run gpuscope as that user or root"
+    )
+    monkeypatch.undo()
+    sleeper.kill()
+    sleeper.wait()
+    assert send_signal(row_for(sleeper.pid, started), signal.SIGTERM) == (
+        f"pid {sleeper.pid} has already exited"
+    )
     simulated = ProcessRow(
         "nvidia:0", 1, None, None, None, None, None, None, None, None, None, True
     )

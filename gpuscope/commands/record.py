@@ -55,8 +55,14 @@ def _validate(options: RecordOptions) -> list[str]:
             raise UsageError(str(exc)) from None
     if options.processes == "-":
         raise UsageError("--processes needs a file (standard output is the device rows)")
-    if options.processes is not None and options.processes == options.output:
-        raise UsageError("--processes must be another file than --output")
+    if options.processes is not None:
+        same = os.path.realpath(options.processes) == os.path.realpath(options.output)
+        if same and options.output != "-":
+            raise UsageError("--processes must be another file than --output")
+        if not options.force:  # refuse before creating either, so no empty file is left
+            for path in (options.output, options.processes):
+                if path != "-" and os.path.exists(path):
+                    raise CommandFailed(f"{path} exists; pass --force to overwrite it")
     return selectors
 
 
@@ -99,7 +105,9 @@ def run_record(options: RecordOptions) -> int:
             if process_fd is not None:
                 ledger = ProcessEnergyLedger()
                 sampler.subscribe(ledger.add)  # before the rows that read it
-                sampler.subscribe(_start_sink(process_fd, options, ProcessRows(ledger)))
+                sampler.subscribe(
+                    _start_sink(process_fd, options, ProcessRows(ledger), options.processes)
+                )
             sampler.subscribe(_LostReporter())
             elapsed_s = _sample_until_stopped(sampler, sink, options, len(devices))
         finally:
@@ -123,11 +131,13 @@ def run_record(options: RecordOptions) -> int:
     return 0
 
 
-def _start_sink(fd: int, options: RecordOptions, table: RowTable | None = None) -> RecordingSink:
+def _start_sink(
+    fd: int, options: RecordOptions, table: RowTable | None = None, path: str | None = None
+) -> RecordingSink:
     try:
         return RecordingSink(fd, options.fmt, table)
     except OSError as exc:
-        raise CommandFailed(_describe_write_error(options.output, exc)) from None
+        raise CommandFailed(_describe_write_error(path or options.output, exc)) from None
 
 
 def _sample_until_stopped(

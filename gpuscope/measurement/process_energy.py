@@ -15,19 +15,23 @@ The model, interval by interval (between two samples of one device):
   charged to it.
 
 So, per device, the attributed energies plus the unattributed remainder add up to the device's
-measured energy exactly; ``ProcessEnergyLedger`` keeps those sums. Attribution is a model, so
-every per-process figure is labelled ``estimate`` wherever it is shown.
+measured energy exactly; ``ProcessEnergyLedger`` keeps those sums. A process's figures run from
+the start of the interval it first appeared in; once it is no longer listed it moves to the
+departed (its energy stays in the device's attributed sum), so a reused pid starts from zero.
+Attribution is a model, so every per-process figure is labelled ``estimate`` wherever shown.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpuscope.telemetry.model import Sample
 
 SOURCE = "estimate"  # what every attributed figure is labelled
+DEPARTED_KEPT = 1000  # ended processes remembered, newest first out last
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ class ProcessEnergyLedger:
         self._last: dict[str, Sample] = {}
         self._processes: dict[tuple[str, int], ProcessEnergy] = {}
         self._devices: dict[str, DeviceLedger] = {}
+        self._departed: deque[ProcessEnergy] = deque(maxlen=DEPARTED_KEPT)  # the newest ended
 
     def add(self, samples: Sequence[Sample]) -> None:
         with self._lock:
@@ -79,11 +84,19 @@ class ProcessEnergyLedger:
         device_id, now = sample.device_id, sample.reading.time_s
         before, self._last[device_id] = self._last.get(device_id), sample
         listed = sample.reading.processes or ()
-        for process in listed:  # seen: a process's clock starts here, charged or not
+        # A process no longer listed is forgotten: a pid that comes back (reused by another
+        # process) starts from zero, and a long run does not keep every short job.
+        pids = {p.pid for p in listed}
+        for key in [k for k in self._processes if k[0] == device_id and k[1] not in pids]:
+            self._departed.append(self._processes.pop(key))
+        # A new process's clock starts where the interval it arrived in starts, as its first
+        # charge covers that interval: its average power is then the charge over its time.
+        start = before.reading.time_s if before is not None else now
+        for process in listed:
             key = (device_id, process.pid)
             known = self._processes.get(key)
             self._processes[key] = (
-                ProcessEnergy(device_id, process.pid, 0.0, now, now)
+                ProcessEnergy(device_id, process.pid, 0.0, start, now)
                 if known is None
                 else ProcessEnergy(device_id, process.pid, known.energy_j, known.first_seen_s, now)
             )
@@ -118,6 +131,11 @@ class ProcessEnergyLedger:
     def processes(self) -> list[ProcessEnergy]:
         with self._lock:
             return list(self._processes.values())
+
+    def departed(self) -> list[ProcessEnergy]:
+        """Processes no longer listed, with what they were charged (the newest ones)."""
+        with self._lock:
+            return list(self._departed)
 
     def device(self, device_id: str) -> DeviceLedger | None:
         with self._lock:

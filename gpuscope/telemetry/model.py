@@ -57,9 +57,10 @@ class ProcessUsage:
     """A process using a GPU. ``gpu_mem_mib`` is None where the driver does not say.
 
     ``sm_pct`` / ``mem_bus_pct``: its share of the GPU's SMs and memory bandwidth over the last
-    second, where the driver samples processes (None where it does not: the H100 on driver 580);
-    0 for a listed process the driver saw no activity from. ``kind``: "C" (compute), "G"
-    (graphics) or "C+G", as nvidia-smi and nvitop write it; None where not known."""
+    second or so, where the driver samples processes (None where it does not: the H100 on driver
+    580); 0 for a listed process the driver saw no activity from for 3 s. ``kind``: "C"
+    (compute), "G" (graphics) or "C+G", as nvidia-smi and nvitop write it; None where not
+    known."""
 
     pid: int
     name: str | None

@@ -26,6 +26,7 @@ from gpuscope.telemetry.processes import process_name
 # them faster returns the same value, and the energy call alone costs ~2.5-3 ms.
 POWER_PERIOD_S = 0.1
 PROCESS_UTIL_PERIOD_S = 1.0  # per-process samples: the driver's window is ~1 s or more
+SHARE_HOLD_S = 3.0  # a process's last share holds this long without a new sample, then 0 %
 LIMIT_PERIOD_S = 1.0
 
 # nvmlClocksEventReason* bits (formerly "throttle reasons"), as named in nvml.h.
@@ -89,6 +90,7 @@ class NvidiaDevice:
         self._calls = GuardedCalls(_classifier(nv))
         self._util_cache: tuple[float, dict[int, tuple[float, float]] | None] | None = None
         self._util_seen_us = 0  # the newest per-process sample's timestamp (driver clock, µs)
+        self._util_held: dict[int, tuple[float, tuple[float, float]]] = {}  # pid -> (at, share)
         # Newer bindings renamed "clocks throttle reasons" to "clocks event reasons".
         self._clock_events_fn = getattr(
             nv,
@@ -237,7 +239,14 @@ class NvidiaDevice:
             totals[1] += s.memUtil
             totals[2] += 1
             self._util_seen_us = max(self._util_seen_us, int(s.timeStamp))
-        shares = {pid: (sm / n, mem / n) for pid, (sm, mem, n) in sums.items()}
+        for pid, (sm, mem, n) in sums.items():
+            self._util_held[pid] = (now_s, (sm / n, mem / n))
+        # The driver samples a process about once a second or less: a read with no new sample
+        # for a pid keeps its last share for a while, instead of flickering to 0 %.
+        self._util_held = {
+            pid: held for pid, held in self._util_held.items() if now_s - held[0] <= SHARE_HOLD_S
+        }
+        shares = {pid: held[1] for pid, held in self._util_held.items()}
         self._util_cache = (now_s, shares)
         return shares
 

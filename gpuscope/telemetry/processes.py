@@ -105,10 +105,10 @@ def host_usage(pid: int, now_s: float | None = None) -> HostUsage | None:
     if cached is not None and now - cached[0] < USAGE_PERIOD_S:
         return cached[3]
     try:
+        if cached is not None and not cached[2].is_running():  # exited, or the pid was reused
+            cached = None  # is_running re-reads the start time; create_time() is cached
         process = cached[2] if cached is not None else psutil.Process(pid)
         created: float | None = process.create_time()
-        if cached is not None and cached[1] != created:  # the pid was reused
-            process, cached = psutil.Process(pid), None
         with process.oneshot():
             cpu = process.cpu_percent(None)
             rss = process.memory_info().rss / (1024 * 1024)

@@ -315,7 +315,8 @@ class DevicePanel(Vertical):
                 why = fmt.shorten(why, room)
                 lines.append([(f"{name:<{GUTTER}}n/a{f': {why}' if why else ''}", muted)])
                 continue
-            top = kind.top or (limit if unit == "W" else None) or nice_top(values, 1.0)
+            floor = 10.0 if unit == "W" else 1.0  # a 2 W CPU estimate must not fill the chart
+            top = kind.top or (limit if unit == "W" else None) or nice_top(values, floor)
             for i, row in enumerate(braille_area(values, top, rows)):
                 label = f"{name:<4}{scale_label(top, unit):>5}" if i == 0 else ""
                 if i == rows - 1 and rows > 1:

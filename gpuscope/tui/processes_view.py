@@ -10,12 +10,12 @@ caches filled on the sampler thread: this view never reads /proc.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import psutil
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -170,14 +170,23 @@ def _cut(command: str | None, room: int = COMMAND_CELL) -> str:
 
 
 def send_signal(row: ProcessRow, sig: signal.Signals) -> str | None:
-    """Signal the process; None on success, else why not, in one line."""
+    """Signal the process the row shows; None on success, else why not, in one line.
+
+    Only if it is still that process: its start time must be the one the row was shown with
+    (a pid reused while the question was open, or seen from another pid namespace, is refused),
+    and psutil checks again as it sends."""
     if row.simulated:
         return f"pid {row.pid} is a simulated process: there is nothing to signal"
+    if row.started_s is None:
+        return f"pid {row.pid}: cannot tell it is the process shown (its start time is unknown)"
     try:
-        os.kill(row.pid, sig)
-    except ProcessLookupError:
+        process = psutil.Process(row.pid)
+        if process.create_time() != row.started_s:
+            return f"pid {row.pid} is now another process: nothing sent"
+        process.send_signal(sig)
+    except psutil.NoSuchProcess:
         return f"pid {row.pid} has already exited"
-    except PermissionError:
+    except psutil.AccessDenied:
         owner = f" (it belongs to {row.user})" if row.user else ""
         return f"no permission to signal pid {row.pid}{owner}: run gpuscope as that user or root"
     return None
@@ -203,6 +212,9 @@ class ConfirmSignal(ModalScreen[bool]):
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"y  send {self.sig.name}", variant="error", id="confirm-yes")
                 yield Button("n  cancel", id="confirm-no")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()  # enter alone never sends a signal
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -356,7 +356,10 @@ class FakeNvml:
         def newer_samples(gpu: FakeGpu, time_stamp: int) -> list[tuple[int, int, int, int]]:
             now_us = int(self.clock() * 1e6)
             steady = [(pid, now_us, sm, mem) for pid, (sm, mem) in gpu.busy_processes.items()]
-            found = [s for s in [*gpu.process_samples, *steady] if s[1] > time_stamp]
+            every = [*gpu.process_samples, *steady]
+            if not every:  # nvidia-ml-py: the size call succeeds with 0, and it raises anyway
+                raise NVMLError(NVML_SUCCESS)
+            found = [s for s in every if s[1] > time_stamp]
             if not found:
                 raise NVMLError(NVML_ERROR_NOT_FOUND)
             return found
