@@ -9,11 +9,11 @@ shares, so nothing could be charged (n/a, not 0).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from gpuscope.measurement.process_energy import SOURCE, ProcessEnergyLedger
+from gpuscope.sinks.columns import iso_timestamp
 from gpuscope.telemetry.model import ProcessUsage, Sample
 from gpuscope.telemetry.processes import process_details
 
@@ -33,27 +33,26 @@ class ProcessRows:
         self._ledger = ledger  # subscribed before this table, so it has this tick's samples
 
     def rows(self, samples: Sequence[Sample]) -> list[list[Any]]:
-        return [
-            [self._cell(sample, process, name) for name in self.names]
-            for sample in samples
-            for process in sample.reading.processes or ()
-        ]
+        rows = []
+        for sample in samples:
+            for process in sample.reading.processes or ():
+                values = self._values(sample, process)
+                rows.append([values[name] for name in self.names])
+        return rows
 
     def records(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:
         return [dict(zip(self.names, row, strict=True)) for row in self.rows(samples)]
 
-    def _cell(self, sample: Sample, process: ProcessUsage, name: str) -> Any:
-        if name == "timestamp":
-            stamp = dt.datetime.fromtimestamp(sample.reading.wall_time_s).astimezone()
-            return stamp.isoformat(timespec="milliseconds")
-        if name in ("user", "command"):
-            details = process_details(process.pid)
-            return details.user if name == "user" else details.command or process.name
+    def _values(self, sample: Sample, process: ProcessUsage) -> dict[str, Any]:
+        details = process_details(process.pid)
         charged = self._ledger.process(sample.device_id, process.pid)
-        shared = process.sm_pct is not None and charged is not None
-        values = {
+        shared = charged is not None and process.sm_pct is not None
+        return {
+            "timestamp": iso_timestamp(sample.reading.wall_time_s),
             "device": sample.device_id,
             "pid": process.pid,
+            "user": details.user,
+            "command": details.command or process.name,
             "type": process.kind,
             "gpu_mem_mib": process.gpu_mem_mib,
             "sm_pct": process.sm_pct,
@@ -62,4 +61,3 @@ class ProcessRows:
             "avg_power_w": charged.avg_power_w if shared and charged else None,
             "energy_source": SOURCE if shared else None,
         }
-        return values[name]

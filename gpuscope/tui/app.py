@@ -219,13 +219,12 @@ class GpuscopeApp(App[int]):
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
         active = self.query_one("#tabs", TabbedContent).active
-        if active == "processes":  # host figures of GPU processes are read only while shown
-            self.session.show_process_details.set()
+        if active == "processes":
+            self.session.show_process_details.set()  # host figures are read only while shown
+            self.query_one(ProcessTable).focus()  # so o / O sort at once
         else:
             self.session.show_process_details.clear()
-        if active == "processes":
-            self.query_one(ProcessTable).focus()  # so o / O sort at once
-        elif active == "compare":
+        if active == "compare":
             self.query_one("#compare-scroll").focus()  # so arrows and PgUp/PgDn scroll it
         self.refresh_view()
 

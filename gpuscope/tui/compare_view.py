@@ -20,6 +20,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.tui import formatting as fmt
 from gpuscope.tui.scoreboard import (
     Group,
     Row,
@@ -142,7 +143,7 @@ def group_lines(group: Group, width: int) -> list[str]:
     for row, texts, mark in zip(group.rows, cells, marks, strict=True):
         if row.status is RowStatus.FAILED:
             room = max(10, width - widths[0] - len(gap))
-            failure = escape(_cut(f"failed: {row.failure or ''}", room))
+            failure = escape(fmt.clip(f"failed: {row.failure or ''}", room))
             lines.append(f"{escape(row.device.ljust(widths[0]))}{gap}[$error]{failure}[/]")
             continue
         for i, scale, value in zip(bars, scales, (row.throughput, row.work_per_joule), strict=True):
@@ -153,7 +154,7 @@ def group_lines(group: Group, width: int) -> list[str]:
     for i, scale in zip(bars, scales, strict=True):
         ticks[i] = scale.tick_line() if scale else ""
     lines.append(f"[$text-muted]{line(ticks)}[/]")
-    lines += [f"[$text-muted]{escape(_cut(n, width))}[/]" for n in _notes(group, wide)]
+    lines += [f"[$text-muted]{escape(fmt.clip(n, width))}[/]" for n in _notes(group, wide)]
     return lines
 
 
@@ -183,10 +184,6 @@ def _notes(group: Group, wide: bool) -> list[str]:
             if row.throughput is not None and row.work_per_joule is None:
                 notes.append(f"{row.device}: no work/J: {row.energy_note or 'no energy reading'}")
     return notes
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
 def scoreboard_lines(groups: Sequence[Group], width: int) -> list[str]:

@@ -68,6 +68,11 @@ def duration(seconds: float) -> str:
 ADVICE_MAX = 26  # a reason's last clause up to this long is advice worth keeping whole
 
 
+def clip(text: str, room: int) -> str:
+    """``text`` in at most ``room`` characters, its end cut with an ellipsis."""
+    return text if len(text) <= room else text[: max(0, room - 1)] + "…"
+
+
 def shorten(reason: str, room: int) -> str:
     """``reason`` in at most ``room`` characters. Its last clause (after ``; ``), when short, is
     what to do about it (``estimate: --cpu-tdp W``), so the middle is cut, not the end."""
@@ -76,4 +81,4 @@ def shorten(reason: str, room: int) -> str:
     head, sep, advice = reason.rpartition("; ")
     if sep and len(advice) <= ADVICE_MAX and room - len(advice) - 3 >= 8:
         return head[: room - len(advice) - 3] + "…; " + advice
-    return reason[: max(0, room - 1)] + "…"
+    return clip(reason, room)

@@ -163,12 +163,6 @@ def running_time(started_s: float | None, now_s: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _cut(command: str | None, room: int = COMMAND_CELL) -> str:
-    if not command:
-        return fmt.NA
-    return command if len(command) <= room else command[: room - 1] + "…"
-
-
 def send_signal(row: ProcessRow, sig: signal.Signals) -> str | None:
     """Signal the process the row shows; None on success, else why not, in one line.
 
@@ -309,7 +303,7 @@ class ProcessTable(DataTable[str]):
             fmt.percent(row.cpu_pct),
             fmt.value(row.rss_mib, unit=" MiB"),
             running_time(row.started_s, now),
-            _cut(row.command),
+            fmt.clip(row.command, COMMAND_CELL) if row.command else fmt.NA,
         )
 
     def _labels(self) -> list[str]:
