@@ -9,13 +9,18 @@ import sys
 from pathlib import Path
 
 from gpuscope.sinks.columns import COLUMN_NAMES
+from gpuscope.sinks.process_rows import PROCESS_COLUMN_NAMES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_every_recorded_column_is_in_the_metrics_reference() -> None:
-    documented = set(re.findall(r"^\| `(\w+)` \|", (DOCS / "metrics.md").read_text(), re.M))
+    devices, _, processes = (DOCS / "metrics.md").read_text().partition("## Process rows")
+    documented = set(re.findall(r"^\| `(\w+)` \|", devices, re.M))
     assert set(COLUMN_NAMES) == documented
+    first_cells = re.findall(r"^\| ([^|]+) \|", processes.split("\n## ")[0], re.M)
+    named = {name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)}
+    assert set(PROCESS_COLUMN_NAMES) - {"timestamp", "device"} <= named
 
 
 def test_ci_runs_the_readme_test_command() -> None:
