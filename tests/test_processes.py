@@ -9,7 +9,12 @@ import time
 import psutil
 
 from gpuscope.telemetry import processes
-from gpuscope.telemetry.processes import cached_usage, forget_exited, host_usage
+from gpuscope.telemetry.processes import (
+    cached_usage,
+    forget_exited,
+    host_usage,
+    process_details,
+)
 
 
 def test_cpu_rss_and_start_of_a_busy_child_and_none_once_it_exits() -> None:
@@ -21,14 +26,16 @@ def test_cpu_rss_and_start_of_a_busy_child_and_none_once_it_exits() -> None:
         assert first.rss_mib is not None and first.rss_mib > 1
         assert first.started_s == psutil.Process(child.pid).create_time()
         time.sleep(0.5)
-        assert host_usage(child.pid, now_s=0.5) is first  # younger than a second: the cache
-        busy = host_usage(child.pid, now_s=1.5)
+        assert host_usage(child.pid, now_s=0.5) is first  # younger than its period: the cache
+        busy = host_usage(child.pid, now_s=processes.USAGE_PERIOD_S)
         assert busy is not None and busy.cpu_pct is not None and busy.cpu_pct > 20
         assert cached_usage(child.pid) is busy
     finally:
         child.kill()
         child.wait()
-    assert host_usage(child.pid, now_s=3.0) is None  # exited between reads: handled, forgotten
+    assert (
+        host_usage(child.pid, now_s=3 * processes.USAGE_PERIOD_S) is None
+    )  # exited between reads: handled, forgotten
     assert cached_usage(child.pid) is None
 
 
@@ -38,11 +45,36 @@ def test_pids_no_gpu_lists_any_more_are_forgotten() -> None:
     assert processes._usage == {}
 
 
-def test_a_reused_pid_starts_over(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """psutil caches a handle's start time: reuse shows only through is_running()."""
+def test_a_pid_no_gpu_lists_is_read_afresh_when_listed_again(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A pid leaves the GPU lists before the kernel can give it to another process: forgetting
+    it then is what keeps a reused pid from showing the old process's command and figures."""
     me = psutil.Process().pid
+    forget_exited(alive=set())
+    assert process_details(me).command is not None
     first = host_usage(me, now_s=0.0)
-    assert first is not None
-    monkeypatch.setattr(psutil.Process, "is_running", lambda self: False)  # as after reuse
-    again = host_usage(me, now_s=2.0)
+    second = host_usage(me, now_s=processes.USAGE_PERIOD_S)
+    assert first is not None and second is not None and second.cpu_pct is not None
+    monkeypatch.setattr(psutil.Process, "cmdline", lambda self: ["another", "job"])
+    assert process_details(me).command != "another job"  # still listed: read once, kept
+    forget_exited(alive=set())  # left every GPU's list
+    assert process_details(me).command == "another job"
+    again = host_usage(me, now_s=processes.USAGE_PERIOD_S)
     assert again is not None and again.cpu_pct is None  # a new process: no interval yet
+
+
+def test_a_process_we_may_not_read_keeps_none_and_is_not_read_on_every_sample(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    me = psutil.Process().pid
+    forget_exited(alive=set())
+    reads = []
+
+    def denied(self):  # type: ignore[no-untyped-def]
+        reads.append(self.pid)
+        raise psutil.AccessDenied(self.pid)
+
+    monkeypatch.setattr(psutil.Process, "cpu_times", denied)
+    usage = host_usage(me, now_s=0.0)
+    assert usage is not None and (usage.cpu_pct, usage.rss_mib, usage.started_s) == (None,) * 3
+    assert host_usage(me, now_s=0.5) is usage  # n/a, without reading /proc again
+    assert reads == [me]
+    host_usage(me, now_s=processes.USAGE_PERIOD_S)  # tried again at the usual pace
+    assert reads == [me, me]

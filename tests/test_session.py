@@ -116,3 +116,47 @@ def test_a_failure_of_gpuscope_while_driving_fails_the_run_not_the_session(tmp_p
     assert run.error is not None and "Too many open files" in run.error.message
     assert isinstance(heard[-1], Failed)  # the UI is told, as for any failed run
     s.close()
+
+
+def test_host_figures_are_read_only_while_shown_and_only_for_the_rows_in_sight(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from gpuscope import session as session_module
+    from gpuscope.telemetry import processes
+    from gpuscope.telemetry.model import ProcessUsage, Reading, Sample, Vendor
+
+    read: list[int] = []
+
+    def host_usage(pid: int) -> processes.HostUsage:
+        read.append(pid)
+        usage = processes.HostUsage(1.0, 2.0, 3.0)
+        processes._usage[pid] = processes._Handle(None, 0.0, 0.0, None, usage)
+        return usage
+
+    monkeypatch.setattr(processes, "_usage", {})  # this test's caches, gone after it
+    monkeypatch.setattr(processes, "_details", {})
+    monkeypatch.setattr(session_module, "host_usage", host_usage)
+    monkeypatch.setattr(session_module, "process_details", lambda pid: None)
+    listed = tuple(ProcessUsage(pid, "job", 1.0) for pid in (101, 102, 103))
+    samples = [Sample("nvidia:7", Vendor.NVIDIA, Reading(1.0, 1.0, processes=listed), None, None)]
+    s = session(tmp_path)
+    s._look_up_processes(samples)
+    assert read == []  # the Processes tab is not shown: nothing is read
+    s.show_process_details.set()
+    s.host_usage_wanted = frozenset({102})
+    s._look_up_processes(samples)
+    assert sorted(read) == [101, 102, 103]  # each process once: its start time
+    read.clear()
+    s._look_up_processes(samples)
+    assert read == [102]  # then only the row in sight
+    s.host_usage_wanted = None  # sorted by a host column: all of them
+    read.clear()
+    s._look_up_processes(samples)
+    assert sorted(read) == [101, 102, 103]
+    s.show_process_details.clear()
+    s._look_up_processes(samples)
+    s.show_process_details.set()
+    s.host_usage_wanted = frozenset()
+    read.clear()
+    s._look_up_processes(samples)
+    assert sorted(read) == [101, 102, 103]  # shown again: read afresh, not an old average

@@ -101,17 +101,17 @@ async def test_processes_listed_and_sortable() -> None:
         await tick(pilot, 60, step_s=0.5)  # nvidia:1 starts serving at 20 s
         await pilot.press("2")
         await pilot.pause()
-        table = app.query_one("#processes-table", DataTable)
-        pids = [table.get_row_at(i)[1] for i in range(table.row_count)]
-        assert pids == ["5150", "4242", "5188"]  # by GPU memory, largest first
-        from gpuscope.tui.processes_view import COLUMNS
+        from gpuscope.tui.processes_view import COLUMNS, ProcessTable
 
+        table = app.query_one(ProcessTable)
+        pids = [cells[1] for cells in table.cells]
+        assert pids == ["5150", "4242", "5188"]  # by GPU memory, largest first
         steps = COLUMNS.index("command") - COLUMNS.index("GPU mem")
         await pilot.press(*["o"] * steps)  # next columns, up to command, reversed
         await pilot.press("O")  # ascending
-        commands = [table.get_row_at(i)[COLUMNS.index("command")] for i in range(table.row_count)]
+        commands = [cells[COLUMNS.index("command")] for cells in table.cells]
         assert commands == sorted(commands)
-        assert table.get_row_at(0)[2] == "(simulated)"
+        assert table.cells[0][2] == "(simulated)"
 
 
 async def test_lost_device_is_marked_and_the_others_go_on() -> None:

@@ -11,15 +11,21 @@ import time
 
 import psutil
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
+from gpuscope.measurement.process_energy import ProcessEnergyLedger
+from gpuscope.telemetry import processes
+from gpuscope.telemetry.model import ProcessUsage, Reading, Sample, Vendor
+from gpuscope.telemetry.processes import ProcessDetails
 from gpuscope.tui.processes_view import (
     COLUMNS,
     ConfirmSignal,
     ProcessRow,
     ProcessTable,
+    processes_note,
     running_time,
     send_signal,
+    unattributed_line,
 )
 from tests.tui_support import ListedProcesses, make_app, ready, tick, wait_until
 
@@ -33,8 +39,8 @@ def sleeper():  # type: ignore[no-untyped-def]
     child.wait()
 
 
-def rows_of(table: DataTable[str]) -> list[tuple[str, ...]]:
-    return [tuple(table.get_row_at(i)) for i in range(table.row_count)]
+def rows_of(table: ProcessTable) -> list[tuple[str, ...]]:
+    return list(table.cells)
 
 
 async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(sleeper) -> None:  # type: ignore[no-untyped-def]
@@ -131,3 +137,28 @@ def test_a_signal_that_cannot_be_sent_says_why_in_one_line(sleeper, monkeypatch)
 def test_running_time(seconds: int, shown: str) -> None:
     assert running_time(1000.0, 1000.0 + seconds) == shown
     assert running_time(None, 5.0) == "n/a"
+
+
+def gpu_sample(shares: dict[int, float | None]) -> Sample:
+    listed = tuple(ProcessUsage(pid, "job", 10.0, kind="C", sm_pct=s) for pid, s in shares.items())
+    return Sample("nvidia:0", Vendor.NVIDIA, Reading(1.0, 1.0, processes=listed), 5.0, None)
+
+
+def test_the_note_says_why_columns_are_n_a(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    unsampled = gpu_sample({11: None, 12: None})
+    monkeypatch.setitem(processes._details, 11, ProcessDetails(None, None))  # hidden from us
+    monkeypatch.setitem(processes._details, 12, ProcessDetails("bob", "python train.py"))
+    note = processes_note([unsampled])
+    assert "SM % and mem % n/a on nvidia:0: its driver does not sample processes" in note
+    assert "user and host figures n/a for pid 11:" in note and "12" not in note.split("pid")[-1]
+    ledger = ProcessEnergyLedger()
+    assert unattributed_line([unsampled], ledger) == ""  # nothing measured yet: nothing to say
+    assert "energy est." not in processes_note([unsampled], ledger)
+    sampled = gpu_sample({12: 50.0})
+    ledger.add([sampled])
+    ledger.add([Sample("nvidia:0", Vendor.NVIDIA, sampled.reading, 105.0, None)])
+    assert "energy est. = the GPU's measured energy x the process's SM share" in (
+        processes_note([sampled], ledger)
+    )
+    assert unattributed_line([sampled], ledger).startswith("not charged to any process")
+    assert processes_note([]) == "No GPUs: there are no GPU processes to list."

@@ -15,7 +15,7 @@ from typing import Any
 from gpuscope.measurement.process_energy import SOURCE, ProcessEnergyLedger
 from gpuscope.sinks.columns import iso_timestamp
 from gpuscope.telemetry.model import ProcessUsage, Sample
-from gpuscope.telemetry.processes import process_details
+from gpuscope.telemetry.processes import forget_exited, process_details
 
 PROCESS_COLUMN_NAMES = (
     "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
@@ -38,6 +38,7 @@ class ProcessRows:
             for process in sample.reading.processes or ():
                 values = self._values(sample, process)
                 rows.append([values[name] for name in self.names])
+        forget_exited({p.pid for s in samples for p in s.reading.processes or ()})
         return rows
 
     def records(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:

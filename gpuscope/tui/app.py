@@ -40,7 +40,14 @@ from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.tui.layout import panel_layout
-from gpuscope.tui.processes_view import ProcessesView, ProcessTable, process_rows, processes_note
+from gpuscope.tui.processes_view import (
+    ProcessesView,
+    ProcessTable,
+    process_listing,
+    process_rows,
+    processes_note,
+    unattributed_line,
+)
 from gpuscope.tui.runs_view import RunsView
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.registry import Catalog
@@ -221,6 +228,7 @@ class GpuscopeApp(App[int]):
         active = self.query_one("#tabs", TabbedContent).active
         if active == "processes":
             self.session.show_process_details.set()  # host figures are read only while shown
+            self.query_one(ProcessesView).stale()  # what it showed last is old: draw at once
             self.query_one(ProcessTable).focus()  # so o / O sort at once
         else:
             self.session.show_process_details.clear()
@@ -298,8 +306,14 @@ class GpuscopeApp(App[int]):
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
         gpus = [s for s in latest if s.vendor is not Vendor.CPU]
         energy = self.session.process_energy
-        self.query_one(ProcessesView).show(
-            process_rows(gpus, self.setup.simulated_ids, energy), processes_note(gpus, energy)
+        view = self.query_one(ProcessesView)
+        self.session.host_usage_wanted = view.query_one(ProcessTable).host_usage_wanted()
+        if not view.due(process_listing(gpus), self.setup.clock()):
+            return
+        view.show(
+            process_rows(gpus, self.setup.simulated_ids, energy),
+            processes_note(gpus, energy),
+            unattributed_line(gpus, energy),
         )
 
     def _update_header(self) -> None:

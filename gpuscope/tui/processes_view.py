@@ -23,22 +23,27 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Static
-from textual.widgets.data_table import ColumnKey
+from textual.widgets import Button, Input, Label, Static
 
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.telemetry.model import Sample
 from gpuscope.telemetry.processes import cached_details, cached_usage
 from gpuscope.tui import formatting as fmt
+from gpuscope.tui.line_table import Column, LineTable
 
-COLUMNS = (
-    "device", "pid", "user", "type", "GPU mem", "SM %", "mem %", "energy est.", "W est.",
-    "CPU %", "host mem", "time", "command",
+TABLE_COLUMNS = (
+    Column("device"), Column("pid", "right"), Column("user"), Column("type"),
+    Column("GPU mem", "right"), Column("SM %", "right"), Column("mem %", "right"),
+    Column("energy est.", "right"), Column("W est.", "right"), Column("CPU %", "right"),
+    Column("host mem", "right"), Column("time", "right"), Column("command", stretch=True),
 )  # fmt: skip
-COMMAND_CELL = 60  # characters of the command in the table; the highlighted row shows it whole
-VALUES_PERIOD_S = 2.0  # the figures of listed processes change in place at most this often
-# figures that move on every sample; a change elsewhere (a command now known) shows at once
-LIVE_COLUMNS = frozenset({"SM %", "mem %", "energy est.", "W est.", "CPU %", "host mem", "time"})
+COLUMNS = tuple(c.label for c in TABLE_COLUMNS)
+HOST_COLUMNS = frozenset({"CPU %", "host mem", "time"})  # read through psutil, not the driver
+ONE_LINE = frozenset({"#processes-unattributed"})  # lines of fixed height, cut to the width
+# The figures of listed processes (SM %, energy, CPU %, ...) change at most this often, as
+# nvitop's default refresh: building 200 rows on every sample would cost more than showing them.
+# A process that comes or goes, or whose user and command become known, shows at once.
+VALUES_PERIOD_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,23 +122,27 @@ def process_rows(
     return rows
 
 
+def process_listing(gpus: Iterable[Sample]) -> tuple[object, ...]:
+    """What must show at once when it changes: which processes each GPU lists, of what kind,
+    what the host says they are, and whether their host figures are known yet (a row scrolled
+    into sight gets them at the next sample). Cheap (no rows are built): asked every sample."""
+    return tuple(
+        (s.device_id, p.pid, p.kind, cached_details(p.pid), cached_usage(p.pid) is None)
+        for s in gpus
+        for p in s.reading.processes or ()
+    )
+
+
 def processes_note(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None = None) -> str:
-    """What the table cannot show, and why, in a line or two; and what energy no process was
-    charged for."""
+    """What the table cannot show, and why, and the model behind its energy; a line or two
+    that changes only when the devices do."""
     if not gpus:
         return "No GPUs: there are no GPU processes to list."
     lines = []
-    if energy is not None:
-        left = [
-            f"{s.device_id} {fmt.energy(ledger.unattributed_j)} of {fmt.energy(ledger.measured_j)}"
-            for s in gpus
-            if (ledger := energy.device(s.device_id)) is not None
-        ]
-        if left:
-            lines.append(
-                "energy est. = the GPU's measured energy x the process's SM share, since first "
-                f"seen; not charged to any process (idle, unsampled): {', '.join(left)}"
-            )
+    if energy is not None and any(energy.device(s.device_id) is not None for s in gpus):
+        lines.append(
+            "energy est. = the GPU's measured energy x the process's SM share, since first seen"
+        )
     no_list = [s.device_id for s in gpus if s.reading.processes is None]
     if no_list:
         lines.append(f"process lists not reported by: {', '.join(no_list)}")
@@ -147,7 +156,34 @@ def processes_note(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None = 
             f"SM % and mem % n/a on {', '.join(unsampled)}: its driver does not sample "
             "processes (NVML NotSupported)"
         )
+    hidden = sorted(
+        {
+            p.pid
+            for s in gpus
+            for p in s.reading.processes or ()
+            if (details := cached_details(p.pid)) is not None and details.user is None
+        }
+    )
+    if hidden:
+        lines.append(
+            f"user and host figures n/a for pid {', '.join(map(str, hidden[:5]))}"
+            f"{' …' if len(hidden) > 5 else ''}: the OS does not show them to this user "
+            "(another user's process under /proc hidepid, or another container)"
+        )
     return "\n".join(lines)
+
+
+def unattributed_line(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None) -> str:
+    """The energy no process was charged for, per GPU: a line whose figures move every sample,
+    so it is kept apart from the note (one line, repainted alone)."""
+    if energy is None:
+        return ""
+    left = [
+        f"{s.device_id} {fmt.energy(ledger.unattributed_j)} of {fmt.energy(ledger.measured_j)}"
+        for s in gpus
+        if (ledger := energy.device(s.device_id)) is not None
+    ]
+    return f"not charged to any process (idle, unsampled): {', '.join(left)}" if left else ""
 
 
 def running_time(started_s: float | None, now_s: float) -> str:
@@ -218,7 +254,10 @@ class ConfirmSignal(ModalScreen[bool]):
         self.dismiss(event.button.id == "confirm-yes")
 
 
-class ProcessTable(DataTable[str]):
+class ProcessTable(LineTable):
+    """The process list: sorted, filtered, its highlight following its process; the command
+    takes the width the other columns leave (the highlighted row's is shown whole below)."""
+
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort by next column"),
         Binding("O", "reverse_sort", "Reverse sort", show=False),
@@ -228,19 +267,16 @@ class ProcessTable(DataTable[str]):
     ]
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(id="processes-table", zebra_stripes=True, cursor_type="row")
+        super().__init__(TABLE_COLUMNS, id="processes-table")
         self.sort_column = COLUMNS.index("GPU mem")  # largest first, as nvitop
         self.sort_reverse = True
         self.filter_text = ""
         self._clock = clock  # wall clock, for running times
         self._all: list[ProcessRow] = []
         self._rows: list[ProcessRow] = []
-        self._shown: object = None
-        self._columns: list[ColumnKey] = []
-        self._values_at = 0.0  # when the figures in the cells were last changed (wall clock)
 
     def on_mount(self) -> None:
-        self._columns = self.add_columns(*self._labels())
+        self.set_rows([], [], self._labels())
 
     @property
     def selected(self) -> ProcessRow | None:
@@ -257,36 +293,15 @@ class ProcessTable(DataTable[str]):
             ordered = [r for r in ordered if not r.sort_key(self.sort_column)[0]][::-1] + nones
         now = self._clock()
         cells = [self._cells(row, now) for row in ordered]
-        if cells == self._shown:
-            return
-        keys = [r.key for r in ordered]
-        if isinstance(self._shown, list) and keys == [r.key for r in self._rows]:
-            # The same processes in the same order: change only the cells that changed, and
-            # only every VALUES_PERIOD_S. Any changed cell makes DataTable render every visible
-            # cell again (~90 ms for 40 rows of 13 columns here), and energy changes each tick.
-            changed = {
-                COLUMNS[i]
-                for new_cells, old_cells in zip(cells, self._shown, strict=True)
-                for i, (a, b) in enumerate(zip(new_cells, old_cells, strict=True))
-                if a != b
-            }
-            if changed <= LIVE_COLUMNS and now - self._values_at < VALUES_PERIOD_S:
-                return  # only figures that move all the time: they wait their turn
-            self._values_at = now
-            for key, new_cells, old_cells in zip(keys, cells, self._shown, strict=True):
-                for column, value, before in zip(self._columns, new_cells, old_cells, strict=True):
-                    if value != before:
-                        self.update_cell(key, column, value)
-            self._shown, self._rows = cells, ordered
-            return
-        followed = self.selected.key if self.selected is not None else None
-        self._shown, self._rows, self._values_at = cells, ordered, now
-        self.clear(columns=True)
-        self._columns = self.add_columns(*self._labels())
-        for row, values in zip(ordered, cells, strict=True):
-            self.add_row(*values, key=row.key)
-        if followed in keys:  # the highlight stays on its process, wherever it sorted to
-            self.move_cursor(row=keys.index(followed), animate=False)
+        self._rows = ordered
+        self.set_rows([r.key for r in ordered], cells, self._labels())
+
+    def host_usage_wanted(self) -> frozenset[int] | None:
+        """The pids whose host figures are worth reading: the rows in sight, or all (None) when
+        the rows are sorted by one of those figures."""
+        if COLUMNS[self.sort_column] in HOST_COLUMNS:
+            return None
+        return frozenset(self._rows[i].pid for i in self.rows_in_sight())
 
     @staticmethod
     def _cells(row: ProcessRow, now: float) -> tuple[str, ...]:
@@ -303,12 +318,14 @@ class ProcessTable(DataTable[str]):
             fmt.percent(row.cpu_pct),
             fmt.value(row.rss_mib, unit=" MiB"),
             running_time(row.started_s, now),
-            fmt.clip(row.command, COMMAND_CELL) if row.command else fmt.NA,
+            row.command or fmt.NA,  # cut to the column's width as it is drawn
         )
 
-    def _labels(self) -> list[str]:
+    def _labels(self) -> tuple[str, ...]:
         arrow = " ▼" if self.sort_reverse else " ▲"
-        return [name + arrow if i == self.sort_column else name for i, name in enumerate(COLUMNS)]
+        return tuple(
+            name + arrow if i == self.sort_column else name for i, name in enumerate(COLUMNS)
+        )
 
     def action_cycle_sort(self) -> None:
         self._sort_by((self.sort_column + 1) % len(COLUMNS), self.sort_reverse)
@@ -316,21 +333,17 @@ class ProcessTable(DataTable[str]):
     def action_reverse_sort(self) -> None:
         self._sort_by(self.sort_column, not self.sort_reverse)
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        same = event.column_index == self.sort_column
-        self._sort_by(event.column_index, not self.sort_reverse if same else False)
+    @on(LineTable.HeaderClicked)
+    def _header_clicked(self, event: LineTable.HeaderClicked) -> None:
+        same = event.column == self.sort_column
+        self._sort_by(event.column, not self.sort_reverse if same else False)
 
     def _sort_by(self, column: int, reverse: bool) -> None:
         self.sort_column, self.sort_reverse = column, reverse
-        self._shown = None
         self.show(self._all)
-        if not self._all:  # nothing to re-sort, but the arrow moved
-            self.clear(columns=True)
-            self._columns = self.add_columns(*self._labels())
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip()
-        self._shown = None
         self.show(self._all)
 
     def action_filter(self) -> None:
@@ -362,16 +375,45 @@ class FilterRequested(Message):
 class ProcessesView(Vertical):
     """The tab: a note on what is not reported, the filter line, the table, the whole command."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._texts: dict[str, str] = {}  # what each line shows
+        self._listing: tuple[object, ...] | None = None  # what was listed at the last draw
+        self._drawn_at = 0.0
+
+    def due(self, listing: tuple[object, ...], now_s: float) -> bool:
+        """Whether to draw now: the listing changed, ``VALUES_PERIOD_S`` passed, or ``stale()``
+        was called (the tab was opened again)."""
+        if listing != self._listing or not 0 <= now_s - self._drawn_at < VALUES_PERIOD_S:
+            self._listing, self._drawn_at = listing, now_s
+            return True
+        return False
+
+    def stale(self) -> None:
+        self._listing = None
+
     def compose(self) -> ComposeResult:
         yield Static("", id="processes-note")
+        yield Static("", id="processes-unattributed")
         yield Input(placeholder="filter: device, pid, user, type or command", id="processes-filter")
         yield ProcessTable()
         yield Static("", id="process-detail")
 
-    def show(self, rows: list[ProcessRow], note: str) -> None:
-        self.query_one("#processes-note", Static).update(escape(note))
+    def show(self, rows: list[ProcessRow], note: str, unattributed: str = "") -> None:
+        self._set("#processes-note", escape(note))
+        self._set("#processes-unattributed", escape(unattributed))
         self.query_one(ProcessTable).show(rows)
         self._show_detail()
+
+    def _set(self, selector: str, text: str) -> None:
+        """Repaint a line only when its text changed: a Static's update lays out the screen."""
+        line = self.query_one(selector, Static)
+        if text == self._texts.get(selector):
+            return
+        fixed = selector in ONE_LINE and bool(self._texts.get(selector)) and bool(text)
+        self._texts[selector] = text
+        line.update(text, layout=not fixed)  # a line of fixed height needs no layout
+        line.display = bool(text)
 
     @on(FilterRequested)
     def _open_filter(self) -> None:
@@ -398,7 +440,7 @@ class ProcessesView(Vertical):
             line.display = False
             self.query_one(ProcessTable).focus()
 
-    @on(DataTable.RowHighlighted, "#processes-table")
+    @on(LineTable.Highlighted, "#processes-table")
     def _highlighted(self) -> None:
         self._show_detail()
 
@@ -407,6 +449,4 @@ class ProcessesView(Vertical):
         text = ""
         if row is not None:
             text = f"[b]{row.pid}[/b] {escape(row.user or 'n/a')}: {escape(row.command or 'n/a')}"
-        detail = self.query_one("#process-detail", Static)
-        detail.update(text)
-        detail.display = bool(text)
+        self._set("#process-detail", text)
