@@ -60,3 +60,18 @@ async def test_the_cursor_follows_its_key_and_a_header_click_names_its_column() 
         assert app.clicked == [1]
         await pilot.click(LineTable, offset=(3, 3))  # the third row
         assert table.cursor_row == 2
+        await pilot.click(LineTable, offset=(3, 6))  # below the last row: nothing is selected
+        assert table.cursor_row == 2
+        many = [str(i) for i in range(30)]  # rows that need a vertical scrollbar
+        table.set_rows(many, [(k, k, "cmd") for k in many], ("name", "n", "command"))
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width  # no sideways
+        await pilot.press("end")
+        last_line = table.scrollable_content_region.height - 1
+        assert table.cursor_row == 29 and table.render_line(last_line).text.startswith(" 29")
+
+
+def test_wide_characters_take_two_cells() -> None:
+    widths = column_widths(COLUMNS, ("name", "n", "command"), [("数据", "1", "训练.py")], room=40)
+    assert widths[0] == 4
+    assert line_text(COLUMNS, [4, 1, 5], ("数据", "1", "训练模型.py")).startswith(" 数据  1  训练…")

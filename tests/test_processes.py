@@ -33,9 +33,10 @@ def test_cpu_rss_and_start_of_a_busy_child_and_none_once_it_exits() -> None:
     finally:
         child.kill()
         child.wait()
-    assert (
-        host_usage(child.pid, now_s=3 * processes.USAGE_PERIOD_S) is None
-    )  # exited between reads: handled, forgotten
+    assert host_usage(child.pid, now_s=3 * processes.USAGE_PERIOD_S) is None  # exited: handled
+    gone = cached_usage(child.pid)  # and not asked again on every sample
+    assert gone is not None and (gone.cpu_pct, gone.rss_mib, gone.started_s) == (None,) * 3
+    forget_exited(alive=set())  # no GPU lists it any more: forgotten
     assert cached_usage(child.pid) is None
 
 

@@ -22,6 +22,7 @@ from gpuscope.tui.processes_view import (
     ConfirmSignal,
     ProcessRow,
     ProcessTable,
+    process_rows,
     processes_note,
     running_time,
     send_signal,
@@ -162,3 +163,11 @@ def test_the_note_says_why_columns_are_n_a(monkeypatch) -> None:  # type: ignore
     )
     assert unattributed_line([sampled], ledger).startswith("not charged to any process")
     assert processes_note([]) == "No GPUs: there are no GPU processes to list."
+
+
+def test_a_command_line_with_control_characters_is_shown_on_one_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setitem(
+        processes._details, 21, ProcessDetails("al\tice", "python -c 'a\nb'\x1b[2J")
+    )
+    (row,) = process_rows([gpu_sample({21: 5.0})], frozenset())
+    assert (row.user, row.command) == ("al ice", "python -c 'a b' [2J")

@@ -60,8 +60,8 @@ def process_details(pid: int) -> ProcessDetails:
             user = process.username()
         with contextlib.suppress(psutil.AccessDenied, psutil.ZombieProcess):
             command = " ".join(process.cmdline()) or process.name()
-    except psutil.NoSuchProcess:
-        return ProcessDetails(None, None)  # gone already: nothing to keep
+    except psutil.NoSuchProcess:  # gone, or not in our pid namespace: kept, so not re-asked
+        pass
     if len(_details) >= _MAX_CACHED:
         _details.clear()
     found = _details[pid] = ProcessDetails(user, command)
@@ -104,7 +104,7 @@ def host_usage(pid: int, now_s: float | None = None) -> HostUsage | None:
     """``pid``'s host usage, re-read if older than ``USAGE_PERIOD_S``; None once it has exited.
 
     CPU % is the CPU time used between two reads over the real time between them: two small
-    reads of /proc per process (stat, statm; ~20 µs here), no more. A process we may not read
+    reads of /proc per process (stat, statm; ~25 µs here), no more. A process we may not read
     keeps what we know, and is tried again only at the same pace. Reads /proc: call it off any
     UI thread."""
     now = time.monotonic() if now_s is None else now_s
@@ -120,9 +120,9 @@ def host_usage(pid: int, now_s: float | None = None) -> HostUsage | None:
             process.create_time()  # read once: psutil keeps it with the handle
         times = process.cpu_times()
         rss = process.memory_info().rss / (1024 * 1024)
-    except psutil.NoSuchProcess:
-        _usage.pop(pid, None)
-        return None
+    except psutil.NoSuchProcess:  # exited, or in another pid namespace: asked again at the
+        _usage[pid] = _Handle(None, now, time.monotonic(), None, HostUsage(None, None, None))
+        return None  # same pace, not on every sample; forgotten when no GPU lists it
     except psutil.Error:  # AccessDenied: what we know, or nothing
         usage = cached.usage if cached is not None else HostUsage(None, None, None)
         _usage[pid] = _Handle(None, now, time.monotonic(), None, usage)
@@ -140,6 +140,11 @@ def cached_usage(pid: int) -> HostUsage | None:
     """What ``host_usage`` last found for ``pid``, without touching /proc."""
     cached = _usage.get(pid)
     return cached.usage if cached is not None else None
+
+
+def forget_usage() -> None:
+    """Forget the host usage read so far (CPU % is then n/a until it has a new interval)."""
+    _usage.clear()
 
 
 def forget_exited(alive: set[int]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -47,11 +48,28 @@ def column_widths(columns: Sequence[Column], labels: Sequence[str], cells: Seque
     return widths
 
 
+def cells_of(text: str) -> int:
+    """Terminal cells ``text`` takes: its length, unless it holds wide characters (CJK)."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def fit(text: str, width: int, align: str) -> str:
+    """``text`` in exactly ``width`` cells: cut with an ellipsis, or padded on the side
+    opposite its alignment."""
+    if text.isascii():
+        text = fmt.clip(text, width)
+        return text.rjust(width) if align == "right" else text.ljust(width)
+    if cell_len(text) > width:
+        return set_cell_size(text, width - 1) + "…"
+    pad = " " * (width - cell_len(text))
+    return pad + text if align == "right" else text + pad
+
+
 def line_text(columns: Sequence[Column], widths: Sequence[int], cells: Sequence[str]) -> str:
-    parts = []
-    for column, width, cell in zip(columns, widths, cells, strict=True):
-        text = fmt.clip(cell, width)
-        parts.append(text.rjust(width) if column.align == "right" else text.ljust(width))
+    parts = [
+        fit(cell, width, column.align)
+        for column, width, cell in zip(columns, widths, cells, strict=True)
+    ]
     return " " + GAP.join(parts)
 
 
@@ -158,7 +176,9 @@ class LineTable(ScrollView, can_focus=True):
                     self.refresh_line(i + 1)
             return
         self._widths = widths
-        self.virtual_size = Size(len(line_text(self.columns, widths, self.labels)), len(keys) + 1)
+        self.virtual_size = Size(
+            cells_of(line_text(self.columns, widths, self.labels)), len(keys) + 1
+        )
         self.refresh()
         row = self.keys.index(followed) if followed in self.keys else self.cursor_row
         self.move_cursor(row, announce=True)
@@ -184,12 +204,20 @@ class LineTable(ScrollView, can_focus=True):
         elif self.cursor_row >= top + visible:
             self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
 
+    def _room_now(self) -> int:
+        """The width rows may take: the vertical scrollbar's room is left out whenever the rows
+        need one, so a fit made before layout does not make a horizontal scrollbar appear."""
+        bar = self.styles.scrollbar_size_vertical
+        region = self.scrollable_content_region
+        full = region.width + (bar if self.show_vertical_scrollbar else 0)
+        return full - (bar if len(self.keys) + 1 > region.height else 0)
+
     def _fit_room(self) -> int:
-        self._room = self.scrollable_content_region.width
+        self._room = self._room_now()
         return self._room
 
     def on_resize(self, event: events.Resize) -> None:
-        if self.scrollable_content_region.width != self._room:
+        if self._room_now() != self._room:
             self._widths = []  # fitted again to the new width
             self.set_rows(self.keys, self.cells, self.labels)
         self._keep_cursor_in_sight()
@@ -210,7 +238,9 @@ class LineTable(ScrollView, can_focus=True):
             if column is not None:
                 self.post_message(self.HeaderClicked(self, column))
             return
-        self.move_cursor(offset.y - 1 + round(self.scroll_y))
+        row = offset.y - 1 + round(self.scroll_y)
+        if row < len(self.keys):  # a click below the last row selects nothing
+            self.move_cursor(row)
 
     def _column_at(self, x: int) -> int | None:
         edge = 1  # the leading space
@@ -232,8 +262,8 @@ class LineTable(ScrollView, can_focus=True):
             style = "cursor" if row == self.cursor_row else "even-row" if row % 2 else "row"
         rich_style: Style = self.get_component_rich_style(f"line-table--{style}")  # cached
         scroll_x = round(self.scroll_x)
-        shown = text[scroll_x : scroll_x + width].ljust(width)
-        if shown.isascii():  # one character, one cell
+        if text.isascii():  # one character, one cell
+            shown = text[scroll_x : scroll_x + width].ljust(width)
             return Strip([Segment(shown, rich_style)], width)
-        wide = Strip([Segment(shown, rich_style)])  # a command line may hold wide characters
-        return wide.crop(0, width).extend_cell_length(width, rich_style)
+        wide = Strip([Segment(text, rich_style)])  # a command line may hold wide characters
+        return wide.crop(scroll_x, scroll_x + width).extend_cell_length(width, rich_style)

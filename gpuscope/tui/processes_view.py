@@ -38,7 +38,16 @@ TABLE_COLUMNS = (
     Column("host mem", "right"), Column("time", "right"), Column("command", stretch=True),
 )  # fmt: skip
 COLUMNS = tuple(c.label for c in TABLE_COLUMNS)
-HOST_COLUMNS = frozenset({"CPU %", "host mem", "time"})  # read through psutil, not the driver
+# sorted by one of these, every row's host figures are read (the start time is read once anyway)
+HOST_COLUMNS = frozenset({"CPU %", "host mem"})
+# a command line may hold newlines, tabs or escape sequences (bash -c, python -c): never raw
+_UNPRINTABLE = {i: " " for i in (*range(0x20), 0x7F)}
+
+
+def printable(text: str | None) -> str | None:
+    return None if text is None else text.translate(_UNPRINTABLE)
+
+
 ONE_LINE = frozenset({"#processes-unattributed"})  # lines of fixed height, cut to the width
 # The figures of listed processes (SM %, energy, CPU %, ...) change at most this often, as
 # nvitop's default refresh: building 200 rows on every sample would cost more than showing them.
@@ -105,7 +114,7 @@ def process_rows(
                 ProcessRow(
                     sample.device_id,
                     process.pid,
-                    "(simulated)" if fake else details.user if details else None,
+                    "(simulated)" if fake else printable(details.user) if details else None,
                     process.kind,
                     process.gpu_mem_mib,
                     process.sm_pct,
@@ -113,7 +122,7 @@ def process_rows(
                     usage.cpu_pct if usage else None,
                     usage.rss_mib if usage else None,
                     usage.started_s if usage else None,
-                    (details.command if details else None) or process.name,
+                    printable((details.command if details else None) or process.name),
                     simulated=fake,
                     energy_j=charged.energy_j if charged and has_share else None,
                     avg_power_w=charged.avg_power_w if charged and has_share else None,
@@ -168,7 +177,7 @@ def processes_note(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None = 
         lines.append(
             f"user and host figures n/a for pid {', '.join(map(str, hidden[:5]))}"
             f"{' …' if len(hidden) > 5 else ''}: the OS does not show them to this user "
-            "(another user's process under /proc hidepid, or another container)"
+            "(/proc mounted with hidepid, or the process is in another pid namespace)"
         )
     return "\n".join(lines)
 
