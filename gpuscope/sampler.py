@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, source_of
 from gpuscope.telemetry.model import (
     Device,
+    DeviceInfo,
     DeviceLost,
     EnergySource,
     Reading,
@@ -88,6 +89,7 @@ class Sampler:
             d.info.device_id: deque(maxlen=history_len) for d in self._devices
         }
         self._pending: list[Device] = []  # added while running: joined at the next tick
+        self._infos = {d.info.device_id: d.info for d in self._devices}  # and the added ones
         self._lost: dict[str, str] = {}
         self._windows: dict[str, dict[str, EnergyTotals]] = {}
         self._listeners: tuple[Listener, ...] = ()
@@ -140,7 +142,12 @@ class Sampler:
             if device.info.device_id in self._history:
                 raise ValueError(f"device {device.info.device_id} already sampled")
             self._history[device.info.device_id] = deque(maxlen=self._history_len)
+            self._infos[device.info.device_id] = device.info
             self._pending.append(device)
+
+    def device_info(self, device_id: str) -> DeviceInfo | None:
+        """What the device sampled as ``device_id`` is (model, UUID); None if none is."""
+        return self._infos.get(device_id)
 
     def history(self, device_id: str) -> list[Sample]:
         """Oldest first; at most ``history_len`` samples. Empty for a device not sampled yet."""

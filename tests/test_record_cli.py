@@ -72,6 +72,7 @@ def test_record_jsonl(tmp_path: Path) -> None:
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert 2 <= len(records) <= 5
     assert set(COLUMN_NAMES) <= set(records[-1]) and records[-1]["power_w"] is None
+    assert records[-1]["device_name"] and records[-1]["device_uuid"] is None  # a CPU has none
     assert isinstance(records[-1]["util_cores_pct"], list)
 
 
@@ -206,8 +207,16 @@ def test_record_mixed_box_device_filter(install_nvml, install_amdsmi, tmp_path: 
     install_amdsmi([FakeAmdGpu()])
     out = tmp_path / "rec.csv"
     assert main(["record", "-o", str(out), "-d", "0.5", "-i", "0.1", "--devices", "GPU-b,amd"]) == 0
-    devices = {row["device"] for row in read_rows(out)}
-    assert devices == {"nvidia:1", "amd:0"}
+    rows = read_rows(out)
+    assert {row["device"] for row in rows} == {"nvidia:1", "amd:0"}
+    # each row names its hardware: the id moves with CUDA_VISIBLE_DEVICES, the UUID does not
+    named = {(r["device"], r["device_name"], r["device_uuid"]) for r in rows}
+    assert named == {("nvidia:1", FakeGpu().name, "GPU-b"), ("amd:0", *amd_name_and_uuid())}
+
+
+def amd_name_and_uuid() -> tuple[str, str]:
+    gpu = FakeAmdGpu()
+    return gpu.market_name, gpu.uuid
 
 
 def test_files_gpuscope_names_never_overwrite_each_other(tmp_path: Path) -> None:

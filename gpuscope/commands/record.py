@@ -22,7 +22,7 @@ from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.process_rows import ProcessRows
-from gpuscope.sinks.recording import RecordingSink, RowTable
+from gpuscope.sinks.recording import DeviceRows, RecordingSink, RowTable
 from gpuscope.telemetry.discover import parse_selectors
 from gpuscope.telemetry.model import Sample
 from gpuscope.units import check_seconds
@@ -100,7 +100,7 @@ def run_record(options: RecordOptions) -> int:
         try:
             if options.processes is not None:
                 process_fd = _open_output(options.processes, options.force)
-            sink = _start_sink(fd, options)
+            sink = _start_sink(fd, options, DeviceRows(sampler.device_info))
             sampler.subscribe(sink)
             if process_fd is not None:
                 ledger = ProcessEnergyLedger()

@@ -11,17 +11,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gpuscope.telemetry.model import Sample
+from gpuscope.telemetry.model import DeviceInfo, Sample
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
-    value: Callable[[Sample], Any]  # None: unsupported / unknown -> empty CSV cell, JSON null
+    # the sample, and what the device is (None where it is not known, e.g. in a test's table);
+    # a None value means unsupported or unknown: an empty CSV cell, JSON null
+    value: Callable[[Sample, DeviceInfo | None], Any]
 
 
-def _reading(field: str) -> Callable[[Sample], Any]:
-    return lambda sample: getattr(sample.reading, field)
+def _reading(field: str) -> Callable[[Sample, DeviceInfo | None], Any]:
+    return lambda sample, _info: getattr(sample.reading, field)
+
+
+def _sample(value: Callable[[Sample], Any]) -> Callable[[Sample, DeviceInfo | None], Any]:
+    return lambda sample, _info: value(sample)
 
 
 def iso_timestamp(wall_time_s: float) -> str:
@@ -30,10 +36,10 @@ def iso_timestamp(wall_time_s: float) -> str:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("timestamp", lambda s: iso_timestamp(s.reading.wall_time_s)),
-    Column("device", lambda s: s.device_id),
-    Column("vendor", lambda s: s.vendor.value),
-    Column("status", lambda s: "lost" if s.lost else "ok"),
+    Column("timestamp", _sample(lambda s: iso_timestamp(s.reading.wall_time_s))),
+    Column("device", _sample(lambda s: s.device_id)),
+    Column("vendor", _sample(lambda s: s.vendor.value)),
+    Column("status", _sample(lambda s: "lost" if s.lost else "ok")),
     Column("util_gpu_pct", _reading("util_gpu_pct")),
     Column("util_mem_pct", _reading("util_mem_pct")),
     Column("util_cpu_pct", _reading("util_cpu_pct")),
@@ -42,8 +48,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("mem_total_mib", _reading("mem_total_mib")),
     Column("power_w", _reading("power_w")),
     Column("power_limit_w", _reading("power_limit_w")),
-    Column("energy_j", lambda s: s.energy_j),
-    Column("energy_source", lambda s: s.energy_source.value if s.energy_source else None),
+    Column("energy_j", _sample(lambda s: s.energy_j)),
+    Column("energy_source", _sample(lambda s: s.energy_source.value if s.energy_source else None)),
     Column("temp_c", _reading("temp_c")),
     Column("clock_core_mhz", _reading("clock_core_mhz")),
     Column("clock_mem_mhz", _reading("clock_mem_mhz")),
@@ -52,10 +58,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("fan_pct", _reading("fan_pct")),
     Column(
         "process_count",
-        lambda s: len(s.reading.processes) if s.reading.processes is not None else None,
+        _sample(lambda s: len(s.reading.processes) if s.reading.processes is not None else None),
     ),
     # last: added after the others, so a reader that goes by position is not shifted
     Column("power_estimate_w", _reading("power_estimate_w")),
+    # which hardware the row is from: ``device`` ids move with CUDA_VISIBLE_DEVICES and PCI order
+    Column("device_name", lambda _s, info: info.name if info else None),
+    Column("device_uuid", lambda _s, info: info.uuid if info else None),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

@@ -11,11 +11,11 @@ import csv
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from gpuscope.sinks.columns import COLUMN_NAMES, COLUMNS
-from gpuscope.telemetry.model import Sample
+from gpuscope.telemetry.model import DeviceInfo, Sample
 
 FORMATS = ("csv", "jsonl")
 
@@ -41,8 +41,8 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def json_record(sample: Sample) -> dict[str, Any]:
-    record = {column.name: _json_value(column.value(sample)) for column in COLUMNS}
+def json_record(sample: Sample, info: DeviceInfo | None = None) -> dict[str, Any]:
+    record = {column.name: _json_value(column.value(sample, info)) for column in COLUMNS}
     processes = sample.reading.processes
     record["processes"] = (
         None
@@ -66,15 +66,23 @@ class RowTable(Protocol):
 
 
 class DeviceRows:
-    """One row per device per sample: the recording ``gpuscope record`` writes."""
+    """One row per device per sample: the recording ``gpuscope record`` writes. ``info_of``
+    names each row's hardware (model and UUID); without it those cells are empty."""
 
     names: tuple[str, ...] = COLUMN_NAMES
 
+    def __init__(self, info_of: Callable[[str], DeviceInfo | None] | None = None) -> None:
+        self._info_of = info_of or (lambda _device_id: None)
+
     def rows(self, samples: Sequence[Sample]) -> list[list[Any]]:
-        return [[c.value(s) for c in COLUMNS] for s in samples]
+        rows = []
+        for s in samples:
+            info = self._info_of(s.device_id)
+            rows.append([c.value(s, info) for c in COLUMNS])
+        return rows
 
     def records(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:
-        return [json_record(s) for s in samples]
+        return [json_record(s, self._info_of(s.device_id)) for s in samples]
 
 
 class RecordingSink:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.output_files import create_stamped
-from gpuscope.sinks.recording import RecordingSink
+from gpuscope.sinks.recording import DeviceRows, RecordingSink
 from gpuscope.telemetry.model import Sample
 
 
@@ -21,7 +21,7 @@ class RecordingFile:
 
     def __init__(self, sampler: Sampler, directory: Path) -> None:
         self.path, self._fd = create_stamped(directory, "gpuscope")
-        self._sink = RecordingSink(self._fd, "csv")
+        self._sink = RecordingSink(self._fd, "csv", DeviceRows(sampler.device_info))
         self._sampler = sampler
         self.error: OSError | None = None
         self._closed = False
