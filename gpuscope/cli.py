@@ -75,6 +75,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             hang_timeout_s=args.hang_timeout,
             debug=args.debug,
             cpu_tdp_w=args.cpu_tdp,
+            sweep=args.sweep,
         )
     )
 
@@ -224,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--list", action="store_true", help="workloads, parameters, broken plugins")
     bench.add_argument("--device", help="cpu (default), cuda:N or rocm:N")
     bench.add_argument("--compare", metavar="DEVICES", help="e.g. cpu,cuda:0: same run on each")
+    bench.add_argument(
+        "--sweep",
+        metavar="PARAM=VALUES",
+        help="run each value on each device: size=256,512,1024 or size=256..8192x2 "
+        "(a value that runs out of memory is recorded as OOM, larger ones skipped)",
+    )
     bench.add_argument("--duration", type=float, default=10.0, metavar="S", help="measured seconds")
     bench.add_argument("--warmup", type=float, default=2.0, metavar="S", help="unmeasured seconds")
     bench.add_argument("--plugin", action="append", type=Path, default=[], metavar="FILE")

@@ -219,3 +219,67 @@ def test_a_unit_that_looks_like_markup_is_printed_as_it_is(tmp_path: Path) -> No
         assert "tok[/]/s" in terminal.screen() and "Traceback" not in terminal.screen()
     finally:
         terminal.close()
+
+
+def test_a_sweep_records_the_memory_boundary_and_skips_what_lies_beyond(tmp_path: Path) -> None:
+    plugin = write_plugin(
+        tmp_path,
+        "grows",
+        """
+        class Plugin(Workload):
+            name = "grows"
+            unit = "rows"
+            devices = ("cpu",)
+            params = (Param("rows", 1, minimum=1),)
+
+            def setup(self, device, params):
+                if params["rows"] > 4:  # as a model too big for the device
+                    raise MemoryError(f"cannot hold {params['rows']} rows")
+                self.rows = params["rows"]
+
+            def step(self):
+                return Work(units=self.rows)
+        """,
+    )
+    args = ("grows", "--plugin", str(plugin), "--duration", "0.2", "--warmup", "0")
+    result = bench(*args, "--sweep", "rows=1..16x2", "--json")
+    assert result.returncode == 0, result.stderr  # the boundary is a result, not an error
+    payload = json.loads(result.stdout)
+    assert payload["sweep"] == {"param": "rows", "values": [1, 2, 4, 8, 16]}
+    statuses = [(p["rows"], p["status"]) for p in payload["points"]]
+    assert statuses == [(1, "measured"), (2, "measured"), (4, "measured"), (8, "oom"),
+                        (16, "skipped")]  # fmt: skip
+    measured = [p["report"] for p in payload["points"] if p["report"]]
+    assert [r["params"]["rows"] for r in measured] == [1, 2, 4]
+    assert all(r["peak_mem_source"] == "rss" and r["peak_mem_mib"] > 1 for r in measured)
+    oom = payload["points"][3]
+    assert "cannot hold 8 rows" in oom["note"]
+    assert payload["points"][4]["note"] == "larger than 8, which ran out of memory on cpu"
+
+    table = bench(*args, "--sweep", "rows=2,8")
+    assert table.returncode == 0, table.stderr
+    assert "rows swept over 2, 8" in table.stdout
+    lines = table.stdout.splitlines()
+    assert any(line.startswith("8 ") and "oom: out of host memory" in line for line in lines)
+
+    csv_out = bench(*args, "--sweep", "rows=2,8", "--csv")
+    header, *rows = csv_out.stdout.splitlines()
+    assert header.startswith("sweep_param,sweep_value,status,note,workload,")
+    assert [r.split(",")[:3] for r in rows] == [["rows", "2", "measured"], ["rows", "8", "oom"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--sweep", "size=8..4x2"), "the range must grow"),
+        (
+            ("--sweep", "size=64,128", "--size", "64"),
+            "--size is swept: give its values in --sweep only",
+        ),
+        (("--sweep", "nope=1,2"), "no parameter 'nope'"),
+    ],
+)
+def test_a_bad_sweep_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
+    result = bench("gemm", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

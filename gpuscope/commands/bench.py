@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpuscope.commands.bench_output import describe_catalog, print_reports
+from gpuscope.commands.bench_output import describe_catalog, print_reports, print_sweep
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import UsageError
 from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.sweep import (
+    PointStatus,
+    Sweep,
+    SweepBoundary,
+    SweepPoint,
+    parse_sweep,
+)
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
@@ -47,6 +54,7 @@ from gpuscope.workloads.torch_probe import (
 )
 
 QUIET_KINDS = (ErrorKind.USAGE, ErrorKind.HUNG, ErrorKind.STOPPED)  # a traceback says nothing more
+OOM_KINDS = (ErrorKind.OOM, ErrorKind.DEVICE_OOM)  # in a sweep, the memory boundary: a result
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|rocm(:\d+)?)$")
 
@@ -64,11 +72,13 @@ class BenchOptions:
     hang_timeout_s: float | None = None  # None: by the run's phase (runner.HangLimits)
     debug: bool = False  # a failed run's traceback, from the child
     cpu_tdp_w: float | None = None  # None: the config file's, if any
+    sweep: str | None = None  # "size=256,512" or "size=256..8192x2": one run per value
 
 
 @dataclass
 class _Outcome:
     reports: list[RunReport] = field(default_factory=list)
+    points: list[SweepPoint] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     usage_failure: bool = False
     interrupted: bool = False
@@ -91,6 +101,7 @@ def run_bench(options: BenchOptions) -> int:
     for shadowed in catalog.shadows_of(info.name):
         print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
     params = _params(info, options.param_args)
+    sweep = _sweep(info, options, params) if options.sweep is not None else None
     devices = [_device(device) for device in options.devices]
     outcome = _Outcome()
     with discover() as found:
@@ -99,13 +110,18 @@ def run_bench(options: BenchOptions) -> int:
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
         sampler.start()
         try:
-            for device in devices:
+            if sweep is not None:
+                _run_sweep(info, sweep, devices, params, options, sampler, found, outcome)
+            for device in devices if sweep is None else ():
                 if outcome.interrupted:
                     break
                 _run_one(info, device, params, options, sampler, found, outcome)
         finally:
             sampler.stop()
-    print_reports(outcome.reports, options.output_format)
+    if sweep is not None:
+        print_sweep(info.name, sweep, outcome.points, options.output_format)
+    else:
+        print_reports(outcome.reports, options.output_format)
     for line in outcome.failures:
         print(f"gpuscope bench: {line}", file=sys.stderr)
     if outcome.interrupted:
@@ -212,7 +228,8 @@ def _run_one(
     sampler: Sampler,
     found: Discovery,
     outcome: _Outcome,
-) -> None:
+    sweeping: bool = False,
+) -> MeasuredRun:
     run = MeasuredRun(
         info,
         device,
@@ -242,10 +259,65 @@ def _run_one(
         progress.done()  # the terminal is left clean whatever happened
     if run.report is not None:
         outcome.reports.append(run.report)
-    elif run.error is not None:
+    elif run.error is not None and not (sweeping and run.error.kind in OOM_KINDS):
         outcome.failures.append(f"{run.label}: {run.error.message}")
         outcome.usage_failure |= run.error.kind is ErrorKind.USAGE
         outcome.failures.extend(_failure_details(run, options.debug))
+    return run
+
+
+def _sweep(info: WorkloadInfo, options: BenchOptions, params: dict[str, Any]) -> Sweep:
+    assert options.sweep is not None
+    try:
+        sweep = parse_sweep(options.sweep, info.params)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
+    given = {a[2:].partition("=")[0].replace("-", "_") for a in options.param_args if a[:2] == "--"}
+    if sweep.param in given:
+        raise UsageError(f"--{sweep.param} is swept: give its values in --sweep only")
+    for value in sweep.values:  # every point's parameters are valid before the first run
+        try:
+            resolve_params(info, {**params, sweep.param: value})
+        except WorkloadError as exc:
+            raise UsageError(f"--sweep {sweep.param}={value}: {exc}") from None
+    return sweep
+
+
+def _run_sweep(
+    info: WorkloadInfo,
+    sweep: Sweep,
+    devices: Sequence[str],
+    params: dict[str, Any],
+    options: BenchOptions,
+    sampler: Sampler,
+    found: Discovery,
+    outcome: _Outcome,
+) -> None:
+    """Each device in turn, its values in order: a value that runs out of memory is the
+    boundary, recorded as such, and the larger values are skipped on that device."""
+    boundary = SweepBoundary()
+    for device in devices:
+        for value in sweep.values:
+            if outcome.interrupted:
+                outcome.points.append(SweepPoint(device, value, PointStatus.STOPPED))
+                continue
+            skip = boundary.skip_reason(device, value)
+            if skip is not None:
+                outcome.points.append(SweepPoint(device, value, PointStatus.SKIPPED, note=skip))
+                continue
+            point_params = resolve_params(info, {**params, sweep.param: value})
+            run = _run_one(info, device, point_params, options, sampler, found, outcome, True)
+            if run.report is not None:
+                status = PointStatus.STOPPED if run.report.stopped_early else PointStatus.MEASURED
+                outcome.points.append(SweepPoint(device, value, status, run.report))
+            elif run.error is not None and run.error.kind in OOM_KINDS:
+                boundary.ran_out(device, value)
+                outcome.points.append(
+                    SweepPoint(device, value, PointStatus.OOM, note=run.error.message)
+                )
+            else:
+                why = run.error.message if run.error is not None else "no result"
+                outcome.points.append(SweepPoint(device, value, PointStatus.FAILED, note=why))
 
 
 def _failure_details(run: MeasuredRun, debug: bool) -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -11,7 +12,8 @@ from dataclasses import asdict
 from typing import Any
 
 from gpuscope.measurement.run_report import Comparison, RunReport, compare, report_cells
-from gpuscope.sinks.reports import write_reports_csv
+from gpuscope.measurement.sweep import Sweep, SweepPoint
+from gpuscope.sinks.reports import REPORT_COLUMNS, report_values, write_reports_csv
 from gpuscope.workloads.registry import Catalog
 
 TABLE_COLUMNS = (
@@ -72,6 +74,88 @@ def print_reports(reports: list[RunReport], output_format: str) -> None:
     for r in reports:
         for note in r.notes:
             print(f"gpuscope bench: note: {r.workload} on {r.device}: {note}", file=sys.stderr)
+
+
+SWEEP_COLUMNS = (
+    "device", "status", "throughput", "TFLOP/s", "avg W", "work/J", "% peak", "peak mem",
+    "energy source",
+)  # fmt: skip
+
+
+def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_format: str) -> None:
+    """One row per device and value; then, per value, each device against the first one."""
+    if output_format == "json":
+        payload = {
+            "workload": workload,
+            "sweep": {"param": sweep.param, "values": list(sweep.values)},
+            "points": [p.as_dict(sweep.param) for p in points],
+            "comparisons": [
+                {sweep.param: value, **asdict(c)} for value, c in _sweep_comparisons(sweep, points)
+            ],
+        }
+        print(json.dumps(finite(payload), indent=2, allow_nan=False))
+        return
+    if output_format == "csv":
+        write_sweep_csv(sweep, points, sys.stdout)
+        return
+    rows = []
+    for point in points:
+        cells = report_cells(point.report) if point.report is not None else {}
+        status = point.status.value + (f": {point.note}" if point.note else "")
+        row = {column: cells.get(column, "") for column in SWEEP_COLUMNS}
+        row.update(device=point.device, status=status)
+        rows.append((str(point.value), row))
+    print(f"{workload}: {sweep.param} swept over {', '.join(map(str, sweep.values))}")
+    print(_rows_table((sweep.param, *SWEEP_COLUMNS), [(v, *r.values()) for v, r in rows]))
+    for value, c in _sweep_comparisons(sweep, points):
+        speed = "n/a" if c.speedup is None else f"{c.speedup:,.3g}x"
+        efficiency = (
+            "n/a (needs energy on both)"
+            if c.efficiency_ratio is None
+            else f"{c.efficiency_ratio:,.3g}x{c.estimated_note()}"
+        )
+        print(
+            f"{sweep.param}={value}: {c.device} vs {c.baseline}: throughput {speed}, "
+            f"work per joule {efficiency}"
+        )
+
+
+def _sweep_comparisons(sweep: Sweep, points: list[SweepPoint]) -> list[tuple[Any, Comparison]]:
+    """Per value, each measured device against the first device measured at that value: where
+    the ratio crosses 1 is where the GPU starts to win."""
+    found: list[tuple[Any, Comparison]] = []
+    for value in sweep.values:
+        measured = [p.report for p in points if p.value == value and p.report is not None]
+        found.extend((value, compare(measured[0], other)) for other in measured[1:])
+    return found
+
+
+def write_sweep_csv(sweep: Sweep, points: list[SweepPoint], stream: Any) -> None:
+    """Every point, measured or not: the swept value and status first, then every report
+    field (empty where the point has no report)."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(("sweep_param", "sweep_value", "status", "note", *REPORT_COLUMNS))
+    for point in points:
+        values = report_values(point.report) if point.report is not None else {}
+        writer.writerow(
+            (sweep.param, point.value, point.status.value, point.note or "",
+             *("" if values.get(n) is None else values[n] for n in REPORT_COLUMNS))
+        )  # fmt: skip
+
+
+def _rows_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style="")
+    for column in header:
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    buffer = io.StringIO()
+    Console(file=buffer, width=10_000, color_system=None, highlight=False).print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
 def finite(value: Any) -> Any:

@@ -41,6 +41,8 @@ class RunReport:
     facts: dict[str, Any] = field(default_factory=dict)  # what the workload's setup settled
     notes: list[str] = field(default_factory=list)  # what was dropped from the facts, and why
     stopped_early: bool = False
+    peak_mem_mib: float | None = None  # the most memory the run held (events.Result says how)
+    peak_mem_source: str | None = None  # "allocator" (GPU), "rss" (CPU); None: not known
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +101,8 @@ def build_report(
         facts=dict(facts or {}),
         notes=list(notes or ()),
         stopped_early=result.stopped_early,
+        peak_mem_mib=result.peak_mem_mib,
+        peak_mem_source=result.peak_mem_source,
     )
 
 
@@ -160,4 +164,7 @@ def report_cells(report: RunReport) -> dict[str, str]:
         else format_rate(report.work_per_joule, unit, "J"),
         "% peak": _cell(report.pct_of_peak, "{:.1f}"),
         "energy source": report.energy_source or f"n/a: {report.energy_note}",
+        "peak mem": "n/a"
+        if report.peak_mem_mib is None
+        else f"{report.peak_mem_mib:,.0f} MiB {report.peak_mem_source}",
     }

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 from gpuscope.measurement.run_report import RunReport
 
 REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
 
 
+def report_values(report: RunReport) -> dict[str, Any]:
+    """A report's fields as CSV cells take them: params and facts as ``k=v`` words."""
+    values = report.as_dict()
+    values["params"] = " ".join(f"{k}={v}" for k, v in report.params.items())
+    values["facts"] = " ".join(f"{k}={v}" for k, v in report.facts.items())
+    return values
+
+
 def write_reports_csv(reports: Iterable[RunReport], stream: TextIO) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(REPORT_COLUMNS)
     for report in reports:
-        values = report.as_dict()
-        values["params"] = " ".join(f"{k}={v}" for k, v in report.params.items())
-        values["facts"] = " ".join(f"{k}={v}" for k, v in report.facts.items())
+        values = report_values(report)
         writer.writerow(["" if values[n] is None else values[n] for n in REPORT_COLUMNS])

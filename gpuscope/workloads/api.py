@@ -28,7 +28,7 @@ PARAM_TYPES = (int, float, str, bool)
 # (tests/test_registry.py checks this against the command line's parser).
 RESERVED_PARAM_NAMES = frozenset(
     {"workload", "list", "device", "compare", "duration", "warmup", "plugin", "hang_timeout",
-     "cpu_tdp", "json", "csv", "debug", "help", "h", "version"}
+     "cpu_tdp", "json", "csv", "debug", "help", "h", "version", "sweep"}
 )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ it has to explain a crash.
 
 from __future__ import annotations
 
+import dataclasses
 import faulthandler
 import os
 import signal
@@ -35,6 +36,8 @@ from gpuscope.workloads.api import (
     torch_device,
 )
 from gpuscope.workloads.events import (
+    PEAK_ALLOCATOR,
+    PEAK_RSS,
     ErrorKind,
     Failed,
     FirstStep,
@@ -45,6 +48,8 @@ from gpuscope.workloads.events import (
 )
 from gpuscope.workloads.process_group import end_with_parent
 from gpuscope.workloads.registry import WorkloadRef
+
+MIB = 1024 * 1024
 
 PROGRESS_PERIOD_S = 0.5
 
@@ -87,7 +92,8 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
         facts, notes = _facts_of(workload)
         name, uuid = _device_identity(device)
         conn.send(Started(os.getpid(), name, uuid, facts, tuple(notes)))
-        _measure(workload, spec, conn, stop, sync)
+        result = _measure(workload, spec, conn, stop, sync)
+        conn.send(dataclasses.replace(result, **_peak_memory(device)))
     except BaseException as exc:  # reported, not raised: the parent decides what it means
         conn.send(_failure(exc))
     finally:
@@ -112,7 +118,7 @@ def _facts_of(workload: Workload) -> tuple[dict[str, Any], list[str]]:
 
 def _measure(
     workload: Workload, spec: RunSpec, conn: Connection, stop: Event, sync: Callable[[], None]
-) -> None:
+) -> Result:
     step = workload.step
     start = time.perf_counter()
     steps = 0
@@ -122,8 +128,7 @@ def _measure(
         if steps == 1:  # a first step may compile or autotune; the runner waits longer for it
             conn.send(FirstStep(time.perf_counter() - start))
         if stop.is_set():  # stopped before anything was measured
-            conn.send(Result(0.0, None, 0.0, 0, stopped_early=True))
-            return
+            return Result(0.0, None, 0.0, 0, stopped_early=True)
     sync()
     conn.send(WarmupDone(steps, time.perf_counter() - start))
     units = flops = 0.0
@@ -154,7 +159,25 @@ def _measure(
             next_report = min(now + PROGRESS_PERIOD_S, end)
     sync()
     seconds = time.perf_counter() - t0
-    conn.send(Result(units, flops if flops_known else None, seconds, steps, stopped))
+    return Result(units, flops if flops_known else None, seconds, steps, stopped)
+
+
+def _peak_memory(device: str) -> dict[str, Any]:
+    """The most memory the run held, for a sweep's "where memory runs out": on a GPU what
+    torch's allocator reserved (``nvidia-smi`` shows this plus the CUDA context, ~0.5 GiB); on
+    the CPU the child's peak resident set (torch itself included: ~0.3 GiB)."""
+    if device_kind(device) == "cuda":
+        import torch
+
+        reserved = torch.cuda.max_memory_reserved(torch.device(device))
+        return {"peak_mem_mib": reserved / MIB, "peak_mem_source": PEAK_ALLOCATOR}
+    try:
+        import resource
+    except ImportError:  # not on this platform: unknown, not 0
+        return {}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    mib = peak / MIB if sys.platform == "darwin" else peak / 1024
+    return {"peak_mem_mib": mib, "peak_mem_source": PEAK_RSS}
 
 
 def _redirect_output(log_path: str) -> None:

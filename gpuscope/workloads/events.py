@@ -69,6 +69,14 @@ class Result:
     steps: int
     stopped_early: bool = False
     received_s: float = 0.0
+    # the most memory the run held: device memory reserved by torch's allocator on a GPU
+    # (``PEAK_ALLOCATOR``), the child's peak resident memory on the CPU (``PEAK_RSS``)
+    peak_mem_mib: float | None = None
+    peak_mem_source: str | None = None
+
+
+PEAK_ALLOCATOR = "allocator"  # torch.cuda.max_memory_reserved: excludes the CUDA context
+PEAK_RSS = "rss"  # getrusage ru_maxrss of the child: includes torch itself
 
 
 @dataclass(frozen=True, slots=True)
