@@ -80,6 +80,19 @@ def _run_bench(args: argparse.Namespace) -> int:
     )
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from gpuscope.commands.report import ReportOptions, run_report
+
+    return run_report(
+        ReportOptions(
+            inputs=tuple(args.inputs),
+            output=args.output,
+            output_format=args.format,
+            force=args.force,
+        )
+    )
+
+
 def _run_serve(args: argparse.Namespace) -> int:
     from gpuscope.commands.serve import ServeOptions, run_serve
 
@@ -249,6 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true")
     output.add_argument("--csv", action="store_true")
     bench.set_defaults(run=_run_bench)
+
+    report = commands.add_parser(
+        "report",
+        help="bench, sweep and record files made into one HTML (or Markdown) report",
+        description="Inputs: files from bench --json, bench --sweep --json, and record.",
+    )
+    report.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    report.add_argument(
+        "--format",
+        choices=("html", "md"),
+        default="html",
+        help="html (default: one self-contained file) or md (PNG charts beside it)",
+    )
+    report.add_argument("--force", action="store_true", help="overwrite an existing output")
+    report.set_defaults(run=_run_report)
     return parser
 
 

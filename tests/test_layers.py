@@ -17,12 +17,13 @@ ALLOWED = {
     "workloads": set(),  # knows nothing of telemetry: a run is told, not measured
     "measurement": {"workloads", "sampler", "telemetry"},
     "sinks": {"measurement", "sampler", "telemetry"},
+    "report": {"measurement"},  # reads result files: datasheet peaks, never a device
     "simulated": {"measurement", "workloads", "telemetry"},
     "session": {"measurement", "sampler", "sinks", "telemetry", "workloads"},
     "tui": {"session", "measurement", "sampler", "sinks", "telemetry", "workloads"},
     "commands": {
-        "config", "errors", "measurement", "sampler", "session", "simulated", "sinks", "telemetry",
-        "tui", "workloads",
+        "config", "errors", "measurement", "report", "sampler", "session", "simulated", "sinks",
+        "telemetry", "tui", "workloads",
     },
     "config": {"errors", "telemetry"},  # the user's settings file, read by the commands
     "cli": {"commands", "errors"},

@@ -12,6 +12,7 @@ import bisect
 import enum
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -220,6 +221,7 @@ class MeasuredRun:
             device_name,
             self.facts,
             self.notes,
+            ended_wall_s=time.time(),  # the result arrives as the measured stretch ends
         )
         self.state = RunState.DONE
 

@@ -28,3 +28,25 @@ def peak_tflops(device_name: str | None, dtype: str | None) -> float | None:
         if fragment.lower() in lowered:
             return peaks.get(dtype)
     return None
+
+
+# (device-name substring, most specific first) -> memory bandwidth in GB/s, from the same
+# datasheets (H100 SXM5 HBM3, H100 PCIe HBM2e, H200 HBM3e, A100 80GB SXM HBM2e, L40S GDDR6,
+# MI300X HBM3, MI250X HBM2e). A part not listed has none ("n/a").
+PEAK_BANDWIDTH_GBPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIe", 2000.0),
+    ("H100", 3350.0),
+    ("H200", 4800.0),
+    ("A100 80GB", 2039.0),
+    ("L40S", 864.0),
+    ("MI300X", 5300.0),
+    ("MI250X", 3276.8),
+)
+
+
+def datasheet(device_name: str | None) -> tuple[dict[str, float], float | None]:
+    """The part's peak TFLOP/s per dtype and memory bandwidth (GB/s), as far as known."""
+    lowered = (device_name or "").lower()
+    peaks = next((p for f, p in PEAK_TFLOPS if lowered and f.lower() in lowered), {})
+    bandwidth = next((b for f, b in PEAK_BANDWIDTH_GBPS if lowered and f.lower() in lowered), None)
+    return dict(peaks), bandwidth

@@ -43,6 +43,10 @@ class RunReport:
     stopped_early: bool = False
     peak_mem_mib: float | None = None  # the most memory the run held (events.Result says how)
     peak_mem_source: str | None = None  # "allocator" (GPU), "rss" (CPU); None: not known
+    # the measured stretch on the wall clock (s since the epoch), so a report can mark it on a
+    # recording's timeline; None where it is not known
+    measured_from_s: float | None = None
+    measured_to_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +74,7 @@ def build_report(
     device_name: str | None,
     facts: dict[str, Any] | None = None,
     notes: list[str] | None = None,
+    ended_wall_s: float | None = None,
 ) -> RunReport:
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
     seconds = result.seconds
@@ -103,6 +108,8 @@ def build_report(
         stopped_early=result.stopped_early,
         peak_mem_mib=result.peak_mem_mib,
         peak_mem_source=result.peak_mem_source,
+        measured_from_s=ended_wall_s - seconds if ended_wall_s is not None else None,
+        measured_to_s=ended_wall_s,
     )
 
 

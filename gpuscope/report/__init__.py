@@ -1,0 +1,1 @@
+"""``gpuscope report``: bench, sweep and record files made into one document to share."""

@@ -1,0 +1,178 @@
+"""The report as one self-contained HTML file (inline CSS, charts as inline SVG, no scripts,
+nothing fetched) or as Markdown with PNG charts beside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpuscope.measurement.peaks import datasheet
+from gpuscope.report.charts import Chart
+from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults
+from gpuscope.units import format_rate
+
+RESULT_COLUMNS = ("workload", "device", "params", "throughput", "TFLOP/s", "avg W", "work/J",
+                  "% peak", "peak mem", "energy source")  # fmt: skip
+SOURCES = {
+    "counter": "hardware energy counter",
+    "integrated": "power readings integrated over time",
+    "counter+integrated": "counter, with integrated power where the counter paused",
+    "estimate": "an estimate (CPU TDP x utilization), not a measurement",
+}
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)  # paragraphs
+    tables: list[tuple[tuple[str, ...], list[tuple[str, ...]]]] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    chart_note: str | None = None  # why a chart is missing
+
+
+def _cell(value: float | None, pattern: str) -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+def result_row(r: dict[str, Any]) -> tuple[str, ...]:
+    unit = r.get("unit", "")
+    mem = r.get("peak_mem_mib")
+    return (
+        str(r.get("workload")),
+        str(r.get("device")) + (" (stopped)" if r.get("stopped_early") else ""),
+        " ".join(f"{k}={v}" for k, v in (r.get("params") or {}).items()),
+        format_rate(r["throughput"], unit) if r.get("throughput") is not None else "n/a",
+        _cell(r.get("tflops"), "{:.3g}"),
+        _cell(r.get("avg_power_w"), "{:.0f}"),
+        format_rate(r["work_per_joule"], unit, "J") if r.get("work_per_joule") else "n/a",
+        _cell(r.get("pct_of_peak"), "{:.1f}"),
+        "n/a" if mem is None else f"{mem:,.0f} MiB {r.get('peak_mem_source') or ''}".strip(),
+        str(r.get("energy_source") or f"n/a: {r.get('energy_note') or 'no energy reading'}"),
+    )
+
+
+def device_cards(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
+    """One row per device seen anywhere: its name, UUID, memory, power limit and datasheet."""
+    seen: dict[str, dict[str, Any]] = {}
+    for item in inputs:
+        if isinstance(item, Recording):
+            for row in item.rows:
+                card = seen.setdefault(str(row["device"]), {})
+                for key in ("device_name", "device_uuid", "mem_total_mib", "power_limit_w"):
+                    if row.get(key) is not None:
+                        card[key] = row[key]
+        else:
+            reports = item.reports if isinstance(item, BenchResults) else [
+                p["report"] for p in item.points if p.get("report")
+            ]  # fmt: skip
+            for r in reports:
+                card = seen.setdefault(str(r.get("telemetry_device") or r["device"]), {})
+                if r.get("device_name"):
+                    card.setdefault("device_name", r["device_name"])
+    rows: list[tuple[str, ...]] = []
+    for device, card in seen.items():
+        peaks, bandwidth = datasheet(card.get("device_name"))
+        rows.append((
+            device,
+            str(card.get("device_name") or "n/a"),
+            str(card.get("device_uuid") or "n/a"),
+            _cell(card.get("mem_total_mib"), "{:,.0f} MiB"),
+            _cell(card.get("power_limit_w"), "{:.0f} W"),
+            ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items()) or "n/a",
+            _cell(bandwidth, "{:,.0f} GB/s"),
+        ))  # fmt: skip
+    return rows
+
+
+def sweep_rows(sweep: SweepResults) -> list[tuple[str, ...]]:
+    rows = []
+    for p in sweep.points:
+        status = str(p["status"]) + (f": {p['note']}" if p.get("note") else "")
+        report = p.get("report")
+        figures = result_row(report)[3:] if report else ("",) * 7
+        rows.append((str(p[sweep.param]), str(p["device"]), status, *figures))
+    return rows
+
+
+def render_html(title: str, summary: Sequence[str], sections: Sequence[Section],
+                inputs: Sequence[Input]) -> str:  # fmt: skip
+    e = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f"<p class=meta>made {e(dt.datetime.now().astimezone().isoformat(timespec='seconds'))}"
+        f" by gpuscope report from {', '.join(e(str(i.path.name)) for i in inputs)}</p>",
+        "<h2>Summary</h2>",
+        "<ul class=summary>" + "".join(f"<li>{e(line)}</li>" for line in summary) + "</ul>"
+        if summary else "<p>No figure in these inputs answers a comparison.</p>",
+    ]  # fmt: skip
+    for section in sections:
+        out.append(f"<section><h2>{e(section.title)}</h2>")
+        out += [f"<p>{e(text)}</p>" for text in section.text]
+        for header, rows in section.tables:
+            out.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header))
+            out.append("</tr></thead><tbody>")
+            for row in rows:
+                out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+            out.append("</tbody></table>")
+        for chart in section.charts:
+            out.append(
+                f"<figure class=chart><figcaption>{e(chart.title)}</figcaption>{chart.svg}</figure>"
+            )
+        if section.chart_note:
+            out.append(f"<p class=note>{e(section.chart_note)}</p>")
+        out.append("</section>")
+    out.append("<h2>Energy sources</h2><ul>")
+    out += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in SOURCES.items()]
+    out.append("</ul></body></html>")
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(title: str, summary: Sequence[str], sections: Sequence[Section],
+                    inputs: Sequence[Input], out: Path) -> None:  # fmt: skip
+    """``out`` (report.md) and its charts as PNG files in ``report_files/`` beside it."""
+    folder = out.with_name(out.stem + "_files")
+    lines = [f"# {title}", "", f"From {', '.join(str(i.path.name) for i in inputs)}.", "",
+             "## Summary", ""]  # fmt: skip
+    lines += [f"- {line}" for line in summary] or [
+        "No figure in these inputs answers a comparison."
+    ]
+    count = 0
+    for section in sections:
+        lines += ["", f"## {section.title}", ""]
+        lines += [*(f"{t}\n" for t in section.text)]
+        for header, rows in section.tables:
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+            lines.append("")
+        for chart in section.charts:
+            folder.mkdir(exist_ok=True)
+            count += 1
+            name = f"chart-{count}.png"
+            (folder / name).write_bytes(chart.png)
+            lines += [f"![{chart.title}]({folder.name}/{name})", ""]
+        if section.chart_note:
+            lines += [f"_{section.chart_note}_", ""]
+    lines += ["", "## Energy sources", ""] + [f"- **{k}**: {v}" for k, v in SOURCES.items()]
+    out.write_text("\n".join(lines) + "\n")
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+.meta,.note{color:#666;font-size:.9em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.85em}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}
+th{background:#f4f4f4}tbody tr:nth-child(even){background:#fafafa}
+.summary li{margin:.3em 0}
+figure.chart{margin:1em 0}figure.chart svg{max-width:100%;height:auto}
+figcaption{font-size:.85em;color:#555}
+"""

@@ -1,0 +1,167 @@
+"""The measured answers a report opens with, in words: how many times the GPU's throughput and
+work per joule the CPU's, where a sweep's crossover and memory boundary lie. Every figure comes
+from the inputs; where they do not hold one, no sentence is made."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults
+from gpuscope.units import format_rate
+
+
+def ratio(value: float) -> str:
+    """``1,230x``, ``95.2x``, ``0.512x``: three significant figures."""
+    return f"{value:,.0f}x" if value >= 100 else f"{value:.3g}x"
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def device_text(report: dict[str, Any]) -> str:
+    name = report.get("device_name")
+    return (
+        f"{report['device']} ({name})" if name and report["device"] != "cpu" else report["device"]
+    )
+
+
+def energy_mark(report: dict[str, Any]) -> str:
+    source = report.get("energy_source")
+    return " (estimate)" if source == "estimate" else ""
+
+
+def bench_lines(results: BenchResults) -> list[str]:
+    """Each device against the CPU (or the first device) of the same workload and params."""
+    lines = []
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for report in results.reports:
+        groups.setdefault(f"{report['workload']} ({params_text(report.get('params', {}))})", [])
+        groups[f"{report['workload']} ({params_text(report.get('params', {}))})"].append(report)
+    for title, reports in groups.items():
+        base = next((r for r in reports if r["device"] == "cpu"), reports[0])
+        for other in reports:
+            if other is base or not base.get("throughput"):
+                continue
+            line = (
+                f"{title}: {device_text(other)} {ratio(other['throughput'] / base['throughput'])}"
+            )
+            line += f" the {'CPU' if base['device'] == 'cpu' else base['device']}'s throughput"
+            if other.get("work_per_joule") and base.get("work_per_joule"):
+                line += (
+                    f", {ratio(other['work_per_joule'] / base['work_per_joule'])} the work per "
+                    f"joule{energy_mark(base) or energy_mark(other)}"
+                )
+            lines.append(line + ".")
+        if len(reports) == 1:
+            r = reports[0]
+            lines.append(f"{title} on {device_text(r)}: {format_rate(r['throughput'], r['unit'])}.")
+    return lines
+
+
+def sweep_lines(sweep: SweepResults) -> list[str]:
+    lines = []
+    devices = list(dict.fromkeys(p["device"] for p in sweep.points))
+    base = "cpu" if "cpu" in devices else devices[0] if devices else None
+    for device in devices:
+        if device == base:
+            continue
+        ratios = [
+            (value, ours["throughput"] / theirs["throughput"])
+            for value in sweep.values
+            if (ours := _report(sweep, device, value)) and (theirs := _report(sweep, base, value))
+            and theirs["throughput"]
+        ]  # fmt: skip
+        if ratios:
+            lines.append(f"{sweep.workload} {sweep.param} sweep, {device} vs {base}: "
+                         + _crossover(sweep.param, ratios, device, base))  # fmt: skip
+    for device in devices:
+        oom = [p for p in sweep.points if p["device"] == device and p["status"] == "oom"]
+        if oom:
+            ran = [p for p in sweep.points if p["device"] == device and p.get("report")]
+            largest = ran[-1] if ran else None
+            at = oom[0][sweep.param]
+            line = f"{sweep.workload} on {device}: out of memory at {sweep.param}={at}"
+            if largest is not None:
+                peak = largest["report"].get("peak_mem_mib")
+                held = (
+                    f" (peak {peak:,.0f} MiB, {largest['report'].get('peak_mem_source')})"
+                    if peak
+                    else ""
+                )
+                line += f"; the largest that ran: {sweep.param}={largest[sweep.param]}{held}"
+            lines.append(line + ".")
+        best = max(
+            (
+                p
+                for p in sweep.points
+                if p["device"] == device and (p.get("report") or {}).get("work_per_joule")
+            ),
+            key=lambda p: p["report"]["work_per_joule"],
+            default=None,
+        )
+        if best is not None:
+            r = best["report"]
+            lines.append(
+                f"{sweep.workload} on {device}: most work per joule at "
+                f"{sweep.param}={best[sweep.param]}: "
+                f"{format_rate(r['work_per_joule'], r['unit'], 'J')}{energy_mark(r)}."
+            )
+    return lines
+
+
+def _report(sweep: SweepResults, device: str | None, value: Any) -> dict[str, Any] | None:
+    for p in sweep.points:
+        if p["device"] == device and p[sweep.param] == value and p.get("report"):
+            report: dict[str, Any] = p["report"]
+            return report
+    return None
+
+
+def _crossover(
+    param: str, ratios: Sequence[tuple[Any, float]], device: str, base: str | None
+) -> str:
+    (first_value, first_ratio), (last_value, last_ratio) = ratios[0], ratios[-1]
+    spans = (
+        f"{ratio(first_ratio)} at {param}={first_value} to {ratio(last_ratio)} at "
+        f"{param}={last_value}"
+    )
+    if all(r >= 1 for _, r in ratios):
+        return f"{device} is faster at every {param} measured ({spans})."
+    if all(r < 1 for _, r in ratios):
+        return f"{base} is faster at every {param} measured ({spans})."
+    first = next(value for value, r in ratios if r >= 1)
+    return f"{device} overtakes {base} from {param}={first} ({spans})."
+
+
+def recording_lines(recording: Recording) -> list[str]:
+    rows = recording.rows
+    seconds = rows[-1]["time_s"] - rows[0]["time_s"]
+    count = len(recording.devices())
+    lines = [
+        f"{recording.path.name}: {count} device{'s' if count != 1 else ''} over {seconds:,.0f} s."
+    ]
+    for device in recording.devices():
+        own = [r for r in rows if r["device"] == device]
+        watts = [r["power_w"] for r in own if isinstance(r.get("power_w"), float)]
+        if watts:
+            name = own[-1].get("device_name") or device
+            lines.append(
+                f"{recording.path.name}: {device} ({name}) averaged "
+                f"{sum(watts) / len(watts):,.0f} W, "
+                f"peak {max(watts):,.0f} W (measured power_w)."
+            )
+    return lines
+
+
+def summary_lines(inputs: Sequence[Input]) -> list[str]:
+    lines: list[str] = []
+    for item in inputs:
+        if isinstance(item, BenchResults):
+            lines += bench_lines(item)
+        elif isinstance(item, SweepResults):
+            lines += sweep_lines(item)
+        else:
+            lines += recording_lines(item)
+    return lines

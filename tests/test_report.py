@@ -1,0 +1,178 @@
+"""``gpuscope report`` built from stored result files: the summary's figures, every chart, a
+self-contained HTML file (checked in headless Chromium where it is installed), the Markdown
+form with PNG charts, and bad input as one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gpuscope.cli import main
+from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.sweep import PointStatus, SweepPoint
+from gpuscope.sinks.columns import COLUMN_NAMES
+
+pytest.importorskip("matplotlib")
+
+H100 = "NVIDIA H100 80GB HBM3"
+START = 1_790_000_000.0  # wall clock of the bench runs (outside the recording: not shaded)
+
+
+def report(device: str, throughput: float, wpj: float | None, **changes: object) -> RunReport:
+    base = RunReport(
+        workload="gemm", device=device, telemetry_device="nvidia:0" if device != "cpu" else "cpu",
+        device_name=H100 if device != "cpu" else "AMD EPYC (2 threads)",
+        params={"dtype": "bf16", "size": 4096}, unit="FLOP", units=throughput * 10, seconds=10.0,
+        steps=100, throughput=throughput, tflops=throughput / 1e12, energy_j=None,
+        avg_power_w=throughput / wpj if wpj else None, work_per_joule=wpj,
+        energy_source="counter" if wpj else None, pct_of_peak=None,
+        measured_from_s=START + 2, measured_to_s=START + 8,
+    )  # fmt: skip
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> list[Path]:
+    bench = tmp_path / "bench.json"
+    reports = [report("cpu", 1.0e12, 5.0e9), report("cuda:0", 1.23e15, 4.75e11)]
+    bench.write_text(json.dumps({"reports": [r.as_dict() for r in reports], "comparisons": []}))
+
+    sweep = tmp_path / "sweep.json"
+
+    def measured(
+        device: str, size: int, throughput: float, wpj: float, **more: object
+    ) -> SweepPoint:
+        point = report(device, throughput, wpj, params={"size": size}, **more)
+        return SweepPoint(device, size, PointStatus.MEASURED, point)
+
+    points = [
+        measured("cpu", 256, 2.0e11, 2e9),
+        measured("cpu", 1024, 8.0e11, 8e9),
+        measured("cuda:0", 256, 1.0e11, 5e8),
+        measured("cuda:0", 1024, 6.4e13, 1e11, peak_mem_mib=24.0, peak_mem_source="allocator"),
+        SweepPoint("cuda:0", 4096, PointStatus.OOM, note="out of device memory"),
+        SweepPoint("cuda:0", 16384, PointStatus.SKIPPED, note="larger than 4096"),
+    ]
+    sweep.write_text(json.dumps({
+        "workload": "gemm", "sweep": {"param": "size", "values": [256, 1024, 4096, 16384]},
+        "points": [p.as_dict("size") for p in points], "comparisons": [],
+    }))  # fmt: skip
+
+    recording = tmp_path / "rec.csv"
+    with recording.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMN_NAMES)
+        writer.writeheader()
+        for i in range(20):
+            stamp = f"2026-09-21T10:00:{i // 2:02d}.{i % 2 * 500:03d}+00:00"
+            writer.writerow({"timestamp": stamp, "device": "nvidia:0", "vendor": "nvidia",
+                             "status": "ok", "power_w": 100.0 + 30 * i, "util_gpu_pct": 5 * i,
+                             "device_name": H100, "device_uuid": "GPU-95357a56",
+                             "mem_total_mib": 81559, "power_limit_w": 700})  # fmt: skip
+    return [bench, sweep, recording]
+
+
+def test_the_summary_states_the_measured_answers_and_every_chart_is_there(
+    inputs: list[Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", *map(str, inputs), "-o", str(out)]) == 0
+    page = out.read_text()
+    summary = page[page.index("<h2>Summary</h2>") : page.index("<section>")]
+    assert f"cuda:0 ({H100}) 1,230x the CPU&#x27;s throughput, 95x the work per joule" in summary
+    assert (
+        "gemm size sweep, cuda:0 vs cpu: cuda:0 overtakes cpu from size=1024 "
+        "(0.5x at size=256 to 80x at size=1024)" in summary
+    )
+    assert (
+        "gemm on cuda:0: out of memory at size=4096; the largest that ran: size=1024 "
+        "(peak 24 MiB, allocator)" in summary
+    )
+    assert (
+        "rec.csv: nvidia:0 (NVIDIA H100 80GB HBM3) averaged 385 W, peak 670 W (measured power_w)"
+        in summary
+    )
+    # the device card: name, UUID, memory, power limit, datasheet peaks and bandwidth
+    assert all(s in page for s in ("GPU-95357a56", "81,559 MiB", "700 W", "bf16 989", "3,350 GB/s"))
+    # charts: CPU vs GPU (1), sweep throughput and work/J (2), power and utilization (2)
+    assert page.count("<svg") == 5
+    assert "out of memory" in page and "skipped: larger than 4096" in page
+    # self-contained: nothing fetched, nothing run
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="no chromium here (apt install chromium)"
+)
+def test_a_real_headless_browser_renders_it_with_every_chart_and_no_console_error(
+    inputs: list[Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", *map(str, inputs), "-o", str(out)]) == 0
+    browser = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+         "--v=0", "--dump-dom", out.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert browser.returncode == 0, browser.stderr[-2000:]
+    dom = browser.stdout
+    assert dom.count("<svg") == 5 and "<h2>Summary</h2>" in dom
+    assert "CONSOLE" not in browser.stderr and "Uncaught" not in browser.stderr
+
+
+def test_the_markdown_form_has_its_charts_as_png_files(inputs: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    assert main(["report", *map(str, inputs), "-o", str(out), "--format", "md"]) == 0
+    text = out.read_text()
+    images = re.findall(r"!\[[^]]*\]\((report_files/chart-\d+\.png)\)", text)
+    assert len(images) == 5
+    assert all((tmp_path / image).read_bytes().startswith(b"\x89PNG") for image in images)
+    assert "| size | device | status |" in text and "1,230x the CPU's throughput" in text
+
+
+def test_without_matplotlib_the_report_has_its_tables_and_says_why(
+    inputs: list[Path], tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from gpuscope.commands import report as command
+
+    monkeypatch.setattr(command, "matplotlib_missing", lambda: "charts need matplotlib: x")
+    out = tmp_path / "report.html"
+    assert main(["report", *map(str, inputs), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "<svg" not in page and "charts need matplotlib" in page and "<table>" in page
+    assert "tables only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("hello", "not a gpuscope file"),
+        ('{"other": 1}', "neither bench --json nor bench --sweep --json"),
+        ("{broken", "not valid JSON"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "gpuscope", "report", str(bad), "-o", str(tmp_path / "r.html")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_an_existing_report_is_not_overwritten(inputs: list[Path], tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "report.html"
+    out.write_text("mine")
+    assert main(["report", str(inputs[0]), "-o", str(out)]) == 2
+    assert out.read_text() == "mine" and "--force" in capsys.readouterr().err
