@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -89,6 +90,24 @@ def _run_report(args: argparse.Namespace) -> int:
             output=args.output,
             output_format=args.format,
             force=args.force,
+        )
+    )
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    from gpuscope.commands.suite import SuiteOptions, run_suite
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    devices = (
+        tuple(d.strip() for d in args.devices.split(",") if d.strip()) if args.devices else None
+    )
+    return run_suite(
+        SuiteOptions(
+            budget_s=args.budget,
+            devices=devices,
+            output_dir=args.output or Path(f"gpuscope-suite-{stamp}"),
+            cpu_tdp_w=args.cpu_tdp,
+            debug=args.debug,
         )
     )
 
@@ -278,6 +297,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--force", action="store_true", help="overwrite an existing output")
     report.set_defaults(run=_run_report)
+
+    suite = commands.add_parser(
+        "suite",
+        help="the standard workloads on the CPU and every GPU, within a budget, and a report",
+        description="GEMM (fp32, bf16; fp16 on GPUs), ResNet-50 train and infer, the LSTM and "
+        "the memory probe (GPUs), each run on every device, all within --budget seconds; writes "
+        "suite.json, record.csv and report.html to a new folder.",
+    )
+    suite.add_argument("--budget", type=float, default=300.0, metavar="S",
+                       help="seconds for the whole suite (default 300)")  # fmt: skip
+    suite.add_argument("--devices", metavar="LIST", help="e.g. cpu,cuda:0 (default: all)")
+    suite.add_argument("-o", "--output", type=Path, metavar="DIR",
+                       help="a new folder (default gpuscope-suite-DATE-TIME)")  # fmt: skip
+    _add_cpu_tdp(suite)
+    suite.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show a run's traceback"
+    )
+    suite.set_defaults(run=_run_suite)
     return parser
 
 

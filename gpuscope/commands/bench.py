@@ -76,7 +76,7 @@ class BenchOptions:
 
 
 @dataclass
-class _Outcome:
+class Outcome:
     reports: list[RunReport] = field(default_factory=list)
     points: list[SweepPoint] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -102,11 +102,11 @@ def run_bench(options: BenchOptions) -> int:
         print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
     params = _params(info, options.param_args)
     sweep = _sweep(info, options, params) if options.sweep is not None else None
-    devices = [_device(device) for device in options.devices]
-    outcome = _Outcome()
+    devices = [bench_device(device) for device in options.devices]
+    outcome = Outcome()
     with discover() as found:
         found.devices = with_cpu_estimate(found.devices, cpu_model)
-        _check_runnable(info, devices, found)
+        check_runnable(info, devices, found)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
         sampler.start()
         try:
@@ -115,7 +115,7 @@ def run_bench(options: BenchOptions) -> int:
             for device in devices if sweep is None else ():
                 if outcome.interrupted:
                     break
-                _run_one(info, device, params, options, sampler, found, outcome)
+                run_one(info, device, params, options, sampler, found, outcome)
         finally:
             sampler.stop()
     if sweep is not None:
@@ -175,14 +175,14 @@ def _params(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
 
 
-def _device(device: str) -> str:
+def bench_device(device: str) -> str:
     """The device as typed ("cuda" becomes "cuda:0"); UsageError if it is no device name."""
     if not _DEVICE.match(device):
         raise UsageError(f"unknown device {device!r} (use cpu, cuda:N or rocm:N)")
     return device if ":" in device or device == "cpu" else f"{device}:0"
 
 
-def _check_runnable(workload: WorkloadInfo, devices: Sequence[str], found: Discovery) -> None:
+def check_runnable(workload: WorkloadInfo, devices: Sequence[str], found: Discovery) -> None:
     """Before any child starts: the workload runs on each device's kind (rocm for any GPU on a
     ROCm build of torch), torch is there and sees every GPU asked for."""
 
@@ -220,14 +220,14 @@ def _check_times(options: BenchOptions) -> None:
         raise UsageError(str(exc)) from None
 
 
-def _run_one(
+def run_one(
     info: WorkloadInfo,
     device: str,
     params: dict[str, Any],
     options: BenchOptions,
     sampler: Sampler,
     found: Discovery,
-    outcome: _Outcome,
+    outcome: Outcome,
     sweeping: bool = False,
 ) -> MeasuredRun:
     run = MeasuredRun(
@@ -291,7 +291,7 @@ def _run_sweep(
     options: BenchOptions,
     sampler: Sampler,
     found: Discovery,
-    outcome: _Outcome,
+    outcome: Outcome,
 ) -> None:
     """Each device in turn, its values in order: a value that runs out of memory is the
     boundary, recorded as such, and the larger values are skipped on that device."""
@@ -306,7 +306,7 @@ def _run_sweep(
                 outcome.points.append(SweepPoint(device, value, PointStatus.SKIPPED, note=skip))
                 continue
             point_params = resolve_params(info, {**params, sweep.param: value})
-            run = _run_one(info, device, point_params, options, sampler, found, outcome, True)
+            run = run_one(info, device, point_params, options, sampler, found, outcome, True)
             if run.report is not None:
                 status = PointStatus.STOPPED if run.report.stopped_early else PointStatus.MEASURED
                 outcome.points.append(SweepPoint(device, value, status, run.report))

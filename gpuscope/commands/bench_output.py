@@ -41,20 +41,32 @@ def _table(reports: list[RunReport]) -> str:
 
 
 def _comparisons(reports: list[RunReport]) -> list[Comparison]:
-    if len(reports) < 2:
-        return []
-    baseline = reports[0]
-    return [compare(baseline, other) for other in reports[1:]]
+    """Each report against the first one of the same workload and parameters (a --compare's
+    first device); runs of different workloads are never compared."""
+    baselines: dict[str, RunReport] = {}
+    found = []
+    for report in reports:
+        key = f"{report.workload} {sorted(report.params.items())}"
+        if key in baselines:
+            found.append(compare(baselines[key], report))
+        else:
+            baselines[key] = report
+    return found
+
+
+def reports_json(reports: list[RunReport]) -> str:
+    """What ``bench --json`` prints, and what ``gpuscope report`` reads."""
+    payload = {
+        "reports": [r.as_dict() for r in reports],
+        "comparisons": [asdict(c) for c in _comparisons(reports)],
+    }
+    return json.dumps(finite(payload), indent=2, allow_nan=False)
 
 
 def print_reports(reports: list[RunReport], output_format: str) -> None:
     comparisons = _comparisons(reports)
     if output_format == "json":
-        payload = {
-            "reports": [r.as_dict() for r in reports],
-            "comparisons": [asdict(c) for c in comparisons],
-        }
-        print(json.dumps(finite(payload), indent=2, allow_nan=False))
+        print(reports_json(reports))
     elif output_format == "csv":
         write_reports_csv(reports, sys.stdout)
     elif reports:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.report.charts import (
-    bench_chart,
+    bench_charts,
     matplotlib_missing,
     sweep_charts,
     timeline_charts,
@@ -82,11 +82,10 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
     ]  # fmt: skip
     for item in inputs:
         if isinstance(item, BenchResults):
-            chart = bench_chart(item) if draw else None
             sections.append(Section(
                 f"Results: {item.path.name}",
                 tables=[(RESULT_COLUMNS, [result_row(r) for r in item.reports])],
-                charts=[chart] if chart else [],
+                charts=bench_charts(item) if draw else [],
                 chart_note=charts_missing if len(item.reports) > 1 else None,
             ))  # fmt: skip
         elif isinstance(item, SweepResults):

@@ -64,23 +64,33 @@ def _spans_decades(values: Sequence[float]) -> bool:
     return bool(positive) and max(positive) / min(positive) >= LOG_SPAN
 
 
-def bench_chart(results: BenchResults) -> Chart | None:
-    """Throughput and work per joule per device, side by side: the CPU-vs-GPU picture."""
-    reports = [r for r in results.reports if r.get("throughput")]
-    if len(reports) < 2:
-        return None
+def bench_charts(results: BenchResults) -> list[Chart]:
+    """Per workload and parameters run on two devices or more: throughput and work per joule
+    per device, side by side, the CPU-vs-GPU picture."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results.reports:
+        if r.get("throughput"):
+            params = " ".join(f"{k}={v}" for k, v in (r.get("params") or {}).items())
+            groups.setdefault(f"{r['workload']} {params}".strip(), []).append(r)
+    return [_bench_chart(title, reports) for title, reports in groups.items() if len(reports) > 1]
+
+
+def _bench_chart(title: str, reports: list[dict[str, Any]]) -> Chart:
     plt = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(9, 0.6 + 0.45 * len(reports)))
-    labels = [f"{r['workload']} {r['device']}" for r in reports]
+    figure, axes = plt.subplots(1, 2, figsize=(9, 0.9 + 0.45 * len(reports)))
+    labels = [str(r["device"]) for r in reports]
     unit = reports[0]["unit"]
     panels = (
         ("throughput", f"{unit}/s", [r["throughput"] for r in reports]),
         ("work per joule", f"{unit}/J", [r.get("work_per_joule") or 0.0 for r in reports]),
     )
     for ax, (name, axis_unit, values) in zip(axes, panels, strict=True):
-        ax.barh(labels, values, color=["#888888" if "cpu" in lab else "#4c9a2a" for lab in labels])
+        colours = ["#888888" if label == "cpu" else "#4c9a2a" for label in labels]
+        ax.barh(labels, values, color=colours)
         if _spans_decades(values):
             ax.set_xscale("log")
+        else:
+            ax.xaxis.set_major_formatter(_engineering())
         ax.set_xlabel(axis_unit)
         ax.set_title(name)
         ax.invert_yaxis()
@@ -89,9 +99,9 @@ def bench_chart(results: BenchResults) -> Chart | None:
             if name == "work per joule" and report.get("energy_source") == "estimate":
                 text += " est."
             ax.text(value or 0, y, f" {text}", va="center", fontsize=8)
-    sources = sorted({str(r.get("energy_source") or "n/a") for r in reports})
-    figure.suptitle(f"{results.path.name}: energy source {', '.join(sources)}", fontsize=9)
-    return _render(figure, f"CPU vs GPU: {results.path.name}")
+    sources = ", ".join(f"{r['device']} {r.get('energy_source') or 'n/a'}" for r in reports)
+    figure.suptitle(f"{title} (energy: {sources})", fontsize=9)
+    return _render(figure, f"CPU vs GPU: {title}")
 
 
 def sweep_charts(sweep: SweepResults) -> list[Chart]:

@@ -56,7 +56,11 @@ def bench_lines(results: BenchResults) -> list[str]:
             lines.append(line + ".")
         if len(reports) == 1:
             r = reports[0]
-            lines.append(f"{title} on {device_text(r)}: {format_rate(r['throughput'], r['unit'])}.")
+            line = f"{title} on {device_text(r)}: {format_rate(r['throughput'], r['unit'])}"
+            if r.get("work_per_joule"):
+                wpj = format_rate(r["work_per_joule"], r["unit"], "J")
+                line += f", {wpj}{energy_mark(r)}"
+            lines.append(line + ".")
     return lines
 
 
