@@ -43,7 +43,9 @@ def report(device: str, throughput: float, wpj: float | None, **changes: object)
 def inputs(tmp_path: Path) -> list[Path]:
     bench = tmp_path / "bench.json"
     reports = [report("cpu", 1.0e12, 5.0e9), report("cuda:0", 1.23e15, 4.75e11)]
-    bench.write_text(json.dumps({"reports": [r.as_dict() for r in reports], "comparisons": []}))
+    machine = {"host": "box7", "os": "Linux-6.8", "cpu": "EPYC", "python": "3.11", "gpuscope": "0"}
+    payload = {"machine": machine, "reports": [r.as_dict() for r in reports], "comparisons": []}
+    bench.write_text(json.dumps(payload))
 
     sweep = tmp_path / "sweep.json"
 
@@ -75,7 +77,8 @@ def inputs(tmp_path: Path) -> list[Path]:
             writer.writerow({"timestamp": stamp, "device": "nvidia:0", "vendor": "nvidia",
                              "status": "ok", "power_w": 100.0 + 30 * i, "util_gpu_pct": 5 * i,
                              "device_name": H100, "device_uuid": "GPU-95357a56",
-                             "mem_total_mib": 81559, "power_limit_w": 700})  # fmt: skip
+                             "device_driver": "580.159.04", "mem_total_mib": 81559,
+                             "power_limit_w": 700})  # fmt: skip
     return [bench, sweep, recording]
 
 
@@ -100,7 +103,8 @@ def test_the_summary_states_the_measured_answers_and_every_chart_is_there(
         in summary
     )
     # the device card: name, UUID, memory, power limit, datasheet peaks and bandwidth
-    assert all(s in page for s in ("GPU-95357a56", "81,559 MiB", "700 W", "bf16 989", "3,350 GB/s"))
+    card = ("GPU-95357a56", "580.159.04", "81,559 MiB", "700 W", "bf16 989", "3,350 GB/s")
+    assert all(s in page for s in card) and "<td>box7</td><td>Linux-6.8</td>" in page
     # charts: CPU vs GPU (1), sweep throughput and work/J (2), power and utilization (2)
     assert page.count("<svg") == 5
     assert "out of memory" in page and "skipped: larger than 4096" in page

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import platform
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -54,9 +55,24 @@ def _comparisons(reports: list[RunReport]) -> list[Comparison]:
     return found
 
 
+def machine_facts() -> dict[str, str]:
+    """Where the figures were measured: a report names the machine with them."""
+    from gpuscope import __version__
+    from gpuscope.telemetry.cpu import cpu_model_name
+
+    return {
+        "host": platform.node(),
+        "os": platform.platform(terse=True),
+        "cpu": cpu_model_name(),
+        "python": platform.python_version(),
+        "gpuscope": __version__,
+    }
+
+
 def reports_json(reports: list[RunReport]) -> str:
     """What ``bench --json`` prints, and what ``gpuscope report`` reads."""
     payload = {
+        "machine": machine_facts(),
         "reports": [r.as_dict() for r in reports],
         "comparisons": [asdict(c) for c in _comparisons(reports)],
     }
@@ -98,6 +114,7 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
     """One row per device and value; then, per value, each device against the first one."""
     if output_format == "json":
         payload = {
+            "machine": machine_facts(),
             "workload": workload,
             "sweep": {"param": sweep.param, "values": list(sweep.values)},
             "points": [p.as_dict(sweep.param) for p in points],

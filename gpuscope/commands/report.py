@@ -26,6 +26,7 @@ from gpuscope.report.render import (
     RESULT_COLUMNS,
     Section,
     device_cards,
+    machine_rows,
     render_html,
     render_markdown,
     result_row,
@@ -34,8 +35,9 @@ from gpuscope.report.render import (
 from gpuscope.report.summary import summary_lines
 
 FORMATS = ("html", "md")
-CARD_COLUMNS = ("device", "name", "UUID", "memory", "power limit", "datasheet TFLOP/s",
-                "memory bandwidth")  # fmt: skip
+CARD_COLUMNS = ("device", "name", "UUID", "driver", "memory", "power limit",
+                "datasheet TFLOP/s", "memory bandwidth")  # fmt: skip
+MACHINE_COLUMNS = ("host", "OS", "CPU", "Python", "gpuscope")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,15 @@ def run_report(options: ReportOptions) -> int:
 
 def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Section]:
     draw = charts_missing is None
-    sections = [Section("Devices", tables=[(CARD_COLUMNS, device_cards(inputs))])]
+    machines = machine_rows(inputs)
+    sections = [
+        Section(
+            "Machine and devices",
+            text=[] if machines else ["The inputs do not name their machine (older files)."],
+            tables=[(MACHINE_COLUMNS, machines)] * bool(machines)
+            + [(CARD_COLUMNS, device_cards(inputs))],
+        )
+    ]
     windows = [r for i in inputs if isinstance(i, BenchResults) for r in i.reports] + [
         p["report"] for i in inputs if isinstance(i, SweepResults) for p in i.points
         if p.get("report")

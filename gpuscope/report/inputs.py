@@ -20,6 +20,7 @@ class ReportInputError(Exception):
 class BenchResults:
     path: Path
     reports: tuple[dict[str, Any], ...]  # RunReport.as_dict() each
+    machine: dict[str, Any] | None = None  # where they were measured (host, os, cpu, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class SweepResults:
     param: str
     values: tuple[Any, ...]
     points: tuple[dict[str, Any], ...]  # SweepPoint.as_dict() each
+    machine: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +102,17 @@ def _json_results(path: Path, text: str) -> BenchResults | SweepResults:
             str(sweep.get("param", "?")),
             tuple(sweep.get("values", ())),
             tuple(p for p in payload["points"] if isinstance(p, dict)),
+            _machine(payload),
         )
     if isinstance(payload, dict) and isinstance(payload.get("reports"), list):
-        return BenchResults(path, tuple(r for r in payload["reports"] if isinstance(r, dict)))
+        reports = tuple(r for r in payload["reports"] if isinstance(r, dict))
+        return BenchResults(path, reports, _machine(payload))
     raise ReportInputError(f"{path}: JSON, but neither bench --json nor bench --sweep --json")
+
+
+def _machine(payload: dict[str, Any]) -> dict[str, Any] | None:
+    machine = payload.get("machine")
+    return machine if isinstance(machine, dict) else None
 
 
 def _recording(path: Path, rows: list[dict[str, Any]]) -> Recording:

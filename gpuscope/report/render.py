@@ -62,7 +62,9 @@ def device_cards(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
         if isinstance(item, Recording):
             for row in item.rows:
                 card = seen.setdefault(str(row["device"]), {})
-                for key in ("device_name", "device_uuid", "mem_total_mib", "power_limit_w"):
+                keys = ("device_name", "device_uuid", "device_driver", "mem_total_mib",
+                        "power_limit_w")  # fmt: skip
+                for key in keys:
                     if row.get(key) is not None:
                         card[key] = row[key]
         else:
@@ -80,12 +82,24 @@ def device_cards(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
             device,
             str(card.get("device_name") or "n/a"),
             str(card.get("device_uuid") or "n/a"),
+            str(card.get("device_driver") or "n/a"),
             _cell(card.get("mem_total_mib"), "{:,.0f} MiB"),
             _cell(card.get("power_limit_w"), "{:.0f} W"),
             ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items()) or "n/a",
             _cell(bandwidth, "{:,.0f} GB/s"),
         ))  # fmt: skip
     return rows
+
+
+def machine_rows(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
+    """Where the results were measured, one row per machine named in the inputs."""
+    seen: list[dict[str, Any]] = []
+    for item in inputs:
+        machine = getattr(item, "machine", None)
+        if machine and machine not in seen:
+            seen.append(machine)
+    keys = ("host", "os", "cpu", "python", "gpuscope")
+    return [tuple(str(m.get(k) or "n/a") for k in keys) for m in seen]
 
 
 def sweep_rows(sweep: SweepResults) -> list[tuple[str, ...]]:

@@ -65,6 +65,7 @@ COLUMNS: tuple[Column, ...] = (
     # which hardware the row is from: ``device`` ids move with CUDA_VISIBLE_DEVICES and PCI order
     Column("device_name", lambda _s, info: info.name if info else None),
     Column("device_uuid", lambda _s, info: info.uuid if info else None),
+    Column("device_driver", lambda _s, info: info.driver if info else None),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
