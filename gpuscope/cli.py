@@ -98,9 +98,9 @@ def _run_suite(args: argparse.Namespace) -> int:
     from gpuscope.commands.suite import SuiteOptions, run_suite
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    devices = (
-        tuple(d.strip() for d in args.devices.split(",") if d.strip()) if args.devices else None
-    )
+    devices = None  # all
+    if args.devices is not None:
+        devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     return run_suite(
         SuiteOptions(
             budget_s=args.budget,

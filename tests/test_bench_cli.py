@@ -264,8 +264,11 @@ def test_a_sweep_records_the_memory_boundary_and_skips_what_lies_beyond(tmp_path
 
     csv_out = bench(*args, "--sweep", "rows=2,8", "--csv")
     header, *rows = csv_out.stdout.splitlines()
-    assert header.startswith("sweep_param,sweep_value,status,note,workload,")
-    assert [r.split(",")[:3] for r in rows] == [["rows", "2", "measured"], ["rows", "8", "oom"]]
+    assert header.startswith("sweep_param,sweep_value,sweep_device,status,note,workload,")
+    assert [r.split(",")[:4] for r in rows] == [  # the device even where nothing was measured
+        ["rows", "2", "cpu", "measured"],
+        ["rows", "8", "cpu", "oom"],
+    ]
 
 
 @pytest.mark.parametrize(

@@ -180,3 +180,64 @@ def test_an_existing_report_is_not_overwritten(inputs: list[Path], tmp_path: Pat
     out.write_text("mine")
     assert main(["report", str(inputs[0]), "-o", str(out)]) == 2
     assert out.read_text() == "mine" and "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("ratios", "said"),
+    [
+        ([(64, 0.5), (128, 2.0), (256, 3.0)], "cuda:0 overtakes cpu from size=128"),
+        ([(64, 2.0), (128, 0.5)], "mixed: cuda:0 is faster only at size=64 (2x)"),
+        ([(64, 2.0), (128, 0.5), (256, 3.0)], "cuda:0 overtakes cpu from size=256"),
+        ([(64, 2.0), (128, 3.0)], "cuda:0 is faster at every size measured"),
+        ([(64, 0.2), (128, 0.5)], "cpu is faster at every size measured"),
+    ],
+)
+def test_the_crossover_is_said_only_where_the_figures_hold_it(
+    ratios: list[tuple[int, float]], said: str
+) -> None:
+    from gpuscope.report.summary import _crossover
+
+    assert _crossover("size", ratios, "cuda:0", "cpu").startswith(said)
+
+
+def test_a_stopped_run_is_not_summarised_as_a_result(tmp_path: Path) -> None:
+    from gpuscope.report.inputs import load_input
+    from gpuscope.report.summary import summary_lines
+
+    stopped = report("cuda:0", 0.0, None, stopped_early=True)
+    path = tmp_path / "b.json"
+    path.write_text(
+        json.dumps({"reports": [report("cpu", 1e12, 5e9).as_dict(), stopped.as_dict()]})
+    )
+    lines = summary_lines([load_input(path)])
+    assert lines == ["gemm (dtype=bf16, size=4096) on cpu: 1 TFLOP/s, 5 GFLOP/J."]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"reports": [{"workload": "gemm", "unit": "FLOP"}]}, "report 1 has no device"),
+        ({"reports": [{"workload": "g", "device": "cpu", "unit": "F", "throughput": "fast"}]},
+         "throughput is not a number"),
+        ({"sweep": {"param": "size", "values": [1]}, "points": [{"device": "cpu"}]},
+         "point 1 has no status"),
+    ],
+)  # fmt: skip
+def test_a_malformed_result_file_is_one_line_and_exit_2(
+    tmp_path: Path, payload: object, message: str, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(payload))
+    assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_one_row_jsonl_recording_is_a_recording_and_an_input_is_never_the_output(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    one = tmp_path / "rec.jsonl"
+    one.write_text(json.dumps({"timestamp": "2026-11-26T10:00:00+00:00", "device": "cpu",
+                               "util_cpu_pct": 50.0}) + "\n")  # fmt: skip
+    assert main(["report", str(one), "-o", str(tmp_path / "r.html")]) == 0
+    assert main(["report", str(one), "-o", str(one), "--force"]) == 2
+    assert "is one of the inputs" in capsys.readouterr().err

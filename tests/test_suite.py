@@ -41,3 +41,23 @@ def test_a_budget_too_small_or_a_used_folder_is_one_line_and_exit_2(tmp_path: Pa
     (used / "mine.txt").write_text("x")
     assert main(["suite", "-o", str(used)]) == 2
     assert "is not empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budget", "nan"], "--budget must be a finite number of seconds"),
+        (["--devices", ","], "--devices names no device"),
+        (["--devices", "cuda:0"], "nothing of the suite can run here:"),
+    ],
+)
+def test_bad_suite_options_are_one_line_and_exit_2(
+    args: list[str], message: str, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    assert main(["suite", *args, "-o", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    file = tmp_path / "f"
+    file.write_text("")
+    assert main(["suite", "-o", str(file)]) == 2
+    assert "is a file" in capsys.readouterr().err

@@ -44,7 +44,8 @@ def test_values_and_ranges(spec: str, values: tuple[object, ...]) -> None:
         ("size=16..64x1", "the range must grow"),
         ("dtype=a..bx2", "a range needs a number parameter"),
         ("size=16,16", "listed twice"),
-        ("size=16..100000+1", "at most 64"),
+        ("size=16..100000+1", "more than 64 values"),
+        ("size=16..1024x1.01", "more than 64 values"),  # not cut short in silence
     ],
 )
 def test_bad_sweeps_say_why_in_one_line(spec: str, message: str) -> None:
@@ -73,3 +74,24 @@ def test_a_point_as_json_names_its_value_under_the_parameter() -> None:
     assert point.as_dict("size") == {
         "device": "cpu", "size": 512, "status": "oom", "note": "MemoryError", "report": None,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: "
+                      "can't allocate memory: you tried to allocate 68719476736 bytes."), "oom"),
+        (MemoryError("no room"), "oom"),
+        (RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"),
+         "device_oom"),
+        (RuntimeError("shape mismatch"), "exception"),
+    ],
+)  # fmt: skip
+def test_the_child_knows_an_allocator_failure_for_running_out_of_memory(
+    error: BaseException, kind: str
+) -> None:
+    """torch's CPU allocator raises RuntimeError, not MemoryError: a sweep's boundary all the
+    same (found by a review: a CPU sweep recorded it as failed and ran the larger sizes)."""
+    from gpuscope.workloads.child import _failure
+
+    assert _failure(error).kind.value == kind

@@ -39,7 +39,7 @@ from gpuscope.workloads.api import (
     resolve_params,
     runs_on,
 )
-from gpuscope.workloads.events import FINAL, ErrorKind, Progress, RunEvent, Started
+from gpuscope.workloads.events import FINAL, ErrorKind, Failed, Progress, RunEvent, Started
 from gpuscope.workloads.registry import (
     Catalog,
     WorkloadInfo,
@@ -259,11 +259,18 @@ def run_one(
         progress.done()  # the terminal is left clean whatever happened
     if run.report is not None:
         outcome.reports.append(run.report)
-    elif run.error is not None and not (sweeping and run.error.kind in OOM_KINDS):
+    elif run.error is not None and not (sweeping and ran_out(run.error)):
         outcome.failures.append(f"{run.label}: {run.error.message}")
         outcome.usage_failure |= run.error.kind is ErrorKind.USAGE
         outcome.failures.extend(_failure_details(run, options.debug))
     return run
+
+
+def ran_out(error: Failed) -> bool:
+    """In a sweep: out of host or device memory, or killed by SIGKILL, which on Linux is the
+    kernel's OOM killer far more often than anything else (it leaves no message to tell)."""
+    killed = error.kind is ErrorKind.CRASHED and "killed by SIGKILL" in error.message
+    return error.kind in OOM_KINDS or killed
 
 
 def _sweep(info: WorkloadInfo, options: BenchOptions, params: dict[str, Any]) -> Sweep:
@@ -310,11 +317,12 @@ def _run_sweep(
             if run.report is not None:
                 status = PointStatus.STOPPED if run.report.stopped_early else PointStatus.MEASURED
                 outcome.points.append(SweepPoint(device, value, status, run.report))
-            elif run.error is not None and run.error.kind in OOM_KINDS:
+            elif run.error is not None and ran_out(run.error):
                 boundary.ran_out(device, value)
-                outcome.points.append(
-                    SweepPoint(device, value, PointStatus.OOM, note=run.error.message)
-                )
+                note = run.error.message
+                if run.error.kind is ErrorKind.CRASHED:
+                    note += " (most likely the kernel's OOM killer)"
+                outcome.points.append(SweepPoint(device, value, PointStatus.OOM, note=note))
             else:
                 why = run.error.message if run.error is not None else "no result"
                 outcome.points.append(SweepPoint(device, value, PointStatus.FAILED, note=why))

@@ -163,11 +163,13 @@ def write_sweep_csv(sweep: Sweep, points: list[SweepPoint], stream: Any) -> None
     """Every point, measured or not: the swept value and status first, then every report
     field (empty where the point has no report)."""
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(("sweep_param", "sweep_value", "status", "note", *REPORT_COLUMNS))
+    writer.writerow(
+        ("sweep_param", "sweep_value", "sweep_device", "status", "note", *REPORT_COLUMNS)
+    )
     for point in points:
         values = report_values(point.report) if point.report is not None else {}
         writer.writerow(
-            (sweep.param, point.value, point.status.value, point.note or "",
+            (sweep.param, point.value, point.device, point.status.value, point.note or "",
              *("" if values.get(n) is None else values[n] for n in REPORT_COLUMNS))
         )  # fmt: skip
 

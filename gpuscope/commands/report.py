@@ -54,6 +54,8 @@ def run_report(options: ReportOptions) -> int:
         raise UsageError(f"--format {options.output_format!r}: choose from {', '.join(FORMATS)}")
     if not options.inputs:
         raise UsageError("name at least one input: a bench --json, sweep --json or record file")
+    if any(options.output.resolve() == i.resolve() for i in options.inputs):
+        raise UsageError(f"{options.output} is one of the inputs: name another output")
     if options.output.exists() and not options.force:
         raise UsageError(f"{options.output} exists (--force overwrites it)")
     try:

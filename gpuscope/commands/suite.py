@@ -31,6 +31,7 @@ from gpuscope.sinks.recording import DeviceRows, RecordingSink
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Vendor
+from gpuscope.units import check_seconds
 from gpuscope.workloads.api import WorkloadError, resolve_params
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, bundled_workloads
 
@@ -67,8 +68,14 @@ class SuiteOptions:
 
 
 def run_suite(options: SuiteOptions) -> int:
-    if options.budget_s <= 0:
-        raise UsageError(f"--budget must be a positive number of seconds, got {options.budget_s:g}")
+    try:
+        check_seconds(options.budget_s, "--budget")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if options.devices is not None and not options.devices:
+        raise UsageError("--devices names no device (e.g. cpu,cuda:0)")
+    if options.output_dir.exists() and not options.output_dir.is_dir():
+        raise UsageError(f"{options.output_dir} is a file: name a new folder with -o")
     if options.output_dir.exists() and any(options.output_dir.iterdir()):
         raise UsageError(f"{options.output_dir} is not empty: name a new folder with -o")
     catalog = bundled_workloads()
@@ -82,7 +89,8 @@ def run_suite(options: SuiteOptions) -> int:
         devices = [bench_device(d) for d in devices]
         plan = _plan(catalog, devices, found, skipped)
         if not plan:
-            raise UsageError("nothing of the suite can run here (is torch installed?)")
+            why = "; ".join(dict.fromkeys(line.split(": ", 1)[-1] for line in skipped))
+            raise UsageError(f"nothing of the suite can run here: {why or 'no workload'}")
         share = (options.budget_s - START_UP_S * len(plan)) / len(plan)
         if share < MIN_SHARE_S:
             least = len(plan) * (START_UP_S + MIN_SHARE_S)
@@ -128,17 +136,18 @@ def _run_plan(
     outcome: Outcome,
     skipped: list[str],
 ) -> None:
-    """Each run measured for most of its share (a fifth of it is warm-up); a run that could not
-    finish before the deadline is not started."""
+    """Each run measured for most of its share (a fifth of it is warm-up), or of what is left
+    of the budget if that is less; a run with under a second left is not started."""
     for info, device, params in plan:
         if outcome.interrupted:
             break
-        if time.monotonic() + START_UP_S + MIN_SHARE_S > deadline:
+        left_s = min(share_s, deadline - time.monotonic() - START_UP_S)  # the last may be short
+        if left_s < MIN_SHARE_S:  # it would not finish in time
             skipped.append(f"{info.name} {_text(params)} on {device}: past the budget")
             continue
         bench = BenchOptions(
-            workload=info.name, devices=(device,), duration_s=share_s * 0.8,
-            warmup_s=max(0.2, share_s * 0.2), debug=options.debug,
+            workload=info.name, devices=(device,), duration_s=left_s * 0.8,
+            warmup_s=max(0.2, left_s * 0.2), debug=options.debug,
         )  # fmt: skip
         run_one(info, device, params, bench, sampler, found, outcome)
 

@@ -71,12 +71,16 @@ def _range(param: Param, match: re.Match[str]) -> tuple[ParamValue, ...]:
             f"--sweep {param.name}: the range must grow from START to STOP "
             "(a factor above 1 after x, a step above 0 after +)"
         )
-    values: list[ParamValue] = []
+    values: dict[ParamValue, None] = {}  # ordered; an int range with a small factor repeats
     value = float(start)
-    while value <= float(stop) * (1 + 1e-9) and len(values) <= MAX_POINTS:
-        values.append(param.check(round(value) if type(param.default) is int else value))
+    while value <= float(stop) * (1 + 1e-9):
+        if len(values) > MAX_POINTS:
+            raise WorkloadError(
+                f"--sweep {param.name}: the range makes more than {MAX_POINTS} values"
+            )
+        values[param.check(round(value) if type(param.default) is int else value)] = None
         value = value * step if match["op"] == "x" else value + step
-    return tuple(dict.fromkeys(values))  # an int range with a small factor can repeat
+    return tuple(values)
 
 
 class PointStatus(enum.Enum):

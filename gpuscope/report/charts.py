@@ -94,11 +94,12 @@ def _bench_chart(title: str, reports: list[dict[str, Any]]) -> Chart:
         ax.set_xlabel(axis_unit)
         ax.set_title(name)
         ax.invert_yaxis()
+        floor = min((v for v in values if v > 0), default=1.0)  # where n/a is written
         for y, (value, report) in enumerate(zip(values, reports, strict=True)):
             text = "n/a" if not value else f"{value:,.3g}"
             if name == "work per joule" and report.get("energy_source") == "estimate":
                 text += " est."
-            ax.text(value or 0, y, f" {text}", va="center", fontsize=8)
+            ax.text(value or floor, y, f" {text}", va="center", fontsize=8)
     sources = ", ".join(f"{r['device']} {r.get('energy_source') or 'n/a'}" for r in reports)
     figure.suptitle(f"{title} (energy: {sources})", fontsize=9)
     return _render(figure, f"CPU vs GPU: {title}")
@@ -135,8 +136,9 @@ def sweep_charts(sweep: SweepResults) -> list[Chart]:
         if not plotted:
             plt.close(figure)
             continue
-        if numeric and _spans_decades([float(v) for v in sweep.values]):
-            ax.set_xscale("log", base=2)
+        xs_all = [float(v) for v in sweep.values] if numeric else []
+        if xs_all and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 8:
+            ax.set_xscale("log", base=2)  # doubling sizes and batches sit evenly
         if _spans_decades(plotted):
             ax.set_yscale("log")
         else:

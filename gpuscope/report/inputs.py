@@ -55,10 +55,10 @@ def load_input(path: Path) -> Input:
     except OSError as exc:
         raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
     stripped = text.lstrip()
-    if stripped.startswith("{") and not _is_jsonl(stripped):
-        return _json_results(path, stripped)
-    if stripped.startswith("{"):
+    if stripped.startswith("{") and _is_jsonl(stripped):
         return _recording(path, [_json_line(path, n, line) for n, line in _lines(stripped)])
+    if stripped.startswith("{"):
+        return _json_results(path, stripped)
     if stripped.startswith("timestamp,"):
         return _recording(path, list(csv.DictReader(stripped.splitlines())))
     raise ReportInputError(
@@ -67,12 +67,14 @@ def load_input(path: Path) -> Input:
 
 
 def _is_jsonl(text: str) -> bool:
+    """A recording's JSON lines: the first line is a whole object with a timestamp and a device
+    (bench's JSON is indented over many lines, so its first line is not)."""
     first = text.split("\n", 1)[0].strip()
     try:
-        json.loads(first)
+        record = json.loads(first)
     except ValueError:
         return False
-    return "\n" in text.strip()
+    return isinstance(record, dict) and "timestamp" in record and "device" in record
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -95,19 +97,54 @@ def _json_results(path: Path, text: str) -> BenchResults | SweepResults:
     except json.JSONDecodeError as exc:
         raise ReportInputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     if isinstance(payload, dict) and isinstance(payload.get("points"), list):
-        sweep = payload.get("sweep") or {}
+        found = payload.get("sweep")
+        sweep: dict[str, Any] = found if isinstance(found, dict) else {}
+        param = sweep.get("param")
+        if not isinstance(param, str) or not isinstance(sweep.get("values"), list):
+            raise ReportInputError(f"{path}: a sweep without its parameter and values")
+        points = tuple(_point(path, n, p, param) for n, p in enumerate(payload["points"], 1))
         return SweepResults(
-            path,
-            str(payload.get("workload", "?")),
-            str(sweep.get("param", "?")),
-            tuple(sweep.get("values", ())),
-            tuple(p for p in payload["points"] if isinstance(p, dict)),
+            path, str(payload.get("workload", "?")), param, tuple(sweep["values"]), points,
             _machine(payload),
-        )
+        )  # fmt: skip
     if isinstance(payload, dict) and isinstance(payload.get("reports"), list):
-        reports = tuple(r for r in payload["reports"] if isinstance(r, dict))
+        reports = tuple(_report(path, n, r) for n, r in enumerate(payload["reports"], 1))
         return BenchResults(path, reports, _machine(payload))
     raise ReportInputError(f"{path}: JSON, but neither bench --json nor bench --sweep --json")
+
+
+REPORT_TEXT = ("workload", "device", "unit")
+REPORT_NUMBERS = ("throughput", "tflops", "energy_j", "avg_power_w", "work_per_joule",
+                  "pct_of_peak", "peak_mem_mib", "measured_from_s", "measured_to_s")  # fmt: skip
+
+
+def _report(path: Path, number: int, report: Any) -> dict[str, Any]:
+    """A result as bench writes it: names as text, figures as numbers or null."""
+    where = f"{path}: report {number}"
+    if not isinstance(report, dict):
+        raise ReportInputError(f"{where} is not an object")
+    for key in REPORT_TEXT:
+        if not isinstance(report.get(key), str):
+            raise ReportInputError(f"{where} has no {key}")
+    for key in REPORT_NUMBERS:
+        value = report.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ReportInputError(f"{where}: {key} is not a number: {value!r}")
+    if not isinstance(report.get("params", {}), dict):
+        raise ReportInputError(f"{where}: params is not an object")
+    return report
+
+
+def _point(path: Path, number: int, point: Any, param: str) -> dict[str, Any]:
+    where = f"{path}: point {number}"
+    if not isinstance(point, dict):
+        raise ReportInputError(f"{where} is not an object")
+    for key in ("device", "status", param):
+        if key not in point:
+            raise ReportInputError(f"{where} has no {key}")
+    if point.get("report") is not None:
+        _report(path, number, point["report"])
+    return point
 
 
 def _machine(payload: dict[str, Any]) -> dict[str, Any] | None:

@@ -32,11 +32,21 @@ def energy_mark(report: dict[str, Any]) -> str:
     return " (estimate)" if source == "estimate" else ""
 
 
+def counted(report: dict[str, Any] | None) -> bool:
+    """A run the summary may speak of: measured to the end, with work done. A run stopped by
+    the user says nothing about the hardware (its table row says "(stopped)")."""
+    if not report:
+        return False
+    return not report.get("stopped_early") and bool(report.get("throughput"))
+
+
 def bench_lines(results: BenchResults) -> list[str]:
     """Each device against the CPU (or the first device) of the same workload and params."""
     lines = []
     groups: dict[str, list[dict[str, Any]]] = {}
     for report in results.reports:
+        if not counted(report):
+            continue
         groups.setdefault(f"{report['workload']} ({params_text(report.get('params', {}))})", [])
         groups[f"{report['workload']} ({params_text(report.get('params', {}))})"].append(report)
     for title, reports in groups.items():
@@ -83,7 +93,7 @@ def sweep_lines(sweep: SweepResults) -> list[str]:
     for device in devices:
         oom = [p for p in sweep.points if p["device"] == device and p["status"] == "oom"]
         if oom:
-            ran = [p for p in sweep.points if p["device"] == device and p.get("report")]
+            ran = [p for p in sweep.points if p["device"] == device and counted(p.get("report"))]
             largest = ran[-1] if ran else None
             at = oom[0][sweep.param]
             line = f"{sweep.workload} on {device}: out of memory at {sweep.param}={at}"
@@ -100,7 +110,9 @@ def sweep_lines(sweep: SweepResults) -> list[str]:
             (
                 p
                 for p in sweep.points
-                if p["device"] == device and (p.get("report") or {}).get("work_per_joule")
+                if p["device"] == device
+                and counted(p.get("report"))
+                and p["report"].get("work_per_joule")
             ),
             key=lambda p: p["report"]["work_per_joule"],
             default=None,
@@ -117,7 +129,7 @@ def sweep_lines(sweep: SweepResults) -> list[str]:
 
 def _report(sweep: SweepResults, device: str | None, value: Any) -> dict[str, Any] | None:
     for p in sweep.points:
-        if p["device"] == device and p[sweep.param] == value and p.get("report"):
+        if p["device"] == device and p[sweep.param] == value and counted(p.get("report")):
             report: dict[str, Any] = p["report"]
             return report
     return None
@@ -126,6 +138,7 @@ def _report(sweep: SweepResults, device: str | None, value: Any) -> dict[str, An
 def _crossover(
     param: str, ratios: Sequence[tuple[Any, float]], device: str, base: str | None
 ) -> str:
+    """Who is faster where: "overtakes from X" only when it stays ahead from X on."""
     (first_value, first_ratio), (last_value, last_ratio) = ratios[0], ratios[-1]
     spans = (
         f"{ratio(first_ratio)} at {param}={first_value} to {ratio(last_ratio)} at "
@@ -135,8 +148,13 @@ def _crossover(
         return f"{device} is faster at every {param} measured ({spans})."
     if all(r < 1 for _, r in ratios):
         return f"{base} is faster at every {param} measured ({spans})."
-    first = next(value for value, r in ratios if r >= 1)
-    return f"{device} overtakes {base} from {param}={first} ({spans})."
+    ahead_from = next(
+        i for i in range(len(ratios)) if all(r >= 1 for _, r in ratios[i:])
+    ) if ratios[-1][1] >= 1 else None  # fmt: skip
+    if ahead_from is not None:
+        return f"{device} overtakes {base} from {param}={ratios[ahead_from][0]} ({spans})."
+    wins = ", ".join(f"{param}={v} ({ratio(r)})" for v, r in ratios if r >= 1)
+    return f"mixed: {device} is faster only at {wins} ({spans})."
 
 
 def recording_lines(recording: Recording) -> list[str]:

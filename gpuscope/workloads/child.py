@@ -225,15 +225,26 @@ def _device_identity(device: str) -> tuple[str, str | None]:
     return props.name, str(uuid) if uuid is not None else None
 
 
+# What torch's allocators and the GPU libraries say when memory runs out without raising an
+# OutOfMemoryError or a MemoryError (torch's CPU allocator raises a RuntimeError).
+HOST_OOM_WORDS = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough")
+DEVICE_OOM_WORDS = ("CUDA out of memory", "HIP out of memory", "CUBLAS_STATUS_ALLOC_FAILED",
+                    "CUDNN_STATUS_ALLOC_FAILED", "hipErrorOutOfMemory")  # fmt: skip
+
+
+def _says(exc: BaseException, words: tuple[str, ...]) -> bool:
+    return isinstance(exc, RuntimeError) and any(w in str(exc) for w in words)
+
+
 def _failure(exc: BaseException) -> Failed:
     if isinstance(exc, WorkloadError):
         kind = ErrorKind.USAGE
     elif isinstance(exc, ContractError):
         kind = ErrorKind.CONTRACT
-    elif type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
-        kind = ErrorKind.DEVICE_OOM
-    elif isinstance(exc, MemoryError):
-        kind = ErrorKind.OOM
+    elif type(exc).__name__ == "OutOfMemoryError" or _says(exc, DEVICE_OOM_WORDS):
+        kind = ErrorKind.DEVICE_OOM  # torch.cuda.OutOfMemoryError; cuBLAS / cuDNN / HIP words
+    elif isinstance(exc, MemoryError) or _says(exc, HOST_OOM_WORDS):
+        kind = ErrorKind.OOM  # torch's CPU allocator raises RuntimeError, not MemoryError
     else:
         kind = ErrorKind.EXCEPTION
     if isinstance(exc, ModuleNotFoundError) and exc.name == "torch":
