@@ -161,11 +161,12 @@ def test_without_matplotlib_the_report_has_its_tables_and_says_why(
         ("hello", "not a gpuscope file"),
         ('{"other": 1}', "neither bench --json nor bench --sweep --json"),
         ("{broken", "not valid JSON"),
+        ("\x89PNG\r\n\x1a\n\x00\xff\xfe", "not a gpuscope file (not text)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message: str) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(content)
+    bad.write_bytes(content.encode("latin-1"))  # the PNG case must not be valid UTF-8
     result = subprocess.run(
         [sys.executable, "-m", "gpuscope", "report", str(bad), "-o", str(tmp_path / "r.html")],
         capture_output=True, text=True, timeout=60,
@@ -178,7 +179,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message:
 def test_an_existing_report_is_not_overwritten(inputs: list[Path], tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "report.html"
     out.write_text("mine")
-    assert main(["report", str(inputs[0]), "-o", str(out)]) == 2
+    assert main(["report", str(inputs[0]), "-o", str(out)]) == 1  # as record: exit 1
     assert out.read_text() == "mine" and "--force" in capsys.readouterr().err
 
 

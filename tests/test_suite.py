@@ -32,14 +32,16 @@ def test_a_suite_runs_records_and_reports_within_its_budget(tmp_path: Path, monk
     assert "gemm (dtype=fp32, size=64) on cpu:" in page and page.count("<svg") >= 1
 
 
-def test_a_budget_too_small_or_a_used_folder_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_budget_too_small_or_a_used_folder_is_one_line_and_refused(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
     assert main(["suite", "--budget", "10", "--devices", "cpu", "-o", str(tmp_path / "a")]) == 2
     assert "is too small for 5 runs: give at least 35 s" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()  # nothing made before the check
     used = tmp_path / "used"
     used.mkdir()
     (used / "mine.txt").write_text("x")
-    assert main(["suite", "-o", str(used)]) == 2
+    assert main(["suite", "-o", str(used)]) == 1  # the machine said no, as record's
     assert "is not empty" in capsys.readouterr().err
 
 
@@ -59,5 +61,5 @@ def test_bad_suite_options_are_one_line_and_exit_2(
     assert message in err and len(err.strip().splitlines()) == 1
     file = tmp_path / "f"
     file.write_text("")
-    assert main(["suite", "-o", str(file)]) == 2
+    assert main(["suite", "-o", str(file)]) == 1
     assert "is a file" in capsys.readouterr().err

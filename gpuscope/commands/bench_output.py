@@ -128,14 +128,20 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
         write_sweep_csv(sweep, points, sys.stdout)
         return
     rows = []
+    no_energy: dict[str, str] = {}  # device -> why: said once under the table, not per row
     for point in points:
         cells = report_cells(point.report) if point.report is not None else {}
         status = point.status.value + (f": {point.note}" if point.note else "")
         row = {column: cells.get(column, "") for column in SWEEP_COLUMNS}
         row.update(device=point.device, status=status)
+        if row["energy source"].startswith("n/a: "):
+            no_energy[point.device] = row["energy source"].removeprefix("n/a: ")
+            row["energy source"] = "n/a (below)"
         rows.append((str(point.value), row))
     print(f"{workload}: {sweep.param} swept over {', '.join(map(str, sweep.values))}")
     print(_rows_table((sweep.param, *SWEEP_COLUMNS), [(v, *r.values()) for v, r in rows]))
+    for device, why in no_energy.items():
+        print(f"no energy on {device}: {why}")
     for value, c in _sweep_comparisons(sweep, points):
         speed = "n/a" if c.speedup is None else f"{c.speedup:,.3g}x"
         efficiency = (

@@ -56,10 +56,11 @@ def run_report(options: ReportOptions) -> int:
         raise UsageError("name at least one input: a bench --json, sweep --json or record file")
     if any(options.output.resolve() == i.resolve() for i in options.inputs):
         raise UsageError(f"{options.output} is one of the inputs: name another output")
-    if options.output.exists() and not options.force:
-        raise UsageError(f"{options.output} exists (--force overwrites it)")
+    if options.output.exists() and not options.force:  # the machine said no: exit 1, as record
+        raise CommandFailed(f"{options.output} exists (--force overwrites it)")
+    unique = tuple(dict.fromkeys(path.resolve() for path in options.inputs))
     try:
-        inputs = load_inputs(options.inputs)
+        inputs = load_inputs(unique)  # a file named twice is read once
     except ReportInputError as exc:
         raise UsageError(str(exc)) from None
     missing = matplotlib_missing()

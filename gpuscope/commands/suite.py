@@ -25,7 +25,7 @@ from gpuscope.commands.bench import (
 from gpuscope.commands.bench_output import print_reports, reports_json
 from gpuscope.commands.report import ReportOptions, run_report
 from gpuscope.config import cpu_power_model
-from gpuscope.errors import UsageError
+from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.recording import DeviceRows, RecordingSink
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
@@ -75,9 +75,9 @@ def run_suite(options: SuiteOptions) -> int:
     if options.devices is not None and not options.devices:
         raise UsageError("--devices names no device (e.g. cpu,cuda:0)")
     if options.output_dir.exists() and not options.output_dir.is_dir():
-        raise UsageError(f"{options.output_dir} is a file: name a new folder with -o")
+        raise CommandFailed(f"{options.output_dir} is a file: name a new folder with -o")
     if options.output_dir.exists() and any(options.output_dir.iterdir()):
-        raise UsageError(f"{options.output_dir} is not empty: name a new folder with -o")
+        raise CommandFailed(f"{options.output_dir} is not empty: name a new folder with -o")
     catalog = bundled_workloads()
     cpu_model = cpu_power_model(options.cpu_tdp_w)
     outcome = Outcome()

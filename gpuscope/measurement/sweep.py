@@ -34,7 +34,8 @@ def parse_sweep(spec: str, params: tuple[Param, ...]) -> Sweep:
     name = name.strip().removeprefix("--").replace("-", "_")
     if not sep or not name or not text.strip():
         raise WorkloadError(
-            f"--sweep wants NAME=V1,V2,... or NAME=START..STOPxFACTOR, got {spec!r}"
+            "--sweep wants NAME=V1,V2,... or NAME=START..STOPxFACTOR or NAME=START..STOP+STEP, "
+            f"got {spec!r}"
         )
     declared = {p.name: p for p in params}
     if name not in declared:

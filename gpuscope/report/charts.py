@@ -185,7 +185,10 @@ def timeline_charts(recording: Recording, windows: Sequence[dict[str, Any]]) -> 
             a, b = report.get("measured_from_s"), report.get("measured_to_s")
             if a is not None and b is not None and b >= start and a <= end:
                 ax.axvspan(a - start, b - start, color="#4c9a2a", alpha=0.12)
-                ax.text(a - start, 1.0, f" {report['workload']} {report['device']}", fontsize=7,
+                params = report.get("params") or {}
+                kind = params.get("dtype") or params.get("mode") or ""
+                label = f" {report['workload']} {kind} {report['device']}".replace("  ", " ")
+                ax.text(a - start, 1.0, label, fontsize=7,
                         transform=ax.get_xaxis_transform(), va="top")  # fmt: skip
         ax.set_xlabel("seconds from the recording's start")
         ax.set_ylabel(f"{column} ({unit})")

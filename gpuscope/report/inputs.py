@@ -52,6 +52,8 @@ def load_inputs(paths: Iterable[Path]) -> list[Input]:
 def load_input(path: Path) -> Input:
     try:
         text = path.read_text()
+    except UnicodeDecodeError:
+        raise ReportInputError(f"{path}: not a gpuscope file (not text)") from None
     except OSError as exc:
         raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
     stripped = text.lstrip()

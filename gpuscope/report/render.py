@@ -186,6 +186,7 @@ h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.8em 0;font-size:.85em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}
 th{background:#f4f4f4}tbody tr:nth-child(even){background:#fafafa}
+td:last-child{white-space:normal;min-width:14em}
 .summary li{margin:.3em 0}
 figure.chart{margin:1em 0}figure.chart svg{max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#555}

@@ -166,14 +166,15 @@ def recording_lines(recording: Recording) -> list[str]:
     ]
     for device in recording.devices():
         own = [r for r in rows if r["device"] == device]
-        watts = [r["power_w"] for r in own if isinstance(r.get("power_w"), float)]
-        if watts:
-            name = own[-1].get("device_name") or device
-            lines.append(
-                f"{recording.path.name}: {device} ({name}) averaged "
-                f"{sum(watts) / len(watts):,.0f} W, "
-                f"peak {max(watts):,.0f} W (measured power_w)."
-            )
+        for column, how in (("power_w", "measured power_w"), ("power_estimate_w", "estimate")):
+            watts = [r[column] for r in own if isinstance(r.get(column), float)]
+            if watts:
+                name = own[-1].get("device_name") or device
+                lines.append(
+                    f"{recording.path.name}: {device} ({name}) averaged "
+                    f"{sum(watts) / len(watts):,.0f} W, peak {max(watts):,.0f} W ({how})."
+                )
+                break
     return lines
 
 
