@@ -32,11 +32,13 @@ from gpuscope.measurement.measured_run import (
 )
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.measurement.run_report import RunReport
+from gpuscope.report.document import write_report
+from gpuscope.report.inputs import ReportInputError, load_inputs
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.output_files import create_stamped
 from gpuscope.sinks.recording_file import RecordingFile
-from gpuscope.sinks.reports import write_reports_csv
+from gpuscope.sinks.reports import reports_json, write_reports_csv
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
@@ -104,6 +106,7 @@ class Session:
         self.runs: list[MeasuredRun] = []
         self.reports: list[RunReport] = []
         self.recording: RecordingFile | None = None
+        self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
         self.process_energy = ProcessEnergyLedger()  # each GPU process's share of its energy
         self.show_process_details = threading.Event()  # set while the Processes tab is shown
@@ -207,6 +210,7 @@ class Session:
         if self.sampler is None:
             raise RuntimeError("still probing devices")
         self.recording = RecordingFile(self.sampler, self.setup.record_dir)
+        self.recordings_made.append(self.recording.path)
         return self.recording
 
     def stop_recording(self) -> RecordingFile | None:
@@ -290,6 +294,31 @@ class Session:
         with os.fdopen(fd, "w", newline="") as stream:
             write_reports_csv(self.reports, stream)
         return path
+
+    def save_report(self, done: Callable[[Path | None, str | None], None]) -> None:
+        """The results as JSON and a report made from them and this session's recordings, new
+        files in the record folder, on a thread (matplotlib takes a second or two). ``done`` is
+        called on that thread with the report's path, or None and why."""
+        reports, recordings = list(self.reports), list(self.recordings_made)
+        folder = self.setup.record_dir
+
+        def work() -> None:
+            try:
+                results, fd = create_stamped(folder, "gpuscope-results", "json")
+                with os.fdopen(fd, "w") as stream:
+                    stream.write(reports_json(reports) + "\n")
+                report, fd = create_stamped(folder, "gpuscope-report", "html")
+                os.close(fd)
+                inputs = load_inputs([results, *(r for r in recordings if r.exists())])
+                write_report(inputs, report)
+            except OSError as exc:
+                done(None, f"cannot save the report: {exc.strerror or exc}")
+            except ReportInputError as exc:
+                done(None, f"cannot make the report: {exc}")
+            else:
+                done(report, None)
+
+        self._in_background(work, "gpuscope-save-report")
 
     # -- ending --------------------------------------------------------------------------------
 

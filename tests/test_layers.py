@@ -19,7 +19,7 @@ ALLOWED = {
     "sinks": {"measurement", "sampler", "telemetry"},
     "report": {"measurement"},  # reads result files: datasheet peaks, never a device
     "simulated": {"measurement", "workloads", "telemetry"},
-    "session": {"measurement", "sampler", "sinks", "telemetry", "workloads"},
+    "session": {"measurement", "report", "sampler", "sinks", "telemetry", "workloads"},
     "tui": {"session", "measurement", "sampler", "sinks", "telemetry", "workloads"},
     "commands": {
         "config", "errors", "measurement", "report", "sampler", "session", "simulated", "sinks",

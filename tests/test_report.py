@@ -146,8 +146,10 @@ def test_without_matplotlib_the_report_has_its_tables_and_says_why(
     inputs: list[Path], tmp_path: Path, monkeypatch, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     from gpuscope.commands import report as command
+    from gpuscope.report import document
 
     monkeypatch.setattr(command, "matplotlib_missing", lambda: "charts need matplotlib: x")
+    monkeypatch.setattr(document, "matplotlib_missing", lambda: "charts need matplotlib: x")
     out = tmp_path / "report.html"
     assert main(["report", *map(str, inputs), "-o", str(out)]) == 0
     page = out.read_text()

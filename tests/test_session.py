@@ -75,6 +75,15 @@ def test_a_launched_run_reports_and_results_save(tmp_path: Path) -> None:
     path = s.save_results()
     assert path.parent == tmp_path and path.name.startswith("gpuscope-results-")
     assert pd.read_csv(path)["workload"].tolist() == ["gemm"]
+    saved: list[tuple[Path | None, str | None]] = []
+    finished = threading.Event()
+    s.save_report(lambda report, why: (saved.append((report, why)), finished.set()))
+    assert finished.wait(60), "the report was never made"
+    ((report, why),) = saved
+    assert why is None and report is not None and report.name.startswith("gpuscope-report-")
+    page = report.read_text()  # from the results saved beside it (JSON, as bench --json)
+    assert "gemm (dtype=bf16, size=4096) on cuda:0" in page and "<table>" in page
+    assert len(list(tmp_path.glob("gpuscope-results-*.json"))) == 1
     assert s.stop_runs() == 0  # nothing left running
     s.close()
     assert not s.busy

@@ -6,15 +6,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import platform
 import sys
 from dataclasses import asdict
 from typing import Any
 
-from gpuscope.measurement.run_report import Comparison, RunReport, compare, report_cells
+from gpuscope.measurement.run_report import (
+    Comparison,
+    RunReport,
+    compare,
+    comparisons,
+    report_cells,
+)
 from gpuscope.measurement.sweep import Sweep, SweepPoint
-from gpuscope.sinks.reports import REPORT_COLUMNS, report_values, write_reports_csv
+from gpuscope.sinks.reports import (
+    REPORT_COLUMNS,
+    finite,
+    machine_facts,
+    report_values,
+    reports_json,
+    write_reports_csv,
+)
 from gpuscope.workloads.registry import Catalog
 
 TABLE_COLUMNS = (
@@ -41,46 +52,8 @@ def _table(reports: list[RunReport]) -> str:
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
-def _comparisons(reports: list[RunReport]) -> list[Comparison]:
-    """Each report against the first one of the same workload and parameters (a --compare's
-    first device); runs of different workloads are never compared."""
-    baselines: dict[str, RunReport] = {}
-    found = []
-    for report in reports:
-        key = f"{report.workload} {sorted(report.params.items())}"
-        if key in baselines:
-            found.append(compare(baselines[key], report))
-        else:
-            baselines[key] = report
-    return found
-
-
-def machine_facts() -> dict[str, str]:
-    """Where the figures were measured: a report names the machine with them."""
-    from gpuscope import __version__
-    from gpuscope.telemetry.cpu import cpu_model_name
-
-    return {
-        "host": platform.node(),
-        "os": platform.platform(terse=True),
-        "cpu": cpu_model_name(),
-        "python": platform.python_version(),
-        "gpuscope": __version__,
-    }
-
-
-def reports_json(reports: list[RunReport]) -> str:
-    """What ``bench --json`` prints, and what ``gpuscope report`` reads."""
-    payload = {
-        "machine": machine_facts(),
-        "reports": [r.as_dict() for r in reports],
-        "comparisons": [asdict(c) for c in _comparisons(reports)],
-    }
-    return json.dumps(finite(payload), indent=2, allow_nan=False)
-
-
 def print_reports(reports: list[RunReport], output_format: str) -> None:
-    comparisons = _comparisons(reports)
+    compared = comparisons(reports)
     if output_format == "json":
         print(reports_json(reports))
     elif output_format == "csv":
@@ -91,7 +64,7 @@ def print_reports(reports: list[RunReport], output_format: str) -> None:
             if r.facts:
                 listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
                 print(f"{r.workload} on {r.device}: {listed}")
-        for c in comparisons:
+        for c in compared:
             speed = "n/a" if c.speedup is None else f"{c.speedup:.2f}x"
             efficiency = (
                 "n/a (needs energy on both)"
@@ -193,17 +166,6 @@ def _rows_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     buffer = io.StringIO()
     Console(file=buffer, width=10_000, color_system=None, highlight=False).print(table)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
-
-
-def finite(value: Any) -> Any:
-    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(item) for item in value]
-    return value
 
 
 def describe_catalog(catalog: Catalog) -> str:

@@ -22,12 +22,13 @@ from gpuscope.commands.bench import (
     check_runnable,
     run_one,
 )
-from gpuscope.commands.bench_output import print_reports, reports_json
+from gpuscope.commands.bench_output import print_reports
 from gpuscope.commands.report import ReportOptions, run_report
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.recording import DeviceRows, RecordingSink
+from gpuscope.sinks.reports import reports_json
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Vendor

@@ -175,3 +175,17 @@ def report_cells(report: RunReport) -> dict[str, str]:
         if report.peak_mem_mib is None
         else f"{report.peak_mem_mib:,.0f} MiB {report.peak_mem_source}",
     }
+
+
+def comparisons(reports: list[RunReport]) -> list[Comparison]:
+    """Each report against the first one of the same workload and parameters (a --compare's
+    first device); runs of different workloads are never compared."""
+    baselines: dict[str, RunReport] = {}
+    found = []
+    for report in reports:
+        key = f"{report.workload} {sorted(report.params.items())}"
+        if key in baselines:
+            found.append(compare(baselines[key], report))
+        else:
+            baselines[key] = report
+    return found

@@ -6,10 +6,14 @@ Shared by ``gpuscope bench --csv`` and the TUI's "save results", so both files r
 from __future__ import annotations
 
 import csv
+import json
+import math
+import platform
 from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any, TextIO
 
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_report import RunReport, comparisons
 
 REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
 
@@ -28,3 +32,38 @@ def write_reports_csv(reports: Iterable[RunReport], stream: TextIO) -> None:
     for report in reports:
         values = report_values(report)
         writer.writerow(["" if values[n] is None else values[n] for n in REPORT_COLUMNS])
+
+
+def machine_facts() -> dict[str, str]:
+    """Where the figures were measured: a report names the machine with them."""
+    from gpuscope import __version__
+    from gpuscope.telemetry.cpu import cpu_model_name
+
+    return {
+        "host": platform.node(),
+        "os": platform.platform(terse=True),
+        "cpu": cpu_model_name(),
+        "python": platform.python_version(),
+        "gpuscope": __version__,
+    }
+
+
+def reports_json(reports: list[RunReport]) -> str:
+    """What ``bench --json`` prints, and what ``gpuscope report`` reads."""
+    payload = {
+        "machine": machine_facts(),
+        "reports": [r.as_dict() for r in reports],
+        "comparisons": [asdict(c) for c in comparisons(reports)],
+    }
+    return json.dumps(finite(payload), indent=2, allow_nan=False)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -446,7 +447,16 @@ class GpuscopeApp(App[int]):
         except OSError as exc:
             self.notify(f"cannot save results: {exc.strerror or exc}", severity="error")
             return
-        self.notify(f"saved {len(self.reports)} result(s) to {path}")
+        self.notify(f"saved {len(self.reports)} result(s) to {path}; making the report…")
+        self.session.save_report(
+            lambda report, why: self.call_from_thread(self._report_saved, report, why)
+        )
+
+    def _report_saved(self, report: Path | None, why: str | None) -> None:
+        if report is None:
+            self.notify(why or "no report", severity="error")
+        else:
+            self.notify(f"report: {report}")
 
     # -- the command palette and quitting -----------------------------------------------------
 

@@ -58,7 +58,7 @@ MAIN_KEYS: tuple[Key, ...] = (
         footer=True),
     Key("x", "stop_runs", "Stop runs",
         "stop every running workload (each reports what it measured so far)", footer=True),
-    Key("s", "save_results", "Save results", "save the results table as CSV"),
+    Key("s", "save_results", "Save results", "save the results as CSV, and a report (HTML)"),
     Key("r", "toggle_record", "Record", "start / stop recording every device to CSV",
         footer=True),
     Key("p", "toggle_pause", "Pause", "pause the display (sampling and recording go on)",

@@ -1,0 +1,78 @@
+"""One report from its inputs: the sections in order, written as HTML or Markdown. Shared by
+``gpuscope report``, ``gpuscope suite`` and the UI's save (``s``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpuscope.report.charts import bench_charts, matplotlib_missing, sweep_charts, timeline_charts
+from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults
+from gpuscope.report.render import (
+    RESULT_COLUMNS,
+    Section,
+    device_cards,
+    machine_rows,
+    render_html,
+    render_markdown,
+    result_row,
+    sweep_rows,
+)
+from gpuscope.report.summary import summary_lines
+
+CARD_COLUMNS = ("device", "name", "UUID", "driver", "memory", "power limit",
+                "datasheet TFLOP/s", "memory bandwidth")  # fmt: skip
+MACHINE_COLUMNS = ("host", "OS", "CPU", "Python", "gpuscope")
+
+
+def write_report(inputs: list[Input], output: Path, output_format: str = "html",
+                 title: str = "gpuscope report") -> None:  # fmt: skip
+    """Write the report; OSError if it cannot be written. Draws with matplotlib where it is
+    installed (a second or two: never on a UI thread)."""
+    sections = build_sections(inputs, matplotlib_missing())
+    summary = summary_lines(inputs)
+    if output_format == "html":
+        output.write_text(render_html(title, summary, sections, inputs))
+    else:
+        render_markdown(title, summary, sections, inputs, output)
+
+
+def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Section]:
+    draw = charts_missing is None
+    machines = machine_rows(inputs)
+    sections = [
+        Section(
+            "Machine and devices",
+            text=[] if machines else ["The inputs do not name their machine (older files)."],
+            tables=[(MACHINE_COLUMNS, machines)] * bool(machines)
+            + [(CARD_COLUMNS, device_cards(inputs))],
+        )
+    ]
+    windows = [r for i in inputs if isinstance(i, BenchResults) for r in i.reports] + [
+        p["report"] for i in inputs if isinstance(i, SweepResults) for p in i.points
+        if p.get("report")
+    ]  # fmt: skip
+    for item in inputs:
+        if isinstance(item, BenchResults):
+            sections.append(Section(
+                f"Results: {item.path.name}",
+                tables=[(RESULT_COLUMNS, [result_row(r) for r in item.reports])],
+                charts=bench_charts(item) if draw else [],
+                chart_note=charts_missing if len(item.reports) > 1 else None,
+            ))  # fmt: skip
+        elif isinstance(item, SweepResults):
+            header = (item.param, "device", "status", *RESULT_COLUMNS[3:])
+            sections.append(Section(
+                f"Sweep: {item.workload} over {item.param} ({item.path.name})",
+                tables=[(header, sweep_rows(item))],
+                charts=sweep_charts(item) if draw else [],
+                chart_note=charts_missing,
+            ))  # fmt: skip
+        elif isinstance(item, Recording):
+            sections.append(Section(
+                f"Recording: {item.path.name}",
+                text=["Shaded: the measured stretch of each bench run in these inputs that "
+                      "falls within the recording."],
+                charts=timeline_charts(item, windows) if draw else [],
+                chart_note=charts_missing,
+            ))  # fmt: skip
+    return sections
