@@ -8,6 +8,7 @@ event loop only reads history and run state, on a timer, and redraws what is vis
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -448,9 +449,13 @@ class GpuscopeApp(App[int]):
             self.notify(f"cannot save results: {exc.strerror or exc}", severity="error")
             return
         self.notify(f"saved {len(self.reports)} result(s) to {path}; making the report…")
-        self.session.save_report(
-            lambda report, why: self.call_from_thread(self._report_saved, report, why)
-        )
+        self.session.save_report(self._report_done)
+
+    def _report_done(self, report: Path | None, why: str | None) -> None:
+        """On the session's thread: tell the UI, if it is still there (the file is written
+        either way)."""
+        with contextlib.suppress(RuntimeError):  # the app closed while the report was drawn
+            self.call_from_thread(self._report_saved, report, why)
 
     def _report_saved(self, report: Path | None, why: str | None) -> None:
         if report is None:
