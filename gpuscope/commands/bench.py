@@ -115,7 +115,8 @@ def run_bench(options: BenchOptions) -> int:
             for device in devices if sweep is None else ():
                 if outcome.interrupted:
                     break
-                run_one(info, device, params, options, sampler, found, outcome)
+                keep(run_one(info, device, params, options, sampler, found, outcome), outcome,
+                     options.debug)  # fmt: skip
         finally:
             sampler.stop()
     if sweep is not None:
@@ -228,8 +229,9 @@ def run_one(
     sampler: Sampler,
     found: Discovery,
     outcome: Outcome,
-    sweeping: bool = False,
 ) -> MeasuredRun:
+    """One run, measured; a Ctrl-C marks ``outcome`` interrupted. What the run gave is the
+    caller's to keep (``keep``): a sweep keeps running out of memory as a result."""
     run = MeasuredRun(
         info,
         device,
@@ -257,13 +259,17 @@ def run_one(
             run.drive(sampler, found, show)
     finally:
         progress.done()  # the terminal is left clean whatever happened
+    return run
+
+
+def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
+    """The run's report, or its failure in a line (and details) for stderr."""
     if run.report is not None:
         outcome.reports.append(run.report)
-    elif run.error is not None and not (sweeping and ran_out(run.error)):
+    elif run.error is not None:
         outcome.failures.append(f"{run.label}: {run.error.message}")
         outcome.usage_failure |= run.error.kind is ErrorKind.USAGE
-        outcome.failures.extend(_failure_details(run, options.debug))
-    return run
+        outcome.failures.extend(_failure_details(run, debug))
 
 
 def ran_out(error: Failed) -> bool:
@@ -313,7 +319,9 @@ def _run_sweep(
                 outcome.points.append(SweepPoint(device, value, PointStatus.SKIPPED, note=skip))
                 continue
             point_params = resolve_params(info, {**params, sweep.param: value})
-            run = run_one(info, device, point_params, options, sampler, found, outcome, True)
+            run = run_one(info, device, point_params, options, sampler, found, outcome)
+            if run.error is None or not ran_out(run.error):
+                keep(run, outcome, options.debug)
             if run.report is not None:
                 status = PointStatus.STOPPED if run.report.stopped_early else PointStatus.MEASURED
                 outcome.points.append(SweepPoint(device, value, status, run.report))

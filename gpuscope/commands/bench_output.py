@@ -35,21 +35,11 @@ TABLE_COLUMNS = (
 
 
 def _table(reports: list[RunReport]) -> str:
-    """Aligned plain text by rich (no borders, no colour, never wrapped): the same figures as
-    the UI's results table, with two spaces between columns."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style="")
-    for column in TABLE_COLUMNS:
-        table.add_column(column, no_wrap=True)
-    for report in reports:
-        cells = report_cells(report)
-        table.add_row(*(Text(cells[column].expandtabs()) for column in TABLE_COLUMNS))  # plain
-    buffer = io.StringIO()
-    Console(file=buffer, width=10_000, color_system=None, highlight=False).print(table)
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+    """The same figures as the UI's results table, one row per run."""
+    rows = [
+        tuple(report_cells(r)[column].expandtabs() for column in TABLE_COLUMNS) for r in reports
+    ]
+    return _rows_table(TABLE_COLUMNS, rows)
 
 
 def print_reports(reports: list[RunReport], output_format: str) -> None:
@@ -154,6 +144,8 @@ def write_sweep_csv(sweep: Sweep, points: list[SweepPoint], stream: Any) -> None
 
 
 def _rows_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Aligned plain text by rich (no borders, no colour, never wrapped), two spaces between
+    columns; cells are plain text, never markup (a plugin's name or unit)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text

@@ -20,12 +20,14 @@ from gpuscope.commands.bench import (
     Outcome,
     bench_device,
     check_runnable,
+    keep,
     run_one,
 )
 from gpuscope.commands.bench_output import print_reports
 from gpuscope.commands.report import ReportOptions, run_report
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
+from gpuscope.measurement.run_report import params_text
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.recording import DeviceRows, RecordingSink
 from gpuscope.sinks.reports import reports_json
@@ -144,17 +146,13 @@ def _run_plan(
             break
         left_s = min(share_s, deadline - time.monotonic() - START_UP_S)  # the last may be short
         if left_s < MIN_SHARE_S:  # it would not finish in time
-            skipped.append(f"{info.name} {_text(params)} on {device}: past the budget")
+            skipped.append(f"{info.name} {params_text(params)} on {device}: past the budget")
             continue
         bench = BenchOptions(
             workload=info.name, devices=(device,), duration_s=left_s * 0.8,
             warmup_s=max(0.2, left_s * 0.2), debug=options.debug,
         )  # fmt: skip
-        run_one(info, device, params, bench, sampler, found, outcome)
-
-
-def _text(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items())
+        keep(run_one(info, device, params, bench, sampler, found, outcome), outcome, options.debug)
 
 
 Plan = list[tuple[WorkloadInfo, str, dict[str, Any]]]
@@ -174,7 +172,7 @@ def _plan(catalog: Catalog, devices: list[str], found: Discovery, skipped: list[
                 params = resolve_params(info, item.params)
                 check_runnable(info, [device], found)
             except (WorkloadError, UsageError) as exc:
-                skipped.append(f"{item.workload} {_text(item.params)} on {device}: {exc}")
+                skipped.append(f"{item.workload} {params_text(item.params)} on {device}: {exc}")
                 continue
             plan.append((info, device, params))
     return plan

@@ -4,18 +4,14 @@ and Compare views, and kept free of Textual so the Compare tab's model is plain 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.run_report import params_text
 
 
 def group_key(run: MeasuredRun) -> tuple[str, str]:
     """Runs comparable with each other: same workload, same parameters."""
     return run.workload.name, params_text(run.params)
-
-
-def params_text(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items())
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,11 @@ class RunReport:
         return asdict(self)
 
 
+def params_text(params: dict[str, Any]) -> str:
+    """``dtype=bf16 size=4096``: parameters (or facts) as one line of text."""
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
 def peak_dtype(params: dict[str, Any]) -> str | None:
     """The dtype whose datasheet peak a run is held against: a GEMM's ``dtype``; a model's
     autocast ``precision`` when it is bf16 or fp16. A model at fp32 has none: cuDNN may run its
@@ -160,7 +165,7 @@ def report_cells(report: RunReport) -> dict[str, str]:
     return {
         "workload": report.workload,
         "device": report.device + (" (stopped)" if report.stopped_early else ""),
-        "params": " ".join(f"{k}={v}" for k, v in report.params.items()),
+        "params": params_text(report.params),
         "dtype": str(report.params.get("dtype") or report.params.get("precision") or "n/a"),
         "throughput": format_rate(report.throughput, unit),
         "TFLOP/s": _cell(report.tflops, "{:.3g}"),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpuscope.measurement.run_report import params_text
 from gpuscope.report.inputs import BenchResults, Recording, SweepResults
 
 MISSING = "charts need matplotlib: pip install 'gpuscope[report]'"
@@ -67,12 +68,13 @@ def _spans_decades(values: Sequence[float]) -> bool:
 def bench_charts(results: BenchResults) -> list[Chart]:
     """Per workload and parameters run on two devices or more: throughput and work per joule
     per device, side by side, the CPU-vs-GPU picture."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in results.reports:
-        if r.get("throughput"):
-            params = " ".join(f"{k}={v}" for k, v in (r.get("params") or {}).items())
-            groups.setdefault(f"{r['workload']} {params}".strip(), []).append(r)
-    return [_bench_chart(title, reports) for title, reports in groups.items() if len(reports) > 1]
+    charts = []
+    for group in results.groups():
+        reports = [r for r in group if r.get("throughput")]
+        if len(reports) > 1:
+            title = f"{reports[0]['workload']} {params_text(reports[0].get('params') or {})}"
+            charts.append(_bench_chart(title.strip(), reports))
+    return charts
 
 
 def _bench_chart(title: str, reports: list[dict[str, Any]]) -> Chart:

@@ -22,6 +22,15 @@ class BenchResults:
     reports: tuple[dict[str, Any], ...]  # RunReport.as_dict() each
     machine: dict[str, Any] | None = None  # where they were measured (host, os, cpu, ...)
 
+    def groups(self) -> list[list[dict[str, Any]]]:
+        """The runs of one workload and parameters together (a --compare's devices): the runs
+        that may be held against each other, in the order they were run."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for report in self.reports:
+            key = f"{report['workload']} {sorted((report.get('params') or {}).items())}"
+            found.setdefault(key, []).append(report)
+        return list(found.values())
+
 
 @dataclass(frozen=True, slots=True)
 class SweepResults:

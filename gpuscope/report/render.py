@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuscope.measurement.peaks import datasheet
+from gpuscope.measurement.run_report import params_text
 from gpuscope.report.charts import Chart
 from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults
 from gpuscope.units import format_rate
@@ -44,7 +45,7 @@ def result_row(r: dict[str, Any]) -> tuple[str, ...]:
     return (
         str(r.get("workload")),
         str(r.get("device")) + (" (stopped)" if r.get("stopped_early") else ""),
-        " ".join(f"{k}={v}" for k, v in (r.get("params") or {}).items()),
+        params_text(r.get("params") or {}),
         format_rate(r["throughput"], unit) if r.get("throughput") is not None else "n/a",
         _cell(r.get("tflops"), "{:.3g}"),
         _cell(r.get("avg_power_w"), "{:.0f}"),

@@ -16,7 +16,8 @@ def ratio(value: float) -> str:
     return f"{value:,.0f}x" if value >= 100 else f"{value:.3g}x"
 
 
-def params_text(params: dict[str, Any]) -> str:
+def params_phrase(params: dict[str, Any]) -> str:
+    """``dtype=bf16, size=4096``: parameters in a sentence."""
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
@@ -43,13 +44,11 @@ def counted(report: dict[str, Any] | None) -> bool:
 def bench_lines(results: BenchResults) -> list[str]:
     """Each device against the CPU (or the first device) of the same workload and params."""
     lines = []
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for report in results.reports:
-        if not counted(report):
+    for group in results.groups():
+        reports = [r for r in group if counted(r)]
+        if not reports:
             continue
-        groups.setdefault(f"{report['workload']} ({params_text(report.get('params', {}))})", [])
-        groups[f"{report['workload']} ({params_text(report.get('params', {}))})"].append(report)
-    for title, reports in groups.items():
+        title = f"{reports[0]['workload']} ({params_phrase(reports[0].get('params', {}))})"
         base = next((r for r in reports if r["device"] == "cpu"), reports[0])
         for other in reports:
             if other is base or not base.get("throughput"):

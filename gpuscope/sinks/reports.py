@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from gpuscope.measurement.run_report import RunReport, comparisons
+from gpuscope.measurement.run_report import RunReport, comparisons, params_text
 
 REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
 
@@ -21,8 +21,8 @@ REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
 def report_values(report: RunReport) -> dict[str, Any]:
     """A report's fields as CSV cells take them: params and facts as ``k=v`` words."""
     values = report.as_dict()
-    values["params"] = " ".join(f"{k}={v}" for k, v in report.params.items())
-    values["facts"] = " ".join(f"{k}={v}" for k, v in report.facts.items())
+    values["params"] = params_text(report.params)
+    values["facts"] = params_text(report.facts)
     return values
 
 
