@@ -244,3 +244,22 @@ def test_a_one_row_jsonl_recording_is_a_recording_and_an_input_is_never_the_outp
     assert main(["report", str(one), "-o", str(tmp_path / "r.html")]) == 0
     assert main(["report", str(one), "-o", str(one), "--force"]) == 2
     assert "is one of the inputs" in capsys.readouterr().err
+
+
+def test_report_and_suite_start_without_textual_or_torch(
+    inputs: list[Path], tmp_path: Path
+) -> None:
+    """Headless commands: the report draws with matplotlib only, the suite's runs import torch
+    in their children, never in gpuscope's own process."""
+    args = [*map(str, inputs), "-o", str(tmp_path / "r.html")]
+    code = (
+        "import sys\nfrom gpuscope.cli import main\n"
+        f"assert main(['report', *{args!r}]) == 0\n"
+        "import gpuscope.commands.suite\n"
+        "bad = [m for m in ('textual', 'torch') if m in sys.modules]\n"
+        "assert not bad, bad"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
