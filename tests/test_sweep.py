@@ -3,10 +3,24 @@ boundary that skips larger values on the device that ran out."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import pytest
 
-from gpuscope.measurement.sweep import PointStatus, SweepBoundary, SweepPoint, parse_sweep
+from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.sweep import (
+    PointStatus,
+    Sweep,
+    SweepBoundary,
+    SweepPoint,
+    SweepRun,
+    parse_sweep,
+)
 from gpuscope.workloads.api import Param, WorkloadError
+from gpuscope.workloads.events import ErrorKind, Failed
+from gpuscope.workloads.registry import find_workloads
+from tests.compare_runs import measured
 
 PARAMS = (
     Param("size", 1024, minimum=16),
@@ -95,3 +109,121 @@ def test_the_child_knows_an_allocator_failure_for_running_out_of_memory(
     from gpuscope.workloads.child import _failure
 
     assert _failure(error).kind.value == kind
+
+
+# -- SweepRun: the walk that bench --sweep and the UI share ----------------------------------
+
+GEMM = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["gemm"]
+
+
+def _walk(
+    devices: tuple[str, ...], ends: Callable[[MeasuredRun], None], values: tuple[int, ...]
+) -> tuple[SweepRun, list[MeasuredRun]]:
+    """Walk each device in turn; ``ends`` decides how each run ends (its report or error)."""
+    walk = SweepRun("gemm", Sweep("size", values, "given"), devices)
+    driven: list[MeasuredRun] = []
+
+    def make_run(device: str, value: object) -> MeasuredRun:
+        return MeasuredRun(GEMM, device, {"dtype": "fp32", "size": value}, swept="size")
+
+    def drive(run: MeasuredRun) -> None:
+        driven.append(run)
+        ends(run)
+
+    for device in devices:
+        walk.walk(device, functools.partial(make_run, device), drive)
+    return walk, driven
+
+
+def _measured(run: MeasuredRun, stopped: bool = False) -> None:
+    size = run.params["size"]
+    run.report = measured(
+        "gemm", run.device, None, 1e9 * size, 100.0, run.params, stopped=stopped
+    ).report
+
+
+def test_a_sweep_runs_each_value_in_turn_and_stops_a_device_at_its_memory_boundary() -> None:
+    def ends(run: MeasuredRun) -> None:
+        if run.device == "cuda:0" and run.params["size"] >= 1024:
+            run.fail(Failed(ErrorKind.DEVICE_OOM, "CUDA out of memory. Tried to allocate 4 GiB"))
+        else:
+            _measured(run)
+
+    walk, driven = _walk(("cpu", "cuda:0"), ends, (256, 512, 1024, 2048))
+    statuses = [(p.device, p.value, p.status.value) for p in walk.points]
+    assert statuses == [
+        ("cpu", 256, "measured"), ("cpu", 512, "measured"), ("cpu", 1024, "measured"),
+        ("cpu", 2048, "measured"), ("cuda:0", 256, "measured"), ("cuda:0", 512, "measured"),
+        ("cuda:0", 1024, "oom"), ("cuda:0", 2048, "skipped"),
+    ]  # fmt: skip
+    assert len(driven) == 7 and walk.runs == driven  # the skipped value never ran
+    assert walk.points[-1].note == "larger than 1024, which ran out of memory on cuda:0"
+    assert walk.points[-2].note and "CUDA out of memory" in walk.points[-2].note
+    assert walk.oom_at("cuda:0") == 1024 and walk.oom_at("cpu") is None
+    assert walk.finished and walk.total == 8
+    assert driven[6].label == "gemm size=1024 on cuda:0"  # a point's run names its value
+    assert walk.points[0].report is not None and walk.points[0].report.params["size"] == 256
+
+
+def test_a_kill_by_sigkill_is_the_boundary_and_any_other_failure_is_not() -> None:
+    def ends(run: MeasuredRun) -> None:
+        size = run.params["size"]
+        if size == 512:
+            run.fail(Failed(ErrorKind.EXCEPTION, "shape mismatch"))
+        elif size == 2048:
+            run.fail(Failed(ErrorKind.CRASHED, "the workload died: killed by SIGKILL"))
+        else:
+            _measured(run)
+
+    walk, _ = _walk(("cpu",), ends, (256, 512, 1024, 2048, 4096))
+    assert [p.status.value for p in walk.points] == [
+        "measured", "failed", "measured", "oom", "skipped",
+    ]  # fmt: skip
+    assert walk.points[1].note == "shape mismatch"
+    assert walk.points[3].note and walk.points[3].note.endswith(
+        "(most likely the kernel's OOM killer)"
+    )
+
+
+def test_a_stopped_sweep_keeps_what_ran_and_starts_nothing_more() -> None:
+    walk: SweepRun | None = None
+    asked_to_stop: list[bool] = []
+
+    def ends(run: MeasuredRun) -> None:
+        assert walk is not None
+        asked_to_stop.append(run.stop_requested)
+        if run.params["size"] == 512:  # the user stops during the second point
+            walk.stop()
+            _measured(run, stopped=True)
+        else:
+            _measured(run)
+
+    walk = SweepRun("gemm", Sweep("size", (256, 512, 1024), ""), ("cpu", "cuda:0"))
+    for device in walk.devices:
+        walk.walk(
+            device,
+            lambda v, d=device: MeasuredRun(GEMM, d, {"dtype": "fp32", "size": v}, swept="size"),
+            ends,
+        )
+    assert [(p.device, p.value, p.status.value) for p in walk.points] == [
+        ("cpu", 256, "measured"), ("cpu", 512, "stopped"), ("cpu", 1024, "stopped"),
+        ("cuda:0", 256, "stopped"), ("cuda:0", 512, "stopped"), ("cuda:0", 1024, "stopped"),
+    ]  # fmt: skip
+    assert len(walk.runs) == 2 and walk.finished and walk.stopped
+    assert walk.points[1].report is not None  # the partial result of the point it stopped in
+
+
+def test_a_point_made_as_the_sweep_stops_is_stopped_before_it_starts() -> None:
+    walk = SweepRun("gemm", Sweep("size", (256,), ""), ("cpu",))
+    seen: list[bool] = []
+
+    def make_run(value: object) -> MeasuredRun:
+        walk.stop()  # between the check and the run: the race stop_runs must not lose
+        return MeasuredRun(GEMM, "cpu", {"dtype": "fp32", "size": value}, swept="size")
+
+    def drive(run: MeasuredRun) -> None:
+        seen.append(run.stop_requested)
+        run.cancel()
+
+    walk.walk("cpu", make_run, drive)
+    assert seen == [True] and walk.points[0].status is PointStatus.STOPPED

@@ -7,6 +7,7 @@ the sampler measures energy over the child's measured stretch.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Sequence
@@ -21,17 +22,19 @@ from gpuscope.errors import UsageError
 from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import (
-    PointStatus,
     Sweep,
-    SweepBoundary,
     SweepPoint,
+    SweepRun,
     parse_sweep,
+    point_params,
+    ran_out,
 )
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.units import check_seconds, format_rate
 from gpuscope.workloads.api import (
+    ParamValue,
     WorkloadError,
     device_kind,
     kind_on,
@@ -39,7 +42,7 @@ from gpuscope.workloads.api import (
     resolve_params,
     runs_on,
 )
-from gpuscope.workloads.events import FINAL, ErrorKind, Failed, Progress, RunEvent, Started
+from gpuscope.workloads.events import FINAL, ErrorKind, Progress, RunEvent, Started
 from gpuscope.workloads.registry import (
     Catalog,
     WorkloadInfo,
@@ -54,7 +57,6 @@ from gpuscope.workloads.torch_probe import (
 )
 
 QUIET_KINDS = (ErrorKind.USAGE, ErrorKind.HUNG, ErrorKind.STOPPED)  # a traceback says nothing more
-OOM_KINDS = (ErrorKind.OOM, ErrorKind.DEVICE_OOM)  # in a sweep, the memory boundary: a result
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|rocm(:\d+)?)$")
 
@@ -232,15 +234,34 @@ def run_one(
 ) -> MeasuredRun:
     """One run, measured; a Ctrl-C marks ``outcome`` interrupted. What the run gave is the
     caller's to keep (``keep``): a sweep keeps running out of memory as a result."""
-    run = MeasuredRun(
+    run = new_run(info, device, params, options)
+    drive_one(run, options, sampler, found, outcome)
+    return run
+
+
+def new_run(
+    info: WorkloadInfo,
+    device: str,
+    params: dict[str, Any],
+    options: BenchOptions,
+    swept: str | None = None,
+) -> MeasuredRun:
+    return MeasuredRun(
         info,
         device,
         params,
         duration_s=options.duration_s,
         warmup_s=options.warmup_s,
         hang_timeout_s=options.hang_timeout_s,
+        swept=swept,
     )
-    progress = _Progress(run.label, options.duration_s, info.unit)
+
+
+def drive_one(
+    run: MeasuredRun, options: BenchOptions, sampler: Sampler, found: Discovery, outcome: Outcome
+) -> None:
+    """Run to its end, its progress on stderr; a Ctrl-C marks ``outcome`` interrupted."""
+    progress = _Progress(run.label, options.duration_s, run.workload.unit)
 
     def interrupt() -> None:
         outcome.interrupted = True
@@ -259,7 +280,6 @@ def run_one(
             run.drive(sampler, found, show)
     finally:
         progress.done()  # the terminal is left clean whatever happened
-    return run
 
 
 def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
@@ -272,13 +292,6 @@ def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
         outcome.failures.extend(_failure_details(run, debug))
 
 
-def ran_out(error: Failed) -> bool:
-    """In a sweep: out of host or device memory, or killed by SIGKILL, which on Linux is the
-    kernel's OOM killer far more often than anything else (it leaves no message to tell)."""
-    killed = error.kind is ErrorKind.CRASHED and "killed by SIGKILL" in error.message
-    return error.kind in OOM_KINDS or killed
-
-
 def _sweep(info: WorkloadInfo, options: BenchOptions, params: dict[str, Any]) -> Sweep:
     assert options.sweep is not None
     try:
@@ -288,11 +301,10 @@ def _sweep(info: WorkloadInfo, options: BenchOptions, params: dict[str, Any]) ->
     given = {a[2:].partition("=")[0].replace("-", "_") for a in options.param_args if a[:2] == "--"}
     if sweep.param in given:
         raise UsageError(f"--{sweep.param} is swept: give its values in --sweep only")
-    for value in sweep.values:  # every point's parameters are valid before the first run
-        try:
-            resolve_params(info, {**params, sweep.param: value})
-        except WorkloadError as exc:
-            raise UsageError(f"--sweep {sweep.param}={value}: {exc}") from None
+    try:
+        point_params(info, params, sweep)  # every point's parameters, before the first run
+    except WorkloadError as exc:
+        raise UsageError(f"--sweep {exc}") from None
     return sweep
 
 
@@ -306,34 +318,24 @@ def _run_sweep(
     found: Discovery,
     outcome: Outcome,
 ) -> None:
-    """Each device in turn, its values in order: a value that runs out of memory is the
-    boundary, recorded as such, and the larger values are skipped on that device."""
-    boundary = SweepBoundary()
+    """Each device in turn, its values in order (``SweepRun``): running out of memory is the
+    boundary, a point and not a failure; a Ctrl-C stops the sweep with the points it has."""
+    walk = SweepRun(info.name, sweep, tuple(devices))
+    each = point_params(info, params, sweep)
+
+    def drive(run: MeasuredRun) -> None:
+        drive_one(run, options, sampler, found, outcome)
+        if outcome.interrupted:
+            walk.stop()
+        if run.error is None or not ran_out(run.error):
+            keep(run, outcome, options.debug)
+
+    def make_run(device: str, value: ParamValue) -> MeasuredRun:
+        return new_run(info, device, each[value], options, sweep.param)
+
     for device in devices:
-        for value in sweep.values:
-            if outcome.interrupted:
-                outcome.points.append(SweepPoint(device, value, PointStatus.STOPPED))
-                continue
-            skip = boundary.skip_reason(device, value)
-            if skip is not None:
-                outcome.points.append(SweepPoint(device, value, PointStatus.SKIPPED, note=skip))
-                continue
-            point_params = resolve_params(info, {**params, sweep.param: value})
-            run = run_one(info, device, point_params, options, sampler, found, outcome)
-            if run.error is None or not ran_out(run.error):
-                keep(run, outcome, options.debug)
-            if run.report is not None:
-                status = PointStatus.STOPPED if run.report.stopped_early else PointStatus.MEASURED
-                outcome.points.append(SweepPoint(device, value, status, run.report))
-            elif run.error is not None and ran_out(run.error):
-                boundary.ran_out(device, value)
-                note = run.error.message
-                if run.error.kind is ErrorKind.CRASHED:
-                    note += " (most likely the kernel's OOM killer)"
-                outcome.points.append(SweepPoint(device, value, PointStatus.OOM, note=note))
-            else:
-                why = run.error.message if run.error is not None else "no result"
-                outcome.points.append(SweepPoint(device, value, PointStatus.FAILED, note=why))
+        walk.walk(device, functools.partial(make_run, device), drive)
+    outcome.points.extend(walk.points)
 
 
 def _failure_details(run: MeasuredRun, debug: bool) -> list[str]:

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
-from dataclasses import asdict
 from typing import Any
 
 from gpuscope.measurement.run_report import (
-    Comparison,
     RunReport,
-    compare,
     comparisons,
     report_cells,
 )
-from gpuscope.measurement.sweep import Sweep, SweepPoint
+from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
 from gpuscope.sinks.reports import (
     REPORT_COLUMNS,
-    finite,
-    machine_facts,
     report_values,
     reports_json,
+    sweep_json,
     write_reports_csv,
 )
 from gpuscope.workloads.registry import Catalog
@@ -76,16 +71,7 @@ SWEEP_COLUMNS = (
 def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_format: str) -> None:
     """One row per device and value; then, per value, each device against the first one."""
     if output_format == "json":
-        payload = {
-            "machine": machine_facts(),
-            "workload": workload,
-            "sweep": {"param": sweep.param, "values": list(sweep.values)},
-            "points": [p.as_dict(sweep.param) for p in points],
-            "comparisons": [
-                {sweep.param: value, **asdict(c)} for value, c in _sweep_comparisons(sweep, points)
-            ],
-        }
-        print(json.dumps(finite(payload), indent=2, allow_nan=False))
+        print(sweep_json(workload, sweep, points))
         return
     if output_format == "csv":
         write_sweep_csv(sweep, points, sys.stdout)
@@ -105,7 +91,7 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
     print(_rows_table((sweep.param, *SWEEP_COLUMNS), [(v, *r.values()) for v, r in rows]))
     for device, why in no_energy.items():
         print(f"no energy on {device}: {why}")
-    for value, c in _sweep_comparisons(sweep, points):
+    for value, c in sweep_comparisons(sweep, points):
         speed = "n/a" if c.speedup is None else f"{c.speedup:,.3g}x"
         efficiency = (
             "n/a (needs energy on both)"
@@ -116,16 +102,6 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
             f"{sweep.param}={value}: {c.device} vs {c.baseline}: throughput {speed}, "
             f"work per joule {efficiency}"
         )
-
-
-def _sweep_comparisons(sweep: Sweep, points: list[SweepPoint]) -> list[tuple[Any, Comparison]]:
-    """Per value, each measured device against the first device measured at that value: where
-    the ratio crosses 1 is where the GPU starts to win."""
-    found: list[tuple[Any, Comparison]] = []
-    for value in sweep.values:
-        measured = [p.report for p in points if p.value == value and p.report is not None]
-        found.extend((value, compare(measured[0], other)) for other in measured[1:])
-    return found
 
 
 def write_sweep_csv(sweep: Sweep, points: list[SweepPoint], stream: Any) -> None:

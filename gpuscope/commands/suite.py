@@ -27,6 +27,7 @@ from gpuscope.commands.bench_output import print_reports
 from gpuscope.commands.report import ReportOptions, run_report
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
+from gpuscope.measurement.measured_run import START_UP_S
 from gpuscope.measurement.run_report import params_text
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.recording import DeviceRows, RecordingSink
@@ -38,7 +39,6 @@ from gpuscope.units import check_seconds
 from gpuscope.workloads.api import WorkloadError, resolve_params
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, bundled_workloads
 
-START_UP_S = 6.0  # a child's start (torch import, model build) on a small CPU: not measured
 MIN_SHARE_S = 1.0  # a run measured for less than this says little
 SAMPLE_INTERVAL_S = 0.1
 

@@ -71,6 +71,9 @@ class RunState(enum.Enum):
 
 
 _run_ids = itertools.count(1)
+# Before a run's warm-up: its child's start (torch import, model build) and first step, roughly,
+# on a small CPU; not measured. For planning: a suite's budget, a sweep's time.
+START_UP_S = 6.0
 
 
 @dataclass
@@ -84,6 +87,7 @@ class MeasuredRun:
     duration_s: float = 10.0
     warmup_s: float = 2.0
     hang_timeout_s: float | None = None  # None: by phase (runner.HangLimits)
+    swept: str | None = None  # the parameter a sweep varies: the label names its value
     run_id: int = field(default_factory=lambda: next(_run_ids))
     state: RunState = RunState.STARTING
     state_since: float | None = None  # time.monotonic() when the state began (event arrival)
@@ -102,7 +106,8 @@ class MeasuredRun:
 
     @property
     def label(self) -> str:
-        return f"{self.workload.name} on {self.device}"
+        point = f" {self.swept}={self.params.get(self.swept)}" if self.swept else ""
+        return f"{self.workload.name}{point} on {self.device}"
 
     @property
     def finished(self) -> bool:

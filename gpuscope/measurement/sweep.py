@@ -1,6 +1,7 @@
 """A sweep: one workload parameter over a list of values, on each device, and the points it
 gave. Where memory runs out is a result, not an error: the point is recorded as OOM and the
-larger values are skipped on that device, as they would only run out again.
+larger values are skipped on that device, as they would only run out again. ``SweepRun`` walks
+a sweep's points for ``bench --sweep`` and for the UI alike.
 
 ``size=256,512,1024`` lists the values; ``size=256..8192x2`` multiplies from 256 by 2 while the
 value stays within 8192; ``batch=8..64+8`` adds 8 each time.
@@ -11,11 +12,16 @@ from __future__ import annotations
 import enum
 import math
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpuscope.measurement.run_report import RunReport
-from gpuscope.workloads.api import Param, ParamValue, WorkloadError
+from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun
+from gpuscope.measurement.run_report import Comparison, RunReport, compare
+from gpuscope.workloads.api import Param, ParamValue, WorkloadError, resolve_params
+from gpuscope.workloads.events import ErrorKind, Failed
+from gpuscope.workloads.registry import WorkloadInfo
 
 MAX_POINTS = 64  # a range that makes more is a typo more often than a plan
 _RANGE = re.compile(r"^(?P<start>.+?)\.\.(?P<stop>.+?)(?P<op>[x+])(?P<step>[^x+]+)$")
@@ -25,6 +31,7 @@ _RANGE = re.compile(r"^(?P<start>.+?)\.\.(?P<stop>.+?)(?P<op>[x+])(?P<step>[^x+]
 class Sweep:
     param: str
     values: tuple[ParamValue, ...]
+    text: str = ""  # the values as the user gave them ("256..8192x2"), to show and to offer again
 
 
 def parse_sweep(spec: str, params: tuple[Param, ...]) -> Sweep:
@@ -55,7 +62,45 @@ def parse_sweep(spec: str, params: tuple[Param, ...]) -> Sweep:
         raise WorkloadError(f"--sweep {name}: a value is listed twice in {text!r}")
     if all(_orderable(v) for v in values):  # smallest first: the memory boundary is found once
         values = tuple(sorted(values, key=float))
-    return Sweep(name, values)
+    return Sweep(name, values, text.strip())
+
+
+def point_params(
+    workload: WorkloadInfo, params: dict[str, Any], sweep: Sweep
+) -> dict[ParamValue, dict[str, Any]]:
+    """Each value's whole parameters, every one checked before the first run (a value may be
+    fine alone and wrong with the others); WorkloadError names the value."""
+    found = {}
+    for value in sweep.values:
+        try:
+            found[value] = resolve_params(workload, {**params, sweep.param: value})
+        except WorkloadError as exc:
+            raise WorkloadError(f"{sweep.param}={value}: {exc}") from None
+    return found
+
+
+def values_hint(params: tuple[Param, ...], name: str) -> str:
+    """Example values for the parameter ``name``, from its own default or choices."""
+    param = next((p for p in params if p.name == name), None)
+    if param is None:
+        return "V1,V2,..."
+    if param.choices:
+        return ",".join(map(str, param.choices))
+    if type(param.default) is bool:
+        return "false,true"
+    if type(param.default) is int and param.default > 0:
+        low = max(param.default // 4, int(param.minimum or 1))
+        return f"{low}..{param.default * 4}x2 or {low},{param.default}"
+    if type(param.default) in (int, float):
+        return "1..64x2, 16..128+16 or 1,2,4"
+    return "V1,V2,..."
+
+
+def sweep_seconds(sweep: Sweep, devices: int, one_at_a_time: bool, run_s: float) -> float:
+    """Roughly how long a sweep takes, each run ``run_s`` (warm-up and measure) after its
+    start-up; all of it, as if no value ran out of memory."""
+    in_turn = devices if one_at_a_time else 1
+    return len(sweep.values) * in_turn * (START_UP_S + run_s)
 
 
 def _range(param: Param, match: re.Match[str]) -> tuple[ParamValue, ...]:
@@ -134,3 +179,105 @@ def _orderable(value: ParamValue) -> bool:
 
 def _less(a: ParamValue, b: ParamValue) -> bool:
     return _orderable(a) and _orderable(b) and float(a) < float(b)
+
+
+OOM_KINDS = (ErrorKind.OOM, ErrorKind.DEVICE_OOM)
+
+
+def ran_out(error: Failed) -> bool:
+    """Out of host or device memory, or killed by SIGKILL, which on Linux is the kernel's OOM
+    killer far more often than anything else (it leaves no message to tell)."""
+    killed = error.kind is ErrorKind.CRASHED and "killed by SIGKILL" in error.message
+    return error.kind in OOM_KINDS or killed
+
+
+class SweepRun:
+    """A sweep under way: one walk per device (``walk``, blocking, on a thread of its own or
+    one after another), the runs it made and the points they gave. ``points`` and ``runs`` only
+    grow, by whole items, so another thread may read them while it goes on."""
+
+    def __init__(self, workload: str, sweep: Sweep, devices: tuple[str, ...]) -> None:
+        self.workload = workload
+        self.sweep = sweep
+        self.devices = devices
+        self.points: list[SweepPoint] = []
+        self.runs: list[MeasuredRun] = []  # each point's run, in the order they started
+        self._boundary = SweepBoundary()
+        self._stop = threading.Event()
+
+    @property
+    def total(self) -> int:
+        return len(self.devices) * len(self.sweep.values)
+
+    @property
+    def finished(self) -> bool:
+        return len(self.points) >= self.total
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """No point starts after this; the one running is the caller's to stop."""
+        self._stop.set()
+
+    def oom_at(self, device: str) -> ParamValue | None:
+        """The smallest value that ran out of memory on ``device``, if one did."""
+        return self._boundary.oom_at.get(device)
+
+    def walk(
+        self,
+        device: str,
+        make_run: Callable[[ParamValue], MeasuredRun],
+        drive: Callable[[MeasuredRun], None],
+    ) -> None:
+        """The sweep's values in order on ``device``: each one run (``drive`` runs it to its
+        end), skipped beyond the memory boundary, or stopped once ``stop`` was called."""
+        for value in self.sweep.values:
+            skip = self._boundary.skip_reason(device, value)
+            if self.stopped:
+                self.record(SweepPoint(device, value, PointStatus.STOPPED))
+            elif skip is not None:
+                self.record(SweepPoint(device, value, PointStatus.SKIPPED, note=skip))
+            else:
+                run = make_run(value)
+                self.runs.append(run)
+                if self.stopped:  # stopped as it was made: it ends before it starts
+                    run.stop()
+                drive(run)
+                self.record(point_of(device, value, run))
+
+    def record(self, point: SweepPoint) -> None:
+        """A point's outcome; one out of memory moves its device's boundary."""
+        if point.status is PointStatus.OOM:
+            self._boundary.ran_out(point.device, point.value)
+        self.points.append(point)
+
+
+def point_of(device: str, value: ParamValue, run: MeasuredRun) -> SweepPoint:
+    """What a finished run makes of its point: measured (or stopped, partial), out of memory
+    (the boundary), stopped before a result, or failed with its message."""
+    if run.report is not None:
+        status = PointStatus.STOPPED if run.report.stopped_early else PointStatus.MEASURED
+        return SweepPoint(device, value, status, run.report)
+    error = run.error or Failed(ErrorKind.EXCEPTION, "ended with no result")
+    if ran_out(error):
+        note = error.message
+        if error.kind is ErrorKind.CRASHED:
+            note += " (most likely the kernel's OOM killer)"
+        return SweepPoint(device, value, PointStatus.OOM, note=note)
+    if error.kind is ErrorKind.STOPPED:
+        return SweepPoint(device, value, PointStatus.STOPPED, note=error.message)
+    return SweepPoint(device, value, PointStatus.FAILED, note=error.message)
+
+
+def sweep_comparisons(
+    sweep: Sweep, points: list[SweepPoint]
+) -> list[tuple[ParamValue, Comparison]]:
+    """Per value, each measured device against the first device measured at that value: where
+    the ratio crosses 1 is where the GPU starts to win."""
+    found: list[tuple[ParamValue, Comparison]] = []
+    for value in sweep.values:
+        measured = [p.report for p in points if p.value == value and p.report is not None]
+        found.extend((value, compare(measured[0], other)) for other in measured[1:])
+    return found

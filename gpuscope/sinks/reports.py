@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any, TextIO
 
 from gpuscope.measurement.run_report import RunReport, comparisons, params_text
+from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
 
 REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
 
@@ -54,6 +55,20 @@ def reports_json(reports: list[RunReport]) -> str:
         "machine": machine_facts(),
         "reports": [r.as_dict() for r in reports],
         "comparisons": [asdict(c) for c in comparisons(reports)],
+    }
+    return json.dumps(finite(payload), indent=2, allow_nan=False)
+
+
+def sweep_json(workload: str, sweep: Sweep, points: list[SweepPoint]) -> str:
+    """What ``bench --sweep --json`` prints, and what ``gpuscope report`` reads as a sweep."""
+    payload = {
+        "machine": machine_facts(),
+        "workload": workload,
+        "sweep": {"param": sweep.param, "values": list(sweep.values)},
+        "points": [p.as_dict(sweep.param) for p in points],
+        "comparisons": [
+            {sweep.param: value, **asdict(c)} for value, c in sweep_comparisons(sweep, points)
+        ],
     }
     return json.dumps(finite(payload), indent=2, allow_nan=False)
 
