@@ -32,13 +32,14 @@ from gpuscope.measurement.measured_run import (
 )
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.report.document import write_report
 from gpuscope.report.inputs import ReportInputError, load_inputs
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.output_files import create_stamped
 from gpuscope.sinks.recording_file import RecordingFile
-from gpuscope.sinks.reports import reports_json, write_reports_csv
+from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
@@ -50,6 +51,7 @@ from gpuscope.telemetry.processes import (
     process_details,
 )
 from gpuscope.telemetry.remote_hosts import RemoteHosts
+from gpuscope.workloads.api import ParamValue
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
 from gpuscope.workloads.torch_probe import NOT_INSTALLED, torch_installed
@@ -86,7 +88,8 @@ class SessionSetup:
 
 @dataclass(frozen=True, slots=True)
 class Launch:
-    """What to run: a workload with its checked parameters on one or more devices."""
+    """What to run: a workload with its checked parameters on one or more devices; with a
+    sweep, one run per value of the swept parameter on each device, in turn."""
 
     workload: WorkloadInfo
     params: dict[str, Any]
@@ -94,6 +97,7 @@ class Launch:
     duration_s: float
     warmup_s: float
     one_at_a_time: bool
+    sweep: Sweep | None = None  # its values checked with ``params`` (``point_params``)
 
 
 class Session:
@@ -105,6 +109,7 @@ class Session:
         self.catalog: Catalog | None = None
         self.runs: list[MeasuredRun] = []
         self.reports: list[RunReport] = []
+        self.sweeps: list[SweepRun] = []
         self.recording: RecordingFile | None = None
         self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
@@ -245,7 +250,11 @@ class Session:
         return targets, unavailable
 
     def launch(self, launch: Launch) -> list[MeasuredRun]:
-        """Start the runs (together, or one after another) on threads of their own."""
+        """Start the runs (together, or one after another) on threads of their own. A sweep's
+        runs are made as its points come up: none is returned, see ``sweeps``."""
+        if launch.sweep is not None:
+            self._launch_sweep(launch, launch.sweep)
+            return []
         runs = [
             MeasuredRun(
                 launch.workload,
@@ -261,6 +270,37 @@ class Session:
         for group in groups:
             self._in_background(functools.partial(self._drive, group), "gpuscope-run")
         return runs
+
+    def _launch_sweep(self, launch: Launch, sweep: Sweep) -> SweepRun:
+        """Each device walks the values in turn (``SweepRun``); the devices together, or one
+        after another."""
+        walk = SweepRun(launch.workload.name, sweep, launch.devices)
+        self.sweeps.append(walk)
+        each = point_params(launch.workload, launch.params, sweep)
+
+        def make_run(device: str, value: ParamValue) -> MeasuredRun:
+            run = MeasuredRun(
+                launch.workload,
+                device,
+                each[value],
+                duration_s=launch.duration_s,
+                warmup_s=launch.warmup_s,
+                swept=sweep.param,
+            )
+            self.runs.append(run)
+            return run
+
+        def walk_devices(devices: tuple[str, ...]) -> None:
+            for device in devices:
+                walk.walk(device, functools.partial(make_run, device), self._drive_one)
+
+        groups = [launch.devices] if launch.one_at_a_time else [(d,) for d in launch.devices]
+        for group in groups:
+            self._in_background(functools.partial(walk_devices, group), "gpuscope-sweep")
+        return walk
+
+    def _drive_one(self, run: MeasuredRun) -> None:
+        self._drive([run])
 
     def _drive(self, runs: list[MeasuredRun]) -> None:
         assert self.sampler is not None and self.found is not None
@@ -282,7 +322,10 @@ class Session:
             self.on_run_event(run, event)
 
     def stop_runs(self) -> int:
-        """Ask every unfinished run to stop (partial results follow); how many were asked."""
+        """Ask every unfinished run to stop (partial results follow), and every sweep to start
+        no more points; how many runs were asked."""
+        for sweep in self.sweeps:  # first: a point made meanwhile sees it and never starts
+            sweep.stop()
         running = [run for run in self.runs if not run.finished]
         for run in running:
             run.stop()
@@ -296,21 +339,26 @@ class Session:
         return path
 
     def save_report(self, done: Callable[[Path | None, str | None], None]) -> None:
-        """The results as JSON and a report made from them and this session's recordings, new
-        files in the record folder, on a thread (matplotlib takes a second or two). ``done`` is
-        called on that thread with the report's path, or None and why."""
-        reports, recordings = list(self.reports), list(self.recordings_made)
-        folder = self.setup.record_dir
+        """The results as JSON (each sweep in a file of its own, as ``bench --sweep --json``)
+        and a report made from them and this session's recordings, new files in the record
+        folder, on a thread (matplotlib takes a second or two). ``done`` is called on that
+        thread with the report's path, or None and why."""
+        sweeps = [(s.workload, s.sweep, list(s.points)) for s in self.sweeps if s.points]
+        in_sweeps = {id(p.report) for _, _, points in sweeps for p in points if p.report}
+        reports = [r for r in self.reports if id(r) not in in_sweeps]  # each figure once
+        recordings, folder = list(self.recordings_made), self.setup.record_dir
 
         def work() -> None:
             try:
-                results, fd = create_stamped(folder, "gpuscope-results", "json")
-                with os.fdopen(fd, "w") as stream:
-                    stream.write(reports_json(reports) + "\n")
+                inputs = []
+                if reports:
+                    inputs.append(_new_file(folder, "gpuscope-results", reports_json(reports)))
+                for workload, sweep, points in sweeps:
+                    text = sweep_json(workload, sweep, points)
+                    inputs.append(_new_file(folder, "gpuscope-sweep", text))
                 report, fd = create_stamped(folder, "gpuscope-report", "html")
                 os.close(fd)
-                inputs = load_inputs([results, *(r for r in recordings if r.exists())])
-                write_report(inputs, report)
+                write_report(load_inputs([*inputs, *(r for r in recordings if r.exists())]), report)
             except OSError as exc:
                 done(None, f"cannot save the report: {exc.strerror or exc}")
             except ReportInputError as exc:
@@ -325,6 +373,8 @@ class Session:
     def close(self) -> None:
         """Stop everything and wait for it (blocking): runs, recording, sampler, hosts, exporter."""
         self.quitting.set()  # plugin reading stops at once
+        for sweep in self.sweeps:
+            sweep.stop()
         for run in self.runs:
             if not run.finished:
                 run.stop(grace_s=QUIT_GRACE_S)
@@ -351,6 +401,13 @@ class Session:
     def busy(self) -> bool:
         """A run or a recording's closing is still in progress on a thread."""
         return any(t.is_alive() for t in self._threads)
+
+
+def _new_file(folder: Path, stem: str, text: str) -> Path:
+    path, fd = create_stamped(folder, stem, "json")
+    with os.fdopen(fd, "w") as stream:
+        stream.write(text + "\n")
+    return path
 
 
 def step_choice(choices: Sequence[float], current: float, step: int) -> float:

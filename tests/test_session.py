@@ -3,17 +3,20 @@ results and closing, on simulated devices and a hand-moved clock."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from gpuscope.measurement.measured_run import RunState
+from gpuscope.measurement.sweep import parse_sweep
 from gpuscope.session import Launch, Session, SessionSetup
 from gpuscope.simulated.devices import SimulatedCpu, demo_gpus
 from gpuscope.simulated.runs import SimulatedRun
 from gpuscope.telemetry.discover import Discovery
-from gpuscope.workloads.events import Failed, Result, RunEvent
+from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.registry import find_workloads
 from tests.conftest import FakeClock
 
@@ -169,3 +172,85 @@ def test_host_figures_are_read_only_while_shown_and_only_for_the_rows_in_sight(
     read.clear()
     s._look_up_processes(samples)
     assert sorted(read) == [101, 102, 103]  # shown again: read afresh, not an old average
+
+
+class _OutOfMemory:
+    """A run that fails as torch does when the device has no room for it."""
+
+    def events(self):  # type: ignore[no-untyped-def]
+        yield Failed(ErrorKind.DEVICE_OOM, "CUDA out of memory. Tried to allocate 64.00 GiB")
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        pass
+
+
+def _wait(until, what: str, timeout_s: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not until():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_a_sweep_launched_runs_its_points_in_turn_and_saves_them_for_the_report(
+    tmp_path: Path,
+) -> None:
+    s = session(tmp_path)
+    gpus_factory = s.setup.run_factory
+
+    def factory(spec, hang):  # type: ignore[no-untyped-def]
+        return _OutOfMemory() if spec.params["size"] >= 2048 else gpus_factory(spec, hang)
+
+    s.setup.run_factory = factory
+    s.probe()
+    s.find_catalog()
+    assert s.catalog is not None
+    gemm = s.catalog.workloads["gemm"]
+    sweep = parse_sweep("size=256..4096x2", gemm.params)
+    launch = Launch(gemm, {"dtype": "bf16", "size": 4096}, ("cuda:0",), 0.2, 0.0, False, sweep)
+    assert s.launch(launch) == []  # a sweep's runs are made as its points come up
+    (walk,) = s.sweeps
+    _wait(lambda: walk.finished, "the sweep never finished")
+    assert [(p.value, p.status.value) for p in walk.points] == [
+        (256, "measured"), (512, "measured"), (1024, "measured"), (2048, "oom"), (4096, "skipped"),
+    ]  # fmt: skip
+    assert [r.label for r in s.runs] == [f"gemm size={n} on cuda:0" for n in (256, 512, 1024, 2048)]
+    assert [r.params["size"] for r in s.reports] == [256, 512, 1024]  # a result per point
+    _wait(lambda: not s.busy, "the sweep's thread never ended")
+
+    saved: list[tuple[Path | None, str | None]] = []
+    finished = threading.Event()
+    s.save_report(lambda report, why: (saved.append((report, why)), finished.set()))
+    assert finished.wait(60), "the report was never made"
+    ((report, why),) = saved
+    assert why is None and report is not None
+    (sweep_file,) = tmp_path.glob("gpuscope-sweep-*.json")
+    payload = json.loads(sweep_file.read_text())  # as bench --sweep --json writes it
+    assert payload["sweep"] == {"param": "size", "values": [256, 512, 1024, 2048, 4096]}
+    assert [p["status"] for p in payload["points"]] == [
+        "measured", "measured", "measured", "oom", "skipped",
+    ]  # fmt: skip
+    assert not list(tmp_path.glob("gpuscope-results-*.json"))  # each figure once: in the sweep
+    page = report.read_text()
+    assert "Sweep: gemm over size" in page and "<svg" in page  # its table and curves
+    assert "CUDA out of memory" in page  # the boundary, with what torch said
+    s.close()
+
+
+def test_stopping_a_sweep_ends_its_point_and_starts_no_more(tmp_path: Path) -> None:
+    s = session(tmp_path)
+    s.probe()
+    s.find_catalog()
+    assert s.catalog is not None
+    gemm = s.catalog.workloads["gemm"]
+    sweep = parse_sweep("size=64,128,256", gemm.params)
+    devices = ("cuda:0", "cuda:1")
+    s.launch(Launch(gemm, {"dtype": "bf16", "size": 64}, devices, 600.0, 0.0, True, sweep))
+    (walk,) = s.sweeps
+    _wait(lambda: s.runs and s.runs[0].state is RunState.MEASURING, "the first point never ran")
+    assert s.stop_runs() == 1
+    _wait(lambda: walk.finished, "the sweep never ended")
+    assert len(s.runs) == 1 and walk.stopped
+    assert [p.status.value for p in walk.points] == ["stopped"] * 6
+    assert walk.points[0].report is not None  # the partial result of the point it was in
+    s.close()
+    assert not s.busy
