@@ -35,8 +35,8 @@ STEPS: list[tuple[str, list[str], str]] = [
 
 # --launch: the CNN, tiny, on the CPU (and, with --demo, on simulated cuda:0), 15 s measured.
 # Keys walk the launcher's fields in focus order: workload, mode, precision, batch, image size,
-# channels_last, devices, measure s.
-LAUNCH_KEYS = ["w", "Tab", "Tab", "Tab", "=8", "Tab", "=64", "Tab", "Tab"]
+# channels_last, sweep (left at "no sweep"), devices, measure s.
+LAUNCH_KEYS = ["w", "Tab", "Tab", "Tab", "=8", "Tab", "=64", "Tab", "Tab", "Tab"]
 LAUNCH_STEPS: list[tuple[str, list[str], str]] = [
     ("workloads-running", [], "measuring 6/15 s"),
     ("workloads-done", [], "✓ cnn on cpu"),

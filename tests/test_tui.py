@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -636,3 +637,79 @@ async def test_the_user_chooses_the_device_charts() -> None:
         three = panel_layout(160, 48, len(app.panels), 1, charts=3)
         assert app._layout == panel_layout(160, 48, len(app.panels), 1, charts=2)
         assert app._layout.chart_rows > three.chart_rows  # two charts share the room of three
+
+
+async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice() -> None:
+    """Issue 14, item 5: the swept field is set aside, the dialog says what the sweep makes,
+    and the plots' x axis is the swept value, one line per device, as the points come in."""
+    from textual.widgets import Select
+    from textual_plotext import PlotextPlot
+
+    from gpuscope.simulated.runs import SimulatedRun
+
+    gpus = demo_gpus(time.monotonic())
+
+    def factory(spec, hang_timeout_s):  # type: ignore[no-untyped-def]
+        return SimulatedRun(spec, gpus[0 if spec.device == "cuda:0" else 1], progress_period_s=0.1)
+
+    app = make_app(
+        [*gpus, SimulatedCpu(time.monotonic())],
+        autostart=True,
+        clock=time.monotonic,
+        interval_s=0.1,
+        run_factory=factory,
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await open_launcher(pilot)
+        screen = app.screen
+        screen.query_one("#launch-workload").value = "gemm"
+        await pilot.pause()
+        screen.query_one("#launch-sweep-param", Select).value = "size"
+        await pilot.pause()
+        assert screen.query_one("#param-size", Input).disabled  # its values are the sweep's
+        assert not screen.query_one("#param-dtype").disabled
+        values = screen.query_one("#launch-sweep-values", Input)
+        values.value = "64..4096x4"
+        devices = screen.query_one("#launch-devices", SelectionList)
+        devices.deselect_all()
+        devices.select("cuda:0")
+        devices.select("cuda:1")
+        screen.query_one("#launch-duration", Input).value = "0.5"
+        screen.query_one("#launch-warmup", Input).value = "0"
+        await pilot.pause()
+        note = str(screen.query_one("#launch-sweep-note", Static).render())
+        assert "64, 256, 1024, 4096: 8 runs together" in note
+        values.value = "64..32x2"  # a range that does not grow: said before Start
+        await pilot.pause()
+        assert "the range must grow" in str(screen.query_one("#launch-sweep-note").render())
+        await pilot.click("#launch-start")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen)
+        assert "sweep size: the range must grow" in str(screen.query_one("#launch-error").render())
+        values.value = "64..4096x4"
+        button = screen.query_one("#launch-start")  # a Button ignores a click in its 0.2 s
+        await wait_until(pilot, lambda: not button.has_class("-active"))  # press effect
+        await pilot.click("#launch-start")
+        await wait_until(pilot, lambda: not isinstance(app.screen, LaunchScreen), timeout_s=10)
+        (walk,) = app.session.sweeps
+        await wait_until(pilot, lambda: len(app.reports) >= 2, timeout_s=60)
+        app.refresh_view()
+        await pilot.pause()
+        status = str(app.query_one("#runs-status", Static).render())
+        assert "sweep gemm size=64..4096x4 on cuda:0, cuda:1:" in status
+        plot = app.query_one("#throughput-plot", PlotextPlot)
+        assert "gemm throughput by size" in plot.plt.build()  # the sweep's curve, not seconds
+        await wait_until(pilot, lambda: walk.finished, timeout_s=90)
+        await pilot.pause(0.3)  # the refresh that tells the sweep's end
+        plot_text = re.sub(r"\x1b\[[0-9;]*m", "", plot.plt.build())
+        assert "size (log scale)" in plot_text and "4096" in plot_text
+        told = [str(n.message) for n in app._notifications]
+        assert told.count("sweep gemm size: 8/8 points measured") == 1
+        assert not any(m.endswith(" done") for m in told)  # no notice per point
+        table = app.query_one("#results-table", DataTable)
+        workloads = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
+        assert workloads == {f"gemm size={n}" for n in (64, 256, 1024, 4096)}
+        await open_launcher(pilot)  # the sweep is offered again as it was given
+        assert app.screen.query_one("#launch-sweep-values", Input).value == "64..4096x4"
+        assert app.screen.query_one("#launch-sweep-param", Select).value == "size"

@@ -7,7 +7,7 @@ import re
 import pytest
 from textual_plotext import PlotextPlot
 
-from gpuscope.tui.runs_view import (
+from gpuscope.tui.line_plot import (
     device_colours,
     legend_line,
     linear_ticks,
@@ -117,3 +117,51 @@ def test_a_log_axis_has_at_least_two_decade_labels() -> None:
     """200 GFLOP/s against 5 TFLOP/s spans one decade line (1T): the CPU line had no label."""
     lines = rendered({"cpu": [(1, 2e11), (2, 2.1e11)], "cuda:0": [(1, 5e12), (2, 5.2e12)]})
     assert {"100G", "1T", "10T"} <= set(y_labels(lines).values())
+
+
+@pytest.mark.parametrize(
+    ("values", "label", "places"),
+    [
+        ((256, 1024, 4096), "size (log scale)", (8.0, 10.0, 12.0)),  # spans 16x: log2
+        ((16, 32, 48, 64), "size", (16.0, 32.0, 48.0, 64.0)),  # 4x: by value
+        (("fp32", "bf16"), "size", (0.0, 1.0)),  # not numbers: in the order given
+    ],
+)
+def test_a_sweep_axis_spaces_its_values_by_log_where_they_span_decades(
+    values: tuple[object, ...], label: str, places: tuple[float, ...]
+) -> None:
+    from gpuscope.measurement.sweep import Sweep
+    from gpuscope.tui.sweep_curves import sweep_axis
+
+    axis, found = sweep_axis(Sweep("size", values))  # type: ignore[arg-type]
+    assert axis.label == label and tuple(found[v] for v in values) == places  # type: ignore[index]
+    assert axis.tick_labels == [str(v) for v in values]
+    assert axis.left < min(places) and axis.right > max(places)  # end points inside the frame
+
+
+def test_a_long_sweep_labels_at_most_eight_ticks() -> None:
+    from gpuscope.measurement.sweep import Sweep
+    from gpuscope.tui.sweep_curves import MAX_TICKS, sweep_axis
+
+    axis, _ = sweep_axis(Sweep("batch", tuple(range(16, 16 * 21, 16))))
+    assert len(axis.ticks) <= MAX_TICKS and axis.tick_labels[0] == "16"
+
+
+def test_a_sweep_curve_holds_each_result_and_the_running_point_so_far() -> None:
+    from gpuscope.measurement.sweep import Sweep, SweepRun
+    from gpuscope.tui.sweep_curves import sweep_axis, sweep_series
+    from tests.compare_runs import failed, measured
+
+    walk = SweepRun("gemm", Sweep("size", (256, 1024, 4096)), ("cuda:0", "cpu"))
+    walk.runs += [
+        measured("gemm", "cuda:0", None, 3e12, 600.0, {"size": 256}),
+        failed("gemm", "cuda:0", {"size": 1024}, "CUDA out of memory"),
+        measured("gemm", "cpu", None, 2e11, None, {"size": 256}),
+        measured("gemm", "cpu", None, 7e11, None, {"size": 1024}, live=True),
+    ]
+    _, places = sweep_axis(walk.sweep)
+    throughput = sweep_series(walk, places, lambda f: f.throughput)
+    assert throughput["cuda:0"] == [(8.0, 3e12)]  # the failed point has no figure, not 0
+    assert throughput["cpu"] == [(8.0, 2e11), (10.0, pytest.approx(7e11))]  # running: so far
+    per_joule = sweep_series(walk, places, lambda f: f.work_per_joule)
+    assert per_joule["cpu"] == [] and per_joule["cuda:0"] == [(8.0, 3e12 / 600.0)]

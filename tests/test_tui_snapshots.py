@@ -78,3 +78,56 @@ def test_workloads_with_results(snap_compare) -> None:  # type: ignore[no-untype
 
 def test_compare_cpu_vs_gpu(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_with_results(None, "4"))
+
+
+def test_launcher_with_a_sweep(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Input, Select
+
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await ready(pilot)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, LaunchScreen))
+        screen = pilot.app.screen
+        screen.query_one("#launch-sweep-param", Select).value = "batch"
+        screen.query_one("#launch-sweep-values", Input).value = "32..1024x2"
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=before)
+
+
+def test_workloads_with_a_sweep_filling_in(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """x: the swept size; cuda:0 ran out of memory at 4096 (said under the plots), the CPU's
+    4096 is still measuring and already drawn from its figures so far."""
+    from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint, SweepRun
+    from tests.compare_runs import failed
+
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        app = await ready(pilot)
+        assert app.found is not None
+        infos = {d.info.device_id: d.info for d in app.found.devices}
+        walk = SweepRun("gemm", Sweep("size", (256, 1024, 4096), "256..4096x4"), ("cuda:0", "cpu"))
+        gpu = {256: 3.2e12, 1024: 1.6e14}
+        cpu = {256: 2.1e11, 1024: 7.0e11, 4096: 8.4e11}
+        for size, rate in gpu.items():
+            run = measured("gemm", "cuda:0", infos["nvidia:0"], rate, 690.0, {"size": size})
+            walk.runs.append(run)
+            walk.record(SweepPoint("cuda:0", size, PointStatus.MEASURED, run.report))
+        walk.runs.append(failed("gemm", "cuda:0", {"size": 4096}, "CUDA out of memory"))
+        walk.record(SweepPoint("cuda:0", 4096, PointStatus.OOM, note="CUDA out of memory"))
+        for size, rate in cpu.items():
+            run = measured(
+                "gemm", "cpu", infos["cpu"], rate, None, {"size": size}, live=size == 4096
+            )
+            walk.runs.append(run)
+            if run.report is not None:
+                walk.record(SweepPoint("cpu", size, PointStatus.MEASURED, run.report))
+        for run in walk.runs:
+            run.swept = "size"
+        app.session.sweeps.append(walk)
+        app.runs.extend(walk.runs)
+        app.reports.extend(r.report for r in walk.runs if r.report is not None)
+        app._runs_version += 1
+        await pilot.press("3")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=before)

@@ -28,6 +28,7 @@ from gpuscope.measurement.measured_run import (
     MeasuredRun,
 )
 from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.sweep import ran_out
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
 from gpuscope.sinks.recording_file import RecordingFile
@@ -111,6 +112,7 @@ class GpuscopeApp(App[int]):
         self._hint_text = ""  # the line naming panels out of sight
         self.chart_names: tuple[str, ...] = DEFAULT_CHARTS  # the device panels' history charts
         self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
+        self._sweeps_told = 0  # the sweeps whose end was told, oldest first
 
     # the session's state, as the views (and the UI's tests) read it
     @property
@@ -242,6 +244,7 @@ class GpuscopeApp(App[int]):
         """Redraw what is on screen, if anything it shows has changed since the last time."""
         sampler = self.sampler
         self._update_header()
+        self._tell_ended_sweeps()
         if sampler is None or self.paused:
             return
         self._check_recording()
@@ -258,7 +261,9 @@ class GpuscopeApp(App[int]):
         elif tab == "processes":
             self._draw_processes(sampler)
         elif tab == "workloads":
-            self.query_one(RunsView).show(self.runs, self.reports, self.setup.simulated_ids)
+            self.query_one(RunsView).show(
+                self.runs, self.reports, self.setup.simulated_ids, self.session.sweeps
+            )
         elif tab == "compare":
             self.query_one(CompareView).show(self.runs, self.setup.simulated_ids)
 
@@ -427,12 +432,29 @@ class GpuscopeApp(App[int]):
     def on_run_update(self, message: RunUpdate) -> None:
         run, event = message.run, message.event
         self._runs_version += 1
-        if isinstance(event, Result) and run.report is not None:
+        if run.swept is not None and (run.report is not None or _ran_out(run)):
+            pass  # a sweep's point, measured or its memory boundary: told when the sweep ends
+        elif isinstance(event, Result) and run.report is not None:
             self.notify(f"{run.label} done")
         elif isinstance(event, Failed) and event.kind is not ErrorKind.STOPPED:
             assert run.error is not None
             self.notify(f"{run.label} failed: {run.error.message}", severity="error", timeout=15)
         self.refresh_view()
+
+    def _tell_ended_sweeps(self) -> None:
+        """A sweep's end in one notice, not one per point (its last points, skipped beyond
+        the memory boundary, come after its last run's event)."""
+        sweeps = self.session.sweeps
+        while self._sweeps_told < len(sweeps) and sweeps[self._sweeps_told].finished:
+            walk = sweeps[self._sweeps_told]
+            self._sweeps_told += 1
+            self._runs_version += 1
+            measured = sum(p.report is not None for p in walk.points)
+            ends = [f"{d} out of memory at {v}" for d in walk.devices if (v := walk.oom_at(d))]
+            self.notify(
+                f"sweep {walk.workload} {walk.sweep.param}: {measured}/{walk.total} points "
+                f"measured{'; ' if ends else ''}{'; '.join(ends)}"
+            )
 
     def action_stop_runs(self) -> None:
         stopping = self.session.stop_runs()
@@ -475,3 +497,7 @@ class GpuscopeApp(App[int]):
         # Never on the event loop: closing waits for runs, the recording and the sampler. A
         # non-daemon thread, so the process exits only once the recording ends on a whole row.
         threading.Thread(target=self.session.close, name="gpuscope-close").start()
+
+
+def _ran_out(run: MeasuredRun) -> bool:
+    return run.error is not None and ran_out(run.error)

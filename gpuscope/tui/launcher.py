@@ -1,7 +1,9 @@
 """The workload launcher: pick a workload, its parameters and devices, and start it.
 
 Broken plugins are listed with the reason they could not be loaded. Parameters are checked here
-with the workload's own ``Param`` rules, so a typo is a one-line message, not a failed run.
+with the workload's own ``Param`` rules, so a typo is a one-line message, not a failed run. A
+parameter may be swept instead (``bench --sweep``'s forms): its own field is then set aside,
+and the dialog says how many runs the sweep makes and about how long they take.
 """
 
 from __future__ import annotations
@@ -17,17 +19,33 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from gpuscope.measurement.measured_run import LaunchTarget
+from gpuscope.measurement.sweep import (
+    Sweep,
+    parse_sweep,
+    point_params,
+    sweep_seconds,
+    values_hint,
+)
 from gpuscope.session import Launch
 from gpuscope.telemetry.model import Vendor
+from gpuscope.tui import formatting as fmt
 from gpuscope.tui.checklist import CheckList, GlyphCheckbox
 from gpuscope.units import check_seconds
-from gpuscope.workloads.api import WorkloadError, kind_on, not_runnable, resolve_params, runs_on
+from gpuscope.workloads.api import (
+    Param,
+    WorkloadError,
+    kind_on,
+    not_runnable,
+    resolve_params,
+    runs_on,
+)
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
 BODY_MAX_ROWS = 30
 DIALOG_CHROME_ROWS = 11  # border, title, the workload choice, error line, buttons, footer
 DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
+NO_SWEEP = ""
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -154,7 +172,8 @@ class LaunchScreen(ModalScreen[Launch | None]):
             return
         last = self.remembered.get(chosen.name)
         values = dict(last.params) if last is not None else {}  # its last choices, else defaults
-        rows = []
+        swept = last.sweep if last is not None and last.sweep is not None else None
+        rows: list[Horizontal | Static] = []
         for param in chosen.params:
             if param.choices:
                 field: Input | Select[str] = Select(
@@ -169,8 +188,77 @@ class LaunchScreen(ModalScreen[Launch | None]):
             rows.append(
                 Horizontal(Label(param.name, classes="param-label"), field, classes="launch-row")
             )
+        if chosen.params:
+            rows += self._sweep_rows(chosen.params, swept)
         await box.mount(
             Static(f"unit of work: {escape(chosen.unit)}", classes="launch-note"), *rows
+        )
+        self._sweep_changed()
+
+    def _sweep_rows(
+        self, params: tuple[Param, ...], last: Sweep | None
+    ) -> list[Horizontal | Static]:
+        choice = Select(
+            [("no sweep", NO_SWEEP), *((f"sweep {p.name}", p.name) for p in params)],
+            value=last.param if last is not None else NO_SWEEP,
+            allow_blank=False,
+            id="launch-sweep-param",
+        )
+        choice.tooltip = "run once per value of this parameter, on each device"
+        values = Input(last.text if last is not None else "", id="launch-sweep-values")
+        return [
+            Horizontal(Label("sweep", classes="param-label"), choice, values, classes="launch-row"),
+            Static("", id="launch-sweep-note", classes="launch-note"),
+        ]
+
+    @on(Select.Changed, "#launch-sweep-param")
+    @on(Input.Changed, "#launch-sweep-values")
+    @on(Input.Changed, "#launch-duration")
+    @on(Input.Changed, "#launch-warmup")
+    @on(SelectionList.SelectedChanged, "#launch-devices")
+    @on(Checkbox.Changed, "#launch-sequential")
+    def _sweep_changed(self) -> None:
+        """The swept parameter's own field is set aside; the note says what the sweep makes."""
+        chosen = self._chosen()
+        choices = self.query("#launch-sweep-param")
+        if chosen is None or not choices:
+            return
+        param = choices.first(Select).value
+        for each in chosen.params:  # query: the fields may be between two workloads
+            for field in self.query(f"#param-{each.name}"):
+                field.disabled = each.name == param
+        values = self.query_one("#launch-sweep-values", Input)
+        values.display = param != NO_SWEEP
+        if isinstance(param, str):
+            values.placeholder = values_hint(chosen.params, param)
+        note = self._sweep_note(chosen)
+        shown = self.query_one("#launch-sweep-note", Static)
+        shown.update(note)
+        shown.display = bool(note)
+
+    def _sweep_note(self, chosen: WorkloadInfo) -> str:
+        param = self.query_one("#launch-sweep-param", Select).value
+        text = self.query_one("#launch-sweep-values", Input).value.strip()
+        if param == NO_SWEEP or not isinstance(param, str):
+            return ""
+        if not text:
+            hint = values_hint(chosen.params, param)
+            return f"[$text-muted]the values of {escape(param)}, e.g. {escape(hint)}[/]"
+        try:
+            sweep = parse_sweep(f"{param}={text}", chosen.params)
+            duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
+            warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
+        except WorkloadError as exc:
+            return f"[$error]{escape(str(exc).removeprefix('--'))}[/]"
+        devices = len(self.query_one("#launch-devices", SelectionList).selected) or 1
+        in_turn = self.query_one("#launch-sequential", Checkbox).value
+        seconds = sweep_seconds(sweep, devices, in_turn, warmup + duration)
+        together = "" if devices == 1 else " one device at a time" if in_turn else " together"
+        shown = ", ".join(map(str, sweep.values))
+        return (
+            f"[$text-muted]{escape(shown)}: {len(sweep.values) * devices} runs{together}, "
+            f"about {fmt.duration(seconds)}; a value that runs out of memory ends the larger "
+            "ones on its device[/]"
         )
 
     @on(Button.Pressed, "#launch-cancel")
@@ -190,12 +278,20 @@ class LaunchScreen(ModalScreen[Launch | None]):
         chosen = self._chosen()
         if chosen is None:
             raise WorkloadError("pick a workload")
+        sweep = self._sweep(chosen)
         given: dict[str, Any] = {}
         for param in chosen.params:
+            if sweep is not None and param.name == sweep.param:
+                continue  # its values are the sweep's
             widget = self.query_one(f"#param-{param.name}")
             text = str(widget.value) if isinstance(widget, Input | Select) else ""
             given[param.name] = param.parse(text)
         params = resolve_params(chosen, given)
+        if sweep is not None:
+            try:
+                point_params(chosen, params, sweep)  # each value with the others, before a run
+            except WorkloadError as exc:
+                raise WorkloadError(f"sweep {exc}") from None
         devices = tuple(self.query_one("#launch-devices", SelectionList).selected)
         if not devices:
             raise WorkloadError("pick at least one device")
@@ -206,4 +302,19 @@ class LaunchScreen(ModalScreen[Launch | None]):
         duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
         warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
         sequential = self.query_one("#launch-sequential", Checkbox).value
-        return Launch(chosen, params, devices, duration, warmup, sequential)
+        return Launch(chosen, params, devices, duration, warmup, sequential, sweep)
+
+    def _sweep(self, chosen: WorkloadInfo) -> Sweep | None:
+        choices = self.query("#launch-sweep-param")
+        param = choices.first(Select).value if choices else NO_SWEEP
+        if param == NO_SWEEP or not isinstance(param, str):
+            return None
+        text = self.query_one("#launch-sweep-values", Input).value.strip()
+        if not text:
+            raise WorkloadError(
+                f"give the values to sweep {param} over, e.g. {values_hint(chosen.params, param)}"
+            )
+        try:
+            return parse_sweep(f"{param}={text}", chosen.params)
+        except WorkloadError as exc:
+            raise WorkloadError(str(exc).removeprefix("--")) from None

@@ -1,4 +1,5 @@
 """The Workloads tab: runs of this session, live throughput and work-per-joule plots, results.
+While a sweep is the newest thing launched, the plots are its curves instead (``sweep_curves``).
 
 Plots (textual-plotext) are rebuilt only when a run reported something new and the tab is on
 screen: a plotext rebuild is the most expensive thing the UI draws.
@@ -6,7 +7,6 @@ screen: a plotext rebuild is the most expensive thing the UI draws.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 
@@ -19,9 +19,12 @@ from textual_plotext import PlotextPlot
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.measurement.run_figures import group_key, run_figures
 from gpuscope.measurement.run_report import RunReport, report_cells
+from gpuscope.measurement.sweep import SweepRun
 from gpuscope.telemetry.model import EnergySource
 from gpuscope.tui import formatting as fmt
-from gpuscope.units import decade_label, format_rate, si_prefix
+from gpuscope.tui.line_plot import Series, XAxis, device_colours, legend_line, plot_lines
+from gpuscope.tui.sweep_curves import memory_notes, sweep_axis, sweep_line, sweep_series
+from gpuscope.units import format_rate
 
 RESULT_COLUMNS = (
     "workload",
@@ -32,7 +35,10 @@ RESULT_COLUMNS = (
     "work/J",
     "% peak",
     "energy source",
+    "params",
 )
+MAX_STATUS_LINES = 8
+LABEL_MAX = 40  # a run's label column: as wide as the longest shown, up to this
 
 
 def simulated_mark(telemetry_id: str | None, simulated: frozenset[str]) -> str:
@@ -41,7 +47,10 @@ def simulated_mark(telemetry_id: str | None, simulated: frozenset[str]) -> str:
 
 
 def run_line(
-    run: MeasuredRun, simulated: frozenset[str] = frozenset(), now: float | None = None
+    run: MeasuredRun,
+    simulated: frozenset[str] = frozenset(),
+    now: float | None = None,
+    label_width: int = 22,
 ) -> str:
     figures = run_figures(run)
     mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
@@ -68,117 +77,21 @@ def run_line(
         per_joule += f" ({figures.energy_source})" if figures.energy_source else ""
     else:
         per_joule = f"n/a ({escape(figures.note or 'waiting for energy')})"
-    return f"{marker} {escape(run.label):<22} {progress:<20} {rate:<18} {per_joule}{mark}"
+    label = escape(run.label).ljust(label_width)
+    return f"{marker} {label} {progress:<20} {rate:<18} {per_joule}{mark}"
 
 
-def result_row(report: RunReport, simulated: frozenset[str] = frozenset()) -> tuple[str, ...]:
+def result_row(
+    report: RunReport, simulated: frozenset[str] = frozenset(), swept: str | None = None
+) -> tuple[str, ...]:
+    """``swept``: the parameter a sweep varied in this run, named beside the workload so the
+    sweep's rows tell apart (every parameter is in the last column too)."""
     cells = report_cells(report)
+    if swept is not None:
+        cells["workload"] += f" {swept}={report.params.get(swept)}"
     if report.telemetry_device in simulated:
         cells["device"] += " SIMULATED"
     return tuple(cells[column] for column in RESULT_COLUMNS)
-
-
-def _scale(values: Sequence[float]) -> tuple[float, str]:
-    return si_prefix(max((abs(v) for v in values), default=0.0))
-
-
-# One colour per device, the same name for plotext (ANSI) and for the legend (rich markup),
-# so the legend under a plot matches its lines without covering any of them.
-SERIES_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red")
-Series = dict[str, list[tuple[float, float]]]
-
-
-def nice_step(span: float, ticks: int = 5) -> float:
-    """A 1, 2 or 5 x 10^n step that cuts ``span`` into at most ``ticks`` intervals."""
-    if span <= 0:
-        return 1.0
-    raw = span / ticks
-    magnitude = 10 ** math.floor(math.log10(raw))
-    return float(next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw))
-
-
-def linear_ticks(high: float) -> tuple[float, list[float]]:
-    """The axis top and its ticks from zero, in 1-2-5 steps (0, 200, 400 ... not 724.9)."""
-    step = nice_step(high)
-    top = step * math.ceil(high / step) if high > 0 else 1.0
-    return top, [step * i for i in range(round(top / step) + 1)]
-
-
-def plot_lines(
-    plot: PlotextPlot,
-    title: str,
-    unit: str,
-    series: Series,
-    colours: dict[str, str],
-) -> None:
-    """One line per run over measured seconds, in a shared, readable unit prefix. Tick labels
-    sit inside the axis range (none on the frame's corner), and there is no plotext legend: it
-    covers the top rows, where the fastest device's line runs; the view prints one below."""
-    plt = plot.plt
-    plt.clear_data()
-    plt.clear_figure()
-    values = [y for points in series.values() for _, y in points if y > 0]
-    # CPU and GPU rates can differ 100-fold: a log axis keeps both lines readable. Its decades
-    # carry their own prefixes (1, 10, 100, 1k ...), so its unit has none.
-    log_axis = bool(values) and max(values) > 20 * min(values)
-    scale, prefix = (1.0, "") if log_axis else _scale(values)
-    plt.title(f"{title} ({prefix}{unit}{', log scale' if log_axis else ''})")
-    plt.xlabel("measured s")
-    # plotext's own log scale transforms its data in place, so a second render (any resize)
-    # takes the log of a log; plot log10 values on a linear axis, with decade labels, instead.
-    for label, points in series.items():
-        shown = [(x, y / scale) for x, y in points if y > 0 or not log_axis]
-        if shown:
-            xs = [x for x, _ in shown]
-            ys = [math.log10(y) if log_axis else y for _, y in shown]
-            marker = "braille" if len(shown) > 1 else "dot"  # a stopped run's lone point
-            plt.plot(xs, ys, marker=marker, color=colours.get(label, "white"))
-    if not values:
-        plot.refresh()
-        return
-    seconds = max(x for points in series.values() for x, _ in points)
-    right, x_ticks = linear_ticks(seconds)
-    plt.xlim(0, right)
-    plt.xticks(x_ticks, [f"{tick:g}" for tick in x_ticks])
-    if log_axis:
-        low = math.log10(min(values) / scale)
-        high = math.log10(max(values) / scale)
-        if math.floor(high) - math.ceil(low) < 1:  # fewer than two decades inside: widen to
-            low, high = math.floor(low), math.ceil(high)  # the decades around, so both read
-        decades = [float(d) for d in range(math.ceil(low), math.floor(high) + 1)]
-        margin = 0.08 * max(high - low, 1.0)  # the extreme decades inside, not on the frame
-        plt.ylim(low - margin, high + margin)
-        plt.yticks(decades, [decade_label(round(d)) for d in decades])
-    else:  # from zero: a flat line reads as flat, not as noise
-        top, ticks = linear_ticks(1.1 * max(values) / scale)
-        plt.ylim(0, top)
-        plt.yticks(ticks, [f"{tick:g}" for tick in ticks])
-    plot.refresh()
-
-
-def device_colours(devices: Sequence[str]) -> dict[str, str]:
-    """A colour per device, in the order they first ran: repeat runs keep their device's colour
-    and never take another device's."""
-    unique = dict.fromkeys(devices)
-    return {d: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, d in enumerate(unique)}
-
-
-def legend_line(
-    series: Series,
-    colours: dict[str, str],
-    missing: dict[str, str],
-    estimated: frozenset[str] = frozenset(),
-) -> str:
-    """Each device's colour (``estimate`` after a line drawn from a model's energy), and each
-    device that ran but has no line here, with the reason."""
-    parts = [
-        f"[{colours[label]}]━━[/] {escape(label)}"
-        + (" [$warning](estimate)[/]" if label in estimated else "")
-        for label in series
-        if series[label]
-    ]
-    parts += [f"[$text-muted]{escape(label)}: {escape(why)}[/]" for label, why in missing.items()]
-    return "   ".join(parts)
 
 
 class RunsView(Vertical):
@@ -187,7 +100,7 @@ class RunsView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(
             "[$text-muted]w[/] launch   [$text-muted]x[/] stop runs   "
-            "[$text-muted]s[/] save results as CSV",
+            "[$text-muted]s[/] save results and a report",
             id="runs-hint",
         )
         yield Static("No runs yet: press w to launch a workload.", id="runs-status")
@@ -209,15 +122,25 @@ class RunsView(Vertical):
         runs: Sequence[MeasuredRun],
         reports: Sequence[RunReport],
         simulated: frozenset[str] = frozenset(),
+        sweeps: Sequence[SweepRun] = (),
     ) -> None:
         now = time.monotonic()  # the clock events are stamped with on arrival
-        status = "\n".join(run_line(run, simulated, now) for run in runs[-8:])
-        self.query_one("#runs-status", Static).update(status or "No runs yet: press w.")
+        shown = _sweep_shown(runs, sweeps)
+        lines = [sweep_line(w) for w in sweeps if not w.finished or w is shown][-2:]
+        latest = runs[-(MAX_STATUS_LINES - len(lines)) :]
+        width = min(LABEL_MAX, max((len(run.label) for run in latest), default=0))
+        lines += [run_line(run, simulated, now, width) for run in latest]
+        self.query_one("#runs-status", Static).update("\n".join(lines) or "No runs yet: press w.")
         table = self.query_one("#results-table", DataTable)
-        for report in reports[self._shown_results :]:
-            table.add_row(*result_row(report, simulated))
+        new = reports[self._shown_results :]
+        swept = {id(r.report): r.swept for r in runs if r.swept and r.report} if new else {}
+        for report in new:
+            table.add_row(*result_row(report, simulated, swept.get(id(report))))
         self._shown_results = len(reports)
-        self._plot(runs)
+        if shown is not None:
+            self._plot_sweep(shown)
+        else:
+            self._plot(runs)
 
     def _plot(self, runs: Sequence[MeasuredRun]) -> None:
         if not runs:
@@ -228,37 +151,83 @@ class RunsView(Vertical):
         if state == self._plotted:
             return
         self._plotted = state
-        unit = members[-1].workload.unit
-        name = members[-1].workload.name
         colours = device_colours([r.device for r in members])
         throughput: Series = {r.device: throughput_points(r) for r in members}
         per_joule: Series = {r.device: work_per_joule_points(r) for r in members}
         ran = {r.device: r for r in members}
-        estimated = frozenset(
-            d for d, run in ran.items() if run_figures(run).energy_source == EnergySource.ESTIMATE
-        )
         no_line = {d: why_no_line(ran[d]) for d, points in throughput.items() if not points}
         no_energy = {d: why_no_energy(ran[d]) for d, points in per_joule.items() if not points}
+        self._draw(members, colours, (throughput, no_line), (per_joule, no_energy))
+
+    def _plot_sweep(self, walk: SweepRun) -> None:
+        """x: the swept value; a line per device of its points so far, the running one too."""
+        members = list(walk.runs)
+        state = [id(walk), len(walk.points), *((r.run_id, len(r.live), r.state) for r in members)]
+        if state == self._plotted or not members:
+            return
+        self._plotted = state
+        axis, places = sweep_axis(walk.sweep)
+        colours = device_colours(list(walk.devices))
+        throughput = sweep_series(walk, places, lambda f: f.throughput)
+        per_joule = sweep_series(walk, places, lambda f: f.work_per_joule)
+        last = {r.device: r for r in members}  # each device's latest point says why
+        oom = memory_notes(walk)
+        no_line = {
+            d: why_no_line(last[d]) for d, pts in throughput.items() if not pts and d in last
+        }
+        no_energy = {
+            d: why_no_energy(last[d]) for d, pts in per_joule.items() if not pts and d in last
+        }
+        lines, efficiency = (throughput, oom | no_line), (per_joule, oom | no_energy)
+        self._draw(members, colours, lines, efficiency, (axis, walk.sweep.param))
+
+    def _draw(
+        self,
+        members: list[MeasuredRun],
+        colours: dict[str, str],
+        throughput: tuple[Series, dict[str, str]],
+        per_joule: tuple[Series, dict[str, str]],
+        swept: tuple[XAxis, str] | None = None,
+    ) -> None:
+        """Both plots and their legends: over measured seconds, or ``swept``'s axis."""
+        unit = members[-1].workload.unit
+        name = members[-1].workload.name
+        axis, against = (swept[0], f" by {swept[1]}") if swept is not None else (None, "")
+        estimated = frozenset(
+            r.device for r in members if run_figures(r).energy_source == EnergySource.ESTIMATE
+        )
         plot_lines(
             self.query_one("#throughput-plot", PlotextPlot),
-            f"{name} throughput",
+            f"{name} throughput{against}",
             f"{unit}/s",
-            throughput,
+            throughput[0],
             colours,
+            axis,
+            mark_points=axis is not None,
         )
         self.query_one("#throughput-legend", Static).update(
-            legend_line(throughput, colours, no_line)
+            legend_line(throughput[0], colours, throughput[1])
         )
         plot_lines(
             self.query_one("#efficiency-plot", PlotextPlot),
-            f"{name} work per joule",
+            f"{name} work per joule{against}",
             f"{unit}/J",
-            per_joule,
+            per_joule[0],
             colours,
+            axis,
+            mark_points=axis is not None,
         )
         self.query_one("#efficiency-legend", Static).update(
-            legend_line(per_joule, colours, no_energy, estimated)
+            legend_line(per_joule[0], colours, per_joule[1], estimated)
         )
+
+
+def _sweep_shown(runs: Sequence[MeasuredRun], sweeps: Sequence[SweepRun]) -> SweepRun | None:
+    """The newest sweep, while its runs are the newest: another launch takes the plots back."""
+    if not sweeps or not runs:
+        return None
+    newest = sweeps[-1]
+    return newest if any(r is runs[-1] for r in newest.runs) else None
 
 
 def throughput_points(run: MeasuredRun) -> list[tuple[float, float]]:
