@@ -110,6 +110,7 @@ class Session:
         self.runs: list[MeasuredRun] = []
         self.reports: list[RunReport] = []
         self.sweeps: list[SweepRun] = []
+        self.newest_sweep: SweepRun | None = None  # the newest launch, when it was a sweep
         self.recording: RecordingFile | None = None
         self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
@@ -253,8 +254,9 @@ class Session:
         """Start the runs (together, or one after another) on threads of their own. A sweep's
         runs are made as its points come up: none is returned, see ``sweeps``."""
         if launch.sweep is not None:
-            self._launch_sweep(launch, launch.sweep)
+            self.newest_sweep = self._launch_sweep(launch, launch.sweep)
             return []
+        self.newest_sweep = None
         runs = [
             MeasuredRun(
                 launch.workload,
@@ -343,8 +345,13 @@ class Session:
         and a report made from them and this session's recordings, new files in the record
         folder, on a thread (matplotlib takes a second or two). ``done`` is called on that
         thread with the report's path, or None and why."""
-        sweeps = [(s.workload, s.sweep, list(s.points)) for s in self.sweeps if s.points]
-        in_sweeps = {id(p.report) for _, _, points in sweeps for p in points if p.report}
+        sweeps = []
+        for walk in list(self.sweeps):
+            finished = walk.finished  # first: a point recorded meanwhile is extra, not missing
+            points = walk.settled()
+            if points:
+                sweeps.append((walk, points, finished))
+        in_sweeps = {id(r.report) for s in self.sweeps for r in s.runs if r.report is not None}
         reports = [r for r in self.reports if id(r) not in in_sweeps]  # each figure once
         recordings, folder = list(self.recordings_made), self.setup.record_dir
 
@@ -353,8 +360,8 @@ class Session:
                 inputs = []
                 if reports:
                     inputs.append(_new_file(folder, "gpuscope-results", reports_json(reports)))
-                for workload, sweep, points in sweeps:
-                    text = sweep_json(workload, sweep, points)
+                for walk, points, finished in sweeps:
+                    text = sweep_json(walk.workload, walk.sweep, points, finished)
                     inputs.append(_new_file(folder, "gpuscope-sweep", text))
                 report, fd = create_stamped(folder, "gpuscope-report", "html")
                 os.close(fd)

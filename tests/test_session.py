@@ -209,6 +209,7 @@ def test_a_sweep_launched_runs_its_points_in_turn_and_saves_them_for_the_report(
     launch = Launch(gemm, {"dtype": "bf16", "size": 4096}, ("cuda:0",), 0.2, 0.0, False, sweep)
     assert s.launch(launch) == []  # a sweep's runs are made as its points come up
     (walk,) = s.sweeps
+    assert s.newest_sweep is walk  # the UI plots its curves while it is the newest launch
     _wait(lambda: walk.finished, "the sweep never finished")
     assert [(p.value, p.status.value) for p in walk.points] == [
         (256, "measured"), (512, "measured"), (1024, "measured"), (2048, "oom"), (4096, "skipped"),
@@ -216,6 +217,9 @@ def test_a_sweep_launched_runs_its_points_in_turn_and_saves_them_for_the_report(
     assert [r.label for r in s.runs] == [f"gemm size={n} on cuda:0" for n in (256, 512, 1024, 2048)]
     assert [r.params["size"] for r in s.reports] == [256, 512, 1024]  # a result per point
     _wait(lambda: not s.busy, "the sweep's thread never ended")
+    s.launch(Launch(gemm, {"dtype": "bf16", "size": 64}, ("cuda:0",), 0.2, 0.0, False))
+    _wait(lambda: len(s.reports) == 4 and not s.busy, "the plain run never finished")
+    assert s.newest_sweep is None  # a plain run launched after: the plots are its again
 
     saved: list[tuple[Path | None, str | None]] = []
     finished = threading.Event()
@@ -229,7 +233,8 @@ def test_a_sweep_launched_runs_its_points_in_turn_and_saves_them_for_the_report(
     assert [p["status"] for p in payload["points"]] == [
         "measured", "measured", "measured", "oom", "skipped",
     ]  # fmt: skip
-    assert not list(tmp_path.glob("gpuscope-results-*.json"))  # each figure once: in the sweep
+    (results,) = tmp_path.glob("gpuscope-results-*.json")  # each figure once: the plain run's
+    assert [r["params"]["size"] for r in json.loads(results.read_text())["reports"]] == [64]
     page = report.read_text()
     assert "Sweep: gemm over size" in page and "<svg" in page  # its table and curves
     assert "CUDA out of memory" in page  # the boundary, with what torch said

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.measurement.sweep import (
     PointStatus,
     Sweep,
@@ -39,6 +39,7 @@ PARAMS = (
         ("scale=0.5..2x2", (0.5, 1.0, 2.0)),
         ("dtype=bf16,fp32", ("bf16", "fp32")),  # not a number: as given
         ("size=16..20x1.1", (16, 18, 19)),  # an int range with a small factor: no repeats
+        ("scale=0.1..0.5+0.1", (0.1, 0.2, 0.3, 0.4, 0.5)),  # not 0.30000000000000004
     ],
 )
 def test_values_and_ranges(spec: str, values: tuple[object, ...]) -> None:
@@ -210,6 +211,7 @@ def test_a_stopped_sweep_keeps_what_ran_and_starts_nothing_more() -> None:
         ("cuda:0", 256, "stopped"), ("cuda:0", 512, "stopped"), ("cuda:0", 1024, "stopped"),
     ]  # fmt: skip
     assert len(walk.runs) == 2 and walk.finished and walk.stopped
+    assert asked_to_stop == [False, False]  # both started before the stop
     assert walk.points[1].report is not None  # the partial result of the point it stopped in
 
 
@@ -227,3 +229,38 @@ def test_a_point_made_as_the_sweep_stops_is_stopped_before_it_starts() -> None:
 
     walk.walk("cpu", make_run, drive)
     assert seen == [True] and walk.points[0].status is PointStatus.STOPPED
+
+
+def test_a_run_that_ended_is_a_settled_point_before_its_walk_records_it() -> None:
+    """A result arrives before the child has exited (up to 5 s): a save in between must find
+    the point in the sweep, not lose it (found by a review: it went to the plain results)."""
+    walk = SweepRun("gemm", Sweep("size", (256, 512), ""), ("cpu",))
+    done = MeasuredRun(GEMM, "cpu", {"dtype": "fp32", "size": 256}, swept="size")
+    _measured(done)
+    done.state = RunState.DONE
+    running = MeasuredRun(GEMM, "cpu", {"dtype": "fp32", "size": 512}, swept="size")
+    walk.runs += [done, running]
+    (point,) = walk.settled()
+    assert point.value == 256 and point.status is PointStatus.MEASURED and point.report
+    assert walk.points == []  # settled() only reads
+
+
+def test_the_points_of_a_sweep_saved_while_it_ran_say_so_in_the_report(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gpuscope.report.document import write_report
+    from gpuscope.report.inputs import load_inputs
+    from gpuscope.sinks.reports import sweep_json
+
+    run = MeasuredRun(GEMM, "cpu", {"dtype": "fp32", "size": 256}, swept="size")
+    _measured(run)
+    point = SweepPoint("cpu", 256, PointStatus.MEASURED, run.report)
+    sweep = Sweep("size", (256, 512, 1024))
+    for finished in (True, False):
+        path = tmp_path / f"sweep-{finished}.json"
+        path.write_text(sweep_json("gemm", sweep, [point], finished))
+        (loaded,) = load_inputs([path])
+        page = tmp_path / f"report-{finished}.html"
+        write_report([loaded], page)
+        said = (
+            "Saved while the sweep ran, with the points so far (1) of 3 values" in page.read_text()
+        )
+        assert said is not finished

@@ -165,3 +165,41 @@ def test_a_sweep_curve_holds_each_result_and_the_running_point_so_far() -> None:
     assert throughput["cpu"] == [(8.0, 2e11), (10.0, pytest.approx(7e11))]  # running: so far
     per_joule = sweep_series(walk, places, lambda f: f.work_per_joule)
     assert per_joule["cpu"] == [] and per_joule["cuda:0"] == [(8.0, 3e12 / 600.0)]
+
+
+def test_the_legend_says_where_memory_ran_out_before_why_a_device_drew_nothing() -> None:
+    """A device whose first value ran out of memory has no line: the legend says "out of
+    memory at ...", not "failed" (found by a review)."""
+    from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint, SweepRun
+    from gpuscope.tui.runs_view import why_no_line
+    from gpuscope.tui.sweep_curves import legend_notes
+    from tests.compare_runs import failed, measured
+
+    walk = SweepRun("gemm", Sweep("size", (4096, 8192)), ("cuda:0", "cpu", "cuda:1"))
+    walk.runs += [
+        failed("gemm", "cuda:0", {"size": 4096}, "CUDA out of memory"),
+        measured("gemm", "cpu", None, 8e11, None, {"size": 4096}),
+        failed("gemm", "cuda:1", {"size": 4096}, "CUDA out of memory"),
+    ]
+    walk.record(SweepPoint("cuda:0", 4096, PointStatus.OOM, note="CUDA out of memory"))
+    series = {"cuda:0": [], "cpu": [(12.0, 8e11)], "cuda:1": []}
+    notes = legend_notes(walk, series, why_no_line)  # type: ignore[arg-type]
+    assert notes == {"cuda:0": "out of memory at size=4096", "cuda:1": "failed"}
+
+
+def test_a_sweeps_end_notice_counts_its_points_as_the_status_line_does() -> None:
+    from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint, SweepRun
+    from gpuscope.tui.sweep_curves import sweep_line, sweep_notice
+
+    walk = SweepRun("cnn", Sweep("batch", (0, 32, 64)), ("cuda:0", "cpu"))
+    walk.record(SweepPoint("cuda:0", 0, PointStatus.OOM, note="CUDA out of memory"))
+    walk.record(SweepPoint("cuda:0", 32, PointStatus.SKIPPED))
+    walk.record(SweepPoint("cuda:0", 64, PointStatus.SKIPPED))
+    walk.stop()
+    for value in (0, 32, 64):
+        walk.record(SweepPoint("cpu", value, PointStatus.STOPPED))
+    assert sweep_notice(walk) == (
+        "sweep cnn batch stopped: 1 oom, 2 skipped, 3 stopped; "
+        "cuda:0 out of memory at batch=0"  # a boundary at 0 is one (not falsy: none)
+    )
+    assert "6/6 points: 1 oom, 2 skipped, 3 stopped" in sweep_line(walk)

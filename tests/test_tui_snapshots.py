@@ -124,6 +124,7 @@ def test_workloads_with_a_sweep_filling_in(snap_compare) -> None:  # type: ignor
         for run in walk.runs:
             run.swept = "size"
         app.session.sweeps.append(walk)
+        app.session.newest_sweep = walk
         app.runs.extend(walk.runs)
         app.reports.extend(r.report for r in walk.runs if r.report is not None)
         app._runs_version += 1

@@ -124,7 +124,9 @@ def _range(param: Param, match: re.Match[str]) -> tuple[ParamValue, ...]:
             raise WorkloadError(
                 f"--sweep {param.name}: the range makes more than {MAX_POINTS} values"
             )
-        values[param.check(round(value) if type(param.default) is int else value)] = None
+        # 0.1 + 0.1 + 0.1 is 0.30000000000000004: a value as a person would write it
+        exact = round(value) if type(param.default) is int else float(f"{value:.12g}")
+        values[param.check(exact)] = None
         value = value * step if match["op"] == "x" else value + step
     return tuple(values)
 
@@ -246,6 +248,17 @@ class SweepRun:
                     run.stop()
                 drive(run)
                 self.record(point_of(device, value, run))
+
+    def settled(self) -> list[SweepPoint]:
+        """The points so far, and those of runs that ended whose points are not recorded yet
+        (a run's result arrives before its child has exited and ``drive`` returns)."""
+        points = list(self.points)
+        recorded = {(p.device, p.value) for p in points}
+        for run in list(self.runs):
+            value = run.params[self.sweep.param]
+            if run.finished and (run.device, value) not in recorded:
+                points.append(point_of(run.device, value, run))
+        return points
 
     def record(self, point: SweepPoint) -> None:
         """A point's outcome; one out of memory moves its device's boundary."""

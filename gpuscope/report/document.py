@@ -63,6 +63,7 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
             header = (item.param, "device", "status", *RESULT_COLUMNS[3:])
             sections.append(Section(
                 f"Sweep: {item.workload} over {item.param} ({item.path.name})",
+                text=[] if item.finished else [_unfinished(item)],
                 tables=[(header, sweep_rows(item))],
                 charts=sweep_charts(item) if draw else [],
                 chart_note=charts_missing,
@@ -76,3 +77,10 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
                 chart_note=charts_missing,
             ))  # fmt: skip
     return sections
+
+
+def _unfinished(sweep: SweepResults) -> str:
+    return (
+        f"Saved while the sweep ran, with the points so far ({len(sweep.points)}) of "
+        f"{len(sweep.values)} values on each device; the rest are not in this file."
+    )

@@ -40,6 +40,7 @@ class SweepResults:
     values: tuple[Any, ...]
     points: tuple[dict[str, Any], ...]  # SweepPoint.as_dict() each
     machine: dict[str, Any] | None = None
+    finished: bool = True  # False: saved while the sweep ran, points still to come
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,7 @@ def _json_results(path: Path, text: str) -> BenchResults | SweepResults:
         points = tuple(_point(path, n, p, param) for n, p in enumerate(payload["points"], 1))
         return SweepResults(
             path, str(payload.get("workload", "?")), param, tuple(sweep["values"]), points,
-            _machine(payload),
+            _machine(payload), payload.get("finished") is not False,
         )  # fmt: skip
     if isinstance(payload, dict) and isinstance(payload.get("reports"), list):
         reports = tuple(_report(path, n, r) for n, r in enumerate(payload["reports"], 1))

@@ -59,12 +59,14 @@ def reports_json(reports: list[RunReport]) -> str:
     return json.dumps(finite(payload), indent=2, allow_nan=False)
 
 
-def sweep_json(workload: str, sweep: Sweep, points: list[SweepPoint]) -> str:
-    """What ``bench --sweep --json`` prints, and what ``gpuscope report`` reads as a sweep."""
+def sweep_json(workload: str, sweep: Sweep, points: list[SweepPoint], finished: bool = True) -> str:
+    """What ``bench --sweep --json`` prints, and what ``gpuscope report`` reads as a sweep.
+    ``finished`` False: saved while it ran (the UI's ``s``), so points are missing, not lost."""
     payload = {
         "machine": machine_facts(),
         "workload": workload,
         "sweep": {"param": sweep.param, "values": list(sweep.values)},
+        "finished": finished,
         "points": [p.as_dict(sweep.param) for p in points],
         "comparisons": [
             {sweep.param: value, **asdict(c)} for value, c in sweep_comparisons(sweep, points)

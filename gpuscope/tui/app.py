@@ -52,6 +52,7 @@ from gpuscope.tui.processes_view import (
     unattributed_line,
 )
 from gpuscope.tui.runs_view import RunsView
+from gpuscope.tui.sweep_curves import sweep_notice
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.registry import Catalog
 from gpuscope.workloads.runner import prepare_for_captured_stderr
@@ -112,7 +113,7 @@ class GpuscopeApp(App[int]):
         self._hint_text = ""  # the line naming panels out of sight
         self.chart_names: tuple[str, ...] = DEFAULT_CHARTS  # the device panels' history charts
         self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
-        self._sweeps_told = 0  # the sweeps whose end was told, oldest first
+        self._sweeps_told: set[int] = set()  # id() of each sweep whose end was told
 
     # the session's state, as the views (and the UI's tests) read it
     @property
@@ -262,7 +263,11 @@ class GpuscopeApp(App[int]):
             self._draw_processes(sampler)
         elif tab == "workloads":
             self.query_one(RunsView).show(
-                self.runs, self.reports, self.setup.simulated_ids, self.session.sweeps
+                self.runs,
+                self.reports,
+                self.setup.simulated_ids,
+                self.session.sweeps,
+                self.session.newest_sweep,
             )
         elif tab == "compare":
             self.query_one(CompareView).show(self.runs, self.setup.simulated_ids)
@@ -444,33 +449,30 @@ class GpuscopeApp(App[int]):
     def _tell_ended_sweeps(self) -> None:
         """A sweep's end in one notice, not one per point (its last points, skipped beyond
         the memory boundary, come after its last run's event)."""
-        sweeps = self.session.sweeps
-        while self._sweeps_told < len(sweeps) and sweeps[self._sweeps_told].finished:
-            walk = sweeps[self._sweeps_told]
-            self._sweeps_told += 1
-            self._runs_version += 1
-            measured = sum(p.report is not None for p in walk.points)
-            ends = [f"{d} out of memory at {v}" for d in walk.devices if (v := walk.oom_at(d))]
-            self.notify(
-                f"sweep {walk.workload} {walk.sweep.param}: {measured}/{walk.total} points "
-                f"measured{'; ' if ends else ''}{'; '.join(ends)}"
-            )
+        for walk in self.session.sweeps:
+            if walk.finished and id(walk) not in self._sweeps_told:
+                self._sweeps_told.add(id(walk))
+                self._runs_version += 1
+                self.notify(sweep_notice(walk))
 
     def action_stop_runs(self) -> None:
+        sweeps = sum(not (w.finished or w.stopped) for w in self.session.sweeps)
         stopping = self.session.stop_runs()
-        if stopping:
-            self.notify(f"stopping {stopping} run(s); partial results follow")
+        if stopping or sweeps:
+            also = f" and {sweeps} sweep(s)" if sweeps else ""
+            self.notify(f"stopping {stopping} run(s){also}; partial results follow")
 
     def action_save_results(self) -> None:
-        if not self.reports:
+        if not self.reports and not any(w.points for w in self.session.sweeps):
             self.notify("no results to save yet", severity="warning")
             return
-        try:
-            path = self.session.save_results()
-        except OSError as exc:
-            self.notify(f"cannot save results: {exc.strerror or exc}", severity="error")
-            return
-        self.notify(f"saved {len(self.reports)} result(s) to {path}; making the report…")
+        if self.reports:  # a sweep whose every point ran out of memory has none
+            try:
+                path = self.session.save_results()
+            except OSError as exc:
+                self.notify(f"cannot save results: {exc.strerror or exc}", severity="error")
+                return
+            self.notify(f"saved {len(self.reports)} result(s) to {path}; making the report…")
         self.session.save_report(self._report_done)
 
     def _report_done(self, report: Path | None, why: str | None) -> None:

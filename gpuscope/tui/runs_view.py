@@ -23,7 +23,7 @@ from gpuscope.measurement.sweep import SweepRun
 from gpuscope.telemetry.model import EnergySource
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.line_plot import Series, XAxis, device_colours, legend_line, plot_lines
-from gpuscope.tui.sweep_curves import memory_notes, sweep_axis, sweep_line, sweep_series
+from gpuscope.tui.sweep_curves import legend_notes, sweep_axis, sweep_line, sweep_series
 from gpuscope.units import format_rate
 
 RESULT_COLUMNS = (
@@ -123,9 +123,11 @@ class RunsView(Vertical):
         reports: Sequence[RunReport],
         simulated: frozenset[str] = frozenset(),
         sweeps: Sequence[SweepRun] = (),
+        shown: SweepRun | None = None,
     ) -> None:
+        """``shown``: the sweep to plot, while it is the newest launch; otherwise the plots
+        are the newest plain run's, over its measured seconds."""
         now = time.monotonic()  # the clock events are stamped with on arrival
-        shown = _sweep_shown(runs, sweeps)
         lines = [sweep_line(w) for w in sweeps if not w.finished or w is shown][-2:]
         latest = runs[-(MAX_STATUS_LINES - len(lines)) :]
         width = min(LABEL_MAX, max((len(run.label) for run in latest), default=0))
@@ -140,7 +142,7 @@ class RunsView(Vertical):
         if shown is not None:
             self._plot_sweep(shown)
         else:
-            self._plot(runs)
+            self._plot([run for run in runs if run.swept is None])
 
     def _plot(self, runs: Sequence[MeasuredRun]) -> None:
         if not runs:
@@ -170,15 +172,8 @@ class RunsView(Vertical):
         colours = device_colours(list(walk.devices))
         throughput = sweep_series(walk, places, lambda f: f.throughput)
         per_joule = sweep_series(walk, places, lambda f: f.work_per_joule)
-        last = {r.device: r for r in members}  # each device's latest point says why
-        oom = memory_notes(walk)
-        no_line = {
-            d: why_no_line(last[d]) for d, pts in throughput.items() if not pts and d in last
-        }
-        no_energy = {
-            d: why_no_energy(last[d]) for d, pts in per_joule.items() if not pts and d in last
-        }
-        lines, efficiency = (throughput, oom | no_line), (per_joule, oom | no_energy)
+        lines = (throughput, legend_notes(walk, throughput, why_no_line))
+        efficiency = (per_joule, legend_notes(walk, per_joule, why_no_energy))
         self._draw(members, colours, lines, efficiency, (axis, walk.sweep.param))
 
     def _draw(
@@ -220,14 +215,6 @@ class RunsView(Vertical):
         self.query_one("#efficiency-legend", Static).update(
             legend_line(per_joule[0], colours, per_joule[1], estimated)
         )
-
-
-def _sweep_shown(runs: Sequence[MeasuredRun], sweeps: Sequence[SweepRun]) -> SweepRun | None:
-    """The newest sweep, while its runs are the newest: another launch takes the plots back."""
-    if not sweeps or not runs:
-        return None
-    newest = sweeps[-1]
-    return newest if any(r is runs[-1] for r in newest.runs) else None
 
 
 def throughput_points(run: MeasuredRun) -> list[tuple[float, float]]:

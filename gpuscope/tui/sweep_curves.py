@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from textual.markup import escape
 
-from gpuscope.measurement.measured_run import RunState
+from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.measurement.run_figures import RunFigures, run_figures
 from gpuscope.measurement.sweep import PointStatus, Sweep, SweepRun
 from gpuscope.tui.line_plot import Series, XAxis
@@ -68,32 +68,58 @@ def sweep_series(
     return {device: sorted(points) for device, points in series.items()}
 
 
-def memory_notes(walk: SweepRun) -> dict[str, str]:
-    """Per device that ran out of memory, where: for the legend under the curves."""
-    found = {}
+def legend_notes(
+    walk: SweepRun, series: Series, why: Callable[[MeasuredRun], str]
+) -> dict[str, str]:
+    """What the legend says per device beside its line: where it ran out of memory, which
+    outranks ``why`` its latest run drew nothing (a device whose first value ran out of memory
+    is "out of memory at 4096", not "failed")."""
+    notes = {}
+    latest = {run.device: run for run in list(walk.runs)}
     for device in walk.devices:
         oom = walk.oom_at(device)
         if oom is not None:
-            found[device] = f"out of memory at {walk.sweep.param}={oom}"
-    return found
+            notes[device] = f"out of memory at {walk.sweep.param}={oom}"
+        elif not series.get(device) and device in latest:
+            notes[device] = why(latest[device])
+    return notes
 
 
-def sweep_line(walk: SweepRun) -> str:
-    """``● sweep gemm size=256..8192x2 on cpu, cuda:0  7/12 points: 5 measured, 1 oom ...``"""
+def point_counts(walk: SweepRun) -> str:
+    """``4 measured, 1 oom, 1 skipped``: the points so far by what they gave."""
     counts: dict[PointStatus, int] = {}
     for point in list(walk.points):
         counts[point.status] = counts.get(point.status, 0) + 1
+    return ", ".join(f"{n} {status.value}" for status, n in counts.items())
+
+
+def sweep_line(walk: SweepRun) -> str:
+    """``● sweep gemm size=256..8192x2 on cpu, cuda:0: 7/12 points: 5 measured, 1 oom ...``"""
+    measured = any(p.status is PointStatus.MEASURED for p in list(walk.points))
     if walk.finished:
-        marker = "[$success]✓[/]" if PointStatus.MEASURED in counts else "[$error]✗[/]"
+        marker = "[$success]✓[/]" if measured else "[$error]✗[/]"
     else:
         marker = "[$warning]■[/]" if walk.stopped else "[$accent]●[/]"
     running = next((r for r in reversed(walk.runs) if not r.finished), None)
-    parts = [f"{n} {status.value}" for status, n in counts.items()]
+    counts = point_counts(walk)
     now = f", now {escape(running.label)}" if running is not None else ""
     stopping = " (stopping)" if walk.stopped and not walk.finished else ""
     given = walk.sweep.text or ",".join(map(str, walk.sweep.values))
     return (
         f"{marker} sweep {escape(walk.workload)} {escape(walk.sweep.param)}={escape(given)} "
         f"on {escape(', '.join(walk.devices))}: {len(walk.points)}/{walk.total} points"
-        f"{': ' if parts else ''}{', '.join(parts)}{stopping}{now}"
+        f"{': ' if counts else ''}{counts}{stopping}{now}"
+    )
+
+
+def sweep_notice(walk: SweepRun) -> str:
+    """A sweep's end in one line: what its points gave, and where memory ran out."""
+    ends = [
+        f"{device} out of memory at {walk.sweep.param}={value}"
+        for device in walk.devices
+        if (value := walk.oom_at(device)) is not None
+    ]
+    how = "stopped" if walk.stopped else "done"
+    return f"sweep {walk.workload} {walk.sweep.param} {how}: " + "; ".join(
+        [point_counts(walk), *ends]
     )
