@@ -203,3 +203,44 @@ def test_a_sweeps_end_notice_counts_its_points_as_the_status_line_does() -> None
         "cuda:0 out of memory at batch=0"  # a boundary at 0 is one (not falsy: none)
     )
     assert "6/6 points: 1 oom, 2 skipped, 3 stopped" in sweep_line(walk)
+
+
+def test_the_legend_keeps_why_a_device_has_no_energy_line_beside_its_memory_boundary() -> None:
+    """Found in a trial: a CPU with measured points but no energy reading read "cpu: failed"
+    under work per joule once one of its points ran out of memory."""
+    from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint, SweepRun
+    from gpuscope.tui.runs_view import why_no_energy
+    from gpuscope.tui.sweep_curves import legend_notes
+    from tests.compare_runs import failed, measured
+
+    walk = SweepRun("gemm", Sweep("size", (256, 512)), ("cpu", "cuda:0"))
+    cpu = measured("gemm", "cpu", None, 8e11, None, {"size": 256})
+    walk.runs += [cpu, failed("gemm", "cpu", {"size": 512}, "out of host memory")]
+    walk.record(SweepPoint("cpu", 512, PointStatus.OOM, note="out of host memory"))
+    walk.stop()
+    notes = legend_notes(walk, {"cpu": [], "cuda:0": []}, why_no_energy)
+    assert notes == {
+        "cpu": f"{why_no_energy(cpu)}; out of memory at size=512",
+        "cuda:0": "stopped before its first point",  # no run at all: still named, with why
+    }
+
+
+def test_a_run_that_ran_out_of_memory_in_a_sweep_is_listed_as_oom_not_failed() -> None:
+    from gpuscope.tui.runs_view import run_line
+    from tests.compare_runs import failed
+
+    run = failed("gemm", "cuda:0", {"size": 8192}, "CUDA out of memory")
+    assert "failed: " in run_line(run)  # outside a sweep, running out is a failure
+    run.swept = "size"
+    line = run_line(run)
+    assert "oom: " in line and "failed" not in line and "✗" not in line
+
+
+def test_the_status_line_counts_a_point_when_its_run_ends_not_when_the_next_starts() -> None:
+    from gpuscope.measurement.sweep import Sweep, SweepRun
+    from gpuscope.tui.sweep_curves import sweep_line
+    from tests.compare_runs import measured
+
+    walk = SweepRun("gemm", Sweep("size", (256, 512)), ("cpu",))
+    walk.runs.append(measured("gemm", "cpu", None, 8e11, None, {"size": 256}))  # its child exits
+    assert "1/2 points: 1 measured" in sweep_line(walk)

@@ -113,6 +113,14 @@ def sweep_rows(sweep: SweepResults) -> list[tuple[str, ...]]:
     return rows
 
 
+LONG_CELL = 40  # characters: a note (an error message) wraps rather than widen the page
+
+
+def _cell_html(text: str) -> str:
+    wrap = ' class="long"' if len(text) > LONG_CELL else ""
+    return f"<td{wrap}>{html.escape(text)}</td>"
+
+
 def render_html(title: str, summary: Sequence[str], sections: Sequence[Section],
                 inputs: Sequence[Input]) -> str:  # fmt: skip
     e = html.escape
@@ -135,7 +143,7 @@ def render_html(title: str, summary: Sequence[str], sections: Sequence[Section],
             out.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header))
             out.append("</tr></thead><tbody>")
             for row in rows:
-                out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+                out.append("<tr>" + "".join(_cell_html(c) for c in row) + "</tr>")
             out.append("</tbody></table>")
         for chart in section.charts:
             out.append(
@@ -188,6 +196,7 @@ table{border-collapse:collapse;margin:.8em 0;font-size:.85em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}
 th{background:#f4f4f4}tbody tr:nth-child(even){background:#fafafa}
 td:last-child{white-space:normal;min-width:14em}
+td.long{white-space:normal;min-width:16em;max-width:32em}
 .summary li{margin:.3em 0}
 figure.chart{margin:1em 0}figure.chart svg{max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#555}

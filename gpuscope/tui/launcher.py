@@ -231,6 +231,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
         values.display = param != NO_SWEEP
         if isinstance(param, str):
             values.placeholder = values_hint(chosen.params, param)
+        self.query_one("#launch-error", Static).update("")  # about the fields before: stale
         note = self._sweep_note(chosen)
         shown = self.query_one("#launch-sweep-note", Static)
         shown.update(note)
@@ -255,10 +256,11 @@ class LaunchScreen(ModalScreen[Launch | None]):
         seconds = sweep_seconds(sweep, devices, in_turn, warmup + duration)
         together = "" if devices == 1 else " one device at a time" if in_turn else " together"
         shown = ", ".join(map(str, sweep.values))
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in sweep.values)
+        boundary = "; a value that runs out of memory ends the larger ones on its device"
         return (
             f"[$text-muted]{escape(shown)}: {len(sweep.values) * devices} runs{together}, "
-            f"about {fmt.duration(seconds)}; a value that runs out of memory ends the larger "
-            "ones on its device[/]"
+            f"about {fmt.duration(seconds)}{boundary if numbers else ''}[/]"
         )
 
     @on(Button.Pressed, "#launch-cancel")

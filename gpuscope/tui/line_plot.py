@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from textual.markup import escape
 from textual_plotext import PlotextPlot
 
+from gpuscope.tui.formatting import clip
 from gpuscope.units import decade_label, si_prefix
 
 
@@ -80,7 +81,9 @@ def plot_lines(
     # carry their own prefixes (1, 10, 100, 1k ...), so its unit has none.
     log_axis = bool(values) and max(values) > 20 * min(values)
     scale, prefix = (1.0, "") if log_axis else _scale(values)
-    plt.title(f"{title} ({prefix}{unit}{', log scale' if log_axis else ''})")
+    full = f"{title} ({prefix}{unit}{', log scale' if log_axis else ''})"
+    room = plot.size.width - 2  # plotext drops a title wider than its plot: cut it instead
+    plt.title(full if room <= 0 or len(full) <= room else clip(f"{title} ({prefix}{unit})", room))
     axis = x_axis or seconds_axis(series)
     plt.xlabel(axis.label)
     # plotext's own log scale transforms its data in place, so a second render (any resize)

@@ -19,7 +19,7 @@ from textual_plotext import PlotextPlot
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.measurement.run_figures import group_key, run_figures
 from gpuscope.measurement.run_report import RunReport, report_cells
-from gpuscope.measurement.sweep import SweepRun
+from gpuscope.measurement.sweep import SweepRun, ran_out
 from gpuscope.telemetry.model import EnergySource
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.line_plot import Series, XAxis, device_colours, legend_line, plot_lines
@@ -55,8 +55,11 @@ def run_line(
     figures = run_figures(run)
     mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
     unit = run.workload.unit
+    label = escape(run.label).ljust(label_width)
     if run.state is RunState.FAILED and run.error is not None:
-        return f"[$error]✗[/] {escape(run.label)}  failed: {escape(run.error.message)}"
+        if run.swept is not None and ran_out(run.error):  # a sweep's boundary: a result
+            return f"[$warning]■[/] {label} oom: {escape(run.error.message)}"
+        return f"[$error]✗[/] {label} failed: {escape(run.error.message)}"
     marker = {RunState.DONE: "[$success]✓[/]", RunState.MEASURING: "[$accent]●[/]"}.get(
         run.state, "○"
     )
@@ -77,7 +80,6 @@ def run_line(
         per_joule += f" ({figures.energy_source})" if figures.energy_source else ""
     else:
         per_joule = f"n/a ({escape(figures.note or 'waiting for energy')})"
-    label = escape(run.label).ljust(label_width)
     return f"{marker} {label} {progress:<20} {rate:<18} {per_joule}{mark}"
 
 
@@ -136,8 +138,11 @@ class RunsView(Vertical):
         table = self.query_one("#results-table", DataTable)
         new = reports[self._shown_results :]
         swept = {id(r.report): r.swept for r in runs if r.swept and r.report} if new else {}
+        following = table.scroll_y >= table.max_scroll_y  # at the end: stay there
         for report in new:
             table.add_row(*result_row(report, simulated, swept.get(id(report))))
+        if new and following:
+            table.scroll_end(animate=False)
         self._shown_results = len(reports)
         if shown is not None:
             self._plot_sweep(shown)
@@ -149,7 +154,7 @@ class RunsView(Vertical):
             return
         group = group_key(runs[-1])
         members = [r for r in runs if group_key(r) == group]
-        state = [(r.run_id, len(r.live), r.state) for r in members]
+        state = [self.size, *((r.run_id, len(r.live), r.state) for r in members)]
         if state == self._plotted:
             return
         self._plotted = state
@@ -164,7 +169,8 @@ class RunsView(Vertical):
     def _plot_sweep(self, walk: SweepRun) -> None:
         """x: the swept value; a line per device of its points so far, the running one too."""
         members = list(walk.runs)
-        state = [id(walk), len(walk.points), *((r.run_id, len(r.live), r.state) for r in members)]
+        runs = ((r.run_id, len(r.live), r.state) for r in members)
+        state = [self.size, id(walk), len(walk.points), *runs]  # size: titles fit the width
         if state == self._plotted or not members:
             return
         self._plotted = state

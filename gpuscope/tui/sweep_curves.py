@@ -11,7 +11,7 @@ from textual.markup import escape
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.measurement.run_figures import RunFigures, run_figures
-from gpuscope.measurement.sweep import PointStatus, Sweep, SweepRun
+from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint, SweepRun
 from gpuscope.tui.line_plot import Series, XAxis
 from gpuscope.workloads.api import ParamValue
 
@@ -71,43 +71,55 @@ def sweep_series(
 def legend_notes(
     walk: SweepRun, series: Series, why: Callable[[MeasuredRun], str]
 ) -> dict[str, str]:
-    """What the legend says per device beside its line: where it ran out of memory, which
-    outranks ``why`` its latest run drew nothing (a device whose first value ran out of memory
-    is "out of memory at 4096", not "failed")."""
+    """What the legend says per device beside its line: why it drew nothing (from its latest
+    run that did not fail, so a CPU without energy readings says so, not "failed"), and where
+    it ran out of memory."""
     notes = {}
-    latest = {run.device: run for run in list(walk.runs)}
+    runs = list(walk.runs)
     for device in walk.devices:
         oom = walk.oom_at(device)
-        if oom is not None:
-            notes[device] = f"out of memory at {walk.sweep.param}={oom}"
-        elif not series.get(device) and device in latest:
-            notes[device] = why(latest[device])
+        parts = [] if oom is None else [f"out of memory at {walk.sweep.param}={oom}"]
+        if not series.get(device):
+            ran = [r for r in runs if r.device == device]
+            fine = [r for r in ran if r.state is not RunState.FAILED]
+            if fine:
+                parts.insert(0, why(fine[-1]))
+            elif ran and not parts:
+                parts.append(why(ran[-1]))
+            elif not ran:
+                parts.append("stopped before its first point" if walk.stopped else "not run yet")
+        if parts:
+            notes[device] = "; ".join(parts)
     return notes
 
 
-def point_counts(walk: SweepRun) -> str:
-    """``4 measured, 1 oom, 1 skipped``: the points so far by what they gave."""
+def point_counts(points: list[SweepPoint]) -> str:
+    """``4 measured, 1 oom, 1 skipped``: points by what they gave."""
     counts: dict[PointStatus, int] = {}
-    for point in list(walk.points):
+    for point in points:
         counts[point.status] = counts.get(point.status, 0) + 1
     return ", ".join(f"{n} {status.value}" for status, n in counts.items())
 
 
 def sweep_line(walk: SweepRun) -> str:
-    """``● sweep gemm size=256..8192x2 on cpu, cuda:0: 7/12 points: 5 measured, 1 oom ...``"""
-    measured = any(p.status is PointStatus.MEASURED for p in list(walk.points))
-    if walk.finished:
-        marker = "[$success]✓[/]" if measured else "[$error]✗[/]"
-    else:
+    """``● sweep gemm size=256..8192x2 on cpu, cuda:0: 7/12 points: 5 measured, 1 oom ...``
+    Points count as their runs end (``settled``), not when the walk moves on."""
+    points = walk.settled()
+    statuses = {p.status for p in points}
+    if not walk.finished:
         marker = "[$warning]■[/]" if walk.stopped else "[$accent]●[/]"
+    elif PointStatus.MEASURED not in statuses:
+        marker = "[$error]✗[/]"
+    else:
+        marker = "[$warning]![/]" if PointStatus.FAILED in statuses else "[$success]✓[/]"
     running = next((r for r in reversed(walk.runs) if not r.finished), None)
-    counts = point_counts(walk)
+    counts = point_counts(points)
     now = f", now {escape(running.label)}" if running is not None else ""
     stopping = " (stopping)" if walk.stopped and not walk.finished else ""
     given = walk.sweep.text or ",".join(map(str, walk.sweep.values))
     return (
         f"{marker} sweep {escape(walk.workload)} {escape(walk.sweep.param)}={escape(given)} "
-        f"on {escape(', '.join(walk.devices))}: {len(walk.points)}/{walk.total} points"
+        f"on {escape(', '.join(walk.devices))}: {len(points)}/{walk.total} points"
         f"{': ' if counts else ''}{counts}{stopping}{now}"
     )
 
@@ -121,5 +133,5 @@ def sweep_notice(walk: SweepRun) -> str:
     ]
     how = "stopped" if walk.stopped else "done"
     return f"sweep {walk.workload} {walk.sweep.param} {how}: " + "; ".join(
-        [point_counts(walk), *ends]
+        [point_counts(list(walk.points)), *ends]
     )
