@@ -263,3 +263,32 @@ def test_report_and_suite_start_without_textual_or_torch(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_figures_from_a_simulated_gpu_say_so_in_every_row_sentence_and_chart(
+    tmp_path: Path,
+) -> None:
+    """The UI's s in --demo saves simulated results: the report must not pass them off as a
+    measurement (found reading a demo report: nothing said SIMULATED)."""
+    fake = {"simulated": True}
+    bench = tmp_path / "bench.json"
+    reports = [report("cpu", 1.0e12, 5.0e9), report("cuda:0", 1.23e15, 4.75e11, facts=fake)]
+    bench.write_text(json.dumps({"reports": [r.as_dict() for r in reports]}))
+    sweep = tmp_path / "sweep.json"
+    points = [
+        SweepPoint("cpu", 256, PointStatus.MEASURED, report("cpu", 2e11, 2e9)),
+        SweepPoint("cuda:0", 256, PointStatus.MEASURED, report("cuda:0", 3e12, 5e9, facts=fake)),
+    ]
+    sweep.write_text(json.dumps({
+        "workload": "gemm", "sweep": {"param": "size", "values": [256]},
+        "points": [p.as_dict("size") for p in points],
+    }))  # fmt: skip
+    out = tmp_path / "report.html"
+    assert main(["report", str(bench), str(sweep), "-o", str(out)]) == 0
+    page = out.read_text()
+    summary = page[page.index("<h2>Summary</h2>") : page.index("<section>")]
+    lines = [line for line in summary.split("<li>")[1:] if "cuda:0" in line]
+    assert lines and all("(SIMULATED)" in line for line in lines)
+    assert page.count("<td>cuda:0 SIMULATED</td>") == 2  # the results row and the sweep row
+    assert page.count("<td>cpu SIMULATED</td>") == 0
+    assert "cuda:0 SIMULATED" in page[page.index("<svg") :]  # the charts' labels too

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpuscope.measurement.run_report import params_text
-from gpuscope.report.inputs import BenchResults, Recording, SweepResults
+from gpuscope.report.inputs import BenchResults, Recording, SweepResults, simulated
 
 MISSING = "charts need matplotlib: pip install 'gpuscope[report]'"
 LOG_SPAN = 100.0  # values spanning this ratio or more get a log axis
@@ -80,7 +80,7 @@ def bench_charts(results: BenchResults) -> list[Chart]:
 def _bench_chart(title: str, reports: list[dict[str, Any]]) -> Chart:
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(9, 0.9 + 0.45 * len(reports)))
-    labels = [str(r["device"]) for r in reports]
+    labels = [str(r["device"]) + (" SIMULATED" if simulated(r) else "") for r in reports]
     unit = reports[0]["unit"]
     panels = (
         ("throughput", f"{unit}/s", [r["throughput"] for r in reports]),
@@ -125,7 +125,9 @@ def sweep_charts(sweep: SweepResults) -> list[Chart]:
             unit = next((p["report"]["unit"] for p in own if p.get("report")), unit)
             if points:
                 xs = [x if numeric else str(x) for x, _ in points]
-                ax.plot(xs, [y for _, y in points], marker="o", label=device)
+                fake = any(simulated(p.get("report")) for p in own)
+                ax.plot(xs, [y for _, y in points], marker="o",
+                        label=f"{device} SIMULATED" if fake else device)  # fmt: skip
                 plotted += [y for _, y in points]
             for p in own:
                 if p["status"] == "oom":

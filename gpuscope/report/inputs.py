@@ -55,6 +55,12 @@ class Recording:
 Input = BenchResults | SweepResults | Recording
 
 
+def simulated(report: dict[str, Any] | None) -> bool:
+    """A result from a simulated GPU (``--demo``): its run's facts say so, and so must every
+    table row, chart and sentence made from it."""
+    return bool(report and (report.get("facts") or {}).get("simulated"))
+
+
 def load_inputs(paths: Iterable[Path]) -> list[Input]:
     return [load_input(path) for path in paths]
 

@@ -13,7 +13,7 @@ from typing import Any
 from gpuscope.measurement.peaks import datasheet
 from gpuscope.measurement.run_report import params_text
 from gpuscope.report.charts import Chart
-from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults
+from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults, simulated
 from gpuscope.units import format_rate
 
 RESULT_COLUMNS = ("workload", "device", "params", "throughput", "TFLOP/s", "avg W", "work/J",
@@ -44,7 +44,9 @@ def result_row(r: dict[str, Any]) -> tuple[str, ...]:
     mem = r.get("peak_mem_mib")
     return (
         str(r.get("workload")),
-        str(r.get("device")) + (" (stopped)" if r.get("stopped_early") else ""),
+        str(r.get("device"))
+        + (" (stopped)" if r.get("stopped_early") else "")
+        + (" SIMULATED" if simulated(r) else ""),
         params_text(r.get("params") or {}),
         format_rate(r["throughput"], unit) if r.get("throughput") is not None else "n/a",
         _cell(r.get("tflops"), "{:.3g}"),
@@ -109,7 +111,8 @@ def sweep_rows(sweep: SweepResults) -> list[tuple[str, ...]]:
         status = str(p["status"]) + (f": {p['note']}" if p.get("note") else "")
         report = p.get("report")
         figures = result_row(report)[3:] if report else ("",) * 7
-        rows.append((str(p[sweep.param]), str(p["device"]), status, *figures))
+        device = str(p["device"]) + (" SIMULATED" if simulated(report) else "")
+        rows.append((str(p[sweep.param]), device, status, *figures))
     return rows
 
 

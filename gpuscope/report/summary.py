@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults
+from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults, simulated
 from gpuscope.units import format_rate
 
 
@@ -31,6 +31,10 @@ def device_text(report: dict[str, Any]) -> str:
 def energy_mark(report: dict[str, Any]) -> str:
     source = report.get("energy_source")
     return " (estimate)" if source == "estimate" else ""
+
+
+def simulated_mark(*reports: dict[str, Any] | None) -> str:
+    return " (SIMULATED)" if any(simulated(r) for r in reports) else ""
 
 
 def counted(report: dict[str, Any] | None) -> bool:
@@ -62,14 +66,14 @@ def bench_lines(results: BenchResults) -> list[str]:
                     f", {ratio(other['work_per_joule'] / base['work_per_joule'])} the work per "
                     f"joule{energy_mark(base) or energy_mark(other)}"
                 )
-            lines.append(line + ".")
+            lines.append(line + simulated_mark(base, other) + ".")
         if len(reports) == 1:
             r = reports[0]
             line = f"{title} on {device_text(r)}: {format_rate(r['throughput'], r['unit'])}"
             if r.get("work_per_joule"):
                 wpj = format_rate(r["work_per_joule"], r["unit"], "J")
                 line += f", {wpj}{energy_mark(r)}"
-            lines.append(line + ".")
+            lines.append(line + simulated_mark(r) + ".")
     return lines
 
 
@@ -87,8 +91,9 @@ def sweep_lines(sweep: SweepResults) -> list[str]:
             and theirs["throughput"]
         ]  # fmt: skip
         if ratios:
+            mark = simulated_mark(*_reports_of(sweep, device), *_reports_of(sweep, base))
             lines.append(f"{sweep.workload} {sweep.param} sweep, {device} vs {base}: "
-                         + _crossover(sweep.param, ratios, device, base))  # fmt: skip
+                         + _crossover(sweep.param, ratios, device, base) + mark)  # fmt: skip
     for device in devices:
         oom = [p for p in sweep.points if p["device"] == device and p["status"] == "oom"]
         if oom:
@@ -104,7 +109,7 @@ def sweep_lines(sweep: SweepResults) -> list[str]:
                     else ""
                 )
                 line += f"; the largest that ran: {sweep.param}={largest[sweep.param]}{held}"
-            lines.append(line + ".")
+            lines.append(line + simulated_mark(*_reports_of(sweep, device)) + ".")
         best = max(
             (
                 p
@@ -121,9 +126,14 @@ def sweep_lines(sweep: SweepResults) -> list[str]:
             lines.append(
                 f"{sweep.workload} on {device}: most work per joule at "
                 f"{sweep.param}={best[sweep.param]}: "
-                f"{format_rate(r['work_per_joule'], r['unit'], 'J')}{energy_mark(r)}."
+                f"{format_rate(r['work_per_joule'], r['unit'], 'J')}{energy_mark(r)}"
+                f"{simulated_mark(r)}."
             )
     return lines
+
+
+def _reports_of(sweep: SweepResults, device: str | None) -> list[dict[str, Any] | None]:
+    return [p.get("report") for p in sweep.points if p["device"] == device]
 
 
 def _report(sweep: SweepResults, device: str | None, value: Any) -> dict[str, Any] | None:
