@@ -25,6 +25,17 @@ def format_rate(value: float, unit: str, per: str = "s") -> str:
     return f"{value / scale:.3g} {prefix}{unit}/{per}"
 
 
+def format_ratio(ratio: float | None) -> str:
+    """A ratio to 3 significant figures with thousands separators: ``1,570x``, ``24.7x``,
+    ``1.00x``, ``0.512x``; ``n/a`` where there is none. One form for the UI, bench and the
+    report, so a figure reads the same in all three."""
+    if ratio is None or not math.isfinite(ratio) or ratio <= 0:
+        return "n/a"
+    rounded = float(f"{ratio:.3g}")
+    decimals = max(0, 2 - math.floor(math.log10(rounded)))
+    return f"{rounded:,.{decimals}f}x"
+
+
 def check_seconds(value: float, name: str, minimum: float = 0.0, inclusive: bool = False) -> float:
     """``value`` if it is a finite number of seconds above ``minimum`` (or equal to it, when
     ``inclusive``); else ValueError with a one-line message naming ``name``."""

@@ -89,10 +89,10 @@ def test_the_summary_states_the_measured_answers_and_every_chart_is_there(
     assert main(["report", *map(str, inputs), "-o", str(out)]) == 0
     page = out.read_text()
     summary = page[page.index("<h2>Summary</h2>") : page.index("<section>")]
-    assert f"cuda:0 ({H100}) 1,230x the CPU&#x27;s throughput, 95x the work per joule" in summary
+    assert f"cuda:0 ({H100}) 1,230x the CPU&#x27;s throughput, 95.0x the work per joule" in summary
     assert (
         "gemm size sweep, cuda:0 vs cpu: cuda:0 overtakes cpu from size=1024 "
-        "(0.5x at size=256 to 80x at size=1024)" in summary
+        "(0.500x at size=256 to 80.0x at size=1024)" in summary
     )
     assert (
         "gemm on cuda:0: out of memory at size=4096; the largest that ran: size=1024 "
@@ -189,7 +189,7 @@ def test_an_existing_report_is_not_overwritten(inputs: list[Path], tmp_path: Pat
     ("ratios", "said"),
     [
         ([(64, 0.5), (128, 2.0), (256, 3.0)], "cuda:0 overtakes cpu from size=128"),
-        ([(64, 2.0), (128, 0.5)], "mixed: cuda:0 is faster only at size=64 (2x)"),
+        ([(64, 2.0), (128, 0.5)], "mixed: cuda:0 is faster only at size=64 (2.00x)"),
         ([(64, 2.0), (128, 0.5), (256, 3.0)], "cuda:0 overtakes cpu from size=256"),
         ([(64, 2.0), (128, 3.0)], "cuda:0 is faster at every size measured"),
         ([(64, 0.2), (128, 0.5)], "cpu is faster at every size measured"),

@@ -12,11 +12,10 @@ from gpuscope.tui.compare_view import group_lines, scoreboard_lines
 from gpuscope.tui.scoreboard import (
     RowStatus,
     device_order,
-    format_ratio,
     log_scale,
     scoreboard,
 )
-from gpuscope.units import decade_label
+from gpuscope.units import decade_label, format_ratio
 from tests.compare_runs import CNN, GEMM, RNN, failed, measured, session_runs
 from tests.tui_support import simulated_devices
 

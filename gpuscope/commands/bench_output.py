@@ -21,6 +21,7 @@ from gpuscope.sinks.reports import (
     sweep_json,
     write_reports_csv,
 )
+from gpuscope.units import format_ratio
 from gpuscope.workloads.registry import Catalog
 
 TABLE_COLUMNS = (
@@ -50,11 +51,11 @@ def print_reports(reports: list[RunReport], output_format: str) -> None:
                 listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
                 print(f"{r.workload} on {r.device}: {listed}")
         for c in compared:
-            speed = "n/a" if c.speedup is None else f"{c.speedup:.2f}x"
+            speed = format_ratio(c.speedup)
             efficiency = (
                 "n/a (needs energy on both)"
                 if c.efficiency_ratio is None
-                else f"{c.efficiency_ratio:.2f}x{c.estimated_note()}"
+                else f"{format_ratio(c.efficiency_ratio)}{c.estimated_note()}"
             )
             print(f"{c.device} vs {c.baseline}: throughput {speed}, work per joule {efficiency}")
     for r in reports:
@@ -92,11 +93,11 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
     for device, why in no_energy.items():
         print(f"no energy on {device}: {why}")
     for value, c in sweep_comparisons(sweep, points):
-        speed = "n/a" if c.speedup is None else f"{c.speedup:,.3g}x"
+        speed = format_ratio(c.speedup)
         efficiency = (
             "n/a (needs energy on both)"
             if c.efficiency_ratio is None
-            else f"{c.efficiency_ratio:,.3g}x{c.estimated_note()}"
+            else f"{format_ratio(c.efficiency_ratio)}{c.estimated_note()}"
         )
         print(
             f"{sweep.param}={value}: {c.device} vs {c.baseline}: throughput {speed}, "

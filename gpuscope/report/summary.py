@@ -8,12 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults, simulated
-from gpuscope.units import format_rate
-
-
-def ratio(value: float) -> str:
-    """``1,230x``, ``95.2x``, ``0.512x``: three significant figures."""
-    return f"{value:,.0f}x" if value >= 100 else f"{value:.3g}x"
+from gpuscope.units import format_rate, format_ratio
 
 
 def params_phrase(params: dict[str, Any]) -> str:
@@ -57,15 +52,12 @@ def bench_lines(results: BenchResults) -> list[str]:
         for other in reports:
             if other is base or not base.get("throughput"):
                 continue
-            line = (
-                f"{title}: {device_text(other)} {ratio(other['throughput'] / base['throughput'])}"
-            )
+            speedup = format_ratio(other["throughput"] / base["throughput"])
+            line = f"{title}: {device_text(other)} {speedup}"
             line += f" the {'CPU' if base['device'] == 'cpu' else base['device']}'s throughput"
             if other.get("work_per_joule") and base.get("work_per_joule"):
-                line += (
-                    f", {ratio(other['work_per_joule'] / base['work_per_joule'])} the work per "
-                    f"joule{energy_mark(base) or energy_mark(other)}"
-                )
+                per_joule = format_ratio(other["work_per_joule"] / base["work_per_joule"])
+                line += f", {per_joule} the work per joule{energy_mark(base) or energy_mark(other)}"
             lines.append(line + simulated_mark(base, other) + ".")
         if len(reports) == 1:
             r = reports[0]
@@ -150,7 +142,7 @@ def _crossover(
     """Who is faster where: "overtakes from X" only when it stays ahead from X on."""
     (first_value, first_ratio), (last_value, last_ratio) = ratios[0], ratios[-1]
     spans = (
-        f"{ratio(first_ratio)} at {param}={first_value} to {ratio(last_ratio)} at "
+        f"{format_ratio(first_ratio)} at {param}={first_value} to {format_ratio(last_ratio)} at "
         f"{param}={last_value}"
     )
     if all(r >= 1 for _, r in ratios):
@@ -162,7 +154,7 @@ def _crossover(
     ) if ratios[-1][1] >= 1 else None  # fmt: skip
     if ahead_from is not None:
         return f"{device} overtakes {base} from {param}={ratios[ahead_from][0]} ({spans})."
-    wins = ", ".join(f"{param}={v} ({ratio(r)})" for v, r in ratios if r >= 1)
+    wins = ", ".join(f"{param}={v} ({format_ratio(r)})" for v, r in ratios if r >= 1)
     return f"mixed: {device} is faster only at {wins} ({spans})."
 
 

@@ -26,11 +26,10 @@ from gpuscope.tui.scoreboard import (
     Row,
     RowStatus,
     format_compact,
-    format_ratio,
     log_scale,
     scoreboard,
 )
-from gpuscope.units import format_rate
+from gpuscope.units import format_rate, format_ratio
 
 WIDE_FROM = 120  # columns
 MIN_BAR, MAX_BAR = 6, 36  # cells per bar

@@ -174,16 +174,6 @@ def params_used(runs: Sequence[MeasuredRun]) -> tuple[tuple[str, str], ...]:
     return tuple(used)
 
 
-def format_ratio(ratio: float) -> str:
-    """A ratio to 3 significant figures with thousands separators: ``1,570x``, ``24.7x``,
-    ``1.00x``, ``0.512x``."""
-    if not math.isfinite(ratio) or ratio <= 0:
-        return "n/a"
-    rounded = float(f"{ratio:.3g}")
-    decimals = max(0, 2 - math.floor(math.log10(rounded)))
-    return f"{rounded:,.{decimals}f}x"
-
-
 def format_compact(value: float) -> str:
     """A figure in 3 significant figures with an SI prefix and no unit: ``3.98k``, ``29.1``."""
     for scale, prefix in SI_PREFIXES:
