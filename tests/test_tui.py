@@ -659,6 +659,14 @@ async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice(
         interval_s=0.1,
         run_factory=factory,
     )
+    told: list[str] = []  # every notice, kept (Textual's own list drops expired ones)
+    notify = app.notify
+
+    def keep(message: str, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        told.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.notify = keep  # type: ignore[method-assign]
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
         await open_launcher(pilot)
@@ -701,11 +709,12 @@ async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice(
         plot = app.query_one("#throughput-plot", PlotextPlot)
         assert "gemm throughput by size" in plot.plt.build()  # the sweep's curve, not seconds
         await wait_until(pilot, lambda: walk.finished, timeout_s=90)
-        await pilot.pause(0.3)  # the refresh that tells the sweep's end
+        ended = "sweep gemm size done: 8 measured"
+        await wait_until(pilot, lambda: ended in told)  # on the next refresh (every 0.5 s)
+        await pilot.pause(1.0)  # a second notice would come on a later refresh
         plot_text = re.sub(r"\x1b\[[0-9;]*m", "", plot.plt.build())
         assert "size (log scale)" in plot_text and "4096" in plot_text
-        told = [str(n.message) for n in app._notifications]
-        assert told.count("sweep gemm size done: 8 measured") == 1
+        assert told.count(ended) == 1
         assert not any(m.endswith(" done") for m in told)  # no notice per point
         table = app.query_one("#results-table", DataTable)
         workloads = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
