@@ -33,6 +33,11 @@ class Sweep:
     values: tuple[ParamValue, ...]
     text: str = ""  # the values as the user gave them ("256..8192x2"), to show and to offer again
 
+    @property
+    def numeric(self) -> bool:
+        """Numbers (sizes, batches), not choices: ordered, with a memory boundary to find."""
+        return all(_orderable(v) for v in self.values)
+
 
 def parse_sweep(spec: str, params: tuple[Param, ...]) -> Sweep:
     """``NAME=V1,V2`` or ``NAME=START..STOPxFACTOR`` / ``NAME=START..STOP+STEP``, each value

@@ -256,11 +256,10 @@ class LaunchScreen(ModalScreen[Launch | None]):
         seconds = sweep_seconds(sweep, devices, in_turn, warmup + duration)
         together = "" if devices == 1 else " one device at a time" if in_turn else " together"
         shown = ", ".join(map(str, sweep.values))
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in sweep.values)
         boundary = "; a value that runs out of memory ends the larger ones on its device"
         return (
             f"[$text-muted]{escape(shown)}: {len(sweep.values) * devices} runs{together}, "
-            f"about {fmt.duration(seconds)}{boundary if numbers else ''}[/]"
+            f"about {fmt.duration(seconds)}{boundary if sweep.numeric else ''}[/]"
         )
 
     @on(Button.Pressed, "#launch-cancel")

@@ -24,16 +24,12 @@ def sweep_axis(sweep: Sweep) -> tuple[XAxis, dict[ParamValue, float]]:
     8 or more (256..8192 would crowd its first five into a fifth of the width), by the value
     itself otherwise, and in the order given where they are not numbers (dtypes)."""
     values = sweep.values
-    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    numbers = [float(v) for v in values] if sweep.numeric else []
     label = sweep.param
-    if (
-        len(numbers) == len(values)
-        and min(numbers) > 0
-        and max(numbers) >= LOG_FROM_SPAN * min(numbers)
-    ):
+    if numbers and min(numbers) > 0 and max(numbers) >= LOG_FROM_SPAN * min(numbers):
         places = {v: math.log2(float(v)) for v in values}
         label += " (log scale)"
-    elif len(numbers) == len(values):
+    elif numbers:
         places = {v: float(v) for v in values}
     else:
         places = {v: float(i) for i, v in enumerate(values)}
