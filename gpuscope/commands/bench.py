@@ -327,7 +327,7 @@ def _run_sweep(
         drive_one(run, options, sampler, found, outcome)
         if outcome.interrupted:
             walk.stop()
-        if run.error is None or not ran_out(run.error):
+        if not ran_out(run.error):
             keep(run, outcome, options.debug)
 
     def make_run(device: str, value: ParamValue) -> MeasuredRun:

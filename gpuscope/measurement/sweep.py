@@ -191,9 +191,12 @@ def _less(a: ParamValue, b: ParamValue) -> bool:
 OOM_KINDS = (ErrorKind.OOM, ErrorKind.DEVICE_OOM)
 
 
-def ran_out(error: Failed) -> bool:
+def ran_out(error: Failed | None) -> bool:
     """Out of host or device memory, or killed by SIGKILL, which on Linux is the kernel's OOM
-    killer far more often than anything else (it leaves no message to tell)."""
+    killer far more often than anything else (it leaves no message to tell). None (no error):
+    False."""
+    if error is None:
+        return False
     killed = error.kind is ErrorKind.CRASHED and "killed by SIGKILL" in error.message
     return error.kind in OOM_KINDS or killed
 

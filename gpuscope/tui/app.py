@@ -437,7 +437,7 @@ class GpuscopeApp(App[int]):
     def on_run_update(self, message: RunUpdate) -> None:
         run, event = message.run, message.event
         self._runs_version += 1
-        if run.swept is not None and (run.report is not None or _ran_out(run)):
+        if run.swept is not None and (run.report is not None or ran_out(run.error)):
             pass  # a sweep's point, measured or its memory boundary: told when the sweep ends
         elif isinstance(event, Result) and run.report is not None:
             self.notify(f"{run.label} done")
@@ -499,7 +499,3 @@ class GpuscopeApp(App[int]):
         # Never on the event loop: closing waits for runs, the recording and the sampler. A
         # non-daemon thread, so the process exits only once the recording ends on a whole row.
         threading.Thread(target=self.session.close, name="gpuscope-close").start()
-
-
-def _ran_out(run: MeasuredRun) -> bool:
-    return run.error is not None and ran_out(run.error)

@@ -246,11 +246,13 @@ class LaunchScreen(ModalScreen[Launch | None]):
             hint = values_hint(chosen.params, param)
             return f"[$text-muted]the values of {escape(param)}, e.g. {escape(hint)}[/]"
         try:
-            sweep = parse_sweep(f"{param}={text}", chosen.params)
+            sweep = self._sweep(chosen)
             duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
             warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
         except WorkloadError as exc:
-            return f"[$error]{escape(str(exc).removeprefix('--'))}[/]"
+            return f"[$error]{escape(str(exc))}[/]"
+        if sweep is None:
+            return ""
         devices = len(self.query_one("#launch-devices", SelectionList).selected) or 1
         in_turn = self.query_one("#launch-sequential", Checkbox).value
         seconds = sweep_seconds(sweep, devices, in_turn, warmup + duration)
