@@ -4,6 +4,7 @@ boundary that skips larger values on the device that ran out."""
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -51,7 +52,7 @@ def test_values_and_ranges(spec: str, values: tuple[object, ...]) -> None:
     ("spec", "message"),
     [
         ("size", "--sweep wants NAME=V1,V2"),
-        ("batch=1,2", "no parameter 'batch' (parameters: size, scale, dtype)"),
+        ("batch=1,2", "no parameter 'batch' (parameters: size, scale, dtype, workers)"),
         ("size=8,16", "size must be at least 16"),
         ("size=64,sixty", "size must be int, got 'sixty'"),
         ("dtype=fp8", "dtype must be one of"),
@@ -59,14 +60,27 @@ def test_values_and_ranges(spec: str, values: tuple[object, ...]) -> None:
         ("size=16..64x1", "the range must grow"),
         ("dtype=a..bx2", "a range needs a number parameter"),
         ("size=16,16", "listed twice"),
-        ("size=16..100000+1", "more than 64 values"),
-        ("size=16..1024x1.01", "more than 64 values"),  # not cut short in silence
+        ("size=16..100000+1", "more than 64 steps"),
+        ("size=16..1024x1.01", "more than 64 steps"),  # not cut short in silence
+        # ranges that never grow: each spun forever (issue 21)
+        ("workers=0..256x2", "must start above 0"),
+        ("size=16..8192x1.0000001", "more than 64 steps"),  # an int that rounds to itself
+        ("scale=1e20..2e20+1", "too small to change"),  # below the float's precision
+        ("scale=1..2x1.0000000000000001", "the range must grow"),  # 1.0 as a float
     ],
 )
 def test_bad_sweeps_say_why_in_one_line(spec: str, message: str) -> None:
-    with pytest.raises(WorkloadError, match=None) as raised:
-        parse_sweep(spec, PARAMS)
-    assert message in str(raised.value) and "\n" not in str(raised.value)
+    def parse() -> None:
+        with pytest.raises(WorkloadError, match=None) as raised:
+            parse_sweep(spec, (*PARAMS, Param("workers", 0, minimum=0)))
+        caught.append(str(raised.value))
+
+    caught: list[str] = []
+    worker = threading.Thread(target=parse, daemon=True)
+    worker.start()
+    worker.join(5.0)  # a range that never ends must fail this test, not hang it
+    assert caught, f"parse_sweep({spec!r}) did not return within 5 s"
+    assert message in caught[0] and "\n" not in caught[0]
 
 
 def test_a_value_that_ran_out_of_memory_skips_the_larger_ones_on_that_device_only() -> None:

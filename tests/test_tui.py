@@ -691,6 +691,11 @@ async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice(
         values.value = "64..32x2"  # a range that does not grow: said before Start
         await pilot.pause()
         assert "the range must grow" in str(screen.query_one("#launch-sweep-note").render())
+        values.value = "1..4096x1.0000001"  # froze the UI for good: parsed at every keystroke
+        await pilot.pause()
+        assert "more than 64 steps" in str(screen.query_one("#launch-sweep-note").render())
+        values.value = "64..32x2"
+        await pilot.pause()
         await pilot.click("#launch-start")
         await pilot.pause()
         assert isinstance(app.screen, LaunchScreen)

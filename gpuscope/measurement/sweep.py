@@ -109,6 +109,9 @@ def sweep_seconds(sweep: Sweep, devices: int, one_at_a_time: bool, run_s: float)
 
 
 def _range(param: Param, match: re.Match[str]) -> tuple[ParamValue, ...]:
+    """The values from START to STOP. Bounded by steps, not by distinct values: a range that
+    does not grow (0 times a factor, a factor or step too small to change the value) is an
+    error at once, and one that takes more than ``MAX_POINTS`` steps to reach STOP is too."""
     if type(param.default) not in (int, float):
         raise WorkloadError(f"--sweep {param.name}: a range needs a number parameter")
     start, stop = param.parse(match["start"].strip()), param.parse(match["stop"].strip())
@@ -116,24 +119,37 @@ def _range(param: Param, match: re.Match[str]) -> tuple[ParamValue, ...]:
         step = float(match["step"])
     except ValueError:
         raise WorkloadError(f"--sweep {param.name}: {match['step']!r} is not a number") from None
-    grows = step > 1 if match["op"] == "x" else step > 0
+    factor = match["op"] == "x"
+    grows = step > 1 if factor else step > 0
     if not grows or not math.isfinite(step) or float(start) > float(stop):
         raise WorkloadError(
             f"--sweep {param.name}: the range must grow from START to STOP "
             "(a factor above 1 after x, a step above 0 after +)"
         )
+    if factor and float(start) <= 0:
+        raise WorkloadError(
+            f"--sweep {param.name}: a range with x must start above 0 ({start} times "
+            f"{match['step']} never grows); start at 1, or list the values"
+        )
     values: dict[ParamValue, None] = {}  # ordered; an int range with a small factor repeats
     value = float(start)
-    while value <= float(stop) * (1 + 1e-9):
-        if len(values) > MAX_POINTS:
-            raise WorkloadError(
-                f"--sweep {param.name}: the range makes more than {MAX_POINTS} values"
-            )
+    for _ in range(MAX_POINTS + 1):
+        if value > float(stop) * (1 + 1e-9):
+            return tuple(values)
         # 0.1 + 0.1 + 0.1 is 0.30000000000000004: a value as a person would write it
         exact = round(value) if type(param.default) is int else float(f"{value:.12g}")
         values[param.check(exact)] = None
-        value = value * step if match["op"] == "x" else value + step
-    return tuple(values)
+        following = value * step if factor else value + step
+        if following <= value:  # below the float's precision at this value
+            raise WorkloadError(
+                f"--sweep {param.name}: {match['op']}{match['step']} is too small to change "
+                f"{exact}: the range would never reach {stop}"
+            )
+        value = following
+    raise WorkloadError(
+        f"--sweep {param.name}: the range takes more than {MAX_POINTS} steps to reach {stop} "
+        f"(at most {MAX_POINTS} values)"
+    )
 
 
 class PointStatus(enum.Enum):
