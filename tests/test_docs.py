@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from gpuscope.sinks.columns import COLUMN_NAMES
@@ -101,3 +102,19 @@ def test_grafana_dashboard_uses_only_exported_metrics_and_valid_promql(tmp_path:
         ["promtool", "check", "rules", str(rules)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_readmes_python_api_example_runs_as_written(tmp_path: Path) -> None:
+    """Issue 21: it printed ``window.results["nvidia:0"]``, a KeyError without a GPU."""
+    readme = (DOCS.parent / "README.md").read_text()
+    block = readme.split("A Python API for measurement windows", 1)[1]
+    code = re.search(r"```python\n(.*?)```", block, re.S)
+    assert code, "README.md: the Python API example must be a python block"
+    script = tmp_path / "example.py"
+    script.write_text(textwrap.dedent(code[1]))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    cpu = [line for line in done.stdout.splitlines() if line.startswith("cpu ")]
+    assert len(cpu) == 1, done.stdout  # the CPU's window, on any machine
