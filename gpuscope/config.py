@@ -1,5 +1,5 @@
-"""The user's settings file: ``config.toml`` in the user config folder that platformdirs names
-(``~/.config/gpuscope/config.toml`` on Linux, ``$XDG_CONFIG_HOME`` honoured), beside the plugin
+"""The user's settings file: ``config.toml`` in gpuscope's user folder (``user_dirs``:
+``~/.config/gpuscope/config.toml`` on Linux, ``$XDG_CONFIG_HOME`` honoured), beside the plugin
 folder.
 
 It holds one key so far, ``cpu_tdp_w``; a command-line option beats it. The file is optional. One
@@ -13,21 +13,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, check_tdp_w
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # the same parser, before it joined the standard library
-    import tomli as tomllib
+from gpuscope.user_dirs import user_config_dir
 
 KEYS = ("cpu_tdp_w",)
 
 
 def config_path() -> Path:
-    return Path(platformdirs.user_config_dir("gpuscope", appauthor=False)) / "config.toml"
+    return user_config_dir() / "config.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +40,10 @@ def load_config(path: Path | None = None) -> UserConfig:
         return UserConfig()
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandFailed(f"cannot read {path}: {exc}") from None
+    if sys.version_info >= (3, 11):  # only when there is a file: most machines have none
+        import tomllib
+    else:  # the same parser, before it joined the standard library
+        import tomli as tomllib
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -68,3 +69,68 @@ def test_gpu_lost_after_open_is_marked_lost(install_nvml) -> None:
         (summary,) = summarize(found.devices)
     assert "GPU is lost" in summary.as_dict()["lost"]
     assert summary.supported == []
+
+
+def test_each_device_is_read_once_with_no_wait_and_delta_metrics_count_as_supported(
+    monkeypatch,
+) -> None:
+    """Issue 21: list read every device twice with a 50 ms sleep between, for the CPU's
+    utilization; a metric computed from the change between reads is now supported from one."""
+    import time as time_module
+
+    from gpuscope.telemetry.cpu import CpuDevice
+
+    slept: list[float] = []
+    monkeypatch.setattr(time_module, "sleep", slept.append)
+    cpu = CpuDevice()
+    reads: list[float] = []
+    real_read = cpu.read
+
+    def read_without_utilization(now_s: float):  # type: ignore[no-untyped-def]
+        reads.append(now_s)
+        from dataclasses import replace
+
+        return replace(real_read(now_s), util_cpu_pct=None, util_cores_pct=None)  # no tick yet
+
+    cpu.read = read_without_utilization  # type: ignore[method-assign]
+    (summary,) = summarize([cpu])
+    assert len(reads) == 1 and slept == []
+    assert {"util_cpu_pct", "util_cores_pct", "mem_used_mib"} <= set(summary.supported)
+
+
+def test_list_imports_only_what_listing_needs() -> None:
+    """Issue 21: list must start within 100 ms; nvidia-ml-py (15-20 ms) is not imported where
+    the driver's library does not load, nor platformdirs, tomllib or json without a reason."""
+    code = (
+        "import sys, ctypes\n"
+        "try:\n    ctypes.CDLL('libnvidia-ml.so.1'); nvml = True\n"
+        "except OSError:\n    nvml = False\n"
+        "from gpuscope.cli import main\n"
+        "assert main(['list']) == 0\n"
+        "unwanted = ['platformdirs', 'tomllib', 'json'] + ([] if nvml else ['pynvml'])\n"
+        "print('imported:', [m for m in unwanted if m in sys.modules])\n"
+    )
+    env = {**os.environ, "XDG_CONFIG_HOME": "/nonexistent-gpuscope-test"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "imported: []" in done.stdout, done.stdout
+
+
+def test_the_users_folder_is_xdgs_and_platformdirs_only_off_linux(monkeypatch, tmp_path) -> None:
+    import platformdirs
+
+    from gpuscope import user_dirs
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert user_dirs.user_config_dir() == tmp_path / "gpuscope"
+    monkeypatch.setenv("XDG_CONFIG_HOME", " ")
+    monkeypatch.setattr(user_dirs.sys, "platform", "linux")
+    assert user_dirs.user_config_dir() == user_dirs.Path.home() / ".config" / "gpuscope"
+    assert user_dirs.user_config_dir() == user_dirs.Path(
+        platformdirs.user_config_dir("gpuscope", appauthor=False)
+    )  # the same folder platformdirs names on Linux
+    monkeypatch.setattr(user_dirs.sys, "platform", "darwin")
+    monkeypatch.setattr(platformdirs, "user_config_dir", lambda *a, **k: "/mac/gpuscope")
+    assert user_dirs.user_config_dir() == user_dirs.Path("/mac/gpuscope")

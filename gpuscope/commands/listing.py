@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +16,6 @@ from gpuscope.telemetry.model import (
     EnergySource,
     supported_metrics,
 )
-
-# The CPU's utilization needs two reads some clock ticks apart (USER_HZ is 100 on Linux).
-_SECOND_READ_AFTER_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +44,20 @@ class DeviceSummary:
 
 
 def summarize(devices: list[Device]) -> list[DeviceSummary]:
-    """Read every device twice; a metric is supported if either read returned a value."""
-    supported: dict[str, set[str]] = {d.info.device_id: set() for d in devices}
+    """Read every device once: a metric is supported if the read returned a value, or if the
+    device computes it from the change between reads (``DeviceInfo.delta_metrics``), so no
+    second read, and no wait for one, is needed."""
+    supported: dict[str, set[str]] = {}
     lost: dict[str, str] = {}
-    for attempt in range(2):
-        if attempt:
-            time.sleep(_SECOND_READ_AFTER_S)
-        for device in devices:
-            if device.info.device_id in lost:
-                continue
-            try:
-                reading = device.read(time.monotonic())
-            except DeviceLost as exc:
-                lost[device.info.device_id] = str(exc)
-                continue
-            supported[device.info.device_id].update(supported_metrics(reading))
+    for device in devices:
+        info = device.info
+        supported[info.device_id] = set(info.delta_metrics)
+        try:
+            reading = device.read(time.monotonic())
+        except DeviceLost as exc:
+            lost[info.device_id] = str(exc)
+            continue
+        supported[info.device_id].update(supported_metrics(reading))
     summaries = []
     for device in devices:
         names = [m for m in METRIC_NAMES if m in supported[device.info.device_id]]
@@ -112,6 +107,8 @@ def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:
     with discover() as found:
         summaries = summarize(with_cpu_estimate(found.devices, cpu_model))
         if as_json:
+            import json  # only for --json: every import counts in a 100 ms start
+
             print(
                 json.dumps(
                     {"devices": [s.as_dict() for s in summaries], "absent": found.absent}, indent=2

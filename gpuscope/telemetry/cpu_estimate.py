@@ -79,7 +79,11 @@ class EstimatedCpu:
         self.model = model
         # the reason RAPL is unreadable stays; its advice to use this estimate goes
         notes = tuple(_without_hint(note) for note in device.info.notes)
-        self.info: DeviceInfo = replace(device.info, notes=(*notes, model.describe()))
+        self.info: DeviceInfo = replace(
+            device.info,
+            notes=(*notes, model.describe()),
+            delta_metrics=device.info.delta_metrics | {"power_estimate_w"},  # from utilization
+        )
 
     def read(self, now_s: float) -> Reading:
         reading = self._device.read(now_s)

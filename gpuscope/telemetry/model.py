@@ -50,6 +50,10 @@ class DeviceInfo:
     mem_total_mib: float | None = None
     has_energy_counter: bool = False
     notes: tuple[str, ...] = ()  # one line each, e.g. why energy is unavailable
+    # Metrics computed from the change since the previous read (the CPU's utilization, power
+    # from RAPL energy): None on the first read, reported from the second on. ``gpuscope list``
+    # counts them as supported without reading twice.
+    delta_metrics: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 import sys
 import threading
 from collections.abc import Iterable
@@ -22,8 +21,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from gpuscope.user_dirs import user_config_dir
 from gpuscope.workloads.api import Param, Workload
 from gpuscope.workloads.plugin_probe import ENTRY_POINT_GROUP, load_plugin_file, workload_classes
 from gpuscope.workloads.plugin_reader import ProbeItem, read_plugins
@@ -56,12 +54,8 @@ def checkout_plugins(module_file: Path = Path(__file__)) -> Path | None:
 
 
 def user_plugin_dir() -> Path:
-    """The user's plugin folder: ``$XDG_CONFIG_HOME/gpuscope/plugins`` where that is set (on
-    macOS too), else the platform's config folder (``~/.config``, ``~/Library/Application
-    Support``, ``%LOCALAPPDATA%``) as platformdirs knows it."""
-    if os.environ.get("XDG_CONFIG_HOME"):
-        return Path(os.environ["XDG_CONFIG_HOME"]) / "gpuscope" / "plugins"
-    return Path(platformdirs.user_config_dir("gpuscope", appauthor=False)) / "plugins"
+    """The user's plugin folder, beside ``config.toml`` (``gpuscope.user_dirs``)."""
+    return user_config_dir() / "plugins"
 
 
 @dataclass(frozen=True, slots=True)
