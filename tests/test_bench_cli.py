@@ -181,6 +181,30 @@ def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result() -> None:
     assert "KeyboardInterrupt" not in stderr and "Traceback" not in stderr
 
 
+def test_ctrl_c_before_anything_was_measured_gives_no_throughput_and_no_traceback() -> None:
+    """Issue 21: a Ctrl-C as the child starts printed a KeyboardInterrupt traceback and "failed:
+    child killed by SIGINT"; a run stopped before it measured was reported as 0 FLOP/s."""
+    proc = subprocess.Popen(
+        [*GPUSCOPE, "bench", "gemm", "--dtype", "fp32", "--size", "64", "--warmup", "60",
+         "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(
+        "spawn_main" in " ".join(child.cmdline())
+        for child in psutil.Process(proc.pid).children(recursive=True)
+    ):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)  # as the child starts: the terminal's Ctrl-C
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    (report,) = json.loads(stdout)["reports"]
+    assert report["stopped_early"] is True
+    assert report["throughput"] is None and report["work_per_joule"] is None
+
+
 def test_progress_shows_in_a_terminal_and_is_cleared(tmp_path: Path) -> None:
     """In a terminal, bench shows its progress on stderr (rich) and clears it before the table;
     through a pipe (every other test here) nothing but the table is printed."""

@@ -6,7 +6,7 @@ import pytest
 
 from gpuscope.measurement.measured_run import telemetry_for
 from gpuscope.measurement.peaks import peak_tflops
-from gpuscope.measurement.run_report import build_report, compare
+from gpuscope.measurement.run_report import build_report, compare, report_cells
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
 from gpuscope.units import format_rate
@@ -52,6 +52,20 @@ def test_no_energy_is_none_with_a_reason() -> None:
     assert report.energy_j is None and report.work_per_joule is None and report.pct_of_peak is None
     assert report.tflops is None
     assert report.energy_note == "no telemetry device matched this torch device"
+
+
+def test_a_run_stopped_before_it_measured_has_no_figures_not_zero() -> None:
+    """Issue 21: it was reported as 0 FLOP/s in bench, JSON, the UI, the CSV and the report."""
+    stopped = Result(0.0, None, 0.0, 0, stopped_early=True)
+    report = build_report("gemm", "cpu", "FLOP", {"dtype": "fp32"}, stopped, None, None, "cpu")
+    assert report.throughput is None and report.work_per_joule is None and report.tflops is None
+    assert report.energy_note == "stopped before it measured anything"
+    cells = report_cells(report)
+    assert cells["throughput"] == "n/a" and cells["device"] == "cpu (stopped)"
+    measured = build_report(
+        "gemm", "cuda:0", "FLOP", {}, Result(1.0, None, 1.0, 1), None, None, None
+    )
+    assert compare(report, measured).speedup is None and compare(measured, report).speedup is None
 
 
 def test_comparison_ratios() -> None:

@@ -173,3 +173,28 @@ def test_missing_torch_says_how_to_install_it(tmp_path: Path) -> None:
         failed(events).message == "torch is not installed here: pip install 'gpuscope[workloads]'"
     )
     assert_no_leftover(pid)
+
+
+def test_a_ctrl_c_while_the_child_starts_up_does_not_kill_it(tmp_path: Path) -> None:
+    """Issue 21: a terminal's Ctrl-C reaches the child too; while it was still starting up (before
+    it could ignore SIGINT) it died of it with a KeyboardInterrupt traceback from multiprocessing,
+    and the run read "child killed by SIGINT". The parent decides what a Ctrl-C means."""
+    import os
+    import signal
+    import threading
+
+    path = workload_with_step(tmp_path, "quick", "return Work(units=1)")
+    catalog = find_workloads(plugin_files=[path], plugin_dirs=[], use_entry_points=False)
+    spec = RunSpec(catalog.workloads["quick"].ref, "cpu", {}, duration_s=0.3, warmup_s=0.0)
+    workload_run = WorkloadRun(spec, hang_timeout_s=60.0)
+    events: list[RunEvent] = []
+    reader = threading.Thread(target=lambda: events.extend(workload_run.events()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while workload_run.pid is None:  # the child exists: it is starting up right now
+        assert time.monotonic() < deadline and reader.is_alive()
+        time.sleep(0.001)
+    os.kill(workload_run.pid, signal.SIGINT)
+    reader.join(60)
+    assert events and isinstance(events[-1], Result), events[-1:]
+    assert_no_leftover(workload_run.pid)

@@ -30,7 +30,7 @@ class RunReport:
     units: float
     seconds: float
     steps: int
-    throughput: float  # units per second
+    throughput: float | None  # units per second; None: stopped before it measured anything
     tflops: float | None  # achieved TFLOP/s where the workload reports FLOPs
     energy_j: float | None
     avg_power_w: float | None
@@ -84,11 +84,11 @@ def build_report(
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
     seconds = result.seconds
     units = result.units
-    throughput = units / seconds if seconds > 0 else 0.0
+    throughput = units / seconds if seconds > 0 else None  # no measured time: no figure, not 0
     flops = result.flops
     tflops = flops / seconds / 1e12 if flops is not None and seconds > 0 else None
     avg_power = window.avg_power_w if window is not None else None
-    work_per_joule = throughput / avg_power if avg_power else None
+    work_per_joule = throughput / avg_power if avg_power and throughput is not None else None
     peak = peak_tflops(device_name, peak_dtype(params)) if tflops is not None else None
     return RunReport(
         workload=workload,
@@ -107,7 +107,7 @@ def build_report(
         work_per_joule=work_per_joule,
         energy_source=window.source.value if window is not None and window.source else None,
         pct_of_peak=100 * tflops / peak if tflops is not None and peak else None,
-        energy_note=None if avg_power is not None else _why_no_energy(telemetry, window),
+        energy_note=None if avg_power is not None else _why_no_energy(telemetry, window, seconds),
         facts=dict(facts or {}),
         notes=list(notes or ()),
         stopped_early=result.stopped_early,
@@ -118,7 +118,14 @@ def build_report(
     )
 
 
-def _why_no_energy(telemetry: DeviceInfo | None, window: WindowResult | None) -> str:
+NOT_MEASURED = "stopped before it measured anything"
+
+
+def _why_no_energy(
+    telemetry: DeviceInfo | None, window: WindowResult | None, seconds: float
+) -> str:
+    if seconds <= 0:
+        return NOT_MEASURED
     if telemetry is None:
         return "no telemetry device matched this torch device"
     if window is not None and window.device_lost:
@@ -142,7 +149,11 @@ class Comparison:
 
 
 def compare(baseline: RunReport, other: RunReport) -> Comparison:
-    speedup = other.throughput / baseline.throughput if baseline.throughput > 0 else None
+    speedup = (
+        other.throughput / baseline.throughput
+        if other.throughput is not None and baseline.throughput
+        else None
+    )
     ratio = (
         other.work_per_joule / baseline.work_per_joule
         if other.work_per_joule is not None and baseline.work_per_joule
@@ -167,7 +178,7 @@ def report_cells(report: RunReport) -> dict[str, str]:
         "device": report.device + (" (stopped)" if report.stopped_early else ""),
         "params": params_text(report.params),
         "dtype": str(report.params.get("dtype") or report.params.get("precision") or "n/a"),
-        "throughput": format_rate(report.throughput, unit),
+        "throughput": "n/a" if report.throughput is None else format_rate(report.throughput, unit),
         "TFLOP/s": _cell(report.tflops, "{:.3g}"),
         "avg W": _cell(report.avg_power_w, "{:.0f}"),
         "energy J": _cell(report.energy_j, "{:.1f}"),

@@ -153,10 +153,12 @@ class TelemetryCollector(Collector):
         )
         last: dict[tuple[str, ...], RunReport] = {}
         for report in reports:
+            if report.throughput is None:  # stopped before it measured: nothing to export
+                continue
             dtype = str(report.params.get("dtype") or report.params.get("precision") or "")
             last[(self._host, report.device, report.workload, report.unit, dtype)] = report
         for key, report in last.items():
-            throughput.add_metric(list(key), report.throughput)
+            throughput.add_metric(list(key), report.throughput or 0.0)  # None is left out above
             if report.work_per_joule is not None:
                 per_joule.add_metric([*key, report.energy_source or ""], report.work_per_joule)
         yield throughput

@@ -227,7 +227,7 @@ def throughput_points(run: MeasuredRun) -> list[tuple[float, float]]:
     """The run's live points; a run stopped before its first one still has its result."""
     points = [(p.elapsed_s, p.throughput) for p in run.live]
     report = run.report
-    if not points and report is not None:
+    if not points and report is not None and report.throughput is not None:
         points = [(report.seconds, report.throughput)]
     return points
 

@@ -72,6 +72,8 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
     # A terminal's Ctrl-C reaches the whole process group; the parent turns it into a graceful
     # stop (the stop event), so the child must not die of it mid-measurement.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # started with it blocked (runner): pending ones
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # were discarded just now
     # A session of its own: whatever the workload starts can be ended with it (runner._reap),
     # and ended by us should gpuscope die without reaping it.
     if hasattr(os, "setsid"):

@@ -50,6 +50,26 @@ def prepare_for_captured_stderr() -> None:
     resource_tracker.ensure_running()
 
 
+def _start_deaf_to_ctrl_c(process: multiprocessing.process.BaseProcess) -> None:
+    """Start ``process`` with SIGINT blocked; ``child_main`` ignores it, then unblocks it.
+
+    A terminal's Ctrl-C reaches the whole foreground process group. A child still starting up
+    (Python's start, unpickling the spec: before ``child_main`` can ignore SIGINT) died of it,
+    printing a KeyboardInterrupt traceback from multiprocessing, and the run read "child killed
+    by SIGINT" (issue 21). The blocked mask is inherited through exec; a Ctrl-C meanwhile stays
+    pending and is discarded once the child ignores SIGINT. The parent stops the run instead.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to fear
+        process.start()
+        return
+    resource_tracker.ensure_running()  # it unblocks SIGINT after starting: before, not between
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # this thread only
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 class Phase(enum.Enum):
     SETUP = "setup"  # until the first warm-up step is done (cuDNN autotune, torch.compile)
     WARM_UP = "warm-up"
@@ -128,7 +148,7 @@ class WorkloadRun:
 
     def events(self) -> Iterator[RunEvent]:
         """Start the child and yield its events; the last one is final. Always reaps the child."""
-        self._process.start()
+        _start_deaf_to_ctrl_c(self._process)
         self._child_conn.close()  # the parent's copy: EOF on our end once the child exits
         last_event_at = time.monotonic()
         child_finished = False  # the child sent its final message itself
