@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--devices",
         default="all",
-        help="comma-separated: all, gpu, nvidia, amd, cpu, nvidia:0, a UUID",
+        help="comma-separated: all, gpu, nvidia, amd, cpu, nvidia:0 or cuda:0, a UUID",
     )
     record.add_argument("-f", "--format", choices=("csv", "jsonl"), default="csv")
     record.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -255,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("workload", nargs="?", help="workload name (see --list)")
     bench.add_argument("--list", action="store_true", help="workloads, parameters, broken plugins")
-    bench.add_argument("--device", help="cpu (default), cuda:N or rocm:N")
-    bench.add_argument("--compare", metavar="DEVICES", help="e.g. cpu,cuda:0: same run on each")
+    bench.add_argument("--device", help="cpu (default), cuda:N or nvidia:N, rocm:N or amd:N")
+    bench.add_argument("--compare", metavar="DEVICES", help="e.g. cpu,cuda:0: one run on each")
     bench.add_argument(
         "--sweep",
         metavar="PARAM=VALUES",
@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     suite.add_argument("--budget", type=float, default=300.0, metavar="S",
                        help="seconds for the whole suite (default 300)")  # fmt: skip
-    suite.add_argument("--devices", metavar="LIST", help="e.g. cpu,cuda:0 (default: all)")
+    suite.add_argument("--devices", metavar="LIST",
+                       help="e.g. cpu,cuda:0 or cpu,nvidia:0 (default: all)")  # fmt: skip
     suite.add_argument("-o", "--output", type=Path, metavar="DIR",
                        help="a new folder (default gpuscope-suite-DATE-TIME)")  # fmt: skip
     _add_cpu_tdp(suite)

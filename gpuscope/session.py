@@ -23,16 +23,11 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from gpuscope.measurement.measured_run import (
-    LaunchTarget,
-    MeasuredRun,
-    RunFactory,
-    child_process_run,
-    launch_targets,
-)
+from gpuscope.measurement.measured_run import MeasuredRun, RunFactory, child_process_run
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
+from gpuscope.measurement.targets import RunTarget, launch_targets
 from gpuscope.report.document import write_report
 from gpuscope.report.inputs import ReportInputError, load_inputs
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
@@ -235,17 +230,10 @@ class Session:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def launch_choices(self) -> tuple[list[LaunchTarget], list[str]]:
+    def launch_choices(self) -> tuple[list[RunTarget], list[str]]:
         """Where a workload can be launched, and a line for each device it cannot (and why)."""
         infos = [d.info for d in self.found.devices] if self.found is not None else []
-        targets = launch_targets(infos)
-        launchable = {t.telemetry.device_id for t in targets}
-        unavailable = [
-            f"{i.device_id}: not launchable here (torch is a CUDA build when NVIDIA GPUs are "
-            "present; AMD GPUs need a ROCm build)"
-            for i in infos
-            if i.device_id not in launchable
-        ]
+        targets, unavailable = launch_targets(infos)
         if not torch_installed():  # looked up, not imported
             unavailable.insert(0, f"{NOT_INSTALLED} (the bundled workloads need it)")
         return targets, unavailable

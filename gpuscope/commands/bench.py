@@ -8,7 +8,6 @@ the sampler measures energy over the child's measured stretch.
 from __future__ import annotations
 
 import functools
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from gpuscope.measurement.sweep import (
     point_params,
     ran_out,
 )
+from gpuscope.measurement.targets import RunTarget, UnknownTarget, run_target
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
@@ -58,7 +58,6 @@ from gpuscope.workloads.torch_probe import (
 
 QUIET_KINDS = (ErrorKind.USAGE, ErrorKind.HUNG, ErrorKind.STOPPED)  # a traceback says nothing more
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
-_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|rocm(:\d+)?)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +103,20 @@ def run_bench(options: BenchOptions) -> int:
         print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
     params = _params(info, options.param_args)
     sweep = _sweep(info, options, params) if options.sweep is not None else None
-    devices = [bench_device(device) for device in options.devices]
     outcome = Outcome()
     with discover() as found:
         found.devices = with_cpu_estimate(found.devices, cpu_model)
-        check_runnable(info, devices, found)
+        targets = bench_targets(options.devices, found)
+        check_runnable(info, [t.torch_device for t in targets], found)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
         sampler.start()
         try:
             if sweep is not None:
-                _run_sweep(info, sweep, devices, params, options, sampler, found, outcome)
-            for device in devices if sweep is None else ():
+                _run_sweep(info, sweep, targets, params, options, sampler, found, outcome)
+            for target in targets if sweep is None else ():
                 if outcome.interrupted:
                     break
-                keep(run_one(info, device, params, options, sampler, found, outcome), outcome,
+                keep(run_one(info, target, params, options, sampler, found, outcome), outcome,
                      options.debug)  # fmt: skip
         finally:
             sampler.stop()
@@ -178,11 +177,14 @@ def _params(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
 
 
-def bench_device(device: str) -> str:
-    """The device as typed ("cuda" becomes "cuda:0"); UsageError if it is no device name."""
-    if not _DEVICE.match(device):
-        raise UsageError(f"unknown device {device!r} (use cpu, cuda:N or rocm:N)")
-    return device if ":" in device or device == "cpu" else f"{device}:0"
+def bench_targets(names: Sequence[str], found: Discovery) -> list[RunTarget]:
+    """The devices as named, either way (``cuda:0`` or ``nvidia:0``); UsageError for a name
+    that names no device here."""
+    infos = [d.info for d in found.devices]
+    try:
+        return [run_target(name, infos) for name in names]
+    except UnknownTarget as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_runnable(workload: WorkloadInfo, devices: Sequence[str], found: Discovery) -> None:
@@ -225,7 +227,7 @@ def _check_times(options: BenchOptions) -> None:
 
 def run_one(
     info: WorkloadInfo,
-    device: str,
+    target: RunTarget,
     params: dict[str, Any],
     options: BenchOptions,
     sampler: Sampler,
@@ -234,26 +236,27 @@ def run_one(
 ) -> MeasuredRun:
     """One run, measured; a Ctrl-C marks ``outcome`` interrupted. What the run gave is the
     caller's to keep (``keep``): a sweep keeps running out of memory as a result."""
-    run = new_run(info, device, params, options)
+    run = new_run(info, target, params, options)
     drive_one(run, options, sampler, found, outcome)
     return run
 
 
 def new_run(
     info: WorkloadInfo,
-    device: str,
+    target: RunTarget,
     params: dict[str, Any],
     options: BenchOptions,
     swept: str | None = None,
 ) -> MeasuredRun:
     return MeasuredRun(
         info,
-        device,
+        target.torch_device,
         params,
         duration_s=options.duration_s,
         warmup_s=options.warmup_s,
         hang_timeout_s=options.hang_timeout_s,
         swept=swept,
+        telemetry=target.telemetry,
     )
 
 
@@ -311,7 +314,7 @@ def _sweep(info: WorkloadInfo, options: BenchOptions, params: dict[str, Any]) ->
 def _run_sweep(
     info: WorkloadInfo,
     sweep: Sweep,
-    devices: Sequence[str],
+    targets: Sequence[RunTarget],
     params: dict[str, Any],
     options: BenchOptions,
     sampler: Sampler,
@@ -320,7 +323,7 @@ def _run_sweep(
 ) -> None:
     """Each device in turn, its values in order (``SweepRun``): running out of memory is the
     boundary, a point and not a failure; a Ctrl-C stops the sweep with the points it has."""
-    walk = SweepRun(info.name, sweep, tuple(devices))
+    walk = SweepRun(info.name, sweep, tuple(t.torch_device for t in targets))
     each = point_params(info, params, sweep)
 
     def drive(run: MeasuredRun) -> None:
@@ -330,11 +333,11 @@ def _run_sweep(
         if not ran_out(run.error):
             keep(run, outcome, options.debug)
 
-    def make_run(device: str, value: ParamValue) -> MeasuredRun:
-        return new_run(info, device, each[value], options, sweep.param)
+    def make_run(target: RunTarget, value: ParamValue) -> MeasuredRun:
+        return new_run(info, target, each[value], options, sweep.param)
 
-    for device in devices:
-        walk.walk(device, functools.partial(make_run, device), drive)
+    for target in targets:
+        walk.walk(target.torch_device, functools.partial(make_run, target), drive)
     outcome.points.extend(walk.points)
 
 

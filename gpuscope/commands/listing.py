@@ -14,8 +14,10 @@ from gpuscope.telemetry.model import (
     Device,
     DeviceLost,
     EnergySource,
+    Vendor,
     supported_metrics,
 )
+from gpuscope.telemetry.torch_numbering import torch_name, torch_numbering
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class DeviceSummary:
     supported: list[str]
     energy_source: EnergySource | None
     lost_reason: str | None = None
+    torch_device: str | None = None  # what torch calls this GPU ("cuda:1"), where known
 
     def as_dict(self) -> dict[str, Any]:
         info = self.device.info
@@ -35,6 +38,7 @@ class DeviceSummary:
             "pci_bus_id": info.pci_bus_id,
             "driver": info.driver,
             "mem_total_mib": info.mem_total_mib,
+            "torch_device": self.torch_device,
             "energy_source": self.energy_source.value if self.energy_source else None,
             "supported_metrics": self.supported,
             "unsupported_metrics": [m for m in METRIC_NAMES if m not in self.supported],
@@ -59,6 +63,7 @@ def summarize(devices: list[Device]) -> list[DeviceSummary]:
             continue
         supported[info.device_id].update(supported_metrics(reading))
     summaries = []
+    numbering = torch_numbering([d.info for d in devices])
     for device in devices:
         names = [m for m in METRIC_NAMES if m in supported[device.info.device_id]]
         if device.info.has_energy_counter:
@@ -69,7 +74,11 @@ def summarize(devices: list[Device]) -> list[DeviceSummary]:
             source = EnergySource.ESTIMATE
         else:
             source = None
-        summaries.append(DeviceSummary(device, names, source, lost.get(device.info.device_id)))
+        cpu = device.info.vendor is Vendor.CPU
+        torch_device = "cpu" if cpu else torch_name(device.info, numbering)
+        summaries.append(
+            DeviceSummary(device, names, source, lost.get(device.info.device_id), torch_device)
+        )
     return summaries
 
 
@@ -84,6 +93,8 @@ def _text_lines(summary: DeviceSummary) -> list[str]:
         facts.append(f"pci {info.pci_bus_id}")
     if info.uuid:
         facts.append(info.uuid)
+    if summary.torch_device not in (None, "cpu", f"cuda:{info.index}"):
+        facts.append(f"torch calls it {summary.torch_device}")
     energy = {
         EnergySource.COUNTER: "hardware counter",
         EnergySource.INTEGRATED: "integrated from power",

@@ -18,7 +18,7 @@ from typing import Any
 from gpuscope.commands.bench import (
     BenchOptions,
     Outcome,
-    bench_device,
+    bench_targets,
     check_runnable,
     keep,
     run_one,
@@ -29,12 +29,12 @@ from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.measurement.measured_run import START_UP_S
 from gpuscope.measurement.run_report import params_text
+from gpuscope.measurement.targets import RunTarget, launch_targets
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.recording import DeviceRows, RecordingSink
 from gpuscope.sinks.reports import reports_json
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
-from gpuscope.telemetry.model import Vendor
 from gpuscope.units import check_seconds
 from gpuscope.workloads.api import WorkloadError, resolve_params
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, bundled_workloads
@@ -87,10 +87,11 @@ def run_suite(options: SuiteOptions) -> int:
     skipped: list[str] = []
     with discover() as found:
         found.devices = with_cpu_estimate(found.devices, cpu_model)
-        gpus = [d.info for d in found.devices if d.info.vendor is not Vendor.CPU]
-        devices = list(options.devices or ("cpu", *(f"cuda:{i}" for i in range(len(gpus)))))
-        devices = [bench_device(d) for d in devices]
-        plan = _plan(catalog, devices, found, skipped)
+        if options.devices is None:  # the CPU and every GPU torch can run on
+            targets, _ = launch_targets([d.info for d in found.devices])
+        else:
+            targets = bench_targets(options.devices, found)
+        plan = _plan(catalog, targets, found, skipped)
         if not plan:
             why = "; ".join(dict.fromkeys(line.split(": ", 1)[-1] for line in skipped))
             raise UsageError(f"nothing of the suite can run here: {why or 'no workload'}")
@@ -141,7 +142,8 @@ def _run_plan(
 ) -> None:
     """Each run measured for most of its share (a fifth of it is warm-up), or of what is left
     of the budget if that is less; a run with under a second left is not started."""
-    for info, device, params in plan:
+    for info, target, params in plan:
+        device = target.label
         if outcome.interrupted:
             break
         left_s = min(share_s, deadline - time.monotonic() - START_UP_S)  # the last may be short
@@ -152,27 +154,28 @@ def _run_plan(
             workload=info.name, devices=(device,), duration_s=left_s * 0.8,
             warmup_s=max(0.2, left_s * 0.2), debug=options.debug,
         )  # fmt: skip
-        keep(run_one(info, device, params, bench, sampler, found, outcome), outcome, options.debug)
+        keep(run_one(info, target, params, bench, sampler, found, outcome), outcome, options.debug)
 
 
-Plan = list[tuple[WorkloadInfo, str, dict[str, Any]]]
+Plan = list[tuple[WorkloadInfo, RunTarget, dict[str, Any]]]
 
 
-def _plan(catalog: Catalog, devices: list[str], found: Discovery, skipped: list[str]) -> Plan:
+def _plan(catalog: Catalog, targets: list[RunTarget], found: Discovery, skipped: list[str]) -> Plan:
     """Every suite item on every device it can run on; the others are said and skipped."""
     plan: Plan = []
     for item in SUITE:
         info = catalog.workloads.get(item.workload)
         if info is None:
             continue
-        for device in devices:
-            if item.gpu_only and device == "cpu":
+        for target in targets:
+            if item.gpu_only and target.torch_device == "cpu":
                 continue
             try:
                 params = resolve_params(info, item.params)
-                check_runnable(info, [device], found)
+                check_runnable(info, [target.torch_device], found)
             except (WorkloadError, UsageError) as exc:
-                skipped.append(f"{item.workload} {params_text(item.params)} on {device}: {exc}")
+                where = f"{item.workload} {params_text(item.params)} on {target.label}"
+                skipped.append(f"{where}: {exc}")
                 continue
-            plan.append((info, device, params))
+            plan.append((info, target, params))
     return plan

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gpuscope.measurement.run_report import RunReport, build_report
+from gpuscope.measurement.targets import device_label
 from gpuscope.sampler import Sampler, WindowResult
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample, Vendor
@@ -107,7 +108,7 @@ class MeasuredRun:
     @property
     def label(self) -> str:
         point = f" {self.swept}={self.params.get(self.swept)}" if self.swept else ""
-        return f"{self.workload.name}{point} on {self.device}"
+        return f"{self.workload.name}{point} on {device_label(self.device, self.telemetry)}"
 
     @property
     def finished(self) -> bool:
@@ -152,7 +153,9 @@ class MeasuredRun:
                     self.device_name = event.device_name
                     self.facts = dict(event.facts)
                     self.notes = list(event.notes)
-                    self.telemetry = telemetry_for(self.device, event.device_uuid, found)
+                    self.telemetry = telemetry_for(
+                        self.device, event.device_uuid, found, known=self.telemetry
+                    )
                     self.state, self.state_since = RunState.WARMING_UP, event.received_s
                 elif isinstance(event, FirstStep):
                     self.first_step_done = True
@@ -264,14 +267,19 @@ def _energy_at(points: Sequence[Sample], times: list[float], t: float) -> float:
     return e0 + (e1 - e0) * (t - t_before) / (t_after - t_before)
 
 
-def telemetry_for(device: str, uuid: str | None, found: Discovery) -> DeviceInfo | None:
-    """The telemetry device that is this torch device: by UUID, else by index, else none."""
+def telemetry_for(
+    device: str, uuid: str | None, found: Discovery, known: DeviceInfo | None = None
+) -> DeviceInfo | None:
+    """The telemetry device that is this torch device: by UUID, else the one ``known`` from
+    torch's numbering (``targets``), else by index, else none."""
     infos = [d.info for d in found.devices]
     if device == "cpu":
         return next((i for i in infos if i.device_id == "cpu"), None)
     same = found.by_uuid(uuid)
     if same is not None:
         return same.info
+    if known is not None:
+        return known
     index = int(device.partition(":")[2] or 0)
     gpus = [i for i in infos if i.vendor is not Vendor.CPU and i.index == index]
     return gpus[0] if len(gpus) == 1 else None
@@ -292,26 +300,3 @@ def describe_error(event: Failed) -> str:
     if event.kind is ErrorKind.CRASHED and last_words:
         message += f" (last words: {last_words[-1].strip()})"
     return message
-
-
-@dataclass(frozen=True, slots=True)
-class LaunchTarget:
-    """A torch device a workload can be started on, and the telemetry device it should be."""
-
-    torch_device: str  # "cpu", "cuda:0"
-    telemetry: DeviceInfo
-
-
-def launch_targets(infos: Sequence[DeviceInfo]) -> list[LaunchTarget]:
-    """Where workloads can run: the CPU, NVIDIA GPUs as ``cuda:N``, and AMD GPUs as ``cuda:N``
-    only when no NVIDIA GPU is present (a ROCm build of torch names them so; a machine with
-    both has a CUDA build). CUDA may number GPUs differently from NVML; the run is matched to
-    its telemetry device by UUID once it starts."""
-    has_nvidia = any(i.vendor is Vendor.NVIDIA for i in infos)
-    targets = []
-    for info in infos:
-        if info.vendor is Vendor.CPU:
-            targets.append(LaunchTarget("cpu", info))
-        elif info.vendor is Vendor.NVIDIA or (info.vendor is Vendor.AMD and not has_nvidia):
-            targets.append(LaunchTarget(f"cuda:{info.index}", info))
-    return targets

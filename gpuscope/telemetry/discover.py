@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from gpuscope.telemetry.model import BackendProbe, Device
+from gpuscope.telemetry.torch_numbering import UNKNOWN_NUMBERING, torch_numbering
 
 # Backend name -> module with a ``probe() -> BackendProbe``. Imported lazily so an absent vendor
 # library costs nothing.
@@ -98,11 +99,15 @@ def backends_for(selectors: Iterable[str]) -> list[str]:
 
 def select_devices(found: Discovery, selectors: Iterable[str]) -> list[Device]:
     """Devices matching any selector: ``all``, ``gpu``, a vendor (``nvidia``), an id (``nvidia:0``),
-    a UUID or a PCI bus id. ValueError naming the first selector that matches nothing, and why."""
+    torch's name for a GPU (``cuda:0``, ``rocm:0``), a UUID or a PCI bus id. ValueError naming the
+    first selector that matches nothing, and why."""
     devices = found.devices
     chosen: list[Device] = []
     for selector in selectors:
-        matches = [d for d in devices if _matches(d, selector.lower())]
+        by_torch_name = _torch_named(devices, selector.strip().lower())
+        if isinstance(by_torch_name, str):
+            raise ValueError(by_torch_name)
+        matches = by_torch_name or [d for d in devices if _matches(d, selector.lower())]
         if not matches:
             known = ", ".join(d.info.device_id for d in devices) or "none"
             why = "".join(f"; {reason}" for reason in found.absent)
@@ -120,3 +125,19 @@ def _matches(device: Device, selector: str) -> bool:
         or selector == (info.uuid or "").lower()
         or selector == (info.pci_bus_id or "").lower()
     )
+
+
+def _torch_named(devices: list[Device], selector: str) -> list[Device] | str | None:
+    """The device torch calls ``selector`` (``cuda:N``, ``rocm:N``), a line saying why none
+    can be named so here, or None when ``selector`` is not such a name."""
+    kind, _, number = selector.partition(":")
+    if kind not in ("cuda", "rocm") or not (number or "0").isdigit():
+        return None
+    numbering = torch_numbering([d.info for d in devices])
+    if numbering is None:
+        return f"{selector}: {UNKNOWN_NUMBERING}, or name it nvidia:N or by UUID"
+    index = int(number or 0)
+    if index >= len(numbering):
+        seen = ", ".join(f"cuda:{i} ({info.device_id})" for i, info in enumerate(numbering))
+        return f"unknown device {selector!r} (torch would see: {seen or 'no GPU'})"
+    return [d for d in devices if d.info == numbering[index]]

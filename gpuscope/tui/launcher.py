@@ -18,7 +18,6 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
-from gpuscope.measurement.measured_run import LaunchTarget
 from gpuscope.measurement.sweep import (
     Sweep,
     parse_sweep,
@@ -26,6 +25,7 @@ from gpuscope.measurement.sweep import (
     sweep_seconds,
     values_hint,
 )
+from gpuscope.measurement.targets import RunTarget
 from gpuscope.session import Launch
 from gpuscope.telemetry.model import Vendor
 from gpuscope.tui import formatting as fmt
@@ -68,7 +68,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
     def __init__(
         self,
         catalog: Catalog,
-        targets: list[LaunchTarget],
+        targets: list[RunTarget],
         unavailable: list[str],
         remembered: dict[str, Launch] | None = None,
     ) -> None:
@@ -101,7 +101,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
                 yield CheckList(
                     *[
                         (
-                            f"{t.torch_device:<7} {escape(t.telemetry.name)}",
+                            f"{t.label:<7} {escape(t.telemetry.name if t.telemetry else '')}",
                             t.torch_device,
                             t.torch_device in devices,
                         )
@@ -298,7 +298,11 @@ class LaunchScreen(ModalScreen[Launch | None]):
         devices = tuple(self.query_one("#launch-devices", SelectionList).selected)
         if not devices:
             raise WorkloadError("pick at least one device")
-        amd = {t.torch_device for t in self.targets if t.telemetry.vendor is Vendor.AMD}
+        amd = {
+            t.torch_device
+            for t in self.targets
+            if t.telemetry is not None and t.telemetry.vendor is Vendor.AMD
+        }
         for device in devices:  # AMD GPUs run through a ROCm build of torch
             if not runs_on(chosen, kind_on(device, hip=device in amd)):
                 raise WorkloadError(not_runnable(chosen, device))

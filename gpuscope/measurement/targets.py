@@ -1,0 +1,108 @@
+"""Where a run goes, whichever way the user names it.
+
+A workload runs on a torch device (``cpu``, ``cuda:N``; ``rocm:N`` is a ROCm build's
+``cuda:N``) and is measured on a telemetry device (``cpu``, ``nvidia:N``, ``amd:N``). Every
+command and the launcher accept both spellings and turn them into one ``RunTarget`` here, named
+as torch names it, with the telemetry name beside it where the two numberings differ
+(``cuda:0 (nvidia:2)`` under ``CUDA_VISIBLE_DEVICES=2``; ``telemetry.torch_numbering``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gpuscope.telemetry.model import DeviceInfo, Vendor
+from gpuscope.telemetry.torch_numbering import (
+    UNKNOWN_NUMBERING,
+    torch_gpu_vendor,
+    torch_name,
+    torch_numbering,
+)
+
+_NAME = re.compile(r"^(cpu|cuda|rocm|nvidia|amd)(?::(\d+))?$")
+KNOWN_NAMES = "cpu, cuda:N or nvidia:N, rocm:N or amd:N"
+
+
+class UnknownTarget(ValueError):
+    """A device name that names no device here; the message says what would."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunTarget:
+    """A torch device a workload can run on, and the telemetry device that measures it (None
+    where it cannot be known before the run: found by UUID once the run starts)."""
+
+    torch_device: str  # "cpu", "cuda:0", "rocm:0"
+    telemetry: DeviceInfo | None = None
+
+    @property
+    def label(self) -> str:
+        return device_label(self.torch_device, self.telemetry)
+
+
+def device_label(torch_device: str, telemetry: DeviceInfo | None) -> str:
+    """``cuda:0``, or ``cuda:0 (nvidia:2)`` where the telemetry name has another number."""
+    if telemetry is None or telemetry.vendor is Vendor.CPU:
+        return torch_device
+    if torch_device.partition(":")[2] == str(telemetry.index):
+        return torch_device
+    return f"{torch_device} ({telemetry.device_id})"
+
+
+def hidden_by(vendor: Vendor) -> str:
+    return "CUDA_VISIBLE_DEVICES" if vendor is Vendor.NVIDIA else "HIP/ROCR_VISIBLE_DEVICES"
+
+
+def run_target(name: str, infos: Sequence[DeviceInfo]) -> RunTarget:
+    """The target ``name`` means among the devices found (``infos``): ``cuda`` is ``cuda:0``,
+    ``nvidia:N`` the torch device that is that GPU. UnknownTarget, one line, if there is none."""
+    written = name.strip().lower()
+    match = _NAME.match(written)
+    if match is None:
+        raise UnknownTarget(f"unknown device {name!r} (use {KNOWN_NAMES})")
+    kind, index = match[1], int(match[2] or 0)
+    if kind == "cpu":
+        return RunTarget("cpu", next((i for i in infos if i.vendor is Vendor.CPU), None))
+    numbering = torch_numbering(infos)
+    if kind in ("cuda", "rocm"):
+        torch_device = f"{kind}:{index}"
+        known = numbering is not None and index < len(numbering)
+        return RunTarget(torch_device, numbering[index] if known and numbering else None)
+    vendor = Vendor.NVIDIA if kind == "nvidia" else Vendor.AMD
+    info = next((i for i in infos if i.vendor is vendor and i.index == index), None)
+    if info is None:
+        found = ", ".join(i.device_id for i in infos if i.vendor is vendor) or "none"
+        raise UnknownTarget(f"unknown device {name!r} ({vendor.value} GPUs found: {found})")
+    if torch_gpu_vendor(infos) is not vendor:
+        raise UnknownTarget(f"{name}: torch runs on the NVIDIA GPUs here, not on {vendor.value}'s")
+    if numbering is None:
+        raise UnknownTarget(f"{name}: {UNKNOWN_NUMBERING}, or name it as torch does (cuda:N)")
+    named = torch_name(info, numbering)
+    if named is None:
+        raise UnknownTarget(f"{name} is hidden from torch by {hidden_by(vendor)} here")
+    return RunTarget(named.replace("cuda", "rocm") if kind == "amd" else named, info)
+
+
+def launch_targets(infos: Sequence[DeviceInfo]) -> tuple[list[RunTarget], list[str]]:
+    """Where workloads can be launched from the UI (torch's GPUs in torch's numbering, then the
+    CPU, as the panels go), and a line for each GPU that cannot be, and why."""
+    vendor = torch_gpu_vendor(infos)
+    gpus = [i for i in infos if vendor is not None and i.vendor is vendor]
+    numbering = torch_numbering(infos)
+    if numbering is None:  # named by index; each run still finds its GPU by UUID
+        targets = [RunTarget(f"cuda:{i.index}", i) for i in gpus]
+    else:
+        targets = [RunTarget(f"cuda:{n}", info) for n, info in enumerate(numbering)]
+    targets += [RunTarget("cpu", i) for i in infos if i.vendor is Vendor.CPU]
+    launchable = {t.telemetry.device_id for t in targets if t.telemetry is not None}
+    unavailable = [
+        f"{i.device_id}: hidden from torch by {hidden_by(i.vendor)}"
+        if i.vendor is vendor
+        else f"{i.device_id}: not launchable here (torch is a CUDA build when NVIDIA GPUs are "
+        "present; AMD GPUs need a ROCm build)"
+        for i in infos
+        if i.device_id not in launchable and i.vendor is not Vendor.CPU
+    ]
+    return targets, unavailable
