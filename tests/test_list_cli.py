@@ -46,7 +46,8 @@ def test_list_mixed_box_text(install_nvml, install_amdsmi, capsys) -> None:
     blocks = out.split("\n")
     assert blocks[0].startswith("nvidia:0  NVIDIA H100 80GB HBM3  driver 580.159.04")
     assert "energy: hardware counter" in blocks[1]
-    assert "fan_pct" in blocks[3] and blocks[3].strip().startswith("n/a:")
+    assert blocks[2].strip() == "native: fp8, bf16, fp16, tf32, fp32 (compute capability 9.0)"
+    assert "fan_pct" in blocks[4] and blocks[4].strip().startswith("n/a:")
     assert "nvidia:1" in out and "energy: integrated from power" in out
     assert "amd:0     AMD Instinct MI300X" in out
     assert out.index("amd:0") < out.index("\ncpu ")  # GPUs first, then the CPU

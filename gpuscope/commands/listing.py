@@ -12,11 +12,13 @@ from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import (
     METRIC_NAMES,
     Device,
+    DeviceInfo,
     DeviceLost,
     EnergySource,
     Vendor,
     supported_metrics,
 )
+from gpuscope.telemetry.precisions import describe
 from gpuscope.telemetry.torch_numbering import torch_name, torch_numbering
 
 
@@ -42,6 +44,8 @@ class DeviceSummary:
             "energy_source": self.energy_source.value if self.energy_source else None,
             "supported_metrics": self.supported,
             "unsupported_metrics": [m for m in METRIC_NAMES if m not in self.supported],
+            "native_precisions": sorted(info.precisions.native) if info.precisions else None,
+            "precisions_from": info.precisions.basis if info.precisions else None,
             "notes": list(info.notes),
             "lost": self.lost_reason,
         }
@@ -105,12 +109,27 @@ def _text_lines(summary: DeviceSummary) -> list[str]:
     lines = [
         f"{info.device_id:<10}{'  '.join(facts)}",
         f"{'':<10}energy: {energy}" + "".join(f" ({note})" for note in info.notes),
+        f"{'':<10}native: {_native_line(info)}",
         f"{'':<10}metrics: {' '.join(summary.supported) or 'none'}",
         f"{'':<10}n/a: {' '.join(unsupported) or 'none'}",
     ]
     if summary.lost_reason:
         lines.append(f"{'':<10}LOST: {summary.lost_reason}")
     return lines
+
+
+def _native_line(info: DeviceInfo) -> str:
+    """``fp32 (AVX2, no AVX512-BF16 or AMX: bf16 and fp16 are emulated)``."""
+    if info.precisions is None:
+        return "n/a (not known here)"
+    native = info.precisions.native
+    emulated = [p for p in ("bf16", "fp16") if p not in native]
+    slow = (
+        f": {' and '.join(emulated)} {'are' if len(emulated) > 1 else 'is'} emulated"
+        if emulated
+        else ""
+    )
+    return f"{describe(native)} ({info.precisions.basis}{slow})"
 
 
 def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:

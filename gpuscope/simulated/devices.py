@@ -14,7 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from gpuscope.telemetry.model import DeviceInfo, DeviceLost, ProcessUsage, Reading, Vendor
+from gpuscope.telemetry.model import (
+    DeviceInfo,
+    DeviceLost,
+    NativePrecisions,
+    ProcessUsage,
+    Reading,
+    Vendor,
+)
+from gpuscope.telemetry.precisions import amd_precisions, cpu_precisions, nvidia_precisions
 
 Timeline = Callable[[float], float]  # seconds since start -> utilization 0..1
 
@@ -62,6 +70,8 @@ class SimulatedGpu:
     processes: tuple[ProcessUsage, ...] = ()
     lost_at_s: float | None = None  # seconds after start when "the GPU has fallen off the bus"
     extra_load: float = 0.0
+    # what the part it plays does in hardware: an H100 (compute capability 9.0) by default
+    precisions: NativePrecisions | None = field(default_factory=lambda: nvidia_precisions(9, 0))
     info: DeviceInfo = field(init=False)
     _last: Reading | None = field(default=None, init=False)
     _energy_j: float = field(default=1000.0, init=False)  # counters count since driver load
@@ -86,6 +96,7 @@ class SimulatedGpu:
             else "6.8.5 (simulated)",
             mem_total_mib=self.mem_total_mib,
             has_energy_counter=self.has_energy_counter,
+            precisions=self.precisions,
         )
 
     def read(self, now_s: float) -> Reading:
@@ -149,6 +160,7 @@ class SimulatedCpu:
     threads: int = 8
     mem_total_mib: float = 64216.0
     extra_load: float = 0.0
+    cpuinfo_flags: str = "fpu sse2 avx avx2 fma"  # a laptop's: no native bf16
     info: DeviceInfo = field(init=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +171,7 @@ class SimulatedCpu:
             name=f"Simulated CPU ({self.threads} threads)",
             mem_total_mib=self.mem_total_mib,
             notes=("RAPL: not present (simulated)",),
+            precisions=cpu_precisions(f"flags\t\t: {self.cpuinfo_flags}\n"),
         )
 
     def read(self, now_s: float) -> Reading:
@@ -211,5 +224,6 @@ def demo_gpus(start_s: float) -> list[SimulatedGpu]:
             limit_w=295.0,
             has_energy_counter=False,  # shows an integrated-power energy figure
             processes=(ProcessUsage(6001, "blender", 5120.0, kind="G"),),
+            precisions=amd_precisions("gfx1100"),  # RDNA3
         ),
     ]

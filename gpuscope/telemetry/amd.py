@@ -24,6 +24,7 @@ from gpuscope.telemetry.model import (
     Reading,
     Vendor,
 )
+from gpuscope.telemetry.precisions import amd_precisions
 
 # AMD's update period is not measured here yet; NVML's 100 ms (H100) is the working assumption.
 POWER_PERIOD_S = 0.1
@@ -88,6 +89,7 @@ class AmdDevice:
             mem_total_mib=self._mem_total_mib,
             has_energy_counter=energy is not None,
             notes=() if energy is not None else ("energy counter not supported: power integrated",),
+            precisions=amd_precisions(_text_or_none(asic.get("target_graphics_version"))),
         )
 
     def read(self, now_s: float) -> Reading:

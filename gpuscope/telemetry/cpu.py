@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 
 from gpuscope.telemetry.model import MIB, BackendProbe, DeviceInfo, Reading, Vendor
+from gpuscope.telemetry.precisions import cpu_precisions
 from gpuscope.telemetry.rapl import POWERCAP, RaplReader
 
 FREQ_PERIOD_S = 0.5
@@ -29,14 +30,22 @@ _TEMP_SENSORS: tuple[tuple[str, str | None], ...] = (
 )
 
 
-def cpu_model_name() -> str:
-    """The marketing name from /proc/cpuinfo where there is one."""
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def read_cpuinfo(path: Path | None = None) -> str | None:
+    """The text of /proc/cpuinfo; None where there is none (macOS, Windows)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        return (path or CPUINFO).read_text(errors="replace")
     except OSError:
-        pass
+        return None
+
+
+def cpu_model_name(cpuinfo: str | None = None) -> str:
+    """The marketing name from /proc/cpuinfo where there is one."""
+    for line in (cpuinfo if cpuinfo is not None else read_cpuinfo() or "").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     import platform  # only where /proc/cpuinfo is not: 4 ms of every start otherwise
 
     return platform.processor() or "CPU"
@@ -51,8 +60,10 @@ def _busy_and_total(times: Any) -> tuple[float, float]:
 class CpuDevice:
     """All logical cores of the host as one device."""
 
-    def __init__(self, powercap_root: Path = POWERCAP) -> None:
+    def __init__(self, powercap_root: Path = POWERCAP, cpuinfo_path: Path | None = None) -> None:
+        """``cpuinfo_path``: where the CPU's flags are read (default ``CPUINFO``)."""
         self._rapl, rapl_reason = RaplReader.open(powercap_root)
+        cpuinfo = read_cpuinfo(cpuinfo_path or CPUINFO)
         self._last_times = psutil.cpu_times(percpu=True)
         self._last_energy: tuple[float, float] | None = None  # (time_s, joules)
         self._freq: tuple[float, float | None] | None = None
@@ -61,13 +72,14 @@ class CpuDevice:
             device_id="cpu",
             vendor=Vendor.CPU,
             index=0,
-            name=f"{cpu_model_name()} ({psutil.cpu_count()} threads)",
+            name=f"{cpu_model_name(cpuinfo)} ({psutil.cpu_count()} threads)",
             mem_total_mib=psutil.virtual_memory().total / MIB,
             has_energy_counter=self._rapl is not None,
             notes=(rapl_reason,) if rapl_reason else (),
             delta_metrics=frozenset(
                 ("util_cpu_pct", "util_cores_pct", *(("power_w",) if self._rapl else ()))
             ),
+            precisions=cpu_precisions(cpuinfo),
         )
 
     def read(self, now_s: float) -> Reading:

@@ -37,6 +37,16 @@ class DeviceLost(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class NativePrecisions:
+    """The number formats a device computes in hardware at full rate ("fp32", "tf32", "fp16",
+    "bf16", "fp8"); any other it emulates, far slower. ``basis``: what this was decided from,
+    in words a user can check ("AVX2, no AVX512-BF16 or AMX", "compute capability 9.0")."""
+
+    native: frozenset[str]
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """Static facts about one device, read once when it is opened."""
 
@@ -54,6 +64,7 @@ class DeviceInfo:
     # from RAPL energy): None on the first read, reported from the second on. ``gpuscope list``
     # counts them as supported without reading twice.
     delta_metrics: frozenset[str] = frozenset()
+    precisions: NativePrecisions | None = None  # None: not known here (a remote host's device)
 
 
 @dataclass(frozen=True, slots=True)

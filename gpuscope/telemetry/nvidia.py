@@ -21,6 +21,7 @@ from gpuscope.telemetry.model import (
     Reading,
     Vendor,
 )
+from gpuscope.telemetry.precisions import nvidia_precisions
 from gpuscope.telemetry.processes import process_name
 
 # NVML power and energy readings change every 100 ms on the H100 (driver 580, measured); reading
@@ -130,6 +131,7 @@ class NvidiaDevice:
         pci = calls("pci", nv.nvmlDeviceGetPciInfo, handle)
         energy = calls("energy", nv.nvmlDeviceGetTotalEnergyConsumption, handle)
         uuid = calls("uuid", nv.nvmlDeviceGetUUID, handle)
+        capability = calls("capability", nv.nvmlDeviceGetCudaComputeCapability, handle)
         self.info = DeviceInfo(
             device_id=f"nvidia:{index}",
             vendor=Vendor.NVIDIA,
@@ -141,6 +143,7 @@ class NvidiaDevice:
             mem_total_mib=memory.total / MIB if memory is not None else None,
             has_energy_counter=energy is not None,
             notes=() if energy is not None else ("energy counter not supported: power integrated",),
+            precisions=nvidia_precisions(*capability) if capability is not None else None,
         )
 
     def read(self, now_s: float) -> Reading:

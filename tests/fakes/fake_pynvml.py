@@ -117,6 +117,7 @@ class FakeGpu:
     """One scripted GPU. Times are seconds on the fake's clock; power in W, as a function of t."""
 
     name: str = "NVIDIA H100 80GB HBM3"
+    compute_capability: tuple[int, int] = (9, 0)  # (major, minor), as the real call returns
     uuid: str = "GPU-95357a56-2693-2a14-bbc1-4162166b5e18"
     bus_id: str = "00000000:00:06.0"
     mem_total: int = 85520809984  # bytes
@@ -249,6 +250,10 @@ class FakeNvml:
         @api
         def nvmlDeviceGetUUID(gpu: FakeGpu) -> str:
             return gpu.uuid
+
+        @api
+        def nvmlDeviceGetCudaComputeCapability(gpu: FakeGpu) -> tuple[int, int]:
+            return gpu.compute_capability
 
         @api
         def nvmlDeviceGetPciInfo(gpu: FakeGpu) -> _Struct:
