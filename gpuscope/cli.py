@@ -102,13 +102,14 @@ def _run_suite(args: argparse.Namespace) -> int:
     if args.devices is not None:
         devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     return run_suite(
-        SuiteOptions(
+        started_s=args.started_s,
+        options=SuiteOptions(
             budget_s=args.budget,
             devices=devices,
             output_dir=args.output or Path(f"gpuscope-suite-{stamp}"),
             cpu_tdp_w=args.cpu_tdp,
             debug=args.debug,
-        )
+        ),
     )
 
 
@@ -320,11 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started_s = time.monotonic()  # a suite's budget is the whole command's
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "bench":  # only bench takes open-ended (workload) options
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
+    args.started_s = started_s
     try:
         code: int = args.run(args)
         return code

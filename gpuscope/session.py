@@ -20,11 +20,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from gpuscope.measurement.measured_run import MeasuredRun, RunFactory, child_process_run
+from gpuscope.measurement.measured_run import (
+    MeasuredRun,
+    RunFactory,
+    child_process_run,
+    new_run,
+)
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
+from gpuscope.measurement.run_params import run_params
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets
@@ -83,16 +88,18 @@ class SessionSetup:
 
 @dataclass(frozen=True, slots=True)
 class Launch:
-    """What to run: a workload with its checked parameters on one or more devices; with a
-    sweep, one run per value of the swept parameter on each device, in turn."""
+    """What to run: a workload with the parameters the user set on one or more devices (each
+    device's defaults for the rest: ``run_params``); with a sweep, one run per value of the
+    swept parameter on each device, in turn."""
 
     workload: WorkloadInfo
-    params: dict[str, Any]
-    devices: tuple[str, ...]
+    given: dict[str, ParamValue]  # checked values; BEST for a precision
+    devices: tuple[str, ...]  # torch devices, as ``launch_choices`` names them
     duration_s: float
     warmup_s: float
     one_at_a_time: bool
-    sweep: Sweep | None = None  # its values checked with ``params`` (``point_params``)
+    sweep: Sweep | None = None  # its values checked with ``given`` (``point_params``)
+    hang_timeout_s: float | None = None  # None: by the run's phase, as bench
 
 
 class Session:
@@ -246,14 +253,15 @@ class Session:
             return []
         self.newest_sweep = None
         runs = [
-            MeasuredRun(
+            new_run(
                 launch.workload,
-                device,
-                launch.params,
-                duration_s=launch.duration_s,
-                warmup_s=launch.warmup_s,
+                target,
+                run_params(launch.workload, launch.given, target),
+                launch.duration_s,
+                launch.warmup_s,
+                launch.hang_timeout_s,
             )
-            for device in launch.devices
+            for target in self._targets(launch.devices)
         ]
         self.runs.extend(runs)
         groups = [runs] if launch.one_at_a_time else [[run] for run in runs]
@@ -261,20 +269,30 @@ class Session:
             self._in_background(functools.partial(self._drive, group), "gpuscope-run")
         return runs
 
+    def _targets(self, devices: Sequence[str]) -> list[RunTarget]:
+        """The launch targets named (a device no longer offered: its telemetry unknown)."""
+        offered = {t.torch_device: t for t in self.launch_choices()[0]}
+        return [offered.get(device, RunTarget(device)) for device in devices]
+
     def _launch_sweep(self, launch: Launch, sweep: Sweep) -> SweepRun:
         """Each device walks the values in turn (``SweepRun``); the devices together, or one
         after another."""
         walk = SweepRun(launch.workload.name, sweep, launch.devices)
         self.sweeps.append(walk)
-        each = point_params(launch.workload, launch.params, sweep)
+        targets = self._targets(launch.devices)
+        each = {
+            t.torch_device: point_params(launch.workload, launch.given, sweep, t) for t in targets
+        }
+        by_device = {t.torch_device: t for t in targets}
 
         def make_run(device: str, value: ParamValue) -> MeasuredRun:
-            run = MeasuredRun(
+            run = new_run(
                 launch.workload,
-                device,
-                each[value],
-                duration_s=launch.duration_s,
-                warmup_s=launch.warmup_s,
+                by_device[device],
+                each[device][value],
+                launch.duration_s,
+                launch.warmup_s,
+                launch.hang_timeout_s,
                 swept=sweep.param,
             )
             self.runs.append(run)

@@ -24,11 +24,15 @@ def measured(
     flops_per_unit: float | None = None,
     stopped: bool = False,
     live: bool = False,
+    chosen: dict[str, str] | None = None,
+    emulated: str | None = None,
 ) -> MeasuredRun:
     """A run of a bundled workload at ``rate`` units/s and ``power_w`` for 10 s (or 4 s, still
     measuring, when ``live``), its energy from ``source``."""
     info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads[workload]
-    run = MeasuredRun(info, device, dict(params), duration_s=10.0)
+    run = MeasuredRun(
+        info, device, dict(params), duration_s=10.0, chosen=dict(chosen or {}), emulated=emulated
+    )
     run.facts = dict(facts or {})
     run.telemetry = telemetry
     run.device_name = telemetry.name if telemetry else None
@@ -67,6 +71,8 @@ def measured(
         telemetry,
         run.device_name,
         run.facts,
+        chosen=run.chosen,
+        emulated=run.emulated,
     )
     run.state = RunState.DONE
     return run
@@ -79,22 +85,36 @@ def failed(workload: str, device: str, params: dict[str, Any], message: str) -> 
     return run
 
 
-CNN = {"mode": "train", "precision": "bf16", "batch": 0, "image_size": 224, "channels_last": True}
+CNN = {"mode": "train", "precision": "bf16", "batch": 256, "image_size": 224, "channels_last": True}
+# what a CPU without native bf16 runs of the same request: its native precision, its batch
+CNN_ON_CPU = {**CNN, "precision": "fp32", "batch": 2}
+CNN_CHOSEN = {"precision": "the device's native one", "batch": "the device's default"}
 GEMM = {"dtype": "bf16", "size": 8192}
 RNN = {"precision": "fp32", "batch": 64, "seq": 128, "hidden": 1024, "layers": 2, "vocab": 10000}
+BF16_EMULATED = "bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX)"
 
 
 def session_runs(infos: dict[str, DeviceInfo]) -> list[MeasuredRun]:
-    """Three configurations in launch order: a CNN on cpu and two GPUs (batch 0 resolved to 32
-    and 256; one GPU still measuring), a GEMM with a 1e5x gap and an estimated CPU energy, and
-    an LSTM stopped early on the CPU beside a GPU that ran out of memory."""
+    """Three configurations in launch order: a CNN on cpu and two GPUs at each device's own
+    precision and batch (one GPU still measuring), a GEMM at bf16 on both sides, which the CPU
+    only emulates (a 1e5x gap, not a fair one) and an estimated CPU energy, and an LSTM stopped
+    early on the CPU beside a GPU that ran out of memory."""
     cpu, gpu0, gpu1 = infos["cpu"], infos["nvidia:0"], infos["nvidia:1"]
+    chosen = {"chosen": CNN_CHOSEN}
     return [
-        measured("cnn", "cpu", cpu, 29.06, None, CNN, {"batch": 32}),
-        measured("cnn", "cuda:0", gpu0, 3981.4, 571.0, CNN, {"batch": 256}),
-        measured("cnn", "cuda:1", gpu1, 3902.2, 566.0, CNN, {"batch": 256}, live=True),
+        measured("cnn", "cpu", cpu, 2.91, None, CNN_ON_CPU, {"batch": 2}, **chosen),
+        measured("cnn", "cuda:0", gpu0, 3981.4, 571.0, CNN, {"batch": 256}, **chosen),
+        measured("cnn", "cuda:1", gpu1, 3902.2, 566.0, CNN, {"batch": 256}, live=True, **chosen),
         measured(
-            "gemm", "cpu", cpu, 6.21e9, 95.0, GEMM, source=EnergySource.ESTIMATE, flops_per_unit=1.0
+            "gemm",
+            "cpu",
+            cpu,
+            6.21e9,
+            95.0,
+            GEMM,
+            source=EnergySource.ESTIMATE,
+            flops_per_unit=1.0,
+            emulated=BF16_EMULATED,
         ),
         measured("gemm", "cuda:0", gpu0, 6.76e14, 688.0, GEMM, flops_per_unit=1.0),
         measured("rnn", "cpu", cpu, 1.52e4, None, RNN, stopped=True),

@@ -16,7 +16,15 @@ from gpuscope.tui.scoreboard import (
     scoreboard,
 )
 from gpuscope.units import decade_label, format_ratio
-from tests.compare_runs import CNN, GEMM, RNN, failed, measured, session_runs
+from tests.compare_runs import (
+    CNN_CHOSEN,
+    CNN_ON_CPU,
+    GEMM,
+    RNN,
+    failed,
+    measured,
+    session_runs,
+)
 from tests.tui_support import simulated_devices
 
 INFOS: dict[str, DeviceInfo] = {d.info.device_id: d.info for d in simulated_devices()}
@@ -117,11 +125,12 @@ def test_every_configuration_is_a_group_newest_first() -> None:
     assert [g.workload for g in groups] == ["rnn", "gemm", "cnn"]
     cnn = groups[2]
     assert [r.device for r in cnn.rows] == ["cpu", "cuda:0", "cuda:1"]
-    assert cnn.rows[1].speedup == pytest.approx(3981.4 / 29.06)
+    assert cnn.rows[1].speedup == pytest.approx(3981.4 / 2.91)  # each at its own precision
     assert cnn.rows[0].speedup == pytest.approx(1.0)
     assert cnn.rows[1].efficiency_ratio is None  # the CPU has no energy reading
     # running a configuration again moves it to the top
-    again = [*session_runs(INFOS), measured("cnn", "cpu", INFOS["cpu"], 30.0, None, CNN)]
+    cpu_again = measured("cnn", "cpu", INFOS["cpu"], 3.0, None, CNN_ON_CPU, chosen=CNN_CHOSEN)
+    again = [*session_runs(INFOS), cpu_again]
     assert [g.workload for g in scoreboard(again, GPUS)] == ["cnn", "rnn", "gemm"]
 
 
@@ -137,7 +146,8 @@ def test_other_parameters_are_another_group() -> None:
 
 def test_the_header_shows_the_parameters_actually_used() -> None:
     cnn = scoreboard(session_runs(INFOS), GPUS)[2]
-    assert dict(cnn.params_used)["batch"] == "32 on cpu, 256 on cuda:0 cuda:1"
+    assert dict(cnn.params_used)["batch"] == "2 on cpu, 256 on cuda:0 cuda:1"
+    assert dict(cnn.params_used)["precision"] == "fp32 on cpu, bf16 on cuda:0 cuda:1"
     assert dict(cnn.params_used)["mode"] == "train"
     gemm = scoreboard(session_runs(INFOS), GPUS)[1]
     assert dict(gemm.params_used) == {"dtype": "bf16", "size": "8192"}
@@ -197,7 +207,7 @@ def test_an_estimated_gpu_side_is_marked_too() -> None:
     assert "167x est." in text and "est. = cuda:0 energy from a model" in text
 
 
-@pytest.mark.parametrize("width", [76, 100, 119, 120, 156, 200])
+@pytest.mark.parametrize("width", [76, 100, 119, 120, 127, 128, 156, 200])
 def test_rows_fit_the_width(width: int) -> None:
     lines = scoreboard_lines(scoreboard(session_runs(INFOS), GPUS), width)
     headers = {i for i, line in enumerate(lines) if line.startswith("[b ")}
@@ -212,7 +222,7 @@ def test_compact_rows_keep_ratios_bars_and_markers() -> None:
     needed = [
         "tokens/s",
         "images/J",
-        "137x",
+        "1,370x",
         "109,000x",
         "est.",
         "stopped",
@@ -231,3 +241,18 @@ def _plain(lines: list[str]) -> str:
 def test_a_configuration_on_one_device_says_how_to_compare_it() -> None:
     runs = [measured("gemm", "cpu", INFOS["cpu"], 1e9, None, GEMM)]
     assert "on another device too (w)" in _plain(group_lines(scoreboard(runs)[0], 76))
+
+
+@pytest.mark.parametrize("width", [76, 160])
+def test_every_ratio_names_each_sides_precision_and_an_emulated_one_is_not_fair(width: int) -> None:
+    """Issue 21: a GEMM at bf16 on a CPU that emulates it overstated the GPU's lead ~100x in
+    silence. Each row names its precision; an emulated one is marked, and the fair way said."""
+    _, gemm, cnn = scoreboard(session_runs(INFOS), GPUS)
+    assert cnn.fair and not gemm.fair
+    text = _plain(group_lines(gemm, width))
+    assert "cpu bf16!" in text and "cuda:0 bf16 " in text
+    assert "not a fair ratio: bf16 is emulated on cpu (AVX2" in text
+    assert "precision 'best'" in text
+    assert ("109,000x!" in text) is (width >= 128)  # wide: the ratio cells carry the mark too
+    fair = _plain(group_lines(cnn, width))
+    assert "cpu fp32" in fair and "cuda:0 bf16" in fair and "not a fair" not in fair

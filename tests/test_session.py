@@ -259,3 +259,30 @@ def test_stopping_a_sweep_ends_its_point_and_starts_no_more(tmp_path: Path) -> N
     assert walk.points[0].report is not None  # the partial result of the point it was in
     s.close()
     assert not s.busy
+
+
+def test_a_launch_gives_each_device_its_own_defaults_and_hang_limit(tmp_path: Path) -> None:
+    """Issue 21: one set of parameters for every device ran the GPU's bf16 and n=8192 on the
+    CPU too (an hour a step where bf16 is emulated)."""
+    s = session(tmp_path)
+    s.probe()
+    s.setup.run_factory = lambda spec, hang: _Idle()  # type: ignore[assignment]
+    gemm = s.find_catalog().workloads["gemm"]
+    runs = s.launch(Launch(gemm, {}, ("cuda:0", "cpu"), 0.2, 0.0, False, hang_timeout_s=300.0))
+    by_device = {run.device: run for run in runs}
+    assert by_device["cpu"].params == {"dtype": "fp32", "size": 2048}  # AVX2: no native bf16
+    assert by_device["cuda:0"].params == {"dtype": "bf16", "size": 8192}
+    assert by_device["cpu"].chosen["dtype"].startswith("bf16 would be emulated on cpu")
+    assert all(run.hang_timeout_s == 300.0 for run in runs)
+    s.stop_runs()
+    s.close()
+
+
+class _Idle:
+    """A run that never starts: enough to see what the session asked for."""
+
+    def events(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        pass

@@ -518,7 +518,9 @@ async def test_the_launcher_remembers_each_workloads_last_choices() -> None:
         assert screen.query_one("#launch-devices", SelectionList).selected == ["cpu"]
         screen.query_one("#launch-workload").value = "cnn"  # never launched: its defaults
         await pilot.pause()
-        assert screen.query_one("#param-batch", Input).value == "0"
+        batch = screen.query_one("#param-batch", Input)
+        assert batch.value == "" and "2 on cpu" in batch.placeholder  # each device's default
+        assert str(screen.query_one("#param-precision").value) == "(default)"
 
 
 def test_a_slow_run_shows_its_time_moving_before_the_first_figure() -> None:
@@ -727,3 +729,50 @@ async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice(
         await open_launcher(pilot)  # the sweep is offered again as it was given
         assert app.screen.query_one("#launch-sweep-values", Input).value == "64..4096x4"
         assert app.screen.query_one("#launch-sweep-param", Select).value == "size"
+
+
+async def test_the_launcher_offers_per_device_defaults_says_what_is_emulated_and_a_hang_limit() -> (
+    None
+):
+    """Issue 21: the launcher's default (ResNet-50 bf16, batch 0 = 32 on the CPU) failed on a
+    CPU without native bf16, and the UI had no way to give a slow step more time."""
+    from textual.widgets import Select
+
+    from gpuscope.session import Launch
+
+    app = make_app()
+    launched: list[Launch] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        app.session.launch = lambda launch: launched.append(launch) or []  # type: ignore[method-assign,func-returns-value]
+        await open_launcher(pilot)
+        screen = app.screen
+        screen.query_one("#launch-workload").value = "gemm"
+        await pilot.pause()
+        dtype = screen.query_one("#param-dtype", Select)
+        shown = dict((value, label) for label, value in dtype._options)  # type: ignore[attr-defined]
+        assert str(shown["(default)"]) == "default: bf16 on cuda:0 cuda:1, fp32 on cpu"
+        assert "best" in shown
+        size = screen.query_one("#param-size", Input)
+        assert (
+            size.value == "" and size.placeholder == "default: 8192 on cuda:0 cuda:1, 2048 on cpu"
+        )
+        devices = screen.query_one("#launch-devices", SelectionList)
+        devices.deselect_all()
+        devices.select("cpu")
+        devices.select("cuda:0")
+        dtype.value = "bf16"
+        await pilot.pause()
+        note = str(screen.query_one("#launch-params-note", Static).render())
+        assert "bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX)" in note
+        dtype.value = "(default)"
+        await pilot.pause()
+        assert "dtype=fp32: bf16 would be emulated on cpu" in str(
+            screen.query_one("#launch-params-note", Static).render()
+        )
+        screen.query_one("#launch-hang", Input).value = "600"
+        await pilot.click("#launch-start")
+        await wait_until(pilot, lambda: bool(launched))
+    (launch,) = launched
+    assert launch.given == {} and launch.hang_timeout_s == 600.0  # each device's defaults
+    assert set(launch.devices) == {"cpu", "cuda:0"}

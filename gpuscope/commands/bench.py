@@ -18,7 +18,8 @@ from gpuscope.commands.bench_output import describe_catalog, print_reports, prin
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import UsageError
-from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.measured_run import MeasuredRun, new_run
+from gpuscope.measurement.run_params import RunParams, choice_notes, run_params
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import (
     Sweep,
@@ -39,7 +40,6 @@ from gpuscope.workloads.api import (
     device_kind,
     kind_on,
     not_runnable,
-    resolve_params,
     runs_on,
 )
 from gpuscope.workloads.events import FINAL, ErrorKind, Progress, RunEvent, Started
@@ -83,6 +83,7 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     usage_failure: bool = False
     interrupted: bool = False
+    said: set[str] = field(default_factory=set)  # notes printed once already
 
 
 def run_bench(options: BenchOptions) -> int:
@@ -101,23 +102,27 @@ def run_bench(options: BenchOptions) -> int:
     info = _choose(catalog, options.workload, options.debug)
     for shadowed in catalog.shadows_of(info.name):
         print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
-    params = _params(info, options.param_args)
-    sweep = _sweep(info, options, params) if options.sweep is not None else None
+    given = _given(info, options.param_args)
+    sweep = _sweep(info, options) if options.sweep is not None else None
     outcome = Outcome()
     with discover() as found:
         found.devices = with_cpu_estimate(found.devices, cpu_model)
         targets = bench_targets(options.devices, found)
         check_runnable(info, [t.torch_device for t in targets], found)
+        each = {t: _points(info, given, sweep, t) for t in targets}  # all checked, then run
+        for note in choice_notes(info, [p for points in each.values() for p in points.values()]):
+            if note not in {p.emulated for points in each.values() for p in points.values()}:
+                print(f"gpuscope bench: note: {note}", file=sys.stderr)  # emulated: once set up
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
         sampler.start()
         try:
             if sweep is not None:
-                _run_sweep(info, sweep, targets, params, options, sampler, found, outcome)
+                _run_sweep(info, sweep, each, options, sampler, found, outcome)
             for target in targets if sweep is None else ():
                 if outcome.interrupted:
                     break
-                keep(run_one(info, target, params, options, sampler, found, outcome), outcome,
-                     options.debug)  # fmt: skip
+                run = run_one(info, target, each[target][None], options, sampler, found, outcome)
+                keep(run, outcome, options.debug)
         finally:
             sampler.stop()
     if sweep is not None:
@@ -149,10 +154,11 @@ def _choose(catalog: Catalog, name: str | None, debug: bool) -> WorkloadInfo:
     return catalog.workloads[name]
 
 
-def _params(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
-    """``--dtype bf16 --size=4096`` -> resolved parameters; UsageError for anything else."""
+def _given(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, ParamValue]:
+    """``--dtype bf16 --size=4096`` -> the values given, each checked (``best`` for a
+    precision); the rest are chosen per device (``run_params``). UsageError for anything else."""
     declared = {p.name: p for p in workload.params}
-    given: dict[str, Any] = {}
+    given: dict[str, ParamValue] = {}
     items = list(args)
     while items:
         item = items.pop(0)
@@ -171,10 +177,24 @@ def _params(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, Any]:
             given[name] = declared[name].parse(value)
         except WorkloadError as exc:
             raise UsageError(str(exc)) from None
+    return given
+
+
+def _points(
+    info: WorkloadInfo, given: dict[str, ParamValue], sweep: Sweep | None, target: RunTarget
+) -> dict[ParamValue | None, RunParams]:
+    """The parameters of each run on ``target`` (one per swept value, or one under None),
+    every one checked before the first run; UsageError names what does not fit."""
+    points: dict[ParamValue | None, RunParams] = {}
     try:
-        return resolve_params(workload, given)
+        if sweep is None:
+            points[None] = run_params(info, given, target)
+        else:
+            for value, params in point_params(info, given, sweep, target).items():
+                points[value] = params
     except WorkloadError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{'--sweep ' if sweep else ''}{exc} (on {target.label})") from None
+    return points
 
 
 def bench_targets(names: Sequence[str], found: Discovery) -> list[RunTarget]:
@@ -228,7 +248,7 @@ def _check_times(options: BenchOptions) -> None:
 def run_one(
     info: WorkloadInfo,
     target: RunTarget,
-    params: dict[str, Any],
+    params: RunParams,
     options: BenchOptions,
     sampler: Sampler,
     found: Discovery,
@@ -236,27 +256,20 @@ def run_one(
 ) -> MeasuredRun:
     """One run, measured; a Ctrl-C marks ``outcome`` interrupted. What the run gave is the
     caller's to keep (``keep``): a sweep keeps running out of memory as a result."""
-    run = new_run(info, target, params, options)
+    run = _new_run(info, target, params, options)
     drive_one(run, options, sampler, found, outcome)
     return run
 
 
-def new_run(
+def _new_run(
     info: WorkloadInfo,
     target: RunTarget,
-    params: dict[str, Any],
+    params: RunParams,
     options: BenchOptions,
     swept: str | None = None,
 ) -> MeasuredRun:
-    return MeasuredRun(
-        info,
-        target.torch_device,
-        params,
-        duration_s=options.duration_s,
-        warmup_s=options.warmup_s,
-        hang_timeout_s=options.hang_timeout_s,
-        swept=swept,
-        telemetry=target.telemetry,
+    return new_run(
+        info, target, params, options.duration_s, options.warmup_s, options.hang_timeout_s, swept
     )
 
 
@@ -272,6 +285,9 @@ def drive_one(
 
     def show(run: MeasuredRun, event: RunEvent) -> None:
         if isinstance(event, Started):
+            if run.emulated and run.emulated not in outcome.said:  # set up: a slow step next
+                outcome.said.add(run.emulated)
+                progress.note(f"gpuscope bench: note: {run.emulated}")
             progress.show("warming up")
         elif isinstance(event, Progress):
             progress.measuring(run.seconds, run.units)
@@ -295,7 +311,7 @@ def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
         outcome.failures.extend(_failure_details(run, debug))
 
 
-def _sweep(info: WorkloadInfo, options: BenchOptions, params: dict[str, Any]) -> Sweep:
+def _sweep(info: WorkloadInfo, options: BenchOptions) -> Sweep:
     assert options.sweep is not None
     try:
         sweep = parse_sweep(options.sweep, info.params)
@@ -304,18 +320,13 @@ def _sweep(info: WorkloadInfo, options: BenchOptions, params: dict[str, Any]) ->
     given = {a[2:].partition("=")[0].replace("-", "_") for a in options.param_args if a[:2] == "--"}
     if sweep.param in given:
         raise UsageError(f"--{sweep.param} is swept: give its values in --sweep only")
-    try:
-        point_params(info, params, sweep)  # every point's parameters, before the first run
-    except WorkloadError as exc:
-        raise UsageError(f"--sweep {exc}") from None
     return sweep
 
 
 def _run_sweep(
     info: WorkloadInfo,
     sweep: Sweep,
-    targets: Sequence[RunTarget],
-    params: dict[str, Any],
+    each: dict[RunTarget, dict[ParamValue | None, RunParams]],
     options: BenchOptions,
     sampler: Sampler,
     found: Discovery,
@@ -323,8 +334,7 @@ def _run_sweep(
 ) -> None:
     """Each device in turn, its values in order (``SweepRun``): running out of memory is the
     boundary, a point and not a failure; a Ctrl-C stops the sweep with the points it has."""
-    walk = SweepRun(info.name, sweep, tuple(t.torch_device for t in targets))
-    each = point_params(info, params, sweep)
+    walk = SweepRun(info.name, sweep, tuple(t.torch_device for t in each))
 
     def drive(run: MeasuredRun) -> None:
         drive_one(run, options, sampler, found, outcome)
@@ -334,9 +344,9 @@ def _run_sweep(
             keep(run, outcome, options.debug)
 
     def make_run(target: RunTarget, value: ParamValue) -> MeasuredRun:
-        return new_run(info, target, each[value], options, sweep.param)
+        return _new_run(info, target, each[target][value], options, sweep.param)
 
-    for target in targets:
+    for target in each:
         walk.walk(target.torch_device, functools.partial(make_run, target), drive)
     outcome.points.extend(walk.points)
 
@@ -382,6 +392,13 @@ class _Progress:
     def show(self, text: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, status=text, refresh=True)
+
+    def note(self, text: str) -> None:
+        """A line above the bar (or on its own where there is none)."""
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=sys.stderr)
 
     def measuring(self, seconds: float, units: float) -> None:
         if self._bar is not None:

@@ -1,17 +1,27 @@
 """``gpuscope suite``: the standard set of workloads on the CPU and every GPU within a time
 budget the user sets, recorded, and made into a report: "why a GPU", measured here.
 
-The set: GEMM at fp32 and bf16 (and fp16 on GPUs), ResNet-50 training and inference, the LSTM,
-and the memory probe on GPUs. Every run gets an equal share of the budget, less the child's
-start-up; a run that would start past the budget is skipped and said so.
+The set: GEMM at each device's best native precision and at fp32, ResNet-50 training and
+inference and the LSTM at each device's best native precision (so a CPU without native bf16
+runs fp32, and the CPU-vs-GPU ratios compare each at its best), and the memory probe on GPUs.
+Sizes and batches are each device's defaults (``Param.device_defaults``).
+
+The budget is the whole command's wall time. Before each run, what is left (less the time the
+report takes) is shared among the runs still to come: the run is measured for most of its
+share, its setup and silence limits are capped by the share, and it is stopped when the share
+is spent. Every planned item ends up measured, failed (why) or skipped (why), in the order it
+happened, on stderr as it happens, in ``suite.json`` and in the report.
 """
 
 from __future__ import annotations
 
+import enum
+import json
 import os
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +30,14 @@ from gpuscope.commands.bench import (
     Outcome,
     bench_targets,
     check_runnable,
-    keep,
-    run_one,
+    drive_one,
 )
 from gpuscope.commands.bench_output import print_reports
 from gpuscope.commands.report import ReportOptions, run_report
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
-from gpuscope.measurement.measured_run import START_UP_S
+from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, RunState, new_run
+from gpuscope.measurement.run_params import RunParams, run_params
 from gpuscope.measurement.run_report import params_text
 from gpuscope.measurement.targets import RunTarget, launch_targets
 from gpuscope.sampler import Sampler
@@ -35,30 +45,69 @@ from gpuscope.sinks.recording import DeviceRows, RecordingSink
 from gpuscope.sinks.reports import reports_json
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
-from gpuscope.units import check_seconds
-from gpuscope.workloads.api import WorkloadError, resolve_params
+from gpuscope.units import check_seconds, format_rate
+from gpuscope.workloads.api import BEST, WorkloadError
+from gpuscope.workloads.events import ErrorKind
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, bundled_workloads
 
 MIN_SHARE_S = 1.0  # a run measured for less than this says little
 SAMPLE_INTERVAL_S = 0.1
+# Kept back from the budget for writing the results and the report (matplotlib's import and
+# charts: 1.6-2.4 s on the 2-core CI VM, 2026-12-07).
+REPORT_S = 3.0
+STOP_GRACE_S = 1.0  # a run past its share: its step's end, then killed
 
 
 @dataclass(frozen=True, slots=True)
 class SuiteItem:
     workload: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # what the suite asks for; the rest is each device's default
     gpu_only: bool = False
 
 
 SUITE: tuple[SuiteItem, ...] = (
-    SuiteItem("gemm", {"dtype": "fp32", "size": 4096}),
-    SuiteItem("gemm", {"dtype": "bf16", "size": 4096}),
-    SuiteItem("gemm", {"dtype": "fp16", "size": 4096}, gpu_only=True),
-    SuiteItem("cnn", {"mode": "train"}),
-    SuiteItem("cnn", {"mode": "infer"}),
-    SuiteItem("rnn", {}),
-    SuiteItem("memory-probe", {"model": "cnn"}, gpu_only=True),
+    SuiteItem("gemm", {"dtype": BEST}),
+    SuiteItem("gemm", {"dtype": "fp32"}),
+    SuiteItem("cnn", {"mode": "train", "precision": BEST}),
+    SuiteItem("cnn", {"mode": "infer", "precision": BEST}),
+    SuiteItem("rnn", {"precision": BEST}),
+    SuiteItem("memory-probe", {"model": "cnn", "precision": BEST}, gpu_only=True),
 )
+
+
+class ItemStatus(enum.Enum):
+    MEASURED = "measured"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    STOPPED = "stopped"  # Ctrl-C
+
+
+@dataclass
+class Item:
+    """One suite item on one device, and what became of it."""
+
+    workload: WorkloadInfo
+    target: RunTarget
+    asked: dict[str, Any]
+    params: RunParams | None = None  # None: it could not be planned (``why``)
+    status: ItemStatus | None = None  # None: still to run
+    why: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.workload.name} {params_text(self.asked)} on {self.target.label}".replace(
+            "  ", " "
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload.name,
+            "asked": self.asked,
+            "device": self.target.torch_device,
+            "params": self.params.values if self.params is not None else None,
+            "status": self.status.value if self.status is not None else None,
+            "why": self.why,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +119,69 @@ class SuiteOptions:
     debug: bool = False
 
 
-def run_suite(options: SuiteOptions) -> int:
+def run_suite(options: SuiteOptions, started_s: float | None = None) -> int:
+    """``started_s``: when the command started (time.monotonic()); the budget counts from it."""
+    deadline = (started_s if started_s is not None else time.monotonic()) + options.budget_s
+    _check(options)
+    catalog = bundled_workloads()
+    cpu_model = cpu_power_model(options.cpu_tdp_w)
+    outcome = Outcome()
+    with discover() as found:
+        found.devices = with_cpu_estimate(found.devices, cpu_model)
+        if options.devices is None:  # the CPU and every GPU torch can run on
+            targets, _ = launch_targets([d.info for d in found.devices])
+        else:
+            targets = bench_targets(options.devices, found)
+        items = plan(catalog, targets, found)
+        runnable = [i for i in items if i.status is None]
+        if not runnable:
+            why = "; ".join(dict.fromkeys(i.why or "" for i in items))
+            raise UsageError(f"nothing of the suite can run here: {why or 'no workload'}")
+        least = REPORT_S + len(runnable) * (START_UP_S + MIN_SHARE_S)
+        if deadline - time.monotonic() < least:
+            raise UsageError(
+                f"--budget {options.budget_s:g} s is too small for {len(runnable)} runs: "
+                f"give at least {least + options.budget_s - (deadline - time.monotonic()):.0f} s"
+            )
+        options.output_dir.mkdir(parents=True, exist_ok=True)
+        for item in items:
+            if item.status is not None:
+                _say(item)
+        sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
+        recording = options.output_dir / "record.csv"
+        fd = os.open(recording, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        sampler.subscribe(RecordingSink(fd, "csv", DeviceRows(sampler.device_info)))
+        sampler.start()
+        try:
+            _run(items, deadline - REPORT_S, options, sampler, found, outcome)
+        except KeyboardInterrupt:  # between two runs: what ran is still written below
+            outcome.interrupted = True
+        finally:
+            sampler.stop()
+            os.close(fd)
+    for item in items:  # what a Ctrl-C left unrun
+        if item.status is None:
+            item.status, item.why = ItemStatus.STOPPED, "not run: the suite was stopped"
+            _say(item)
+    results = options.output_dir / "suite.json"
+    results.write_text(_results_json(outcome, items) + "\n")
+    print_reports(outcome.reports, "table")
+    report = options.output_dir / "report.html"
+    run_report(ReportOptions((results, recording), report, title="gpuscope suite"))
+    took = options.budget_s - (deadline - time.monotonic())
+    counts = ", ".join(
+        f"{sum(i.status is s for i in items)} {s.value}"
+        for s in ItemStatus
+        if any(i.status is s for i in items)
+    )
+    print(f"gpuscope suite: {len(items)} items in {took:.0f} s (budget {options.budget_s:g} s): "
+          f"{counts}; results, recording and report in {options.output_dir}/",
+          file=sys.stderr)  # fmt: skip
+    failed = any(i.status is ItemStatus.FAILED for i in items)
+    return 130 if outcome.interrupted else 1 if failed else 0
+
+
+def _check(options: SuiteOptions) -> None:
     try:
         check_seconds(options.budget_s, "--budget")
     except ValueError as exc:
@@ -81,101 +192,134 @@ def run_suite(options: SuiteOptions) -> int:
         raise CommandFailed(f"{options.output_dir} is a file: name a new folder with -o")
     if options.output_dir.exists() and any(options.output_dir.iterdir()):
         raise CommandFailed(f"{options.output_dir} is not empty: name a new folder with -o")
-    catalog = bundled_workloads()
-    cpu_model = cpu_power_model(options.cpu_tdp_w)
-    outcome = Outcome()
-    skipped: list[str] = []
-    with discover() as found:
-        found.devices = with_cpu_estimate(found.devices, cpu_model)
-        if options.devices is None:  # the CPU and every GPU torch can run on
-            targets, _ = launch_targets([d.info for d in found.devices])
-        else:
-            targets = bench_targets(options.devices, found)
-        plan = _plan(catalog, targets, found, skipped)
-        if not plan:
-            why = "; ".join(dict.fromkeys(line.split(": ", 1)[-1] for line in skipped))
-            raise UsageError(f"nothing of the suite can run here: {why or 'no workload'}")
-        share = (options.budget_s - START_UP_S * len(plan)) / len(plan)
-        if share < MIN_SHARE_S:
-            least = len(plan) * (START_UP_S + MIN_SHARE_S)
-            raise UsageError(
-                f"--budget {options.budget_s:g} s is too small for {len(plan)} runs: "
-                f"give at least {least:.0f} s"
-            )
-        options.output_dir.mkdir(parents=True, exist_ok=True)
-        sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
-        recording = options.output_dir / "record.csv"
-        fd = os.open(recording, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        sampler.subscribe(RecordingSink(fd, "csv", DeviceRows(sampler.device_info)))
-        sampler.start()
-        deadline = time.monotonic() + options.budget_s
-        try:
-            _run_plan(plan, share, deadline, options, sampler, found, outcome, skipped)
-        except KeyboardInterrupt:  # between two runs: what ran is still written below
-            outcome.interrupted = True
-        finally:
-            sampler.stop()
-            os.close(fd)
-    results = options.output_dir / "suite.json"
-    results.write_text(reports_json(outcome.reports) + "\n")
-    print_reports(outcome.reports, "table")
-    for line in skipped + outcome.failures:
-        print(f"gpuscope suite: {line}", file=sys.stderr)
-    report = options.output_dir / "report.html"
-    run_report(ReportOptions((results, recording), report, title="gpuscope suite"))
-    took = time.monotonic() - deadline + options.budget_s
-    print(f"gpuscope suite: {len(outcome.reports)} runs in {took:.0f} s (budget "
-          f"{options.budget_s:g} s); results, recording and report in {options.output_dir}/",
-          file=sys.stderr)  # fmt: skip
-    return 130 if outcome.interrupted else 1 if outcome.failures else 0
 
 
-def _run_plan(
-    plan: Plan,
-    share_s: float,
+def plan(catalog: Catalog, targets: list[RunTarget], found: Discovery) -> list[Item]:
+    """Every suite item on every device; those that cannot run there are skipped, saying why
+    (GPU only, not runnable, or the same run as an item before it)."""
+    items: list[Item] = []
+    planned: dict[tuple[str, str, str], Item] = {}  # (workload, device, params): the first
+    for entry in SUITE:
+        info = catalog.workloads.get(entry.workload)
+        if info is None:
+            continue
+        for target in targets:
+            item = Item(info, target, dict(entry.params))
+            items.append(item)
+            if entry.gpu_only and target.torch_device == "cpu":
+                item.status, item.why = ItemStatus.SKIPPED, "GPU only"
+                continue
+            try:
+                check_runnable(info, [target.torch_device], found)
+                item.params = run_params(info, entry.params, target)
+            except (WorkloadError, UsageError) as exc:
+                item.status, item.why = ItemStatus.SKIPPED, str(exc)
+                continue
+            key = (info.name, target.torch_device, params_text(item.params.values))
+            if key in planned:
+                item.status = ItemStatus.SKIPPED
+                item.why = f"the same run as {planned[key].label} here"
+            else:
+                planned[key] = item
+    return items
+
+
+def _run(
+    items: list[Item],
     deadline: float,
     options: SuiteOptions,
     sampler: Sampler,
     found: Discovery,
     outcome: Outcome,
-    skipped: list[str],
 ) -> None:
-    """Each run measured for most of its share (a fifth of it is warm-up), or of what is left
-    of the budget if that is less; a run with under a second left is not started."""
-    for info, target, params in plan:
-        device = target.label
+    """Each item in turn within its share of what is left before ``deadline``: measured for
+    most of it (a fifth is warm-up), its limits capped by it, stopped when it is spent."""
+    to_run = [i for i in items if i.status is None]
+    for done, item in enumerate(to_run):
         if outcome.interrupted:
             break
-        left_s = min(share_s, deadline - time.monotonic() - START_UP_S)  # the last may be short
-        if left_s < MIN_SHARE_S:  # it would not finish in time
-            skipped.append(f"{info.name} {params_text(params)} on {device}: past the budget")
+        share_s = (deadline - time.monotonic()) / (len(to_run) - done)
+        measure_s = share_s - START_UP_S
+        if measure_s < MIN_SHARE_S:
+            item.status = ItemStatus.SKIPPED
+            item.why = f"past the budget: {max(0.0, share_s):.1f} s left for it"
+            _say(item)
             continue
-        bench = BenchOptions(
-            workload=info.name, devices=(device,), duration_s=left_s * 0.8,
-            warmup_s=max(0.2, left_s * 0.2), debug=options.debug,
+        assert item.params is not None
+        run = new_run(
+            item.workload, item.target, item.params, measure_s * 0.8, max(0.2, measure_s * 0.2),
+            hang_timeout_s=share_s,  # no limit of a phase outlasts the share
         )  # fmt: skip
-        keep(run_one(info, target, params, bench, sampler, found, outcome), outcome, options.debug)
+        bench = BenchOptions(duration_s=run.duration_s, debug=options.debug)
+        spent = _within(share_s, run, bench, sampler, found, outcome)
+        _settle(item, run, share_s, spent, outcome)
+        _say(item)
 
 
-Plan = list[tuple[WorkloadInfo, RunTarget, dict[str, Any]]]
+def _within(
+    share_s: float,
+    run: MeasuredRun,
+    bench: BenchOptions,
+    sampler: Sampler,
+    found: Discovery,
+    outcome: Outcome,
+) -> bool:
+    """Drive ``run``, stopped once ``share_s`` is spent (a partial result if it measured);
+    whether it was."""
+    spent = threading.Event()
+
+    def stop() -> None:
+        spent.set()
+        run.stop(STOP_GRACE_S)
+
+    timer = threading.Timer(share_s, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        drive_one(run, bench, sampler, found, outcome)
+    finally:
+        timer.cancel()
+    return spent.is_set()
 
 
-def _plan(catalog: Catalog, targets: list[RunTarget], found: Discovery, skipped: list[str]) -> Plan:
-    """Every suite item on every device it can run on; the others are said and skipped."""
-    plan: Plan = []
-    for item in SUITE:
-        info = catalog.workloads.get(item.workload)
-        if info is None:
-            continue
-        for target in targets:
-            if item.gpu_only and target.torch_device == "cpu":
-                continue
-            try:
-                params = resolve_params(info, item.params)
-                check_runnable(info, [target.torch_device], found)
-            except (WorkloadError, UsageError) as exc:
-                where = f"{item.workload} {params_text(item.params)} on {target.label}"
-                skipped.append(f"{where}: {exc}")
-                continue
-            plan.append((info, target, params))
-    return plan
+def _settle(item: Item, run: MeasuredRun, share_s: float, spent: bool, outcome: Outcome) -> None:
+    """What the run made of its item: measured (perhaps cut to fit), failed, or stopped."""
+    report = run.report
+    if report is not None and report.throughput is not None:
+        cut = spent and not outcome.interrupted
+        # cut at a step's end by the budget: a whole measurement over fewer seconds, not one a
+        # user broke off (which a report leaves out of its answers)
+        outcome.reports.append(replace(report, stopped_early=False) if cut else report)
+        item.status = ItemStatus.STOPPED if outcome.interrupted else ItemStatus.MEASURED
+        item.why = format_rate(report.throughput, report.unit) + (
+            f"; {_cut(share_s)} ({report.seconds:.1f} s measured)" if cut else ""
+        )
+    elif outcome.interrupted:
+        item.status, item.why = ItemStatus.STOPPED, "stopped (Ctrl-C) before it measured"
+    elif spent or (run.error is not None and run.error.kind is ErrorKind.HUNG):
+        phase = "its first step" if run.state is RunState.WARMING_UP else "setup"
+        if run.state is RunState.MEASURING:
+            phase = "measuring"
+        item.status = ItemStatus.FAILED
+        item.why = f"past its {share_s:.0f} s share of the budget, in {phase}"
+        if run.error is not None and run.error.kind is ErrorKind.HUNG:
+            item.why += f" ({run.error.message})"
+    else:
+        item.status = ItemStatus.FAILED
+        item.why = run.error.message if run.error is not None else "ended with no result"
+
+
+def _cut(share_s: float) -> str:
+    return f"cut short at its {share_s:.0f} s share of the budget"
+
+
+def _say(item: Item) -> None:
+    status = item.status.value if item.status is not None else "?"
+    print(f"gpuscope suite: {item.label}: {status}: {item.why}", file=sys.stderr)
+
+
+def _results_json(outcome: Outcome, items: list[Item]) -> str:
+    """``bench --json``'s form (what ``gpuscope report`` reads), with every item's outcome."""
+    payload = json.loads(reports_json(outcome.reports))
+    payload["items"] = [item.as_dict() for item in items]
+    return json.dumps(payload, indent=2, allow_nan=False)

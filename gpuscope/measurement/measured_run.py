@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from gpuscope.measurement.run_report import RunReport, build_report
-from gpuscope.measurement.targets import device_label
+from gpuscope.measurement.run_params import RunParams
+from gpuscope.measurement.run_report import RunReport, build_report, params_text
+from gpuscope.measurement.targets import RunTarget, device_label
 from gpuscope.sampler import Sampler, WindowResult
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample, Vendor
@@ -89,6 +90,8 @@ class MeasuredRun:
     warmup_s: float = 2.0
     hang_timeout_s: float | None = None  # None: by phase (runner.HangLimits)
     swept: str | None = None  # the parameter a sweep varies: the label names its value
+    chosen: dict[str, str] = field(default_factory=dict)  # params chosen for the device: why
+    emulated: str | None = None  # its precision is emulated on the device (run_params)
     run_id: int = field(default_factory=lambda: next(_run_ids))
     state: RunState = RunState.STARTING
     state_since: float | None = None  # time.monotonic() when the state began (event arrival)
@@ -189,7 +192,7 @@ class MeasuredRun:
 
     def fail(self, event: Failed) -> None:
         """End the run as failed (the runner's error, or the caller's when driving it failed)."""
-        self.error = replace(event, message=describe_error(event))
+        self.error = replace(event, message=describe_error(event, self))
         self.state = RunState.FAILED
 
     def _progress(
@@ -230,8 +233,54 @@ class MeasuredRun:
             self.facts,
             self.notes,
             ended_wall_s=time.time(),  # the result arrives as the measured stretch ends
+            chosen=self.chosen,
+            emulated=self.emulated,
         )
         self.state = RunState.DONE
+
+
+def _hung(run: MeasuredRun, phase: str, limit_s: float | None) -> str:
+    """``one step of gemm dtype=bf16 size=8192 on cpu did not finish in 120 s: ...; killed``."""
+    where = device_label(run.device, run.telemetry)
+    what = f"{run.workload.name} {params_text(run.params)} on {where}"
+    within = f" in {limit_s:.0f} s" if limit_s is not None else ""
+    if phase == "setup":
+        said = f"setup of {what} did not finish{within}"
+    elif phase == "first step":
+        said = f"one step of {what} did not finish{within}"
+    else:
+        said = f"{what} made no progress{within} while {phase}"
+    if run.emulated:
+        said += f": likely because {run.emulated}"
+    elif phase in ("setup", "first step"):
+        said += ": it may need a smaller size or batch, or more time"
+    more = "" if run.hang_timeout_s is not None else " (--hang-timeout, the launcher's hang limit)"
+    return f"{said}; killed; a longer hang limit allows more time{more}"
+
+
+def new_run(
+    workload: WorkloadInfo,
+    target: RunTarget,
+    params: RunParams,
+    duration_s: float,
+    warmup_s: float,
+    hang_timeout_s: float | None = None,
+    swept: str | None = None,
+) -> MeasuredRun:
+    """A run of ``workload`` on ``target`` with the parameters resolved for it: bench, suite,
+    the sweeps and the UI's session make their runs here."""
+    return MeasuredRun(
+        workload,
+        target.torch_device,
+        dict(params.values),
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        hang_timeout_s=hang_timeout_s,
+        swept=swept,
+        telemetry=target.telemetry,
+        chosen=dict(params.chosen),
+        emulated=params.emulated,
+    )
 
 
 def average_power(
@@ -290,9 +339,13 @@ def _close(sampler: Sampler, window: str, telemetry: DeviceInfo | None) -> Windo
     return results.get(telemetry.device_id) if telemetry else None
 
 
-def describe_error(event: Failed) -> str:
-    """The runner's error event as one line: what happened and, for a crash, its last words."""
+def describe_error(event: Failed, run: MeasuredRun | None = None) -> str:
+    """The runner's error event as one line: what happened and, for a crash, its last words;
+    for a run that hung, what was slow (the workload, its parameters, the phase), the likely
+    reason and the fix."""
     message = event.message
+    if event.kind is ErrorKind.HUNG and event.phase is not None and run is not None:
+        message = _hung(run, event.phase, event.limit_s)
     if event.kind in (ErrorKind.OOM, ErrorKind.DEVICE_OOM):
         where = "device" if event.kind is ErrorKind.DEVICE_OOM else "host"
         message = f"out of {where} memory: {message}"

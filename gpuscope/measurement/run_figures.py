@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.run_report import params_text
+from gpuscope.measurement.run_report import comparable_key
 
 
-def group_key(run: MeasuredRun) -> tuple[str, str]:
-    """Runs comparable with each other: same workload, same parameters."""
-    return run.workload.name, params_text(run.params)
+def group_key(run: MeasuredRun) -> str:
+    """Runs comparable with each other: same workload, same request (``comparable_key``)."""
+    return comparable_key(run.workload.name, run.params, run.chosen)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,14 @@ milliseconds of IPC.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
-from gpuscope.units import format_rate
+from gpuscope.units import format_rate, format_ratio
 from gpuscope.workloads.events import Result
 
 
@@ -47,6 +48,10 @@ class RunReport:
     # recording's timeline; None where it is not known
     measured_from_s: float | None = None
     measured_to_s: float | None = None
+    # parameters gpuscope chose for this device (per-device defaults, the native precision), and
+    # why: runs of one request compare even where these differ (``comparable_key``)
+    chosen: dict[str, str] = field(default_factory=dict)
+    emulated: str | None = None  # its precision is one the device only emulates: why
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +85,8 @@ def build_report(
     facts: dict[str, Any] | None = None,
     notes: list[str] | None = None,
     ended_wall_s: float | None = None,
+    chosen: dict[str, str] | None = None,
+    emulated: str | None = None,
 ) -> RunReport:
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
     seconds = result.seconds
@@ -115,6 +122,8 @@ def build_report(
         peak_mem_source=result.peak_mem_source,
         measured_from_s=ended_wall_s - seconds if ended_wall_s is not None else None,
         measured_to_s=ended_wall_s,
+        chosen=dict(chosen or {}),
+        emulated=emulated,
     )
 
 
@@ -135,17 +144,63 @@ def _why_no_energy(
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """``device`` against ``baseline`` for the same workload and parameters."""
+    """``device`` against ``baseline`` for the same workload and request."""
 
     baseline: str
     device: str
     speedup: float | None  # throughput ratio
     efficiency_ratio: float | None  # work-per-joule ratio; None unless both have energy
     estimated: tuple[str, ...] = ()  # the devices (of the two) whose energy is an estimate
+    precisions: tuple[str | None, str | None] = (None, None)  # (baseline's, device's)
+    emulated: tuple[str, ...] = ()  # the devices (of the two) that ran a precision they emulate
+    differs: tuple[str, ...] = ()  # parameters chosen per device that differ: "size 2048/8192"
 
     def estimated_note(self) -> str:
         """`` (cpu estimated)`` where a side's work/J is an estimate; empty otherwise."""
         return f" ({' and '.join(self.estimated)} estimated)" if self.estimated else ""
+
+    @property
+    def fair(self) -> bool:
+        """Neither side ran a precision its device only emulates."""
+        return not self.emulated
+
+    def sides(self) -> str:
+        """``cuda:0 (bf16) vs cpu (fp32)``: each side with its precision."""
+        base, other = self.precisions
+        return f"{_side(self.device, other)} vs {_side(self.baseline, base)}"
+
+    def unfair_note(self) -> str:
+        """Empty for a fair ratio; else why it is not one, and how to get one."""
+        if self.fair:
+            return ""
+        who = " and ".join(self.emulated)
+        return (
+            f" [NOT FAIR: {who} emulated {'its' if len(self.emulated) == 1 else 'their'} "
+            "precision; best (e.g. --dtype best) runs each device at its fastest native one]"
+        )
+
+    def line(self) -> str:
+        """The comparison as bench prints it: sides, ratios, what differs, and fairness."""
+        efficiency = (
+            "n/a (needs energy on both)"
+            if self.efficiency_ratio is None
+            else f"{format_ratio(self.efficiency_ratio)}{self.estimated_note()}"
+        )
+        differs = f" ({', '.join(self.differs)})" if self.differs else ""
+        return (
+            f"{self.sides()}: throughput {format_ratio(self.speedup)}, work per joule "
+            f"{efficiency}{differs}{self.unfair_note()}"
+        )
+
+
+def _side(device: str, precision: str | None) -> str:
+    return f"{device} ({precision})" if precision else device
+
+
+def run_precision(report: RunReport) -> str | None:
+    """The number format a run computed in: a GEMM's dtype, a model's precision."""
+    value = report.params.get("dtype") or report.params.get("precision")
+    return str(value) if value is not None else None
 
 
 def compare(baseline: RunReport, other: RunReport) -> Comparison:
@@ -162,7 +217,31 @@ def compare(baseline: RunReport, other: RunReport) -> Comparison:
     estimated = tuple(
         r.device for r in (baseline, other) if r.energy_source == EnergySource.ESTIMATE.value
     )
-    return Comparison(baseline.device, other.device, speedup, ratio, estimated)
+    emulated = tuple(r.device for r in (baseline, other) if r.emulated)
+    differs = tuple(
+        f"{name} {baseline.params[name]}/{other.params[name]}"
+        for name in baseline.params
+        if name in other.params
+        and baseline.params[name] != other.params[name]
+        and name not in ("dtype", "precision")  # said beside each device
+    )
+    return Comparison(
+        baseline.device,
+        other.device,
+        speedup,
+        ratio,
+        estimated,
+        (run_precision(baseline), run_precision(other)),
+        emulated,
+        differs,
+    )
+
+
+def comparable_key(workload: str, params: Mapping[str, Any], chosen: Mapping[str, str]) -> str:
+    """Runs that answer one question: one workload, and the parameters the user set. What
+    gpuscope chose per device (a CPU's size, each device's native precision) may differ."""
+    asked = sorted((k, v) for k, v in params.items() if k not in chosen)
+    return f"{workload} {asked}"
 
 
 def _cell(value: float | None, pattern: str) -> str:
@@ -194,12 +273,12 @@ def report_cells(report: RunReport) -> dict[str, str]:
 
 
 def comparisons(reports: list[RunReport]) -> list[Comparison]:
-    """Each report against the first one of the same workload and parameters (a --compare's
+    """Each report against the first one of the same workload and request (a --compare's
     first device); runs of different workloads are never compared."""
     baselines: dict[str, RunReport] = {}
     found = []
     for report in reports:
-        key = f"{report.workload} {sorted(report.params.items())}"
+        key = comparable_key(report.workload, report.params, report.chosen)
         if key in baselines:
             found.append(compare(baselines[key], report))
         else:

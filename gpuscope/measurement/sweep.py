@@ -13,13 +13,15 @@ import enum
 import math
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun
+from gpuscope.measurement.run_params import RunParams, run_params
 from gpuscope.measurement.run_report import Comparison, RunReport, compare
-from gpuscope.workloads.api import Param, ParamValue, WorkloadError, resolve_params
+from gpuscope.measurement.targets import RunTarget
+from gpuscope.workloads.api import Param, ParamValue, WorkloadError
 from gpuscope.workloads.events import ErrorKind, Failed
 from gpuscope.workloads.registry import WorkloadInfo
 
@@ -71,14 +73,14 @@ def parse_sweep(spec: str, params: tuple[Param, ...]) -> Sweep:
 
 
 def point_params(
-    workload: WorkloadInfo, params: dict[str, Any], sweep: Sweep
-) -> dict[ParamValue, dict[str, Any]]:
-    """Each value's whole parameters, every one checked before the first run (a value may be
-    fine alone and wrong with the others); WorkloadError names the value."""
+    workload: WorkloadInfo, given: Mapping[str, ParamValue], sweep: Sweep, target: RunTarget
+) -> dict[ParamValue, RunParams]:
+    """Each value's whole parameters on ``target``, every one checked before the first run (a
+    value may be fine alone and wrong with the others); WorkloadError names the value."""
     found = {}
     for value in sweep.values:
         try:
-            found[value] = resolve_params(workload, {**params, sweep.param: value})
+            found[value] = run_params(workload, {**given, sweep.param: value}, target)
         except WorkloadError as exc:
             raise WorkloadError(f"{sweep.param}={value}: {exc}") from None
     return found

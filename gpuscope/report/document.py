@@ -53,8 +53,11 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
     ]  # fmt: skip
     for item in inputs:
         if isinstance(item, BenchResults):
+            missing = item.unmeasured()
             sections.append(Section(
                 f"Results: {item.path.name}",
+                text=[f"Not measured ({len(missing)} of {len(item.items)}):", *missing]
+                if missing else [],
                 tables=[(RESULT_COLUMNS, [result_row(r) for r in item.reports])],
                 charts=bench_charts(item) if draw else [],
                 chart_note=charts_missing if len(item.reports) > 1 else None,

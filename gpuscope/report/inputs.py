@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpuscope.measurement.run_report import comparable_key
+
 
 class ReportInputError(Exception):
     """A file that cannot go into a report; the message is one line for the user."""
@@ -21,13 +23,25 @@ class BenchResults:
     path: Path
     reports: tuple[dict[str, Any], ...]  # RunReport.as_dict() each
     machine: dict[str, Any] | None = None  # where they were measured (host, os, cpu, ...)
+    # a suite's planned items, each measured, failed or skipped with why (``gpuscope suite``)
+    items: tuple[dict[str, Any], ...] = ()
+
+    def unmeasured(self) -> list[str]:
+        """``memory-probe (model=cnn) on cpu: skipped: GPU only``: each item without a result."""
+        return [
+            f"{i.get('workload')} ({_words(i.get('asked'))}) on {i.get('device')}: "
+            f"{i.get('status')}: {i.get('why')}"
+            for i in self.items
+            if i.get("status") != "measured"
+        ]
 
     def groups(self) -> list[list[dict[str, Any]]]:
         """The runs of one workload and parameters together (a --compare's devices): the runs
         that may be held against each other, in the order they were run."""
         found: dict[str, list[dict[str, Any]]] = {}
         for report in self.reports:
-            key = f"{report['workload']} {sorted((report.get('params') or {}).items())}"
+            params, chosen = report.get("params") or {}, report.get("chosen") or {}
+            key = comparable_key(report["workload"], params, chosen)
             found.setdefault(key, []).append(report)
         return list(found.values())
 
@@ -127,7 +141,12 @@ def _json_results(path: Path, text: str) -> BenchResults | SweepResults:
         )  # fmt: skip
     if isinstance(payload, dict) and isinstance(payload.get("reports"), list):
         reports = tuple(_report(path, n, r) for n, r in enumerate(payload["reports"], 1))
-        return BenchResults(path, reports, _machine(payload))
+        items = payload.get("items")
+        if items is not None and not (
+            isinstance(items, list) and all(isinstance(i, dict) for i in items)
+        ):
+            raise ReportInputError(f"{path}: items is not a list of objects")
+        return BenchResults(path, reports, _machine(payload), tuple(items or ()))
     raise ReportInputError(f"{path}: JSON, but neither bench --json nor bench --sweep --json")
 
 
@@ -163,6 +182,10 @@ def _point(path: Path, number: int, point: Any, param: str) -> dict[str, Any]:
     if point.get("report") is not None:
         _report(path, number, point["report"])
     return point
+
+
+def _words(params: Any) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) if isinstance(params, dict) else ""
 
 
 def _machine(payload: dict[str, Any]) -> dict[str, Any] | None:

@@ -183,6 +183,13 @@ def summary_lines(inputs: Sequence[Input]) -> list[str]:
     lines: list[str] = []
     for item in inputs:
         if isinstance(item, BenchResults):
+            if item.items:  # a suite: how much of it was measured, before what it found
+                done = len(item.items) - len(item.unmeasured())
+                lines.append(
+                    f"{item.path.name}: {done} of {len(item.items)} items measured"
+                    + (" (the others are listed under its results)." if done < len(item.items)
+                       else ".")
+                )  # fmt: skip
             lines += bench_lines(item)
         elif isinstance(item, SweepResults):
             lines += sweep_lines(item)

@@ -75,9 +75,9 @@ def simulated_rate(
 
 
 def simulated_facts(workload: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """What the bundled workload's setup would settle on a GPU: the CNN's batch 0 is 256."""
+    """What the bundled workload's setup would report: the CNN's batch."""
     if workload == "cnn":
-        return {"batch": int(params["batch"]) or 256}
+        return {"batch": int(params["batch"])}
     return {}
 
 

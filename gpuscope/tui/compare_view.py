@@ -31,9 +31,10 @@ from gpuscope.tui.scoreboard import (
 )
 from gpuscope.units import format_rate, format_ratio
 
-WIDE_FROM = 120  # columns
+WIDE_FROM = 128  # columns: the wide row holds each device with its precision
 MIN_BAR, MAX_BAR = 6, 36  # cells per bar
 EST = "est."
+UNFAIR = "!"  # a precision its device only emulates: the ratios do not compare like with like
 
 NO_RUNS = (
     "No runs yet. Launch a workload (w) on the CPU and a GPU together: each configuration you "
@@ -78,12 +79,13 @@ def _cells(group: Group, row: Row, wide: bool) -> list[str]:
     if row.estimated and row.work_per_joule is not None:
         wpj += f" {EST}"
     estimated_ratio = row.estimated or (base is not None and base.estimated)
-    cells = [row.device, thr]
+    unfair = UNFAIR if wide and not group.fair else ""  # compact: said by device and note
+    cells = [_device(row), thr]
     if base is not None:
-        cells.append(_ratio(row.speedup, False))
+        cells.append(_ratio(row.speedup, False) + unfair)
     cells += ["", wpj]
     if base is not None:
-        cells.append(_ratio(row.efficiency_ratio, estimated_ratio))
+        cells.append(_ratio(row.efficiency_ratio, estimated_ratio) + unfair)
     cells.append("")
     if wide:
         watts = "n/a" if row.avg_power_w is None else f"{row.avg_power_w:.0f}"
@@ -92,6 +94,13 @@ def _cells(group: Group, row: Row, wide: bool) -> list[str]:
         pct = "n/a" if row.pct_of_peak is None else _percent(row.pct_of_peak)
         cells += [watts, pct, row.energy_source or "n/a"]
     return cells
+
+
+def _device(row: Row) -> str:
+    """``cpu fp32``: every ratio names the precision on each side; ``bf16!`` one emulated."""
+    if row.precision is None:
+        return row.device
+    return f"{row.device} {row.precision}{UNFAIR if row.emulated else ''}"
 
 
 def _percent(value: float) -> str:
@@ -173,6 +182,10 @@ def _notes(group: Group, wide: bool) -> list[str]:
     notes = []
     if len(group.rows) == 1:
         notes.append("run this configuration on another device too (w) to compare the two")
+    emulated = [row.emulated.split(": ")[0] for row in group.rows if row.emulated]
+    notes += [f"{UNFAIR} not a fair ratio: {why}" for why in emulated]
+    if emulated:
+        notes.append(f"{UNFAIR} a fair one: launch with precision 'best' (each device's fastest)")
     estimated = [r.device for r in group.rows if r.estimated]
     if estimated:
         base = group.baseline

@@ -18,6 +18,7 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
+from gpuscope.measurement.run_params import choice_notes, run_params
 from gpuscope.measurement.sweep import (
     Sweep,
     parse_sweep,
@@ -32,11 +33,12 @@ from gpuscope.tui import formatting as fmt
 from gpuscope.tui.checklist import CheckList, GlyphCheckbox
 from gpuscope.units import check_seconds
 from gpuscope.workloads.api import (
+    BEST,
     Param,
+    ParamValue,
     WorkloadError,
     kind_on,
     not_runnable,
-    resolve_params,
     runs_on,
 )
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
@@ -46,6 +48,8 @@ DIALOG_CHROME_ROWS = 11  # border, title, the workload choice, error line, butto
 DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
 NO_SWEEP = ""
+PER_DEVICE = "(default)"  # a field left on each device's own default
+HANG_HINT = "by phase: 120 s for setup and the first step, then 30 s"
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -118,6 +122,17 @@ class LaunchScreen(ModalScreen[Launch | None]):
                     yield Label("warm-up s", classes="param-label")
                     warmup = last.warmup_s if last is not None else DEFAULT_WARMUP_S
                     yield Input(f"{warmup:g}", id="launch-warmup")
+                with Horizontal(classes="launch-row"):
+                    yield Label("hang limit s", classes="param-label")
+                    hang = last.hang_timeout_s if last is not None else None
+                    field = Input(f"{hang:g}" if hang is not None else "", id="launch-hang")
+                    field.placeholder = HANG_HINT
+                    field.tooltip = (
+                        "how long a run may go without progress before it is stopped, as bench's "
+                        "--hang-timeout: empty is 120 s for setup and the first step (a "
+                        "workload may allow more), then 30 s"
+                    )
+                    yield field
                 yield GlyphCheckbox(
                     "one device at a time (cleaner figures, no contention)",
                     value=last.one_at_a_time if last is not None else False,
@@ -171,29 +186,58 @@ class LaunchScreen(ModalScreen[Launch | None]):
             await box.mount(Static("[$error]no workloads found[/]"))
             return
         last = self.remembered.get(chosen.name)
-        values = dict(last.params) if last is not None else {}  # its last choices, else defaults
+        given = dict(last.given) if last is not None else {}  # its last choices, else defaults
         swept = last.sweep if last is not None and last.sweep is not None else None
         rows: list[Horizontal | Static] = []
         for param in chosen.params:
-            if param.choices:
-                field: Input | Select[str] = Select(
-                    [(str(c), str(c)) for c in param.choices],
-                    value=str(values.get(param.name, param.default)),
-                    allow_blank=False,
-                    id=f"param-{param.name}",
-                )
-            else:
-                field = Input(str(values.get(param.name, param.default)), id=f"param-{param.name}")
+            field = self._field(chosen, param, given)
             field.tooltip = param.help
             rows.append(
                 Horizontal(Label(param.name, classes="param-label"), field, classes="launch-row")
             )
         if chosen.params:
+            rows.append(Static("", id="launch-params-note", classes="launch-note"))
             rows += self._sweep_rows(chosen.params, swept)
         await box.mount(
             Static(f"unit of work: {escape(chosen.unit)}", classes="launch-note"), *rows
         )
         self._sweep_changed()
+
+    def _field(
+        self, workload: WorkloadInfo, param: Param, given: dict[str, Any]
+    ) -> Input | Select[str]:
+        """A parameter's field. One whose default is per device (a precision, a CPU's size)
+        starts on "default", which names what each device gets; a precision may be "best"."""
+        field_id = f"param-{param.name}"
+        if param.precision or param.choices:
+            options = [(str(c), str(c)) for c in param.choices or ()]
+            if param.precision:
+                options[:0] = [
+                    (f"default: {self._defaults_text(workload, param)}", PER_DEVICE),
+                    ("best: the fastest native one on each device", BEST),
+                ]
+            value = str(given[param.name]) if param.name in given else PER_DEVICE
+            if not param.precision and param.name not in given:
+                value = str(param.default)
+            return Select(options, value=value, allow_blank=False, id=field_id)
+        if param.device_defaults:
+            field = Input(str(given.get(param.name, "")), id=field_id)
+            field.placeholder = f"default: {self._defaults_text(workload, param)}"
+            return field
+        return Input(str(given.get(param.name, param.default)), id=field_id)
+
+    def _defaults_text(self, workload: WorkloadInfo, param: Param) -> str:
+        """What each launch target gets when the field is left on its default:
+        ``fp32 on cpu, bf16 on cuda:0 cuda:1``."""
+        by_value: dict[str, list[str]] = {}
+        for target in self.targets:
+            try:
+                value = run_params(workload, {}, target).values[param.name]
+            except WorkloadError:
+                continue
+            by_value.setdefault(str(value), []).append(target.label)
+        parts = [f"{value} on {' '.join(where)}" for value, where in by_value.items()]
+        return ", ".join(parts) or str(param.default)
 
     def _sweep_rows(
         self, params: tuple[Param, ...], last: Sweep | None
@@ -211,6 +255,8 @@ class LaunchScreen(ModalScreen[Launch | None]):
             Static("", id="launch-sweep-note", classes="launch-note"),
         ]
 
+    @on(Select.Changed, ".launch-row Select")
+    @on(Input.Changed, ".launch-row Input")
     @on(Select.Changed, "#launch-sweep-param")
     @on(Input.Changed, "#launch-sweep-values")
     @on(Input.Changed, "#launch-duration")
@@ -236,6 +282,26 @@ class LaunchScreen(ModalScreen[Launch | None]):
         shown = self.query_one("#launch-sweep-note", Static)
         shown.update(note)
         shown.display = bool(note)
+        said = "\n".join(f"[$warning]{escape(line)}[/]" for line in self._choice_notes(chosen))
+        for params_note in self.query("#launch-params-note").results(Static):
+            params_note.update(said)
+            params_note.display = bool(said)
+
+    def _choice_notes(self, chosen: WorkloadInfo) -> list[str]:
+        """What the runs will get that a user should know before Start: a precision emulated
+        on a chosen device, a default precision replaced by the device's native one."""
+        try:
+            given = self._given(chosen, self._sweep(chosen))
+        except WorkloadError:
+            return []  # the fields say it on Start
+        targets = {t.torch_device: t for t in self.targets}
+        resolved = []
+        for device in self.query_one("#launch-devices", SelectionList).selected:
+            try:
+                resolved.append(run_params(chosen, given, targets[device]))
+            except (WorkloadError, KeyError):
+                continue
+        return choice_notes(chosen, resolved)
 
     def _sweep_note(self, chosen: WorkloadInfo) -> str:
         param = self.query_one("#launch-sweep-param", Select).value
@@ -277,39 +343,49 @@ class LaunchScreen(ModalScreen[Launch | None]):
             return
         self.dismiss(request)
 
-    def _request(self) -> Launch:
-        chosen = self._chosen()
-        if chosen is None:
-            raise WorkloadError("pick a workload")
-        sweep = self._sweep(chosen)
-        given: dict[str, Any] = {}
+    def _given(self, chosen: WorkloadInfo, sweep: Sweep | None) -> dict[str, ParamValue]:
+        """The values the fields set; a field left on its per-device default sets none."""
+        given: dict[str, ParamValue] = {}
         for param in chosen.params:
             if sweep is not None and param.name == sweep.param:
                 continue  # its values are the sweep's
             widget = self.query_one(f"#param-{param.name}")
             text = str(widget.value) if isinstance(widget, Input | Select) else ""
+            if text == PER_DEVICE or (param.device_defaults and not text.strip()):
+                continue
             given[param.name] = param.parse(text)
-        params = resolve_params(chosen, given)
-        if sweep is not None:
-            try:
-                point_params(chosen, params, sweep)  # each value with the others, before a run
-            except WorkloadError as exc:
-                raise WorkloadError(f"sweep {exc}") from None
+        return given
+
+    def _request(self) -> Launch:
+        chosen = self._chosen()
+        if chosen is None:
+            raise WorkloadError("pick a workload")
+        sweep = self._sweep(chosen)
+        given = self._given(chosen, sweep)
         devices = tuple(self.query_one("#launch-devices", SelectionList).selected)
         if not devices:
             raise WorkloadError("pick at least one device")
-        amd = {
-            t.torch_device
-            for t in self.targets
-            if t.telemetry is not None and t.telemetry.vendor is Vendor.AMD
-        }
+        targets = {t.torch_device: t for t in self.targets}
         for device in devices:  # AMD GPUs run through a ROCm build of torch
-            if not runs_on(chosen, kind_on(device, hip=device in amd)):
+            target = targets[device]
+            amd = target.telemetry is not None and target.telemetry.vendor is Vendor.AMD
+            if not runs_on(chosen, kind_on(device, hip=amd)):
                 raise WorkloadError(not_runnable(chosen, device))
+            try:  # every run's parameters on its device, before any starts
+                if sweep is None:
+                    run_params(chosen, given, target)
+                else:
+                    point_params(chosen, given, sweep, target)
+            except WorkloadError as exc:
+                raise WorkloadError(
+                    f"{'sweep ' if sweep else ''}{exc} (on {target.label})"
+                ) from None
         duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
         warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
+        hang_text = self.query_one("#launch-hang", Input).value.strip()
+        hang = _seconds(hang_text, "hang limit", 1.0) if hang_text else None
         sequential = self.query_one("#launch-sequential", Checkbox).value
-        return Launch(chosen, params, devices, duration, warmup, sequential, sweep)
+        return Launch(chosen, given, devices, duration, warmup, sequential, sweep, hang)
 
     def _sweep(self, chosen: WorkloadInfo) -> Sweep | None:
         choices = self.query("#launch-sweep-param")

@@ -49,6 +49,8 @@ class Row:
     speedup: float | None = None  # throughput / the CPU's; None without a CPU figure
     efficiency_ratio: float | None = None  # work/J / the CPU's; None unless both have energy
     failure: str | None = None  # the error, for a failed row
+    precision: str | None = None  # the number format it ran in ("fp32", "bf16")
+    emulated: str | None = None  # its precision is emulated on its device: why (run_params)
 
     @property
     def estimated(self) -> bool:
@@ -71,6 +73,11 @@ class Group:
         row = next((r for r in self.rows if r.device == BASELINE_DEVICE), None)
         return row if row is not None and row.throughput is not None else None
 
+    @property
+    def fair(self) -> bool:
+        """No device ran a precision it only emulates: its ratios compare like with like."""
+        return not any(r.emulated for r in self.rows)
+
 
 def _never_started(run: MeasuredRun) -> bool:
     return run.error is not None and run.error.kind is ErrorKind.STOPPED and not run.facts
@@ -78,12 +85,12 @@ def _never_started(run: MeasuredRun) -> bool:
 
 def scoreboard(runs: Sequence[MeasuredRun], simulated: frozenset[str] = frozenset()) -> list[Group]:
     """The session's runs (in launch order) as groups, the newest configuration first."""
-    members: dict[tuple[str, str], list[MeasuredRun]] = {}
+    members: dict[str, list[MeasuredRun]] = {}
     for run in runs:
         if not _never_started(run):
             members.setdefault(group_key(run), []).append(run)
     # dicts keep insertion order: re-inserting on each run puts the newest-used group last
-    newest: dict[tuple[str, str], None] = {}
+    newest: dict[str, None] = {}
     for run in runs:
         key = group_key(run)
         if key in members:
@@ -126,9 +133,14 @@ def _status(run: MeasuredRun) -> RowStatus:
 def _row(run: MeasuredRun, simulated: frozenset[str]) -> Row:
     status = _status(run)
     device_id = run.telemetry.device_id if run.telemetry else None
+    value = run.params.get("dtype") or run.params.get("precision")
+    precision = str(value) if value else None
     if status is RowStatus.FAILED:
         message = run.error.message if run.error else "failed"
-        return Row(run.device, status, device_id in simulated, *(None,) * 6, failure=message)
+        return Row(
+            run.device, status, device_id in simulated, *(None,) * 6, failure=message,
+            precision=precision, emulated=run.emulated,
+        )  # fmt: skip
     figures = run_figures(run)
     throughput = figures.throughput if figures.throughput else None  # 0: nothing measured
     return Row(
@@ -141,6 +153,8 @@ def _row(run: MeasuredRun, simulated: frozenset[str]) -> Row:
         figures.pct_of_peak,
         figures.energy_source,
         figures.note,
+        precision=precision,
+        emulated=run.emulated,
     )
 
 
@@ -156,7 +170,7 @@ def _against(row: Row, base: Row) -> Row:
 
 def params_used(runs: Sequence[MeasuredRun]) -> tuple[tuple[str, str], ...]:
     """Each parameter as the runs used it: what setup settled (a ``facts`` entry of the same
-    name, e.g. the batch a ``batch=0`` resolved to) where it said, else what was asked for."""
+    name) where it said, else what the run was given (per device where they differ)."""
     if not runs:
         return ()
     started = [r for r in runs if r.state is not RunState.STARTING and r.facts] or list(runs)

@@ -16,7 +16,7 @@ import math
 import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from gpuscope.units import check_seconds
@@ -45,11 +45,22 @@ class ContractError(Exception):
     amount of work). A bug in the workload, not the user's input."""
 
 
+# Number formats gpuscope knows whether a device computes in hardware (telemetry.precisions).
+PRECISION_NAMES = ("fp32", "tf32", "fp16", "bf16", "fp8")
+BEST = "best"  # a precision parameter's request: each device's best native precision
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
     """One parameter. Its type is the type of ``default`` (int, float, str or bool);
     ``choices`` limits the values, ``minimum`` and ``maximum`` bound a number (inclusive).
-    gpuscope checks all of it before any run starts, on real and simulated devices alike."""
+    gpuscope checks all of it before any run starts, on real and simulated devices alike.
+
+    ``device_defaults`` gives another default on a kind of device (``{"cpu": 2048}``: a size
+    whose step takes well under a second on a small CPU). ``precision`` marks the parameter
+    that names the run's number format (its choices among ``PRECISION_NAMES``): where its
+    default is one the device only emulates, gpuscope runs the device's fastest native one
+    instead, and ``best`` asks for that on every device."""
 
     name: str
     default: ParamValue
@@ -57,9 +68,21 @@ class Param:
     choices: tuple[ParamValue, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    device_defaults: Mapping[str, ParamValue] = field(default_factory=dict)
+    precision: bool = False
+
+    def default_on(self, kind: str) -> ParamValue:
+        """The default on a device of ``kind`` ("cpu", "cuda", "rocm")."""
+        return self.device_defaults.get(kind, self.default)
+
+    def __hash__(self) -> int:  # the mapping is not hashable; the rest names the parameter
+        return hash((self.name, self.default, self.choices, self.minimum, self.maximum))
 
     def parse(self, text: str) -> ParamValue:
-        """A command-line string as this parameter's type; WorkloadError if it does not fit."""
+        """A command-line string as this parameter's type; WorkloadError if it does not fit.
+        A precision parameter also takes ``best`` (``BEST``), resolved per device."""
+        if self.precision and text.strip().lower() == BEST:
+            return BEST
         kind = type(self.default)
         try:
             if kind is bool:
@@ -201,6 +224,20 @@ def param_problems(param: Param) -> list[str]:
         param.check(param.default)
     except WorkloadError as exc:
         problems.append(f"default of {name!r} is not valid: {exc}")
+    for kind, value in param.device_defaults.items():
+        if kind not in DEVICE_KINDS:
+            problems.append(
+                f"device_defaults of {name!r}: {kind!r} is no device kind {DEVICE_KINDS}"
+            )
+            continue
+        try:
+            param.check(value)
+        except WorkloadError as exc:
+            problems.append(f"device_defaults of {name!r} on {kind} is not valid: {exc}")
+    if param.precision and (type(param.default) is not str or not param.choices):
+        problems.append(
+            f"precision parameter {name!r} must be a str with choices (e.g. fp32, bf16)"
+        )
     if param.choices is not None:
         if not isinstance(param.choices, tuple | list) or not param.choices:
             problems.append(f"choices of {name!r} must be a non-empty tuple")

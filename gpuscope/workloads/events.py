@@ -86,6 +86,10 @@ class Failed:
     last_words: str = ""  # the end of what the child printed
     traceback: str = ""  # the workload's exception, for --debug
     received_s: float = 0.0
+    # a hung run: the phase it hung in ("setup", "first step", "warm-up", "measuring") and the
+    # silence it was allowed, so the message can name the workload, its parameters and the fix
+    phase: str | None = None
+    limit_s: float | None = None
 
 
 RunEvent = Started | FirstStep | WarmupDone | Progress | Result | Failed

@@ -51,7 +51,7 @@ class MemoryProbe(Workload):
     unit = "samples"  # images for cnn, sequences for rnn
     params = (
         Param("model", "cnn", "which bundled model to probe", choices=tuple(MODELS)),
-        Param("precision", "bf16", "autocast dtype, or fp32", choices=PRECISIONS),
+        Param("precision", "bf16", "autocast dtype, or fp32", choices=PRECISIONS, precision=True),
         Param("limit", 65536, "largest batch to try", minimum=1),
     )
     setup_timeout_s = 900.0  # the probe itself runs in setup: 101 s on an H200

@@ -88,6 +88,8 @@ def describe(cls: type[Workload], module: str, where: str) -> dict[str, Any]:
                 "choices": None if p.choices is None else list(p.choices),
                 "minimum": p.minimum,
                 "maximum": p.maximum,
+                "device_defaults": dict(p.device_defaults),
+                "precision": p.precision,
             }
             for p in cls.params
         ],

@@ -113,6 +113,8 @@ class WorkloadInfo:
                 None if p["choices"] is None else tuple(p["choices"]),
                 p["minimum"],
                 p["maximum"],
+                p.get("device_defaults") or {},
+                bool(p.get("precision")),
             )
             for p in data["params"]
         )

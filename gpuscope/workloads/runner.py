@@ -29,6 +29,7 @@ from gpuscope.workloads.events import (
     Failed,
     FirstStep,
     RunEvent,
+    Started,
     WarmupDone,
 )
 from gpuscope.workloads.process_group import end_group
@@ -71,7 +72,8 @@ def _start_deaf_to_ctrl_c(process: multiprocessing.process.BaseProcess) -> None:
 
 
 class Phase(enum.Enum):
-    SETUP = "setup"  # until the first warm-up step is done (cuDNN autotune, torch.compile)
+    SETUP = "setup"  # building tensors and models, until the child says it is set up
+    FIRST_STEP = "first step"  # the first warm-up step (cuDNN autotune, torch.compile)
     WARM_UP = "warm-up"
     MEASURING = "measuring"
 
@@ -90,7 +92,9 @@ class HangLimits:
     slow_step_s: float = 0.0
 
     def seen(self, event: RunEvent) -> None:
-        if isinstance(event, FirstStep):
+        if isinstance(event, Started):
+            self.phase = Phase.FIRST_STEP  # the same allowance as setup: they are one stretch
+        elif isinstance(event, FirstStep):
             self.phase = Phase.WARM_UP
         elif isinstance(event, WarmupDone):
             self.phase = Phase.MEASURING
@@ -100,7 +104,7 @@ class HangLimits:
     @property
     def now_s(self) -> float:
         silence = self.explicit_s if self.explicit_s is not None else RUN_SILENCE_S
-        if self.phase is Phase.SETUP:
+        if self.phase in (Phase.SETUP, Phase.FIRST_STEP):
             return self.explicit_s if self.explicit_s is not None else self.setup_timeout_s
         if self.phase is Phase.WARM_UP:
             return self.spec.warmup_s + silence
@@ -188,7 +192,8 @@ class WorkloadRun:
                     yield self._died()
                     return
                 elif now - last_event_at > self.limits.now_s:
-                    yield self._error(ErrorKind.HUNG, f"{self.limits.describe()}; killed")
+                    hung = self._error(ErrorKind.HUNG, f"{self.limits.describe()}; killed")
+                    yield replace(hung, phase=self.limits.phase.value, limit_s=self.limits.now_s)
                     return
         finally:
             self._reap(_EXIT_AFTER_RESULT_S if child_finished else 0.0)

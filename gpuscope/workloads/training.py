@@ -1,8 +1,7 @@
 """One training or inference step with mixed precision, shared by the bundled model workloads.
 
 Precision: "bf16" and "fp16" run under ``torch.autocast`` (fp16 with a GradScaler, as real
-training does); "fp32" runs plain fp32. ``resolve_batch`` turns the "0 = auto" batch default into
-a batch suited to the device (the figures in docs/benchmarks.md used these).
+training does); "fp32" runs plain fp32.
 """
 
 from __future__ import annotations
@@ -14,14 +13,6 @@ from gpuscope.workloads.api import WorkloadError
 
 PRECISIONS = ("bf16", "fp16", "fp32")
 MODES = ("train", "infer")
-
-
-def resolve_batch(batch: int, device: str, gpu_default: int, cpu_default: int) -> int:
-    if batch < 0:
-        raise WorkloadError(f"batch must be positive (or 0 for automatic), got {batch}")
-    if batch:
-        return batch
-    return cpu_default if device == "cpu" else gpu_default
 
 
 class ModelStep:
