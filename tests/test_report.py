@@ -89,7 +89,10 @@ def test_the_summary_states_the_measured_answers_and_every_chart_is_there(
     assert main(["report", *map(str, inputs), "-o", str(out)]) == 0
     page = out.read_text()
     summary = page[page.index("<h2>Summary</h2>") : page.index("<section>")]
-    assert f"cuda:0 ({H100}) 1,230x the CPU&#x27;s throughput, 95.0x the work per joule" in summary
+    assert (
+        f"cuda:0 bf16 ({H100}): 1,230x the throughput of cpu bf16, 95.0x the work per joule"
+        in summary
+    )  # each side names its precision
     assert (
         "gemm size sweep, cuda:0 vs cpu: cuda:0 overtakes cpu from size=1024 "
         "(0.500x at size=256 to 80.0x at size=1024)" in summary
@@ -139,7 +142,7 @@ def test_the_markdown_form_has_its_charts_as_png_files(inputs: list[Path], tmp_p
     images = re.findall(r"!\[[^]]*\]\((report_files/chart-\d+\.png)\)", text)
     assert len(images) == 5
     assert all((tmp_path / image).read_bytes().startswith(b"\x89PNG") for image in images)
-    assert "| size | device | status |" in text and "1,230x the CPU's throughput" in text
+    assert "| size | device | status |" in text and "1,230x the throughput of cpu bf16" in text
 
 
 def test_without_matplotlib_the_report_has_its_tables_and_says_why(
@@ -214,6 +217,38 @@ def test_a_stopped_run_is_not_summarised_as_a_result(tmp_path: Path) -> None:
     )
     lines = summary_lines([load_input(path)])
     assert lines == ["gemm (dtype=bf16, size=4096) on cpu: 1 TFLOP/s, 5 GFLOP/J."]
+
+
+def test_every_ratio_names_each_sides_precision_and_an_emulated_one_is_not_fair(
+    tmp_path: Path,
+) -> None:
+    """Issue 21: a bf16 GEMM on a CPU that emulates bf16 made the GPU look ~100x better than it
+    is, in silence. Per-device choices compare (one request); an emulated side is marked."""
+    from gpuscope.report.inputs import load_input
+    from gpuscope.report.summary import summary_lines
+
+    chosen = {"dtype": "why", "size": "why"}
+    fair = [
+        report("cpu", 1.3e11, None, params={"dtype": "fp32", "size": 2048}, chosen=chosen),
+        report("cuda:0", 7.7e14, None, params={"dtype": "bf16", "size": 8192}, chosen=chosen),
+    ]
+    emulated = "bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX): far slower"
+    unfair = [report("cpu", 3.3e8, None, emulated=emulated), report("cuda:0", 7.7e14, None)]
+    for name, reports in (("fair", fair), ("unfair", unfair)):
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps({"reports": [r.as_dict() for r in reports]})
+        )
+    (fair_line,) = summary_lines([load_input(tmp_path / "fair.json")])
+    assert fair_line == (f"gemm (): cuda:0 bf16 ({H100}): 5,920x the throughput of cpu fp32.")
+    (unfair_line,) = summary_lines([load_input(tmp_path / "unfair.json")])
+    assert unfair_line.startswith(
+        f"gemm (dtype=bf16, size=4096): cuda:0 bf16 ({H100}): 2,330,000x the throughput of cpu "
+        "bf16. NOT A FAIR RATIO: bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX). A fair "
+        "one runs each device at its fastest native precision"
+    )
+    from gpuscope.report.render import result_row
+
+    assert "precision emulated: not a fair figure" in result_row(unfair[0].as_dict())[1]
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ def result_row(r: dict[str, Any]) -> tuple[str, ...]:
         str(r.get("workload")),
         str(r.get("device"))
         + (" (stopped)" if r.get("stopped_early") else "")
+        + (" (precision emulated: not a fair figure)" if r.get("emulated") else "")
         + (" SIMULATED" if simulated(r) else ""),
         params_text(r.get("params") or {}),
         format_rate(r["throughput"], unit) if r.get("throughput") is not None else "n/a",

@@ -23,6 +23,33 @@ def device_text(report: dict[str, Any]) -> str:
     )
 
 
+def asked(report: dict[str, Any]) -> dict[str, Any]:
+    """The parameters the user set: those gpuscope chose per device are said per device."""
+    chosen = report.get("chosen") or {}
+    return {k: v for k, v in (report.get("params") or {}).items() if k not in chosen}
+
+
+def side(report: dict[str, Any]) -> str:
+    """``cuda:0 bf16 (NVIDIA H100 80GB HBM3)``: a side of a ratio names its precision."""
+    params = report.get("params") or {}
+    precision = params.get("dtype") or params.get("precision")
+    name = report.get("device_name")
+    text = report["device"] + (f" {precision}" if precision else "")
+    return f"{text} ({name})" if name and report["device"] != "cpu" else text
+
+
+def unfair_mark(*reports: dict[str, Any]) -> str:
+    """Where a side ran a precision its device only emulates: why the ratio is not a fair
+    answer, and how to get one."""
+    emulated = [r["emulated"].split(": ")[0] for r in reports if r.get("emulated")]
+    if not emulated:
+        return ""
+    return (
+        f" NOT A FAIR RATIO: {'; '.join(emulated)}. A fair one runs each device at its fastest "
+        "native precision (best: e.g. gpuscope bench ... --dtype best; gpuscope suite does)."
+    )
+
+
 def energy_mark(report: dict[str, Any]) -> str:
     source = report.get("energy_source")
     return " (estimate)" if source == "estimate" else ""
@@ -47,21 +74,22 @@ def bench_lines(results: BenchResults) -> list[str]:
         reports = [r for r in group if counted(r)]
         if not reports:
             continue
-        title = f"{reports[0]['workload']} ({params_phrase(reports[0].get('params', {}))})"
+        phrase = params_phrase(asked(reports[0]))
+        title = reports[0]["workload"] + (f" ({phrase})" if phrase else "")
         base = next((r for r in reports if r["device"] == "cpu"), reports[0])
         for other in reports:
             if other is base or not base.get("throughput"):
                 continue
             speedup = format_ratio(other["throughput"] / base["throughput"])
-            line = f"{title}: {device_text(other)} {speedup}"
-            line += f" the {'CPU' if base['device'] == 'cpu' else base['device']}'s throughput"
+            line = f"{title}: {side(other)}: {speedup} the throughput of {side(base)}"
             if other.get("work_per_joule") and base.get("work_per_joule"):
                 per_joule = format_ratio(other["work_per_joule"] / base["work_per_joule"])
                 line += f", {per_joule} the work per joule{energy_mark(base) or energy_mark(other)}"
-            lines.append(line + simulated_mark(base, other) + ".")
+            lines.append(line + simulated_mark(base, other) + "." + unfair_mark(base, other))
         if len(reports) == 1:
             r = reports[0]
-            line = f"{title} on {device_text(r)}: {format_rate(r['throughput'], r['unit'])}"
+            where = side(r) if asked(r) != (r.get("params") or {}) else device_text(r)
+            line = f"{title} on {where}: {format_rate(r['throughput'], r['unit'])}"
             if r.get("work_per_joule"):
                 wpj = format_rate(r["work_per_joule"], r["unit"], "J")
                 line += f", {wpj}{energy_mark(r)}"
