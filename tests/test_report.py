@@ -239,7 +239,7 @@ def test_every_ratio_names_each_sides_precision_and_an_emulated_one_is_not_fair(
             json.dumps({"reports": [r.as_dict() for r in reports]})
         )
     (fair_line,) = summary_lines([load_input(tmp_path / "fair.json")])
-    assert fair_line == (f"gemm (): cuda:0 bf16 ({H100}): 5,920x the throughput of cpu fp32.")
+    assert fair_line == (f"gemm: cuda:0 bf16 ({H100}): 5,920x the throughput of cpu fp32.")
     (unfair_line,) = summary_lines([load_input(tmp_path / "unfair.json")])
     assert unfair_line.startswith(
         f"gemm (dtype=bf16, size=4096): cuda:0 bf16 ({H100}): 2,330,000x the throughput of cpu "
