@@ -50,6 +50,8 @@ def print_reports(reports: list[RunReport], output_format: str) -> None:
             if r.facts:
                 listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
                 print(f"{r.workload} on {r.device}: {listed}")
+            if r.shared:
+                print(f"{r.workload} on {r.device}: {r.shared}")
         for c in compared:
             speed = format_ratio(c.speedup)
             efficiency = (

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from gpuscope.measurement.run_params import RunParams
 from gpuscope.measurement.run_report import RunReport, build_report, params_text
+from gpuscope.measurement.sharing import Sharing, SharingWatch
 from gpuscope.measurement.targets import RunTarget, device_label
 from gpuscope.sampler import Sampler, WindowResult
 from gpuscope.telemetry.discover import Discovery
@@ -96,6 +97,7 @@ class MeasuredRun:
     state: RunState = RunState.STARTING
     state_since: float | None = None  # time.monotonic() when the state began (event arrival)
     first_step_done: bool = False  # a first step may compile or autotune: say so while it runs
+    child_pid: int | None = None  # the workload's process, once it is set up
     device_name: str | None = None
     telemetry: DeviceInfo | None = None
     facts: dict[str, Any] = field(default_factory=dict)
@@ -150,9 +152,11 @@ class MeasuredRun:
         window = f"run{self.run_id}:{self.label}"
         window_open = False
         last: tuple[float, float, float] | None = None  # (units, seconds, received_s)
+        watch: tuple[SharingWatch, float | None] | None = None  # others on the device, since
         try:
             for event in self._source.events():
                 if isinstance(event, Started):
+                    self.child_pid = event.pid or None
                     self.device_name = event.device_name
                     self.facts = dict(event.facts)
                     self.notes = list(event.notes)
@@ -165,6 +169,10 @@ class MeasuredRun:
                 elif isinstance(event, WarmupDone):
                     sampler.begin_window(window)
                     window_open = True
+                    watch = (
+                        SharingWatch(self.telemetry, self.child_pid),
+                        sampler_now(sampler, self.telemetry),  # the window's edge sample
+                    )
                     last = (0.0, 0.0, event.received_s)
                     self.state, self.state_since = RunState.MEASURING, event.received_s
                 elif isinstance(event, Progress):
@@ -172,7 +180,7 @@ class MeasuredRun:
                 elif isinstance(event, Result):
                     result = _close(sampler, window, self.telemetry) if window_open else None
                     window_open = False
-                    self._finish(event, result)
+                    self._finish(event, result, _others(watch, sampler, self.telemetry))
                 elif isinstance(event, Failed):
                     if window_open:
                         sampler.end_window(window)
@@ -216,7 +224,9 @@ class MeasuredRun:
         ]
         return now
 
-    def _finish(self, event: Result, window: WindowResult | None) -> None:
+    def _finish(
+        self, event: Result, window: WindowResult | None, sharing: Sharing | None = None
+    ) -> None:
         device_name = self.device_name
         if self.device == "cpu":
             device_name = self.telemetry.name if self.telemetry else None
@@ -235,6 +245,7 @@ class MeasuredRun:
             ended_wall_s=time.time(),  # the result arrives as the measured stretch ends
             chosen=self.chosen,
             emulated=self.emulated,
+            sharing=sharing,
         )
         self.state = RunState.DONE
 
@@ -332,6 +343,23 @@ def telemetry_for(
     index = int(device.partition(":")[2] or 0)
     gpus = [i for i in infos if i.vendor is not Vendor.CPU and i.index == index]
     return gpus[0] if len(gpus) == 1 else None
+
+
+def sampler_now(sampler: Sampler, info: DeviceInfo | None) -> float | None:
+    """When the device's newest sample was taken, on the sampler's clock (a test's is fake)."""
+    newest = sampler.latest(info.device_id) if info is not None else None
+    return newest.reading.time_s if newest is not None else None
+
+
+def _others(
+    watch: tuple[SharingWatch, float | None] | None, sampler: Sampler, info: DeviceInfo | None
+) -> Sharing | None:
+    """Who else used the device over the window that just closed."""
+    if watch is None or info is None:
+        return None
+    sharing_watch, since = watch
+    samples = sampler.history_since(info.device_id, since) if since is not None else []
+    return sharing_watch.close([s for s in samples if since is None or s.reading.time_s >= since])
 
 
 def _close(sampler: Sampler, window: str, telemetry: DeviceInfo | None) -> WindowResult | None:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gpuscope.measurement.peaks import peak_tflops
+from gpuscope.measurement.sharing import Sharing
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.units import format_rate, format_ratio
@@ -52,6 +53,10 @@ class RunReport:
     # why: runs of one request compare even where these differ (``comparable_key``)
     chosen: dict[str, str] = field(default_factory=dict)
     emulated: str | None = None  # its precision is one the device only emulates: why
+    # others used the device over the window (measurement.sharing): their share (%, None where
+    # it cannot be told) and the note saying who; shared is None when the device was its own
+    shared_pct: float | None = None
+    shared: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +92,7 @@ def build_report(
     ended_wall_s: float | None = None,
     chosen: dict[str, str] | None = None,
     emulated: str | None = None,
+    sharing: Sharing | None = None,
 ) -> RunReport:
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
     seconds = result.seconds
@@ -124,6 +130,8 @@ def build_report(
         measured_to_s=ended_wall_s,
         chosen=dict(chosen or {}),
         emulated=emulated,
+        shared_pct=sharing.share_pct if sharing is not None else None,
+        shared=sharing.note() if sharing is not None else None,
     )
 
 
@@ -244,6 +252,13 @@ def comparable_key(workload: str, params: Mapping[str, Any], chosen: Mapping[str
     return f"{workload} {asked}"
 
 
+def shared_mark(shared: str | None, share_pct: float | None) -> str:
+    """`` (shared 45%)``: others used the device over the run's window; empty when not."""
+    if shared is None:
+        return ""
+    return f" (shared {share_pct:.0f}%)" if share_pct is not None else " (shared)"
+
+
 def _cell(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else pattern.format(value)
 
@@ -254,7 +269,9 @@ def report_cells(report: RunReport) -> dict[str, str]:
     unit = report.unit
     return {
         "workload": report.workload,
-        "device": report.device + (" (stopped)" if report.stopped_early else ""),
+        "device": report.device
+        + (" (stopped)" if report.stopped_early else "")
+        + shared_mark(report.shared, report.shared_pct),
         "params": params_text(report.params),
         "dtype": str(report.params.get("dtype") or report.params.get("precision") or "n/a"),
         "throughput": "n/a" if report.throughput is None else format_rate(report.throughput, unit),

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuscope.measurement.peaks import datasheet
-from gpuscope.measurement.run_report import params_text
+from gpuscope.measurement.run_report import params_text, shared_mark
 from gpuscope.report.charts import Chart
 from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults, simulated
 from gpuscope.units import format_rate
@@ -47,6 +47,7 @@ def result_row(r: dict[str, Any]) -> tuple[str, ...]:
         str(r.get("device"))
         + (" (stopped)" if r.get("stopped_early") else "")
         + (" (precision emulated: not a fair figure)" if r.get("emulated") else "")
+        + shared_mark(r.get("shared"), r.get("shared_pct"))
         + (" SIMULATED" if simulated(r) else ""),
         params_text(r.get("params") or {}),
         format_rate(r["throughput"], unit) if r.get("throughput") is not None else "n/a",

@@ -50,6 +50,13 @@ def unfair_mark(*reports: dict[str, Any]) -> str:
     )
 
 
+def shared_note(*reports: dict[str, Any]) -> str:
+    """`` Shared: others used 45% of cpu (pid 812 stress 44%).``: a figure others on the
+    device may have lowered."""
+    said = [str(r["shared"]).removeprefix("shared: ") for r in reports if r.get("shared")]
+    return f" Shared: {'; '.join(said)}." if said else ""
+
+
 def energy_mark(report: dict[str, Any]) -> str:
     source = report.get("energy_source")
     return " (estimate)" if source == "estimate" else ""
@@ -85,7 +92,10 @@ def bench_lines(results: BenchResults) -> list[str]:
             if other.get("work_per_joule") and base.get("work_per_joule"):
                 per_joule = format_ratio(other["work_per_joule"] / base["work_per_joule"])
                 line += f", {per_joule} the work per joule{energy_mark(base) or energy_mark(other)}"
-            lines.append(line + simulated_mark(base, other) + "." + unfair_mark(base, other))
+            lines.append(
+                line + simulated_mark(base, other) + "." + unfair_mark(base, other)
+                + shared_note(base, other)
+            )  # fmt: skip
         if len(reports) == 1:
             r = reports[0]
             where = side(r) if asked(r) != (r.get("params") or {}) else device_text(r)
@@ -93,7 +103,7 @@ def bench_lines(results: BenchResults) -> list[str]:
             if r.get("work_per_joule"):
                 wpj = format_rate(r["work_per_joule"], r["unit"], "J")
                 line += f", {wpj}{energy_mark(r)}"
-            lines.append(line + simulated_mark(r) + ".")
+            lines.append(line + simulated_mark(r) + "." + shared_note(r))
     return lines
 
 

@@ -10,6 +10,7 @@ counter is the integral of that power.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -116,18 +117,26 @@ class SimulatedGpu:
         reasons: tuple[str, ...] = ("gpu_idle",) if not busy else ()
         if power_w > 0.95 * self.limit_w:
             reasons = ("sw_power_cap",)
+        background = _clamp(self.timeline(t))
         listed = self.processes if busy or self.extra_load else ()
         used_mib = self.mem_base_mib + sum(p.gpu_mem_mib or 0.0 for p in listed)
-        # each process's share of the SMs and memory bus: the load split by its memory
+        # each process's share of the SMs and memory bus: the timeline's load split by memory,
+        # and a simulated run's (its extra load) to the run, listed as gpuscope's own process
         weight = sum(p.gpu_mem_mib or 0.0 for p in listed) or 1.0
+        load = (background + self.extra_load) or 1.0
+        shares = [(p, background * (p.gpu_mem_mib or 0.0) / weight) for p in listed]
+        if self.extra_load:
+            run = ProcessUsage(os.getpid(), "gpuscope (simulated run)", 1024.0, kind="C")
+            shares.append((run, self.extra_load))
+            used_mib += run.gpu_mem_mib or 0.0
         processes = tuple(
             replace(
                 p,
                 kind=p.kind or "C",
-                sm_pct=round(100 * util * (p.gpu_mem_mib or 0.0) / weight, 1),
-                mem_bus_pct=round(70 * util * (p.gpu_mem_mib or 0.0) / weight, 1),
+                sm_pct=round(100 * util * part / load, 1),
+                mem_bus_pct=round(70 * util * part / load, 1),
             )
-            for p in listed
+            for p, part in shares
         )
         reading = Reading(
             time_s=now_s,

@@ -20,6 +20,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.run_report import shared_mark
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.scoreboard import (
     Group,
@@ -52,6 +53,8 @@ class _Column:
 def _marks(row: Row) -> str:
     """Status (unless done) and SIMULATED: what makes a row's figures other than final and real."""
     words = [] if row.status is RowStatus.DONE else [row.status.value]
+    if row.shared:
+        words.append(shared_mark(row.shared, row.shared_pct).strip(" ()"))
     if row.simulated:
         words.append("SIMULATED")
     return " ".join(words)
@@ -182,6 +185,7 @@ def _notes(group: Group, wide: bool) -> list[str]:
     notes = []
     if len(group.rows) == 1:
         notes.append("run this configuration on another device too (w) to compare the two")
+    notes += [f"{row.device}: {row.shared}" for row in group.rows if row.shared]
     emulated = [row.emulated.split(": ")[0] for row in group.rows if row.emulated]
     notes += [f"{UNFAIR} not a fair ratio: {why}" for why in emulated]
     if emulated:

@@ -51,6 +51,8 @@ class Row:
     failure: str | None = None  # the error, for a failed row
     precision: str | None = None  # the number format it ran in ("fp32", "bf16")
     emulated: str | None = None  # its precision is emulated on its device: why (run_params)
+    shared: str | None = None  # others used its device over the window: who (sharing)
+    shared_pct: float | None = None
 
     @property
     def estimated(self) -> bool:
@@ -155,6 +157,8 @@ def _row(run: MeasuredRun, simulated: frozenset[str]) -> Row:
         figures.note,
         precision=precision,
         emulated=run.emulated,
+        shared=run.report.shared if run.report is not None else None,
+        shared_pct=run.report.shared_pct if run.report is not None else None,
     )
 
 

@@ -1,0 +1,129 @@
+"""Issue 21, item 6: a measured window that others shared says so, with who and how much.
+
+In --demo a simulated training job kept cuda:0 98 % busy and every GEMM there reported 690 W and
+603 MFLOP/J at 0.6 % of peak; on a real machine another user's job, or other load on a shared
+VM, skews a figure the same way, silently."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpuscope.measurement.sharing import SHARED_PCT, cpu_sharing, gpu_sharing
+from gpuscope.telemetry.host_load import HostCpu
+from gpuscope.telemetry.model import ProcessUsage, Reading, Sample, Vendor
+
+
+def cpu_at(t: float, busy: float, steal: float, **processes: float) -> HostCpu:
+    listed = {int(pid.removeprefix("p")): (spent, f"proc{pid}") for pid, spent in processes.items()}
+    return HostCpu(t, busy, steal, 2, listed)
+
+
+def test_on_the_cpu_others_are_the_busy_time_less_the_runs_and_gpuscopes() -> None:
+    start = cpu_at(0.0, 100.0, 5.0, p10=50.0, p11=0.0, p12=3.0)
+    end = cpu_at(10.0, 118.0, 8.0, p10=59.0, p11=1.0, p12=11.0, p13=0.01)
+    sharing = cpu_sharing(start, end, ours={10, 11}, device="cpu")
+    assert sharing.share_pct == pytest.approx(100 * 8.0 / 20.0)  # 18 s busy, 10 of it ours
+    assert [(o.pid, round(o.share_pct or 0)) for o in sharing.others] == [(12, 40)]
+    assert sharing.steal_pct == pytest.approx(15.0) and sharing.shared
+    assert sharing.note() == (
+        "shared: others used 40% of cpu (pid 12 procp12 40%); the hypervisor gave 15% to "
+        "other VMs (steal)"
+    )
+    alone = cpu_sharing(
+        start, cpu_at(10.0, 110.5, 5.0, p10=59.0, p11=1.0, p12=3.0), {10, 11}, "cpu"
+    )
+    assert not alone.shared and alone.note() is None and alone.share_pct < SHARED_PCT  # type: ignore[operator]
+
+
+def sample(*processes: ProcessUsage) -> Sample:
+    return Sample("nvidia:0", Vendor.NVIDIA, Reading(0.0, 0.0, processes=processes))
+
+
+def test_on_a_gpu_others_are_the_processes_the_driver_lists_that_are_not_the_run() -> None:
+    ours = {os.getpid()}
+    run = ProcessUsage(os.getpid(), "python", 2048.0, "C", 50.0)
+    job = ProcessUsage(1, "train.py", 61440.0, "C", 48.0)  # pid 1 is visible in any namespace
+    sharing = gpu_sharing([sample(run, job), sample(run, job)], ours, "nvidia:0")
+    assert sharing.share_pct == pytest.approx(48.0) and sharing.shared
+    assert sharing.note() == "shared: others used 48% of nvidia:0 (pid 1 train.py 48% 60.0 GiB)"
+    idle = ProcessUsage(1, "train.py", 512.0, "C", 0.0)  # there, but idle: not worth a note
+    assert not gpu_sharing([sample(run, idle)], ours, "nvidia:0").shared
+
+
+def test_where_the_driver_gives_no_share_another_process_is_still_said() -> None:
+    """The H100 on driver 580 says NotSupported for per-process utilization: n/a, never 0."""
+    run = ProcessUsage(os.getpid(), "python", 2048.0, "C")
+    job = ProcessUsage(1, "train.py", 61440.0, "C")
+    sharing = gpu_sharing([sample(run, job)], {os.getpid()}, "nvidia:0")
+    assert sharing.share_pct is None and sharing.shared
+    assert sharing.note() == (
+        "shared: 1 other process(es) on nvidia:0, their share n/a (pid 1 train.py 60.0 GiB)"
+    )
+    assert not gpu_sharing([sample(run)], {os.getpid()}, "nvidia:0").shared
+
+
+def test_in_a_container_the_driver_s_pids_name_nothing_here_and_one_of_them_is_the_run() -> None:
+    hidden = 4_000_000  # above pid_max: no process here has it
+    alone = gpu_sharing([sample(ProcessUsage(hidden, None, 1024.0))], {os.getpid()}, "nvidia:0")
+    assert not alone.shared and alone.unknown is not None
+    two = [sample(ProcessUsage(hidden, None, 1024.0), ProcessUsage(hidden + 1, None, 2048.0))]
+    assert gpu_sharing(two, {os.getpid()}, "nvidia:0").shared
+
+
+def test_a_demo_gemm_beside_the_simulated_training_job_is_marked_shared(tmp_path: Path) -> None:
+    from gpuscope.session import Launch, Session, SessionSetup
+    from gpuscope.simulated.devices import SimulatedCpu, demo_gpus
+    from gpuscope.simulated.runs import SimulatedRun
+    from gpuscope.telemetry.discover import Discovery
+    from gpuscope.workloads.registry import find_workloads
+
+    start = time.monotonic()
+    gpus = demo_gpus(start)
+    setup = SessionSetup(
+        discover=lambda: Discovery(devices=[*gpus, SimulatedCpu(start)]),
+        run_factory=lambda spec, _: SimulatedRun(spec, gpus[0], progress_period_s=0.05),
+        find_catalog=lambda: find_workloads(plugin_dirs=[], use_entry_points=False),
+        record_dir=tmp_path,
+        interval_s=0.1,
+    )
+    session = Session(setup)
+    session.probe()
+    session.start()
+    try:
+        gemm = session.find_catalog().workloads["gemm"]
+        (run,) = session.launch(Launch(gemm, {}, ("cuda:0",), 1.0, 0.2, False))
+        deadline = time.monotonic() + 30
+        while not run.finished:
+            assert time.monotonic() < deadline, "the run never finished"
+            time.sleep(0.05)
+    finally:
+        session.close()
+    assert run.report is not None and run.report.shared is not None
+    assert run.report.shared.startswith("shared: others used ")
+    assert "pid 4242 python" in run.report.shared
+    assert 40 < (run.report.shared_pct or 0) < 60  # the job and the run split the GPU
+
+
+def test_a_cpu_run_beside_a_busy_process_says_who_took_the_cpu(capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real CPU run with a real competitor: the table, the JSON and the note say so."""
+    pytest.importorskip("torch")
+    from gpuscope.cli import main
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        assert main(["bench", "gemm", "--device", "cpu", "--dtype", "fp32", "--size", "128",
+                     "--duration", "2", "--warmup", "0.2", "--json"]) == 0  # fmt: skip
+    finally:
+        spinner.kill()
+        spinner.wait()
+    (report,) = json.loads(capsys.readouterr().out)["reports"]
+    assert report["shared"] is not None and report["shared_pct"] >= SHARED_PCT, report
+    assert f"pid {spinner.pid} python" in report["shared"]
