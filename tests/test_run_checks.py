@@ -289,7 +289,7 @@ def test_a_comparison_prints_once_and_keeps_json_and_csv_machine_readable(
     elif output == "--csv":
         assert len(result.stdout.strip().splitlines()) == 3 and "vs cpu" not in result.stdout
     else:
-        assert result.stdout.count("cpu vs cpu: throughput") == 1
+        assert result.stdout.count("cpu (fp32) vs cpu (fp32): throughput") == 1
 
 
 def test_device_checks_name_the_device_as_typed() -> None:

@@ -21,7 +21,6 @@ from gpuscope.sinks.reports import (
     sweep_json,
     write_reports_csv,
 )
-from gpuscope.units import format_ratio
 from gpuscope.workloads.registry import Catalog
 
 TABLE_COLUMNS = (
@@ -53,13 +52,7 @@ def print_reports(reports: list[RunReport], output_format: str) -> None:
             if r.shared:
                 print(f"{r.workload} on {r.device}: {r.shared}")
         for c in compared:
-            speed = format_ratio(c.speedup)
-            efficiency = (
-                "n/a (needs energy on both)"
-                if c.efficiency_ratio is None
-                else f"{format_ratio(c.efficiency_ratio)}{c.estimated_note()}"
-            )
-            print(f"{c.device} vs {c.baseline}: throughput {speed}, work per joule {efficiency}")
+            print(c.line())
     for r in reports:
         for note in r.notes:
             print(f"gpuscope bench: note: {r.workload} on {r.device}: {note}", file=sys.stderr)
@@ -95,16 +88,7 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
     for device, why in no_energy.items():
         print(f"no energy on {device}: {why}")
     for value, c in sweep_comparisons(sweep, points):
-        speed = format_ratio(c.speedup)
-        efficiency = (
-            "n/a (needs energy on both)"
-            if c.efficiency_ratio is None
-            else f"{format_ratio(c.efficiency_ratio)}{c.estimated_note()}"
-        )
-        print(
-            f"{sweep.param}={value}: {c.device} vs {c.baseline}: throughput {speed}, "
-            f"work per joule {efficiency}"
-        )
+        print(f"{sweep.param}={value}: {c.line()}")
 
 
 def write_sweep_csv(sweep: Sweep, points: list[SweepPoint], stream: Any) -> None:
