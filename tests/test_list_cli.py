@@ -100,15 +100,18 @@ def test_each_device_is_read_once_with_no_wait_and_delta_metrics_count_as_suppor
 
 
 def test_list_imports_only_what_listing_needs() -> None:
-    """Issue 21: list must start within 100 ms; nvidia-ml-py (15-20 ms) is not imported where
-    the driver's library does not load, nor platformdirs, tomllib or json without a reason."""
+    """Issue 21: list must start within 100 ms; nvidia-ml-py (15-20 ms) and amdsmi (5-7 ms)
+    are not imported where their library does not load, nor platformdirs, tomllib or json
+    without a reason."""
     code = (
         "import sys, ctypes\n"
-        "try:\n    ctypes.CDLL('libnvidia-ml.so.1'); nvml = True\n"
-        "except OSError:\n    nvml = False\n"
+        "def loads(name):\n    try:\n        ctypes.CDLL(name); return True\n"
+        "    except OSError:\n        return False\n"
+        "nvml, rocm = loads('libnvidia-ml.so.1'), loads('/opt/rocm/lib/libamd_smi.so')\n"
         "from gpuscope.cli import main\n"
         "assert main(['list']) == 0\n"
         "unwanted = ['platformdirs', 'tomllib', 'json'] + ([] if nvml else ['pynvml'])\n"
+        "unwanted += [] if rocm else ['amdsmi']\n"
         "print('imported:', [m for m in unwanted if m in sys.modules])\n"
     )
     env = {**os.environ, "XDG_CONFIG_HOME": "/nonexistent-gpuscope-test"}

@@ -9,8 +9,11 @@ they become ``None`` here and go no further.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
+import os
 import time
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +27,7 @@ from gpuscope.telemetry.model import (
     Reading,
     Vendor,
 )
+from gpuscope.telemetry.native_library import loads, worth_asking
 from gpuscope.telemetry.precisions import amd_precisions
 
 # AMD's update period is not measured here yet; NVML's 100 ms (H100) is the working assumption.
@@ -202,16 +206,46 @@ def _energy_j(energy: dict[str, Any] | None) -> float | None:
     return count * resolution_uj / 1e6
 
 
+def _without_library() -> str | None:
+    """Why amdsmi cannot work here, found without importing it; None where it may."""
+    try:
+        spec = importlib.util.find_spec("amdsmi")
+    except Exception:  # a finder that fails: let the import say
+        return None
+    if spec is None:
+        return NOT_INSTALLED
+    package = Path(spec.origin).parent if spec.origin else None
+    rocm = os.environ.get("ROCM_HOME", os.environ.get("ROCM_PATH"))
+    candidates: list[str | Path] = [  # where amdsmi looks (amdsmi_wrapper.find_smi_library)
+        *([Path(rocm) / "lib" / "libamd_smi.so"] if rocm else []),
+        "libamd_smi.so",
+        *([package / "libamd_smi.so"] if package else []),
+        Path(os.environ.get("ROCM_PATH", "/opt/rocm")) / "lib" / "libamd_smi.so",
+    ]
+    return (
+        None if loads(candidates) else "amdsmi: ROCm library not loadable (libamd_smi.so not found)"
+    )
+
+
+NOT_INSTALLED = "amdsmi: not installed (pip install 'gpuscope[amd]')"
+LIBRARY_NOT_FOUND = "amdsmi: ROCm library not loadable (libamd_smi.so not found)"
+
+
 def probe() -> BackendProbe:
     """Open every AMD GPU, or say in one line why there are none."""
     probe_result = BackendProbe(name="amdsmi")
+    if worth_asking("amdsmi"):
+        missing = _without_library()
+        if missing is not None:
+            probe_result.absent_reason = missing
+            return probe_result
     try:
         # amdsmi print()s its library-load failures to stdout, which would corrupt
         # `gpuscope record -o -` and `gpuscope list --json`: keep them out.
         with contextlib.redirect_stdout(io.StringIO()):
             import amdsmi as smi
     except ModuleNotFoundError:
-        probe_result.absent_reason = "amdsmi: not installed (pip install 'gpuscope[amd]')"
+        probe_result.absent_reason = NOT_INSTALLED
         return probe_result
     except Exception as exc:  # KeyError('libamd_smi.so') when ROCm is absent, OSError elsewhere
         probe_result.absent_reason = (

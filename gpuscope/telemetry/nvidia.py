@@ -6,7 +6,6 @@ Volta and newer, cumulative since the driver was loaded), clocks in MHz, tempera
 
 from __future__ import annotations
 
-import sys
 import time
 from types import ModuleType
 from typing import Any
@@ -21,6 +20,7 @@ from gpuscope.telemetry.model import (
     Reading,
     Vendor,
 )
+from gpuscope.telemetry.native_library import loads, worth_asking
 from gpuscope.telemetry.precisions import nvidia_precisions
 from gpuscope.telemetry.processes import process_name
 
@@ -282,7 +282,7 @@ def _float(value: int | float | None) -> float | None:
 def probe() -> BackendProbe:
     """Open every NVIDIA GPU, or say in one line why there are none."""
     probe_result = BackendProbe(name="nvml")
-    if not _driver_library_loads():
+    if worth_asking("pynvml") and not loads(["libnvidia-ml.so.1"]):  # what nvidia-ml-py loads
         probe_result.absent_reason = LIBRARY_NOT_FOUND
         return probe_result
     try:
@@ -315,22 +315,6 @@ def probe() -> BackendProbe:
 
 
 LIBRARY_NOT_FOUND = "NVML: driver not found (libnvidia-ml.so.1 not loadable)"
-
-
-def _driver_library_loads() -> bool:
-    """Whether the driver's NVML library loads, asked before importing nvidia-ml-py: its import
-    costs 15-20 ms, a fifth of ``gpuscope list`` on a machine with no NVIDIA driver (issue 21).
-    Linux only, where nvidia-ml-py itself loads ``libnvidia-ml.so.1``; elsewhere, and when
-    pynvml is already imported (nothing left to save), nvidia-ml-py's own ``nvmlInit`` says."""
-    if not sys.platform.startswith("linux") or "pynvml" in sys.modules:
-        return True
-    import ctypes
-
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        return False
-    return True
 
 
 def _init_failure(nv: ModuleType, exc: Exception) -> str:
