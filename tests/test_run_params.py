@@ -192,14 +192,17 @@ def test_bench_with_no_options_runs_the_cpus_native_precision_at_its_size(
     pytest.importorskip("torch")
     (tmp_path / "cpuinfo").write_text(flags)
     monkeypatch.setattr(cpu_module, "CPUINFO", tmp_path / "cpuinfo")
-    args = ["bench", "gemm", "--device", "cpu", "--duration", "0.3", "--warmup", "0", "--json"]
+    args = ["bench", "gemm", "--device", "cpu", "--duration", "0.2", "--warmup", "0", "--json"]
+    if dtype == "bf16":  # asked for by name on a CPU that has it: no note
+        args += ["--dtype", "bf16"]
     assert main([*args, "--size", "64"]) == 0  # small: bf16 is fast enough even emulated
     out = capsys.readouterr()
     (ran,) = json.loads(out.out)["reports"]
     assert ran["params"] == {"dtype": dtype, "size": 64} and ran["throughput"] > 0
-    assert "dtype" in ran["chosen"] and ran["emulated"] is None
-    assert ("dtype=fp32: bf16 would be emulated on cpu" in out.err) is (dtype == "fp32")
-    assert main([*args, "--size", "64", "--dtype", "bf16"]) == 0
-    emulated = capsys.readouterr()
-    assert ("note: bf16 is emulated on cpu (AVX2" in emulated.err) is (dtype == "fp32")
-    assert json.loads(emulated.out)["reports"][0]["emulated"] is not None or dtype == "bf16"
+    assert ran["emulated"] is None and out.err.count("note:") == (dtype == "fp32")
+    assert ("dtype=fp32: bf16 would be emulated on cpu (AVX2" in out.err) is (dtype == "fp32")
+    if dtype == "fp32":  # bf16 asked for by name on the AVX2 CPU: it runs, said once set up
+        assert main([*args, "--size", "64", "--dtype", "bf16"]) == 0
+        emulated = capsys.readouterr()
+        assert emulated.err.count("note: bf16 is emulated on cpu (AVX2") == 1
+        assert json.loads(emulated.out)["reports"][0]["emulated"].startswith("bf16 is emulated")
