@@ -123,20 +123,23 @@ def _rate(value: float | None, unit: str, per: str = "") -> str:
 
 def cpu_vs_gpu(ctx: Context, result: SectionResult, left_s: float) -> None:
     payload = ctx.run_json(
-        ctx.gpuscope("bench", "cnn", "--compare", f"cpu,{ctx.cuda}", "--duration", "5",
-                     "--warmup", "2", "--json"),
+        ctx.gpuscope("bench", "cnn", "--compare", f"cpu,{ctx.cuda}", "--precision", "best",
+                     "--duration", "5", "--warmup", "2", "--json"),
         timeout_s=left_s - 2,
     )  # fmt: skip
     table = Table(
-        "gpuscope bench cnn --compare cpu,cuda (ResNet-50 train bf16, default batches)",
-        ["device", "name", "batch", "images/s", "avg W", "images/J", "energy"],
-    )
+        "gpuscope bench cnn --compare cpu,cuda --precision best (ResNet-50 train, each device at "
+        "its fastest native precision and its default batch)",
+        ["device", "name", "precision", "batch", "images/s", "avg W", "images/J", "energy",
+         "shared"],
+    )  # fmt: skip
     for report in payload["reports"]:
         table.rows.append(
             [
-                report["device"], report["device_name"], report["facts"].get("batch"),
-                report["throughput"], report["avg_power_w"], report["work_per_joule"],
-                report["energy_source"] or report["energy_note"],
+                report["device"], report["device_name"], report["params"].get("precision"),
+                report["facts"].get("batch"), report["throughput"], report["avg_power_w"],
+                report["work_per_joule"], report["energy_source"] or report["energy_note"],
+                report.get("shared") or "no",
             ]
         )  # fmt: skip
     result.tables.append(table)
