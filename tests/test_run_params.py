@@ -206,3 +206,19 @@ def test_bench_with_no_options_runs_the_cpus_native_precision_at_its_size(
         emulated = capsys.readouterr()
         assert emulated.err.count("note: bf16 is emulated on cpu (AVX2") == 1
         assert json.loads(emulated.out)["reports"][0]["emulated"].startswith("bf16 is emulated")
+
+
+def test_what_was_chosen_reads_as_words_in_the_csv() -> None:
+    import csv
+    import io
+
+    from gpuscope.sinks.reports import write_reports_csv
+
+    stream = io.StringIO()
+    write_reports_csv([report(cpu(AVX2))], stream)
+    (row,) = csv.DictReader(io.StringIO(stream.getvalue()))
+    assert row["chosen"] == (
+        "dtype: bf16 would be emulated on cpu (AVX2, no AVX512-BF16 or AMX); "
+        "size: the default on a CPU"
+    )
+    assert row["emulated"] == "" and row["shared"] == "" and row["params"] == "dtype=fp32 size=2048"

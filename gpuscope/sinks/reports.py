@@ -20,10 +20,13 @@ REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
 
 
 def report_values(report: RunReport) -> dict[str, Any]:
-    """A report's fields as CSV cells take them: params and facts as ``k=v`` words."""
+    """A report's fields as CSV cells take them: params and facts as ``k=v`` words, what was
+    chosen per device as ``name: why`` clauses, dropped-fact notes one after another."""
     values = report.as_dict()
     values["params"] = params_text(report.params)
     values["facts"] = params_text(report.facts)
+    values["chosen"] = "; ".join(f"{k}: {v}" for k, v in report.chosen.items())
+    values["notes"] = "; ".join(report.notes)
     return values
 
 
