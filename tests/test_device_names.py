@@ -43,11 +43,37 @@ def test_torchs_numbering_of_nvml_gpus(env: dict[str, str], order: list[int] | N
     assert (None if numbering is None else [g.index for g in numbering]) == order
 
 
-def test_gpus_of_different_models_are_numbered_only_in_pci_bus_order() -> None:
+def test_gpus_of_different_models_are_numbered_only_in_pci_bus_order_or_by_uuid() -> None:
     mixed = gpus("A100", "RTX 4090")
     assert torch_numbering(mixed, {}) is None  # fastest first: CUDA does not publish the rule
     numbering = torch_numbering(mixed, {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"})
     assert numbering is not None and [g.index for g in numbering] == [0, 1]
+    by_uuid = torch_numbering(mixed, {"CUDA_VISIBLE_DEVICES": "GPU-1111,GPU-0000"})
+    assert by_uuid is not None and [g.index for g in by_uuid] == [1, 0]  # named: known
+    assert torch_numbering(mixed, {"CUDA_VISIBLE_DEVICES": "1,0"}) is None  # fastest-first ids
+
+
+def test_gpuscopes_own_runs_number_gpus_in_bus_order_so_mixed_models_are_named_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review of issue 21: with an A100 and a T4, cuda:1 was taken for NVML's second GPU while
+    CUDA's fastest-first order put the other A100 there: the wrong precisions were chosen. The
+    workload child runs with CUDA_DEVICE_ORDER=PCI_BUS_ID unless the user set another."""
+    from gpuscope.workloads.child import run_environment
+
+    mixed = gpus("A100", "T4", "A100")
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    assert run_environment({})["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert run_target("cuda:1", mixed).telemetry == mixed[1]
+    assert [t.label for t in launch_targets(mixed)[0]] == ["cuda:0", "cuda:1", "cuda:2", "cpu"]
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")  # the user's choice stands
+    assert run_environment({"CUDA_DEVICE_ORDER": "FASTEST_FIRST"})["CUDA_DEVICE_ORDER"] == (
+        "FASTEST_FIRST"
+    )
+    assert run_target("cuda:1", mixed).telemetry is None  # found by UUID once it starts
+    assert [t.telemetry for t in launch_targets(mixed)[0][:3]] == [None, None, None]
+    with pytest.raises(UnknownTarget, match="numbering of these GPUs is not known"):
+        run_target("nvidia:1", mixed)
 
 
 def test_either_spelling_names_one_target_and_both_are_said_where_they_differ(

@@ -118,3 +118,12 @@ def test_the_readmes_python_api_example_runs_as_written(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     cpu = [line for line in done.stdout.splitlines() if line.startswith("cpu ")]
     assert len(cpu) == 1, done.stdout  # the CPU's window, on any machine
+
+
+def test_every_code_block_in_the_readme_and_docs_is_closed() -> None:
+    """A stray fence turned the rest of the README into one code block (issue 21's review)."""
+    import re as regex
+
+    for page in [DOCS.parent / "README.md", *DOCS.glob("*.md")]:
+        fences = regex.findall(r"^ *```", page.read_text(), regex.M)
+        assert len(fences) % 2 == 0, f"{page.name}: an unclosed code block"

@@ -232,7 +232,7 @@ def test_every_ratio_names_each_sides_precision_and_an_emulated_one_is_not_fair(
         report("cpu", 1.3e11, None, params={"dtype": "fp32", "size": 2048}, chosen=chosen),
         report("cuda:0", 7.7e14, None, params={"dtype": "bf16", "size": 8192}, chosen=chosen),
     ]
-    emulated = "bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX): far slower"
+    emulated = "bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX)"
     unfair = [report("cpu", 3.3e8, None, emulated=emulated), report("cuda:0", 7.7e14, None)]
     for name, reports in (("fair", fair), ("unfair", unfair)):
         (tmp_path / f"{name}.json").write_text(
@@ -259,6 +259,12 @@ def test_every_ratio_names_each_sides_precision_and_an_emulated_one_is_not_fair(
          "throughput is not a number"),
         ({"sweep": {"param": "size", "values": [1]}, "points": [{"device": "cpu"}]},
          "point 1 has no status"),
+        ({"reports": [{"workload": "g", "device": "cpu", "unit": "F", "shared_pct": "45"}]},
+         "shared_pct is not a number"),
+        ({"reports": [{"workload": "g", "device": "cpu", "unit": "F", "emulated": 1}]},
+         "emulated is not text"),
+        ({"reports": [{"workload": "g", "device": "cpu", "unit": "F", "chosen": []}]},
+         "chosen is not an object"),
     ],
 )  # fmt: skip
 def test_a_malformed_result_file_is_one_line_and_exit_2(

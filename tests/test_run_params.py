@@ -18,7 +18,7 @@ from gpuscope.telemetry.cpu import CpuDevice
 from gpuscope.telemetry.model import DeviceInfo, Vendor
 from gpuscope.telemetry.precisions import amd_precisions, cpu_precisions, nvidia_precisions
 from gpuscope.workloads.api import BEST, WorkloadError
-from gpuscope.workloads.events import ErrorKind, Failed, Result
+from gpuscope.workloads.events import ErrorKind, Failed, Phase, Result
 from gpuscope.workloads.registry import bundled_workloads
 
 AVX2 = "flags\t\t: fpu sse2 avx avx2 fma\n"  # the 2-core EPYC VM, most laptops
@@ -100,10 +100,10 @@ def test_why_each_choice_was_made_is_said() -> None:
         "dtype": "bf16 would be emulated on cpu (AVX2, no AVX512-BF16 or AMX)",
         "size": "the default on a CPU",
     }
-    assert choice_notes(WORKLOADS["gemm"], [run]) == [
+    assert choice_notes([run]) == [
         "dtype=fp32: bf16 would be emulated on cpu (AVX2, no AVX512-BF16 or AMX)"
     ]
-    assert choice_notes(WORKLOADS["gemm"], [run_params(WORKLOADS["gemm"], {}, cpu(AMX))]) == []
+    assert choice_notes([run_params(WORKLOADS["gemm"], {}, cpu(AMX))]) == []
 
 
 def test_best_is_each_devices_fastest_native_precision() -> None:
@@ -123,8 +123,9 @@ def test_an_emulated_precision_asked_for_runs_with_a_line_naming_the_native_one(
     run = run_params(WORKLOADS["gemm"], {"dtype": "bf16"}, cpu(AVX2))
     assert run.values["dtype"] == "bf16" and "dtype" not in run.chosen
     assert run.emulated is not None
-    assert run.emulated.startswith("bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX)")
-    assert "fp32, which it does in hardware (dtype=fp32, or dtype=best" in run.emulated
+    assert run.emulated.head() == "bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX)"
+    assert "fp32, which it does in hardware (dtype=fp32, or dtype=best" in run.emulated.text()
+    assert choice_notes([run]) == [run.emulated.text()]  # said before the run
     assert run_params(WORKLOADS["gemm"], {"dtype": "bf16"}, cpu(AMX)).emulated is None
     with pytest.raises(WorkloadError, match="gemm has no parameter 'batch'"):
         run_params(WORKLOADS["gemm"], {"batch": 1}, cpu(AVX2))
@@ -134,7 +135,9 @@ def report(target: RunTarget, params: dict[str, str] | None = None, rate: float 
     resolved = run_params(WORKLOADS["gemm"], params or {}, target)
     return build_report(
         "gemm", target.torch_device, "FLOP", resolved.values, Result(rate, None, 1.0, 1),
-        None, None, None, chosen=resolved.chosen, emulated=resolved.emulated,
+        None, None, None, chosen=resolved.chosen,
+        emulated=resolved.emulated.head() if resolved.emulated else None,
+        precision_param=resolved.precision_param,
     )  # fmt: skip
 
 
@@ -157,7 +160,7 @@ def test_a_ratio_against_an_emulated_precision_is_marked_and_the_fair_one_offere
     found = compare(slow, fast)
     assert not found.fair and found.emulated == ("cpu",)
     assert "NOT FAIR: cpu emulated its precision" in found.line()
-    assert "best (e.g. --dtype best) runs each device at its fastest native one" in found.line()
+    assert "--dtype best runs each device at its fastest native one" in found.line()
 
 
 def test_a_first_step_that_does_not_finish_says_what_why_and_the_fix() -> None:
@@ -165,7 +168,7 @@ def test_a_first_step_that_does_not_finish_says_what_why_and_the_fix() -> None:
     info = WORKLOADS["gemm"]
     resolved = run_params(info, {"dtype": "bf16", "size": 8192}, cpu(AVX2))
     run = MeasuredRun(info, "cpu", resolved.values, emulated=resolved.emulated)
-    hung = Failed(ErrorKind.HUNG, "no progress", phase="first step", limit_s=120.0)
+    hung = Failed(ErrorKind.HUNG, "no progress", phase=Phase.FIRST_STEP, limit_s=120.0)
     message = describe_error(hung, run)
     assert message.startswith(
         "one step of gemm dtype=bf16 size=8192 on cpu did not finish in 120 s: likely because "
@@ -173,7 +176,7 @@ def test_a_first_step_that_does_not_finish_says_what_why_and_the_fix() -> None:
     )
     assert "(dtype=fp32, or dtype=best" in message and "--hang-timeout" in message
     fine = MeasuredRun(info, "cuda:0", {"dtype": "bf16", "size": 65536})
-    setup = describe_error(Failed(ErrorKind.HUNG, "x", phase="setup", limit_s=120.0), fine)
+    setup = describe_error(Failed(ErrorKind.HUNG, "x", phase=Phase.SETUP, limit_s=120.0), fine)
     assert setup.startswith("setup of gemm dtype=bf16 size=65536 on cuda:0 did not finish in 120")
     assert "smaller size or batch" in setup
 
@@ -222,3 +225,60 @@ def test_what_was_chosen_reads_as_words_in_the_csv() -> None:
         "size: the default on a CPU"
     )
     assert row["emulated"] == "" and row["shared"] == "" and row["params"] == "dtype=fp32 size=2048"
+
+
+def test_a_precision_parameters_own_device_default_is_its_default_there() -> None:
+    """Review of issue 21: a precision parameter's device_defaults were ignored."""
+    from gpuscope.workloads.api import Param
+
+    class Declared:
+        name = "plugin"
+        params = (
+            Param("amp", "bf16", choices=("fp32", "bf16"), precision=True,
+                  device_defaults={"cpu": "fp32"}),
+        )  # fmt: skip
+
+    assert run_params(Declared, {}, cpu(AMX)).values == {"amp": "fp32"}  # its CPU default
+    assert run_params(Declared, {}, cpu(None)).values == {"amp": "fp32"}  # formats unknown
+    assert run_params(Declared, {}, nvidia(9, 0)).values == {"amp": "bf16"}
+
+
+def test_an_amd_gpu_gets_the_rocm_default_whatever_torch_calls_it() -> None:
+    from gpuscope.workloads.api import Param
+
+    class Declared:
+        name = "plugin"
+        params = (Param("size", 8, device_defaults={"cpu": 2, "rocm": 4}),)
+
+    mi300 = DeviceInfo("amd:0", Vendor.AMD, 0, "MI300X", precisions=amd_precisions("gfx942"))
+    for name in ("cuda:0", "rocm:0"):  # a ROCm build of torch calls it cuda:0
+        target = RunTarget(name, mi300)
+        assert target.kind == "rocm"
+        assert run_params(Declared, {}, target).values == {"size": 4}
+
+
+def test_a_plugins_precision_parameter_names_each_side_whatever_its_name() -> None:
+    """Review of issue 21: only parameters named dtype or precision were named beside a device;
+    a plugin's ``amp`` showed up as a difference instead, and the fair hint named --dtype."""
+    from gpuscope.workloads.api import Param
+
+    class Declared:
+        name = "plugin"
+        params = (
+            Param("amp", "bf16", choices=("fp32", "bf16"), precision=True),
+            Param("n", 8, device_defaults={"cpu": 2}),
+        )
+
+    def ran(target: RunTarget, given: dict[str, str]):  # type: ignore[no-untyped-def]
+        resolved = run_params(Declared, given, target)
+        return build_report(
+            "plugin", target.torch_device, "things", resolved.values,
+            Result(1.0, None, 1.0, 1), None, None, None, chosen=resolved.chosen,
+            emulated=resolved.emulated.head() if resolved.emulated else None,
+            precision_param=resolved.precision_param,
+        )  # fmt: skip
+
+    fair = compare(ran(cpu(AVX2), {}), ran(nvidia(9, 0), {}))
+    assert fair.sides() == "cuda:0 (bf16) vs cpu (fp32)" and fair.differs == ("n 2/8",)
+    unfair = compare(ran(cpu(AVX2), {"amp": "bf16"}), ran(nvidia(9, 0), {"amp": "bf16"}))
+    assert "--amp best runs each device at its fastest native one" in unfair.line()

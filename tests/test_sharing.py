@@ -70,11 +70,42 @@ def test_where_the_driver_gives_no_share_another_process_is_still_said() -> None
 
 
 def test_in_a_container_the_driver_s_pids_name_nothing_here_and_one_of_them_is_the_run() -> None:
-    hidden = 4_000_000  # above pid_max: no process here has it
-    alone = gpu_sharing([sample(ProcessUsage(hidden, None, 1024.0))], {os.getpid()}, "nvidia:0")
-    assert not alone.shared and alone.unknown is not None
-    two = [sample(ProcessUsage(hidden, None, 1024.0), ProcessUsage(hidden + 1, None, 2048.0))]
-    assert gpu_sharing(two, {os.getpid()}, "nvidia:0").shared
+    """NVML lists the host's pids; inside a container none of them is the run's. The run is
+    then the one whose memory is nearest its own (allocator peak plus a CUDA context)."""
+    ours = {os.getpid()}
+    alone = gpu_sharing(
+        [sample(ProcessUsage(777_001, None, 1524.0, "C", 90.0))], ours, "gpu", 1024.0
+    )
+    assert not alone.shared and alone.unknown is not None and alone.others == ()
+    run = ProcessUsage(777_001, None, 8692.0, "C", 60.0)  # 8 GiB held by the run, + context
+    job = ProcessUsage(777_002, None, 40960.0, "C", 35.0)
+    two = gpu_sharing([sample(run, job)], ours, "gpu", 8192.0)
+    assert [o.pid for o in two.others] == [777_002] and two.share_pct == pytest.approx(35.0)
+
+
+def test_a_process_of_unknown_share_beside_one_of_known_share_is_still_said() -> None:
+    run = ProcessUsage(os.getpid(), "python", 2048.0, "C", 90.0)
+    known = ProcessUsage(1, "idle.py", 512.0, "C", 2.0)
+    unknown = ProcessUsage(2, "job.py", 4096.0, "C")
+    sharing = gpu_sharing([sample(run, known, unknown)], {os.getpid()}, "nvidia:0")
+    assert sharing.share_pct == pytest.approx(2.0) and sharing.shared
+    assert sharing.note() is not None and "and 1 more an unknown share" in sharing.note()  # type: ignore[operator]
+
+
+def test_the_cpu_counted_is_the_cores_gpuscope_may_run_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Under taskset or a cpuset, load on other cores is not others' share of ours."""
+    from collections import namedtuple
+
+    from gpuscope.telemetry import host_load
+
+    times = namedtuple("times", "user system idle steal")
+    cores = [times(10.0, 0.0, 0.0, 0.0), times(0.0, 0.0, 10.0, 0.0), times(5.0, 0.0, 5.0, 1.0)]
+    monkeypatch.setattr(host_load.psutil, "cpu_times", lambda percpu: cores)
+    monkeypatch.setattr(host_load.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(host_load.os, "sched_getaffinity", lambda pid: {1, 2})
+    counters = host_load.host_cpu()
+    assert counters.cores == 2 and counters.busy_s == pytest.approx(5.0)
+    assert counters.steal_s == pytest.approx(1.0)
 
 
 def test_a_demo_gemm_beside_the_simulated_training_job_is_marked_shared(tmp_path: Path) -> None:

@@ -52,9 +52,7 @@ def test_a_run_that_outlasts_its_share_fails_saying_why_and_the_suite_keeps_its_
     from gpuscope.workloads.registry import find_workloads
     from tests.plugin_files import workload_with_step
 
-    slow = workload_with_step(
-        tmp_path, "slow", "return Work(units=1)", "import time; time.sleep(60)"
-    )
+    slow = workload_with_step(tmp_path, "slow", "import time; time.sleep(60); return 1")
     quick = workload_with_step(tmp_path, "quick", "return Work(units=1)")
     catalog = find_workloads(plugin_files=[slow, quick], plugin_dirs=[], use_entry_points=False)
     monkeypatch.setattr(suite, "bundled_workloads", lambda: catalog)
@@ -68,7 +66,8 @@ def test_a_run_that_outlasts_its_share_fails_saying_why_and_the_suite_keeps_its_
     err = capsys.readouterr().err.splitlines()
     said = [line for line in err if line.startswith("gpuscope suite: ")]
     assert said[0].startswith("gpuscope suite: slow on cpu: failed: past its")  # in the order
-    assert "share of the budget, in setup" in said[0]
+    assert "share of the budget, in first step (one step of slow on cpu did not" in said[0]
+    assert said[0].endswith("a larger --budget allows more time)")
     assert said[1].startswith("gpuscope suite: quick on cpu: measured: ")  # things happened
     assert said[2].startswith("gpuscope suite: 2 items in ") and "1 measured, 1 failed" in said[2]
     items = json.loads((out / "suite.json").read_text())["items"]
@@ -112,3 +111,20 @@ def test_bad_suite_options_are_one_line_and_exit_2(
     file.write_text("")
     assert main(["suite", "-o", str(file)]) == 1
     assert "is a file" in capsys.readouterr().err
+
+
+def test_a_whole_run_is_not_called_cut_short_when_the_timer_fires_as_its_child_exits() -> None:
+    from gpuscope.commands.bench import Outcome
+    from gpuscope.measurement.run_params import RunParams
+    from gpuscope.measurement.targets import RunTarget
+    from tests.compare_runs import measured
+
+    whole = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 64})
+    item = suite.Item(whole.workload, RunTarget("cpu"), {}, RunParams(whole.params))
+    suite._settle(item, whole, 10.0, True, Outcome())  # spent, but its result was whole
+    assert item.status is suite.ItemStatus.MEASURED and item.why == "1 GFLOP/s"
+    cut = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 64}, stopped=True)
+    outcome = Outcome()
+    suite._settle(item, cut, 10.0, True, outcome)
+    assert item.why is not None and "cut short at its 10 s share of the budget" in item.why
+    assert outcome.reports[0].stopped_early is False  # a whole measurement, over fewer seconds

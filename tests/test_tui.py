@@ -777,3 +777,47 @@ async def test_the_launcher_offers_per_device_defaults_says_what_is_emulated_and
     (launch,) = launched
     assert launch.given == {} and launch.hang_timeout_s == 600.0  # each device's defaults
     assert set(launch.devices) == {"cpu", "cuda:0"}
+
+
+async def test_a_parameter_with_choices_and_device_defaults_starts_on_each_devices_default(
+    tmp_path: Path,
+) -> None:
+    """Review of issue 21: a Select showed the declared default and sent it to every device."""
+    from textual.widgets import Select
+
+    from gpuscope.session import Launch
+    from tests.plugin_files import write_plugin
+
+    plugin = write_plugin(
+        tmp_path,
+        "layout",
+        """
+        class Layout(Workload):
+            name = "layout"
+            unit = "things"
+            devices = ("cpu", "cuda")
+            params = (Param("order", "nhwc", choices=("nchw", "nhwc"),
+                            device_defaults={"cpu": "nchw"}),)
+
+            def setup(self, device, params):
+                pass
+
+            def step(self):
+                return 1
+        """,
+    )
+    app = make_app(plugin_files=[plugin])
+    launched: list[Launch] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        app.session.launch = lambda launch: launched.append(launch) or []  # type: ignore[method-assign,func-returns-value]
+        await open_launcher(pilot)
+        app.screen.query_one("#launch-workload").value = "layout"
+        await pilot.pause()
+        order = app.screen.query_one("#param-order", Select)
+        assert order.value == "(default)"
+        shown = {value: str(label) for label, value in order._options}  # type: ignore[attr-defined]
+        assert shown["(default)"] == "default: nhwc on cuda:0 cuda:1, nchw on cpu"
+        await pilot.click("#launch-start")
+        await wait_until(pilot, lambda: bool(launched))
+    assert launched[0].given == {}  # each device gets its own

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +110,9 @@ def run_bench(options: BenchOptions) -> int:
         targets = bench_targets(options.devices, found)
         check_runnable(info, [t.torch_device for t in targets], found)
         each = {t: _points(info, given, sweep, t) for t in targets}  # all checked, then run
-        for note in choice_notes(info, [p for points in each.values() for p in points.values()]):
-            if note not in {p.emulated for points in each.values() for p in points.values()}:
-                print(f"gpuscope bench: note: {note}", file=sys.stderr)  # emulated: once set up
+        for points in each.values():  # an emulated precision is said once its run is set up
+            for note in choice_notes(replace(p, emulated=None) for p in points.values()):
+                print(f"gpuscope bench: note: {note}", file=sys.stderr)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
         sampler.start()
         try:
@@ -285,9 +285,10 @@ def drive_one(
 
     def show(run: MeasuredRun, event: RunEvent) -> None:
         if isinstance(event, Started):
-            if run.emulated and run.emulated not in outcome.said:  # set up: a slow step next
-                outcome.said.add(run.emulated)
-                progress.note(f"gpuscope bench: note: {run.emulated}")
+            said = run.emulated.text() if run.emulated is not None else None
+            if said is not None and said not in outcome.said:  # set up: a slow step next
+                outcome.said.add(said)
+                progress.note(f"gpuscope bench: note: {said}")
             progress.show("warming up")
         elif isinstance(event, Progress):
             progress.measuring(run.seconds, run.units)

@@ -36,7 +36,7 @@ from gpuscope.commands.bench_output import print_reports
 from gpuscope.commands.report import ReportOptions, run_report
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
-from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, RunState, new_run
+from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, new_run
 from gpuscope.measurement.run_params import RunParams, run_params
 from gpuscope.measurement.run_report import params_text
 from gpuscope.measurement.targets import RunTarget, launch_targets
@@ -249,6 +249,7 @@ def _run(
         run = new_run(
             item.workload, item.target, item.params, measure_s * 0.8, max(0.2, measure_s * 0.2),
             hang_timeout_s=share_s,  # no limit of a phase outlasts the share
+            more_time="a larger --budget",
         )  # fmt: skip
         bench = BenchOptions(duration_s=run.duration_s, debug=options.debug)
         spent = _within(share_s, run, bench, sampler, found, outcome)
@@ -286,7 +287,8 @@ def _settle(item: Item, run: MeasuredRun, share_s: float, spent: bool, outcome: 
     """What the run made of its item: measured (perhaps cut to fit), failed, or stopped."""
     report = run.report
     if report is not None and report.throughput is not None:
-        cut = spent and not outcome.interrupted
+        # the timer may fire as a whole run's child exits: cut only what stopped short
+        cut = spent and report.stopped_early and not outcome.interrupted
         # cut at a step's end by the budget: a whole measurement over fewer seconds, not one a
         # user broke off (which a report leaves out of its answers)
         outcome.reports.append(replace(report, stopped_early=False) if cut else report)
@@ -297,12 +299,11 @@ def _settle(item: Item, run: MeasuredRun, share_s: float, spent: bool, outcome: 
     elif outcome.interrupted:
         item.status, item.why = ItemStatus.STOPPED, "stopped (Ctrl-C) before it measured"
     elif spent or (run.error is not None and run.error.kind is ErrorKind.HUNG):
-        phase = "its first step" if run.state is RunState.WARMING_UP else "setup"
-        if run.state is RunState.MEASURING:
-            phase = "measuring"
+        hung = run.error is not None and run.error.kind is ErrorKind.HUNG
+        phase = run.error.phase if hung and run.error and run.error.phase else run.reached
         item.status = ItemStatus.FAILED
-        item.why = f"past its {share_s:.0f} s share of the budget, in {phase}"
-        if run.error is not None and run.error.kind is ErrorKind.HUNG:
+        item.why = f"past its {share_s:.0f} s share of the budget, in {phase.value}"
+        if hung and run.error is not None:
             item.why += f" ({run.error.message})"
     else:
         item.status = ItemStatus.FAILED

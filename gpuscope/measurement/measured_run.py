@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from gpuscope.measurement.run_params import RunParams
+from gpuscope.measurement.run_params import Emulated, RunParams
 from gpuscope.measurement.run_report import RunReport, build_report, params_text
 from gpuscope.measurement.sharing import Sharing, SharingWatch
 from gpuscope.measurement.targets import RunTarget, device_label
@@ -29,6 +29,7 @@ from gpuscope.workloads.events import (
     ErrorKind,
     Failed,
     FirstStep,
+    Phase,
     Progress,
     Result,
     RunEvent,
@@ -92,12 +93,15 @@ class MeasuredRun:
     hang_timeout_s: float | None = None  # None: by phase (runner.HangLimits)
     swept: str | None = None  # the parameter a sweep varies: the label names its value
     chosen: dict[str, str] = field(default_factory=dict)  # params chosen for the device: why
-    emulated: str | None = None  # its precision is emulated on the device (run_params)
+    emulated: Emulated | None = None  # its precision is emulated on the device (run_params)
+    precision_param: str | None = None  # the parameter naming its number format
+    more_time: str = "a longer hang limit (--hang-timeout, the launcher's hang limit)"
     run_id: int = field(default_factory=lambda: next(_run_ids))
     state: RunState = RunState.STARTING
     state_since: float | None = None  # time.monotonic() when the state began (event arrival)
     first_step_done: bool = False  # a first step may compile or autotune: say so while it runs
     child_pid: int | None = None  # the workload's process, once it is set up
+    reached: Phase = Phase.SETUP  # the furthest phase its events told of
     device_name: str | None = None
     telemetry: DeviceInfo | None = None
     facts: dict[str, Any] = field(default_factory=dict)
@@ -114,6 +118,12 @@ class MeasuredRun:
     def label(self) -> str:
         point = f" {self.swept}={self.params.get(self.swept)}" if self.swept else ""
         return f"{self.workload.name}{point} on {device_label(self.device, self.telemetry)}"
+
+    @property
+    def precision(self) -> str | None:
+        """The number format it runs in (``dtype=bf16``: "bf16"), where it names one."""
+        value = self.params.get(self.precision_param) if self.precision_param else None
+        return str(value) if value is not None else None
 
     @property
     def finished(self) -> bool:
@@ -157,6 +167,7 @@ class MeasuredRun:
             for event in self._source.events():
                 if isinstance(event, Started):
                     self.child_pid = event.pid or None
+                    self.reached = Phase.FIRST_STEP
                     self.device_name = event.device_name
                     self.facts = dict(event.facts)
                     self.notes = list(event.notes)
@@ -166,13 +177,13 @@ class MeasuredRun:
                     self.state, self.state_since = RunState.WARMING_UP, event.received_s
                 elif isinstance(event, FirstStep):
                     self.first_step_done = True
+                    self.reached = Phase.WARM_UP
                 elif isinstance(event, WarmupDone):
+                    self.reached = Phase.MEASURING
+                    sharing = SharingWatch(self.telemetry, self.child_pid)  # reads /proc: first
                     sampler.begin_window(window)
                     window_open = True
-                    watch = (
-                        SharingWatch(self.telemetry, self.child_pid),
-                        sampler_now(sampler, self.telemetry),  # the window's edge sample
-                    )
+                    watch = (sharing, sampler_now(sampler, self.telemetry))  # the edge sample
                     last = (0.0, 0.0, event.received_s)
                     self.state, self.state_since = RunState.MEASURING, event.received_s
                 elif isinstance(event, Progress):
@@ -180,7 +191,8 @@ class MeasuredRun:
                 elif isinstance(event, Result):
                     result = _close(sampler, window, self.telemetry) if window_open else None
                     window_open = False
-                    self._finish(event, result, _others(watch, sampler, self.telemetry))
+                    others = _others(watch, sampler, self.telemetry, event.peak_mem_mib)
+                    self._finish(event, result, others)
                 elif isinstance(event, Failed):
                     if window_open:
                         sampler.end_window(window)
@@ -244,29 +256,30 @@ class MeasuredRun:
             self.notes,
             ended_wall_s=time.time(),  # the result arrives as the measured stretch ends
             chosen=self.chosen,
-            emulated=self.emulated,
+            emulated=self.emulated.head() if self.emulated is not None else None,
             sharing=sharing,
+            precision_param=self.precision_param,
         )
         self.state = RunState.DONE
 
 
-def _hung(run: MeasuredRun, phase: str, limit_s: float | None) -> str:
+def _hung(run: MeasuredRun, phase: Phase, limit_s: float | None) -> str:
     """``one step of gemm dtype=bf16 size=8192 on cpu did not finish in 120 s: ...; killed``."""
     where = device_label(run.device, run.telemetry)
-    what = f"{run.workload.name} {params_text(run.params)} on {where}"
+    what = " ".join(filter(None, (run.workload.name, params_text(run.params), "on", where)))
     within = f" in {limit_s:.0f} s" if limit_s is not None else ""
-    if phase == "setup":
+    if phase is Phase.SETUP:
         said = f"setup of {what} did not finish{within}"
-    elif phase == "first step":
+    elif phase is Phase.FIRST_STEP:
         said = f"one step of {what} did not finish{within}"
     else:
-        said = f"{what} made no progress{within} while {phase}"
-    if run.emulated:
-        said += f": likely because {run.emulated}"
-    elif phase in ("setup", "first step"):
+        doing = "warming up" if phase is Phase.WARM_UP else "measuring"
+        said = f"{what} made no progress{within} while {doing}"
+    if run.emulated is not None:
+        said += f": likely because {run.emulated.text()}"
+    elif phase in (Phase.SETUP, Phase.FIRST_STEP):
         said += ": it may need a smaller size or batch, or more time"
-    more = "" if run.hang_timeout_s is not None else " (--hang-timeout, the launcher's hang limit)"
-    return f"{said}; killed; a longer hang limit allows more time{more}"
+    return f"{said}; killed; {run.more_time} allows more time"
 
 
 def new_run(
@@ -277,10 +290,12 @@ def new_run(
     warmup_s: float,
     hang_timeout_s: float | None = None,
     swept: str | None = None,
+    more_time: str | None = None,
 ) -> MeasuredRun:
     """A run of ``workload`` on ``target`` with the parameters resolved for it: bench, suite,
-    the sweeps and the UI's session make their runs here."""
-    return MeasuredRun(
+    the sweeps and the UI's session make their runs here. ``more_time``: how the caller gives
+    a slow run more time, for the message if it hangs (bench and the UI: a hang limit)."""
+    run = MeasuredRun(
         workload,
         target.torch_device,
         dict(params.values),
@@ -291,7 +306,11 @@ def new_run(
         telemetry=target.telemetry,
         chosen=dict(params.chosen),
         emulated=params.emulated,
+        precision_param=params.precision_param,
     )
+    if more_time is not None:
+        run.more_time = more_time
+    return run
 
 
 def average_power(
@@ -352,14 +371,18 @@ def sampler_now(sampler: Sampler, info: DeviceInfo | None) -> float | None:
 
 
 def _others(
-    watch: tuple[SharingWatch, float | None] | None, sampler: Sampler, info: DeviceInfo | None
+    watch: tuple[SharingWatch, float | None] | None,
+    sampler: Sampler,
+    info: DeviceInfo | None,
+    peak_mem_mib: float | None,
 ) -> Sharing | None:
     """Who else used the device over the window that just closed."""
     if watch is None or info is None:
         return None
     sharing_watch, since = watch
     samples = sampler.history_since(info.device_id, since) if since is not None else []
-    return sharing_watch.close([s for s in samples if since is None or s.reading.time_s >= since])
+    window = [s for s in samples if since is None or s.reading.time_s >= since]
+    return sharing_watch.close(window, peak_mem_mib)
 
 
 def _close(sampler: Sampler, window: str, telemetry: DeviceInfo | None) -> WindowResult | None:

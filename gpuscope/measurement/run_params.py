@@ -18,15 +18,7 @@ from typing import Any
 
 from gpuscope.measurement.targets import RunTarget
 from gpuscope.telemetry.precisions import describe
-from gpuscope.workloads.api import (
-    BEST,
-    Declared,
-    Param,
-    ParamValue,
-    WorkloadError,
-    device_kind,
-    resolve_params,
-)
+from gpuscope.workloads.api import BEST, Declared, Param, ParamValue, resolve_params
 
 # "best" picks from these, fastest first. Never tf32 (fp32 storage with a faster matmul mode)
 # nor fp8 (it needs scaling a workload must be written for): neither is a drop-in precision.
@@ -37,12 +29,40 @@ EMULATABLE = ("bf16", "fp16")
 
 
 @dataclass(frozen=True, slots=True)
+class Emulated:
+    """A run's precision is one its device only emulates."""
+
+    precision: str  # "bf16"
+    device: str  # "cpu", as the run is labelled
+    basis: str  # what the device's formats were read from: "AVX2, no AVX512-BF16 or AMX"
+    param: str  # the parameter that names it: "dtype"
+    fastest: str | None  # the device's fastest native one among the parameter's choices
+    native: frozenset[str]
+
+    def head(self) -> str:
+        """``bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX)``."""
+        return f"{self.precision} is emulated on {self.device} ({self.basis})"
+
+    def text(self) -> str:
+        """The head, and the precision that runs in hardware there, and how to ask for it."""
+        if self.fastest is None:
+            return self.head()
+        return (
+            f"{self.head()}: far slower than {self.fastest}, which it does in hardware "
+            f"({self.param}={self.fastest}, or {self.param}=best; native there: "
+            f"{describe(self.native)})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RunParams:
     """A run's parameters on its device, and what gpuscope decided for it."""
 
     values: dict[str, Any]
     chosen: dict[str, str] = field(default_factory=dict)  # parameter -> why this value here
-    emulated: str | None = None  # the run's precision is emulated on its device: why, and the fix
+    emulated: Emulated | None = None
+    precision_param: str | None = None  # the parameter that names the run's number format
+    notes: tuple[str, ...] = ()  # to say before the run: a default replaced by a native one
 
 
 def precision_param(workload: Declared) -> Param | None:
@@ -53,23 +73,32 @@ def precision_param(workload: Declared) -> Param | None:
 def run_params(workload: Declared, given: Mapping[str, ParamValue], target: RunTarget) -> RunParams:
     """``given`` (checked values, ``BEST`` for a precision) with the device's defaults for the
     rest, checked as a whole; WorkloadError for what does not fit."""
-    kind = device_kind(target.torch_device)
     native, basis = _native(target)
     values: dict[str, ParamValue] = {}
     chosen: dict[str, str] = {}
+    notes: list[str] = []
     for param in workload.params:
         asked = given.get(param.name)
         if param.precision and (asked is None or asked == BEST):
-            value, why = _precision(param, asked == BEST, native, basis, target.label)
+            value, why = _precision(param, target, asked == BEST, native, basis)
             values[param.name], chosen[param.name] = value, why
+            if asked is None and value != param.default_on(target.kind):  # replaced: say so
+                notes.append(f"{param.name}={value}: {why}")
         elif asked is not None:
             values[param.name] = asked
         elif param.device_defaults:  # said on every device: the values may differ between them
-            values[param.name] = param.default_on(kind)
-            chosen[param.name] = f"the default on {'a CPU' if kind == 'cpu' else 'a GPU'}"
+            values[param.name] = param.default_on(target.kind)
+            chosen[param.name] = f"the default on {'a CPU' if target.kind == 'cpu' else 'a GPU'}"
     unknown = {k: v for k, v in given.items() if k not in values and k not in chosen}
     resolved = resolve_params(workload, {**unknown, **values})  # an unknown name: WorkloadError
-    return RunParams(resolved, chosen, _emulated(workload, resolved, native, basis, target.label))
+    named = precision_param(workload)
+    return RunParams(
+        resolved,
+        chosen,
+        _emulated(named, resolved, native, basis, target.label),
+        named.name if named is not None else None,
+        tuple(notes),
+    )
 
 
 def _native(target: RunTarget) -> tuple[frozenset[str] | None, str]:
@@ -79,70 +108,50 @@ def _native(target: RunTarget) -> tuple[frozenset[str] | None, str]:
     return info.precisions.native, info.precisions.basis
 
 
+def _fastest(param: Param, native: frozenset[str]) -> str | None:
+    """The first of ``BEST_ORDER`` among the parameter's choices that the device does."""
+    return next((p for p in BEST_ORDER if p in (param.choices or ()) and p in native), None)
+
+
 def _precision(
-    param: Param, best: bool, native: frozenset[str] | None, basis: str, where: str
+    param: Param, target: RunTarget, best: bool, native: frozenset[str] | None, basis: str
 ) -> tuple[ParamValue, str]:
     """The precision a run gets when none was named (or ``best``), and why."""
-    default = param.default
+    default = param.default_on(target.kind)
     if native is None:
-        return default, f"{'best: ' if best else ''}the default ({where}'s formats not known)"
-    fastest = next((p for p in BEST_ORDER if p in (param.choices or ()) and p in native), None)
+        why = f"the default ({target.label}'s formats not known here)"
+        return default, f"best: {why}" if best else why
+    fastest = _fastest(param, native)
     if best:
         if fastest is None:
             return default, f"best: the default (none of {param.name}'s choices is native)"
-        return fastest, f"best native on {where} ({basis})"
+        return fastest, f"best native on {target.label} ({basis})"
     if default in native or fastest is None:
         return default, "the default"
-    return fastest, f"{default} would be emulated on {where} ({basis})"
+    return fastest, f"{default} would be emulated on {target.label} ({basis})"
 
 
 def _emulated(
-    workload: Declared,
+    param: Param | None,
     values: dict[str, Any],
     native: frozenset[str] | None,
     basis: str,
     where: str,
-) -> str | None:
-    param = precision_param(workload)
+) -> Emulated | None:
     if param is None or native is None:
         return None
     value = values.get(param.name)
     if value not in EMULATABLE or value in native:
         return None
-    fastest = next((p for p in BEST_ORDER if p in (param.choices or ()) and p in native), None)
-    if fastest is None:
-        return f"{value} is emulated on {where} ({basis})"
-    return (
-        f"{value} is emulated on {where} ({basis}): far slower than {fastest}, which it does "
-        f"in hardware ({param.name}={fastest}, or {param.name}=best; native there: "
-        f"{describe(native)})"
-    )
+    return Emulated(str(value), where, basis, param.name, _fastest(param, native), native)
 
 
-def given_values(workload: Declared, given: Mapping[str, str]) -> dict[str, ParamValue]:
-    """Command-line or form text per parameter, each parsed and checked on its own (a
-    precision may be ``best``); WorkloadError names the first that does not fit."""
-    declared = {p.name: p for p in workload.params}
-    parsed: dict[str, ParamValue] = {}
-    for name, text in given.items():
-        if name not in declared:
-            known = ", ".join(declared) or "none"
-            raise WorkloadError(f"{workload.name} has no parameter {name!r} (parameters: {known})")
-        parsed[name] = declared[name].parse(text)
-    return parsed
-
-
-def choice_notes(workload: Declared, runs: Iterable[RunParams]) -> list[str]:
-    """What a user should hear before the runs start, each once: a precision that is emulated
-    where it runs, and a default precision replaced by the device's native one."""
-    param = precision_param(workload)
+def choice_notes(runs: Iterable[RunParams]) -> list[str]:
+    """What a user should hear before the runs start, each once: a default precision replaced
+    by the device's native one, and a precision asked for that the device only emulates."""
     notes: list[str] = []
     for run in runs:
-        if run.emulated:
-            notes.append(run.emulated)
-        if param is None or param.name not in run.chosen:
-            continue
-        value, why = run.values[param.name], run.chosen[param.name]
-        if value != param.default and not why.startswith("best"):  # best: asked for
-            notes.append(f"{param.name}={value}: {why}")
+        notes += run.notes
+        if run.emulated is not None:
+            notes.append(run.emulated.text())
     return list(dict.fromkeys(notes))

@@ -57,6 +57,7 @@ class RunReport:
     # it cannot be told) and the note saying who; shared is None when the device was its own
     shared_pct: float | None = None
     shared: str | None = None
+    precision_param: str | None = None  # the parameter naming its number format ("dtype")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +94,7 @@ def build_report(
     chosen: dict[str, str] | None = None,
     emulated: str | None = None,
     sharing: Sharing | None = None,
+    precision_param: str | None = None,
 ) -> RunReport:
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
     seconds = result.seconds
@@ -132,6 +134,7 @@ def build_report(
         emulated=emulated,
         shared_pct=sharing.share_pct if sharing is not None else None,
         shared=sharing.note() if sharing is not None else None,
+        precision_param=precision_param,
     )
 
 
@@ -162,6 +165,7 @@ class Comparison:
     precisions: tuple[str | None, str | None] = (None, None)  # (baseline's, device's)
     emulated: tuple[str, ...] = ()  # the devices (of the two) that ran a precision they emulate
     differs: tuple[str, ...] = ()  # parameters chosen per device that differ: "size 2048/8192"
+    precision_param: str | None = None  # the parameter naming the precision: the fair way
 
     def estimated_note(self) -> str:
         """`` (cpu estimated)`` where a side's work/J is an estimate; empty otherwise."""
@@ -182,9 +186,10 @@ class Comparison:
         if self.fair:
             return ""
         who = " and ".join(self.emulated)
+        best = f"--{self.precision_param} best" if self.precision_param else "best"
         return (
             f" [NOT FAIR: {who} emulated {'its' if len(self.emulated) == 1 else 'their'} "
-            "precision; best (e.g. --dtype best) runs each device at its fastest native one]"
+            f"precision; {best} runs each device at its fastest native one]"
         )
 
     def line(self) -> str:
@@ -205,9 +210,19 @@ def _side(device: str, precision: str | None) -> str:
     return f"{device} ({precision})" if precision else device
 
 
+def precision_name(params: Mapping[str, Any], precision_param: str | None) -> str | None:
+    """The name of the parameter that holds a run's number format: the one the workload
+    declared (``Param.precision``); in files from before it was recorded, ``dtype`` or
+    ``precision``."""
+    if precision_param is not None:
+        return precision_param
+    return next((name for name in ("dtype", "precision") if name in params), None)
+
+
 def run_precision(report: RunReport) -> str | None:
     """The number format a run computed in: a GEMM's dtype, a model's precision."""
-    value = report.params.get("dtype") or report.params.get("precision")
+    name = precision_name(report.params, report.precision_param)
+    value = report.params.get(name) if name is not None else None
     return str(value) if value is not None else None
 
 
@@ -226,12 +241,13 @@ def compare(baseline: RunReport, other: RunReport) -> Comparison:
         r.device for r in (baseline, other) if r.energy_source == EnergySource.ESTIMATE.value
     )
     emulated = tuple(r.device for r in (baseline, other) if r.emulated)
+    named = precision_name(other.params, other.precision_param)
     differs = tuple(
         f"{name} {baseline.params[name]}/{other.params[name]}"
         for name in baseline.params
         if name in other.params
         and baseline.params[name] != other.params[name]
-        and name not in ("dtype", "precision")  # said beside each device
+        and name != named  # said beside each device
     )
     return Comparison(
         baseline.device,
@@ -242,6 +258,7 @@ def compare(baseline: RunReport, other: RunReport) -> Comparison:
         (run_precision(baseline), run_precision(other)),
         emulated,
         differs,
+        named,
     )
 
 
@@ -273,7 +290,7 @@ def report_cells(report: RunReport) -> dict[str, str]:
         + (" (stopped)" if report.stopped_early else "")
         + shared_mark(report.shared, report.shared_pct),
         "params": params_text(report.params),
-        "dtype": str(report.params.get("dtype") or report.params.get("precision") or "n/a"),
+        "dtype": run_precision(report) or "n/a",
         "throughput": "n/a" if report.throughput is None else format_rate(report.throughput, unit),
         "TFLOP/s": _cell(report.tflops, "{:.3g}"),
         "avg W": _cell(report.avg_power_w, "{:.0f}"),

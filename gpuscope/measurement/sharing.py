@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gpuscope.telemetry.host_load import HostCpu, host_cpu, process_tree, visible
+from gpuscope.telemetry.host_load import HostCpu, host_cpu, process_tree
 from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
 
 T = TypeVar("T")
@@ -58,9 +58,10 @@ class Sharing:
 
     @property
     def shared(self) -> bool:
+        """Others took ``SHARED_PCT`` or more, or one of them took a share nobody could tell."""
         if (self.share_pct or 0.0) >= SHARED_PCT or (self.steal_pct or 0.0) >= SHARED_PCT:
             return True
-        return self.share_pct is None and bool(self.others)
+        return any(o.share_pct is None for o in self.others)
 
     def note(self) -> str | None:
         """``shared: others used 45% of cpu (pid 812 stress 44%)``; None when not shared."""
@@ -68,8 +69,10 @@ class Sharing:
             return None
         named = ", ".join(o.describe() for o in self.others[:NAMED])
         more = f" and {len(self.others) - NAMED} more" if len(self.others) > NAMED else ""
+        unknown = sum(o.share_pct is None for o in self.others)
         if self.share_pct is not None:
             said = f"others used {self.share_pct:.0f}% of {self.device}"
+            said += f" and {unknown} more an unknown share" if unknown else ""
         elif self.others:
             said = f"{len(self.others)} other process(es) on {self.device}, their share n/a"
         else:
@@ -91,8 +94,9 @@ class SharingWatch:
         if telemetry is not None and telemetry.vendor is Vendor.CPU:
             self._cpu = _safe(host_cpu)
 
-    def close(self, samples: Sequence[Sample]) -> Sharing | None:
-        """Who else used the device; ``samples``: the device's samples over the window."""
+    def close(self, samples: Sequence[Sample], run_mem_mib: float | None = None) -> Sharing | None:
+        """Who else used the device; ``samples``: the device's samples over the window;
+        ``run_mem_mib``: the most memory the run held, to tell it apart where pids cannot."""
         if self.telemetry is None:
             return None
         if self.telemetry.vendor is Vendor.CPU:
@@ -100,7 +104,7 @@ class SharingWatch:
             if self._cpu is None or end is None:
                 return None
             return cpu_sharing(self._cpu, end, self._ours(), self.telemetry.device_id)
-        return gpu_sharing(samples, self._ours(), self.telemetry.device_id)
+        return gpu_sharing(samples, self._ours(), self.telemetry.device_id, run_mem_mib)
 
     def _ours(self) -> set[int]:
         ours = {os.getpid()}  # gpuscope itself: its sampler is part of the measurement
@@ -133,9 +137,16 @@ def _spent(start: HostCpu, end: HostCpu, pid: int) -> float:
     return max(0.0, end.processes[pid][0] - before)
 
 
-def gpu_sharing(samples: Sequence[Sample], ours: set[int], device: str) -> Sharing:
+CONTEXT_MIB = 500.0  # what a CUDA context holds beside the allocator's memory (nvidia-smi)
+
+
+def gpu_sharing(
+    samples: Sequence[Sample], ours: set[int], device: str, run_mem_mib: float | None = None
+) -> Sharing:
     """Other processes the driver listed on the GPU over the window, with their mean SM share
-    where it was given and the most memory they held."""
+    where it was given and the most memory they held. Where none of the pids listed is ours,
+    they are another pid namespace's (NVML gives the host's pids to a container): the run is
+    one of them, taken to be the one whose memory is nearest the run's."""
     seen: dict[int, tuple[str | None, list[float], float | None]] = {}
     for sample in samples:
         for process in sample.reading.processes or ():
@@ -146,11 +157,11 @@ def gpu_sharing(samples: Sequence[Sample], ours: set[int], device: str) -> Shari
             seen[process.pid] = (name, shares, max(known) if known else None)
     pids = set(seen)
     unknown = None
-    if pids and not any(visible(pid) for pid in pids):
-        # another pid namespace (a container): which of them is the run cannot be told; it is
-        # one of them, so only the rest are others
-        unknown = "GPU processes are in another pid namespace: the run cannot be told apart"
-        others_pids = sorted(pids)[: max(0, len(pids) - 1)] if len(pids) > 1 else []
+    if pids and not pids & ours:
+        unknown = "the GPU's pids are not this namespace's: the run is told apart by its memory"
+        target = (run_mem_mib or 0.0) + CONTEXT_MIB
+        run_pid = min(pids, key=lambda pid: abs((seen[pid][2] or 0.0) - target))
+        others_pids = sorted(pids - {run_pid})
     else:
         others_pids = sorted(pids - ours)
     users = tuple(
@@ -164,7 +175,7 @@ def gpu_sharing(samples: Sequence[Sample], ours: set[int], device: str) -> Shari
     )
     shares = [u.share_pct for u in users if u.share_pct is not None]
     share = sum(shares) if shares else (0.0 if not users else None)
-    return Sharing(device, None if unknown and users else share, users, unknown=unknown)
+    return Sharing(device, share, users, unknown=unknown)
 
 
 def _mean(values: list[float]) -> float | None:

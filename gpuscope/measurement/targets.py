@@ -9,6 +9,7 @@ as torch names it, with the telemetry name beside it where the two numberings di
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,12 +17,15 @@ from dataclasses import dataclass
 from gpuscope.telemetry.model import DeviceInfo, Vendor
 from gpuscope.telemetry.torch_numbering import (
     UNKNOWN_NUMBERING,
+    parse_torch_name,
+    torch_gpu,
     torch_gpu_vendor,
     torch_name,
     torch_numbering,
 )
+from gpuscope.workloads.child import run_environment
 
-_NAME = re.compile(r"^(cpu|cuda|rocm|nvidia|amd)(?::(\d+))?$")
+_TELEMETRY_NAME = re.compile(r"^(nvidia|amd)(?::(\d+))?$")
 KNOWN_NAMES = "cpu, cuda:N or nvidia:N, rocm:N or amd:N"
 
 
@@ -41,6 +45,15 @@ class RunTarget:
     def label(self) -> str:
         return device_label(self.torch_device, self.telemetry)
 
+    @property
+    def kind(self) -> str:
+        """The kind of device a workload declares it runs on and a default is for: "cpu",
+        "cuda" or "rocm" (an AMD GPU, whichever name a ROCm build of torch gives it)."""
+        if self.torch_device == "cpu":
+            return "cpu"
+        amd = self.telemetry is not None and self.telemetry.vendor is Vendor.AMD
+        return "rocm" if amd or self.torch_device.startswith("rocm") else "cuda"
+
 
 def device_label(torch_device: str, telemetry: DeviceInfo | None) -> str:
     """``cuda:0``, or ``cuda:0 (nvidia:2)`` where the telemetry name has another number."""
@@ -57,32 +70,35 @@ def hidden_by(vendor: Vendor) -> str:
 
 def run_target(name: str, infos: Sequence[DeviceInfo]) -> RunTarget:
     """The target ``name`` means among the devices found (``infos``): ``cuda`` is ``cuda:0``,
-    ``nvidia:N`` the torch device that is that GPU. UnknownTarget, one line, if there is none."""
+    ``nvidia:N`` the torch device that is that GPU, in the numbering of gpuscope's workload
+    children. UnknownTarget, one line, if there is none."""
     written = name.strip().lower()
-    match = _NAME.match(written)
+    if written == "cpu":
+        return RunTarget("cpu", next((i for i in infos if i.vendor is Vendor.CPU), None))
+    env = run_environment(os.environ)
+    parsed = parse_torch_name(written)
+    if parsed is not None:  # torch's name: its telemetry device where the numbering is known
+        kind, index = parsed
+        found = torch_gpu(infos, index, env)
+        return RunTarget(f"{kind}:{index}", found if not isinstance(found, str) else None)
+    match = _TELEMETRY_NAME.match(written)
     if match is None:
         raise UnknownTarget(f"unknown device {name!r} (use {KNOWN_NAMES})")
-    kind, index = match[1], int(match[2] or 0)
-    if kind == "cpu":
-        return RunTarget("cpu", next((i for i in infos if i.vendor is Vendor.CPU), None))
-    numbering = torch_numbering(infos)
-    if kind in ("cuda", "rocm"):
-        torch_device = f"{kind}:{index}"
-        known = numbering is not None and index < len(numbering)
-        return RunTarget(torch_device, numbering[index] if known and numbering else None)
-    vendor = Vendor.NVIDIA if kind == "nvidia" else Vendor.AMD
+    vendor = Vendor.NVIDIA if match[1] == "nvidia" else Vendor.AMD
+    index = int(match[2] or 0)
     info = next((i for i in infos if i.vendor is vendor and i.index == index), None)
     if info is None:
-        found = ", ".join(i.device_id for i in infos if i.vendor is vendor) or "none"
-        raise UnknownTarget(f"unknown device {name!r} ({vendor.value} GPUs found: {found})")
+        found_ids = ", ".join(i.device_id for i in infos if i.vendor is vendor) or "none"
+        raise UnknownTarget(f"unknown device {name!r} ({vendor.value} GPUs found: {found_ids})")
     if torch_gpu_vendor(infos) is not vendor:
         raise UnknownTarget(f"{name}: torch runs on the NVIDIA GPUs here, not on {vendor.value}'s")
+    numbering = torch_numbering(infos, env)
     if numbering is None:
         raise UnknownTarget(f"{name}: {UNKNOWN_NUMBERING}, or name it as torch does (cuda:N)")
     named = torch_name(info, numbering)
     if named is None:
         raise UnknownTarget(f"{name} is hidden from torch by {hidden_by(vendor)} here")
-    return RunTarget(named.replace("cuda", "rocm") if kind == "amd" else named, info)
+    return RunTarget(named.replace("cuda", "rocm") if vendor is Vendor.AMD else named, info)
 
 
 def launch_targets(infos: Sequence[DeviceInfo]) -> tuple[list[RunTarget], list[str]]:
@@ -90,9 +106,9 @@ def launch_targets(infos: Sequence[DeviceInfo]) -> tuple[list[RunTarget], list[s
     CPU, as the panels go), and a line for each GPU that cannot be, and why."""
     vendor = torch_gpu_vendor(infos)
     gpus = [i for i in infos if vendor is not None and i.vendor is vendor]
-    numbering = torch_numbering(infos)
-    if numbering is None:  # named by index; each run still finds its GPU by UUID
-        targets = [RunTarget(f"cuda:{i.index}", i) for i in gpus]
+    numbering = torch_numbering(infos, run_environment(os.environ))
+    if numbering is None:  # which is which is not known: each run finds its GPU by UUID
+        targets = [RunTarget(f"cuda:{n}") for n in range(len(gpus))]
     else:
         targets = [RunTarget(f"cuda:{n}", info) for n, info in enumerate(numbering)]
     targets += [RunTarget("cpu", i) for i in infos if i.vendor is Vendor.CPU]

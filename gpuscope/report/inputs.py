@@ -152,7 +152,9 @@ def _json_results(path: Path, text: str) -> BenchResults | SweepResults:
 
 REPORT_TEXT = ("workload", "device", "unit")
 REPORT_NUMBERS = ("throughput", "tflops", "energy_j", "avg_power_w", "work_per_joule",
-                  "pct_of_peak", "peak_mem_mib", "measured_from_s", "measured_to_s")  # fmt: skip
+                  "pct_of_peak", "peak_mem_mib", "measured_from_s", "measured_to_s",
+                  "shared_pct")  # fmt: skip
+REPORT_OPTIONAL_TEXT = ("emulated", "shared", "precision_param", "energy_source", "device_name")
 
 
 def _report(path: Path, number: int, report: Any) -> dict[str, Any]:
@@ -167,8 +169,12 @@ def _report(path: Path, number: int, report: Any) -> dict[str, Any]:
         value = report.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ReportInputError(f"{where}: {key} is not a number: {value!r}")
-    if not isinstance(report.get("params", {}), dict):
-        raise ReportInputError(f"{where}: params is not an object")
+    for key in REPORT_OPTIONAL_TEXT:
+        if report.get(key) is not None and not isinstance(report[key], str):
+            raise ReportInputError(f"{where}: {key} is not text: {report[key]!r}")
+    for key in ("params", "chosen", "facts"):
+        if report.get(key) is not None and not isinstance(report[key], dict):
+            raise ReportInputError(f"{where}: {key} is not an object")
     return report
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from gpuscope.measurement.run_report import precision_name
 from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults, simulated
 from gpuscope.units import format_rate, format_ratio
 
@@ -32,7 +33,8 @@ def asked(report: dict[str, Any]) -> dict[str, Any]:
 def side(report: dict[str, Any]) -> str:
     """``cuda:0 bf16 (NVIDIA H100 80GB HBM3)``: a side of a ratio names its precision."""
     params = report.get("params") or {}
-    precision = params.get("dtype") or params.get("precision")
+    named = precision_name(params, report.get("precision_param"))
+    precision = params.get(named) if named is not None else None
     name = report.get("device_name")
     text = report["device"] + (f" {precision}" if precision else "")
     return f"{text} ({name})" if name and report["device"] != "cpu" else text
@@ -41,13 +43,22 @@ def side(report: dict[str, Any]) -> str:
 def unfair_mark(*reports: dict[str, Any]) -> str:
     """Where a side ran a precision its device only emulates: why the ratio is not a fair
     answer, and how to get one."""
-    emulated = [r["emulated"].split(": ")[0] for r in reports if r.get("emulated")]
+    emulated = [str(r["emulated"]) for r in reports if r.get("emulated")]
     if not emulated:
         return ""
     return (
         f" NOT A FAIR RATIO: {'; '.join(emulated)}. A fair one runs each device at its fastest "
-        "native precision (best: e.g. gpuscope bench ... --dtype best; gpuscope suite does)."
+        f"native precision ({best_option(reports)}; gpuscope suite does)."
     )
+
+
+def best_option(reports: Sequence[dict[str, Any]]) -> str:
+    """``--precision best``: how to ask bench for each device's fastest native precision."""
+    for report in reports:
+        named = precision_name(report.get("params") or {}, report.get("precision_param"))
+        if named is not None:
+            return f"gpuscope bench ... --{named} best"
+    return "best"
 
 
 def shared_note(*reports: dict[str, Any]) -> str:

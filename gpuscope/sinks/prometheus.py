@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_report import RunReport, run_precision
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.exported_metrics import (
     CLOCK,
@@ -155,7 +155,7 @@ class TelemetryCollector(Collector):
         for report in reports:
             if report.throughput is None:  # stopped before it measured: nothing to export
                 continue
-            dtype = str(report.params.get("dtype") or report.params.get("precision") or "")
+            dtype = run_precision(report) or ""
             last[(self._host, report.device, report.workload, report.unit, dtype)] = report
         for key, report in last.items():
             throughput.add_metric(list(key), report.throughput or 0.0)  # None is left out above

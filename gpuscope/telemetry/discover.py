@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from gpuscope.telemetry.model import BackendProbe, Device
-from gpuscope.telemetry.torch_numbering import UNKNOWN_NUMBERING, torch_numbering
+from gpuscope.telemetry.torch_numbering import UNKNOWN_NUMBERING, parse_torch_name, torch_gpu
 
 # Backend name -> module with a ``probe() -> BackendProbe``. Imported lazily so an absent vendor
 # library costs nothing.
@@ -128,16 +128,15 @@ def _matches(device: Device, selector: str) -> bool:
 
 
 def _torch_named(devices: list[Device], selector: str) -> list[Device] | str | None:
-    """The device torch calls ``selector`` (``cuda:N``, ``rocm:N``), a line saying why none
-    can be named so here, or None when ``selector`` is not such a name."""
-    kind, _, number = selector.partition(":")
-    if kind not in ("cuda", "rocm") or not (number or "0").isdigit():
+    """The device torch calls ``selector`` (``cuda:N``, ``rocm:N``, in the numbering of a
+    program run here), a line saying why none can be named so, or None when ``selector`` is
+    not such a name."""
+    parsed = parse_torch_name(selector)
+    if parsed is None:
         return None
-    numbering = torch_numbering([d.info for d in devices])
-    if numbering is None:
-        return f"{selector}: {UNKNOWN_NUMBERING}, or name it nvidia:N or by UUID"
-    index = int(number or 0)
-    if index >= len(numbering):
-        seen = ", ".join(f"cuda:{i} ({info.device_id})" for i, info in enumerate(numbering))
-        return f"unknown device {selector!r} (torch would see: {seen or 'no GPU'})"
-    return [d for d in devices if d.info == numbering[index]]
+    found = torch_gpu([d.info for d in devices], parsed[1])
+    if isinstance(found, str):
+        if found == UNKNOWN_NUMBERING:
+            return f"{selector}: {found}, or name it nvidia:N or by UUID"
+        return f"unknown device {selector!r} ({found})"
+    return [d for d in devices if d.info == found]

@@ -13,6 +13,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -29,18 +30,34 @@ class HostCpu:
 
 
 def host_cpu() -> HostCpu:
-    times = psutil.cpu_times()
-    idle = times.idle + getattr(times, "iowait", 0.0)
-    steal = getattr(times, "steal", 0.0)
-    busy = (
-        sum(times) - idle - steal - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
-    )  # guest time is already counted in user time
+    """The counters of the cores gpuscope may run on (its affinity, which its workloads
+    inherit: under ``taskset`` or a cpuset, the others' load elsewhere is not ours to count)."""
+    cores = _our_cores()
+    busy = steal = 0.0
+    for times in cores:
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        taken = getattr(times, "steal", 0.0)
+        guest = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+        busy += sum(times) - idle - taken - guest  # guest time is counted in user time too
+        steal += taken
     processes: dict[int, tuple[float, str]] = {}
     for process in psutil.process_iter(["cpu_times", "name"]):
         spent = process.info.get("cpu_times")
         if spent is not None:
             processes[process.pid] = (spent.user + spent.system, process.info.get("name") or "?")
-    return HostCpu(time.monotonic(), busy, steal, psutil.cpu_count() or 1, processes)
+    return HostCpu(time.monotonic(), busy, steal, max(1, len(cores)), processes)
+
+
+def _our_cores() -> list[Any]:
+    """Each core's counters, of the cores in this process's affinity where they can be told."""
+    per_core = list(psutil.cpu_times(percpu=True))
+    try:
+        allowed = os.sched_getaffinity(0)
+    except (AttributeError, OSError):  # not on macOS and Windows
+        return per_core
+    if len(per_core) != (os.cpu_count() or 0):  # some cores offline: indices are not ids
+        return per_core
+    return [times for core, times in enumerate(per_core) if core in allowed] or per_core
 
 
 def process_tree(pid: int) -> set[int]:
@@ -56,9 +73,3 @@ def process_tree(pid: int) -> set[int]:
         except (OSError, AttributeError):  # gone, or no sessions on this platform
             continue
     return tree
-
-
-def visible(pid: int) -> bool:
-    """Whether ``pid`` is a process in this pid namespace (NVML lists the host's pids: inside
-    a container they name nothing here)."""
-    return bool(psutil.pid_exists(pid))

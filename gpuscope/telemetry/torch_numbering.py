@@ -40,18 +40,47 @@ def torch_numbering(
     infos: Sequence[DeviceInfo], env: Mapping[str, str] | None = None
 ) -> list[DeviceInfo] | None:
     """The GPUs torch can open, in torch's numbering (``cuda:0`` first); None where that
-    numbering cannot be known here. GPUs hidden by a visible-devices variable are left out."""
+    numbering cannot be known here. GPUs hidden by a visible-devices variable are left out.
+    ``env``: the environment torch runs in (default: this process's)."""
     env = os.environ if env is None else env
     vendor = torch_gpu_vendor(infos)
     gpus = [i for i in infos if vendor is not None and i.vendor is vendor]
-    if vendor is Vendor.NVIDIA:
-        same_model = len({g.name for g in gpus}) <= 1
-        if not same_model and env.get("CUDA_DEVICE_ORDER", "").strip() != "PCI_BUS_ID":
-            return None  # fastest first, by a rule CUDA does not publish
     names = [env[v] for v in (VISIBLE[vendor] if vendor is not None else ()) if v in env]
     if vendor is Vendor.AMD and len(names) > 1:
         return None  # two masks apply one after the other: not worth guessing
+    if vendor is Vendor.NVIDIA and not _bus_ordered(gpus, env):
+        # fastest first, by a rule CUDA does not publish: known only where UUIDs name them all
+        listed = [part.strip() for part in names[0].split(",")] if names else []
+        if not listed or not all(entry.upper().startswith("GPU-") for entry in listed):
+            return None
     return gpus if not names else _visible(gpus, names[0])
+
+
+def _bus_ordered(gpus: Sequence[DeviceInfo], env: Mapping[str, str]) -> bool:
+    """Whether CUDA numbers these GPUs in PCI bus order, as NVML lists them."""
+    same_model = len({g.name for g in gpus}) <= 1  # fastest first is bus order among equals
+    return same_model or env.get("CUDA_DEVICE_ORDER", "").strip() == "PCI_BUS_ID"
+
+
+def parse_torch_name(name: str) -> tuple[str, int] | None:
+    """``cuda``, ``cuda:1``, ``rocm:0`` -> (kind, index); None for any other name."""
+    kind, colon, number = name.strip().lower().partition(":")
+    if kind not in ("cuda", "rocm") or (colon and not number.isdigit()):
+        return None
+    return kind, int(number or 0)
+
+
+def torch_gpu(
+    infos: Sequence[DeviceInfo], index: int, env: Mapping[str, str] | None = None
+) -> DeviceInfo | str:
+    """The GPU torch calls ``cuda:index``, or one line saying why none can be named so."""
+    numbering = torch_numbering(infos, env)
+    if numbering is None:
+        return UNKNOWN_NUMBERING
+    if index >= len(numbering):
+        seen = ", ".join(f"cuda:{i} ({info.device_id})" for i, info in enumerate(numbering))
+        return f"torch would see: {seen or 'no GPU'}"
+    return numbering[index]
 
 
 def _visible(gpus: list[DeviceInfo], listed: str) -> list[DeviceInfo] | None:

@@ -186,7 +186,7 @@ def _notes(group: Group, wide: bool) -> list[str]:
     if len(group.rows) == 1:
         notes.append("run this configuration on another device too (w) to compare the two")
     notes += [f"{row.device}: {row.shared}" for row in group.rows if row.shared]
-    emulated = [row.emulated.split(": ")[0] for row in group.rows if row.emulated]
+    emulated = [row.emulated for row in group.rows if row.emulated]
     notes += [f"{UNFAIR} not a fair ratio: {why}" for why in emulated]
     if emulated:
         notes.append(f"{UNFAIR} a fair one: launch with precision 'best' (each device's fastest)")

@@ -36,12 +36,14 @@ from gpuscope.workloads.api import (
     BEST,
     Param,
     ParamValue,
+    Workload,
     WorkloadError,
     kind_on,
     not_runnable,
     runs_on,
 )
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
+from gpuscope.workloads.runner import RUN_SILENCE_S
 
 BODY_MAX_ROWS = 30
 DIALOG_CHROME_ROWS = 11  # border, title, the workload choice, error line, buttons, footer
@@ -49,7 +51,15 @@ DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
 NO_SWEEP = ""
 PER_DEVICE = "(default)"  # a field left on each device's own default
-HANG_HINT = "by phase: 120 s for setup and the first step, then 30 s"
+
+
+def hang_hint(workload: WorkloadInfo | None) -> str:
+    """What an empty hang limit allows, as the runner's ``HangLimits`` does."""
+    setup_s = workload.setup_timeout_s if workload is not None else Workload.setup_timeout_s
+    return (
+        f"by phase: {setup_s:.0f} s for setup, as long for the first step, then "
+        f"{RUN_SILENCE_S:.0f} s"
+    )
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -126,11 +136,10 @@ class LaunchScreen(ModalScreen[Launch | None]):
                     yield Label("hang limit s", classes="param-label")
                     hang = last.hang_timeout_s if last is not None else None
                     field = Input(f"{hang:g}" if hang is not None else "", id="launch-hang")
-                    field.placeholder = HANG_HINT
+                    field.placeholder = hang_hint(self.catalog.workloads.get(first or ""))
                     field.tooltip = (
                         "how long a run may go without progress before it is stopped, as bench's "
-                        "--hang-timeout: empty is 120 s for setup and the first step (a "
-                        "workload may allow more), then 30 s"
+                        "--hang-timeout; empty: by phase, as the hint says"
                     )
                     yield field
                 yield GlyphCheckbox(
@@ -209,16 +218,15 @@ class LaunchScreen(ModalScreen[Launch | None]):
         """A parameter's field. One whose default is per device (a precision, a CPU's size)
         starts on "default", which names what each device gets; a precision may be "best"."""
         field_id = f"param-{param.name}"
-        if param.precision or param.choices:
-            options = [(str(c), str(c)) for c in param.choices or ()]
+        per_device = param.precision or bool(param.device_defaults)
+        if param.choices:
+            options = [(str(c), str(c)) for c in param.choices]
+            if per_device:
+                options.insert(0, (f"default: {self._defaults_text(workload, param)}", PER_DEVICE))
             if param.precision:
-                options[:0] = [
-                    (f"default: {self._defaults_text(workload, param)}", PER_DEVICE),
-                    ("best: the fastest native one on each device", BEST),
-                ]
-            value = str(given[param.name]) if param.name in given else PER_DEVICE
-            if not param.precision and param.name not in given:
-                value = str(param.default)
+                options.insert(1, ("best: the fastest native one on each device", BEST))
+            value = PER_DEVICE if per_device else str(param.default)
+            value = str(given[param.name]) if param.name in given else value
             return Select(options, value=value, allow_blank=False, id=field_id)
         if param.device_defaults:
             field = Input(str(given.get(param.name, "")), id=field_id)
@@ -266,6 +274,8 @@ class LaunchScreen(ModalScreen[Launch | None]):
     def _sweep_changed(self) -> None:
         """The swept parameter's own field is set aside; the note says what the sweep makes."""
         chosen = self._chosen()
+        for hang in self.query("#launch-hang").results(Input):
+            hang.placeholder = hang_hint(chosen)
         choices = self.query("#launch-sweep-param")
         if chosen is None or not choices:
             return
@@ -301,7 +311,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
                 resolved.append(run_params(chosen, given, targets[device]))
             except (WorkloadError, KeyError):
                 continue
-        return choice_notes(chosen, resolved)
+        return choice_notes(resolved)
 
     def _sweep_note(self, chosen: WorkloadInfo) -> str:
         param = self.query_one("#launch-sweep-param", Select).value

@@ -135,13 +135,13 @@ def _status(run: MeasuredRun) -> RowStatus:
 def _row(run: MeasuredRun, simulated: frozenset[str]) -> Row:
     status = _status(run)
     device_id = run.telemetry.device_id if run.telemetry else None
-    value = run.params.get("dtype") or run.params.get("precision")
-    precision = str(value) if value else None
+    precision = run.precision
+    emulated = run.emulated.head() if run.emulated is not None else None
     if status is RowStatus.FAILED:
         message = run.error.message if run.error else "failed"
         return Row(
             run.device, status, device_id in simulated, *(None,) * 6, failure=message,
-            precision=precision, emulated=run.emulated,
+            precision=precision, emulated=emulated,
         )  # fmt: skip
     figures = run_figures(run)
     throughput = figures.throughput if figures.throughput else None  # 0: nothing measured
@@ -156,7 +156,7 @@ def _row(run: MeasuredRun, simulated: frozenset[str]) -> Row:
         figures.energy_source,
         figures.note,
         precision=precision,
-        emulated=run.emulated,
+        emulated=emulated,
         shared=run.report.shared if run.report is not None else None,
         shared_pct=run.report.shared_pct if run.report is not None else None,
     )

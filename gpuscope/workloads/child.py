@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -52,6 +52,15 @@ from gpuscope.workloads.registry import WorkloadRef
 MIB = 1024 * 1024
 
 PROGRESS_PERIOD_S = 0.5
+# How the child numbers CUDA GPUs unless the user says otherwise: as NVML lists them (and
+# nvidia-smi shows them), so cuda:N is known in gpuscope's own process (targets) even where
+# GPUs of different models would be numbered fastest first.
+DEVICE_ORDER = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+
+
+def run_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a workload child runs torch in, given the parent's."""
+    return {**DEVICE_ORDER, **env}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,8 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
         end_with_parent()
     _redirect_output(log_path)
     faulthandler.enable(file=sys.stderr, all_threads=True)
+    for name, value in DEVICE_ORDER.items():  # before torch initialises CUDA
+        os.environ.setdefault(name, value)
     workload: Workload | None = None
     try:
         cls = spec.ref.load()

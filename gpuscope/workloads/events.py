@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class Phase(enum.Enum):
+    """Where a run is: each has its own allowance of silence before it counts as hung."""
+
+    SETUP = "setup"  # building tensors and models, until the child says it is set up
+    FIRST_STEP = "first step"  # the first warm-up step (cuDNN autotune, torch.compile)
+    WARM_UP = "warm-up"
+    MEASURING = "measuring"
+
+
 class ErrorKind(enum.Enum):
     USAGE = "usage"  # the user asked for something the workload cannot do (WorkloadError)
     CONTRACT = "contract"  # the workload broke its side (a step result that is no amount)
@@ -86,9 +95,9 @@ class Failed:
     last_words: str = ""  # the end of what the child printed
     traceback: str = ""  # the workload's exception, for --debug
     received_s: float = 0.0
-    # a hung run: the phase it hung in ("setup", "first step", "warm-up", "measuring") and the
-    # silence it was allowed, so the message can name the workload, its parameters and the fix
-    phase: str | None = None
+    # a hung run: the phase it hung in and the silence it was allowed, so the message can name
+    # the workload, its parameters and the fix
+    phase: Phase | None = None
     limit_s: float | None = None
 
 

@@ -9,7 +9,6 @@ event (``result`` or ``error``), keeps running, and leaves no process behind.
 from __future__ import annotations
 
 import contextlib
-import enum
 import multiprocessing
 import os
 import signal
@@ -28,6 +27,7 @@ from gpuscope.workloads.events import (
     ErrorKind,
     Failed,
     FirstStep,
+    Phase,
     RunEvent,
     Started,
     WarmupDone,
@@ -71,13 +71,6 @@ def _start_deaf_to_ctrl_c(process: multiprocessing.process.BaseProcess) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-class Phase(enum.Enum):
-    SETUP = "setup"  # building tensors and models, until the child says it is set up
-    FIRST_STEP = "first step"  # the first warm-up step (cuDNN autotune, torch.compile)
-    WARM_UP = "warm-up"
-    MEASURING = "measuring"
-
-
 @dataclass
 class HangLimits:
     """How long a child may stay silent, by phase: ``setup_timeout_s`` until setup and the first
@@ -93,7 +86,7 @@ class HangLimits:
 
     def seen(self, event: RunEvent) -> None:
         if isinstance(event, Started):
-            self.phase = Phase.FIRST_STEP  # the same allowance as setup: they are one stretch
+            self.phase = Phase.FIRST_STEP  # as long again as setup: a first step may compile
         elif isinstance(event, FirstStep):
             self.phase = Phase.WARM_UP
         elif isinstance(event, WarmupDone):
@@ -193,7 +186,7 @@ class WorkloadRun:
                     return
                 elif now - last_event_at > self.limits.now_s:
                     hung = self._error(ErrorKind.HUNG, f"{self.limits.describe()}; killed")
-                    yield replace(hung, phase=self.limits.phase.value, limit_s=self.limits.now_s)
+                    yield replace(hung, phase=self.limits.phase, limit_s=self.limits.now_s)
                     return
         finally:
             self._reap(_EXIT_AFTER_RESULT_S if child_finished else 0.0)
