@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpuscope.measurement.measured_run import LivePoint, MeasuredRun, RunState
+from gpuscope.measurement.run_params import Emulated, precision_param
 from gpuscope.measurement.run_report import build_report
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
@@ -25,14 +26,16 @@ def measured(
     stopped: bool = False,
     live: bool = False,
     chosen: dict[str, str] | None = None,
-    emulated: str | None = None,
+    emulated: Emulated | None = None,
 ) -> MeasuredRun:
     """A run of a bundled workload at ``rate`` units/s and ``power_w`` for 10 s (or 4 s, still
     measuring, when ``live``), its energy from ``source``."""
     info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads[workload]
+    named = precision_param(info)
     run = MeasuredRun(
-        info, device, dict(params), duration_s=10.0, chosen=dict(chosen or {}), emulated=emulated
-    )
+        info, device, dict(params), duration_s=10.0, chosen=dict(chosen or {}), emulated=emulated,
+        precision_param=named.name if named is not None else None,
+    )  # fmt: skip
     run.facts = dict(facts or {})
     run.telemetry = telemetry
     run.device_name = telemetry.name if telemetry else None
@@ -72,7 +75,8 @@ def measured(
         run.device_name,
         run.facts,
         chosen=run.chosen,
-        emulated=run.emulated,
+        emulated=run.emulated.head() if run.emulated is not None else None,
+        precision_param=run.precision_param,
     )
     run.state = RunState.DONE
     return run
@@ -91,7 +95,9 @@ CNN_ON_CPU = {**CNN, "precision": "fp32", "batch": 2}
 CNN_CHOSEN = {"precision": "the device's native one", "batch": "the device's default"}
 GEMM = {"dtype": "bf16", "size": 8192}
 RNN = {"precision": "fp32", "batch": 64, "seq": 128, "hidden": 1024, "layers": 2, "vocab": 10000}
-BF16_EMULATED = "bf16 is emulated on cpu (AVX2, no AVX512-BF16 or AMX)"
+BF16_EMULATED = Emulated(
+    "bf16", "cpu", "AVX2, no AVX512-BF16 or AMX", "dtype", "fp32", frozenset({"fp32"})
+)
 
 
 def session_runs(infos: dict[str, DeviceInfo]) -> list[MeasuredRun]:

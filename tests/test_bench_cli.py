@@ -28,10 +28,12 @@ def test_list_shows_workloads_parameters_and_broken_plugins(tmp_path: Path) -> N
     broken = write_plugin(tmp_path, "oops", "import not_a_real_module\n")
     result = bench("--list", "--plugin", str(broken))
     assert result.returncode == 0, result.stderr
+    assert "gemm" in result.stdout
     assert (
-        "gemm" in result.stdout
-        and "--dtype 'bf16' (one of fp32, tf32, fp16, bf16, fp8)" in result.stdout
+        "--dtype 'bf16'; where the device emulates it, its fastest native one "
+        "(one of fp32, tf32, fp16, bf16, fp8, or best)" in result.stdout
     )
+    assert "--size 8192, 2048 on cpu (>= 1)" in result.stdout  # each device's default
     assert (
         f"broken        {broken}: line 3: ModuleNotFoundError: No module named 'not_a_real_module'"
         in result.stdout

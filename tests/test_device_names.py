@@ -148,6 +148,9 @@ def test_bench_and_suite_take_nvml_names(
     GPU is named and refused for that reason, never for its name."""
     from tests.fakes.fake_pynvml import FakeGpu
 
+    assert main(["bench", "gemm", "--device", "nvidia:0"]) == 2  # no GPU: and why none
+    err = capsys.readouterr().err
+    assert "unknown device 'nvidia:0' (nvidia GPUs found: none); NVML: " in err
     install_nvml([FakeGpu()])
     assert main(["bench", "gemm", "--device", "nvidia:0"]) == 2
     err = capsys.readouterr().err

@@ -282,3 +282,18 @@ def test_a_plugins_precision_parameter_names_each_side_whatever_its_name() -> No
     assert fair.sides() == "cuda:0 (bf16) vs cpu (fp32)" and fair.differs == ("n 2/8",)
     unfair = compare(ran(cpu(AVX2), {"amp": "bf16"}), ran(nvidia(9, 0), {"amp": "bf16"}))
     assert "--amp best runs each device at its fastest native one" in unfair.line()
+
+
+def test_the_ui_names_each_runs_precision_and_marks_an_emulated_one() -> None:
+    """Trial of issue 21: fp32 and bf16 runs on the CPU read alike in the Workloads tab."""
+    from gpuscope.measurement.measured_run import new_run
+    from gpuscope.measurement.run_report import report_cells
+    from gpuscope.tui.runs_view import status_label
+
+    info = WORKLOADS["gemm"]
+    native = new_run(info, cpu(AVX2), run_params(info, {}, cpu(AVX2)), 1.0, 0.0)
+    asked = run_params(info, {"dtype": "bf16"}, cpu(AVX2))
+    emulated = new_run(info, cpu(AVX2), asked, 1.0, 0.0)
+    assert status_label(native) == "gemm on cpu fp32"
+    assert status_label(emulated) == "gemm on cpu bf16!"
+    assert report_cells(report(cpu(AVX2), {"dtype": "bf16"}))["dtype"] == "bf16 emulated"

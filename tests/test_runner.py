@@ -14,6 +14,7 @@ from gpuscope.workloads.events import (
     ErrorKind,
     Failed,
     FirstStep,
+    Phase,
     Progress,
     Result,
     RunEvent,
@@ -118,14 +119,14 @@ def test_hang_is_detected_and_killed(tmp_path: Path) -> None:
     hung = failed(events)
     assert hung.kind is ErrorKind.HUNG
     # set up, then its first step never ended: said so, for the message to name what was slow
-    assert hung.phase == "first step" and hung.limit_s == 2.0
+    assert hung.phase is Phase.FIRST_STEP and hung.limit_s == 2.0
     assert time.monotonic() - start < 15
     assert_no_leftover(pid)
     slow_setup = workload_with_step(
         tmp_path, "slowsetup", "return 1", "import time; time.sleep(60)"
     )
     events, _ = run(slow_setup, "slowsetup", hang_timeout_s=1.0)
-    assert failed(events).phase == "setup"
+    assert failed(events).phase is Phase.SETUP
 
 
 def test_memory_error_is_reported_as_oom(tmp_path: Path) -> None:

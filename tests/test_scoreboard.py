@@ -252,7 +252,24 @@ def test_every_ratio_names_each_sides_precision_and_an_emulated_one_is_not_fair(
     text = _plain(group_lines(gemm, width))
     assert "cpu bf16!" in text and "cuda:0 bf16 " in text
     assert "not a fair ratio: bf16 is emulated on cpu (AVX2" in text
-    assert "precision 'best'" in text
+    assert "launch with dtype 'best'" in text  # the workload's own parameter
     assert ("109,000x!" in text) is (width >= 128)  # wide: the ratio cells carry the mark too
     fair = _plain(group_lines(cnn, width))
     assert "cpu fp32" in fair and "cuda:0 bf16" in fair and "not a fair" not in fair
+
+
+def test_the_header_names_each_devices_values_whether_or_not_a_run_reported_facts() -> None:
+    """Trial of issue 21: a real CPU GEMM (no facts) beside a simulated GPU's (facts) showed
+    only the GPU's dtype=bf16 size=8192 in the header."""
+    chosen = {"dtype": "why", "size": "why"}
+    runs = [
+        measured("gemm", "cpu", INFOS["cpu"], 3.9e10, None, {"dtype": "fp32", "size": 2048},
+                 chosen=chosen),
+        measured("gemm", "cuda:0", INFOS["nvidia:0"], 6.7e14, 690.0,
+                 {"dtype": "bf16", "size": 8192}, {"simulated": True}, chosen=chosen),
+    ]  # fmt: skip
+    (group,) = scoreboard(runs, GPUS)
+    assert dict(group.params_used) == {
+        "dtype": "fp32 on cpu, bf16 on cuda:0",
+        "size": "2048 on cpu, 8192 on cuda:0",
+    }

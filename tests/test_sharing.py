@@ -36,6 +36,11 @@ def test_on_the_cpu_others_are_the_busy_time_less_the_runs_and_gpuscopes() -> No
         "shared: others used 40% of cpu (pid 12 procp12 40%); the hypervisor gave 15% to "
         "other VMs (steal)"
     )
+    gone_end = cpu_at(10.0, 118.0, 5.0, p10=59.0, p11=1.0, p12=4.0)
+    assert cpu_sharing(start, gone_end, {10, 11}, "cpu").note() == (
+        "shared: others used 40% of cpu (pid 12 procp12 5%); 35% by processes that ended "
+        "before it did"  # 8 s of others', 1 of them named: the rest ended in the window
+    )
     alone = cpu_sharing(
         start, cpu_at(10.0, 110.5, 5.0, p10=59.0, p11=1.0, p12=3.0), {10, 11}, "cpu"
     )
@@ -158,3 +163,19 @@ def test_a_cpu_run_beside_a_busy_process_says_who_took_the_cpu(capsys) -> None: 
     (report,) = json.loads(capsys.readouterr().out)["reports"]
     assert report["shared"] is not None and report["shared_pct"] >= SHARED_PCT, report
     assert f"pid {spinner.pid} python" in report["shared"]
+
+
+def test_a_sweep_table_keeps_the_shared_mark(capsys) -> None:  # type: ignore[no-untyped-def]
+    """Trial of issue 21: the sweep's table wrote the bare device over the marked one."""
+    from dataclasses import replace
+
+    from gpuscope.commands.bench_output import print_sweep
+    from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint
+    from tests.compare_runs import measured
+
+    run = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 64})
+    assert run.report is not None
+    shared = replace(run.report, shared="shared: others used 55% of cpu", shared_pct=55.0)
+    points = [SweepPoint("cpu", 64, PointStatus.MEASURED, shared)]
+    print_sweep("gemm", Sweep("size", (64,)), points, "table")
+    assert "cpu (shared 55%)" in capsys.readouterr().out

@@ -128,3 +128,24 @@ def test_a_whole_run_is_not_called_cut_short_when_the_timer_fires_as_its_child_e
     suite._settle(item, cut, 10.0, True, outcome)
     assert item.why is not None and "cut short at its 10 s share of the budget" in item.why
     assert outcome.reports[0].stopped_early is False  # a whole measurement, over fewer seconds
+    assert item.cut_short and item.as_dict()["cut_short"] is True
+
+
+def test_the_report_says_which_items_the_budget_cut_short(tmp_path: Path) -> None:
+    """Trial of issue 21: only stderr said so; the report gave the figures as if whole."""
+    from gpuscope.report.document import build_sections
+    from gpuscope.report.inputs import load_input
+
+    items = [
+        {"workload": "rnn", "asked": {"precision": "best"}, "device": "cpu", "status": "measured",
+         "why": "303 tokens/s; cut short at its 14 s share of the budget (6.8 s measured)",
+         "cut_short": True},
+        {"workload": "gemm", "asked": {"dtype": "best"}, "device": "cpu", "status": "measured",
+         "why": "141 GFLOP/s", "cut_short": False},
+    ]  # fmt: skip
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps({"reports": [], "items": items}))
+    (_, results) = build_sections([load_input(path)], "no charts here")
+    text = " ".join(results.text)
+    assert "Measured for less than planned (1)" in text and "rnn (precision=best) on cpu" in text
+    assert "gemm (dtype=best)" not in text

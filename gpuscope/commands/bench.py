@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,7 +44,15 @@ from gpuscope.workloads.api import (
     not_runnable,
     runs_on,
 )
-from gpuscope.workloads.events import FINAL, ErrorKind, Progress, RunEvent, Started
+from gpuscope.workloads.events import (
+    FINAL,
+    ErrorKind,
+    FirstStep,
+    Progress,
+    RunEvent,
+    Started,
+    WarmupDone,
+)
 from gpuscope.workloads.registry import (
     Catalog,
     WorkloadInfo,
@@ -204,7 +214,8 @@ def bench_targets(names: Sequence[str], found: Discovery) -> list[RunTarget]:
     try:
         return [run_target(name, infos) for name in names]
     except UnknownTarget as exc:
-        raise UsageError(str(exc)) from None
+        absent = "".join(f"; {reason}" for reason in found.absent)  # why a GPU is not there
+        raise UsageError(f"{exc}{absent}") from None
 
 
 def check_runnable(workload: WorkloadInfo, devices: Sequence[str], found: Discovery) -> None:
@@ -289,7 +300,11 @@ def drive_one(
             if said is not None and said not in outcome.said:  # set up: a slow step next
                 outcome.said.add(said)
                 progress.note(f"gpuscope bench: note: {said}")
-            progress.show("warming up")
+            progress.waiting("warming up, first step")
+        elif isinstance(event, FirstStep):
+            progress.waiting("warming up")
+        elif isinstance(event, WarmupDone):
+            progress.show("measuring")
         elif isinstance(event, Progress):
             progress.measuring(run.seconds, run.units)
         elif isinstance(event, FINAL):
@@ -374,6 +389,7 @@ class _Progress:
     def __init__(self, label: str, duration_s: float, unit: str) -> None:
         self._unit = unit
         self._bar: Any = None
+        self._lock = threading.Lock()
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn
@@ -389,10 +405,38 @@ class _Progress:
             )
             self._task = self._bar.add_task(label, total=duration_s, status="starting")
             self._bar.start()
+        self._waiting: tuple[str, float] | None = None
+        self._ticker: threading.Thread | None = None
+        self.waiting("starting")
 
     def show(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, status=text, refresh=True)
+        """``text`` as the run's state; a count of seconds shown before it stops."""
+        with self._lock:
+            self._waiting = None
+            if self._bar is not None:
+                self._bar.update(self._task, status=text, refresh=True)
+
+    def waiting(self, text: str) -> None:
+        """``text`` with the seconds spent on it, counted once a second until the run
+        measures: an emulated first step takes minutes, and a still bar looks hung. Nothing
+        is measured meanwhile, so the ticking thread costs the figures nothing."""
+        if self._bar is None:
+            return
+        self.show(text)
+        self._waiting = (text, time.monotonic())
+        if self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="gpuscope-progress")
+            self._ticker.daemon = True
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while self._bar is not None:
+            time.sleep(1.0)
+            with self._lock:
+                if self._bar is not None and self._waiting is not None:
+                    text, since = self._waiting
+                    status = f"{text} {time.monotonic() - since:.0f} s"
+                    self._bar.update(self._task, status=status, refresh=True)
 
     def note(self, text: str) -> None:
         """A line above the bar (or on its own where there is none)."""
@@ -402,11 +446,15 @@ class _Progress:
             print(text, file=sys.stderr)
 
     def measuring(self, seconds: float, units: float) -> None:
-        if self._bar is not None:
-            rate = format_rate(units / seconds if seconds > 0 else 0.0, self._unit)
-            self._bar.update(self._task, completed=seconds, status=rate, refresh=True)
+        rate = format_rate(units / seconds if seconds > 0 else 0.0, self._unit)
+        with self._lock:
+            self._waiting = None  # the count stops: nothing ticks beside a measured run
+            if self._bar is not None:
+                self._bar.update(self._task, completed=seconds, status=rate, refresh=True)
 
     def done(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+        with self._lock:
+            self._waiting = None
+            if self._bar is not None:
+                self._bar.stop()
+                self._bar = None

@@ -78,7 +78,9 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
         cells = report_cells(point.report) if point.report is not None else {}
         status = point.status.value + (f": {point.note}" if point.note else "")
         row = {column: cells.get(column, "") for column in SWEEP_COLUMNS}
-        row.update(device=point.device, status=status)
+        row.update(status=status, device=cells.get("device", point.device).replace(
+            " (stopped)", ""  # the status says it
+        ))  # fmt: skip
         if row["energy source"].startswith("n/a: "):
             no_energy[point.device] = row["energy source"].removeprefix("n/a: ")
             row["energy source"] = "n/a (below)"
@@ -133,8 +135,16 @@ def describe_catalog(catalog: Catalog) -> str:
         lines.append(f"{'':<14}devices: {', '.join(workload.devices)}; unit: {workload.unit}")
         for p in workload.params:
             choices = f" (one of {', '.join(str(c) for c in p.choices)})" if p.choices else ""
+            if p.precision:
+                choices = choices.replace(")", ", or best)")
             bounds = _bounds(p.minimum, p.maximum)
-            lines.append(f"{'':<14}--{p.name} {p.default!r}{choices}{bounds}  {p.help}".rstrip())
+            default = f"{p.default!r}" + "".join(
+                f", {value!r} on {kind}" for kind, value in p.device_defaults.items()
+            )
+            native = "; where the device emulates it, its fastest native one" if p.precision else ""
+            lines.append(
+                f"{'':<14}--{p.name} {default}{native}{choices}{bounds}  {p.help}".rstrip()
+            )
     for broken in catalog.broken:
         lines.append(f"broken        {broken.where}: {broken.reason}")
     for shadowed in catalog.shadowed:

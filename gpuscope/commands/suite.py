@@ -92,6 +92,7 @@ class Item:
     params: RunParams | None = None  # None: it could not be planned (``why``)
     status: ItemStatus | None = None  # None: still to run
     why: str | None = None
+    cut_short: bool = False  # measured, but stopped short when its share ran out
 
     @property
     def label(self) -> str:
@@ -107,6 +108,7 @@ class Item:
             "params": self.params.values if self.params is not None else None,
             "status": self.status.value if self.status is not None else None,
             "why": self.why,
+            "cut_short": self.cut_short,
         }
 
 
@@ -293,6 +295,7 @@ def _settle(item: Item, run: MeasuredRun, share_s: float, spent: bool, outcome: 
         # user broke off (which a report leaves out of its answers)
         outcome.reports.append(replace(report, stopped_early=False) if cut else report)
         item.status = ItemStatus.STOPPED if outcome.interrupted else ItemStatus.MEASURED
+        item.cut_short = cut
         item.why = format_rate(report.throughput, report.unit) + (
             f"; {_cut(share_s)} ({report.seconds:.1f} s measured)" if cut else ""
         )

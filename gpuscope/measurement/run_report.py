@@ -290,7 +290,7 @@ def report_cells(report: RunReport) -> dict[str, str]:
         + (" (stopped)" if report.stopped_early else "")
         + shared_mark(report.shared, report.shared_pct),
         "params": params_text(report.params),
-        "dtype": run_precision(report) or "n/a",
+        "dtype": (run_precision(report) or "n/a") + (" emulated" if report.emulated else ""),
         "throughput": "n/a" if report.throughput is None else format_rate(report.throughput, unit),
         "TFLOP/s": _cell(report.tflops, "{:.3g}"),
         "avg W": _cell(report.avg_power_w, "{:.0f}"),

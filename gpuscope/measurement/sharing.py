@@ -27,6 +27,7 @@ from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
 T = TypeVar("T")
 SHARED_PCT = 10.0  # others' share of a device, over a window, worth a note
 NAMED = 3  # other users named in a note, the biggest first
+UNNAMED_PCT = 5.0  # others' share no process still there accounts for, worth saying
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,9 @@ class Sharing:
         else:
             said = f"others on {self.device}"
         said += f" ({named}{more})" if named else ""
+        unnamed = (self.share_pct or 0.0) - sum(o.share_pct or 0.0 for o in self.others)
+        if unnamed >= UNNAMED_PCT:  # their processes came and went within the window
+            said += f"; {unnamed:.0f}% by processes that ended before it did"
         if (self.steal_pct or 0.0) >= SHARED_PCT:
             said += f"; the hypervisor gave {self.steal_pct:.0f}% to other VMs (steal)"
         return f"shared: {said}"

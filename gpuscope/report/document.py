@@ -53,11 +53,13 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
     ]  # fmt: skip
     for item in inputs:
         if isinstance(item, BenchResults):
-            missing = item.unmeasured()
+            missing, cut = item.unmeasured(), item.cut_short()
             sections.append(Section(
                 f"Results: {item.path.name}",
-                text=[f"Not measured ({len(missing)} of {len(item.items)}):", *missing]
-                if missing else [],
+                text=([f"Not measured ({len(missing)} of {len(item.items)}):", *missing]
+                      if missing else [])
+                + ([f"Measured for less than planned ({len(cut)}): the budget ran out first; "
+                    "their figures rest on fewer steps:", *cut] if cut else []),
                 tables=[(RESULT_COLUMNS, [result_row(r) for r in item.reports])],
                 charts=bench_charts(item) if draw else [],
                 chart_note=charts_missing if len(item.reports) > 1 else None,

@@ -28,12 +28,11 @@ class BenchResults:
 
     def unmeasured(self) -> list[str]:
         """``memory-probe (model=cnn) on cpu: skipped: GPU only``: each item without a result."""
-        return [
-            f"{i.get('workload')} ({_words(i.get('asked'))}) on {i.get('device')}: "
-            f"{i.get('status')}: {i.get('why')}"
-            for i in self.items
-            if i.get("status") != "measured"
-        ]
+        return [_item_line(i) for i in self.items if i.get("status") != "measured"]
+
+    def cut_short(self) -> list[str]:
+        """Each item measured for less than planned: the budget ran out first."""
+        return [_item_line(i) for i in self.items if i.get("cut_short")]
 
     def groups(self) -> list[list[dict[str, Any]]]:
         """The runs of one workload and parameters together (a --compare's devices): the runs
@@ -188,6 +187,13 @@ def _point(path: Path, number: int, point: Any, param: str) -> dict[str, Any]:
     if point.get("report") is not None:
         _report(path, number, point["report"])
     return point
+
+
+def _item_line(item: dict[str, Any]) -> str:
+    return (
+        f"{item.get('workload')} ({_words(item.get('asked'))}) on {item.get('device')}: "
+        f"{item.get('status')}: {item.get('why')}"
+    )
 
 
 def _words(params: Any) -> str:

@@ -189,7 +189,8 @@ def _notes(group: Group, wide: bool) -> list[str]:
     emulated = [row.emulated for row in group.rows if row.emulated]
     notes += [f"{UNFAIR} not a fair ratio: {why}" for why in emulated]
     if emulated:
-        notes.append(f"{UNFAIR} a fair one: launch with precision 'best' (each device's fastest)")
+        named = group.precision_param or "precision"
+        notes.append(f"{UNFAIR} a fair one: launch with {named} 'best' (each device's fastest)")
     estimated = [r.device for r in group.rows if r.estimated]
     if estimated:
         base = group.baseline

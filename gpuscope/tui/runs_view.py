@@ -55,7 +55,7 @@ def run_line(
     figures = run_figures(run)
     mark = simulated_mark(run.telemetry.device_id if run.telemetry else None, simulated)
     unit = run.workload.unit
-    label = escape(run.label).ljust(label_width)
+    label = escape(status_label(run)).ljust(label_width)
     if run.state is RunState.FAILED and run.error is not None:
         if run.swept is not None and ran_out(run.error):  # a sweep's boundary: a result
             return f"[$warning]■[/] {label} oom: {escape(run.error.message)}"
@@ -80,7 +80,15 @@ def run_line(
         per_joule += f" ({figures.energy_source})" if figures.energy_source else ""
     else:
         per_joule = f"n/a ({escape(figures.note or 'waiting for energy')})"
-    return f"{marker} {label} {progress:<20} {rate:<18} {per_joule}{mark}"
+    return f"{marker} {label} {progress:<28} {rate:<18} {per_joule}{mark}"
+
+
+def status_label(run: MeasuredRun) -> str:
+    """``gemm on cpu fp32``: the run, and the precision it runs in (``bf16!`` emulated)."""
+    precision = run.precision
+    if precision is None:
+        return run.label
+    return f"{run.label} {precision}{'!' if run.emulated is not None else ''}"
 
 
 def result_row(
@@ -129,12 +137,15 @@ class RunsView(Vertical):
     ) -> None:
         """``shown``: the sweep to plot, while it is the newest launch; otherwise the plots
         are the newest plain run's, over its measured seconds."""
+        status = self.query("#runs-status").results(Static)
+        if not self.is_mounted or not (shown_status := next(status, None)):
+            return  # composed after, or taken down before, a timer's redraw: the next one draws
         now = time.monotonic()  # the clock events are stamped with on arrival
         lines = [sweep_line(w) for w in sweeps if not w.finished or w is shown][-2:]
         latest = runs[-(MAX_STATUS_LINES - len(lines)) :]
-        width = min(LABEL_MAX, max((len(run.label) for run in latest), default=0))
+        width = min(LABEL_MAX, max((len(status_label(run)) for run in latest), default=0))
         lines += [run_line(run, simulated, now, width) for run in latest]
-        self.query_one("#runs-status", Static).update("\n".join(lines) or "No runs yet: press w.")
+        shown_status.update("\n".join(lines) or "No runs yet: press w.")
         table = self.query_one("#results-table", DataTable)
         new = reports[self._shown_results :]
         swept = {id(r.report): r.swept for r in runs if r.swept and r.report} if new else {}

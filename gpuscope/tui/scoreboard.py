@@ -68,6 +68,7 @@ class Group:
     unit: str
     params_used: tuple[tuple[str, str], ...]  # (name, value) or (name, "32 on cpu, 256 on ...")
     rows: tuple[Row, ...]
+    precision_param: str | None = None  # the parameter naming the precision: the fair way
 
     @property
     def baseline(self) -> Row | None:
@@ -113,7 +114,13 @@ def _group(runs: list[MeasuredRun], simulated: frozenset[str]) -> Group:
     if base is not None and base.throughput is not None:
         rows = [_against(row, base) for row in rows]
     latest = runs[-1]
-    return Group(latest.workload.name, latest.workload.unit, params_used(ordered), tuple(rows))
+    return Group(
+        latest.workload.name,
+        latest.workload.unit,
+        params_used(ordered),
+        tuple(rows),
+        latest.precision_param,
+    )
 
 
 def device_order(device: str) -> tuple[int, str, int]:
@@ -177,7 +184,7 @@ def params_used(runs: Sequence[MeasuredRun]) -> tuple[tuple[str, str], ...]:
     name) where it said, else what the run was given (per device where they differ)."""
     if not runs:
         return ()
-    started = [r for r in runs if r.state is not RunState.STARTING and r.facts] or list(runs)
+    started = [r for r in runs if r.state is not RunState.STARTING] or list(runs)
     used: list[tuple[str, str]] = []
     for name, asked in runs[-1].params.items():
         by_value: dict[str, list[str]] = {}
