@@ -113,6 +113,8 @@ def launch_targets(infos: Sequence[DeviceInfo]) -> tuple[list[RunTarget], list[s
         targets = [RunTarget(f"cuda:{n}", info) for n, info in enumerate(numbering)]
     targets += [RunTarget("cpu", i) for i in infos if i.vendor is Vendor.CPU]
     launchable = {t.telemetry.device_id for t in targets if t.telemetry is not None}
+    if numbering is None:
+        launchable |= {i.device_id for i in gpus}  # offered unnamed above
     unavailable = [
         f"{i.device_id}: hidden from torch by {hidden_by(i.vendor)}"
         if i.vendor is vendor
