@@ -74,6 +74,21 @@ async def tick(pilot: Pilot[int], times: int = 1, step_s: float = 0.5) -> None:
         app.sampler.tick()
     app.refresh_view()
     await pilot.pause()
+    await settle(pilot)
+
+
+async def settle(pilot: Pilot[int], passes: int = 5) -> None:
+    """Redraw until a redraw changes nothing the layout depends on: on a loaded machine the
+    first draw may come before the last resize of a run_test's screen was handled, and a
+    snapshot taken then shows panels of the size before (seen with two workers on 2 cores)."""
+    app = pilot.app
+    assert isinstance(app, GpuscopeApp)
+    for _ in range(passes):
+        before = (app.size, getattr(app, "_layout", None))
+        app.refresh_view()
+        await pilot.pause()
+        if (app.size, getattr(app, "_layout", None)) == before:
+            return
 
 
 class ListedProcesses:
