@@ -16,10 +16,14 @@ def write_plugin(folder: Path, stem: str, body: str) -> Path:
     return path
 
 
-def workload_with_step(folder: Path, stem: str, step_body: str, setup_body: str = "pass") -> Path:
-    """A plugin named ``stem`` whose ``step`` runs ``step_body`` (indented for you)."""
+def workload_with_step(
+    folder: Path, stem: str, step_body: str, setup_body: str = "pass", facts_body: str = "return {}"
+) -> Path:
+    """A plugin named ``stem`` whose ``step`` runs ``step_body`` (indented for you), and
+    ``setup`` and ``facts`` theirs."""
     step = textwrap.indent(textwrap.dedent(step_body).strip(), " " * 8)
     setup = textwrap.indent(textwrap.dedent(setup_body).strip(), " " * 8)
+    facts = textwrap.indent(textwrap.dedent(facts_body).strip(), " " * 8)
     return write_plugin(
         folder,
         stem,
@@ -34,5 +38,8 @@ class Plugin(Workload):
 
     def step(self):
 {step}
+
+    def facts(self):
+{facts}
 """,
     )

@@ -158,6 +158,17 @@ def test_example_plugins_from_the_project_folder_run(name: str, args: list[str],
     assert report["unit"] == unit and report["throughput"] > 0 and report["tflops"] is not None
 
 
+def wait_for_the_workload_child(proc: subprocess.Popen[str], poll_s: float) -> None:
+    """Until bench has spawned its workload child; fails at once if bench exited first."""
+    deadline = time.monotonic() + 60
+    while not any(
+        "spawn_main" in " ".join(child.cmdline())
+        for child in psutil.Process(proc.pid).children(recursive=True)
+    ):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(poll_s)
+
+
 def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result() -> None:
     # A terminal's Ctrl-C signals the whole foreground process group: parent and child alike.
     proc = subprocess.Popen(
@@ -169,13 +180,7 @@ def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result() -> None:
     )
     # Ctrl-C once the workload child measures: wait for it rather than a fixed time, which a
     # loaded machine can outrun (torch's import alone takes seconds there)
-    deadline = time.monotonic() + 60
-    while not any(
-        "spawn_main" in " ".join(child.cmdline())
-        for child in psutil.Process(proc.pid).children(recursive=True)
-    ):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
+    wait_for_the_workload_child(proc, 0.1)
     time.sleep(3)  # the child imports torch, sets up, warms up 0.2 s and measures
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
@@ -192,13 +197,7 @@ def test_ctrl_c_before_anything_was_measured_gives_no_throughput_and_no_tracebac
          "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not any(
-        "spawn_main" in " ".join(child.cmdline())
-        for child in psutil.Process(proc.pid).children(recursive=True)
-    ):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.005)
+    wait_for_the_workload_child(proc, 0.005)
     os.killpg(proc.pid, signal.SIGINT)  # as the child starts: the terminal's Ctrl-C
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -213,29 +213,8 @@ def test_the_child_numbers_cuda_gpus_in_bus_order_unless_told_otherwise(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """So gpuscope's process knows which GPU cuda:N is (measurement.targets) without CUDA."""
-    from tests.plugin_files import write_plugin
-
-    path = write_plugin(
-        tmp_path,
-        "order",
-        """
-        import os
-
-        class Order(Workload):
-            name = "order"
-            unit = "things"
-            devices = ("cpu",)
-
-            def setup(self, device, params):
-                pass
-
-            def step(self):
-                return 1
-
-            def facts(self):
-                return {"order": os.environ.get("CUDA_DEVICE_ORDER")}
-        """,
-    )
+    facts = 'import os; return {"order": os.environ.get("CUDA_DEVICE_ORDER")}'
+    path = workload_with_step(tmp_path, "order", "return 1", facts_body=facts)
     monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
     events, _ = run(path, "order", duration_s=0.1, warmup_s=0.0)
     assert isinstance(events[0], Started) and events[0].facts == {"order": "PCI_BUS_ID"}

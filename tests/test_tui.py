@@ -527,13 +527,14 @@ async def test_the_launcher_remembers_each_workloads_last_choices() -> None:
 def test_a_slow_run_shows_its_time_moving_before_the_first_figure() -> None:
     """A CNN step on a CPU can take 20 s: the line counts wall time in the state meanwhile."""
     from gpuscope.tui.runs_view import run_line
+    from gpuscope.workloads.events import Phase
     from gpuscope.workloads.registry import find_workloads
 
     info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["cnn"]
     run = MeasuredRun(info, "cpu", {}, duration_s=30.0)
     run.state, run.state_since = RunState.WARMING_UP, 100.0
     assert "warming up, first step 7 s" in run_line(run, now=107.0)
-    run.first_step_done = True
+    run.reached = Phase.WARM_UP  # its first step is done
     assert "warming up 8 s" in run_line(run, now=108.0)
     run.state, run.state_since = RunState.MEASURING, 110.0
     assert "measuring 12/30 s" in run_line(run, now=122.0)  # no progress event yet

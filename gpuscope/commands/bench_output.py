@@ -12,6 +12,7 @@ from gpuscope.measurement.run_report import (
     RunReport,
     comparisons,
     report_cells,
+    shared_mark,
 )
 from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
 from gpuscope.sinks.reports import (
@@ -78,9 +79,9 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
         cells = report_cells(point.report) if point.report is not None else {}
         status = point.status.value + (f": {point.note}" if point.note else "")
         row = {column: cells.get(column, "") for column in SWEEP_COLUMNS}
-        row.update(status=status, device=cells.get("device", point.device).replace(
-            " (stopped)", ""  # the status says it
-        ))  # fmt: skip
+        report = point.report  # stopped or not, the status says; shared, the device
+        mark = shared_mark(report.shared, report.shared_pct) if report is not None else ""
+        row.update(status=status, device=point.device + mark)
         if row["energy source"].startswith("n/a: "):
             no_energy[point.device] = row["energy source"].removeprefix("n/a: ")
             row["energy source"] = "n/a (below)"

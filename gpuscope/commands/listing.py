@@ -18,7 +18,7 @@ from gpuscope.telemetry.model import (
     Vendor,
     supported_metrics,
 )
-from gpuscope.telemetry.precisions import describe
+from gpuscope.telemetry.precisions import EMULATABLE, describe
 from gpuscope.telemetry.torch_numbering import torch_name, torch_numbering
 
 
@@ -123,7 +123,7 @@ def _native_line(info: DeviceInfo) -> str:
     if info.precisions is None:
         return "n/a (not known here)"
     native = info.precisions.native
-    emulated = [p for p in ("bf16", "fp16") if p not in native]
+    emulated = [p for p in EMULATABLE if p not in native]
     slow = (
         f": {' and '.join(emulated)} {'are' if len(emulated) > 1 else 'is'} emulated"
         if emulated

@@ -99,7 +99,6 @@ class MeasuredRun:
     run_id: int = field(default_factory=lambda: next(_run_ids))
     state: RunState = RunState.STARTING
     state_since: float | None = None  # time.monotonic() when the state began (event arrival)
-    first_step_done: bool = False  # a first step may compile or autotune: say so while it runs
     child_pid: int | None = None  # the workload's process, once it is set up
     reached: Phase = Phase.SETUP  # the furthest phase its events told of
     device_name: str | None = None
@@ -118,6 +117,11 @@ class MeasuredRun:
     def label(self) -> str:
         point = f" {self.swept}={self.params.get(self.swept)}" if self.swept else ""
         return f"{self.workload.name}{point} on {device_label(self.device, self.telemetry)}"
+
+    @property
+    def first_step_done(self) -> bool:
+        """A first step may compile or autotune: the UI says so while it runs."""
+        return self.reached in (Phase.WARM_UP, Phase.MEASURING)
 
     @property
     def precision(self) -> str | None:
@@ -176,7 +180,6 @@ class MeasuredRun:
                     )
                     self.state, self.state_since = RunState.WARMING_UP, event.received_s
                 elif isinstance(event, FirstStep):
-                    self.first_step_done = True
                     self.reached = Phase.WARM_UP
                 elif isinstance(event, WarmupDone):
                     self.reached = Phase.MEASURING

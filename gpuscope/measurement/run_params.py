@@ -17,15 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuscope.measurement.targets import RunTarget
-from gpuscope.telemetry.precisions import describe
+from gpuscope.telemetry.precisions import EMULATABLE, describe
 from gpuscope.workloads.api import BEST, Declared, Param, ParamValue, resolve_params
 
 # "best" picks from these, fastest first. Never tf32 (fp32 storage with a faster matmul mode)
 # nor fp8 (it needs scaling a workload must be written for): neither is a drop-in precision.
 BEST_ORDER = ("bf16", "fp16", "fp32")
-# What an emulated precision is said of: fp32 is native everywhere, and tf32 and fp8 are GPU
-# formats a workload refuses on its own where they do not exist.
-EMULATABLE = ("bf16", "fp16")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,10 @@ from collections.abc import Iterable
 
 from gpuscope.telemetry.model import NativePrecisions
 
+# The formats gpuscope says a device emulates: fp32 is native everywhere, and tf32 and fp8 are
+# GPU formats a workload refuses on its own where they do not exist.
+EMULATABLE = ("bf16", "fp16")
+
 # CPU flags (Linux /proc/cpuinfo) that do a format in hardware: x86 AVX512-BF16 (Cooper Lake,
 # Zen 4 and newer) and AMX (Sapphire Rapids and newer), AVX512-FP16; Arm's BF16 extension.
 _X86_BF16 = ("avx512_bf16", "amx_bf16")
