@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gpuscope.measurement.measured_run import telemetry_for
 from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.measurement.run_report import build_report, compare, report_cells
+from gpuscope.measurement.targets import telemetry_for
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
 from gpuscope.units import format_rate

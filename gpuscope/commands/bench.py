@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import functools
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from gpuscope.commands.bench_output import describe_catalog, print_reports, print_sweep
+from gpuscope.commands.bench_progress import ProgressLine
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import UsageError
@@ -35,7 +33,7 @@ from gpuscope.measurement.targets import RunTarget, UnknownTarget, run_target
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
-from gpuscope.units import check_seconds, format_rate
+from gpuscope.units import check_seconds
 from gpuscope.workloads.api import (
     ParamValue,
     WorkloadError,
@@ -288,7 +286,7 @@ def drive_one(
     run: MeasuredRun, options: BenchOptions, sampler: Sampler, found: Discovery, outcome: Outcome
 ) -> None:
     """Run to its end, its progress on stderr; a Ctrl-C marks ``outcome`` interrupted."""
-    progress = _Progress(run.label, options.duration_s, run.workload.unit)
+    progress = ProgressLine(run.label, options.duration_s, run.workload.unit)
 
     def interrupt() -> None:
         outcome.interrupted = True
@@ -380,81 +378,3 @@ def _failure_details(run: MeasuredRun, debug: bool) -> list[str]:
     elif run.error.traceback and run.error.kind not in QUIET_KINDS:
         details.append("  (gpuscope --debug bench ... shows the traceback)")
     return details
-
-
-class _Progress:
-    """The run's progress on stderr, only when stderr is a terminal: drawn and cleared by rich
-    (imported only then), so a pipe or a log never gets escape codes."""
-
-    def __init__(self, label: str, duration_s: float, unit: str) -> None:
-        self._unit = unit
-        self._bar: Any = None
-        self._lock = threading.Lock()
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn
-
-            self._bar = Progress(
-                TextColumn("{task.description}", markup=False),  # a plugin's name or unit
-                BarColumn(bar_width=20),
-                TextColumn("{task.completed:.1f}/{task.total:.0f} s"),
-                TextColumn("{task.fields[status]}", markup=False),
-                console=Console(stderr=True),
-                transient=True,
-                auto_refresh=False,  # redrawn on each progress event: no thread beside a CPU run
-            )
-            self._task = self._bar.add_task(label, total=duration_s, status="starting")
-            self._bar.start()
-        self._waiting: tuple[str, float] | None = None
-        self._ticker: threading.Thread | None = None
-        self.waiting("starting")
-
-    def show(self, text: str) -> None:
-        """``text`` as the run's state; a count of seconds shown before it stops."""
-        with self._lock:
-            self._waiting = None
-            if self._bar is not None:
-                self._bar.update(self._task, status=text, refresh=True)
-
-    def waiting(self, text: str) -> None:
-        """``text`` with the seconds spent on it, counted once a second until the run
-        measures: an emulated first step takes minutes, and a still bar looks hung. Nothing
-        is measured meanwhile, so the ticking thread costs the figures nothing."""
-        if self._bar is None:
-            return
-        self.show(text)
-        self._waiting = (text, time.monotonic())
-        if self._ticker is None:
-            self._ticker = threading.Thread(target=self._tick, name="gpuscope-progress")
-            self._ticker.daemon = True
-            self._ticker.start()
-
-    def _tick(self) -> None:
-        while self._bar is not None:
-            time.sleep(1.0)
-            with self._lock:
-                if self._bar is not None and self._waiting is not None:
-                    text, since = self._waiting
-                    status = f"{text} {time.monotonic() - since:.0f} s"
-                    self._bar.update(self._task, status=status, refresh=True)
-
-    def note(self, text: str) -> None:
-        """A line above the bar (or on its own where there is none)."""
-        if self._bar is not None:
-            self._bar.console.print(text, markup=False, highlight=False)
-        else:
-            print(text, file=sys.stderr)
-
-    def measuring(self, seconds: float, units: float) -> None:
-        rate = format_rate(units / seconds if seconds > 0 else 0.0, self._unit)
-        with self._lock:
-            self._waiting = None  # the count stops: nothing ticks beside a measured run
-            if self._bar is not None:
-                self._bar.update(self._task, completed=seconds, status=rate, refresh=True)
-
-    def done(self) -> None:
-        with self._lock:
-            self._waiting = None
-            if self._bar is not None:
-                self._bar.stop()
-                self._bar = None

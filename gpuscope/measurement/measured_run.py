@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from gpuscope.measurement.run_errors import describe_error
 from gpuscope.measurement.run_params import Emulated, RunParams
-from gpuscope.measurement.run_report import RunReport, build_report, params_text
+from gpuscope.measurement.run_report import RunReport, build_report
 from gpuscope.measurement.sharing import Sharing, SharingWatch
-from gpuscope.measurement.targets import RunTarget, device_label
+from gpuscope.measurement.targets import RunTarget, device_label, telemetry_for
 from gpuscope.sampler import Sampler, WindowResult
 from gpuscope.telemetry.discover import Discovery
-from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample, Vendor
+from gpuscope.telemetry.model import DeviceInfo, EnergySource, Sample
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.events import (
     ErrorKind,
@@ -266,25 +267,6 @@ class MeasuredRun:
         self.state = RunState.DONE
 
 
-def _hung(run: MeasuredRun, phase: Phase, limit_s: float | None) -> str:
-    """``one step of gemm dtype=bf16 size=8192 on cpu did not finish in 120 s: ...; killed``."""
-    where = device_label(run.device, run.telemetry)
-    what = " ".join(filter(None, (run.workload.name, params_text(run.params), "on", where)))
-    within = f" in {limit_s:.0f} s" if limit_s is not None else ""
-    if phase is Phase.SETUP:
-        said = f"setup of {what} did not finish{within}"
-    elif phase is Phase.FIRST_STEP:
-        said = f"one step of {what} did not finish{within}"
-    else:
-        doing = "warming up" if phase is Phase.WARM_UP else "measuring"
-        said = f"{what} made no progress{within} while {doing}"
-    if run.emulated is not None:
-        said += f": likely because {run.emulated.text()}"
-    elif phase in (Phase.SETUP, Phase.FIRST_STEP):
-        said += ": it may need a smaller size or batch, or more time"
-    return f"{said}; killed; {run.more_time} allows more time"
-
-
 def new_run(
     workload: WorkloadInfo,
     target: RunTarget,
@@ -349,24 +331,6 @@ def _energy_at(points: Sequence[Sample], times: list[float], t: float) -> float:
     return e0 + (e1 - e0) * (t - t_before) / (t_after - t_before)
 
 
-def telemetry_for(
-    device: str, uuid: str | None, found: Discovery, known: DeviceInfo | None = None
-) -> DeviceInfo | None:
-    """The telemetry device that is this torch device: by UUID, else the one ``known`` from
-    torch's numbering (``targets``), else by index, else none."""
-    infos = [d.info for d in found.devices]
-    if device == "cpu":
-        return next((i for i in infos if i.device_id == "cpu"), None)
-    same = found.by_uuid(uuid)
-    if same is not None:
-        return same.info
-    if known is not None:
-        return known
-    index = int(device.partition(":")[2] or 0)
-    gpus = [i for i in infos if i.vendor is not Vendor.CPU and i.index == index]
-    return gpus[0] if len(gpus) == 1 else None
-
-
 def sampler_now(sampler: Sampler, info: DeviceInfo | None) -> float | None:
     """When the device's newest sample was taken, on the sampler's clock (a test's is fake)."""
     newest = sampler.latest(info.device_id) if info is not None else None
@@ -391,19 +355,3 @@ def _others(
 def _close(sampler: Sampler, window: str, telemetry: DeviceInfo | None) -> WindowResult | None:
     results = sampler.end_window(window)
     return results.get(telemetry.device_id) if telemetry else None
-
-
-def describe_error(event: Failed, run: MeasuredRun | None = None) -> str:
-    """The runner's error event as one line: what happened and, for a crash, its last words;
-    for a run that hung, what was slow (the workload, its parameters, the phase), the likely
-    reason and the fix."""
-    message = event.message
-    if event.kind is ErrorKind.HUNG and event.phase is not None and run is not None:
-        message = _hung(run, event.phase, event.limit_s)
-    if event.kind in (ErrorKind.OOM, ErrorKind.DEVICE_OOM):
-        where = "device" if event.kind is ErrorKind.DEVICE_OOM else "host"
-        message = f"out of {where} memory: {message}"
-    last_words = [line for line in event.last_words.splitlines() if line.strip()]
-    if event.kind is ErrorKind.CRASHED and last_words:
-        message += f" (last words: {last_words[-1].strip()})"
-    return message

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, Vendor
 from gpuscope.telemetry.torch_numbering import (
     UNKNOWN_NUMBERING,
@@ -124,3 +125,21 @@ def launch_targets(infos: Sequence[DeviceInfo]) -> tuple[list[RunTarget], list[s
         if i.device_id not in launchable and i.vendor is not Vendor.CPU
     ]
     return targets, unavailable
+
+
+def telemetry_for(
+    device: str, uuid: str | None, found: Discovery, known: DeviceInfo | None = None
+) -> DeviceInfo | None:
+    """The telemetry device that is this torch device: by UUID, else the one ``known`` from
+    torch's numbering (``targets``), else by index, else none."""
+    infos = [d.info for d in found.devices]
+    if device == "cpu":
+        return next((i for i in infos if i.device_id == "cpu"), None)
+    same = found.by_uuid(uuid)
+    if same is not None:
+        return same.info
+    if known is not None:
+        return known
+    index = int(device.partition(":")[2] or 0)
+    gpus = [i for i in infos if i.vendor is not Vendor.CPU and i.index == index]
+    return gpus[0] if len(gpus) == 1 else None

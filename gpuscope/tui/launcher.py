@@ -8,8 +8,6 @@ and the dialog says how many runs the sweep makes and about how long they take.
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -31,46 +29,22 @@ from gpuscope.session import Launch
 from gpuscope.telemetry.model import Vendor
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.checklist import CheckList, GlyphCheckbox
-from gpuscope.units import check_seconds
+from gpuscope.tui.launch_fields import field_seconds, field_value, hang_hint, param_field
 from gpuscope.workloads.api import (
-    BEST,
     Param,
     ParamValue,
-    Workload,
     WorkloadError,
     kind_on,
     not_runnable,
     runs_on,
 )
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
-from gpuscope.workloads.runner import RUN_SILENCE_S
 
 BODY_MAX_ROWS = 30
 DIALOG_CHROME_ROWS = 11  # border, title, the workload choice, error line, buttons, footer
 DEFAULT_DURATION_S = 30.0
 DEFAULT_WARMUP_S = 2.0
 NO_SWEEP = ""
-PER_DEVICE = "(default)"  # a field left on each device's own default
-
-
-def hang_hint(workload: WorkloadInfo | None) -> str:
-    """What an empty hang limit allows, as the runner's ``HangLimits`` does."""
-    setup_s = workload.setup_timeout_s if workload is not None else Workload.setup_timeout_s
-    return (
-        f"by phase: {setup_s:.0f} s for setup, as long for the first step, then "
-        f"{RUN_SILENCE_S:.0f} s"
-    )
-
-
-def _seconds(text: str, name: str, minimum: float) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise WorkloadError(f"{name} must be a number of seconds, got {text!r}") from None
-    try:
-        return check_seconds(value, name, minimum, inclusive=True)
-    except ValueError as exc:
-        raise WorkloadError(str(exc)) from None
 
 
 class LaunchScreen(ModalScreen[Launch | None]):
@@ -199,7 +173,7 @@ class LaunchScreen(ModalScreen[Launch | None]):
         swept = last.sweep if last is not None and last.sweep is not None else None
         rows: list[Horizontal | Static] = []
         for param in chosen.params:
-            field = self._field(chosen, param, given)
+            field = param_field(chosen, param, given, self.targets)
             field.tooltip = param.help
             rows.append(
                 Horizontal(Label(param.name, classes="param-label"), field, classes="launch-row")
@@ -211,41 +185,6 @@ class LaunchScreen(ModalScreen[Launch | None]):
             Static(f"unit of work: {escape(chosen.unit)}", classes="launch-note"), *rows
         )
         self._sweep_changed()
-
-    def _field(
-        self, workload: WorkloadInfo, param: Param, given: dict[str, Any]
-    ) -> Input | Select[str]:
-        """A parameter's field. One whose default is per device (a precision, a CPU's size)
-        starts on "default", which names what each device gets; a precision may be "best"."""
-        field_id = f"param-{param.name}"
-        per_device = param.precision or bool(param.device_defaults)
-        if param.choices:
-            options = [(str(c), str(c)) for c in param.choices]
-            if per_device:
-                options.insert(0, (f"default: {self._defaults_text(workload, param)}", PER_DEVICE))
-            if param.precision:
-                options.insert(1, ("best: the fastest native one on each device", BEST))
-            value = PER_DEVICE if per_device else str(param.default)
-            value = str(given[param.name]) if param.name in given else value
-            return Select(options, value=value, allow_blank=False, id=field_id)
-        if param.device_defaults:
-            field = Input(str(given.get(param.name, "")), id=field_id)
-            field.placeholder = f"default: {self._defaults_text(workload, param)}"
-            return field
-        return Input(str(given.get(param.name, param.default)), id=field_id)
-
-    def _defaults_text(self, workload: WorkloadInfo, param: Param) -> str:
-        """What each launch target gets when the field is left on its default:
-        ``fp32 on cpu, bf16 on cuda:0 cuda:1``."""
-        by_value: dict[str, list[str]] = {}
-        for target in self.targets:
-            try:
-                value = run_params(workload, {}, target).values[param.name]
-            except WorkloadError:
-                continue
-            by_value.setdefault(str(value), []).append(target.label)
-        parts = [f"{value} on {' '.join(where)}" for value, where in by_value.items()]
-        return ", ".join(parts) or str(param.default)
 
     def _sweep_rows(
         self, params: tuple[Param, ...], last: Sweep | None
@@ -323,8 +262,10 @@ class LaunchScreen(ModalScreen[Launch | None]):
             return f"[$text-muted]the values of {escape(param)}, e.g. {escape(hint)}[/]"
         try:
             sweep = self._sweep(chosen)
-            duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
-            warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
+            duration = field_seconds(
+                self.query_one("#launch-duration", Input).value, "measure", 0.5
+            )
+            warmup = field_seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
         except WorkloadError as exc:
             return f"[$error]{escape(str(exc))}[/]"
         if sweep is None:
@@ -360,10 +301,9 @@ class LaunchScreen(ModalScreen[Launch | None]):
             if sweep is not None and param.name == sweep.param:
                 continue  # its values are the sweep's
             widget = self.query_one(f"#param-{param.name}")
-            text = str(widget.value) if isinstance(widget, Input | Select) else ""
-            if text == PER_DEVICE or (param.device_defaults and not text.strip()):
-                continue
-            given[param.name] = param.parse(text)
+            value = field_value(param, widget.value if isinstance(widget, Input | Select) else "")
+            if value is not None:
+                given[param.name] = value
         return given
 
     def _request(self) -> Launch:
@@ -390,12 +330,17 @@ class LaunchScreen(ModalScreen[Launch | None]):
                 raise WorkloadError(
                     f"{'sweep ' if sweep else ''}{exc} (on {target.label})"
                 ) from None
-        duration = _seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
-        warmup = _seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
+        duration, warmup = self._times()
         hang_text = self.query_one("#launch-hang", Input).value.strip()
-        hang = _seconds(hang_text, "hang limit", 1.0) if hang_text else None
+        hang = field_seconds(hang_text, "hang limit", 1.0) if hang_text else None
         sequential = self.query_one("#launch-sequential", Checkbox).value
         return Launch(chosen, given, devices, duration, warmup, sequential, sweep, hang)
+
+    def _times(self) -> tuple[float, float]:
+        """The measure and warm-up seconds the fields give; WorkloadError if they do not."""
+        duration = field_seconds(self.query_one("#launch-duration", Input).value, "measure", 0.5)
+        warmup = field_seconds(self.query_one("#launch-warmup", Input).value, "warm-up", 0.0)
+        return duration, warmup
 
     def _sweep(self, chosen: WorkloadInfo) -> Sweep | None:
         choices = self.query("#launch-sweep-param")
