@@ -32,8 +32,8 @@ ALLOWED = {
 }  # fmt: skip
 
 
-# leaves every layer may use: SI prefixes and seconds; the user's folder
-LEAVES = ("units", "user_dirs")
+# leaves every layer may use: SI prefixes and seconds; the user's folder; text from outside made safe to print
+LEAVES = ("units", "user_dirs", "safe_text")
 
 
 def _package(module: str) -> str | None:

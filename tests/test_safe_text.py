@@ -1,0 +1,42 @@
+"""Text from outside reaches no terminal with its control sequences, and no line is unbounded."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpuscope.safe_text import one_line, printable
+
+HOSTILE = [
+    ("\x1b[2J\x1b[Hgemm", "gemm"),  # clear screen, cursor home
+    ("\x1b]0;pwned\x07title", "title"),  # set the window title
+    ("\x1b]52;c;ZWNobyBoaQ==\x1b\\clip", "clip"),  # OSC 52 clipboard write, ST-terminated
+    ("\x9b2Jc1", "c1"),  # 8-bit CSI
+    ("\x9d0;t\x9cx", "x"),  # 8-bit OSC
+    ("bell\x07 back\x08 del\x7f nul\x00", "bell back del nul"),
+    ("\u202eevil\u202c", "evil"),  # right-to-left override
+    ("\x1bcreset", "reset"),  # RIS: full terminal reset
+    ("unterminated \x1b]0;title", "unterminated "),
+]
+
+
+@pytest.mark.parametrize(("raw", "shown"), HOSTILE)
+def test_printable_strips_every_control_sequence(raw: str, shown: str) -> None:
+    assert printable(raw) == shown
+
+
+def test_printable_keeps_ordinary_text_and_newlines() -> None:
+    kind = "ResNet-50 · 3.1 images/s µs 日本\nnext"
+    assert printable(kind) == kind
+    assert printable("a\tb\r\nc") == "a b\nc"
+
+
+def test_one_line_joins_lines_and_cuts_with_an_ellipsis() -> None:
+    assert one_line("Traceback\n  File x\nValueError: bad") == "Traceback File x ValueError: bad"
+    cut = one_line("word " * 1000, limit=40)
+    assert len(cut) == 40 and cut.endswith("…")
+
+
+def test_one_line_of_a_huge_text_is_bounded_and_cheap() -> None:
+    huge = "[" + ", ".join(["1"] * 5_000_000) + "]"
+    line = one_line(huge)
+    assert len(line) <= 300 and line.endswith("…")
