@@ -73,12 +73,18 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def read_only(tmp_path: Path) -> Iterator[Path]:
-    """An empty folder on a read-only filesystem (root's chmod 0o555 would not stop root)."""
+def read_only(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """An empty folder that takes no new file, and the reason the system gives: a read-only
+    tmpfs as root (whom chmod does not stop), else a folder of mode 0o555."""
     folder = tmp_path / "ro"
+    if os.geteuid() != 0:
+        folder.mkdir(mode=0o555)
+        yield folder, "Permission denied"
+        folder.chmod(0o755)
+        return
     _mount_tmpfs(folder, "ro,size=64k")
     try:
-        yield folder
+        yield folder, "Read-only file system"
     finally:
         _unmount(folder)
 
@@ -94,16 +100,25 @@ def one_line(err: str) -> str:
 
 
 def test_record_refuses_an_unwritable_processes_file_and_leaves_no_empty_output(
-    tmp_path: Path, read_only: Path, capsys
+    tmp_path: Path, read_only: tuple[Path, str], capsys
 ) -> None:  # type: ignore[no-untyped-def]
     """Issue 22: an empty a.csv was left behind, and the retry was refused ("exists")."""
+    folder, why = read_only
     out = tmp_path / "a.csv"
-    args = ["record", "-d", "0.2", "-o", str(out), "--processes", str(read_only / "p.csv")]
+    args = ["record", "-d", "0.2", "-o", str(out), "--processes", str(folder / "p.csv")]
     assert main(args) == 1
-    line = one_line(capsys.readouterr().err)
-    assert f"cannot write {read_only / 'p.csv'}: Read-only file system" in line
-    assert not out.exists()  # what this command made, it removed
+    assert f"cannot write {folder / 'p.csv'}: {why}" in one_line(capsys.readouterr().err)
+    assert not out.exists()  # refused before either was made
     assert main(["record", "-d", "0.2", "-i", "0.1", "-o", str(out)]) == 0  # the retry runs
+
+
+def test_record_removes_the_file_it_made_when_the_next_one_fails(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """/dev/full takes the open and refuses the header: a.csv, made just before, goes again."""
+    out = tmp_path / "a.csv"
+    args = ["record", "-d", "0.2", "-o", str(out), "--processes", "/dev/full", "--force"]
+    assert main(args) == 1
+    assert one_line(capsys.readouterr().err).endswith("disk full while writing /dev/full")
+    assert not out.exists()
 
 
 def test_record_on_a_full_disk_says_so_and_leaves_no_empty_file(full_disk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -135,14 +150,15 @@ def test_a_full_disk_under_the_processes_file_names_that_file(
 
 
 def test_suite_into_a_read_only_folder_is_one_line_before_anything_runs(
-    read_only: Path, capsys
+    read_only: tuple[Path, str], capsys
 ) -> None:  # type: ignore[no-untyped-def]
     """Issue 22: an internal error (OSError), after discovery and planning."""
-    for output in (read_only / "s", read_only):
+    folder, why = read_only
+    for output in (folder / "s", folder):
         started = time.monotonic()
         assert main(["suite", "--budget", "300", "--devices", "cpu", "-o", str(output)]) == 1
         line = one_line(capsys.readouterr().err)
-        assert f"cannot write {output}: Read-only file system" in line
+        assert f"cannot write {output}: {why}" in line
         assert time.monotonic() - started < 5  # refused before the budget starts to run
 
 
@@ -157,7 +173,7 @@ def test_suite_on_a_full_disk_prints_its_results_and_says_what_was_lost(
     monkeypatch.setattr(suite, "SUITE", (suite.SuiteItem("gemm", {"dtype": "fp32", "size": 64}),))
     monkeypatch.setattr(suite, "START_UP_S", 2.0)
     out = full_disk / "suite"
-    assert main(["suite", "--budget", "8", "--devices", "cpu", "-o", str(out)]) == 1
+    assert main(["suite", "--budget", "12", "--devices", "cpu", "-o", str(out)]) == 1
     captured = capsys.readouterr()
     assert "gemm" in captured.out and "FLOP/s" in captured.out  # the results, on stdout first
     err = captured.err.strip().splitlines()
@@ -180,7 +196,7 @@ def test_a_suite_whose_disk_fills_mid_way_says_so_once_and_measures_on(
     monkeypatch.setattr(suite, "SUITE", (suite.SuiteItem("gemm", {"dtype": "fp32", "size": 64}),))
     monkeypatch.setattr(suite, "START_UP_S", 2.0)
     out = small_disk / "suite"  # 8 KiB: the recording at 10 Hz fills it in a few seconds
-    assert main(["suite", "--budget", "9", "--devices", "cpu", "-o", str(out)]) == 1
+    assert main(["suite", "--budget", "12", "--devices", "cpu", "-o", str(out)]) == 1
     captured = capsys.readouterr()
     assert "internal error" not in captured.err and "Traceback" not in captured.err
     err = captured.err.strip().splitlines()
