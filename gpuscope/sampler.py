@@ -106,7 +106,7 @@ class Sampler:
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by stop() and by an interval change
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None  # a listener's failure, which stops the loop
+        self.error: BaseException | None = None  # what ended the loop early (see _run)
         self.ticks = 0
         self.missed_ticks = 0  # scheduled ticks skipped because a tick overran its slot
 
