@@ -34,13 +34,13 @@ from gpuscope.commands.bench import (
 )
 from gpuscope.commands.bench_output import print_reports
 from gpuscope.commands.report import ReportOptions, run_report
+from gpuscope.commands.suite_recording import start_recording, watch_recording
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, new_run
 from gpuscope.measurement.run_params import RunParams, run_params
 from gpuscope.measurement.run_report import params_text
 from gpuscope.measurement.targets import RunTarget, launch_targets
-from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.output_files import (
     OutputError,
@@ -160,8 +160,8 @@ def run_suite(options: SuiteOptions, started_s: float | None = None) -> int:
             if item.status is not None:
                 _say(item)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
-        recording = _start_recording(sampler, options.output_dir)
-        watch = _watch(sampler, recording)
+        recording = start_recording(sampler, options.output_dir)
+        watch = watch_recording(sampler, recording)
         sampler.start()
         try:
             _run(items, deadline - REPORT_S, options, sampler, found, outcome, watch)
@@ -220,40 +220,6 @@ def _finish(
 
 def _and(names: list[str]) -> str:
     return " and ".join(filter(None, (", ".join(names[:-1]), names[-1])))
-
-
-def _start_recording(sampler: Sampler, folder: Path) -> RecordingFile | None:
-    """Every device, to ``record.csv``, for the whole suite; None (said in one line) if the
-    file cannot be made: the suite measures on without it."""
-    try:
-        return RecordingFile(sampler, folder, "record.csv")
-    except OSError as exc:
-        print(f"gpuscope suite: no recording: {write_error(folder / 'record.csv', exc)}",
-              file=sys.stderr)  # fmt: skip
-        return None
-
-
-def _watch(sampler: Sampler, recording: RecordingFile | None) -> Callable[[], None]:
-    """A check to make between runs: says once, in one line, that the recording stopped (its
-    rows so far are kept) or the sampler did; the runs go on (their energy windows read the
-    devices themselves)."""
-    said: set[str] = set()
-
-    def check() -> None:
-        lines = {}
-        if recording is not None and recording.error is not None:
-            lines["recording"] = (
-                f"recording stopped: {write_error(recording.path, recording.error)}; "
-                f"{recording.rows_written} rows kept"
-            )
-        if sampler.error is not None:
-            lines["sampler"] = f"sampling stopped: {type(sampler.error).__name__}: {sampler.error}"
-        for key, line in lines.items():
-            if key not in said:
-                said.add(key)
-                print(f"gpuscope suite: {one_line(line)}; the suite goes on", file=sys.stderr)
-
-    return check
 
 
 def _check(options: SuiteOptions) -> None:
