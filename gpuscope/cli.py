@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         metavar="S",
-        help="seconds between samples",
+        help="seconds between samples (0.05 to 3600)",
     )
     ui.add_argument("--light", action="store_true", help="light theme")
     ui.add_argument(
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         metavar="S",
-        help="seconds between samples (>= 0.05)",
+        help="seconds between samples (0.05 to 3600, default 0.5)",
     )
     record.add_argument(
         "-d",
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="S",
-        help="stop after S seconds (default: Ctrl-C)",
+        help="stop after S seconds, at most 366 days (default: Ctrl-C)",
     )
     record.add_argument(
         "--devices",
@@ -240,7 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", default="127.0.0.1:9400", metavar="HOST:PORT", help=":9400 for all interfaces"
     )
     serve.add_argument(
-        "-i", "--interval", type=float, default=1.0, metavar="S", help="seconds between samples"
+        "-i",
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between samples (0.05 to 3600)",
     )
     serve.add_argument("--devices", default="all", help="as for record")
     serve.add_argument("--host-label", metavar="NAME", help="the host label (default: host name)")

@@ -3,12 +3,15 @@
 folder.
 
 It holds one key so far, ``cpu_tdp_w``; a command-line option beats it. The file is optional. One
-that is not TOML, has an unknown key or a bad value stops the command with one line and exit 2,
-whether or not the option was given, so a broken file never goes unnoticed.
+that is not a regular file (a FIFO, a device), is over 1 MiB, is not UTF-8 TOML (a BOM is fine),
+has an unknown key or a bad value stops the command with one line and exit 2, whether or not
+the option was given, so a broken file never goes unnoticed.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ from gpuscope.telemetry.cpu_estimate import CpuPowerModel, check_tdp_w
 from gpuscope.user_dirs import user_config_dir
 
 KEYS = ("cpu_tdp_w",)
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a config is a few lines; more is a mistake, not settings
 
 
 def config_path() -> Path:
@@ -31,15 +35,13 @@ class UserConfig:
 
 def load_config(path: Path | None = None) -> UserConfig:
     """The settings in ``path`` (default ``config_path()``); empty if there is no file.
-    UsageError for a file that is not TOML, an unknown key or a bad value; CommandFailed for one
-    that cannot be read."""
+    UsageError for a file that is not a regular file, over ``MAX_CONFIG_BYTES``, not TOML (a
+    UTF-8 BOM is allowed), nested too deeply, with an unknown key or a bad value; CommandFailed
+    for one that cannot be read."""
     path = path if path is not None else config_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = _read_text(path)
+    if text is None:
         return UserConfig()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandFailed(f"cannot read {path}: {exc}") from None
     if sys.version_info >= (3, 11):  # only when there is a file: most machines have none
         import tomllib
     else:  # the same parser, before it joined the standard library
@@ -48,6 +50,8 @@ def load_config(path: Path | None = None) -> UserConfig:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:  # the parser recurses once per level of [[[...]]] or {a={b=...}}
+        raise UsageError(f"{path} is not valid TOML: it nests too deeply") from None
     unknown = sorted(set(table) - set(KEYS))
     if unknown:
         raise UsageError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
@@ -58,6 +62,31 @@ def load_config(path: Path | None = None) -> UserConfig:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return UserConfig(cpu_tdp_w=tdp_w)
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text, None if there is none. Opened without waiting (a FIFO at the path would
+    hang every command until something wrote to it) and read only if it is a regular file, of
+    at most ``MAX_CONFIG_BYTES``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"{path} is not a regular file: make it one, or remove it")
+        try:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise CommandFailed(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UsageError(f"{path} is over 1 MiB: a gpuscope config is a few lines")
+    try:
+        return data.decode("utf-8-sig")  # a BOM, as some Windows editors write, is dropped
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
 
 
 def cpu_power_model(option_w: float | None, path: Path | None = None) -> CpuPowerModel | None:

@@ -27,15 +27,23 @@ from gpuscope.telemetry.model import (
 from gpuscope.units import check_seconds
 
 MIN_INTERVAL_S = 0.05
+MAX_INTERVAL_S = 3600.0  # a sample an hour; more is not monitoring
 DEFAULT_INTERVAL_S = 0.5
 DEFAULT_HISTORY_LEN = 1200  # 10 minutes at the default interval
 
 Listener = Callable[[Sequence[Sample]], None]
 
 
-def check_interval(interval_s: float) -> float:
-    """The interval if usable, else ValueError with a message fit for a user."""
-    return check_seconds(interval_s, "interval", MIN_INTERVAL_S, inclusive=True)
+def check_interval(interval_s: float, name: str = "interval") -> float:
+    """The interval if usable, else ValueError with a one-line message, fit for a user, that
+    states the range (``name`` is what the user typed, e.g. ``--interval``)."""
+    try:
+        return check_seconds(interval_s, name, MIN_INTERVAL_S, True, MAX_INTERVAL_S)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be between {MIN_INTERVAL_S:g} s and {MAX_INTERVAL_S:g} s, "
+            f"got {interval_s:g}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +106,7 @@ class Sampler:
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by stop() and by an interval change
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None  # a listener's failure, which stops the loop
+        self.error: BaseException | None = None  # what ended the loop early (see _run)
         self.ticks = 0
         self.missed_ticks = 0  # scheduled ticks skipped because a tick overran its slot
 
@@ -197,15 +205,19 @@ class Sampler:
         return self._stop.wait(timeout_s)
 
     def _run(self) -> None:
+        """The loop; whatever ends it early (a listener's disk full, or any bug) is kept in
+        ``error`` and ends ``wait``, so the thread never dies unseen."""
+        try:
+            self._loop()
+        except BaseException as exc:
+            self.error = exc
+            self._stop.set()
+
+    def _loop(self) -> None:
         interval = self._interval_s
         deadline = self._clock()
         while not self._stop.is_set():
-            try:
-                self.tick()
-            except BaseException as exc:  # a listener failed (e.g. disk full): stop and report
-                self.error = exc
-                self._stop.set()
-                return
+            self.tick()  # a listener that raises (e.g. disk full) ends the loop: see _run
             if self._interval_s != interval:  # changed at run time: re-anchor the schedule
                 interval = self._interval_s
                 deadline = self._clock()

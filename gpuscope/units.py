@@ -36,9 +36,21 @@ def format_ratio(ratio: float | None) -> str:
     return f"{rounded:,.{decimals}f}x"
 
 
-def check_seconds(value: float, name: str, minimum: float = 0.0, inclusive: bool = False) -> float:
+# A year and a day: past any run, budget or recording anyone means, and well inside what a
+# timer or ``Event.wait`` accepts (about 9.2e9 s on Linux; 1e10 raised OverflowError there).
+MAX_SECONDS = 366 * 24 * 3600.0
+
+
+def check_seconds(
+    value: float,
+    name: str,
+    minimum: float = 0.0,
+    inclusive: bool = False,
+    maximum: float = MAX_SECONDS,
+) -> float:
     """``value`` if it is a finite number of seconds above ``minimum`` (or equal to it, when
-    ``inclusive``); else ValueError with a one-line message naming ``name``."""
+    ``inclusive``) and at most ``maximum``; else ValueError with a one-line message naming
+    ``name``."""
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number of seconds, got {value}")
     if inclusive and value < minimum:
@@ -47,6 +59,11 @@ def check_seconds(value: float, name: str, minimum: float = 0.0, inclusive: bool
         raise ValueError(f"{name} must be a finite number of seconds >= {minimum:g}, got {value}")
     if not inclusive and value <= minimum:
         raise ValueError(f"{name} must be a finite number of seconds > {minimum:g}, got {value}")
+    if value > maximum:
+        most = (
+            f"{maximum / 86400:g} days ({maximum:.0f} s)" if maximum >= 86400 else f"{maximum:g} s"
+        )
+        raise ValueError(f"{name} must be at most {most}, got {value:g}")
     return value
 
 

@@ -146,9 +146,9 @@ def test_window_names_are_checked(install_nvml, clock) -> None:
             sampler.end_window("a")
 
 
-@pytest.mark.parametrize("bad", [0.0, 0.049, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("bad", [0.0, 0.049, -1.0, float("nan"), float("inf"), 3600.1, 1e10])
 def test_bad_intervals_rejected(bad: float) -> None:
-    with pytest.raises(ValueError, match="interval"):
+    with pytest.raises(ValueError, match=r"interval must be between 0\.05 s and 3600 s"):
         check_interval(bad)
 
 
@@ -181,6 +181,21 @@ def test_failing_listener_stops_the_loop_and_is_reported(install_nvml) -> None:
         sampler.start()
         assert sampler.wait(5.0)
         assert isinstance(sampler.error, OSError) and sampler.ticks == 1
+
+
+def test_a_failure_between_ticks_ends_the_loop_and_is_reported() -> None:
+    """Issue 22: ``-i 1e10`` raised OverflowError in the wait between two ticks: the thread died,
+    ``error`` stayed None and ``wait`` never returned, so ``record`` ran on with no rows. Here a
+    clock that jumps back 1e12 s asks for the same impossible wait."""
+    readings = iter([0.0])
+
+    def clock() -> float:
+        return next(readings, -1e12)
+
+    sampler = Sampler([], interval_s=0.05, clock=clock)
+    sampler.start()
+    assert sampler.wait(5.0)  # ended, and says so
+    assert isinstance(sampler.error, OverflowError)
 
 
 class _BlockingDevice:

@@ -21,7 +21,7 @@ def gpuscope(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--interval", "0.01"], "gpuscope: interval must be at least 0.05 s, got 0.01"),
+        (["--interval", "0.01"], "gpuscope: interval must be between 0.05 s and 3600 s, got 0.01"),
         (
             ["--record-dir", "/nonexistent"],
             "gpuscope: --record-dir /nonexistent is not a directory",

@@ -21,6 +21,7 @@ from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.sampler import Sampler, check_interval
+from gpuscope.sinks.output_files import NewOutputs, OutputError, check_new, write_error
 from gpuscope.sinks.process_rows import ProcessRows
 from gpuscope.sinks.recording import DeviceRows, RecordingSink, RowTable
 from gpuscope.telemetry.discover import parse_selectors
@@ -44,38 +45,26 @@ class RecordOptions:
 
 def _validate(options: RecordOptions) -> list[str]:
     try:
-        check_interval(options.interval_s)
+        check_interval(options.interval_s, "--interval")
         selectors = parse_selectors(options.devices)
+        if options.duration_s is not None:
+            check_seconds(options.duration_s, "--duration")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if options.duration_s is not None:
-        try:
-            check_seconds(options.duration_s, "--duration")
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     if options.processes == "-":
         raise UsageError("--processes needs a file (standard output is the device rows)")
+    outputs = [options.output]
     if options.processes is not None:
         same = os.path.realpath(options.processes) == os.path.realpath(options.output)
         if same and options.output != "-":
             raise UsageError("--processes must be another file than --output")
-        if not options.force:  # refuse before creating either, so no empty file is left
-            for path in (options.output, options.processes):
-                if path != "-" and os.path.exists(path):
-                    raise CommandFailed(f"{path} exists; pass --force to overwrite it")
+        outputs.append(options.processes)
+    try:  # every output, before any is created: no empty file is left to block the retry
+        for path in outputs:
+            check_new(path, options.force)
+    except OutputError as exc:
+        raise CommandFailed(str(exc)) from None
     return selectors
-
-
-def _open_output(path: str, force: bool) -> int:
-    if path == "-":
-        return sys.stdout.fileno()
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    try:
-        return os.open(path, flags, 0o644)
-    except FileExistsError:
-        raise CommandFailed(f"{path} exists; pass --force to overwrite it") from None
-    except OSError as exc:
-        raise CommandFailed(f"cannot write {path}: {exc.strerror}") from None
 
 
 class _LostReporter:
@@ -95,49 +84,58 @@ def run_record(options: RecordOptions) -> int:
     cpu_model = cpu_power_model(options.cpu_tdp_w)
     with probe_selected(selectors, cpu_model) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
-        fd = _open_output(options.output, options.force)
-        process_fd = None
+        outputs = NewOutputs(options.force)
+        sinks = _start_sinks(outputs, sampler, options)
         try:
-            if options.processes is not None:
-                process_fd = _open_output(options.processes, options.force)
-            sink = _start_sink(fd, options, DeviceRows(sampler.device_info))
-            sampler.subscribe(sink)
-            if process_fd is not None:
-                ledger = ProcessEnergyLedger()
-                sampler.subscribe(ledger.add)  # before the rows that read it
-                sampler.subscribe(
-                    _start_sink(process_fd, options, ProcessRows(ledger), options.processes)
-                )
             sampler.subscribe(_LostReporter())
-            elapsed_s = _sample_until_stopped(sampler, sink, options, len(devices))
+            elapsed_s = _sample_until_stopped(sampler, sinks[0][1], options, len(devices))
         finally:
-            # If a device read hung past stop()'s timeout, leave the fd to the process exit
+            # If a device read hung past stop()'s timeout, leave the fds to the process exit
             # rather than let a late write land on a reused descriptor.
             if not sampler.running:
-                if options.output != "-":
-                    os.close(fd)
-                if process_fd is not None:
-                    os.close(process_fd)
+                outputs.close()
     failure = sampler.error
     # `gpuscope record | head`: the reader closing the pipe is a normal way to stop.
     if failure is not None and not isinstance(failure, BrokenPipeError):
-        raise CommandFailed(_describe_write_error(options.output, failure)) from None
+        path = next((path for path, sink in sinks if sink.failed is failure), options.output)
+        raise CommandFailed(_describe_failure(path, failure)) from None
     if sys.stderr.isatty():
-        where = "stdout" if options.output == "-" else options.output
+        where = _where(options.output)
         print(
-            f"gpuscope record: {sink.rows_written} rows in {elapsed_s:.1f} s to {where}",
+            f"gpuscope record: {sinks[0][1].rows_written} rows in {elapsed_s:.1f} s to {where}",
             file=sys.stderr,
         )
     return 0
 
 
-def _start_sink(
-    fd: int, options: RecordOptions, table: RowTable | None = None, path: str | None = None
-) -> RecordingSink:
+def _start_sinks(
+    outputs: NewOutputs, sampler: Sampler, options: RecordOptions
+) -> list[tuple[str, RecordingSink]]:
+    """Each output made and its header written, then its sink subscribed: the device rows
+    first, then the processes'. If one fails, none is left behind (one line, exit 1)."""
+    ledger = ProcessEnergyLedger()
+    tables: list[tuple[str, RowTable]] = [(options.output, DeviceRows(sampler.device_info))]
+    if options.processes is not None:
+        tables.append((options.processes, ProcessRows(ledger)))
     try:
-        return RecordingSink(fd, options.fmt, table)
+        with outputs:
+            fds = [outputs.open(path) for path, _ in tables]
+            sinks = [(path, _sink(fd, options.fmt, table, path)) for fd, (path, table) in
+                     zip(fds, tables, strict=True)]  # fmt: skip
+    except OutputError as exc:
+        raise CommandFailed(str(exc)) from None
+    sampler.subscribe(sinks[0][1])
+    if len(sinks) > 1:
+        sampler.subscribe(ledger.add)  # before the rows that read it
+        sampler.subscribe(sinks[1][1])
+    return sinks
+
+
+def _sink(fd: int, fmt: str, table: RowTable, path: str) -> RecordingSink:
+    try:
+        return RecordingSink(fd, fmt, table)  # writes the CSV header
     except OSError as exc:
-        raise CommandFailed(_describe_write_error(path or options.output, exc)) from None
+        raise OutputError(write_error(_where(path), exc)) from None
 
 
 def _sample_until_stopped(
@@ -169,10 +167,15 @@ def _sample_until_stopped(
     return time.monotonic() - start
 
 
-def _describe_write_error(path: str, exc: BaseException) -> str:
-    where = "stdout" if path == "-" else path
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return f"disk full while writing {where}; rows up to the last whole one are kept"
+def _where(path: str) -> str:
+    return "stdout" if path == "-" else path
+
+
+def _describe_failure(path: str, exc: BaseException) -> str:
+    """One line for what stopped the recording: a write to ``path``, or the sampler itself."""
     if isinstance(exc, OSError):
-        return f"cannot write {where}: {exc.strerror or exc}"
-    return f"recording stopped: {type(exc).__name__}: {exc}"
+        line = write_error(_where(path), exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            line += "; rows up to the last whole one are kept"
+        return line
+    return f"sampling stopped: {type(exc).__name__}: {exc}; rows up to the last whole one are kept"

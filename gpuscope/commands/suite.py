@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from gpuscope.commands.bench import (
 )
 from gpuscope.commands.bench_output import print_reports
 from gpuscope.commands.report import ReportOptions, run_report
+from gpuscope.commands.suite_recording import start_recording, watch_recording
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, new_run
@@ -41,7 +42,13 @@ from gpuscope.measurement.run_params import RunParams, run_params
 from gpuscope.measurement.run_report import params_text
 from gpuscope.measurement.targets import RunTarget, launch_targets
 from gpuscope.sampler import Sampler
-from gpuscope.sinks.recording import DeviceRows, RecordingSink
+from gpuscope.sinks.output_files import (
+    OutputError,
+    check_new_folder,
+    write_atomically,
+    write_error,
+)
+from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import reports_json
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
@@ -145,42 +152,74 @@ def run_suite(options: SuiteOptions, started_s: float | None = None) -> int:
                 f"--budget {options.budget_s:g} s is too small for {len(runnable)} runs: "
                 f"give at least {least + options.budget_s - (deadline - time.monotonic()):.0f} s"
             )
-        options.output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            options.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandFailed(write_error(options.output_dir, exc)) from None
         for item in items:
             if item.status is not None:
                 _say(item)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
-        recording = options.output_dir / "record.csv"
-        fd = os.open(recording, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        sampler.subscribe(RecordingSink(fd, "csv", DeviceRows(sampler.device_info)))
+        recording = start_recording(sampler, options.output_dir)
+        watch = watch_recording(sampler, recording)
         sampler.start()
         try:
-            _run(items, deadline - REPORT_S, options, sampler, found, outcome)
+            _run(items, deadline - REPORT_S, options, sampler, found, outcome, watch)
         except KeyboardInterrupt:  # between two runs: what ran is still written below
             outcome.interrupted = True
         finally:
             sampler.stop()
-            os.close(fd)
+            if recording is not None:
+                recording.stop()
+            watch()
     for item in items:  # what a Ctrl-C left unrun
         if item.status is None:
             item.status, item.why = ItemStatus.STOPPED, "not run: the suite was stopped"
             _say(item)
-    results = options.output_dir / "suite.json"
-    results.write_text(_results_json(outcome, items) + "\n")
+    return _finish(options, deadline, items, outcome, recording)
+
+
+def _finish(
+    options: SuiteOptions,
+    deadline: float,
+    items: list[Item],
+    outcome: Outcome,
+    recording: RecordingFile | None,
+) -> int:
+    """The results first on stdout (nothing can lose them there), then saved, then the report;
+    a disk that says no costs what comes after it, in one line and exit 1."""
     print_reports(outcome.reports, "table")
-    report = options.output_dir / "report.html"
-    run_report(ReportOptions((results, recording), report, title="gpuscope suite"))
+    sys.stdout.flush()
+    results = options.output_dir / "suite.json"
+    saved = [] if recording is None else ["recording"]
+    lost = None
+    try:
+        write_atomically(results, _results_json(outcome, items) + "\n")
+        saved.insert(0, "results")
+        inputs = (results,) if recording is None else (results, recording.path)
+        report = options.output_dir / "report.html"
+        run_report(ReportOptions(inputs, report, title="gpuscope suite"))
+        saved.append("report")
+    except (OutputError, CommandFailed) as exc:
+        lost = str(exc)
     took = options.budget_s - (deadline - time.monotonic())
     counts = ", ".join(
         f"{sum(i.status is s for i in items)} {s.value}"
         for s in ItemStatus
         if any(i.status is s for i in items)
     )
+    where = f"; {_and(saved)} in {options.output_dir}/" if saved else ""
     print(f"gpuscope suite: {len(items)} items in {took:.0f} s (budget {options.budget_s:g} s): "
-          f"{counts}; results, recording and report in {options.output_dir}/",
-          file=sys.stderr)  # fmt: skip
+          f"{counts}{where}", file=sys.stderr)  # fmt: skip
+    if lost is not None:  # the last line, as every command's failure
+        print(f"gpuscope suite: {lost}", file=sys.stderr)
+        return 130 if outcome.interrupted else 1
     failed = any(i.status is ItemStatus.FAILED for i in items)
     return 130 if outcome.interrupted else 1 if failed else 0
+
+
+def _and(names: list[str]) -> str:
+    return " and ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
 
 def _check(options: SuiteOptions) -> None:
@@ -190,10 +229,10 @@ def _check(options: SuiteOptions) -> None:
         raise UsageError(str(exc)) from None
     if options.devices is not None and not options.devices:
         raise UsageError("--devices names no device (e.g. cpu,cuda:0)")
-    if options.output_dir.exists() and not options.output_dir.is_dir():
-        raise CommandFailed(f"{options.output_dir} is a file: name a new folder with -o")
-    if options.output_dir.exists() and any(options.output_dir.iterdir()):
-        raise CommandFailed(f"{options.output_dir} is not empty: name a new folder with -o")
+    try:  # before the budget is spent on discovery: a folder we cannot write is said now
+        check_new_folder(options.output_dir)
+    except OutputError as exc:
+        raise CommandFailed(str(exc)) from None
 
 
 def plan(catalog: Catalog, targets: list[RunTarget], found: Discovery) -> list[Item]:
@@ -233,9 +272,11 @@ def _run(
     sampler: Sampler,
     found: Discovery,
     outcome: Outcome,
+    watch: Callable[[], None],
 ) -> None:
     """Each item in turn within its share of what is left before ``deadline``: measured for
-    most of it (a fifth is warm-up), its limits capped by it, stopped when it is spent."""
+    most of it (a fifth is warm-up), its limits capped by it, stopped when it is spent;
+    ``watch`` after each."""
     to_run = [i for i in items if i.status is None]
     for done, item in enumerate(to_run):
         if outcome.interrupted:
@@ -257,6 +298,7 @@ def _run(
         spent = _within(share_s, run, bench, sampler, found, outcome)
         _settle(item, run, share_s, spent, outcome)
         _say(item)
+        watch()
 
 
 def _within(

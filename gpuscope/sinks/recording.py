@@ -95,6 +95,7 @@ class RecordingSink:
         self._format = fmt
         self._table: RowTable = table if table is not None else DeviceRows()
         self.rows_written = 0
+        self.failed: OSError | None = None  # the write that failed, so a caller names this file
         if fmt == "csv":
             self._write(self._csv_lines([self._table.names]))
 
@@ -127,7 +128,8 @@ class RecordingSink:
         try:
             while written < len(data):
                 written += os.write(self._fd, data[written:])
-        except OSError:
+        except OSError as exc:
+            self.failed = exc
             if written and start is not None:  # cut the partial tick so the file ends on a row
                 os.ftruncate(self._fd, start)
                 os.lseek(self._fd, start, os.SEEK_SET)
