@@ -32,7 +32,7 @@ ALLOWED = {
 }  # fmt: skip
 
 
-# leaves every layer may use: SI prefixes and seconds; the user's folder; text from outside made safe to print
+# leaves every layer may use: SI prefixes and seconds; the user's folder; outside text made safe
 LEAVES = ("units", "user_dirs", "safe_text")
 
 
