@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from gpuscope import __version__
 from gpuscope.errors import CommandFailed, UsageError
+from gpuscope.safe_text import one_line
 
 CPU_TDP_HELP = (
     "the CPU's TDP in watts (all sockets): estimate CPU power and energy where RAPL cannot be "
@@ -337,10 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
         return code
     except UsageError as exc:
-        print(f"{_prog(args)}: {exc}", file=sys.stderr)
+        print(f"{_prog(args)}: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except CommandFailed as exc:
-        print(f"{_prog(args)}: {exc}", file=sys.stderr)
+        print(f"{_prog(args)}: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -348,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"{_prog(args)}: internal error: {type(exc).__name__}: {exc} "
+            f"{_prog(args)}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
             "(run with --debug for the traceback)",
             file=sys.stderr,
         )

@@ -40,3 +40,27 @@ def test_one_line_of_a_huge_text_is_bounded_and_cheap() -> None:
     huge = "[" + ", ".join(["1"] * 5_000_000) + "]"
     line = one_line(huge)
     assert len(line) <= 300 and line.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [("UsageError", 2), ("CommandFailed", 1), ("RuntimeError", 1)],
+)
+def test_the_command_line_says_any_failure_in_one_printable_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: str, code: int
+) -> None:
+    """Whatever a command's failure carries (a plugin's 44 MB message, a file name with escape
+    sequences), stderr gets one bounded line without them."""
+    import gpuscope.commands.listing as listing
+    from gpuscope import cli, errors
+
+    kind = getattr(errors, error, None) or RuntimeError
+
+    def fail(**_: object) -> int:
+        raise kind("\x1b]52;c;ZXZpbA==\x07bad\nTraceback line\n" + "x" * 1_000_000)
+
+    monkeypatch.setattr(listing, "run_list", fail)
+    assert cli.main(["list"]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "\x07" not in err
+    assert "bad Traceback line" in err and len(err) < 500
