@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gpuscope.measurement.peaks import peak_tflops
-from gpuscope.safe_text import one_line
 from gpuscope.measurement.sharing import Sharing
+from gpuscope.safe_text import one_line
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.units import format_rate, format_ratio

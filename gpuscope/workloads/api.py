@@ -126,7 +126,7 @@ class Param:
         shown = _shown(value)
         if type(value) is not kind:
             raise WorkloadError(f"{self.name} must be {kind.__name__}, got {shown}")
-        if kind is int and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        if isinstance(value, int) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
             low, high = INT_RANGE
             raise WorkloadError(f"{self.name} must be from {low} to {high}, got {shown}")
         if kind in (int, float):

@@ -62,8 +62,9 @@ def clean_facts(facts: object) -> tuple[dict[str, FactValue], list[str]]:
     unsaid = 0
     for key, value in facts.items():
         why = _why_dropped(key, value) if len(kept) < MAX_FACTS else ""
-        if why is None:
-            kept[one_line(key, FACT_KEY_MAX)] = _plain(value)
+        plain = _plain(value)
+        if why is None and isinstance(key, str) and not isinstance(plain, _Dropped):
+            kept[one_line(key, FACT_KEY_MAX)] = plain
         elif len(notes) < MAX_NOTES and why:
             notes.append(one_line(why))
         else:
