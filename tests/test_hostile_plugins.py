@@ -15,7 +15,7 @@ import pytest
 
 from gpuscope.cli import main
 from gpuscope.commands.bench_output import describe_catalog, print_reports
-from gpuscope.measurement.run_errors import describe_error
+from gpuscope.measurement.run_errors import describe_error, line_end
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.safe_text import ONE_LINE_MAX
 from gpuscope.sinks.reports import reports_json, write_reports_csv
@@ -102,6 +102,13 @@ def test_an_error_line_is_one_short_line_whatever_the_child_said() -> None:
     line = describe_error(said)
     assert "\n" not in line and len(line) <= 2 * ONE_LINE_MAX
     assert_clean(line)
+
+
+def test_a_last_line_megabytes_long_is_quoted_by_its_end() -> None:
+    """2 GB without a newline, then the words that matter: the quote keeps where it stopped."""
+    quoted = line_end("y" * 10**6 + f"the end{ESCAPES}", 200)
+    assert quoted.startswith("…") and quoted.endswith("the end") and len(quoted) <= 200
+    assert line_end("short", 200) == "short"
 
 
 # -- terminal safety ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from gpuscope.commands.bench_output import (
     check_stdout,
     describe_catalog,
+    failure_details,
     print_or_fail,
     print_reports,
     print_sweep,
@@ -72,9 +73,7 @@ from gpuscope.workloads.torch_probe import (
     torch_installed,
 )
 
-QUIET_KINDS = (ErrorKind.USAGE, ErrorKind.HUNG, ErrorKind.STOPPED)  # a traceback says nothing more
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
-LAST_LINE_MAX = 200  # characters of each line a failed workload printed, as quoted
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +193,8 @@ def _given(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, ParamValue]
         name = name.replace("-", "_")
         if name not in declared:
             known = ", ".join(f"--{n}" for n in declared) or "none"
-            asked = one_line(f"--{name}", 80)
+            asked = f"--{name}"
+            asked = one_line(asked, 80) if asked.isprintable() else clipped(repr(asked), 80)
             raise UsageError(f"{workload.name} has no parameter {asked} (parameters: {known})")
         if not value:
             if not items:
@@ -341,7 +341,7 @@ def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
     elif run.error is not None:
         outcome.failures.append(f"{run.label}: {run.error.message}")
         outcome.usage_failure |= run.error.kind is ErrorKind.USAGE
-        outcome.failures.extend(_failure_details(run, debug))
+        outcome.failures.extend(failure_details(run, debug))
 
 
 def _sweep(info: WorkloadInfo, options: BenchOptions) -> Sweep:
@@ -382,19 +382,3 @@ def _run_sweep(
     for target in each:
         walk.walk(target.torch_device, functools.partial(make_run, target), drive)
     outcome.points.extend(walk.points)
-
-
-def _failure_details(run: MeasuredRun, debug: bool) -> list[str]:
-    """The last lines the workload printed and, with --debug, its traceback (indented)."""
-    assert run.error is not None
-    details = []
-    printed = [line for line in run.error.last_words.splitlines() if line.strip()]
-    if printed and run.error.kind is not ErrorKind.USAGE:
-        details.append(f"  last lines {run.workload.name} printed:")
-        details.extend(f"  | {one_line(line, LAST_LINE_MAX)}" for line in printed[-5:])
-    if debug and run.error.traceback:
-        traceback = printable(run.error.traceback).rstrip()
-        details.extend(f"  {line}" for line in traceback.splitlines())
-    elif run.error.traceback and run.error.kind not in QUIET_KINDS:
-        details.append("  (gpuscope --debug bench ... shows the traceback)")
-    return details

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gpuscope.errors import CommandFailed
+from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.run_errors import line_end
 from gpuscope.measurement.run_report import (
     RunReport,
     comparisons,
@@ -30,8 +32,12 @@ from gpuscope.sinks.reports import (
     sweep_json,
     write_reports_csv,
 )
+from gpuscope.workloads.events import ErrorKind
 from gpuscope.workloads.facts import FACT_KEY_MAX, bounded_notes, value_text
 from gpuscope.workloads.registry import Catalog
+
+QUIET_KINDS = (ErrorKind.USAGE, ErrorKind.HUNG, ErrorKind.STOPPED)  # a traceback says nothing more
+LAST_LINE_MAX = 200  # characters of each line a failed workload printed, as quoted
 
 TABLE_COLUMNS = (
     "workload", "device", "params", "throughput", "TFLOP/s", "avg W", "energy J", "work/J",
@@ -208,3 +214,19 @@ def _bounds(minimum: float | None, maximum: float | None) -> str:
     if minimum is not None:
         return f" (>= {minimum:g})"
     return f" (<= {maximum:g})" if maximum is not None else ""
+
+
+def failure_details(run: MeasuredRun, debug: bool) -> list[str]:
+    """The last lines the workload printed and, with --debug, its traceback (indented)."""
+    assert run.error is not None
+    details = []
+    printed = [line for line in run.error.last_words.splitlines() if line.strip()]
+    if printed and run.error.kind is not ErrorKind.USAGE:
+        details.append(f"  last lines {run.workload.name} printed:")
+        details.extend(f"  | {line_end(line, LAST_LINE_MAX)}" for line in printed[-5:])
+    if debug and run.error.traceback:
+        traceback = printable(run.error.traceback).rstrip()
+        details.extend(f"  {line}" for line in traceback.splitlines())
+    elif run.error.traceback and run.error.kind not in QUIET_KINDS:
+        details.append("  (gpuscope --debug bench ... shows the traceback)")
+    return details

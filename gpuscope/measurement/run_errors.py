@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from gpuscope.measurement.run_report import params_text
 from gpuscope.measurement.targets import device_label
-from gpuscope.safe_text import ONE_LINE_MAX, one_line
+from gpuscope.safe_text import ONE_LINE_MAX, one_line, printable
 from gpuscope.workloads.events import ErrorKind, Failed, Phase
 
 LAST_WORDS_MAX = 200  # characters of a crash's last line quoted in its error
@@ -32,8 +32,15 @@ def describe_error(event: Failed, run: MeasuredRun | None = None) -> str:
         message = f"out of {where} memory: {message}"
     last_words = [line for line in event.last_words.splitlines() if one_line(line)]
     if event.kind is ErrorKind.CRASHED and last_words:
-        message += f" (last words: {one_line(last_words[-1], LAST_WORDS_MAX)})"
+        message += f" (last words: {line_end(last_words[-1], LAST_WORDS_MAX)})"
     return one_line(message, 2 * ONE_LINE_MAX)
+
+
+def line_end(line: str, limit: int) -> str:
+    """The end of a line the child printed, printable, in at most ``limit`` characters: where it
+    was cut, its start (``…`` marks it), as last words end where the child stopped."""
+    text = " ".join(printable(line[-4 * limit :]).split())
+    return text if len(text) <= limit and len(line) <= 4 * limit else "…" + text[-(limit - 1) :]
 
 
 def _hung(run: MeasuredRun, phase: Phase, limit_s: float | None) -> str:
