@@ -309,6 +309,19 @@ def test_bench_with_stdout_closed_says_so_in_one_line() -> None:
     assert "stdout" in line and "internal error" not in line
 
 
+def test_a_stdout_whose_reader_left_is_one_line_exit_1() -> None:
+    """``gpuscope bench --list | true``: the pipe's reader is gone before the list is written."""
+    proc = subprocess.Popen(
+        [*GPUSCOPE, "bench", "--list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    (line,) = err.strip().splitlines()
+    assert "cannot print the results" in line
+
+
 def test_started_notes_from_the_child_are_bounded_by_the_runner(tmp_path: Path) -> None:
     """The runner bounds what crosses from the child even where the child's own checks were
     bypassed (a plugin can patch anything in its process)."""
