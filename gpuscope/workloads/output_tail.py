@@ -43,8 +43,10 @@ class OutputTail:
             return bytes(self._tail).decode(errors="replace")[-chars:]
 
     def close(self) -> None:
-        """Stop draining (a process the workload started may hold the pipe open for ever)."""
-        self._done.set()
+        """Stop draining (a process the workload started may hold the pipe open for ever); the
+        caller may close the pipe then: ``fd`` is never read again (its number may be reused)."""
+        with self._lock:
+            self._done.set()
         self._thread.join(1.0)
 
     def _drain(self) -> None:
@@ -59,6 +61,8 @@ class OutputTail:
     def _read_available(self) -> bool:
         """Read what is in the pipe now; False at end of file (or once the pipe is closed)."""
         with self._lock:
+            if self._done.is_set():
+                return False
             for _ in range(_CHUNKS_AT_ONCE):
                 try:
                     chunk = os.read(self._fd, _CHUNK)
