@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gpuscope.commands.bench_output import describe_catalog, print_reports, print_sweep
+from gpuscope.commands.bench_output import (
+    check_stdout,
+    describe_catalog,
+    failure_details,
+    print_or_fail,
+    print_reports,
+    print_sweep,
+)
 from gpuscope.commands.bench_progress import ProgressLine
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
@@ -30,6 +37,7 @@ from gpuscope.measurement.sweep import (
     ran_out,
 )
 from gpuscope.measurement.targets import RunTarget, UnknownTarget, run_target
+from gpuscope.safe_text import clipped, one_line, printable
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
@@ -39,6 +47,7 @@ from gpuscope.workloads.api import (
     WorkloadError,
     device_kind,
     kind_on,
+    name_problem,
     not_runnable,
     runs_on,
 )
@@ -64,7 +73,6 @@ from gpuscope.workloads.torch_probe import (
     torch_installed,
 )
 
-QUIET_KINDS = (ErrorKind.USAGE, ErrorKind.HUNG, ErrorKind.STOPPED)  # a traceback says nothing more
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
 
 
@@ -95,6 +103,7 @@ class Outcome:
 
 
 def run_bench(options: BenchOptions) -> int:
+    check_stdout()
     for plugin in options.plugin_files:
         if not plugin.is_file():
             raise UsageError(f"plugin file {plugin} not found")
@@ -105,11 +114,10 @@ def run_bench(options: BenchOptions) -> int:
     if options.list_only or options.plugin_files or options.workload not in catalog.workloads:
         catalog = find_workloads(plugin_files=options.plugin_files)
     if options.list_only:
-        print(describe_catalog(catalog))
-        return 0
+        return print_or_fail(lambda: print(describe_catalog(catalog)))
     info = _choose(catalog, options.workload, options.debug)
     for shadowed in catalog.shadows_of(info.name):
-        print(f"gpuscope bench: note: {shadowed.describe()}", file=sys.stderr)
+        print(one_line(f"gpuscope bench: note: {shadowed.describe()}", 2000), file=sys.stderr)
     given = _given(info, options.param_args)
     sweep = _sweep(info, options) if options.sweep is not None else None
     outcome = Outcome()
@@ -134,11 +142,15 @@ def run_bench(options: BenchOptions) -> int:
         finally:
             sampler.stop()
     if sweep is not None:
-        print_sweep(info.name, sweep, outcome.points, options.output_format)
+        printed = print_or_fail(
+            lambda: print_sweep(info.name, sweep, outcome.points, options.output_format)
+        )
     else:
-        print_reports(outcome.reports, options.output_format)
+        printed = print_or_fail(lambda: print_reports(outcome.reports, options.output_format))
     for line in outcome.failures:
-        print(f"gpuscope bench: {line}", file=sys.stderr)
+        print(printable(f"gpuscope bench: {line}").replace("\n", " "), file=sys.stderr)
+    if printed:
+        return printed
     if outcome.interrupted:
         return 130
     if outcome.failures:
@@ -149,15 +161,20 @@ def run_bench(options: BenchOptions) -> int:
 def _choose(catalog: Catalog, name: str | None, debug: bool) -> WorkloadInfo:
     if not name:
         raise UsageError("name a workload (gpuscope bench --list shows them)")
+    available = ", ".join(sorted(catalog.workloads)) or "none"
+    if name_problem(name) is not None:
+        raise UsageError(
+            f"no workload is called {clipped(repr(name), 80)}: a workload's {name_problem(name)}"
+            f" (available: {available})"
+        )
     if name not in catalog.workloads:
         broken = catalog.broken_for(name)
         if broken is not None:
             if debug and broken.detail:
-                print(broken.detail.rstrip(), file=sys.stderr)
+                print(printable(broken.detail).rstrip(), file=sys.stderr)
             raise UsageError(
                 f"workload {name!r} cannot run: {broken.where} is broken: {broken.reason}"
             )
-        available = ", ".join(sorted(catalog.workloads)) or "none"
         raise UsageError(f"unknown workload {name!r} (available: {available})")
     return catalog.workloads[name]
 
@@ -171,12 +188,14 @@ def _given(workload: WorkloadInfo, args: Sequence[str]) -> dict[str, ParamValue]
     while items:
         item = items.pop(0)
         if not item.startswith("--"):
-            raise UsageError(f"unexpected argument {item!r}")
+            raise UsageError(f"unexpected argument {clipped(repr(item), 80)}")
         name, _, value = item[2:].partition("=")
         name = name.replace("-", "_")
         if name not in declared:
             known = ", ".join(f"--{n}" for n in declared) or "none"
-            raise UsageError(f"{workload.name} has no parameter --{name} (parameters: {known})")
+            asked = f"--{name}"
+            asked = one_line(asked, 80) if asked.isprintable() else clipped(repr(asked), 80)
+            raise UsageError(f"{workload.name} has no parameter {asked} (parameters: {known})")
         if not value:
             if not items:
                 raise UsageError(f"--{name} needs a value")
@@ -322,7 +341,7 @@ def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
     elif run.error is not None:
         outcome.failures.append(f"{run.label}: {run.error.message}")
         outcome.usage_failure |= run.error.kind is ErrorKind.USAGE
-        outcome.failures.extend(_failure_details(run, debug))
+        outcome.failures.extend(failure_details(run, debug))
 
 
 def _sweep(info: WorkloadInfo, options: BenchOptions) -> Sweep:
@@ -363,18 +382,3 @@ def _run_sweep(
     for target in each:
         walk.walk(target.torch_device, functools.partial(make_run, target), drive)
     outcome.points.extend(walk.points)
-
-
-def _failure_details(run: MeasuredRun, debug: bool) -> list[str]:
-    """The last lines the workload printed and, with --debug, its traceback (indented)."""
-    assert run.error is not None
-    details = []
-    printed = [line for line in run.error.last_words.splitlines() if line.strip()]
-    if printed and run.error.kind is not ErrorKind.USAGE:
-        details.append(f"  last lines {run.workload.name} printed:")
-        details.extend(f"  | {line}" for line in printed[-5:])
-    if debug and run.error.traceback:
-        details.extend(f"  {line}" for line in run.error.traceback.rstrip().splitlines())
-    elif run.error.traceback and run.error.kind not in QUIET_KINDS:
-        details.append("  (gpuscope --debug bench ... shows the traceback)")
-    return details

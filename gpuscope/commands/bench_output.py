@@ -1,13 +1,22 @@
 """What ``gpuscope bench`` prints: the results table (or JSON / CSV), the device comparisons, and
-``--list``. JSON never holds NaN or Infinity: what is not known is ``null``."""
+``--list``. JSON never holds NaN or Infinity: what is not known is ``null``.
+
+Texts from a plugin were made printable where they entered (the registry, the runner); every
+line printed here goes through ``safe_text`` once more, the last guard before a terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from gpuscope.errors import CommandFailed
+from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.run_errors import line_end
 from gpuscope.measurement.run_report import (
     RunReport,
     comparisons,
@@ -15,6 +24,7 @@ from gpuscope.measurement.run_report import (
     shared_mark,
 )
 from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
+from gpuscope.safe_text import ONE_LINE_MAX, one_line, printable
 from gpuscope.sinks.reports import (
     REPORT_COLUMNS,
     report_values,
@@ -22,7 +32,12 @@ from gpuscope.sinks.reports import (
     sweep_json,
     write_reports_csv,
 )
+from gpuscope.workloads.events import ErrorKind
+from gpuscope.workloads.facts import FACT_KEY_MAX, bounded_notes, value_text
 from gpuscope.workloads.registry import Catalog
+
+QUIET_KINDS = (ErrorKind.USAGE, ErrorKind.HUNG, ErrorKind.STOPPED)  # a traceback says nothing more
+LAST_LINE_MAX = 200  # characters of each line a failed workload printed, as quoted
 
 TABLE_COLUMNS = (
     "workload", "device", "params", "throughput", "TFLOP/s", "avg W", "energy J", "work/J",
@@ -48,15 +63,53 @@ def print_reports(reports: list[RunReport], output_format: str) -> None:
         print(_table(reports))
         for r in reports:
             if r.facts:
-                listed = ", ".join(f"{k}={v}" for k, v in r.facts.items())
-                print(f"{r.workload} on {r.device}: {listed}")
+                print(one_line(f"{r.workload} on {r.device}: {_facts_text(r.facts)}", 2000))
             if r.shared:
-                print(f"{r.workload} on {r.device}: {r.shared}")
+                print(one_line(f"{r.workload} on {r.device}: {r.shared}", 2000))
         for c in compared:
-            print(c.line())
+            print(one_line(c.line(), 2000))
     for r in reports:
-        for note in r.notes:
-            print(f"gpuscope bench: note: {r.workload} on {r.device}: {note}", file=sys.stderr)
+        for note in bounded_notes(r.notes):
+            said = f"gpuscope bench: note: {r.workload} on {r.device}: {note}"
+            print(one_line(said, 2 * ONE_LINE_MAX), file=sys.stderr)
+
+
+def _facts_text(facts: dict[str, Any]) -> str:
+    """``batch=64, params=25557032``: each fact printable and short."""
+    return ", ".join(f"{one_line(str(k), FACT_KEY_MAX)}={value_text(v)}" for k, v in facts.items())
+
+
+def check_stdout() -> None:
+    """CommandFailed if stdout is closed (``>&-``): the results would have nowhere to go, so
+    nothing is run. Python makes ``sys.stdout`` None then; a stream of Python's own (a test's
+    capture) has no descriptor and counts as open."""
+    stream = sys.stdout
+    try:
+        if stream is None:
+            raise OSError("closed")
+        os.fstat(stream.fileno())
+    except io.UnsupportedOperation:
+        return
+    except (OSError, ValueError):
+        raise CommandFailed(
+            "stdout is closed: the results would have nowhere to go (send it to a file or a pipe)"
+        ) from None
+
+
+def print_or_fail(show: Callable[[], None]) -> int:
+    """0 once ``show`` has printed and stdout took it all; else 1, and why on stderr (a pipe
+    whose reader left, a full disk under a redirect)."""
+    try:
+        show()
+        sys.stdout.flush()
+    except OSError as exc:
+        print(f"gpuscope bench: cannot print the results: {exc.strerror or exc}", file=sys.stderr)
+        with contextlib.suppress(OSError, ValueError):  # no second complaint as Python exits
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+        return 1
+    return 0
 
 
 SWEEP_COLUMNS = (
@@ -86,12 +139,14 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
             no_energy[point.device] = row["energy source"].removeprefix("n/a: ")
             row["energy source"] = "n/a (below)"
         rows.append((str(point.value), row))
-    print(f"{workload}: {sweep.param} swept over {', '.join(map(str, sweep.values))}")
+    print(
+        one_line(f"{workload}: {sweep.param} swept over {', '.join(map(str, sweep.values))}", 2000)
+    )
     print(_rows_table((sweep.param, *SWEEP_COLUMNS), [(v, *r.values()) for v, r in rows]))
     for device, why in no_energy.items():
-        print(f"no energy on {device}: {why}")
+        print(one_line(f"no energy on {device}: {why}", 2000))
     for value, c in sweep_comparisons(sweep, points):
-        print(f"{sweep.param}={value}: {c.line()}")
+        print(one_line(f"{sweep.param}={value}: {c.line()}", 2000))
 
 
 def write_sweep_csv(sweep: Sweep, points: list[SweepPoint], stream: Any) -> None:
@@ -120,7 +175,7 @@ def _rows_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     for column in header:
         table.add_column(column, no_wrap=True)
     for row in rows:
-        table.add_row(*(Text(cell) for cell in row))
+        table.add_row(*(Text(one_line(cell, 500)) for cell in row))
     buffer = io.StringIO()
     Console(file=buffer, width=10_000, color_system=None, highlight=False).print(table)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
@@ -150,7 +205,7 @@ def describe_catalog(catalog: Catalog) -> str:
         lines.append(f"broken        {broken.where}: {broken.reason}")
     for shadowed in catalog.shadowed:
         lines.append(f"shadowed      {shadowed.describe()}")
-    return "\n".join(lines)
+    return "\n".join(printable(line).replace("\n", " ") for line in lines)
 
 
 def _bounds(minimum: float | None, maximum: float | None) -> str:
@@ -159,3 +214,19 @@ def _bounds(minimum: float | None, maximum: float | None) -> str:
     if minimum is not None:
         return f" (>= {minimum:g})"
     return f" (<= {maximum:g})" if maximum is not None else ""
+
+
+def failure_details(run: MeasuredRun, debug: bool) -> list[str]:
+    """The last lines the workload printed and, with --debug, its traceback (indented)."""
+    assert run.error is not None
+    details = []
+    printed = [line for line in run.error.last_words.splitlines() if line.strip()]
+    if printed and run.error.kind is not ErrorKind.USAGE:
+        details.append(f"  last lines {run.workload.name} printed:")
+        details.extend(f"  | {line_end(line, LAST_LINE_MAX)}" for line in printed[-5:])
+    if debug and run.error.traceback:
+        traceback = printable(run.error.traceback).rstrip()
+        details.extend(f"  {line}" for line in traceback.splitlines())
+    elif run.error.traceback and run.error.kind not in QUIET_KINDS:
+        details.append("  (gpuscope --debug bench ... shows the traceback)")
+    return details

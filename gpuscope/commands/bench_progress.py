@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from gpuscope.safe_text import one_line
 from gpuscope.units import format_rate
 
 
@@ -18,6 +19,7 @@ class ProgressLine:
     (imported only then), so a pipe or a log never gets escape codes."""
 
     def __init__(self, label: str, duration_s: float, unit: str) -> None:
+        label, unit = one_line(label, 200), one_line(unit, 40)  # a plugin's name and unit
         self._unit = unit
         self._bar: Any = None
         self._lock = threading.Lock()
@@ -71,6 +73,7 @@ class ProgressLine:
 
     def note(self, text: str) -> None:
         """A line above the bar (or on its own where there is none)."""
+        text = one_line(text, 2000)
         if self._bar is not None:
             self._bar.console.print(text, markup=False, highlight=False)
         else:

@@ -1,4 +1,7 @@
-"""``gpuscope list``: the devices found, what each reports, and why any backend is absent."""
+"""``gpuscope list``: the devices found, what each reports, and why any backend is absent.
+
+A device's name, UUID, driver and notes come from a vendor library or a remote host: each line
+is printed through ``safe_text.printable``, so none can send the terminal a control sequence."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpuscope.config import cpu_power_model
+from gpuscope.safe_text import printable
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import (
@@ -132,6 +136,11 @@ def _native_line(info: DeviceInfo) -> str:
     return f"{describe(native)} ({info.precisions.basis}{slow})"
 
 
+def _shown(line: str) -> str:
+    """``line`` as one printable line, its spacing (the columns) kept."""
+    return printable(line).replace("\n", " ")
+
+
 def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:
     cpu_model = cpu_power_model(cpu_tdp_w)  # --cpu-tdp, else the config file's cpu_tdp_w
     with discover() as found:
@@ -146,7 +155,7 @@ def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:
             )
             return 0
         for summary in summaries:
-            print("\n".join(_text_lines(summary)))
+            print("\n".join(_shown(line) for line in _text_lines(summary)))
         for reason in found.absent:
-            print(f"absent    {reason}")
+            print(_shown(f"absent    {reason}"))
     return 0

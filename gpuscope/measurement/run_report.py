@@ -15,10 +15,12 @@ from typing import Any
 
 from gpuscope.measurement.peaks import peak_tflops
 from gpuscope.measurement.sharing import Sharing
+from gpuscope.safe_text import one_line
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.units import format_rate, format_ratio
 from gpuscope.workloads.events import Result
+from gpuscope.workloads.facts import value_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +65,10 @@ class RunReport:
         return asdict(self)
 
 
-def params_text(params: dict[str, Any]) -> str:
-    """``dtype=bf16 size=4096``: parameters (or facts) as one line of text."""
-    return " ".join(f"{k}={v}" for k, v in params.items())
+def params_text(params: Mapping[str, Any]) -> str:
+    """``dtype=bf16 size=4096``: parameters (or facts) as one line of printable text, whatever
+    they hold (a report read from a file, a fact too long to write)."""
+    return " ".join(f"{one_line(str(k), 64)}={value_text(v, 200)}" for k, v in params.items())
 
 
 def peak_dtype(params: dict[str, Any]) -> str | None:
@@ -265,8 +268,13 @@ def compare(baseline: RunReport, other: RunReport) -> Comparison:
 def comparable_key(workload: str, params: Mapping[str, Any], chosen: Mapping[str, str]) -> str:
     """Runs that answer one question: one workload, and the parameters the user set. What
     gpuscope chose per device (a CPU's size, each device's native precision) may differ."""
-    asked = sorted((k, v) for k, v in params.items() if k not in chosen)
+    asked = sorted((k, _comparable(v)) for k, v in params.items() if k not in chosen)
     return f"{workload} {asked}"
+
+
+def _comparable(value: Any) -> str:
+    """A value's repr, or for an integer past what Python writes, its size (never raises)."""
+    return value_text(value, 100_000) if isinstance(value, int) else repr(value)
 
 
 def shared_mark(shared: str | None, share_pct: float | None) -> str:

@@ -79,11 +79,18 @@ def sweep_json(workload: str, sweep: Sweep, points: list[SweepPoint], finished: 
 
 
 def finite(value: Any) -> Any:
-    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers."""
+    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers. So is an
+    integer too long for Python to write (past 4,300 digits): writing a report never raises."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        try:
+            str(value)
+        except ValueError:
+            return None
+        return value
     if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
+        return {str(key): finite(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [finite(item) for item in value]
     return value

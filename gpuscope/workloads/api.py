@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
+import reprlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from gpuscope.safe_text import one_line
 from gpuscope.units import check_seconds
+from gpuscope.workloads.facts import value_text
 
 DEVICE_KINDS = ("cpu", "cuda", "rocm")
 ParamValue = int | float | str | bool
@@ -48,6 +52,22 @@ class ContractError(Exception):
 # Number formats gpuscope knows whether a device computes in hardware (telemetry.precisions).
 PRECISION_NAMES = ("fp32", "tf32", "fp16", "bf16", "fp8")
 BEST = "best"  # a precision parameter's request: each device's best native precision
+
+# A workload's name is typed on command lines and shown everywhere: ASCII letters, digits, '-'
+# and '_' only, so a look-alike (gemm in fullwidth letters) or a control character is never one.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+NAME_RULE = "ASCII letters, digits, '-' or '_', starting with a letter or digit, at most 64"
+PARAM_NAME_MAX = 64
+UNIT_MAX = 40  # characters of a unit ("FLOP", "images"): it follows every figure
+TEXT_VALUE_MAX = 100  # characters of a str parameter's default or choice
+INT_RANGE = (-(2**63), 2**63 - 1)  # an int parameter reaches torch as a C int64
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a workload; None if it can."""
+    if isinstance(name, str) and NAME_PATTERN.fullmatch(name):
+        return None
+    return f"name must be {NAME_RULE} characters"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +114,8 @@ class Param:
                 value = kind(text)
         except ValueError:
             written = "true or false" if kind is bool else kind.__name__
-            raise WorkloadError(f"{self.name} must be {written}, got {text!r}") from None
+            shown = repr(one_line(text, 40))
+            raise WorkloadError(f"{self.name} must be {written}, got {shown}") from None
         return self.check(value)
 
     def check(self, value: Any) -> ParamValue:
@@ -102,24 +123,35 @@ class Param:
         kind = type(self.default)
         if kind is float and type(value) is int:
             value = float(value)
+        shown = _shown(value)
         if type(value) is not kind:
-            raise WorkloadError(f"{self.name} must be {kind.__name__}, got {value!r}")
+            raise WorkloadError(f"{self.name} must be {kind.__name__}, got {shown}")
+        if isinstance(value, int) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            low, high = INT_RANGE
+            raise WorkloadError(f"{self.name} must be from {low} to {high}, got {shown}")
         if kind in (int, float):
             number = float(value)
             if not math.isfinite(number):
-                raise WorkloadError(f"{self.name} must be a finite number, got {value!r}")
+                raise WorkloadError(f"{self.name} must be a finite number, got {shown}")
             if self.minimum is not None and number < self.minimum:
-                raise WorkloadError(f"{self.name} must be at least {self.minimum:g}, got {value!r}")
+                raise WorkloadError(f"{self.name} must be at least {self.minimum:g}, got {shown}")
             if self.maximum is not None and number > self.maximum:
-                raise WorkloadError(f"{self.name} must be at most {self.maximum:g}, got {value!r}")
+                raise WorkloadError(f"{self.name} must be at most {self.maximum:g}, got {shown}")
         if self.choices is not None and value not in self.choices:
             options = ", ".join(str(c) for c in self.choices)
-            raise WorkloadError(f"{self.name} must be one of {options}; got {value!r}")
+            raise WorkloadError(f"{self.name} must be one of {options}; got {shown}")
         checked: ParamValue = value
         return checked
 
 
 BOOL_WORDS = ("1", "0", "true", "false", "yes", "no")
+
+
+def _shown(value: object) -> str:
+    """A parameter value in a message: short, printable, and never too long to write."""
+    if isinstance(value, str):
+        return repr(one_line(value, 40))
+    return value_text(value if isinstance(value, int | float) else repr(value), 40)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +194,11 @@ class Workload(ABC):
 def contract_problems(cls: type) -> list[str]:
     """Why ``cls`` is not a usable workload; [] if it is. Never instantiates it."""
     problems: list[str] = []
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
-        problems.append("name must be a non-empty string of letters, digits, '-' or '_'")
+    name_wrong = name_problem(getattr(cls, "name", None))
+    if name_wrong is not None:
+        problems.append(name_wrong)
     unit = getattr(cls, "unit", None)
-    if not isinstance(unit, str) or not unit:
+    if not isinstance(unit, str) or not one_line(unit):
         problems.append("unit must be a non-empty string (e.g. 'FLOP', 'images', 'tokens')")
     if not isinstance(getattr(cls, "description", ""), str):
         problems.append("description must be a string")
@@ -206,8 +238,16 @@ def contract_problems(cls: type) -> list[str]:
 def param_problems(param: Param) -> list[str]:
     """Why one declared parameter could not be set or checked; [] if it can."""
     name = param.name
-    if not isinstance(name, str) or not name.isidentifier():
-        return [f"parameter name {name!r} must be a Python identifier (letters, digits, '_')"]
+    if (
+        not isinstance(name, str)
+        or not (name.isascii() and name.isidentifier())
+        or len(name) > PARAM_NAME_MAX
+    ):
+        shown = repr(one_line(name, PARAM_NAME_MAX)) if isinstance(name, str) else repr(name)
+        return [
+            f"parameter name {shown} must be an ASCII Python identifier (letters, digits, '_'; "
+            f"at most {PARAM_NAME_MAX})"
+        ]
     if name in RESERVED_PARAM_NAMES:
         return [f"parameter {name!r} has the name of a gpuscope bench option (--{name})"]
     if type(param.default) not in PARAM_TYPES:
@@ -234,6 +274,14 @@ def param_problems(param: Param) -> list[str]:
             param.check(value)
         except WorkloadError as exc:
             problems.append(f"device_defaults of {name!r} on {kind} is not valid: {exc}")
+    texts = [param.default, *(param.choices or ()), *param.device_defaults.values()]
+    if any(
+        type(text) is str and (not text.isprintable() or len(text) > TEXT_VALUE_MAX)
+        for text in texts
+    ):
+        problems.append(
+            f"text values of {name!r} must be printable, at most {TEXT_VALUE_MAX} characters"
+        )
     if param.precision and (type(param.default) is not str or not param.choices):
         problems.append(
             f"precision parameter {name!r} must be a str with choices (e.g. fp32, bf16)"
@@ -304,6 +352,10 @@ def torch_device(device: str) -> str:
     return "cpu" if kind == "cpu" else f"cuda:{index or 0}"
 
 
+_STEP_REPR = reprlib.Repr()  # a step's odd return in a message: a list's first items, not 44 MB
+_STEP_REPR.maxstring = _STEP_REPR.maxother = 60
+
+
 def as_work(done: object) -> Work:
     """What ``step`` returned, as ``Work``; ContractError unless it is an amount of work."""
     units = _amount(done.units if isinstance(done, Work) else done)
@@ -311,8 +363,8 @@ def as_work(done: object) -> Work:
     checked_flops = None if flops is None else _amount(flops)
     if units is None or (flops is not None and checked_flops is None):
         raise ContractError(
-            f"step returned {done!r}: it must return a finite number >= 0, or Work(units, flops)"
-            " with finite numbers >= 0"
+            f"step returned {_STEP_REPR.repr(done)}: it must return a finite number >= 0, or "
+            "Work(units, flops) with finite numbers >= 0"
         )
     return Work(units, checked_flops)
 
@@ -327,45 +379,3 @@ def _amount(value: object) -> float | None:
     except (OverflowError, ValueError, TypeError):
         return None
     return number if math.isfinite(number) and number >= 0 else None
-
-
-FactValue = str | int | float | bool | None
-
-
-def clean_facts(facts: object) -> tuple[dict[str, FactValue], list[str]]:
-    """The JSON scalars of what ``facts()`` returned, and a note for each value dropped."""
-    if not isinstance(facts, Mapping):
-        return {}, [f"facts() returned {type(facts).__name__}, not a dict: dropped"]
-    kept: dict[str, FactValue] = {}
-    notes = []
-    for key, value in facts.items():
-        plain = _plain(value)
-        if not isinstance(key, str):
-            notes.append(f"fact key {key!r} is not a string: dropped")
-        elif not isinstance(plain, _Dropped):
-            kept[str(key)] = plain
-        else:
-            shown = repr(value) if isinstance(value, float) else type(value).__name__
-            notes.append(f"fact {key!r} is {shown}, not a JSON number, string or bool: dropped")
-    return kept, notes
-
-
-class _Dropped:
-    """A fact value that is not a JSON scalar."""
-
-
-def _plain(value: object) -> FactValue | _Dropped:
-    """``value`` as a built-in JSON scalar. Subclasses (an IntEnum, numpy's numbers, a str
-    subclass) become the built-in type, so nothing of the plugin's is pickled to gpuscope."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return number if math.isfinite(number) else _Dropped()
-    if isinstance(value, str):
-        return str(value)
-    return _Dropped()

@@ -3,12 +3,14 @@
 Only this process ever initialises CUDA. Timing belongs here, not to the plugin: warm-up steps
 are excluded, and the device is synchronised at every measurement boundary so that queued
 asynchronous kernels are counted in the interval that ran them. Everything the child prints,
-including a fatal signal's Python traceback (faulthandler), goes to a file the parent reads when
-it has to explain a crash.
+including a fatal signal's Python traceback (faulthandler), goes to a pipe of which the parent
+keeps the end (``output_tail``), to explain a crash; never to gpuscope's own stdout, which may
+be closed or carry JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import faulthandler
 import os
@@ -22,12 +24,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import Any
 
+from gpuscope.safe_text import clipped, one_line
 from gpuscope.workloads.api import (
     ContractError,
     Workload,
     WorkloadError,
     as_work,
-    clean_facts,
     device_kind,
     kind_on,
     not_runnable,
@@ -46,6 +48,7 @@ from gpuscope.workloads.events import (
     Started,
     WarmupDone,
 )
+from gpuscope.workloads.facts import clean_facts
 from gpuscope.workloads.process_group import end_with_parent
 from gpuscope.workloads.registry import WorkloadRef
 
@@ -76,8 +79,9 @@ class RunSpec:
     setup_timeout_s: float = 120.0  # the workload's own allowance (Workload.setup_timeout_s)
 
 
-def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> None:
-    """Entry point of the child. Every outcome is one final message: result or error."""
+def child_main(spec: RunSpec, conn: Connection, stop: Event, output: Connection) -> None:
+    """Entry point of the child. Every outcome is one final message: result or error.
+    ``output``: the write end of the pipe the child's stdout and stderr become."""
     # A terminal's Ctrl-C reaches the whole process group; the parent turns it into a graceful
     # stop (the stop event), so the child must not die of it mid-measurement.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -88,7 +92,7 @@ def child_main(spec: RunSpec, conn: Connection, stop: Event, log_path: str) -> N
     if hasattr(os, "setsid"):
         os.setsid()
         end_with_parent()
-    _redirect_output(log_path)
+    _redirect_output(output)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     for name, value in DEVICE_ORDER.items():  # before torch initialises CUDA
         os.environ.setdefault(name, value)
@@ -193,13 +197,20 @@ def _peak_memory(device: str) -> dict[str, Any]:
     return {"peak_mem_mib": mib, "peak_mem_source": PEAK_RSS}
 
 
-def _redirect_output(log_path: str) -> None:
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+def _redirect_output(output: Connection) -> None:
+    """fds 1 and 2 become ``output``; ``sys.stdout`` and ``sys.stderr`` write there even where
+    gpuscope was started with them closed (then Python made them None)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(Exception):  # a closed stdout cannot be flushed
+                stream.flush()
+    os.dup2(output.fileno(), 1)
+    os.dup2(output.fileno(), 2)
+    output.close()
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
 
 
 def _device_kind(device: str) -> str:
@@ -260,10 +271,23 @@ def _failure(exc: BaseException) -> Failed:
         kind = ErrorKind.OOM  # torch's CPU allocator raises RuntimeError, not MemoryError
     else:
         kind = ErrorKind.EXCEPTION
+    try:
+        said = str(exc)
+    except Exception:  # an exception whose __str__ raises
+        said = ""
     if isinstance(exc, ModuleNotFoundError) and exc.name == "torch":
         message = "torch is not installed here: pip install 'gpuscope[workloads]'"
     elif kind in (ErrorKind.USAGE, ErrorKind.CONTRACT):
-        message = str(exc)  # written for the user; the class name adds nothing
-    else:
-        message = " ".join(f"{type(exc).__name__}: {exc}".split()).removesuffix(":").strip()
-    return Failed(kind, message, traceback="".join(traceback.format_exception(exc))[-4000:])
+        message = one_line(said)  # written for the user; the class name adds nothing
+    else:  # torch's errors hold a C++ backtrace of many lines: the start says what happened
+        message = one_line(f"{type(exc).__name__}: {said}").removesuffix(":").strip()
+    return Failed(kind, message, traceback=_traceback_text(exc))
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """The exception's traceback for --debug: its end, each line cut (a message may be 44 MB)."""
+    try:
+        chunks = traceback.format_exception(exc)
+    except Exception:
+        return ""
+    return "".join(clipped(chunk, 1000) for chunk in chunks)[-4000:]

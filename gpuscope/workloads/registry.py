@@ -7,6 +7,11 @@ child, with a time limit per file, so a plugin that prints, hangs, exits or cras
 listed as broken with a one-line reason and cannot touch gpuscope's output or its UI. The first
 of a name wins, in this order: bundled, ``--plugin``, the user's folder, the checkout's folder,
 entry points; every workload a name hides is reported as shadowed, naming both.
+
+What a plugin declares enters gpuscope here, and leaves clean: its description, unit and
+parameter help are one printable line each (a unit at most ``UNIT_MAX`` characters), and a
+broken plugin's reason is one line, so no face (``--list``, the launcher, a report) can be sent
+a control sequence.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from gpuscope.safe_text import one_line, printable
 from gpuscope.user_dirs import user_config_dir
-from gpuscope.workloads.api import Param, Workload
+from gpuscope.workloads.api import UNIT_MAX, Param, Workload, name_problem
 from gpuscope.workloads.plugin_probe import ENTRY_POINT_GROUP, load_plugin_file, workload_classes
 from gpuscope.workloads.plugin_reader import ProbeItem, read_plugins
 
@@ -105,11 +111,13 @@ class WorkloadInfo:
 
     @classmethod
     def from_probe(cls, data: dict[str, Any], file: str | None, origin: str) -> WorkloadInfo:
+        """A plugin's declaration as read by ``plugin_probe`` (checked there), its texts made
+        printable here."""
         params = tuple(
             Param(
                 p["name"],
                 p["default"],
-                p["help"],
+                one_line(p["help"]),
                 None if p["choices"] is None else tuple(p["choices"]),
                 p["minimum"],
                 p["maximum"],
@@ -120,8 +128,9 @@ class WorkloadInfo:
         )
         ref = WorkloadRef(data["qualname"], data["module"], file, origin)
         return cls(
-            data["name"], data["description"], tuple(data["devices"]), data["unit"], params,
-            ref, data["where"], data["setup_timeout_s"],
+            data["name"], one_line(data["description"]), tuple(data["devices"]),
+            one_line(data["unit"], UNIT_MAX), params, ref, one_line(data["where"], 1000),
+            data["setup_timeout_s"],
         )  # fmt: skip
 
 
@@ -229,7 +238,9 @@ def find_workloads(
     seen: set[Path] = set()
     for path, origin in candidates:
         if not path.is_file():
-            catalog.broken.append(BrokenPlugin(str(path), "no such file", path.stem))
+            catalog.broken.append(
+                BrokenPlugin(one_line(str(path), 1000), "no such file", path.stem)
+            )
         elif path.resolve() not in seen:  # named by --plugin and in a folder: one file
             seen.add(path.resolve())
             arg = f"file:{path.resolve()}:{plugin_module_name(path)}"
@@ -244,11 +255,18 @@ def find_workloads(
     )
     for source, result in zip(sources, results, strict=True):
         for data in result.workloads:
-            catalog.add(WorkloadInfo.from_probe(data, source.file, source.origin))
+            wrong = name_problem(data.get("name"))  # checked in the probe; a plugin runs there
+            if wrong is None:
+                catalog.add(WorkloadInfo.from_probe(data, source.file, source.origin))
+            else:
+                catalog.broken.append(BrokenPlugin(one_line(source.item.where, 1000), wrong))
         for broken in result.broken:
             catalog.broken.append(
                 BrokenPlugin(
-                    broken["where"], broken["reason"], broken.get("name"), broken.get("detail", "")
+                    one_line(str(broken["where"]), 1000),
+                    one_line(str(broken["reason"])),
+                    broken.get("name"),
+                    printable(str(broken.get("detail", ""))),
                 )
             )
     return catalog

@@ -4,22 +4,26 @@ The child is started with the ``spawn`` method (never fork: CUDA must never be i
 parent, and a forked CUDA context is unusable). Whatever happens in the child, whether an
 exception, out of memory, ``os._exit``, a segfault or a hang, the parent gets exactly one final
 event (``result`` or ``error``), keeps running, and leaves no process behind.
+
+What crosses from the child is bounded here, where it enters gpuscope, so every face (bench,
+suite, the UI, files) gets the same clean text: its output is a pipe of which only the end is
+kept (``output_tail``), an error is one printable line of at most ``ONE_LINE_MAX`` characters,
+facts and notes follow ``facts.clean_facts``, and a figure that is no finite number ends the run.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 import multiprocessing
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from multiprocessing import resource_tracker
-from pathlib import Path
 
+from gpuscope.safe_text import one_line, printable
 from gpuscope.workloads.child import RunSpec, child_main
 from gpuscope.workloads.events import (
     EVENT_TYPES,
@@ -32,12 +36,15 @@ from gpuscope.workloads.events import (
     Started,
     WarmupDone,
 )
+from gpuscope.workloads.facts import bounded_notes, clean_facts
+from gpuscope.workloads.output_tail import OutputTail
 from gpuscope.workloads.process_group import end_group
 
 RUN_SILENCE_S = 30.0  # after setup, events come every 0.5 s plus one step
 SLOW_STEP_FACTOR = 10.0  # ... or a step 10x slower than the warm-up's average
 DEFAULT_GRACE_S = 5.0
 _LAST_WORDS_CHARS = 2000
+_TRACEBACK_CHARS = 4000
 _EXIT_AFTER_RESULT_S = 5.0
 
 
@@ -118,13 +125,14 @@ class WorkloadRun:
         self.spec = spec
         self.limits = HangLimits(spec, hang_timeout_s, spec.setup_timeout_s)
         context = multiprocessing.get_context("spawn")
+        hold_standard_fds()  # before any pipe: none may take the number of a closed stdout
         self._conn, child_conn = context.Pipe(duplex=False)
+        self._output, self._child_output = context.Pipe(duplex=False)  # its stdout and stderr
+        self._tail: OutputTail | None = None
         self._stop = context.Event()
-        handle, self._log_path = tempfile.mkstemp(prefix="gpuscope-run-", suffix=".log")
-        os.close(handle)
         self._process = context.Process(
             target=child_main,
-            args=(spec, child_conn, self._stop, self._log_path),
+            args=(spec, child_conn, self._stop, self._child_output),
             name=f"gpuscope-{spec.ref.qualname}-{spec.device}",
             daemon=True,
         )
@@ -147,6 +155,8 @@ class WorkloadRun:
         """Start the child and yield its events; the last one is final. Always reaps the child."""
         _start_deaf_to_ctrl_c(self._process)
         self._child_conn.close()  # the parent's copy: EOF on our end once the child exits
+        self._child_output.close()
+        self._tail = OutputTail(self._output.fileno())
         last_event_at = time.monotonic()
         child_finished = False  # the child sent its final message itself
         try:
@@ -170,10 +180,11 @@ class WorkloadRun:
                         )
                         return
                     last_event_at = time.monotonic()
-                    if not isinstance(message, EVENT_TYPES):
-                        yield self._error(ErrorKind.EXCEPTION, f"sent {type(message).__name__}")
+                    malformed = _malformed(message)
+                    if malformed is not None:
+                        yield self._error(ErrorKind.EXCEPTION, malformed)
                         return
-                    event: RunEvent = replace(message, received_s=last_event_at)
+                    event: RunEvent = replace(_bounded(message), received_s=last_event_at)
                     if isinstance(event, Failed) and not event.last_words:
                         event = replace(event, last_words=self.last_words())  # what it printed
                     self.limits.seen(event)
@@ -208,11 +219,10 @@ class WorkloadRun:
         return Failed(kind, message, self.last_words(), received_s=time.monotonic())
 
     def last_words(self) -> str:
-        """The end of everything the child printed (tracebacks, faulthandler dumps)."""
-        try:
-            return Path(self._log_path).read_text(errors="replace")[-_LAST_WORDS_CHARS:]
-        except OSError:
-            return ""
+        """The end of everything the child printed (tracebacks, faulthandler dumps), printable:
+        at most ``_LAST_WORDS_CHARS`` characters, however much it printed."""
+        tail = self._tail
+        return printable(tail.text(_LAST_WORDS_CHARS)) if tail is not None else ""
 
     def _reap(self, wait_s: float) -> None:
         """Wait ``wait_s`` for a clean exit (teardown after the final message), then escalate;
@@ -228,5 +238,75 @@ class WorkloadRun:
                 process.join()
             end_group(process.pid)
         self._conn.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._log_path)
+        if self._tail is not None:
+            self._tail.close()
+        self._output.close()
+
+
+def hold_standard_fds() -> None:
+    """Put /dev/null on any of fds 0-2 that is closed (gpuscope started with ``>&-``).
+
+    A pipe made meanwhile would take the free number, and the child, which inherits 0-2 as they
+    are, would take it for its stdout: its prints would land in gpuscope's event pipe, and the
+    redirection of its output would close that pipe. A command that needs its stdout checks it
+    first (bench says a closed one in a line)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def _text_or_none(text: object) -> str | None:
+    return None if text is None else one_line(str(text), 100)
+
+
+def _malformed(message: object) -> str | None:
+    """Why ``message`` is no event gpuscope can use (each figure a finite number); None if it is
+    one. Only a child whose own checks were patched away sends such a thing."""
+    if not isinstance(message, EVENT_TYPES):
+        return f"sent {one_line(type(message).__name__, 60)}, not an event"
+    if isinstance(message, Started) and not (
+        isinstance(message.facts, dict)
+        and isinstance(message.notes, tuple | list)
+        and all(isinstance(note, str) for note in message.notes)
+    ):
+        return "sent facts that are no dict, or notes that are no list of text"
+    if isinstance(message, Failed) and not all(
+        isinstance(text, str) for text in (message.message, message.last_words, message.traceback)
+    ):
+        return "sent an error that is no text"
+    for field in fields(message):
+        value = getattr(message, field.name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an int past a float's range
+                finite = False
+            if not finite:
+                return f"sent a {type(message).__name__} whose {field.name} is no finite number"
+    return None
+
+
+def _bounded(event: RunEvent) -> RunEvent:
+    """``event`` with its text made printable and short, its facts and notes bounded."""
+    if isinstance(event, Started):
+        facts, dropped = clean_facts(event.facts)
+        return replace(
+            event,
+            device_name=_text_or_none(event.device_name),
+            device_uuid=_text_or_none(event.device_uuid),
+            facts=facts,
+            notes=tuple(bounded_notes([*event.notes, *dropped])),
+        )
+    if isinstance(event, Failed):
+        return replace(
+            event,
+            message=one_line(event.message),
+            last_words=printable(event.last_words[-_LAST_WORDS_CHARS:]),
+            traceback=printable(event.traceback[-_TRACEBACK_CHARS:]),
+        )
+    return event
