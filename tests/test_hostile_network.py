@@ -4,22 +4,39 @@ The remote side: real servers on 127.0.0.1 (threads, port 0) answer a ``--remote
 a huge body, a slow drip, raw non-HTTP bytes, a short body, NaN, ids that change every scrape,
 3,000 devices. Each costs one poll at most; the poller lives on and comes back when the host
 does.
+
+The exporter side: idle connections, half-sent heads, more connections than descriptors, a burst
+larger than a backlog of 5, malformed requests. Scrapes are answered through all of them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import resource
+import select
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from gpuscope.sampler import Sampler
+from gpuscope.sinks.exporter import start_exporter
+from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits
+from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.exposition import MAX_DEVICES
 from gpuscope.telemetry.remote import RemoteDevice, RemoteHost
 from gpuscope.telemetry.remote_fetch import FETCH_DEADLINE_S, MAX_BODY_BYTES
 from gpuscope.telemetry.remote_hosts import RemoteHosts
+from tests.fakes.fake_pynvml import FakeGpu, Ramp
+
+ROOT = Path(__file__).resolve().parents[1]
 
 Answer = Callable[[socket.socket, int], None]  # the connection, and how many came before it
 
@@ -312,3 +329,169 @@ def test_remote_strings_are_made_printable(serve) -> None:  # type: ignore[no-un
     for text in (info.device_id, info.name, info.uuid or ""):
         assert_one_printable_line(text)
     assert info.name == 'GPU "x"' and info.device_id == "h\\u001b/nvidia:0"
+
+
+# -- the exporter against hostile clients ------------------------------------------------------
+#
+# In process (a fake NVML, short limits) for what a timeout or a cap does; a real `gpuscope serve`
+# process for what its listen backlog and its file-descriptor limit do.
+
+SHORT = ServerLimits(head_timeout_s=0.5, max_connections=32)
+
+
+@pytest.fixture
+def exporter(install_nvml, clock) -> Iterator[ScrapeServer]:  # type: ignore[no-untyped-def]
+    install_nvml([FakeGpu(power=Ramp(250.0))], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, clock=clock)
+        sampler.tick()
+        infos = [d.info for d in found.devices]
+        server = start_exporter("127.0.0.1", 0, sampler, infos, "hostA", limits=SHORT)
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def scrape(port: int, timeout_s: float = 2.0) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as answer:
+        return str(answer.read().decode())
+
+
+def connect(port: int, send: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(send)
+    return sock
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed it (EOF or reset); waits up to the socket's timeout."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /metrics HTTP/1.1\r\nHost: x"])
+def test_idle_and_half_sent_heads_are_closed_after_the_head_timeout(exporter, sent: bytes) -> None:  # type: ignore[no-untyped-def]
+    port = exporter.server_address[1]
+    started = time.monotonic()
+    with connect(port, sent) as sock:
+        assert closed_by_server(sock)
+    assert SHORT.head_timeout_s - 0.1 < time.monotonic() - started < SHORT.head_timeout_s + 3
+    assert "gpuscope_power_watts" in scrape(port)
+
+
+def test_idle_connections_hold_no_thread_and_are_shed_for_scrapes(exporter) -> None:  # type: ignore[no-untyped-def]
+    port = exporter.server_address[1]
+    threads = threading.active_count()
+    idle = [connect(port, b"GET /metrics HTTP/1.1\r\n" if i % 2 else b"") for i in range(100)]
+    try:
+        for _ in range(5):
+            assert "gpuscope_power_watts" in scrape(port)
+        assert threading.active_count() <= threads
+        assert exporter.open_connections() <= SHORT.max_connections
+        assert sum(closed_by_server(sock) for sock in idle[:50]) >= 50 - SHORT.max_connections
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"405"),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", b"400"),
+        (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
+        (b"GET /favicon.ico HTTP/1.1\r\n\r\n", b"404"),
+        (b"GET /metrics HTTP/1.0\n\n", b"200"),
+    ],
+    ids=["post", "tls-hello", "huge-head", "favicon", "bare-newlines"],
+)
+def test_malformed_requests_get_a_status_and_a_close(
+    exporter, request_head: bytes, status: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    with connect(exporter.server_address[1], request_head) as sock:
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 " + status)
+
+
+def serve_process(port: int, nofile: int | None = None) -> subprocess.Popen[bytes]:
+    def limit_descriptors() -> None:
+        if nofile is not None:
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+            )
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.serve_with_fakes", "serve", "--listen",
+         f"127.0.0.1:{port}", "--interval", "0.2"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=limit_descriptors,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            scrape(port)
+            return process
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGCONT)
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def test_more_idle_connections_than_descriptors_never_stop_scrapes() -> None:
+    port = free_port()
+    process = serve_process(port, nofile=256)
+    idle: list[socket.socket] = []
+    try:
+        for i in range(600):  # more than the server may open: it sheds the oldest idle ones
+            idle.append(connect(port, b"" if i % 2 else b"GET /metrics HTTP/1.1\r\n"))
+        for _ in range(20):
+            assert "gpuscope_power_watts" in scrape(port)
+    finally:
+        for sock in idle:
+            sock.close()
+        stop(process)
+
+
+def test_a_burst_of_connections_waits_in_the_backlog_and_is_answered() -> None:
+    port = free_port()
+    process = serve_process(port)
+    burst: list[socket.socket] = []
+    try:
+        process.send_signal(signal.SIGSTOP)  # nothing accepts: the kernel's backlog holds them
+        for _ in range(200):
+            sock = socket.socket()
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.connect(("127.0.0.1", port))
+            burst.append(sock)
+        _, connected, _ = select.select([], burst, [], 0.8)
+        assert len(connected) == len(burst)  # a backlog of 5 let ~6 in; the rest waited 1 s+
+        process.send_signal(signal.SIGCONT)
+        for sock in burst:
+            sock.setblocking(True)
+            sock.settimeout(10)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert all(sock.recv(12) == b"HTTP/1.1 200" for sock in burst)
+    finally:
+        for sock in burst:
+            sock.close()
+        stop(process)
