@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from gpuscope.sampler import Sampler
@@ -421,12 +422,13 @@ def test_malformed_requests_get_a_status_and_a_close(
     assert answer.startswith(b"HTTP/1.1 " + status)
 
 
-def serve_process(port: int, nofile: int | None = None) -> subprocess.Popen[bytes]:
+def serve_process(
+    port: int, nofile: int | None = None, hard_nofile: int | None = None
+) -> subprocess.Popen[bytes]:
     def limit_descriptors() -> None:
         if nofile is not None:
-            resource.setrlimit(
-                resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
-            )
+            hard = hard_nofile or resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
 
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.serve_with_fakes", "serve", "--listen",
@@ -458,7 +460,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def test_more_idle_connections_than_descriptors_never_stop_scrapes() -> None:
     port = free_port()
-    process = serve_process(port, nofile=256)
+    process = serve_process(port, nofile=256, hard_nofile=256)  # no room to raise it
     idle: list[socket.socket] = []
     try:
         for i in range(600):  # more than the server may open: it sheds the oldest idle ones
@@ -495,3 +497,16 @@ def test_a_burst_of_connections_waits_in_the_backlog_and_is_answered() -> None:
         for sock in burst:
             sock.close()
         stop(process)
+
+
+def test_serve_raises_its_soft_descriptor_limit_toward_the_hard_one() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip(f"hard descriptor limit {hard}: nothing to raise to")
+    port = free_port()
+    process = serve_process(port, nofile=256)
+    try:
+        soft, _ = psutil.Process(process.pid).rlimit(psutil.RLIMIT_NOFILE)
+    finally:
+        stop(process)
+    assert soft == (8192 if hard == resource.RLIM_INFINITY else min(8192, hard))

@@ -8,11 +8,13 @@ connections when 50 scrapers arrive together. Here:
 - a connection costs a descriptor and a few bytes, no thread, until it has sent its request
   head; it must send the whole head within ``head_timeout_s`` of connecting (idle and half-sent
   heads are closed then), and take the whole answer within ``write_timeout_s``;
-- at most ``max_connections`` are open (half the descriptors the process may have, up to 512):
+- at most ``max_connections`` are open (half the descriptors the process may have, up to
+  4,096; ``gpuscope serve`` first raises its soft limit toward the hard one):
   a new one closes the oldest still waiting for its head, so a flood of idle connections sheds
   itself while a scraper, whose head arrives within milliseconds, is answered;
 - a descriptor shortage (EMFILE) closes the oldest waiting connection too, never the listener;
-- the listen backlog is ``backlog`` (1,024, or the kernel's ``somaxconn`` if lower).
+- the listen backlog is ``backlog`` (4,096, or the kernel's ``somaxconn`` if lower), so a burst
+  of connections waits in the kernel instead of being dropped.
 
 One request per connection (``Connection: close``), GET or HEAD; any path but ``/favicon.ico``
 serves the metrics, as prometheus_client's server does. Answers are rendered on this thread:
@@ -48,13 +50,29 @@ _REASONS = {
 }
 
 
+MOST_CONNECTIONS = 4096
+
+
 def default_max_connections() -> int:
-    """Half the descriptors this process may open, 16 to 512: the other half stays for
+    """Half the descriptors this process may open, 16 to 4,096: the other half stays for
     the rest of the program (devices, files, the UI)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return 512
-    return max(16, min(512, soft // 2))
+        return MOST_CONNECTIONS
+    return max(16, min(MOST_CONNECTIONS, soft // 2))
+
+
+def raise_descriptor_limit(wanted: int = 2 * MOST_CONNECTIONS) -> int:
+    """Raise this process's soft descriptor limit toward ``wanted``, never above the hard
+    limit and never down, as Go programs do at start (node_exporter among them); returns the
+    soft limit now. The usual soft default of 1,024 is kept for programs that use
+    ``select()``; a process that only serves through this module has none."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +81,7 @@ class ServerLimits:
     write_timeout_s: float = 10.0  # a whole answer taken (Prometheus' default scrape timeout)
     max_connections: int = field(default_factory=default_max_connections)
     max_head_bytes: int = 16 << 10
-    backlog: int = 1024
+    backlog: int = 4096  # the kernel caps it at net.core.somaxconn (4096 on Linux 5.4+)
 
 
 @dataclass(slots=True, eq=False)
@@ -107,7 +125,8 @@ class ScrapeServer:
         self._stop.set()
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
 
     def server_close(self) -> None:
         for connection in [*self._reading, *self._writing]:
