@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -510,3 +511,45 @@ def test_serve_raises_its_soft_descriptor_limit_toward_the_hard_one() -> None:
     finally:
         stop(process)
     assert soft == (8192 if hard == resource.RLIM_INFINITY else min(8192, hard))
+
+
+def test_a_reader_that_never_reads_is_cut_at_the_write_timeout_and_blocks_no_one() -> None:
+    def render(accept: str) -> tuple[bytes, str]:
+        return b"# big\n" * (8 << 20), "text/plain"  # 48 MiB: more than the socket buffers
+
+    limits = ServerLimits(head_timeout_s=0.5, write_timeout_s=1.0, max_connections=32)
+    server = ScrapeServer("127.0.0.1", 0, render, limits)
+    server.start()
+    port = server.server_address[1]
+    try:
+        with connect(port, b"GET /metrics HTTP/1.1\r\n\r\n"):  # and never reads
+            started = time.monotonic()
+            with connect(port, b"GET /metrics HTTP/1.1\r\n\r\n") as other:
+                assert other.recv(12) == b"HTTP/1.1 200"  # served while the first one stalls
+            while server.open_connections() > 0:
+                assert time.monotonic() - started < limits.write_timeout_s + 3
+                time.sleep(0.05)
+            assert time.monotonic() - started > limits.write_timeout_s - 0.1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_render_that_raises_costs_one_scrape() -> None:
+    answers = iter([RuntimeError("collector bug"), (b"ok\n", "text/plain")])
+
+    def render(accept: str) -> tuple[bytes, str]:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    server = ScrapeServer("127.0.0.1", 0, render, SHORT)
+    server.start()
+    try:
+        with pytest.raises(urllib.error.HTTPError, match="500"):
+            scrape(server.server_address[1])
+        assert scrape(server.server_address[1]) == "ok\n"
+    finally:
+        server.shutdown()
+        server.server_close()
