@@ -5,9 +5,11 @@ A thread per connection (what ``prometheus_client.start_http_server`` does) lets
 connections hold 1,000 threads and every file descriptor, and a listen backlog of 5 drops
 connections when 50 scrapers arrive together. Here:
 
+- on Linux, a connection that has sent nothing stays in the kernel (``TCP_DEFER_ACCEPT``, as
+  nginx's ``deferred``): no descriptor, no accept, until its first bytes or ~``head_timeout_s``;
 - a connection costs a descriptor and a few bytes, no thread, until it has sent its request
-  head; it must send the whole head within ``head_timeout_s`` of connecting (idle and half-sent
-  heads are closed then), and take the whole answer within ``write_timeout_s``;
+  head; it must send the whole head within ``head_timeout_s`` of being accepted (idle and
+  half-sent heads are closed then), and take the whole answer within ``write_timeout_s``;
 - at most ``max_connections`` are open (half the descriptors the process may have, up to
   4,096; ``gpuscope serve`` first raises its soft limit toward the hard one):
   a new one closes the oldest still waiting for its head, so a flood of idle connections sheds
@@ -105,6 +107,11 @@ class ScrapeServer:
         self.socket = socket.create_server(
             (address, port), family=family, backlog=self.limits.backlog
         )
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux: a connection that has sent nothing
+            # waits in the kernel, costing no descriptor, until it sends or this passes
+            with contextlib.suppress(OSError):
+                defer_s = max(1, round(self.limits.head_timeout_s))
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, defer_s)
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()
         self._selector = selectors.DefaultSelector()
