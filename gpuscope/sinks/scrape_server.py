@@ -150,15 +150,22 @@ class ScrapeServer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             for key, events in self._selector.select(self._wait_s()):
-                if key.fileobj is self.socket:
-                    self._accept()
-                elif key.fileobj is self._wake_r:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(64)
-                elif events & selectors.EVENT_WRITE:
-                    self._write(key.data)
-                else:
-                    self._read(key.data)
+                connection = key.data
+                try:
+                    if key.fileobj is self.socket:
+                        self._accept()
+                    elif key.fileobj is self._wake_r:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(64)
+                    elif connection not in self._reading and connection not in self._writing:
+                        continue  # closed earlier in this batch (shed by an accept)
+                    elif events & selectors.EVENT_WRITE:
+                        self._write(connection)
+                    else:
+                        self._read(connection)
+                except Exception:  # a bug met on one connection costs that one, not the server
+                    if isinstance(connection, _Connection):
+                        self._close(connection)
             self._expire(time.monotonic())
 
     def _wait_s(self) -> float:
