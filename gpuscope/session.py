@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from wsgiref.simple_server import WSGIServer
 
 from gpuscope.measurement.measured_run import (
     MeasuredRun,
@@ -40,6 +39,7 @@ from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.output_files import create_stamped
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
+from gpuscope.sinks.scrape_server import ScrapeServer
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
@@ -122,7 +122,7 @@ class Session:
         # The pids whose host usage the view needs: those of the rows in sight, or None for
         # all (sorted by a host column). Set by the UI thread, read here: one reference.
         self.host_usage_wanted: frozenset[int] | None = None
-        self.exporter: WSGIServer | None = None
+        self.exporter: ScrapeServer | None = None
         self.exporter_error: str | None = None
         self.quitting = threading.Event()
         self._threads: list[threading.Thread] = []

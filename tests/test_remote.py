@@ -8,8 +8,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.exposition import parse_exposition
 from gpuscope.telemetry.model import Vendor
-from gpuscope.telemetry.remote import RemoteHost, check_url, parse_exposition, reading_from
+from gpuscope.telemetry.remote import RemoteHost, check_url, reading_from
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
 
@@ -28,10 +29,10 @@ def exposition(install_nvml, clock) -> str:  # type: ignore[no-untyped-def]
 
 def test_exported_figures_read_back_as_the_same_reading(install_nvml, clock) -> None:
     parsed = parse_exposition(exposition(install_nvml, clock))
-    assert list(parsed) == ["hostA/nvidia:0"]
-    device = parsed["hostA/nvidia:0"]
+    assert list(parsed.devices) == ["hostA/nvidia:0"] and parsed.not_kept == 0
+    device = parsed.devices["hostA/nvidia:0"]
     assert device.info.vendor is Vendor.NVIDIA and device.info.name == "NVIDIA H100 80GB HBM3"
-    reading = reading_from(device, 5.0)
+    reading = reading_from(device.info, device.values, 5.0)
     assert reading.util_gpu_pct == 75 and reading.util_mem_pct == 40
     assert reading.mem_used_mib == 8192 and reading.power_w == 300.0
     assert reading.temp_c == 61 and reading.clock_core_mhz == 885 and reading.pstate == 0

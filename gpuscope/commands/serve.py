@@ -17,6 +17,7 @@ from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.sampler import Sampler, check_interval
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen, start_exporter
+from gpuscope.sinks.scrape_server import raise_descriptor_limit
 from gpuscope.telemetry.discover import parse_selectors
 
 DEFAULT_LISTEN = "127.0.0.1:9400"
@@ -42,6 +43,7 @@ def run_serve(options: ServeOptions) -> int:
     with probe_selected(selectors, cpu_model) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
         label = options.host_label or socket.gethostname()
+        raise_descriptor_limit()  # more idle connections held before the oldest are shed
         try:
             server = start_exporter(host, port, sampler, [d.info for d in devices], label)
         except OSError as exc:

@@ -1,18 +1,20 @@
 """Starting the Prometheus exporter: its ``HOST:PORT`` option, the server, and a failure to
-listen said in one line. ``gpuscope serve`` and the UI's ``--serve`` both start it here."""
+listen said in one line. ``gpuscope serve`` and the UI's ``--serve`` both start it here; the
+server and its limits are ``scrape_server``'s."""
 
 from __future__ import annotations
 
 import errno
 import ipaddress
 from collections.abc import Callable, Sequence
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
+from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits
 from gpuscope.telemetry.model import DeviceInfo
 
 
@@ -38,12 +40,20 @@ def start_exporter(
     infos: Sequence[DeviceInfo],
     host: str,
     results: Callable[[], Sequence[RunReport]] | None = None,
-) -> WSGIServer:
+    limits: ServerLimits | None = None,
+) -> ScrapeServer:
     """/metrics for ``infos`` (and, given ``results``, workload results) on the sampler's
-    latest samples; OSError if the port cannot be had. Stop it with shutdown + server_close."""
+    latest samples, served on its own thread; OSError if the port cannot be had. Stop it with
+    shutdown + server_close."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TelemetryCollector(sampler, infos, host, results))
-    server, _ = start_http_server(port, address, registry)
+
+    def render(accept: str) -> tuple[bytes, str]:
+        encoder, content_type = choose_encoder(accept)  # text, or OpenMetrics when asked
+        return encoder(registry), content_type
+
+    server = ScrapeServer(address, port, render, limits)
+    server.start()
     return server
 
 

@@ -4,33 +4,29 @@ Each remote host has a poller thread that fetches and parses its exposition; the
 objects it offers only return the last parsed reading, so the sampler never waits on a network.
 A host that stops answering is "unreachable since" a wall-clock time and is retried every
 period; its devices then read as all-unsupported (``None``), never as zeros.
+
+Everything read from a host is bounded: the fetch (``remote_fetch``: body size, one deadline),
+the parse (``exposition``: at most ``MAX_DEVICES`` devices), and what a host is remembered by
+(the devices it has offered, at most ``MAX_DEVICES`` over its whole life, since each one
+offered stays in the sampler). Any exception in a poll is that poll's error, never the
+poller's end.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from gpuscope.telemetry.exported_metrics import (
-    CLOCK,
-    DEVICE_INFO,
-    PREFIX,
-    UTILIZATION,
-    reading_fields,
-)
+from gpuscope.telemetry.exposition import MAX_DEVICES, parse_exposition
 from gpuscope.telemetry.model import DeviceInfo, Reading, Vendor
+from gpuscope.telemetry.remote_fetch import FETCH_DEADLINE_S, describe_fetch_error, http_get
 
-FETCH_TIMEOUT_S = 2.0
 STALE_AFTER_PERIODS = 3
-
-_FIELDS = reading_fields()  # exporter sample name -> (Reading field, factor back)
+POLL_CPU_SHARE_INVERSE = 10  # a poller keeps to ~1/10 of a core, whatever a host sends
+MAX_PSTATE = 32  # NVML's P0-P15 and "unknown" 32; anything else is not a P-state
 
 
 def check_url(text: str) -> str:
@@ -46,62 +42,20 @@ def check_url(text: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-@dataclass
-class ParsedDevice:
-    info: DeviceInfo
-    values: dict[str, float] = field(default_factory=dict)  # Reading field -> value
-
-
-def parse_exposition(text: str) -> dict[str, ParsedDevice]:
-    """The exporter's text -> remote devices by their remote id (``host/device``)."""
-    infos: dict[str, DeviceInfo] = {}
-    values: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            if "host" not in labels or "device" not in labels:
-                continue
-            key = f"{labels['host']}/{labels['device']}"
-            fields = values.setdefault(key, {})
-            if sample.name == PREFIX + DEVICE_INFO:
-                infos[key] = _info(key, labels)
-            elif sample.name == PREFIX + UTILIZATION:
-                fields["util"] = sample.value * 100
-            elif sample.name == PREFIX + CLOCK:
-                name = "clock_core_mhz" if labels.get("clock") == "core" else "clock_mem_mhz"
-                fields[name] = sample.value / 1e6
-            elif sample.name in _FIELDS:
-                name, factor = _FIELDS[sample.name]
-                fields[name] = sample.value * factor
-    return {key: ParsedDevice(info, values.get(key, {})) for key, info in infos.items()}
-
-
-def _info(key: str, labels: dict[str, str]) -> DeviceInfo:
-    vendor = Vendor(labels.get("vendor", "cpu"))
-    index = labels["device"].rpartition(":")[2]
-    return DeviceInfo(
-        device_id=key,
-        vendor=vendor,
-        index=int(index) if index.isdigit() else 0,
-        name=labels.get("name", key),
-        uuid=labels.get("uuid") or None,
-        pci_bus_id=labels.get("pci") or None,
-        driver=labels.get("driver") or None,
-    )
-
-
-def reading_from(parsed: ParsedDevice, now_s: float) -> Reading:
-    fields = dict(parsed.values)
+def reading_from(info: DeviceInfo, values: dict[str, float], now_s: float) -> Reading:
+    """A reading from parsed figures (all finite); one that cannot be a P-state reads n/a."""
+    fields = dict(values)
     util = fields.pop("util", None)
     pstate = fields.pop("pstate", None)
-    if parsed.info.vendor is Vendor.CPU:
+    if info.vendor is Vendor.CPU:
         fields["util_cpu_pct"] = util  # type: ignore[assignment]
     else:
         fields["util_gpu_pct"] = util  # type: ignore[assignment]
+    valid_pstate = pstate is not None and pstate.is_integer() and 0 <= pstate <= MAX_PSTATE
     return Reading(
         time_s=now_s,
         wall_time_s=time.time(),
-        pstate=None if pstate is None else int(pstate),
+        pstate=int(pstate) if valid_pstate and pstate is not None else None,
         **fields,  # type: ignore[arg-type]
     )
 
@@ -114,15 +68,19 @@ class RemoteHost:
         url: str,
         period_s: float = 1.0,
         fetch: Callable[[str, float], str] | None = None,
+        max_devices: int = MAX_DEVICES,
     ) -> None:
         self.url = check_url(url)
         self.period_s = period_s
-        self._fetch = fetch or _http_get
+        self.max_devices = max_devices
+        self._fetch = fetch or http_get
         self._lock = threading.Lock()
-        self._devices: dict[str, ParsedDevice] = {}
+        self._offered: dict[str, DeviceInfo] = {}  # every device shown, <= max_devices
+        self._values: dict[str, dict[str, float]] = {}  # the last answer's, offered devices
         self._last_ok_s: float | None = None
         self._failing_since_wall: float | None = time.time()  # until the first answer
         self.error: str | None = "not reached yet"
+        self.note: str | None = None  # e.g. devices left out over the cap
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"remote {self.url}", daemon=True)
 
@@ -133,28 +91,45 @@ class RemoteHost:
         self._stop.set()
 
     def poll_once(self) -> None:
+        """Fetch and parse once. Never raises: whatever goes wrong (a refused connection, a
+        non-HTTP answer, a body cut short, memory) is this poll's ``error``, and the next poll
+        tries again."""
         try:
-            parsed = parse_exposition(self._fetch(self.url, FETCH_TIMEOUT_S))
-        except (OSError, ValueError, urllib.error.URLError) as exc:
+            text = self._fetch(self.url, FETCH_DEADLINE_S)
+            with self._lock:
+                known = set(self._offered)
+            found = parse_exposition(text, known, self.max_devices)
+            del text
+            with self._lock:
+                for key, device in found.devices.items():
+                    self._offered[key] = device.info
+                self._values = {key: device.values for key, device in found.devices.items()}
+                self.note = (
+                    f"{found.not_kept} device(s) not shown: at most {self.max_devices} a host"
+                    if found.not_kept
+                    else None
+                )
+                self._last_ok_s = time.monotonic()
+                self._failing_since_wall = None
+                self.error = None
+        except Exception as exc:  # one bad answer costs one poll, never the poller
+            error = describe_fetch_error(exc)
             with self._lock:
                 if self._failing_since_wall is None:
                     self._failing_since_wall = time.time()
-                self.error = _one_line(exc)
-            return
-        with self._lock:
-            self._devices = parsed
-            self._last_ok_s = time.monotonic()
-            self._failing_since_wall = None
-            self.error = None
+                self.error = error
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            cpu_s = time.thread_time()
             self.poll_once()
-            self._stop.wait(self.period_s)
+            cpu_s = time.thread_time() - cpu_s  # a huge answer waits longer for the next poll
+            self._stop.wait(max(self.period_s, POLL_CPU_SHARE_INVERSE * cpu_s))
 
     def devices(self) -> list[DeviceInfo]:
+        """Every device this host has offered (at most ``max_devices``), first seen first."""
         with self._lock:
-            return [p.info for p in self._devices.values()]
+            return list(self._offered.values())
 
     def unreachable_since(self) -> float | None:
         """Wall time since when the host has not answered (or its answers are stale), else None."""
@@ -167,13 +142,15 @@ class RemoteHost:
             return time.time() if stale else None
 
     def reading(self, device_id: str, now_s: float) -> Reading:
-        """The newest reading of a device; all ``None`` while the host is unreachable."""
+        """The newest reading of a device; all ``None`` while the host is unreachable or its
+        last answer did not have the device."""
         reachable = self.unreachable_since() is None
         with self._lock:
-            parsed = self._devices.get(device_id)
-        if parsed is None or not reachable:
+            info = self._offered.get(device_id)
+            values = self._values.get(device_id)
+        if info is None or values is None or not reachable:
             return Reading(time_s=now_s, wall_time_s=time.time())
-        return reading_from(parsed, now_s)
+        return reading_from(info, values, now_s)
 
 
 @dataclass
@@ -196,14 +173,3 @@ def remote_devices(host: RemoteHost, known: Iterable[str]) -> list[RemoteDevice]
         for info in host.devices()
         if info.device_id not in seen
     ]
-
-
-def _http_get(url: str, timeout_s: float) -> str:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        return str(response.read().decode())
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.URLError) and exc.reason:
-        return str(exc.reason)
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -57,11 +57,17 @@ class RemoteHosts:
         return found
 
     def notices(self) -> dict[str, str]:
-        """Device id -> what its panel should say while its host does not answer."""
+        """Device id -> what its panel should say: its host does not answer, or sends more
+        devices than are shown."""
         notices = {}
         for host in self.hosts:
             since = host.unreachable_since()
             if since is not None:
-                for info in host.devices():
-                    notices[info.device_id] = f"unreachable since {clock_text(since)}; retrying"
+                notice = f"unreachable since {clock_text(since)}; retrying"
+            elif host.note is not None:
+                notice = f"{host.url}: {host.note}"
+            else:
+                continue
+            for info in host.devices():
+                notices[info.device_id] = notice
         return notices
