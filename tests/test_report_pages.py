@@ -201,9 +201,9 @@ def test_a_long_recording_is_drawn_from_min_max_buckets_and_no_spike_is_lost(
     tmp_path: Path,
 ) -> None:
     """Issue 22's scale rule: charts downsample to their pixel width, keeping min and max."""
-    from gpuscope.report.recording import BUCKETS, MinMax
+    from gpuscope.report.recording import BUCKETS, Series
 
-    series = MinMax(0.0)
+    series = Series(0.0)
     for n in range(200_000):
         series.add(n * 0.1, 500.0 if n == 123_457 else 100.0 + n % 7)
     points = series.points()

@@ -5,6 +5,7 @@ CPU-vs-GPU figure usually does; every chart names the energy source of what it p
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,19 +13,20 @@ from typing import Any
 from gpuscope.measurement.run_report import params_text
 from gpuscope.report.inputs import BenchResults, SweepResults, shown_name, simulated
 from gpuscope.report.recording import Recording
-from gpuscope.units import format_rate
+from gpuscope.units import decade_label, format_rate
 
 MISSING = "charts need matplotlib: pip install 'gpuscope[report]'"
 LOG_SPAN = 100.0  # values spanning this ratio or more get a log axis
 BARS_MAX = 20  # bars in one chart: the fastest runs; the table holds every run
-CHARTS_MAX = 12  # CPU-vs-GPU charts per results file; the table holds every group
+CHARTS_MAX = 8  # CPU-vs-GPU charts per results file; the table holds every group
+IMAGES = ("svg", "png")  # inline in HTML; files beside Markdown
 
 
 @dataclass(frozen=True, slots=True)
 class Chart:
     title: str
-    svg: str
-    png: bytes
+    svg: str = ""  # drawn in the one form the report embeds: the other stays empty
+    png: bytes = b""
 
 
 def matplotlib_missing() -> str | None:
@@ -47,21 +49,43 @@ def _pyplot() -> Any:
     return plt
 
 
-def _render(figure: Any, title: str) -> Chart:
+def _render(figure: Any, title: str, image: str) -> Chart:
+    """The figure as ``image`` (svg or png) only: drawing costs most of a report's time."""
     plt = _pyplot()
     figure.tight_layout()
-    svg, png = io.StringIO(), io.BytesIO()
+    if image == "png":
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
+        plt.close(figure)
+        return Chart(title, png=png.getvalue())
+    svg = io.StringIO()
     figure.savefig(svg, format="svg", metadata={"Date": None})  # reproducible: no date
-    figure.savefig(png, format="png")
     plt.close(figure)
     text = svg.getvalue()
-    return Chart(title, text[text.index("<svg") :], png.getvalue())  # no XML prolog in HTML
+    return Chart(title, svg=text[text.index("<svg") :])  # no XML prolog in HTML
 
 
 def _engineering() -> Any:
     from matplotlib.ticker import EngFormatter
 
     return EngFormatter(sep="")
+
+
+def _decades() -> Any:
+    """A log axis's ticks as the UI writes them (``1T``, ``10T``, ``100T``), not ``10^12``."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def label(value: float, _position: int) -> str:
+        return decade_label(round(math.log10(value))) if value > 0 else ""
+
+    return LogLocator(base=10), FuncFormatter(label), NullFormatter()
+
+
+def _log_axis(axis: Any) -> None:
+    locator, major, minor = _decades()
+    axis.set_major_locator(locator)
+    axis.set_major_formatter(major)
+    axis.set_minor_formatter(minor)
 
 
 def _spans_decades(values: Sequence[float]) -> bool:
@@ -75,14 +99,14 @@ def _comparisons(results: BenchResults) -> list[list[dict[str, Any]]]:
     return [group for group in found if len(group) > 1]
 
 
-def bench_charts(results: BenchResults) -> list[Chart]:
+def bench_charts(results: BenchResults, image: str = "svg") -> list[Chart]:
     """Per workload and parameters run on two devices or more: throughput and work per joule
     per device, side by side, the CPU-vs-GPU picture. At most ``CHARTS_MAX`` charts of at most
     ``BARS_MAX`` bars each (:func:`bench_chart_note` says what was left out)."""
     charts = []
     for reports in _comparisons(results)[:CHARTS_MAX]:
         title = f"{reports[0]['workload']} {params_text(reports[0].get('params') or {})}"
-        charts.append(_bench_chart(title.strip(), reports))
+        charts.append(_bench_chart(title.strip(), reports, image))
     return charts
 
 
@@ -98,7 +122,7 @@ def bench_chart_note(results: BenchResults) -> str | None:
     return f"Drawn: {' and '.join(said)}; the table holds every run." if said else None
 
 
-def _bench_chart(title: str, reports: list[dict[str, Any]]) -> Chart:
+def _bench_chart(title: str, reports: list[dict[str, Any]], image: str) -> Chart:
     plt = _pyplot()
     total = len(reports)
     if total > BARS_MAX:  # the fastest, fastest first; the table holds every run
@@ -120,7 +144,8 @@ def _bench_chart(title: str, reports: list[dict[str, Any]]) -> Chart:
         floor = min((v for v in values if v > 0), default=1.0)  # where n/a is written
         if _spans_decades(values):
             ax.set_xscale("log")
-            ax.set_xlim(floor / 2, top * 60)  # room on the right for the labels
+            _log_axis(ax.xaxis)
+            ax.set_xlim(floor / 2, top * 25)  # room on the right for the labels
         else:
             ax.xaxis.set_major_formatter(_engineering())
             ax.set_xlim(0, top * 1.45)
@@ -137,10 +162,10 @@ def _bench_chart(title: str, reports: list[dict[str, Any]]) -> Chart:
     )
     shown = f"; the {len(reports)} fastest of {total:,} runs" if total > len(reports) else ""
     figure.suptitle(f"{title} (energy: {sources}{shown})", fontsize=9)
-    return _render(figure, f"CPU vs GPU: {title}")
+    return _render(figure, f"CPU vs GPU: {title}", image)
 
 
-def sweep_charts(sweep: SweepResults) -> list[Chart]:
+def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
     """Throughput and work per joule against the swept value, one line per device; a cross
     where a device ran out of memory."""
     values = sweep.ordered_values()
@@ -183,6 +208,7 @@ def sweep_charts(sweep: SweepResults) -> list[Chart]:
             ax.set_xscale("log", base=2)  # doubling sizes and batches sit evenly
         if _spans_decades(plotted):
             ax.set_yscale("log")
+            _log_axis(ax.yaxis)
         else:
             ax.yaxis.set_major_formatter(_engineering())  # 900G, not 9 x 1e11
         ax.set_xlabel(sweep.param)
@@ -194,14 +220,16 @@ def sweep_charts(sweep: SweepResults) -> list[Chart]:
         )
         suffix = " (estimated energy on some points)" if key != "throughput" and estimated else ""
         ax.set_title(f"{sweep.workload}: {what} against {sweep.param}{suffix}")
-        charts.append(_render(figure, f"{sweep.workload} {what} by {sweep.param}"))
+        charts.append(_render(figure, f"{sweep.workload} {what} by {sweep.param}", image))
     return charts
 
 
 PERCENT = ("util_gpu_pct", "util_cpu_pct")
 
 
-def timeline_charts(recording: Recording, windows: Sequence[dict[str, Any]]) -> list[Chart]:
+def timeline_charts(
+    recording: Recording, windows: Sequence[dict[str, Any]], image: str = "svg"
+) -> list[Chart]:
     """Power and utilization over time per device (each drawn from its min/max per bucket), the
     measured stretches of bench runs that fall within the recording shaded. Utilization spans
     0-100 % and power starts at 0 W, so noise does not look like swings."""
@@ -214,10 +242,10 @@ def timeline_charts(recording: Recording, windows: Sequence[dict[str, Any]]) -> 
             continue
         plt = _pyplot()
         figure, ax = plt.subplots(figsize=(9, 3))
-        for device, stats in drawn:
-            points = stats.series.points() if stats.series else []
+        for device, series in drawn:
+            points = series.points()
             ax.plot([t - start for t, _ in points], [v for _, v in points], label=device, lw=1)
-        peak = max(stats.peak for _, stats in drawn)
+        peak = max(series.peak for _, series in drawn)
         if column in PERCENT:
             ax.set_ylim(0, max(100.0, peak * 1.05))
         else:
@@ -235,5 +263,5 @@ def timeline_charts(recording: Recording, windows: Sequence[dict[str, Any]]) -> 
         ax.set_ylabel(f"{column} ({unit})")
         ax.legend(fontsize=8)
         ax.set_title(f"{name}: {column}" + (" (measured)" if column == "power_w" else ""))
-        charts.append(_render(figure, f"{name} {column}"))
+        charts.append(_render(figure, f"{name} {column}", image))
     return charts

@@ -35,7 +35,8 @@ def write_report(inputs: list[Input], output: Path, output_format: str = "html",
                  title: str = "gpuscope report") -> None:  # fmt: skip
     """Write the report; OSError if it cannot be written. Draws with matplotlib where it is
     installed (a second or two: never on a UI thread)."""
-    sections = build_sections(inputs, matplotlib_missing())
+    image = "svg" if output_format == "html" else "png"
+    sections = build_sections(inputs, matplotlib_missing(), image)
     summary = summary_lines(inputs)
     if output_format == "html":
         output.write_text(render_html(title, summary, sections, inputs))
@@ -43,7 +44,10 @@ def write_report(inputs: list[Input], output: Path, output_format: str = "html",
         render_markdown(title, summary, sections, inputs, output)
 
 
-def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Section]:
+def build_sections(
+    inputs: list[Input], charts_missing: str | None, image: str = "svg"
+) -> list[Section]:
+    """The report's sections in order; charts drawn as ``image`` (svg or png)."""
     draw = charts_missing is None
     machines = machine_rows(inputs)
     sections = [
@@ -69,7 +73,7 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
                     "their figures rest on fewer steps:", *cut] if cut else [])
                 + _impossible(item.notes),
                 tables=[(RESULT_COLUMNS, [result_row(r) for r in item.reports])],
-                charts=bench_charts(item) if draw else [],
+                charts=bench_charts(item, image) if draw else [],
                 chart_note=(charts_missing if len(item.reports) > 1 else None) if not draw
                 else bench_chart_note(item),
             ))  # fmt: skip
@@ -79,7 +83,7 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
                 f"Sweep: {item.workload} over {item.param} ({shown_name(item.path)})",
                 text=([] if item.finished else [_unfinished(item)]) + _impossible(item.notes),
                 tables=[(header, sweep_rows(item))],
-                charts=sweep_charts(item) if draw else [],
+                charts=sweep_charts(item, image) if draw else [],
                 chart_note=charts_missing,
             ))  # fmt: skip
         elif isinstance(item, Recording):
@@ -89,7 +93,7 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
                       "falls within the recording. Each line is drawn from the lowest and "
                       "highest reading in each of its time slices, so no peak or dip is lost.",
                       *item.notes],
-                charts=timeline_charts(item, windows) if draw else [],
+                charts=timeline_charts(item, windows, image) if draw else [],
                 chart_note=charts_missing,
             ))  # fmt: skip
     return sections

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import math
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,71 +43,91 @@ class RecordingError(Exception):
 def figure(value: Any) -> float | None:
     """A measured figure as a float, or None where it is missing or impossible (not a number,
     NaN, infinite, negative, or beyond ``FIGURE_MAX``)."""
-    if isinstance(value, bool) or value is None or value == "":
+    if value is None or value is True or value is False:
         return None
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return number if math.isfinite(number) and 0 <= number < FIGURE_MAX else None
+    return number if 0.0 <= number < FIGURE_MAX else None  # NaN fails both comparisons
 
 
-class MinMax:
-    """A series downsampled as it arrives: buckets of one width from ``origin``; when a sample
-    falls past the last bucket, neighbours merge and the width doubles."""
+class Series:
+    """One column of one device, downsampled as it arrives: its count, total and peak, and
+    its lowest and highest sample per time bucket. Buckets are one width from ``origin``;
+    when a sample falls past the last of ``BUCKETS``, neighbours merge and the width doubles.
+    Samples come in time order, so most land in the bucket of the one before: that case costs
+    two comparisons."""
 
-    __slots__ = ("high", "low", "origin", "width")
+    __slots__ = ("buckets", "count", "hi", "hi_t", "index", "lo", "lo_t", "origin", "peak",
+                 "total", "width")  # fmt: skip
 
     def __init__(self, origin: float) -> None:
         self.origin, self.width = origin, 0.001
-        self.low: list[tuple[float, float] | None] = []  # (value, time) per bucket
-        self.high: list[tuple[float, float] | None] = []
-
-    def add(self, when: float, value: float) -> None:
-        index = max(0, int((when - self.origin) / self.width))
-        while index >= BUCKETS:
-            self._halve()
-            index = max(0, int((when - self.origin) / self.width))
-        if index >= len(self.low):
-            grow = index + 1 - len(self.low)
-            self.low += [None] * grow
-            self.high += [None] * grow
-        low, high = self.low[index], self.high[index]
-        if low is None or value < low[0]:
-            self.low[index] = (value, when)
-        if high is None or value > high[0]:
-            self.high[index] = (value, when)
-
-    def _halve(self) -> None:
-        def pairs(items: list[Any], better: Callable[..., Any]) -> list[Any]:
-            merged = []
-            for i in range(0, len(items), 2):
-                two = [p for p in items[i : i + 2] if p is not None]
-                merged.append(better(two) if two else None)
-            return merged
-
-        self.low, self.high = pairs(self.low, min), pairs(self.high, max)
-        self.width *= 2
-
-    def points(self) -> list[tuple[float, float]]:
-        """(time, value) in time order: each bucket's lowest and highest sample."""
-        found: list[tuple[float, float]] = []
-        for low, high in zip(self.low, self.high, strict=True):
-            if low is not None and high is not None:
-                found += sorted({(low[1], low[0]), (high[1], high[0])})
-        return found
-
-
-@dataclass
-class ColumnStats:
-    count: int = 0
-    total: float = 0.0
-    peak: float = 0.0
-    series: MinMax | None = None
+        self.buckets: dict[int, tuple[float, float, float, float]] = {}  # lo, its t, hi, its t
+        self.index = -1  # the open bucket, held in lo/lo_t/hi/hi_t
+        self.lo = self.lo_t = self.hi = self.hi_t = 0.0
+        self.count, self.total, self.peak = 0, 0.0, 0.0
 
     @property
     def mean(self) -> float:
         return self.total / self.count
+
+    def add(self, when: float, value: float) -> None:
+        self.count += 1
+        self.total += value
+        if value > self.peak:
+            self.peak = value
+        if int((when - self.origin) / self.width) == self.index:
+            if value < self.lo:
+                self.lo, self.lo_t = value, when
+            elif value > self.hi:
+                self.hi, self.hi_t = value, when
+            return
+        self._open(when, value)
+
+    def _open(self, when: float, value: float) -> None:
+        self._close()
+        index = max(0, int((when - self.origin) / self.width))  # a clock set back: the first
+        while index >= BUCKETS:
+            self._halve()
+            index = max(0, int((when - self.origin) / self.width))
+        self.index, self.lo, self.lo_t, self.hi, self.hi_t = index, value, when, value, when
+        held = self.buckets.pop(index, None)
+        if held is not None:
+            self._merge(held)
+
+    def _merge(self, held: tuple[float, float, float, float]) -> None:
+        if held[0] < self.lo:
+            self.lo, self.lo_t = held[0], held[1]
+        if held[2] > self.hi:
+            self.hi, self.hi_t = held[2], held[3]
+
+    def _close(self) -> None:
+        if self.index >= 0:
+            self.buckets[self.index] = (self.lo, self.lo_t, self.hi, self.hi_t)
+
+    def _halve(self) -> None:
+        self._close()
+        self.index = -1
+        merged: dict[int, tuple[float, float, float, float]] = {}
+        for index, (lo, lo_t, hi, hi_t) in self.buckets.items():
+            other = merged.get(index // 2)
+            if other is not None:
+                lo, lo_t = (lo, lo_t) if lo <= other[0] else other[:2]
+                hi, hi_t = (hi, hi_t) if hi >= other[2] else other[2:]
+            merged[index // 2] = (lo, lo_t, hi, hi_t)
+        self.buckets = merged
+        self.width *= 2
+
+    def points(self) -> list[tuple[float, float]]:
+        """(time, value) in time order: each bucket's lowest and highest sample."""
+        self._close()
+        found: list[tuple[float, float]] = []
+        for index in sorted(self.buckets):
+            lo, lo_t, hi, hi_t = self.buckets[index]
+            found += sorted({(lo_t, lo), (hi_t, hi)})
+        return found
 
 
 @dataclass
@@ -119,7 +139,8 @@ class Track:
     first_s: float = math.inf
     last_s: float = -math.inf
     card: dict[str, Any] = field(default_factory=dict)
-    columns: dict[str, ColumnStats] = field(default_factory=dict)
+    columns: dict[str, Series] = field(default_factory=dict)
+    card_cells: list[Any] = field(default_factory=list)  # the last row's, to skip repeats
 
     @property
     def interval_s(self) -> float | None:
@@ -162,7 +183,7 @@ class _Builder:
 
     def add(self, number: int, stamp: Any, device: Any, values: Sequence[Any]) -> None:
         """One row: ``values`` are the row's ``WANTED`` columns, in that order."""
-        if stamp is None or device is None or stamp == "" or device == "":
+        if not stamp or not device:
             raise RecordingError(f"{self.path}: row {number} has no timestamp or device")
         try:
             when = dt.datetime.fromisoformat(stamp).timestamp()
@@ -182,6 +203,7 @@ class _Builder:
             track.last_s = when
         if when > self.end:
             self.end = when
+        columns = track.columns
         for column, raw in zip(CHART_COLUMNS, values, strict=False):
             if raw is None or raw == "":
                 continue
@@ -189,17 +211,16 @@ class _Builder:
             if value is None:
                 self.impossible += 1
                 continue
-            stats = track.columns.get(column)
-            if stats is None:
-                stats = track.columns[column] = ColumnStats(series=MinMax(self.start))
-            stats.count += 1
-            stats.total += value
-            if value > stats.peak:
-                stats.peak = value
-            stats.series.add(when, value)  # type: ignore[union-attr]
-        for column, raw in zip(CARD_COLUMNS, values[len(CHART_COLUMNS) :], strict=True):
-            if raw is not None and raw != "":
-                track.card[column] = figure(raw) if column in CARD_NUMBERS else _text(str(raw))
+            series = columns.get(column)
+            if series is None:
+                series = columns[column] = Series(self.start)
+            series.add(when, value)
+        cells = values[len(CHART_COLUMNS) :]
+        if cells != track.card_cells:  # a device's name and limits seldom change
+            track.card_cells = list(cells)
+            for column, raw in zip(CARD_COLUMNS, cells, strict=True):
+                if raw is not None and raw != "":
+                    track.card[column] = figure(raw) if column in CARD_NUMBERS else _text(str(raw))
 
     def done(self) -> Recording:
         if self.start is None:

@@ -273,7 +273,7 @@ def recording_lines(recording: Recording) -> list[str]:
     for track in recording.tracks:
         for column, how in (("power_w", "measured power_w"), ("power_estimate_w", "estimate")):
             stats = track.columns.get(column)
-            if stats is not None and stats.count:
+            if stats is not None:
                 shown = track.card.get("device_name") or track.device
                 lines.append(
                     f"{name}: {track.device} ({shown}) averaged "
