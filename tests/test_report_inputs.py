@@ -292,3 +292,22 @@ def test_a_file_named_twice_is_read_once_and_a_link_to_an_input_is_not_the_outpu
     assert out.read_text().count("<h2>Results:") == 1
     assert main(["report", str(bench), "-o", str(link), "--force"]) == 2
     assert "is one of the inputs" in capsys.readouterr().err
+
+
+def test_a_recording_with_quoted_cells_crlf_and_a_short_row_reads_whole(tmp_path: Path) -> None:
+    """Rows are split at commas for speed; a quoted cell (a comma or a newline in a name) and
+    Windows line ends must still read as the csv module reads them."""
+    import csv
+
+    from gpuscope.report.inputs import load_input
+
+    path = tmp_path / "rec.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(["timestamp", "device", "power_w", "device_name", "mem_total_mib"])
+        writer.writerow(["2026-12-07T10:00:00+00:00", "nvidia:0", "100", 'GPU, "big"\nA', ""])
+        writer.writerow(["2026-12-07T10:00:01+00:00", "nvidia:0", "120"])
+        writer.writerow(["2026-12-07T10:00:02+00:00", "nvidia:0", "110", "", "81559"])
+    (track,) = load_input(path).tracks  # type: ignore[union-attr]
+    assert track.samples == 3 and track.columns["power_w"].peak == 120.0
+    assert track.card == {"device_name": 'GPU, "big" A', "mem_total_mib": 81559.0}
