@@ -132,7 +132,7 @@ class Series:
         return found
 
 
-@dataclass
+@dataclass(slots=True)
 class Track:
     """One device in a recording."""
 
