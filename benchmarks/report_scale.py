@@ -88,24 +88,42 @@ def measure(inputs: list[Path], output: Path) -> tuple[float, float, int]:
     return time.monotonic() - started, usage.ru_maxrss / 1024, child.returncode
 
 
+def make_inputs(root: Path, hours: float, runs: list[int]) -> list[tuple[str, list[Path]]]:
+    """The inputs, and a name for each that gives its size."""
+    cases = []
+    recording = root / "day.csv"
+    write_recording(recording, hours)
+    megabytes = recording.stat().st_size / 1e6
+    cases.append((f"recording, {hours:g} h at 10 Hz, 2 devices ({megabytes:.0f} MB)",
+                  [recording]))  # fmt: skip
+    for count in runs:
+        bench = root / f"bench-{count}.json"
+        write_bench(bench, count)
+        size = bench.stat().st_size / 1e6
+        cases.append((f"bench file, {count:,} runs ({size:.0f} MB)", [bench]))
+    return cases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=24.0, help="recording length (24)")
     parser.add_argument("--runs", default="3000,20000", help="bench sizes (3000,20000)")
+    parser.add_argument("--make", type=Path, help=argparse.SUPPRESS)  # the generating child
     args = parser.parse_args()
+    runs = [int(r) for r in args.runs.split(",")]
+    if args.make is not None:
+        cases = make_inputs(args.make, args.hours, runs)
+        print(json.dumps([(name, [str(p) for p in paths]) for name, paths in cases]))
+        return
     with tempfile.TemporaryDirectory(prefix="gpuscope-report-scale-") as folder:
         root = Path(folder)
-        cases = []
-        recording = root / "day.csv"
-        write_recording(recording, args.hours)
-        megabytes = recording.stat().st_size / 1e6
-        cases.append((f"recording, {args.hours:g} h at 10 Hz, 2 devices ({megabytes:.0f} MB)",
-                      [recording]))  # fmt: skip
-        for runs in (int(r) for r in args.runs.split(",")):
-            bench = root / f"bench-{runs}.json"
-            write_bench(bench, runs)
-            size = bench.stat().st_size / 1e6
-            cases.append((f"bench file, {runs:,} runs ({size:.0f} MB)", [bench]))
+        # made in a child: a child's peak RSS starts from this process's size at its fork
+        made = subprocess.run(
+            [sys.executable, __file__, "--make", str(root), "--hours", str(args.hours),
+             "--runs", args.runs],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        cases = [(name, [Path(p) for p in paths]) for name, paths in json.loads(made.stdout)]
         print(f"{'input':<52} {'wall s':>8} {'peak RSS MB':>12} {'exit':>5}")
         for n, (name, inputs) in enumerate(cases):
             wall, rss, code = measure(inputs, root / f"report-{n}.html")

@@ -43,18 +43,19 @@ class _PipeReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        ready, _, _ = select.select([self._fd], [], [], self._idle_s)
-        if not ready:
-            raise InputLimit(f"{self._name}: nothing arrived for {self._idle_s:g} s")
-        try:
-            data = os.read(self._fd, len(buffer))
-        except BlockingIOError:  # woken with nothing to read: wait again
-            return self.readinto(buffer)
-        self._count += len(data)
-        if self._count > INPUT_MAX_BYTES:
-            raise InputLimit(f"{self._name}: larger than {size_text(INPUT_MAX_BYTES)}")
-        buffer[: len(data)] = data
-        return len(data)
+        while True:
+            ready, _, _ = select.select([self._fd], [], [], self._idle_s)
+            if not ready:
+                raise InputLimit(f"{self._name}: nothing arrived for {self._idle_s:g} s")
+            try:
+                data = os.read(self._fd, len(buffer))
+            except BlockingIOError:  # woken with nothing to read: wait again
+                continue
+            self._count += len(data)
+            if self._count > INPUT_MAX_BYTES:
+                raise InputLimit(f"{self._name}: larger than {size_text(INPUT_MAX_BYTES)}")
+            buffer[: len(data)] = data
+            return len(data)
 
     def close(self) -> None:
         if not self.closed:
