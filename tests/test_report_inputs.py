@@ -71,6 +71,9 @@ HOSTILE = {  # name: (file bytes, None if accepted else what the one line says)
     "a list as a swept value": (
         json.dumps({"workload": "gemm", "sweep": {"param": "size", "values": [[1]]},
                     "points": []}).encode(), "a swept value is not a number or a word"),
+    "a swept value of 1e308": (
+        json.dumps({"workload": "gemm", "sweep": {"param": "size", "values": [1e308]},
+                    "points": []}).encode(), "a swept value is not a number or a word"),
     "an object as a point's value": (
         json.dumps({"workload": "gemm", "sweep": {"param": "size", "values": [1]},
                     "points": [{"device": "cpu", "status": "oom", "size": {"a": 1}}]}).encode(),
@@ -294,7 +297,9 @@ def test_a_file_named_twice_is_read_once_and_a_link_to_an_input_is_not_the_outpu
     assert "is one of the inputs" in capsys.readouterr().err
 
 
-def test_a_recording_with_quoted_cells_crlf_and_a_short_row_reads_whole(tmp_path: Path) -> None:
+def test_a_recording_with_quoted_cells_crlf_and_short_and_long_rows_reads_whole(
+    tmp_path: Path,
+) -> None:
     """Rows are split at commas for speed; a quoted cell (a comma or a newline in a name) and
     Windows line ends must still read as the csv module reads them."""
     import csv
@@ -307,7 +312,8 @@ def test_a_recording_with_quoted_cells_crlf_and_a_short_row_reads_whole(tmp_path
         writer.writerow(["timestamp", "device", "power_w", "device_name", "mem_total_mib"])
         writer.writerow(["2026-12-07T10:00:00+00:00", "nvidia:0", "100", 'GPU, "big"\nA', ""])
         writer.writerow(["2026-12-07T10:00:01+00:00", "nvidia:0", "120"])
+        writer.writerow(["2026-12-07T10:00:01.5+00:00", "nvidia:0", "90", "", "", *"xyz"])
         writer.writerow(["2026-12-07T10:00:02+00:00", "nvidia:0", "110", "", "81559"])
     (track,) = load_input(path).tracks  # type: ignore[union-attr]
-    assert track.samples == 3 and track.columns["power_w"].peak == 120.0
+    assert track.samples == 4 and track.columns["power_w"].peak == 120.0
     assert track.card == {"device_name": 'GPU, "big" A', "mem_total_mib": 81559.0}

@@ -265,7 +265,10 @@ def _report(path: Path, where: str, report: Any, notes: _Notes) -> dict[str, Any
 
 
 def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float)
+    """A swept value: a word, or a number a chart's axis can hold."""
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) < FIGURE_MAX
+    return value is None or isinstance(value, str | int)
 
 
 def _point(path: Path, number: int, point: Any, param: str, notes: _Notes) -> dict[str, Any]:

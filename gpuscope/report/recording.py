@@ -277,7 +277,8 @@ def read_csv(path: Path, lines: Iterator[str]) -> Recording:
             if not whole or len(row) != width:
                 if row == [""] or not row:
                     continue
-                row = row[:width] + [""] * (width + 1 - len(row))
+                row = row[:width]  # cells past the header's are not ours to read
+                row += [""] * (width + 1 - len(row))
             stamp, device = head(row)
             yield number, stamp, device, charted(row), card(row)
 
