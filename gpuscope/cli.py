@@ -294,13 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="bench, sweep and record files made into one HTML (or Markdown) report",
         description="Inputs: files from bench --json, bench --sweep --json, and record.",
     )
-    report.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
-    report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    report.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                        help="a file, or - for stdin (read once, at most 2 GiB)")  # fmt: skip
+    report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                        help="FILE.html or FILE.md (the suffix picks the format)")  # fmt: skip
     report.add_argument(
         "--format",
         choices=("html", "md"),
-        default="html",
-        help="html (default: one self-contained file) or md (PNG charts beside it)",
+        default=None,
+        help="html (one self-contained file) or md (PNG charts beside it); default: -o's suffix",
     )
     report.add_argument("--force", action="store_true", help="overwrite an existing output")
     report.set_defaults(run=_run_report)

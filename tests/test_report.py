@@ -94,8 +94,8 @@ def test_the_summary_states_the_measured_answers_and_every_chart_is_there(
         in summary
     )  # each side names its precision
     assert (
-        "gemm size sweep, cuda:0 vs cpu: cuda:0 overtakes cpu from size=1024 "
-        "(0.500x at size=256 to 80.0x at size=1024)" in summary
+        f"gemm size sweep, cuda:0 ({H100}) vs cpu: cuda:0 overtakes cpu from size=1024 "
+        "(least 0.500x at size=256, most 80.0x at size=1024)" in summary
     )
     assert (
         "gemm on cuda:0: out of memory at size=4096; the largest that ran: size=1024 "

@@ -5,22 +5,29 @@ CPU-vs-GPU figure usually does; every chart names the energy source of what it p
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gpuscope.measurement.run_report import params_text
-from gpuscope.report.inputs import BenchResults, Recording, SweepResults, simulated
+from gpuscope.report.inputs import BenchResults, SweepResults, shown_name, simulated
+from gpuscope.report.recording import Recording
+from gpuscope.units import decade_label, format_rate
 
 MISSING = "charts need matplotlib: pip install 'gpuscope[report]'"
 LOG_SPAN = 100.0  # values spanning this ratio or more get a log axis
+BARS_MAX = 20  # bars in one chart: the fastest runs; the table holds every run
+CHARTS_MAX = 8  # CPU-vs-GPU charts per results file; the table holds every group
+BAR_WIDTH_IN = 9.0
+IMAGES = ("svg", "png")  # inline in HTML; files beside Markdown
 
 
 @dataclass(frozen=True, slots=True)
 class Chart:
     title: str
-    svg: str
-    png: bytes
+    svg: str = ""  # drawn in the one form the report embeds: the other stays empty
+    png: bytes = b""
 
 
 def matplotlib_missing() -> str | None:
@@ -43,15 +50,23 @@ def _pyplot() -> Any:
     return plt
 
 
-def _render(figure: Any, title: str) -> Chart:
+def _render(figure: Any, title: str, image: str, laid_out: bool = False) -> Chart:
+    """The figure as ``image`` (svg or png) only: drawing costs most of a report's time.
+    ``laid_out``: its margins are set already (tight_layout measures every text: half the
+    cost of a bar chart)."""
     plt = _pyplot()
-    figure.tight_layout()
-    svg, png = io.StringIO(), io.BytesIO()
+    if not laid_out:
+        figure.tight_layout()
+    if image == "png":
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
+        plt.close(figure)
+        return Chart(title, png=png.getvalue())
+    svg = io.StringIO()
     figure.savefig(svg, format="svg", metadata={"Date": None})  # reproducible: no date
-    figure.savefig(png, format="png")
     plt.close(figure)
     text = svg.getvalue()
-    return Chart(title, text[text.index("<svg") :], png.getvalue())  # no XML prolog in HTML
+    return Chart(title, svg=text[text.index("<svg") :])  # no XML prolog in HTML
 
 
 def _engineering() -> Any:
@@ -60,58 +75,122 @@ def _engineering() -> Any:
     return EngFormatter(sep="")
 
 
+def _decades() -> Any:
+    """A log axis's ticks as the UI writes them (``1T``, ``10T``, ``100T``), not ``10^12``."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def label(value: float, _position: int) -> str:
+        return decade_label(round(math.log10(value))) if value > 0 else ""
+
+    return LogLocator(base=10), FuncFormatter(label), NullFormatter()
+
+
+def _log_axis(axis: Any) -> None:
+    locator, major, minor = _decades()
+    axis.set_major_locator(locator)
+    axis.set_major_formatter(major)
+    axis.set_minor_formatter(minor)
+
+
 def _spans_decades(values: Sequence[float]) -> bool:
     positive = [v for v in values if v > 0]
     return bool(positive) and max(positive) / min(positive) >= LOG_SPAN
 
 
-def bench_charts(results: BenchResults) -> list[Chart]:
+def _comparisons(results: BenchResults) -> list[list[dict[str, Any]]]:
+    """The groups of runs a chart compares: two runs or more with a throughput."""
+    found = [[r for r in group if r.get("throughput")] for group in results.groups()]
+    return [group for group in found if len(group) > 1]
+
+
+def bench_charts(results: BenchResults, image: str = "svg") -> list[Chart]:
     """Per workload and parameters run on two devices or more: throughput and work per joule
-    per device, side by side, the CPU-vs-GPU picture."""
+    per device, side by side, the CPU-vs-GPU picture. At most ``CHARTS_MAX`` charts of at most
+    ``BARS_MAX`` bars each (:func:`bench_chart_note` says what was left out)."""
     charts = []
-    for group in results.groups():
-        reports = [r for r in group if r.get("throughput")]
-        if len(reports) > 1:
-            title = f"{reports[0]['workload']} {params_text(reports[0].get('params') or {})}"
-            charts.append(_bench_chart(title.strip(), reports))
+    for reports in _comparisons(results)[:CHARTS_MAX]:
+        title = f"{reports[0]['workload']} {params_text(reports[0].get('params') or {})}"
+        charts.append(_bench_chart(title.strip(), reports, image))
     return charts
 
 
-def _bench_chart(title: str, reports: list[dict[str, Any]]) -> Chart:
+def bench_chart_note(results: BenchResults) -> str | None:
+    """What the charts leave to the table, or None when they draw every run."""
+    groups = _comparisons(results)
+    crowded = sum(1 for g in groups[:CHARTS_MAX] if len(g) > BARS_MAX)
+    said = []
+    if len(groups) > CHARTS_MAX:
+        said.append(f"charts for the first {CHARTS_MAX} of {len(groups):,} comparisons")
+    if crowded:
+        said.append(f"the {BARS_MAX} fastest runs in each chart")
+    return f"Drawn: {' and '.join(said)}; the table holds every run." if said else None
+
+
+def _bench_chart(title: str, reports: list[dict[str, Any]], image: str) -> Chart:
     plt = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(9, 0.9 + 0.45 * len(reports)))
+    total = len(reports)
+    if total > BARS_MAX:  # the fastest, fastest first; the table holds every run
+        reports = sorted(reports, key=lambda r: -r["throughput"])[:BARS_MAX]
     labels = [str(r["device"]) + (" SIMULATED" if simulated(r) else "") for r in reports]
+    if len(set(labels)) < len(labels):  # repeated runs of a device: bars need their own rows
+        labels = [f"{label} #{n}" for n, label in enumerate(labels, 1)]
+    height = 0.9 + 0.45 * len(reports)
+    figure, axes = plt.subplots(1, 2, figsize=(BAR_WIDTH_IN, height))
+    _bar_margins(figure, height, max(len(label) for label in labels))
     unit = reports[0]["unit"]
     panels = (
-        ("throughput", f"{unit}/s", [r["throughput"] for r in reports]),
-        ("work per joule", f"{unit}/J", [r.get("work_per_joule") or 0.0 for r in reports]),
+        ("throughput", "s", [r["throughput"] for r in reports]),
+        ("work per joule", "J", [r.get("work_per_joule") or 0.0 for r in reports]),
     )
-    for ax, (name, axis_unit, values) in zip(axes, panels, strict=True):
-        colours = ["#888888" if label == "cpu" else "#4c9a2a" for label in labels]
-        ax.barh(labels, values, color=colours)
+    for ax, (name, per, values) in zip(axes, panels, strict=True):
+        colours = ["#888888" if label.startswith("cpu") else "#4c9a2a" for label in labels]
+        ax.barh(range(len(labels)), values, color=colours)
+        ax.set_yticks(range(len(labels)), labels)
+        top = max(values, default=0.0) or 1.0
+        floor = min((v for v in values if v > 0), default=1.0)  # where n/a is written
         if _spans_decades(values):
             ax.set_xscale("log")
+            _log_axis(ax.xaxis)
+            ax.set_xlim(floor / 2, top * 25)  # room on the right for the labels
         else:
             ax.xaxis.set_major_formatter(_engineering())
-        ax.set_xlabel(axis_unit)
+            ax.set_xlim(0, top * 1.45)
+        ax.set_xlabel(f"{unit}/{per}")
         ax.set_title(name)
         ax.invert_yaxis()
-        floor = min((v for v in values if v > 0), default=1.0)  # where n/a is written
         for y, (value, report) in enumerate(zip(values, reports, strict=True)):
-            text = "n/a" if not value else f"{value:,.3g}"
+            text = "n/a" if not value else format_rate(value, unit, per)
             if name == "work per joule" and report.get("energy_source") == "estimate":
                 text += " est."
             ax.text(value or floor, y, f" {text}", va="center", fontsize=8)
-    sources = ", ".join(f"{r['device']} {r.get('energy_source') or 'n/a'}" for r in reports)
-    figure.suptitle(f"{title} (energy: {sources})", fontsize=9)
-    return _render(figure, f"CPU vs GPU: {title}")
+    sources = ", ".join(
+        dict.fromkeys(f"{r['device']} {r.get('energy_source') or 'n/a'}" for r in reports)
+    )
+    shown = f"; the {len(reports)} fastest of {total:,} runs" if total > len(reports) else ""
+    figure.suptitle(f"{title} (energy: {sources}{shown})", fontsize=9)
+    return _render(figure, f"CPU vs GPU: {title}", image, laid_out=True)
 
 
-def sweep_charts(sweep: SweepResults) -> list[Chart]:
+def _bar_margins(figure: Any, height_in: float, label_chars: int) -> None:
+    """Room for the device labels left of each panel, the titles above and the axis below,
+    from the labels' length (about 0.07 inch a character at 9 pt), without measuring text."""
+    label_in = min(0.25 + 0.07 * label_chars, 2.5)
+    right_in = 0.15
+    axes_in = (BAR_WIDTH_IN - label_in * 2 - 0.2 - right_in) / 2
+    figure.subplots_adjust(
+        left=label_in / BAR_WIDTH_IN, right=1 - right_in / BAR_WIDTH_IN,
+        wspace=(label_in + 0.2) / axes_in, top=1 - 0.7 / height_in, bottom=0.5 / height_in,
+    )  # fmt: skip
+
+
+def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
     """Throughput and work per joule against the swept value, one line per device; a cross
     where a device ran out of memory."""
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in sweep.values)
+    values = sweep.ordered_values()
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     devices = list(dict.fromkeys(p["device"] for p in sweep.points))
+    ordered = sweep.ordered_points()
+    place = {v: n for n, v in enumerate(values)}  # a word's place on the axis
     charts = []
     for key, label in (("throughput", "/s"), ("work_per_joule", "/J")):
         plt = _pyplot()
@@ -119,19 +198,19 @@ def sweep_charts(sweep: SweepResults) -> list[Chart]:
         plotted: list[float] = []
         unit = ""
         for device in devices:
-            own = [p for p in sweep.points if p["device"] == device]
+            own = [p for p in ordered if p["device"] == device]
             points = [(p[sweep.param], p["report"][key]) for p in own
                       if p.get("report") and p["report"].get(key)]  # fmt: skip
             unit = next((p["report"]["unit"] for p in own if p.get("report")), unit)
             if points:
-                xs = [x if numeric else str(x) for x, _ in points]
+                xs = [x if numeric else place[x] for x, _ in points]
                 fake = any(simulated(p.get("report")) for p in own)
                 ax.plot(xs, [y for _, y in points], marker="o",
                         label=f"{device} SIMULATED" if fake else device)  # fmt: skip
                 plotted += [y for _, y in points]
             for p in own:
                 if p["status"] == "oom":
-                    x = p[sweep.param] if numeric else str(p[sweep.param])
+                    x = p[sweep.param] if numeric else place.get(p[sweep.param], 0)
                     ax.axvline(x, linestyle="--", color="#b22222", alpha=0.6)
                     ax.annotate(
                         f"{device}: out of memory", (x, 0.95), xycoords=("data", "axes fraction"),
@@ -140,11 +219,14 @@ def sweep_charts(sweep: SweepResults) -> list[Chart]:
         if not plotted:
             plt.close(figure)
             continue
-        xs_all = [float(v) for v in sweep.values] if numeric else []
+        xs_all = [float(v) for v in values] if numeric else []
+        if not numeric:  # words, one tick each, in order
+            ax.set_xticks(range(len(place)), [str(v) for v in place])
         if xs_all and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 8:
             ax.set_xscale("log", base=2)  # doubling sizes and batches sit evenly
         if _spans_decades(plotted):
             ax.set_yscale("log")
+            _log_axis(ax.yaxis)
         else:
             ax.yaxis.set_major_formatter(_engineering())  # 900G, not 9 x 1e11
         ax.set_xlabel(sweep.param)
@@ -156,35 +238,36 @@ def sweep_charts(sweep: SweepResults) -> list[Chart]:
         )
         suffix = " (estimated energy on some points)" if key != "throughput" and estimated else ""
         ax.set_title(f"{sweep.workload}: {what} against {sweep.param}{suffix}")
-        charts.append(_render(figure, f"{sweep.workload} {what} by {sweep.param}"))
+        charts.append(_render(figure, f"{sweep.workload} {what} by {sweep.param}", image))
     return charts
 
 
-def timeline_charts(recording: Recording, windows: Sequence[dict[str, Any]]) -> list[Chart]:
-    """Power and utilization over time per device, the measured stretches of bench runs that
-    fall within the recording shaded."""
-    start = recording.rows[0]["time_s"]
+PERCENT = ("util_gpu_pct", "util_cpu_pct")
+
+
+def timeline_charts(
+    recording: Recording, windows: Sequence[dict[str, Any]], image: str = "svg"
+) -> list[Chart]:
+    """Power and utilization over time per device (each drawn from its min/max per bucket), the
+    measured stretches of bench runs that fall within the recording shaded. Utilization spans
+    0-100 % and power starts at 0 W, so noise does not look like swings."""
+    start, end, name = recording.start_s, recording.end_s, shown_name(recording.path)
     charts = []
     for column, unit in (("power_w", "W"), ("power_estimate_w", "W, an estimate"),
                          ("util_gpu_pct", "%"), ("util_cpu_pct", "%")):  # fmt: skip
+        drawn = [(t.device, t.columns[column]) for t in recording.tracks if column in t.columns]
+        if not drawn:
+            continue
         plt = _pyplot()
         figure, ax = plt.subplots(figsize=(9, 3))
-        drawn = False
-        for device in recording.devices():
-            own = [
-                r
-                for r in recording.rows
-                if r["device"] == device and isinstance(r.get(column), float)
-            ]
-            if own:
-                ax.plot(
-                    [r["time_s"] - start for r in own], [r[column] for r in own], label=device, lw=1
-                )
-                drawn = True
-        if not drawn:
-            plt.close(figure)
-            continue
-        end = recording.rows[-1]["time_s"]
+        for device, series in drawn:
+            points = series.points()
+            ax.plot([t - start for t, _ in points], [v for _, v in points], label=device, lw=1)
+        peak = max(series.peak for _, series in drawn)
+        if column in PERCENT:
+            ax.set_ylim(0, max(100.0, peak * 1.05))
+        else:
+            ax.set_ylim(0, max(peak * 1.1, 1.0))
         for report in windows:
             a, b = report.get("measured_from_s"), report.get("measured_to_s")
             if a is not None and b is not None and b >= start and a <= end:
@@ -197,8 +280,6 @@ def timeline_charts(recording: Recording, windows: Sequence[dict[str, Any]]) -> 
         ax.set_xlabel("seconds from the recording's start")
         ax.set_ylabel(f"{column} ({unit})")
         ax.legend(fontsize=8)
-        ax.set_title(
-            f"{recording.path.name}: {column}" + (" (measured)" if column == "power_w" else "")
-        )
-        charts.append(_render(figure, f"{recording.path.name} {column}"))
+        ax.set_title(f"{name}: {column}" + (" (measured)" if column == "power_w" else ""))
+        charts.append(_render(figure, f"{name} {column}", image))
     return charts

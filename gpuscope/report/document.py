@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpuscope.report.charts import bench_charts, matplotlib_missing, sweep_charts, timeline_charts
-from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults
+from gpuscope.report.charts import (
+    bench_chart_note,
+    bench_charts,
+    matplotlib_missing,
+    sweep_charts,
+    timeline_charts,
+)
+from gpuscope.report.inputs import BenchResults, Input, SweepResults, shown_name
+from gpuscope.report.recording import Recording
 from gpuscope.report.render import (
     RESULT_COLUMNS,
     Section,
@@ -28,7 +35,8 @@ def write_report(inputs: list[Input], output: Path, output_format: str = "html",
                  title: str = "gpuscope report") -> None:  # fmt: skip
     """Write the report; OSError if it cannot be written. Draws with matplotlib where it is
     installed (a second or two: never on a UI thread)."""
-    sections = build_sections(inputs, matplotlib_missing())
+    image = "svg" if output_format == "html" else "png"
+    sections = build_sections(inputs, matplotlib_missing(), image)
     summary = summary_lines(inputs)
     if output_format == "html":
         output.write_text(render_html(title, summary, sections, inputs))
@@ -36,7 +44,10 @@ def write_report(inputs: list[Input], output: Path, output_format: str = "html",
         render_markdown(title, summary, sections, inputs, output)
 
 
-def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Section]:
+def build_sections(
+    inputs: list[Input], charts_missing: str | None, image: str = "svg"
+) -> list[Section]:
+    """The report's sections in order; charts drawn as ``image`` (svg or png)."""
     draw = charts_missing is None
     machines = machine_rows(inputs)
     sections = [
@@ -55,33 +66,44 @@ def build_sections(inputs: list[Input], charts_missing: str | None) -> list[Sect
         if isinstance(item, BenchResults):
             missing, cut = item.unmeasured(), item.cut_short()
             sections.append(Section(
-                f"Results: {item.path.name}",
+                f"Results: {shown_name(item.path)}",
                 text=([f"Not measured ({len(missing)} of {len(item.items)}):", *missing]
                       if missing else [])
                 + ([f"Measured for less than planned ({len(cut)}): the budget ran out first; "
-                    "their figures rest on fewer steps:", *cut] if cut else []),
+                    "their figures rest on fewer steps:", *cut] if cut else [])
+                + _impossible(item.notes),
                 tables=[(RESULT_COLUMNS, [result_row(r) for r in item.reports])],
-                charts=bench_charts(item) if draw else [],
-                chart_note=charts_missing if len(item.reports) > 1 else None,
+                charts=bench_charts(item, image) if draw else [],
+                chart_note=(charts_missing if len(item.reports) > 1 else None) if not draw
+                else bench_chart_note(item),
             ))  # fmt: skip
         elif isinstance(item, SweepResults):
             header = (item.param, "device", "status", *RESULT_COLUMNS[3:])
             sections.append(Section(
-                f"Sweep: {item.workload} over {item.param} ({item.path.name})",
-                text=[] if item.finished else [_unfinished(item)],
+                f"Sweep: {item.workload} over {item.param} ({shown_name(item.path)})",
+                text=([] if item.finished else [_unfinished(item)]) + _impossible(item.notes),
                 tables=[(header, sweep_rows(item))],
-                charts=sweep_charts(item) if draw else [],
+                charts=sweep_charts(item, image) if draw else [],
                 chart_note=charts_missing,
             ))  # fmt: skip
         elif isinstance(item, Recording):
             sections.append(Section(
-                f"Recording: {item.path.name}",
+                f"Recording: {shown_name(item.path)}",
                 text=["Shaded: the measured stretch of each bench run in these inputs that "
-                      "falls within the recording."],
-                charts=timeline_charts(item, windows) if draw else [],
+                      "falls within the recording. Each line is drawn from the lowest and "
+                      "highest reading in each of its time slices, so no peak or dip is lost.",
+                      *item.notes],
+                charts=timeline_charts(item, windows, image) if draw else [],
                 chart_note=charts_missing,
             ))  # fmt: skip
     return sections
+
+
+def _impossible(notes: tuple[str, ...]) -> list[str]:
+    if not notes:
+        return []
+    return ["Figures that cannot be real (NaN, infinite, negative or absurdly large), shown "
+            "as n/a:", *notes]  # fmt: skip
 
 
 def _unfinished(sweep: SweepResults) -> str:

@@ -1,17 +1,38 @@
 """The files a report is built from, read and told apart by their content: ``bench --json``
-results, ``bench --sweep --json`` sweeps, and ``record`` CSV or JSON-lines recordings."""
+results, ``bench --sweep --json`` sweeps, and ``record`` CSV or JSON-lines recordings.
+
+Every input is bounded (``reading``: size, time; ``JSON_MAX_BYTES`` for a results file, which
+is read whole) and checked before the report sees it: text made printable and one line, figures
+that cannot be real (NaN, infinite, negative, past ``FIGURE_MAX``) shown as n/a with a note, and
+any other shape refused in one line.
+"""
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
+import io
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gpuscope.measurement.run_report import comparable_key
+from gpuscope.report.reading import InputLimit, open_input, size_text
+from gpuscope.report.recording import (
+    FIGURE_MAX,
+    Recording,
+    RecordingError,
+    first_line_is_a_sample,
+    read_recording,
+)
+from gpuscope.safe_text import one_line
+
+JSON_MAX_BYTES = 256 * 1024**2  # a results file is read whole; 20,000 runs take about 30 MiB
+TEXT_MAX = 1000  # characters of one name or note from a file
+DEPTH_MAX = 32  # levels of nesting; bench's own files use four
+SNIFF_CHARS = 64 * 1024  # the first line looked at to tell a file's kind
+NOTES_MAX = 5  # impossible figures named one by one; the rest counted
 
 
 class ReportInputError(Exception):
@@ -25,6 +46,7 @@ class BenchResults:
     machine: dict[str, Any] | None = None  # where they were measured (host, os, cpu, ...)
     # a suite's planned items, each measured, failed or skipped with why (``gpuscope suite``)
     items: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()  # figures that cannot be real, shown as n/a
 
     def unmeasured(self) -> list[str]:
         """``memory-probe (model=cnn) on cpu: skipped: GPU only``: each item without a result."""
@@ -54,15 +76,29 @@ class SweepResults:
     points: tuple[dict[str, Any], ...]  # SweepPoint.as_dict() each
     machine: dict[str, Any] | None = None
     finished: bool = True  # False: saved while the sweep ran, points still to come
+    notes: tuple[str, ...] = ()
+
+    def ordered_values(self) -> list[Any]:
+        """The swept values smallest first (a sweep file lists them as asked)."""
+        found = [*self.values, *(p[self.param] for p in self.points)]
+        return sorted(dict.fromkeys(found), key=value_order)
+
+    def ordered_points(self) -> list[dict[str, Any]]:
+        """The points by swept value, then device (the file holds them as they finished)."""
+        devices = {d: n for n, d in enumerate(dict.fromkeys(p["device"] for p in self.points))}
+        return sorted(self.points, key=lambda p: (value_order(p[self.param]), devices[p["device"]]))
 
 
-@dataclass(frozen=True, slots=True)
-class Recording:
-    path: Path
-    rows: tuple[dict[str, Any], ...]  # numbers as floats, empty cells as None, "time_s" added
+def value_order(value: Any) -> tuple[int, float, str]:
+    """Numbers by size before words by spelling: a sort key for any swept value."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
 
-    def devices(self) -> list[str]:
-        return list(dict.fromkeys(str(r["device"]) for r in self.rows))
+
+def shown_name(path: Path) -> str:
+    """A file's name as a report shows it: printable, one line; stdin for ``-``."""
+    return "stdin" if str(path) == "-" else one_line(path.name or str(path), 200)
 
 
 Input = BenchResults | SweepResults | Recording
@@ -80,112 +116,177 @@ def load_inputs(paths: Iterable[Path]) -> list[Input]:
 
 def load_input(path: Path) -> Input:
     try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise ReportInputError(f"{path}: not a gpuscope file (not text)") from None
+        stream, size = open_input(path)
+    except InputLimit as exc:
+        raise ReportInputError(str(exc)) from None
     except OSError as exc:
         raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    stripped = text.lstrip()
-    if stripped.startswith("{") and _is_jsonl(stripped):
-        return _recording(path, [_json_line(path, n, line) for n, line in _lines(stripped)])
-    if stripped.startswith("{"):
-        return _json_results(path, stripped)
+    with stream:
+        try:
+            return _parse(path, stream, size)
+        except UnicodeDecodeError:
+            raise ReportInputError(f"{path}: not a gpuscope file (not text)") from None
+        except (InputLimit, RecordingError) as exc:
+            raise ReportInputError(str(exc)) from None
+        except OSError as exc:
+            raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _parse(path: Path, stream: Any, size: int | None) -> Input:
+    # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the text
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    first = text.readline(SNIFF_CHARS)
+    while first and not first.strip() and len(first) < SNIFF_CHARS:  # leading blank lines
+        first = text.readline(SNIFF_CHARS)
+    stripped = first.lstrip()
+    if stripped.startswith("{") and first_line_is_a_sample(first):
+        return read_recording(path, first, text, jsonl=True)
     if stripped.startswith("timestamp,"):
-        return _recording(path, list(csv.DictReader(stripped.splitlines())))
+        return read_recording(path, first.lstrip(), text, jsonl=False)
+    if stripped.startswith("{"):
+        if size is not None and size > JSON_MAX_BYTES:
+            raise ReportInputError(_too_large(path))
+        body = first + text.read(JSON_MAX_BYTES + 1 - len(first))
+        if len(body) > JSON_MAX_BYTES:
+            raise ReportInputError(_too_large(path))
+        return _json_results(path, body)
     raise ReportInputError(
         f"{path}: not a gpuscope file (bench --json, bench --sweep --json, or a record CSV/JSONL)"
     )
 
 
-def _is_jsonl(text: str) -> bool:
-    """A recording's JSON lines: the first line is a whole object with a timestamp and a device
-    (bench's JSON is indented over many lines, so its first line is not)."""
-    first = text.split("\n", 1)[0].strip()
-    try:
-        record = json.loads(first)
-    except ValueError:
-        return False
-    return isinstance(record, dict) and "timestamp" in record and "device" in record
+def _too_large(path: Path) -> str:
+    return f"{path}: a results file larger than {size_text(JSON_MAX_BYTES)} (it is read whole)"
 
 
-def _lines(text: str) -> list[tuple[int, str]]:
-    return [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-
-
-def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        raise ReportInputError(f"{path}:{number}: not a JSON line") from None
-    if not isinstance(record, dict):
-        raise ReportInputError(f"{path}:{number}: not a JSON object")
-    return record
+def _clean(value: Any, path: Path, depth: int = 0) -> Any:
+    """``value`` from a JSON file with every text printable, one line and bounded, and nothing
+    nested deeper than ``DEPTH_MAX`` or an integer too long to be a figure."""
+    if isinstance(value, str):
+        return value if len(value) < 80 and value.isprintable() else one_line(value, TEXT_MAX)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        if abs(value) >= FIGURE_MAX:
+            raise ReportInputError(f"{path}: a number too large to be a figure")
+        return value
+    if depth >= DEPTH_MAX:
+        raise ReportInputError(f"{path}: nested deeper than {DEPTH_MAX} levels")
+    if isinstance(value, list):
+        return [_clean(item, path, depth + 1) for item in value]
+    return {_clean(k, path, depth): _clean(v, path, depth + 1) for k, v in value.items()}
 
 
 def _json_results(path: Path, text: str) -> BenchResults | SweepResults:
     try:
-        payload = json.loads(text)
+        payload = _clean(json.loads(text), path)
     except json.JSONDecodeError as exc:
         raise ReportInputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise ReportInputError(f"{path}: nested deeper than {DEPTH_MAX} levels") from None
+    except ValueError:  # an integer past Python's 4,300 digits
+        raise ReportInputError(f"{path}: a number too long to be a figure") from None
+    notes = _Notes()
     if isinstance(payload, dict) and isinstance(payload.get("points"), list):
         found = payload.get("sweep")
         sweep: dict[str, Any] = found if isinstance(found, dict) else {}
-        param = sweep.get("param")
-        if not isinstance(param, str) or not isinstance(sweep.get("values"), list):
+        param, values = sweep.get("param"), sweep.get("values")
+        if not isinstance(param, str) or not isinstance(values, list):
             raise ReportInputError(f"{path}: a sweep without its parameter and values")
-        points = tuple(_point(path, n, p, param) for n, p in enumerate(payload["points"], 1))
+        if not all(_scalar(v) for v in values):
+            raise ReportInputError(f"{path}: a swept value is not a number or a word")
+        points = tuple(_point(path, n, p, param, notes) for n, p in enumerate(payload["points"], 1))
+        workload = payload.get("workload")
         return SweepResults(
-            path, str(payload.get("workload", "?")), param, tuple(sweep["values"]), points,
-            _machine(payload), payload.get("finished") is not False,
+            path, workload if isinstance(workload, str) else "?", param, tuple(values), points,
+            _machine(payload), payload.get("finished") is not False, notes.lines(),
         )  # fmt: skip
     if isinstance(payload, dict) and isinstance(payload.get("reports"), list):
-        reports = tuple(_report(path, n, r) for n, r in enumerate(payload["reports"], 1))
+        reports = tuple(
+            _report(path, f"report {n}", r, notes) for n, r in enumerate(payload["reports"], 1)
+        )
         items = payload.get("items")
         if items is not None and not (
             isinstance(items, list) and all(isinstance(i, dict) for i in items)
         ):
             raise ReportInputError(f"{path}: items is not a list of objects")
-        return BenchResults(path, reports, _machine(payload), tuple(items or ()))
+        return BenchResults(path, reports, _machine(payload), tuple(items or ()), notes.lines())
     raise ReportInputError(f"{path}: JSON, but neither bench --json nor bench --sweep --json")
+
+
+class _Notes:
+    """What was shown as n/a and why: the first few named, the rest counted."""
+
+    def __init__(self) -> None:
+        self.named: list[str] = []
+        self.more = 0
+
+    def add(self, line: str) -> None:
+        if len(self.named) < NOTES_MAX:
+            self.named.append(line)
+        else:
+            self.more += 1
+
+    def lines(self) -> tuple[str, ...]:
+        more = [f"and {self.more:,} more figures that cannot be real, shown as n/a."]
+        return tuple(self.named + more * bool(self.more))
 
 
 REPORT_TEXT = ("workload", "device", "unit")
 REPORT_NUMBERS = ("throughput", "tflops", "energy_j", "avg_power_w", "work_per_joule",
                   "pct_of_peak", "peak_mem_mib", "measured_from_s", "measured_to_s",
                   "shared_pct")  # fmt: skip
-REPORT_OPTIONAL_TEXT = ("emulated", "shared", "precision_param", "energy_source", "device_name")
+REPORT_OPTIONAL_TEXT = ("emulated", "shared", "precision_param", "energy_source", "device_name",
+                        "telemetry_device", "peak_mem_source", "energy_note")  # fmt: skip
 
 
-def _report(path: Path, number: int, report: Any) -> dict[str, Any]:
-    """A result as bench writes it: names as text, figures as numbers or null."""
-    where = f"{path}: report {number}"
+def _report(path: Path, where: str, report: Any, notes: _Notes) -> dict[str, Any]:
+    """A result as bench writes it: names as text, figures as numbers or null. A figure that
+    cannot be real becomes null (n/a), with a note."""
     if not isinstance(report, dict):
-        raise ReportInputError(f"{where} is not an object")
+        raise ReportInputError(f"{path}: {where} is not an object")
     for key in REPORT_TEXT:
         if not isinstance(report.get(key), str):
-            raise ReportInputError(f"{where} has no {key}")
+            raise ReportInputError(f"{path}: {where} has no {key}")
     for key in REPORT_NUMBERS:
         value = report.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ReportInputError(f"{where}: {key} is not a number: {value!r}")
+            raise ReportInputError(f"{path}: {where}: {key} is not a number: {value!r:.40}")
+        if value is not None and not (math.isfinite(value) and 0 <= value < FIGURE_MAX):
+            notes.add(f"{where} ({report['device']}): {key} {value:.3g} cannot be real: n/a.")
+            report[key] = None
     for key in REPORT_OPTIONAL_TEXT:
         if report.get(key) is not None and not isinstance(report[key], str):
-            raise ReportInputError(f"{where}: {key} is not text: {report[key]!r}")
+            raise ReportInputError(f"{path}: {where}: {key} is not text: {report[key]!r:.40}")
     for key in ("params", "chosen", "facts"):
         if report.get(key) is not None and not isinstance(report[key], dict):
-            raise ReportInputError(f"{where}: {key} is not an object")
+            raise ReportInputError(f"{path}: {where}: {key} is not an object")
     return report
 
 
-def _point(path: Path, number: int, point: Any, param: str) -> dict[str, Any]:
-    where = f"{path}: point {number}"
+def _scalar(value: Any) -> bool:
+    """A swept value: a word, or a number a chart's axis can hold."""
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) < FIGURE_MAX
+    return value is None or isinstance(value, str | int)
+
+
+def _point(path: Path, number: int, point: Any, param: str, notes: _Notes) -> dict[str, Any]:
+    where = f"point {number}"
     if not isinstance(point, dict):
-        raise ReportInputError(f"{where} is not an object")
+        raise ReportInputError(f"{path}: {where} is not an object")
     for key in ("device", "status", param):
         if key not in point:
-            raise ReportInputError(f"{where} has no {key}")
+            raise ReportInputError(f"{path}: {where} has no {key}")
+    for key in ("device", "status"):
+        if not isinstance(point[key], str):
+            raise ReportInputError(f"{path}: {where}: {key} is not text")
+    if not _scalar(point[param]):
+        raise ReportInputError(f"{path}: {where}: {param} is not a number or a word")
+    if point.get("note") is not None and not isinstance(point["note"], str):
+        raise ReportInputError(f"{path}: {where}: note is not text")
     if point.get("report") is not None:
-        _report(path, number, point["report"])
+        _report(path, where, point["report"], notes)
     return point
 
 
@@ -203,31 +304,3 @@ def _words(params: Any) -> str:
 def _machine(payload: dict[str, Any]) -> dict[str, Any] | None:
     machine = payload.get("machine")
     return machine if isinstance(machine, dict) else None
-
-
-def _recording(path: Path, rows: list[dict[str, Any]]) -> Recording:
-    parsed = []
-    for number, row in enumerate(rows, 2):
-        if "timestamp" not in row or "device" not in row:
-            raise ReportInputError(f"{path}: row {number} has no timestamp or device")
-        try:
-            when = dt.datetime.fromisoformat(str(row["timestamp"])).timestamp()
-        except ValueError:
-            bad = row["timestamp"]
-            raise ReportInputError(f"{path}: row {number}: bad timestamp {bad!r}") from None
-        parsed.append({**{k: _number(v) for k, v in row.items()}, "time_s": when})
-    if not parsed:
-        raise ReportInputError(f"{path}: a recording with no rows")
-    return Recording(path, tuple(parsed))
-
-
-def _number(value: Any) -> Any:
-    """CSV cells as JSON lines hold them: numbers as floats, an empty cell as None."""
-    if value == "" or value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value

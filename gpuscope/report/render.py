@@ -13,7 +13,8 @@ from typing import Any
 from gpuscope.measurement.peaks import datasheet
 from gpuscope.measurement.run_report import params_text, shared_mark
 from gpuscope.report.charts import Chart
-from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults, simulated
+from gpuscope.report.inputs import BenchResults, Input, SweepResults, shown_name, simulated
+from gpuscope.report.recording import Recording
 from gpuscope.units import format_rate
 
 RESULT_COLUMNS = ("workload", "device", "params", "throughput", "TFLOP/s", "avg W", "work/J",
@@ -65,13 +66,8 @@ def device_cards(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
     seen: dict[str, dict[str, Any]] = {}
     for item in inputs:
         if isinstance(item, Recording):
-            for row in item.rows:
-                card = seen.setdefault(str(row["device"]), {})
-                keys = ("device_name", "device_uuid", "device_driver", "mem_total_mib",
-                        "power_limit_w")  # fmt: skip
-                for key in keys:
-                    if row.get(key) is not None:
-                        card[key] = row[key]
+            for track in item.tracks:
+                seen.setdefault(track.device, {}).update(track.card)
         else:
             reports = item.reports if isinstance(item, BenchResults) else [
                 p["report"] for p in item.points if p.get("report")
@@ -109,7 +105,7 @@ def machine_rows(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
 
 def sweep_rows(sweep: SweepResults) -> list[tuple[str, ...]]:
     rows = []
-    for p in sweep.points:
+    for p in sweep.ordered_points():
         status = str(p["status"]) + (f": {p['note']}" if p.get("note") else "")
         report = p.get("report")
         figures = result_row(report)[3:] if report else ("",) * 7
@@ -136,7 +132,7 @@ def render_html(title: str, summary: Sequence[str], sections: Sequence[Section],
         f"<style>{CSS}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         f"<p class=meta>made {e(dt.datetime.now().astimezone().isoformat(timespec='seconds'))}"
-        f" by gpuscope report from {', '.join(e(str(i.path.name)) for i in inputs)}</p>",
+        f" by gpuscope report from {', '.join(e(shown_name(i.path)) for i in inputs)}</p>",
         "<h2>Summary</h2>",
         "<ul class=summary>" + "".join(f"<li>{e(line)}</li>" for line in summary) + "</ul>"
         if summary else "<p>No figure in these inputs answers a comparison.</p>",
@@ -144,12 +140,14 @@ def render_html(title: str, summary: Sequence[str], sections: Sequence[Section],
     for section in sections:
         out.append(f"<section><h2>{e(section.title)}</h2>")
         out += [f"<p>{e(text)}</p>" for text in section.text]
-        for header, rows in section.tables:
-            out.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header))
+        for header, rows in section.tables:  # a wide table scrolls within the page
+            out.append(
+                "<div class=wide><table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header)
+            )
             out.append("</tr></thead><tbody>")
             for row in rows:
                 out.append("<tr>" + "".join(_cell_html(c) for c in row) + "</tr>")
-            out.append("</tbody></table>")
+            out.append("</tbody></table></div>")
         for chart in section.charts:
             out.append(
                 f"<figure class=chart><figcaption>{e(chart.title)}</figcaption>{chart.svg}</figure>"
@@ -163,32 +161,43 @@ def render_html(title: str, summary: Sequence[str], sections: Sequence[Section],
     return "\n".join(out) + "\n"
 
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]|"} | {"\n": " ", "\r": " "})
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as Markdown that shows it and does nothing else: markup (``<script>``) as
+    entities, emphasis, links and table bars escaped, on one line."""
+    return html.escape(text, quote=False).translate(_MARKDOWN)
+
+
 def render_markdown(title: str, summary: Sequence[str], sections: Sequence[Section],
                     inputs: Sequence[Input], out: Path) -> None:  # fmt: skip
-    """``out`` (report.md) and its charts as PNG files in ``report_files/`` beside it."""
+    """``out`` (report.md) and its charts as PNG files in ``report_files/`` beside it. Every
+    text goes through :func:`markdown_text`: a name in a file must not become markup."""
+    md = markdown_text
     folder = out.with_name(out.stem + "_files")
-    lines = [f"# {title}", "", f"From {', '.join(str(i.path.name) for i in inputs)}.", "",
-             "## Summary", ""]  # fmt: skip
-    lines += [f"- {line}" for line in summary] or [
+    names = ", ".join(md(shown_name(i.path)) for i in inputs)
+    lines = [f"# {md(title)}", "", f"From {names}.", "", "## Summary", ""]
+    lines += [f"- {md(line)}" for line in summary] or [
         "No figure in these inputs answers a comparison."
     ]
     count = 0
     for section in sections:
-        lines += ["", f"## {section.title}", ""]
-        lines += [*(f"{t}\n" for t in section.text)]
+        lines += ["", f"## {md(section.title)}", ""]
+        lines += [*(f"{md(t)}\n" for t in section.text)]
         for header, rows in section.tables:
-            lines.append("| " + " | ".join(header) + " |")
+            lines.append("| " + " | ".join(md(h) for h in header) + " |")
             lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+            lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
             lines.append("")
         for chart in section.charts:
             folder.mkdir(exist_ok=True)
             count += 1
             name = f"chart-{count}.png"
             (folder / name).write_bytes(chart.png)
-            lines += [f"![{chart.title}]({folder.name}/{name})", ""]
+            lines += [f"![{md(chart.title)}]({folder.name}/{name})", ""]
         if section.chart_note:
-            lines += [f"_{section.chart_note}_", ""]
+            lines += [f"_{md(section.chart_note)}_", ""]
     lines += ["", "## Energy sources", ""] + [f"- **{k}**: {v}" for k, v in SOURCES.items()]
     out.write_text("\n".join(lines) + "\n")
 
@@ -197,6 +206,7 @@ CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 .meta,.note{color:#666;font-size:.9em}
+.wide{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;margin:.8em 0;font-size:.85em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}
 th{background:#f4f4f4}tbody tr:nth-child(even){background:#fafafa}

@@ -8,8 +8,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpuscope.measurement.run_report import precision_name
-from gpuscope.report.inputs import BenchResults, Input, Recording, SweepResults, simulated
+from gpuscope.report.inputs import (
+    BenchResults,
+    Input,
+    SweepResults,
+    shown_name,
+    simulated,
+    value_order,
+)
+from gpuscope.report.recording import Recording
 from gpuscope.units import format_rate, format_ratio
+
+DEVICES_MAX = 8  # devices held against the base in one group's sentences; the table has all
+LINES_MAX = 40  # sentences from one input; the rest are in its tables
 
 
 def params_phrase(params: dict[str, Any]) -> str:
@@ -85,21 +96,37 @@ def counted(report: dict[str, Any] | None) -> bool:
     return not report.get("stopped_early") and bool(report.get("throughput"))
 
 
+def best_per_device(reports: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Each device's fastest run, with how many runs it had, in the order devices first ran."""
+    best: dict[str, tuple[dict[str, Any], int]] = {}
+    for r in reports:
+        held, count = best.get(r["device"], (r, 0))
+        best[r["device"]] = (r if r["throughput"] > held["throughput"] else held, count + 1)
+    return list(best.values())
+
+
+def _runs_mark(count: int) -> str:
+    return f" (fastest of {count:,} runs)" if count > 1 else ""
+
+
 def bench_lines(results: BenchResults) -> list[str]:
-    """Each device against the CPU (or the first device) of the same workload and params."""
+    """Each device against the CPU (or the first device) of the same workload and params; a
+    device run many times speaks through its fastest run."""
     lines = []
     for group in results.groups():
-        reports = [r for r in group if counted(r)]
-        if not reports:
+        runs = best_per_device([r for r in group if counted(r)])
+        if not runs:
             continue
-        phrase = params_phrase(asked(reports[0]))
-        title = reports[0]["workload"] + (f" ({phrase})" if phrase else "")
-        base = next((r for r in reports if r["device"] == "cpu"), reports[0])
-        for other in reports:
-            if other is base or not base.get("throughput"):
-                continue
+        phrase = params_phrase(asked(runs[0][0]))
+        title = runs[0][0]["workload"] + (f" ({phrase})" if phrase else "")
+        base, base_runs = next(((r, n) for r, n in runs if r["device"] == "cpu"), runs[0])
+        others = [(r, n) for r, n in runs if r is not base]
+        for other, count in others[:DEVICES_MAX]:
             speedup = format_ratio(other["throughput"] / base["throughput"])
-            line = f"{title}: {side(other)}: {speedup} the throughput of {side(base)}"
+            line = (
+                f"{title}: {side(other)}{_runs_mark(count)}: {speedup} the throughput of "
+                f"{side(base)}{_runs_mark(base_runs)}"
+            )
             if other.get("work_per_joule") and base.get("work_per_joule"):
                 per_joule = format_ratio(other["work_per_joule"] / base["work_per_joule"])
                 line += f", {per_joule} the work per joule{energy_mark(base) or energy_mark(other)}"
@@ -107,10 +134,13 @@ def bench_lines(results: BenchResults) -> list[str]:
                 line + simulated_mark(base, other) + "." + unfair_mark(base, other)
                 + shared_note(base, other)
             )  # fmt: skip
-        if len(reports) == 1:
-            r = reports[0]
+        if len(others) > DEVICES_MAX:
+            lines.append(f"{title}: and {len(others) - DEVICES_MAX:,} more devices (in the table).")
+        if len(runs) == 1:
+            r = base
             where = side(r) if asked(r) != (r.get("params") or {}) else device_text(r)
-            line = f"{title} on {where}: {format_rate(r['throughput'], r['unit'])}"
+            rate = format_rate(r["throughput"], r["unit"])
+            line = f"{title} on {where}{_runs_mark(base_runs)}: {rate}"
             if r.get("work_per_joule"):
                 wpj = format_rate(r["work_per_joule"], r["unit"], "J")
                 line += f", {wpj}{energy_mark(r)}"
@@ -118,29 +148,50 @@ def bench_lines(results: BenchResults) -> list[str]:
     return lines
 
 
-def sweep_lines(sweep: SweepResults) -> list[str]:
+def sweep_title(sweep: SweepResults) -> str:
+    """``gemm (dtype=bf16) size sweep``: the workload, what was held fixed, what was swept."""
+    report = next((p["report"] for p in sweep.points if p.get("report")), None)
+    fixed = {k: v for k, v in asked(report).items() if k != sweep.param} if report else {}
+    phrase = params_phrase(fixed)
+    return f"{sweep.workload}{f' ({phrase})' if phrase else ''} {sweep.param} sweep"
+
+
+def sweep_lines(sweep: SweepResults, title: str | None = None) -> list[str]:
+    """Where each device stands against the CPU (or the first device), by swept value, and
+    where memory ran out and work per joule peaked. ``title`` names the sweep where two inputs
+    would otherwise read the same (:func:`summary_lines`)."""
+    title = title or sweep_title(sweep)
     lines = []
     devices = list(dict.fromkeys(p["device"] for p in sweep.points))
     base = "cpu" if "cpu" in devices else devices[0] if devices else None
+    found = {
+        (p["device"], p[sweep.param]): p["report"] for p in sweep.points if counted(p.get("report"))
+    }
+    values = sweep.ordered_values()
+    names = {p["device"]: device_text(p["report"]) for p in sweep.points if p.get("report")}
     for device in devices:
         if device == base:
             continue
         ratios = [
             (value, ours["throughput"] / theirs["throughput"])
-            for value in sweep.values
-            if (ours := _report(sweep, device, value)) and (theirs := _report(sweep, base, value))
-            and theirs["throughput"]
+            for value in values
+            if (ours := found.get((device, value))) and (theirs := found.get((base, value)))
         ]  # fmt: skip
         if ratios:
             mark = simulated_mark(*_reports_of(sweep, device), *_reports_of(sweep, base))
-            lines.append(f"{sweep.workload} {sweep.param} sweep, {device} vs {base}: "
+            pair = f"{names.get(device, device)} vs {names.get(base, base) if base else base}"
+            lines.append(f"{title}, {pair}: "
                          + _crossover(sweep.param, ratios, device, base) + mark)  # fmt: skip
+    ordered = sweep.ordered_points()
     for device in devices:
-        oom = [p for p in sweep.points if p["device"] == device and p["status"] == "oom"]
+        oom = [p for p in ordered if p["device"] == device and p["status"] == "oom"]
         if oom:
-            ran = [p for p in sweep.points if p["device"] == device and counted(p.get("report"))]
-            largest = ran[-1] if ran else None
             at = oom[0][sweep.param]
+            ran = [
+                p for p in ordered if p["device"] == device and counted(p.get("report"))
+                and value_order(p[sweep.param]) < value_order(at)
+            ]  # fmt: skip
+            largest = ran[-1] if ran else None
             line = f"{sweep.workload} on {device}: out of memory at {sweep.param}={at}"
             if largest is not None:
                 peak = largest["report"].get("peak_mem_mib")
@@ -154,7 +205,7 @@ def sweep_lines(sweep: SweepResults) -> list[str]:
         best = max(
             (
                 p
-                for p in sweep.points
+                for p in ordered
                 if p["device"] == device
                 and counted(p.get("report"))
                 and p["report"].get("work_per_joule")
@@ -177,22 +228,18 @@ def _reports_of(sweep: SweepResults, device: str | None) -> list[dict[str, Any] 
     return [p.get("report") for p in sweep.points if p["device"] == device]
 
 
-def _report(sweep: SweepResults, device: str | None, value: Any) -> dict[str, Any] | None:
-    for p in sweep.points:
-        if p["device"] == device and p[sweep.param] == value and counted(p.get("report")):
-            report: dict[str, Any] = p["report"]
-            return report
-    return None
-
-
 def _crossover(
     param: str, ratios: Sequence[tuple[Any, float]], device: str, base: str | None
 ) -> str:
-    """Who is faster where: "overtakes from X" only when it stays ahead from X on."""
-    (first_value, first_ratio), (last_value, last_ratio) = ratios[0], ratios[-1]
+    """Who is faster where, ``ratios`` in swept order: "overtakes from X" only when it stays
+    ahead from X on; the least and the most ratio with where each was measured."""
+    (low_value, low), (high_value, high) = (
+        min(ratios, key=lambda vr: vr[1]),
+        max(ratios, key=lambda vr: vr[1]),
+    )
     spans = (
-        f"{format_ratio(first_ratio)} at {param}={first_value} to {format_ratio(last_ratio)} at "
-        f"{param}={last_value}"
+        f"least {format_ratio(low)} at {param}={low_value}, "
+        f"most {format_ratio(high)} at {param}={high_value}"
     )
     if all(r >= 1 for _, r in ratios):
         return f"{device} is faster at every {param} measured ({spans})."
@@ -207,41 +254,60 @@ def _crossover(
     return f"mixed: {device} is faster only at {wins} ({spans})."
 
 
+def _seconds(value: float) -> str:
+    return f"{value:,.0f} s" if value >= 10 else f"{value:.3g} s"
+
+
 def recording_lines(recording: Recording) -> list[str]:
-    rows = recording.rows
-    seconds = rows[-1]["time_s"] - rows[0]["time_s"]
-    count = len(recording.devices())
+    """How many devices over what span (the last sample's interval counted: ``record -d 3``
+    covers 3 s), and each device's average and peak power."""
+    name, count = shown_name(recording.path), len(recording.tracks)
+    samples = max(t.samples for t in recording.tracks)
+    interval = recording.interval_s
+    every = f", {_seconds(interval)} apart" if interval else ""
     lines = [
-        f"{recording.path.name}: {count} device{'s' if count != 1 else ''} over {seconds:,.0f} s."
+        f"{name}: {count} device{'s' if count != 1 else ''} over "
+        f"{_seconds(recording.duration_s)} ({samples:,} sample{'s' if samples != 1 else ''}"
+        f"{' per device' if count > 1 else ''}{every})."
     ]
-    for device in recording.devices():
-        own = [r for r in rows if r["device"] == device]
+    for track in recording.tracks:
         for column, how in (("power_w", "measured power_w"), ("power_estimate_w", "estimate")):
-            watts = [r[column] for r in own if isinstance(r.get(column), float)]
-            if watts:
-                name = own[-1].get("device_name") or device
+            stats = track.columns.get(column)
+            if stats is not None:
+                shown = track.card.get("device_name") or track.device
                 lines.append(
-                    f"{recording.path.name}: {device} ({name}) averaged "
-                    f"{sum(watts) / len(watts):,.0f} W, peak {max(watts):,.0f} W ({how})."
+                    f"{name}: {track.device} ({shown}) averaged "
+                    f"{stats.mean:,.0f} W, peak {stats.peak:,.0f} W ({how})."
                 )
                 break
     return lines
 
 
 def summary_lines(inputs: Sequence[Input]) -> list[str]:
+    titles = [sweep_title(i) for i in inputs if isinstance(i, SweepResults)]
     lines: list[str] = []
     for item in inputs:
         if isinstance(item, BenchResults):
+            found = []
             if item.items:  # a suite: how much of it was measured, before what it found
                 done = len(item.items) - len(item.unmeasured())
-                lines.append(
-                    f"{item.path.name}: {done} of {len(item.items)} items measured"
+                found.append(
+                    f"{shown_name(item.path)}: {done} of {len(item.items)} items measured"
                     + (" (the others are listed under its results)." if done < len(item.items)
                        else ".")
                 )  # fmt: skip
-            lines += bench_lines(item)
+            found += bench_lines(item)
         elif isinstance(item, SweepResults):
-            lines += sweep_lines(item)
+            title = sweep_title(item)
+            if titles.count(title) > 1:  # two sweeps alike but for their devices or files
+                title += f" in {shown_name(item.path)}"
+            found = sweep_lines(item, title)
         else:
-            lines += recording_lines(item)
+            found = recording_lines(item)
+        lines += found[:LINES_MAX]
+        if len(found) > LINES_MAX:
+            lines.append(
+                f"{shown_name(item.path)}: and {len(found) - LINES_MAX:,} more findings "
+                "(its tables hold every figure)."
+            )
     return lines

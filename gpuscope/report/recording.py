@@ -1,0 +1,338 @@
+"""A ``record`` file (CSV or JSON lines) read as a stream into what a report shows of it: per
+device, how many samples over what span, its card (name, UUID, memory, power limit), the
+average and peak of each charted column, and each charted column kept as min/max per time
+bucket, at most ``BUCKETS`` buckets: a chart's pixel width. A day at 10 Hz costs the same memory
+as a minute; no peak or dip is lost to the downsampling.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import json
+import math
+import operator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from gpuscope.safe_text import one_line
+
+CHART_COLUMNS = ("power_w", "power_estimate_w", "util_gpu_pct", "util_cpu_pct")
+CARD_COLUMNS = ("device_name", "device_uuid", "device_driver", "mem_total_mib", "power_limit_w")
+CARD_NUMBERS = ("mem_total_mib", "power_limit_w")
+WANTED = (*CHART_COLUMNS, *CARD_COLUMNS)  # what a row gives the report, in this order
+BUCKETS = 1000  # about the width in pixels of a 9-inch chart at 110 dpi
+LINE_MAX = 64 * 1024  # characters: a recording's row is about 200
+BLOCK_CHARS = 1024 * 1024
+FIGURE_MAX = 1e21  # above a zetta-anything per second no measured figure is real
+
+
+TEXT_MAX = 200  # characters of a device name or UUID from a file
+
+
+def _text(raw: str) -> str:
+    """Text from the file as the report may show it: printable, one line, bounded."""
+    return raw if len(raw) < 80 and raw.isprintable() else one_line(raw, TEXT_MAX)
+
+
+class RecordingError(Exception):
+    """A recording that cannot go into a report; the message is one line for the user."""
+
+
+def figure(value: Any) -> float | None:
+    """A measured figure as a float, or None where it is missing or impossible (not a number,
+    NaN, infinite, negative, or beyond ``FIGURE_MAX``)."""
+    if value is None or value is True or value is False:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0.0 <= number < FIGURE_MAX else None  # NaN fails both comparisons
+
+
+class Series:
+    """One column of one device, downsampled as it arrives: its count, total and peak, and
+    its lowest and highest sample per time bucket. Buckets are one width from ``origin``;
+    when a sample falls past the last of ``BUCKETS``, neighbours merge and the width doubles.
+    Samples come in time order, so most land in the bucket of the one before: that case costs
+    two comparisons."""
+
+    __slots__ = ("buckets", "count", "hi", "hi_t", "index", "lo", "lo_t", "origin", "peak",
+                 "total", "width")  # fmt: skip
+
+    def __init__(self, origin: float) -> None:
+        self.origin, self.width = origin, 0.001
+        self.buckets: dict[int, tuple[float, float, float, float]] = {}  # lo, its t, hi, its t
+        self.index = -1  # the open bucket, held in lo/lo_t/hi/hi_t
+        self.lo = self.lo_t = self.hi = self.hi_t = 0.0
+        self.count, self.total, self.peak = 0, 0.0, 0.0
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count
+
+    def add(self, when: float, value: float) -> None:
+        self.count += 1
+        self.total += value
+        if value > self.peak:
+            self.peak = value
+        if int((when - self.origin) / self.width) == self.index:
+            if value < self.lo:
+                self.lo, self.lo_t = value, when
+            elif value > self.hi:
+                self.hi, self.hi_t = value, when
+            return
+        self._open(when, value)
+
+    def _open(self, when: float, value: float) -> None:
+        self._close()
+        index = max(0, int((when - self.origin) / self.width))  # a clock set back: the first
+        while index >= BUCKETS:
+            self._halve()
+            index = max(0, int((when - self.origin) / self.width))
+        self.index, self.lo, self.lo_t, self.hi, self.hi_t = index, value, when, value, when
+        held = self.buckets.pop(index, None)
+        if held is not None:
+            self._merge(held)
+
+    def _merge(self, held: tuple[float, float, float, float]) -> None:
+        if held[0] < self.lo:
+            self.lo, self.lo_t = held[0], held[1]
+        if held[2] > self.hi:
+            self.hi, self.hi_t = held[2], held[3]
+
+    def _close(self) -> None:
+        if self.index >= 0:
+            self.buckets[self.index] = (self.lo, self.lo_t, self.hi, self.hi_t)
+
+    def _halve(self) -> None:
+        self._close()
+        self.index = -1
+        merged: dict[int, tuple[float, float, float, float]] = {}
+        for index, (lo, lo_t, hi, hi_t) in self.buckets.items():
+            other = merged.get(index // 2)
+            if other is not None:
+                lo, lo_t = (lo, lo_t) if lo <= other[0] else other[:2]
+                hi, hi_t = (hi, hi_t) if hi >= other[2] else other[2:]
+            merged[index // 2] = (lo, lo_t, hi, hi_t)
+        self.buckets = merged
+        self.width *= 2
+
+    def points(self) -> list[tuple[float, float]]:
+        """(time, value) in time order: each bucket's lowest and highest sample."""
+        self._close()
+        found: list[tuple[float, float]] = []
+        for index in sorted(self.buckets):
+            lo, lo_t, hi, hi_t = self.buckets[index]
+            found += sorted({(lo_t, lo), (hi_t, hi)})
+        return found
+
+
+@dataclass(slots=True)
+class Track:
+    """One device in a recording."""
+
+    device: str
+    samples: int = 0
+    first_s: float = math.inf
+    last_s: float = -math.inf
+    card: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, Series] = field(default_factory=dict)
+    card_cells: Sequence[Any] = ()  # the last row's, to skip repeats
+
+    @property
+    def interval_s(self) -> float | None:
+        """The mean time between samples, None with one sample."""
+        return (self.last_s - self.first_s) / (self.samples - 1) if self.samples > 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    path: Path
+    start_s: float
+    end_s: float  # the last sample's time
+    tracks: tuple[Track, ...]
+    notes: tuple[str, ...] = ()  # impossible figures left out, say
+
+    def devices(self) -> list[str]:
+        return [t.device for t in self.tracks]
+
+    @property
+    def interval_s(self) -> float | None:
+        """The sampling interval: the shortest device's mean (a device that came late or left
+        early has the same interval over fewer samples)."""
+        found = [t.interval_s for t in self.tracks if t.interval_s is not None]
+        return min(found) if found else None
+
+    @property
+    def duration_s(self) -> float:
+        """The span the samples stand for: first to last, plus the last one's interval (3
+        samples 1 s apart cover 3 s, ``record -d 3``)."""
+        return self.end_s - self.start_s + (self.interval_s or 0.0)
+
+
+Row = tuple[int, Any, Any, Sequence[Any], Sequence[Any]]  # number, stamp, device, charted, card
+
+
+class _Builder:
+    """The recording, row by row; every row costs the same, however long the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tracks: dict[Any, Track] = {}
+        self.start: float | None = None  # the first row's time: where buckets count from
+        self.impossible = 0
+
+    def feed(self, rows: Iterable[Row]) -> None:
+        """Rows as (number, timestamp, device, the ``CHART_COLUMNS``, the ``CARD_COLUMNS``).
+        One loop with its names local: a day at 10 Hz is millions of rows."""
+        tracks, parse, new_series = self.tracks, dt.datetime.fromisoformat, Series
+        for number, stamp, device, charted, card in rows:
+            if not stamp or not device:
+                raise RecordingError(f"{self.path}: row {number} has no timestamp or device")
+            try:
+                when = parse(stamp).timestamp()
+            except (TypeError, ValueError, OverflowError, OSError):
+                shown = str(stamp)[:40]
+                raise RecordingError(
+                    f"{self.path}: row {number}: bad timestamp {shown!r}"
+                ) from None
+            track = tracks.get(device) if type(device) is str else None
+            if track is None:
+                track = self._track(device, when)
+            track.samples += 1
+            if when > track.last_s:
+                track.last_s = when
+            elif when < track.first_s:
+                track.first_s = when
+            columns = track.columns
+            for column, raw in zip(CHART_COLUMNS, charted, strict=True):
+                if raw is None or raw == "":
+                    continue
+                value = figure(raw)
+                if value is None:
+                    self.impossible += 1
+                    continue
+                series = columns.get(column)
+                if series is None:
+                    series = columns[column] = new_series(self.start or when)
+                series.add(when, value)
+            if card != track.card_cells:  # a device's name and limits seldom change
+                self._card(track, card)
+
+    def _track(self, device: Any, when: float) -> Track:
+        key = device if isinstance(device, str) else json.dumps(device)[:TEXT_MAX]
+        if key not in self.tracks:
+            self.tracks[key] = Track(_text(key), first_s=when, last_s=when)
+        if self.start is None:
+            self.start = when
+        return self.tracks[key]
+
+    @staticmethod
+    def _card(track: Track, card: Sequence[Any]) -> None:
+        track.card_cells = card
+        for column, raw in zip(CARD_COLUMNS, card, strict=True):
+            if raw is not None and raw != "":
+                track.card[column] = figure(raw) if column in CARD_NUMBERS else _text(str(raw))
+
+    def done(self) -> Recording:
+        if not self.tracks:
+            raise RecordingError(f"{self.path}: a recording with no rows")
+        notes = []
+        if self.impossible:
+            notes.append(
+                f"{self.impossible:,} readings that cannot be real (NaN, infinite, negative, "
+                "or not a number) are left out of the charts and averages."
+            )
+        tracks = tuple(self.tracks.values())
+        start, end = min(t.first_s for t in tracks), max(t.last_s for t in tracks)
+        return Recording(self.path, start, end, tracks, tuple(notes))
+
+
+def read_csv(path: Path, lines: Iterator[str]) -> Recording:
+    """A CSV recording, its header first (``lines`` from after any byte-order mark). A line
+    without quotes is split at its commas (a recording's rows are numbers and plain names, and
+    this is twice as fast as the csv module); one with quotes is read by the csv module, which
+    takes a quoted newline's next line from ``lines`` too."""
+    header = next(csv.reader(lines))
+    width = len(header)
+    where = {name: i for i, name in reversed(list(enumerate(header)))}
+    # a column the header lacks reads the empty cell added to a row past its end
+    head = operator.itemgetter(*(where.get(c, width) for c in ("timestamp", "device")))
+    charted = operator.itemgetter(*(where.get(c, width) for c in CHART_COLUMNS))
+    card = operator.itemgetter(*(where.get(c, width) for c in CARD_COLUMNS))
+    whole = all(c in where for c in ("timestamp", "device", *WANTED))
+
+    def rows() -> Iterator[Row]:
+        for number, line in enumerate(lines, 2):
+            if '"' in line:
+                ends = (f"{more}\n" for more in lines)  # lines come without their "\n"
+                row = next(csv.reader(itertools.chain((line.rstrip("\n") + "\n",), ends)))
+            else:
+                row = line.rstrip("\r\n").split(",")
+            if not whole or len(row) != width:
+                if row == [""] or not row:
+                    continue
+                row = row[:width]  # cells past the header's are not ours to read
+                row += [""] * (width + 1 - len(row))
+            stamp, device = head(row)
+            yield number, stamp, device, charted(row), card(row)
+
+    builder = _Builder(path)
+    try:
+        builder.feed(rows())
+    except csv.Error as exc:
+        raise RecordingError(f"{path}: not a CSV recording ({exc})") from None
+    return builder.done()
+
+
+def read_jsonl(path: Path, lines: Iterator[str]) -> Recording:
+    def rows() -> Iterator[Row]:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                raise RecordingError(f"{path}:{number}: not a JSON line") from None
+            if not isinstance(record, dict):
+                raise RecordingError(f"{path}:{number}: not a JSON object")
+            yield (number, record.get("timestamp"), record.get("device"),
+                   [record.get(c) for c in CHART_COLUMNS],
+                   [record.get(c) for c in CARD_COLUMNS])  # fmt: skip
+
+    builder = _Builder(path)
+    builder.feed(rows())
+    return builder.done()
+
+
+def first_line_is_a_sample(line: str) -> bool:
+    """A recording's JSON lines: the first line is a whole object with a timestamp and a device
+    (bench's JSON is indented over many lines, so its first line is not)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and "timestamp" in record and "device" in record
+
+
+def read_recording(path: Path, first: str, rest: TextIO, jsonl: bool) -> Recording:
+    """The recording whose first line is ``first`` and the rest in ``rest``."""
+
+    def lines() -> Iterator[str]:  # read in blocks and split: cheaper than line by line
+        yield first
+        tail = ""
+        while block := rest.read(BLOCK_CHARS):
+            found = (tail + block).split("\n")
+            tail = found.pop()
+            if len(tail) >= LINE_MAX:
+                raise RecordingError(f"{path}: a line longer than {LINE_MAX // 1024} KiB")
+            yield from found
+        if tail:
+            yield tail
+
+    return read_jsonl(path, lines()) if jsonl else read_csv(path, lines())
