@@ -344,10 +344,13 @@ class GpuscopeApp(App[int]):
 
     def _step_tab(self, step: int) -> None:
         tabs = self.query_one("#tabs", TabbedContent)
-        tabs.active = TABS[(TABS.index(tabs.active) + step) % len(TABS)]
+        self.action_show_tab(TABS[(TABS.index(tabs.active) + step) % len(TABS)])
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tab != tabs.active:  # hidden, the focused widget would hand focus to a sibling in
+            self.screen.set_focus(None)  # its tab (the filter line), and Textual reopens that tab
+        tabs.active = tab
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
