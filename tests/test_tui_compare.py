@@ -8,7 +8,6 @@ from textual.widgets import Static
 
 from gpuscope.tui.scoreboard import log_scale
 from gpuscope.units import decade_label
-
 from tests.compare_runs import session_runs
 from tests.tui_support import make_app, ready, wait_until
 
