@@ -5,7 +5,7 @@ at the diff before committing."""
 from __future__ import annotations
 
 from gpuscope.tui.launcher import LaunchScreen
-from tests.compare_runs import CNN, CNN_CHOSEN, CNN_ON_CPU, measured
+from tests.compare_runs import CNN, CNN_CHOSEN, CNN_ON_CPU, measured, session_runs
 from tests.tui_support import make_app, ready, tick, wait_until
 
 TIMELINE_TICKS = 90  # 45 s at 0.5 s: nvidia:0 training, nvidia:1 started serving at 20 s
@@ -129,3 +129,20 @@ def test_workloads_with_a_sweep_filling_in(snap_compare) -> None:  # type: ignor
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(160, 48), run_before=before)
+
+
+def test_workloads_with_results_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The smallest terminal and eight runs: the plots keep a height a line can be read on;
+    the newest runs are listed, and the results table scrolls into sight below."""
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_with_session_runs)
+
+
+async def _with_session_runs(pilot) -> None:  # type: ignore[no-untyped-def]
+    app = await ready(pilot)
+    assert app.found is not None
+    runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
+    app.runs.extend(runs)
+    app.reports.extend(r.report for r in runs if r.report is not None)
+    app._runs_version += 1
+    await pilot.press("3")
+    await pilot.pause()
