@@ -9,6 +9,7 @@ from textual.widgets import Static
 from gpuscope.tui.scoreboard import log_scale
 from gpuscope.units import decade_label
 from tests.compare_runs import session_runs
+from tests.test_tui_snapshots import tab_shown
 from tests.tui_support import make_app, ready, wait_until
 
 
@@ -20,7 +21,7 @@ async def _with_session(pilot) -> None:  # type: ignore[no-untyped-def]
     app.reports.extend(r.report for r in runs if r.report is not None)
     app._runs_version += 1
     await pilot.press("4")
-    await pilot.pause()
+    await tab_shown(pilot, "4")
 
 
 def test_compare_scoreboard_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]

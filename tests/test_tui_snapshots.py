@@ -64,9 +64,25 @@ def _with_results(pilot, tab: str):  # type: ignore[no-untyped-def]
         app.reports.extend(r.report for r in runs if r.report is not None)
         app._runs_version += 1
         await pilot.press(tab)
-        await pilot.pause()
+        await tab_shown(pilot, tab)
 
     return before
+
+
+async def tab_shown(pilot, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Until the tab's switch was handled (on a loaded machine a pause may not be enough)."""
+    from textual.widgets import TabbedContent
+
+    from gpuscope.tui.keys import TABS
+
+    tab = TABS[int(key) - 1]
+    app = pilot.app
+    await wait_until(pilot, lambda: app.query_one("#tabs", TabbedContent).active == tab)
+    if tab == "compare":  # focused once its activation was handled, so that keys scroll it
+        await wait_until(
+            pilot, lambda: app.focused is not None and app.focused.id == "compare-scroll"
+        )
+    await pilot.pause()
 
 
 def test_workloads_with_results(snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -145,4 +161,4 @@ async def _with_session_runs(pilot) -> None:  # type: ignore[no-untyped-def]
     app.reports.extend(r.report for r in runs if r.report is not None)
     app._runs_version += 1
     await pilot.press("3")
-    await pilot.pause()
+    await tab_shown(pilot, "3")

@@ -44,8 +44,8 @@ HOST_COLUMNS = frozenset({"CPU %", "host mem"})
 SIMULATED_REASON = "a simulated process: there is nothing to signal"
 UNVERIFIED_MARK = "?"  # after a pid: t / K refuse it, the line under the table says why
 UNVERIFIED_NOTE = (
-    f"{UNVERIFIED_MARK} after a pid: not verified as a GPU process of ours (our pid namespace, "
-    "a GPU device file open): t / K refuse it, the line under the table says why"
+    f"{UNVERIFIED_MARK} after a pid: not verified as a GPU process of ours, so t / K refuse it "
+    "(the line under the table says why)"
 )
 
 
