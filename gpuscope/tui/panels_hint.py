@@ -26,7 +26,10 @@ class PanelsHint(Static):
     def on_mount(self) -> None:
         scroll = self._scroll()
         for reactive in ("scroll_y", "virtual_size"):
-            self.watch(scroll, reactive, lambda: self.call_after_refresh(self.update_hint))
+            self.watch(scroll, reactive, self._laid_out, init=False)
+
+    def _laid_out(self) -> None:
+        self.call_after_refresh(self.update_hint)
 
     def _scroll(self) -> VerticalScroll:
         assert self.parent is not None
