@@ -14,7 +14,7 @@ from textual.widgets import Input, TabbedContent
 
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.telemetry import processes
-from gpuscope.telemetry.model import ProcessUsage, Reading, Sample, Vendor
+from gpuscope.telemetry.model import DeviceInfo, ProcessUsage, Reading, Sample, Vendor
 from gpuscope.telemetry.processes import ProcessDetails
 from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.processes_view import (
@@ -208,3 +208,26 @@ async def test_a_process_that_names_itself_an_escape_sequence_reaches_the_screen
         screen = app.export_screenshot()
         assert "52;" not in screen and "\x1b]" not in screen and "\x9d" not in screen
         await pilot.press("n")
+
+
+async def test_a_remote_hosts_device_name_and_driver_reach_the_screen_as_text() -> None:
+    """A remote exporter names its device and driver: OSC 52 and a title change in them are
+    stripped before the panel title and the header show them."""
+    device = ListedProcesses([])
+    device.info = DeviceInfo(
+        "nvidia:0",
+        Vendor.NVIDIA,
+        0,
+        "\x1b]52;c;ZXZpbA==\x07H100\x1b]0;pwned\x07",
+        driver="580\x1b[2J\x9d0;x\x07.1",
+    )
+    app = make_app(devices=[device])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 2)
+        await wait_until(pilot, lambda: "driver" in str(app.query_one("#header").render()))
+        assert app.panels["nvidia:0"].border_title == "nvidia:0 · H100"
+        header = str(app.query_one("#header").render())
+        assert "NVIDIA driver 580.1" in header and "\x1b" not in header and "\x9d" not in header
+        screen = app.export_screenshot()
+        assert "52;" not in screen and "pwned" not in screen

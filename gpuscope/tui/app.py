@@ -28,6 +28,7 @@ from gpuscope.measurement.measured_run import (
     MeasuredRun,
 )
 from gpuscope.measurement.run_report import RunReport
+from gpuscope.safe_text import one_line
 from gpuscope.measurement.sweep import ran_out
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
@@ -201,11 +202,11 @@ class GpuscopeApp(App[int]):
     def _update_status_lines(self) -> None:
         """Absent backends, and each remote host that does not answer (it is retried)."""
         absent = self.found.absent if self.found is not None else []
-        lines = [f"[$text-muted]absent: {escape(line)}[/]" for line in absent]
-        for host in self.remotes.unreachable():
+        lines = [f"[$text-muted]absent: {escape(one_line(line))}[/]" for line in absent]
+        for host in self.remotes.unreachable():  # what a remote host said: never raw
             lines.append(
-                f"[$error]{escape(host.url)}: unreachable since {host.since}[/] "
-                f"({escape(host.why)}); retrying every {host.retry_s:g} s"
+                f"[$error]{escape(one_line(host.url))}: unreachable since {host.since}[/] "
+                f"({escape(one_line(host.why))}); retrying every {host.retry_s:g} s"
             )
         text = "\n".join(lines)
         if text != self._status_text:

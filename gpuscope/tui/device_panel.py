@@ -108,7 +108,7 @@ class DevicePanel(Vertical):
         self._last_good: Sample | None = None
         self._charts_key: object = None  # what the charts were last drawn from
         self._redraw: Callable[[], None] | None = None  # the last show(), to redo at a new width
-        self._title = escape(f"{info.device_id} · {one_line(info.name)}")
+        self._title = escape(one_line(f"{info.device_id} · {info.name}"))  # remote: outside text
         self.border_title = self._title
         if simulated:
             self.border_subtitle = "SIMULATED"
@@ -184,7 +184,7 @@ class DevicePanel(Vertical):
         latest = self._latest
         lines = self._figures(self._last_good, width, compact)
         if latest is not None and latest.lost:
-            why = escape(lost_reason or "stopped answering")
+            why = escape(one_line(lost_reason or "stopped answering"))
             lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
         elif notice:
             lines.insert(0, f"[$error]{escape(one_line(notice))}[/]")
