@@ -28,8 +28,8 @@ from gpuscope.measurement.measured_run import (
     MeasuredRun,
 )
 from gpuscope.measurement.run_report import RunReport
-from gpuscope.safe_text import one_line
 from gpuscope.measurement.sweep import ran_out
+from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
 from gpuscope.sinks.recording_file import RecordingFile
