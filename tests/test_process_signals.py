@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import psutil
+import pytest
 
 from gpuscope.telemetry import process_signals
 from gpuscope.telemetry.model import Vendor
@@ -116,6 +117,7 @@ def test_in_a_container_the_local_process_under_a_host_pid_is_not_signalled(
         assert still_running(local)
 
 
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="no pidfds here (Linux 5.3+)")
 def test_a_pid_reused_after_the_pidfd_was_opened_is_not_signalled(
     tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
