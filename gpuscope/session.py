@@ -45,6 +45,7 @@ from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
 from gpuscope.telemetry.processes import (
     cached_usage,
+    check_process,
     forget_exited,
     forget_usage,
     host_usage,
@@ -184,10 +185,10 @@ class Session:
 
     def _look_up_processes(self, samples: Sequence[Sample]) -> None:
         """On the sampler thread: fill the caches the processes view reads (user, command,
-        host CPU %, RSS, start time), so the view never touches /proc. Only while someone
-        looks (``show_process_details``), and host usage only of the rows in sight
-        (``host_usage_wanted``): two /proc reads a process, ~25 µs here, and 200 processes
-        with 40 rows in sight need not cost 200."""
+        host CPU %, RSS, start time, whether it may be signalled), so the view never touches
+        /proc. Only while someone looks (``show_process_details``), and host usage only of
+        the rows in sight (``host_usage_wanted``): two /proc reads a process, ~25 µs here, and
+        200 processes with 40 rows in sight need not cost 200."""
         if not self.show_process_details.is_set():
             self._processes_looked_up = False
             return
@@ -201,6 +202,7 @@ class Session:
                 continue
             for process in sample.reading.processes or ():
                 process_details(process.pid)
+                check_process(process.pid, sample.vendor)  # may it be signalled
                 # every process once (its start time, for the time column and for signals)
                 if wanted is None or process.pid in wanted or cached_usage(process.pid) is None:
                     host_usage(process.pid)

@@ -63,7 +63,7 @@ def test_a_wide_gap_shows_both_bars_on_the_log_scale(gap: float) -> None:
     assert scale.bar(values[0]).strip() and scale.bar(values[1]).strip()
     assert all(len(scale.bar(v)) == 30 for v in values)
     # the bars differ by the decades between them, whatever the scale's ends
-    per_decade = 30 / (scale.high - scale.low)
+    per_decade = scale.span / (scale.high - scale.low)
     assert large - small == pytest.approx(math.log10(gap) * per_decade)
 
 

@@ -149,19 +149,29 @@ def test_nice_top_rounds_up_to_1_2_5() -> None:
 
 
 @pytest.mark.parametrize(
-    ("width", "height", "devices", "columns", "compact", "charts"),
+    ("width", "height", "devices", "extra", "columns", "compact", "charts", "strip"),
     [
-        (80, 24, 4, 1, True, 0),  # every device keeps its numbers, in two lines each
-        (80, 24, 1, 1, False, 4),
-        (160, 48, 4, 2, False, 5),
-        (160, 48, 1, 1, False, 8),  # one device gets tall charts, not half a screen of nothing
-        (120, 40, 4, 1, False, 1),  # one braille row per chart
-        (200, 60, 2, 2, False, 8),
+        # every device keeps its numbers, in two lines under a title line; the rows left show
+        # the charts side by side (they stayed blank: 4 at 80x24, 3 with an absent line)
+        (80, 24, 4, 0, 1, True, 2, True),
+        (80, 24, 4, 1, 1, True, 1, True),
+        (80, 24, 8, 0, 1, True, 0, False),  # too many: folded, no charts, and they scroll
+        (80, 24, 1, 0, 1, False, 4, False),
+        (160, 48, 4, 0, 2, False, 5, False),
+        (160, 48, 1, 0, 1, False, 8, False),  # one device gets tall charts, not half a screen
+        (120, 40, 4, 0, 1, False, 1, False),  # one braille row per chart
+        (100, 27, 4, 0, 1, True, 2, True),  # 5 rows a panel: two text lines and a 2-row strip
+        (100, 36, 4, 0, 1, False, 2, True),  # 8 rows: all four figure lines, a 2-row strip
+        (200, 60, 2, 0, 2, False, 8, False),
     ],
 )
-def test_panel_layout(width, height, devices, columns, compact, charts) -> None:  # type: ignore[no-untyped-def]
-    layout = panel_layout(width, height, devices)
+def test_panel_layout(width, height, devices, extra, columns, compact, charts, strip) -> None:  # type: ignore[no-untyped-def]
+    layout = panel_layout(width, height, devices, extra)
     assert (layout.columns, layout.compact, layout.chart_rows) == (columns, compact, charts)
+    assert layout.strip is strip
+    panel_rows = (1 + 2 + charts) if compact else (2 + 4 + charts * (1 if strip else 3))
+    if not layout.time_axis and charts:  # no blank rows a strip could have used
+        assert panel_rows <= (height - 4 - extra) // devices
 
 
 def test_formats_say_na_not_zero() -> None:
@@ -203,3 +213,27 @@ def test_a_shortened_reason_keeps_its_advice() -> None:
     short = fmt.shorten(reason, 40)
     assert len(short) == 40 and short.endswith("…; estimate: --cpu-tdp W")
     assert fmt.shorten(reason, 20) == "RAPL: /sys/class/po…"  # no room for both: the head
+
+
+async def test_a_strip_puts_the_charts_side_by_side_over_the_whole_window() -> None:
+    """The rows a folded panel has left show every chart, side by side, each over the whole
+    window (a share of the width, not the newest part of the history)."""
+    from gpuscope.tui.device_panel import DevicePanel, strip_width
+    from tests.test_device_panel import PanelApp, Store, samples
+
+    store = Store(samples(200.0, 400.0))  # the first 100 s of the 300 s window: blank
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.query_one(DevicePanel)
+        await pilot.pause()
+        panel.show(store.since, 400.0, 300.0, chart_rows=2, compact=True, strip=True)
+        await pilot.pause()
+        lines = panel.text.splitlines()[2:]  # under the two lines of figures
+        cell = strip_width(panel.content_size.width, 3)
+        assert len(lines) == 2 and all(len(line) == 3 * cell + 2 * 2 for line in lines)
+        top, scale = lines
+        assert [top.index(name) for name in ("util", "mem", "pwr")] == [0, cell + 2, 2 * cell + 4]
+        assert scale.startswith("100%") and "700W" in scale  # each chart's full scale
+        drawn = cell - 6  # util's braille, over 300 s: blank for the first 100 s
+        chart = top[6:cell]
+        assert chart[: drawn // 3 - 1].strip() == "" and chart[drawn // 3 + 1 :].strip()

@@ -244,3 +244,26 @@ def test_the_status_line_counts_a_point_when_its_run_ends_not_when_the_next_star
     walk = SweepRun("gemm", Sweep("size", (256, 512)), ("cpu",))
     walk.runs.append(measured("gemm", "cpu", None, 8e11, None, {"size": 256}))  # its child exits
     assert "1/2 points: 1 measured" in sweep_line(walk)
+
+
+async def test_at_80x24_the_plots_keep_a_readable_height_beside_eight_runs() -> None:
+    """Eight runs listed used to squeeze each plot to 1-2 rows of data (a CPU at 8-52 GFLOP/s
+    drawn on the 100G row); the run lines give way instead, and the results scroll."""
+    from tests.compare_runs import session_runs
+    from tests.tui_support import make_app, ready, wait_until
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        assert app.found is not None
+        runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
+        app.runs.extend(runs)
+        app.reports.extend(r.report for r in runs if r.report is not None)
+        app._runs_version += 1
+        await pilot.press("3")
+        plot = app.query_one("#throughput-plot", PlotextPlot)
+        # title, frame, 6 rows of data, ticks and label: 11 rows, all on screen
+        await wait_until(pilot, lambda: plot.region.height >= 11)
+        assert plot.region.bottom <= 24 - 1  # above the footer
+        status = str(app.query_one("#runs-status").render())
+        assert "rnn on cuda:1" in status  # the newest runs are listed

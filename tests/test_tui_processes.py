@@ -6,46 +6,48 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
+from collections.abc import Iterator
+from pathlib import Path
 
-import psutil
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, TabbedContent
 
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.telemetry import processes
-from gpuscope.telemetry.model import ProcessUsage, Reading, Sample, Vendor
+from gpuscope.telemetry.model import DeviceInfo, ProcessUsage, Reading, Sample, Vendor
 from gpuscope.telemetry.processes import ProcessDetails
+from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.processes_view import (
     COLUMNS,
-    ConfirmSignal,
     ProcessRow,
     ProcessTable,
     process_rows,
     processes_note,
     running_time,
-    send_signal,
     unattributed_line,
 )
+from gpuscope.tui.signal_dialog import ConfirmSignal, refusal
+from tests.gpu_jobs import gpu_job, pretend_gpu
 from tests.tui_support import ListedProcesses, make_app, ready, tick, wait_until
 
 
 @pytest.fixture
-def sleeper():  # type: ignore[no-untyped-def]
-    child = subprocess.Popen([sys.executable, "-c", "'gpu-job'; import time; time.sleep(120)"])
-    time.sleep(0.3)  # past exec, so /proc shows its command line
-    yield child
-    child.kill()
-    child.wait()
+def job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[bytes]]:
+    """A real process holding a (pretend) NVIDIA device file."""
+    with gpu_job(pretend_gpu(monkeypatch, tmp_path)) as child:
+        yield child
 
 
 def rows_of(table: ProcessTable) -> list[tuple[str, ...]]:
     return list(table.cells)
 
 
-async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(sleeper) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(devices=[ListedProcesses([os.getpid(), sleeper.pid])])
+def notices(app: GpuscopeApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(job) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(devices=[ListedProcesses([os.getpid(), job.pid])])
     async with app.run_test(size=(160, 40)) as pilot:
         await ready(pilot)
         await tick(pilot, 3)
@@ -53,82 +55,90 @@ async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(slee
         await tick(pilot, 1)
         table = app.query_one(ProcessTable)
         pid_column, command_column = COLUMNS.index("pid"), COLUMNS.index("command")
-        assert {r[pid_column] for r in rows_of(table)} == {str(os.getpid()), str(sleeper.pid)}
+        # this test's own process holds no GPU: marked, and t / K refuse it at once
+        assert {r[pid_column] for r in rows_of(table)} == {f"{os.getpid()}?", str(job.pid)}
         assert any("gpu-job" in r[command_column] for r in rows_of(table))
 
         await pilot.press("slash")  # filter by text
         await wait_until(pilot, lambda: app.query_one("#processes-filter", Input).has_focus)
         await pilot.press(*"gpu-job")
         await pilot.pause()
-        assert [r[pid_column] for r in rows_of(table)] == [str(sleeper.pid)]
+        assert [r[pid_column] for r in rows_of(table)] == [str(job.pid)]
         await pilot.press("enter")  # back to the table, the filter stays
         await pilot.pause()
         assert table.has_focus and table.selected is not None
-        assert table.selected.pid == sleeper.pid
+        assert table.selected.pid == job.pid
         detail = str(app.query_one("#process-detail").render())
         assert "gpu-job" in detail  # the whole command of the highlighted row
 
         await pilot.press("slash", "escape")  # escape clears the filter
         await pilot.pause()
         assert table.row_count == 2
-        table.move_cursor(row=[r.pid for r in table._rows].index(sleeper.pid))
+        table.move_cursor(row=[r.pid for r in table._rows].index(os.getpid()))
+        await wait_until(
+            pilot,
+            lambda: (
+                "not signalled: it holds no NVIDIA device file"
+                in str(app.query_one("#process-detail").render())
+            ),
+        )
+        await pilot.press("K")  # refused with its reason, no question asked
+        await wait_until(pilot, lambda: any("cannot be signalled" in n for n in notices(app)))
+        assert not isinstance(app.screen, ConfirmSignal)
+        table.move_cursor(row=[r.pid for r in table._rows].index(job.pid))
         await pilot.press("O")  # re-sorted: the highlight stays on its process
         await pilot.pause()
-        assert table.selected is not None and table.selected.pid == sleeper.pid
+        assert table.selected is not None and table.selected.pid == job.pid
 
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
         question = str(app.screen.query_one("#confirm-title").render())
-        assert f"SIGTERM to pid {sleeper.pid}" in question
+        assert f"SIGTERM to pid {job.pid}" in question
         assert "gpu-job" in str(app.screen.query_one("#confirm-command").render())
         await pilot.press("n")  # cancelled: nothing is sent
         await pilot.pause()
-        assert sleeper.poll() is None
+        assert job.poll() is None
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
         await pilot.press("enter")  # enter alone is Cancel, the focused button
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmSignal))
-        assert sleeper.poll() is None
+        assert job.poll() is None
 
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
         await pilot.press("y")
-        assert sleeper.wait(timeout=10) == -signal.SIGTERM
+        assert job.wait(timeout=10) == -signal.SIGTERM
 
 
-def row_for(pid: int, started_s: float | None, user: str | None = "alice") -> ProcessRow:
-    return ProcessRow("nvidia:0", pid, user, "C", 10.0, None, None, None, None, started_s, "job")
+async def test_the_tab_keys_leave_the_processes_tab_after_a_filter() -> None:
+    """After ``/``, a filter and enter, every tab key still leaves the tab (the filter line
+    in the hidden tab took the focus back, and with it the tab)."""
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 2)
+        tabs = app.query_one("#tabs", TabbedContent)
+        for key, tab in (("1", "devices"), ("3", "workloads"), ("tab", "workloads"),
+                         ("shift+tab", "devices"), ("4", "compare")):  # fmt: skip
+            await pilot.press("2")
+            await wait_until(pilot, lambda: tabs.active == "processes")
+            await pilot.press("slash", *"nv", "enter")
+            await wait_until(pilot, lambda: app.query_one(ProcessTable).has_focus)
+            await pilot.press(key)
+            await wait_until(pilot, lambda tab=tab: tabs.active == tab, timeout_s=5)  # type: ignore[misc]
+            await pilot.pause(0.1)
+            assert tabs.active == tab  # and it stays there
+            await pilot.press("2", "slash", "escape")
 
 
-def test_a_signal_that_cannot_be_sent_says_why_in_one_line(sleeper, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    started = psutil.Process(sleeper.pid).create_time()
-    # the pid now names another process than the one shown: nothing is sent
-    assert send_signal(row_for(sleeper.pid, started - 100.0), signal.SIGTERM) == (
-        f"pid {sleeper.pid} is now another process: nothing sent"
+def test_a_simulated_or_unverified_row_is_refused_without_a_question() -> None:
+    (row,) = process_rows([gpu_sample({11: 5.0})], frozenset({"nvidia:0"}))
+    assert (
+        refusal(row)
+        == "pid 11 cannot be signalled: a simulated process: there is nothing to signal"
     )
-    assert "start time is unknown" in (
-        send_signal(row_for(sleeper.pid, None), signal.SIGTERM) or ""
-    )
-    assert sleeper.poll() is None
-
-    def denied(self, sig: int) -> None:  # type: ignore[no-untyped-def]
-        raise psutil.AccessDenied(self.pid)
-
-    monkeypatch.setattr(psutil.Process, "send_signal", denied)
-    assert send_signal(row_for(sleeper.pid, started), signal.SIGKILL) == (
-        f"no permission to signal pid {sleeper.pid} (it belongs to alice): "
-        "run gpuscope as that user or root"
-    )
-    monkeypatch.undo()
-    sleeper.kill()
-    sleeper.wait()
-    assert send_signal(row_for(sleeper.pid, started), signal.SIGTERM) == (
-        f"pid {sleeper.pid} has already exited"
-    )
-    simulated = ProcessRow(
-        "nvidia:0", 1, None, None, None, None, None, None, None, None, None, True
-    )
-    assert "simulated" in (send_signal(simulated, signal.SIGTERM) or "")
+    verified = ProcessRow("nvidia:0", 5, "al", "C", 1.0, None, None, None, None, 1.0, "job")
+    assert refusal(verified) is None
 
 
 @pytest.mark.parametrize(
@@ -170,4 +180,54 @@ def test_a_command_line_with_control_characters_is_shown_on_one_line(monkeypatch
         processes._details, 21, ProcessDetails("al\tice", "python -c 'a\nb'\x1b[2J")
     )
     (row,) = process_rows([gpu_sample({21: 5.0})], frozenset())
-    assert (row.user, row.command) == ("al ice", "python -c 'a b' [2J")
+    assert (row.user, row.command) == ("al ice", "python -c 'a b'")
+
+
+async def test_a_process_that_names_itself_an_escape_sequence_reaches_the_screen_as_text(
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    """OSC 52 (write the clipboard), in its 7-bit and 8-bit forms, from a process's name and
+    command line: only the printable rest reaches the table, the detail line and the question."""
+    evil = "\x1b]52;c;ZXZpbA==\x07evil \x9d52;c;ZXZpbA==\x07job\x9b2J"
+    monkeypatch.setitem(processes._details, 31, ProcessDetails("\x1b[31mroot", evil))
+    monkeypatch.setitem(processes._checks, (31, Vendor.NVIDIA), None)  # verified
+    device = ListedProcesses([31])
+    app = make_app(devices=[device])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await tick(pilot, 2)
+        table = app.query_one(ProcessTable)
+        (cells,) = rows_of(table)
+        assert cells[COLUMNS.index("command")] == "evil job"
+        assert cells[COLUMNS.index("user")] == "root"
+        assert str(app.query_one("#process-detail").render()) == "31 root: evil job"
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
+        assert str(app.screen.query_one("#confirm-command").render()) == "evil job"
+        screen = app.export_screenshot()
+        assert "52;" not in screen and "\x1b]" not in screen and "\x9d" not in screen
+        await pilot.press("n")
+
+
+async def test_a_remote_hosts_device_name_and_driver_reach_the_screen_as_text() -> None:
+    """A remote exporter names its device and driver: OSC 52 and a title change in them are
+    stripped before the panel title and the header show them."""
+    device = ListedProcesses([])
+    device.info = DeviceInfo(
+        "nvidia:0",
+        Vendor.NVIDIA,
+        0,
+        "\x1b]52;c;ZXZpbA==\x07H100\x1b]0;pwned\x07",
+        driver="580\x1b[2J\x9d0;x\x07.1",
+    )
+    app = make_app(devices=[device])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        await tick(pilot, 2)
+        await wait_until(pilot, lambda: "driver" in str(app.query_one("#header").render()))
+        assert app.panels["nvidia:0"].border_title == "nvidia:0 · H100"
+        header = str(app.query_one("#header").render())
+        assert "NVIDIA driver 580.1" in header and "\x1b" not in header and "\x9d" not in header
+        screen = app.export_screenshot()
+        assert "52;" not in screen and "pwned" not in screen

@@ -5,7 +5,7 @@ at the diff before committing."""
 from __future__ import annotations
 
 from gpuscope.tui.launcher import LaunchScreen
-from tests.compare_runs import CNN, CNN_CHOSEN, CNN_ON_CPU, measured
+from tests.compare_runs import CNN, CNN_CHOSEN, CNN_ON_CPU, measured, session_runs
 from tests.tui_support import make_app, ready, tick, wait_until
 
 TIMELINE_TICKS = 90  # 45 s at 0.5 s: nvidia:0 training, nvidia:1 started serving at 20 s
@@ -64,9 +64,25 @@ def _with_results(pilot, tab: str):  # type: ignore[no-untyped-def]
         app.reports.extend(r.report for r in runs if r.report is not None)
         app._runs_version += 1
         await pilot.press(tab)
-        await pilot.pause()
+        await tab_shown(pilot, tab)
 
     return before
+
+
+async def tab_shown(pilot, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Until the tab's switch was handled (on a loaded machine a pause may not be enough)."""
+    from textual.widgets import TabbedContent
+
+    from gpuscope.tui.keys import TABS
+
+    tab = TABS[int(key) - 1]
+    app = pilot.app
+    await wait_until(pilot, lambda: app.query_one("#tabs", TabbedContent).active == tab)
+    if tab == "compare":  # focused once its activation was handled, so that keys scroll it
+        await wait_until(
+            pilot, lambda: app.focused is not None and app.focused.id == "compare-scroll"
+        )
+    await pilot.pause()
 
 
 def test_workloads_with_results(snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -129,3 +145,20 @@ def test_workloads_with_a_sweep_filling_in(snap_compare) -> None:  # type: ignor
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(160, 48), run_before=before)
+
+
+def test_workloads_with_results_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The smallest terminal and eight runs: the plots keep a height a line can be read on;
+    the newest runs are listed, and the results table scrolls into sight below."""
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_with_session_runs)
+
+
+async def _with_session_runs(pilot) -> None:  # type: ignore[no-untyped-def]
+    app = await ready(pilot)
+    assert app.found is not None
+    runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
+    app.runs.extend(runs)
+    app.reports.extend(r.report for r in runs if r.report is not None)
+    app._runs_version += 1
+    await pilot.press("3")
+    await tab_shown(pilot, "3")

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import psutil
 
+from gpuscope.telemetry.model import Vendor
+from gpuscope.telemetry.process_signals import Unverified, verify
+
 _MAX_CACHED = 4096
 _names: dict[int, str | None] = {}
 
@@ -71,6 +74,28 @@ def process_details(pid: int) -> ProcessDetails:
 def cached_details(pid: int) -> ProcessDetails | None:
     """What ``process_details`` last found for ``pid``, without touching /proc."""
     return _details.get(pid)
+
+
+# Whether each listed pid may be signalled (process_signals.verify), asked once while GPUs list it
+_checks: dict[tuple[int, Vendor], Unverified | None] = {}
+NOT_CHECKED = Unverified("not checked yet: pids are checked while the Processes tab is shown")
+
+
+def check_process(pid: int, vendor: Vendor) -> Unverified | None:
+    """Whether ``pid`` is a GPU process of ours to see (None) or why not, read once while GPUs
+    list it: a listed process keeps its device files open. Reads /proc: off any UI thread."""
+    key = (pid, vendor)
+    if key in _checks:
+        return _checks[key]
+    if len(_checks) >= _MAX_CACHED:
+        _checks.clear()
+    found = _checks[key] = verify(pid, vendor)
+    return found
+
+
+def cached_check(pid: int, vendor: Vendor) -> Unverified | None:
+    """What ``check_process`` last found, without touching /proc; ``NOT_CHECKED`` if never."""
+    return _checks.get((pid, vendor), NOT_CHECKED)
 
 
 # Host CPU % and RSS: re-read at most this often per process. 200 processes cost ~4.5 ms here
@@ -153,3 +178,5 @@ def forget_exited(alive: set[int]) -> None:
     for cache in (_usage, _details):
         for pid in [pid for pid in cache if pid not in alive]:
             del cache[pid]
+    for key in [key for key in _checks if key[0] not in alive]:
+        del _checks[key]

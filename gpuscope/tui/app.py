@@ -29,6 +29,7 @@ from gpuscope.measurement.measured_run import (
 )
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import ran_out
+from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
 from gpuscope.sinks.recording_file import RecordingFile
@@ -43,6 +44,7 @@ from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.tui.layout import panel_layout
+from gpuscope.tui.panels_hint import PanelsHint
 from gpuscope.tui.processes_view import (
     ProcessesView,
     ProcessTable,
@@ -110,7 +112,6 @@ class GpuscopeApp(App[int]):
         self._layout = panel_layout(80, 24, 1)
         self._lost_seen: set[str] = set()
         self._status_text: str | None = None
-        self._hint_text = ""  # the line naming panels out of sight
         self.chart_names: tuple[str, ...] = DEFAULT_CHARTS  # the device panels' history charts
         self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
         self._sweeps_told: set[int] = set()  # id() of each sweep whose end was told
@@ -152,7 +153,7 @@ class GpuscopeApp(App[int]):
                 yield Static("", id="absent")
                 with VerticalScroll(id="panels-scroll"):
                     yield Grid(id="panels")
-                yield Static("", id="panels-hint")
+                yield PanelsHint(self.panels, "panels-scroll", id="panels-hint")
             with TabPane("2 Processes", id="processes"):
                 yield ProcessesView(id="processes-view")
             with TabPane("3 Workloads", id="workloads"):
@@ -201,11 +202,11 @@ class GpuscopeApp(App[int]):
     def _update_status_lines(self) -> None:
         """Absent backends, and each remote host that does not answer (it is retried)."""
         absent = self.found.absent if self.found is not None else []
-        lines = [f"[$text-muted]absent: {escape(line)}[/]" for line in absent]
-        for host in self.remotes.unreachable():
+        lines = [f"[$text-muted]absent: {escape(one_line(line))}[/]" for line in absent]
+        for host in self.remotes.unreachable():  # what a remote host said: never raw
             lines.append(
-                f"[$error]{escape(host.url)}: unreachable since {host.since}[/] "
-                f"({escape(host.why)}); retrying every {host.retry_s:g} s"
+                f"[$error]{escape(one_line(host.url))}: unreachable since {host.since}[/] "
+                f"({escape(one_line(host.why))}); retrying every {host.retry_s:g} s"
             )
         text = "\n".join(lines)
         if text != self._status_text:
@@ -288,31 +289,12 @@ class GpuscopeApp(App[int]):
                 self._layout.compact,
                 notices.get(device_id),
                 self.chart_names,
+                self._layout.strip,
             )
             if device_id in lost and device_id not in self._lost_seen:
                 self._lost_seen.add(device_id)
                 self.notify(f"{device_id} lost: {lost[device_id]}", severity="error", timeout=10)
-        self._update_offscreen_hint()
-
-    def _update_offscreen_hint(self) -> None:
-        """Name the panels scrolled out of sight: a terminal too small must not hide a device
-        without saying so."""
-        view = self.query_one("#panels-scroll", VerticalScroll).content_region
-        above = [d for d, p in self.panels.items() if p.region.y < view.y]
-        below = [d for d, p in self.panels.items() if p.region.bottom > view.bottom]
-        parts = []
-        if above:
-            parts.append(f"↑ {len(above)} above ({', '.join(above)})")
-        if below:
-            parts.append(f"↓ {len(below)} below ({', '.join(below)})")
-        text = "  ".join(parts)
-        if text:
-            text += ": scroll with the mouse wheel, or enlarge the terminal"
-        hint = self.query_one("#panels-hint", Static)
-        if text != self._hint_text:
-            self._hint_text = text
-            hint.update(escape(text))
-            hint.display = bool(text)
+        self.call_after_refresh(self.query_one(PanelsHint).update_hint)
 
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
@@ -344,10 +326,13 @@ class GpuscopeApp(App[int]):
 
     def _step_tab(self, step: int) -> None:
         tabs = self.query_one("#tabs", TabbedContent)
-        tabs.active = TABS[(TABS.index(tabs.active) + step) % len(TABS)]
+        self.action_show_tab(TABS[(TABS.index(tabs.active) + step) % len(TABS)])
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tab != tabs.active:  # hidden, the focused widget would hand focus to a sibling in
+            self.screen.set_focus(None)  # its tab (the filter line), and Textual reopens that tab
+        tabs.active = tab
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

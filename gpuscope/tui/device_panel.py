@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -18,6 +19,7 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
+from gpuscope.safe_text import one_line
 from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.charts import (
@@ -31,6 +33,8 @@ from gpuscope.tui.charts import (
 )
 
 GUTTER = 10  # chart label column
+STRIP_GUTTER = 6  # a chart's label column where charts stand side by side
+STRIP_GAP = 2  # between two charts side by side
 BAR_WIDTH = 16
 
 Fetch = Callable[[float], Sequence[Sample]]  # the samples taken at this time or later
@@ -103,9 +107,17 @@ class DevicePanel(Vertical):
         self._latest: Sample | None = None
         self._last_good: Sample | None = None
         self._charts_key: object = None  # what the charts were last drawn from
-        self.border_title = escape(f"{info.device_id} · {info.name}")
+        self._redraw: Callable[[], None] | None = None  # the last show(), to redo at a new width
+        self._title = escape(one_line(f"{info.device_id} · {info.name}"))  # remote: outside text
+        self.border_title = self._title
         if simulated:
             self.border_subtitle = "SIMULATED"
+
+    def on_resize(self) -> None:
+        """Drawn before it was laid out (a new layout, a resize), the text has the width it
+        guessed: drawn again at its own."""
+        if self._redraw is not None and self._widths.get("figures") != self.content_size.width:
+            self._redraw()
 
     def compose(self) -> ComposeResult:
         yield Static(id="figures", classes="figures")
@@ -149,6 +161,7 @@ class DevicePanel(Vertical):
         compact: bool = False,
         notice: str | None = None,
         charts: tuple[str, ...] = DEFAULT_CHARTS,
+        strip: bool = False,
     ) -> None:
         """Redraw, taking in the samples not seen yet through ``fetch``. ``interval_s``: the
         sampling interval now; two samples about that far apart are one line on the charts,
@@ -157,29 +170,40 @@ class DevicePanel(Vertical):
         again."""
         if self.has_class("-lost"):
             return
+        self._redraw = partial(
+            self.show, fetch, now_s, window_s, chart_rows, with_axis, interval_s, lost_reason,
+            compact, notice, charts, strip,
+        )  # fmt: skip
         width = max(20, self.content_size.width or 76)
-        points = 2 * max(1, width - GUTTER)
         kinds = tuple(CHART_KINDS[name] for name in charts)
+        if strip:  # side by side: each chart a share of the width
+            points = 2 * max(1, strip_width(width, len(kinds)) - STRIP_GUTTER)
+        else:
+            points = 2 * max(1, width - GUTTER)
         history = self._take_samples(fetch, now_s, window_s, points, interval_s, kinds)
         latest = self._latest
         lines = self._figures(self._last_good, width, compact)
         if latest is not None and latest.lost:
-            why = escape(lost_reason or "stopped answering")
+            why = escape(one_line(lost_reason or "stopped answering"))
             lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
         elif notice:
-            lines.insert(0, f"[$error]{escape(notice)}[/]")
+            lines.insert(0, f"[$error]{escape(one_line(notice))}[/]")
         self._put("figures", "\n".join(lines), width)
         if chart_rows > 0:
             bridge_s = BRIDGE_FACTOR * interval_s
-            self._draw_charts(history, kinds, now_s, chart_rows, with_axis, width, bridge_s)
+            draw = (chart_rows, with_axis and not strip, strip)
+            self._draw_charts(history, kinds, now_s, draw, width, bridge_s)
         else:
             self._charts_key = None
             self._put("charts", "", width)
         lost = latest is not None and latest.lost
         self.set_class(lost, "-lost")
+        self.set_class(compact, "-compact")
         subtitle = "LOST: no longer updated" if lost else "SIMULATED" if self.simulated else ""
-        if self.border_subtitle != subtitle:
-            self.border_subtitle = subtitle
+        # a folded panel has no bottom border: what it would say joins the title
+        title = f"{self._title} · {subtitle}" if compact and subtitle else self._title
+        if (self.border_title, self.border_subtitle) != (title, subtitle):
+            self.border_title, self.border_subtitle = title, subtitle
 
     def _take_samples(
         self,
@@ -285,15 +309,16 @@ class DevicePanel(Vertical):
         history: BucketedHistory,
         kinds: tuple[ChartKind, ...],
         now_s: float,
-        rows: int,
-        with_axis: bool,
+        draw: tuple[int, bool, bool],
         width: int,
         bridge_s: float,
     ) -> None:
+        """``draw``: rows per chart, a time axis under them, and side by side (a strip)."""
+        rows, with_axis, strip = draw
         # Only completed buckets: the charts then move once per bucket, not on every sample.
         newest = math.floor(now_s / history.bucket_s) - 1
         limit = self._latest.reading.power_limit_w if self._latest is not None else None
-        key = (id(history), newest, rows, with_axis, width, bridge_s, limit)
+        key = (id(history), newest, draw, width, bridge_s, limit)
         if key == self._charts_key:
             return
         self._charts_key = key
@@ -304,24 +329,24 @@ class DevicePanel(Vertical):
         estimated = (
             latest is not None and latest.power_w is None and (latest.power_estimate_w is not None)
         )
+        charts = [
+            self._chart(kind, values, rows, limit, estimated, width, strip)
+            for kind, values in zip(kinds, means, strict=True)
+        ]
+        if strip:  # side by side, each ``strip_width`` wide, ``rows`` high
+            cell = strip_width(width, len(kinds))
+            for chart in charts:
+                chart += [[(" " * cell, "")]] * (rows - len(chart))
+            gap = (" " * STRIP_GAP, "")
+            lines = []
+            for i in range(rows):
+                line = list(charts[0][i])
+                for chart in charts[1:]:
+                    line += [gap, *chart[i]]
+                lines.append(line)
+        else:
+            lines = [line for chart in charts for line in chart]
         muted = "$text-muted"
-        for kind, values in zip(kinds, means, strict=True):
-            name, unit, colour = kind.label, kind.unit, kind.colour
-            if unit == "W" and estimated:
-                name = "est."  # an estimate from TDP and utilization, never a measurement
-            if all(v is None for v in values):  # a metric this device does not have: one line
-                why = self.info.notes[0] if unit == "W" and self.info.notes else ""
-                room = width - GUTTER - 6
-                why = fmt.shorten(why, room)
-                lines.append([(f"{name:<{GUTTER}}n/a{f': {why}' if why else ''}", muted)])
-                continue
-            floor = 10.0 if unit == "W" else 1.0  # a 2 W CPU estimate must not fill the chart
-            top = kind.top or (limit if unit == "W" else None) or nice_top(values, floor)
-            for i, row in enumerate(braille_area(values, top, rows)):
-                label = f"{name:<4}{scale_label(top, unit):>5}" if i == 0 else ""
-                if i == rows - 1 and rows > 1:
-                    label = f"{'0' + unit:>9}"
-                lines.append([(f"{label:<{GUTTER}}", muted), (row, colour)])
         if with_axis and len(lines) > len(kinds):  # at least one chart drawn
             axis = time_axis(history.window_s, width - GUTTER)
             lines.append([(f"{'':<{GUTTER}}{axis}", muted)])
@@ -332,3 +357,45 @@ class DevicePanel(Vertical):
                 pieces.append("\n")
             pieces.extend(line)
         self._put("charts", plain, width, Content.assemble(*pieces))
+
+    def _chart(
+        self,
+        kind: ChartKind,
+        values: list[float | None],
+        rows: int,
+        limit: float | None,
+        estimated: bool,
+        width: int,
+        strip: bool,
+    ) -> list[list[tuple[str, str]]]:
+        """One chart's lines of (text, style) pieces: its label and scale in the gutter, then
+        braille; side by side, each line exactly ``strip_width`` wide."""
+        name, unit, colour, muted = kind.label, kind.unit, kind.colour, "$text-muted"
+        if unit == "W" and estimated:
+            name = "est."  # an estimate from TDP and utilization, never a measurement
+        gutter = STRIP_GUTTER if strip else GUTTER
+        if all(v is None for v in values):  # a metric this device does not have: one line
+            why = self.info.notes[0] if unit == "W" and self.info.notes else ""
+            if not strip:
+                why = fmt.shorten(why, width - GUTTER - 6)
+                return [[(f"{name:<{GUTTER}}n/a{f': {why}' if why else ''}", muted)]]
+            room = len(values) // 2  # the braille's width, which the text fills exactly
+            text = f"n/a: {why}" if why and room >= 12 else "n/a"
+            return [[(f"{name:<{gutter}}{fmt.clip(text, room):<{room}}", muted)]]
+        floor = 10.0 if unit == "W" else 1.0  # a 2 W CPU estimate must not fill the chart
+        top = kind.top or (limit if unit == "W" else None) or nice_top(values, floor)
+        lines = []
+        for i, row in enumerate(braille_area(values, top, rows)):
+            if strip:  # name on the first row, full scale on the second
+                label = name if i == 0 else scale_label(top, unit) if i == 1 else ""
+            else:
+                label = f"{name:<4}{scale_label(top, unit):>5}" if i == 0 else ""
+                if i == rows - 1 and rows > 1:
+                    label = f"{'0' + unit:>9}"
+            lines.append([(f"{label:<{gutter}}", muted), (row, colour)])
+        return lines
+
+
+def strip_width(width: int, charts: int) -> int:
+    """Cells each chart takes when ``charts`` stand side by side in ``width``."""
+    return max(STRIP_GUTTER + 2, (width - STRIP_GAP * (charts - 1)) // max(1, charts))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.markup import escape
 
+from gpuscope.safe_text import one_line
 from gpuscope.session import Session
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
@@ -41,4 +42,5 @@ def _driver_versions(found: Discovery) -> list[str]:
         info = device.info
         if info.vendor is not Vendor.CPU and info.driver and info.vendor not in seen:
             seen[info.vendor] = info.driver
-    return [f"{vendor.name} driver {escape(driver)}" for vendor, driver in seen.items()]
+    # a remote host's driver label is outside text
+    return [f"{vendor.name} driver {escape(one_line(driver))}" for vendor, driver in seen.items()]

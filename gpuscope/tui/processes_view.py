@@ -4,8 +4,9 @@ Columns: device, pid, user, kind (C/G/C+G), GPU memory, SM % and memory-bus % (w
 samples processes), host CPU %, resident memory, running time and the command, cut to fit; the
 highlighted row's command is shown whole below the table. ``o`` / ``O`` or a click on a header
 sort; ``/`` filters; the highlight follows its process across refreshes; ``t`` / ``K`` send
-SIGTERM / SIGKILL after a confirmation naming the pid and command. Everything comes from
-caches filled on the sampler thread: this view never reads /proc.
+SIGTERM / SIGKILL after a confirmation naming the pid and command, only to a pid verified as a
+GPU process of ours (``telemetry.process_signals``; a ``?`` marks the others). Everything comes
+from caches filled on the sampler thread: this view never reads /proc.
 """
 
 from __future__ import annotations
@@ -15,21 +16,21 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import psutil
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.markup import escape
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Input, Static
 
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
-from gpuscope.telemetry.model import Sample
-from gpuscope.telemetry.processes import cached_details, cached_usage
+from gpuscope.safe_text import printable
+from gpuscope.telemetry.model import Sample, Vendor
+from gpuscope.telemetry.processes import cached_check, cached_details, cached_usage
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.line_table import Column, LineTable
+from gpuscope.tui.signal_dialog import ask_and_signal
 
 TABLE_COLUMNS = (
     Column("device"), Column("pid", "right"), Column("user"), Column("type"),
@@ -40,12 +41,18 @@ TABLE_COLUMNS = (
 COLUMNS = tuple(c.label for c in TABLE_COLUMNS)
 # sorted by one of these, every row's host figures are read (the start time is read once anyway)
 HOST_COLUMNS = frozenset({"CPU %", "host mem"})
-# a command line may hold newlines, tabs or escape sequences (bash -c, python -c): never raw
-_UNPRINTABLE = {i: " " for i in (*range(0x20), 0x7F)}
+SIMULATED_REASON = "a simulated process: there is nothing to signal"
+UNVERIFIED_MARK = "?"  # after a pid: t / K refuse it, the line under the table says why
+UNVERIFIED_NOTE = (
+    f"{UNVERIFIED_MARK} after a pid: not verified as a GPU process of ours, so t / K refuse it "
+    "(the line under the table says why)"
+)
 
 
-def printable(text: str | None) -> str | None:
-    return None if text is None else text.translate(_UNPRINTABLE)
+def shown_text(text: str | None) -> str | None:
+    """A user or command line as one printable line: it may hold newlines, tabs or escape
+    sequences (bash -c, python -c, or a process that names itself to attack a terminal)."""
+    return None if text is None else " ".join(printable(text).split())
 
 
 ONE_LINE = frozenset({"#processes-unattributed"})  # lines of fixed height, cut to the width
@@ -71,6 +78,8 @@ class ProcessRow:
     simulated: bool = False
     energy_j: float | None = None  # attributed by SM share since first seen: an estimate
     avg_power_w: float | None = None
+    vendor: Vendor = Vendor.NVIDIA
+    unverified: str | None = None  # why the pid may not be signalled; None: it may
 
     @property
     def key(self) -> str:
@@ -105,8 +114,12 @@ def process_rows(
     for sample in latest:
         fake = sample.device_id in simulated
         for process in sample.reading.processes or ():
-            details = None if fake else cached_details(process.pid)
-            usage = None if fake else cached_usage(process.pid)
+            check = None if fake else cached_check(process.pid, sample.vendor)
+            # a number that may name another process: what /proc says of it is not shown
+            hidden = fake or (check is not None and check.foreign)
+            details = None if hidden else cached_details(process.pid)
+            usage = None if hidden else cached_usage(process.pid)
+            name = None if check is not None and check.foreign else process.name
             charged = energy.process(sample.device_id, process.pid) if energy else None
             # no share from the driver: nothing is charged, and n/a says so better than 0 J
             has_share = process.sm_pct is not None
@@ -114,7 +127,7 @@ def process_rows(
                 ProcessRow(
                     sample.device_id,
                     process.pid,
-                    "(simulated)" if fake else printable(details.user) if details else None,
+                    "(simulated)" if fake else shown_text(details.user) if details else None,
                     process.kind,
                     process.gpu_mem_mib,
                     process.sm_pct,
@@ -122,10 +135,12 @@ def process_rows(
                     usage.cpu_pct if usage else None,
                     usage.rss_mib if usage else None,
                     usage.started_s if usage else None,
-                    printable((details.command if details else None) or process.name),
+                    shown_text((details.command if details else None) or name),
                     simulated=fake,
                     energy_j=charged.energy_j if charged and has_share else None,
                     avg_power_w=charged.avg_power_w if charged and has_share else None,
+                    vendor=sample.vendor,
+                    unverified=SIMULATED_REASON if fake else check.reason if check else None,
                 )
             )
     return rows
@@ -208,61 +223,6 @@ def running_time(started_s: float | None, now_s: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def send_signal(row: ProcessRow, sig: signal.Signals) -> str | None:
-    """Signal the process the row shows; None on success, else why not, in one line.
-
-    Only if it is still that process: its start time must be the one the row was shown with
-    (a pid reused while the question was open, or seen from another pid namespace, is refused),
-    and psutil checks again as it sends."""
-    if row.simulated:
-        return f"pid {row.pid} is a simulated process: there is nothing to signal"
-    if row.started_s is None:
-        return f"pid {row.pid}: cannot tell it is the process shown (its start time is unknown)"
-    try:
-        process = psutil.Process(row.pid)
-        if process.create_time() != row.started_s:
-            return f"pid {row.pid} is now another process: nothing sent"
-        process.send_signal(sig)
-    except psutil.NoSuchProcess:
-        return f"pid {row.pid} has already exited"
-    except psutil.AccessDenied:
-        owner = f" (it belongs to {row.user})" if row.user else ""
-        return f"no permission to signal pid {row.pid}{owner}: run gpuscope as that user or root"
-    return None
-
-
-class ConfirmSignal(ModalScreen[bool]):
-    """Asks before a signal is sent, naming the pid and the command."""
-
-    BINDINGS = [
-        Binding("y", "answer(True)", "Send"),
-        Binding("n,escape", "answer(False)", "Cancel"),
-    ]
-
-    def __init__(self, row: ProcessRow, sig: signal.Signals) -> None:
-        super().__init__()
-        self.row, self.sig = row, sig
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-dialog"):
-            yield Label(f"Send {self.sig.name} to pid {self.row.pid}?", id="confirm-title")
-            yield Static(escape(self.row.command or "(command unknown)"), id="confirm-command")
-            yield Static(f"user {escape(self.row.user or 'n/a')} · on {self.row.device_id}")
-            with Horizontal(id="confirm-buttons"):
-                yield Button(f"y  send {self.sig.name}", variant="error", id="confirm-yes")
-                yield Button("n  cancel", id="confirm-no")
-
-    def on_mount(self) -> None:
-        self.query_one("#confirm-no", Button).focus()  # enter alone never sends a signal
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm-yes")
-
-
 class ProcessTable(LineTable):
     """The process list: sorted, filtered, its highlight following its process; the command
     takes the width the other columns leave (the highlighted row's is shown whole below)."""
@@ -316,7 +276,7 @@ class ProcessTable(LineTable):
     def _cells(row: ProcessRow, now: float) -> tuple[str, ...]:
         return (
             row.device_id,
-            str(row.pid),
+            f"{row.pid}{UNVERIFIED_MARK}" if row.unverified else str(row.pid),
             row.user or fmt.NA,
             row.kind or fmt.NA,
             fmt.value(row.gpu_mem_mib, unit=" MiB"),
@@ -363,18 +323,7 @@ class ProcessTable(LineTable):
         if row is None:
             self.app.notify("no process selected", severity="warning")
             return
-        sig = signal.Signals[name]
-
-        def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-            why_not = send_signal(row, sig)
-            if why_not is None:
-                self.app.notify(f"sent {sig.name} to pid {row.pid}")
-            else:
-                self.app.notify(why_not, severity="error")
-
-        self.app.push_screen(ConfirmSignal(row, sig), answered)
+        ask_and_signal(self.app, row, signal.Signals[name])
 
 
 class FilterRequested(Message):
@@ -409,6 +358,8 @@ class ProcessesView(Vertical):
         yield Static("", id="process-detail")
 
     def show(self, rows: list[ProcessRow], note: str, unattributed: str = "") -> None:
+        if any(row.unverified for row in rows):
+            note = f"{note}\n{UNVERIFIED_NOTE}" if note else UNVERIFIED_NOTE
         self._set("#processes-note", escape(note))
         self._set("#processes-unattributed", escape(unattributed))
         self.query_one(ProcessTable).show(rows)
@@ -458,4 +409,6 @@ class ProcessesView(Vertical):
         text = ""
         if row is not None:
             text = f"[b]{row.pid}[/b] {escape(row.user or 'n/a')}: {escape(row.command or 'n/a')}"
+            if row.unverified:
+                text = f"[$warning]not signalled: {escape(row.unverified)}[/]\n{text}"
         self._set("#process-detail", text)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
@@ -22,6 +22,7 @@ from gpuscope.measurement.run_report import RunReport, report_cells
 from gpuscope.measurement.sweep import SweepRun, ran_out
 from gpuscope.telemetry.model import EnergySource
 from gpuscope.tui import formatting as fmt
+from gpuscope.tui.layout import CHROME_ROWS
 from gpuscope.tui.line_plot import Series, XAxis, device_colours, legend_line, plot_lines
 from gpuscope.tui.sweep_curves import legend_notes, sweep_axis, sweep_line, sweep_series
 from gpuscope.units import format_rate
@@ -38,6 +39,11 @@ RESULT_COLUMNS = (
     "params",
 )
 MAX_STATUS_LINES = 8
+MIN_STATUS_LINES = 2
+# Rows the plots keep however short the terminal: title, frame, 6 rows of data, the x axis's
+# ticks and label, and a 2-line legend. Run lines give way first; the results table, below,
+# scrolls into sight.
+PLOTS_MIN_ROWS = 13
 LABEL_MAX = 40  # a run's label column: as wide as the longest shown, up to this
 
 
@@ -104,8 +110,10 @@ def result_row(
     return tuple(cells[column] for column in RESULT_COLUMNS)
 
 
-class RunsView(Vertical):
-    """Everything the Workloads tab shows; ``show`` redraws from the runs and results given."""
+class RunsView(VerticalScroll):
+    """Everything the Workloads tab shows; ``show`` redraws from the runs and results given.
+    On a short terminal the plots keep ``PLOTS_MIN_ROWS``, fewer runs are listed, and the
+    results table scrolls into sight."""
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -127,6 +135,15 @@ class RunsView(Vertical):
         self._shown_results = 0
         self._plotted: object = None
 
+    def on_mount(self) -> None:
+        self.query_one("#runs-plots").styles.min_height = PLOTS_MIN_ROWS
+
+    def status_lines(self) -> int:
+        """How many run lines fit above plots of ``PLOTS_MIN_ROWS`` (the hint takes one). From
+        the terminal's height: this tab's own is not laid out yet when a resize redraws it."""
+        height = self.app.size.height - CHROME_ROWS
+        return max(MIN_STATUS_LINES, min(MAX_STATUS_LINES, height - 1 - PLOTS_MIN_ROWS))
+
     def show(
         self,
         runs: Sequence[MeasuredRun],
@@ -142,7 +159,7 @@ class RunsView(Vertical):
             return  # composed after, or taken down before, a timer's redraw: the next one draws
         now = time.monotonic()  # the clock events are stamped with on arrival
         lines = [sweep_line(w) for w in sweeps if not w.finished or w is shown][-2:]
-        latest = runs[-(MAX_STATUS_LINES - len(lines)) :]
+        latest = runs[-max(1, self.status_lines() - len(lines)) :]
         width = min(LABEL_MAX, max((len(status_label(run)) for run in latest), default=0))
         lines += [run_line(run, simulated, now, width) for run in latest]
         shown_status.update("\n".join(lines) or "No runs yet: press w.")

@@ -216,19 +216,29 @@ class LogScale:
     """Decades ``low`` to ``high`` (powers of ten) across ``width`` cells.
 
     The lowest decade sits at least a quarter decade below the smallest value, so every value
-    > 0 has a bar (and at least one eighth of a cell), whatever the gap to the largest.
+    > 0 has a bar (and at least one eighth of a cell), whatever the gap to the largest. Each
+    decade's label starts at its tick; so that the top decade's label fits too, the top decade
+    stands at least that label's length before the right edge, and no bar goes past it.
     """
 
     low: int
     high: int
     width: int
 
+    @property
+    def span(self) -> int:
+        """Cells from the lowest decade's tick to the highest's: a whole number of cells a
+        decade where the width allows, so every tick stands exactly at its value."""
+        room = max(1, self.width - len(decade_label(self.high)))
+        decades = self.high - self.low
+        return room // decades * decades if room >= decades else room
+
     def cells(self, value: float | None) -> float:
         """Bar length in cells: 0 for None or <= 0, else at least 1/8."""
         if value is None or value <= 0 or self.width <= 0:
             return 0.0
-        span = (math.log10(value) - self.low) / (self.high - self.low)
-        return max(0.125, min(1.0, span) * self.width)
+        fraction = (math.log10(value) - self.low) / (self.high - self.low)
+        return max(0.125, min(1.0, fraction) * self.span)
 
     def bar(self, value: float | None) -> str:
         """The bar for ``value``, ``width`` characters wide (blank-padded), in eighth blocks."""
@@ -238,23 +248,27 @@ class LogScale:
         return text + " " * (self.width - len(text))
 
     def decade_column(self, decade: int) -> int:
-        """The cell a decade's tick stands at (the last cell for the top decade)."""
-        return min(self.width - 1, round((decade - self.low) / (self.high - self.low) * self.width))
+        """The cell a decade's tick stands at: where a bar of exactly 10^decade ends."""
+        return round((decade - self.low) / (self.high - self.low) * self.span)
 
     def tick_line(self) -> str:
         """Decade labels (``1``, ``10``, ``1k``, ``0.1``) each starting at its decade's column,
-        ``width`` characters wide; a label that would run into the one before is left out."""
+        ``width`` characters wide; a label that would run into the one before is left out (the
+        top decade's never is: it is the scale's end)."""
         line = [" "] * self.width
-        free_from = 0
+        placed: list[tuple[int, str]] = []  # (column, label), a space at least between two
+
+        def free(column: int) -> bool:
+            return not placed or column > placed[-1][0] + len(placed[-1][1])
+
         for decade in range(self.low, self.high + 1):
-            label = decade_label(decade)
-            column = self.decade_column(decade)
-            if column + len(label) > self.width:  # the last label ends at the right edge
-                column = self.width - len(label)
-            if column < free_from or column < 0:
-                continue
-            line[column : column + len(label)] = list(label)
-            free_from = column + len(label) + 1
+            label, column = decade_label(decade), self.decade_column(decade)
+            while decade == self.high and not free(column):
+                placed.pop()  # the top label wins over the one it would touch
+            if free(column):
+                placed.append((column, label))
+        for column, label in placed:
+            line[column : column + len(label)] = list(label[: self.width - column])
         return "".join(line)
 
 
