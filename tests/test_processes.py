@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from gpuscope.telemetry.processes import (
     forget_exited,
     host_usage,
     process_details,
+    process_name,
 )
 
 
@@ -79,3 +81,21 @@ def test_a_process_we_may_not_read_keeps_none_and_is_not_read_on_every_sample(mo
     assert reads == [me]
     host_usage(me, now_s=processes.USAGE_PERIOD_S)  # tried again at the usual pace
     assert reads == [me, me]
+
+
+def test_inside_a_container_a_host_pid_names_no_local_process(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22: NVML lists host pids; in a container of its own pid namespace the same number
+    names an unrelated local process, whose name, user and command ``record --processes`` and
+    the panels showed as the GPU's. There they are unknown (n/a), never another process's."""
+    from gpuscope.telemetry import process_signals
+
+    me = psutil.Process().pid
+    forget_exited(alive=set())
+    processes._names.pop(me, None)
+    monkeypatch.setattr(process_signals, "HOST_PID_NAMESPACE", "pid:[not-this-one]")
+    assert process_name(me) is None
+    assert process_details(me) == processes.ProcessDetails(None, None)
+    forget_exited(alive=set())
+    processes._names.pop(me, None)
+    monkeypatch.setattr(process_signals, "HOST_PID_NAMESPACE", os.readlink("/proc/self/ns/pid"))
+    assert process_name(me) is not None and process_details(me).command is not None

@@ -71,6 +71,13 @@ def _nspid(proc: Path, pid: int) -> tuple[int, ...]:
     return ()
 
 
+def host_pids_are_ours(proc: Path = PROC) -> bool:
+    """Whether a pid a GPU lists (a host pid) names the process this ``/proc`` shows under it:
+    only where gpuscope runs in the host's pid namespace (rule 1). Elsewhere (a container) what
+    ``/proc`` says of that number (its name, user, command) is another process's."""
+    return _link(proc / "self" / "ns" / "pid") == HOST_PID_NAMESPACE
+
+
 def namespace_check(pid: int, proc: Path = PROC) -> Unverified | None:
     """None if the GPU's ``pid`` names the process /proc shows under that number (rules 1-2)."""
     ours = _link(proc / "self" / "ns" / "pid")

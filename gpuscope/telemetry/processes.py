@@ -12,14 +12,15 @@ from dataclasses import dataclass
 import psutil
 
 from gpuscope.telemetry.model import Vendor
-from gpuscope.telemetry.process_signals import Unverified, verify
+from gpuscope.telemetry.process_signals import Unverified, host_pids_are_ours, verify
 
 _MAX_CACHED = 4096
 _names: dict[int, str | None] = {}
 
 
 def process_name(pid: int) -> str | None:
-    """The process's name, or None if it has exited or we may not see it.
+    """The process's name, or None if it has exited, we may not see it, or the GPU's host pid
+    may name another process here (gpuscope in a container: ``host_pids_are_ours``).
 
     Cached per pid: a GPU process list is re-read every sample and a name lookup is a syscall.
     A recycled pid could keep a stale name until the cache is cleared (bounded, so it is).
@@ -28,10 +29,10 @@ def process_name(pid: int) -> str | None:
         return _names[pid]
     if len(_names) >= _MAX_CACHED:
         _names.clear()
-    try:
-        name: str | None = psutil.Process(pid).name()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        name = None
+    name: str | None = None
+    if host_pids_are_ours():
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            name = psutil.Process(pid).name()
     _names[pid] = name
     return name
 
@@ -51,13 +52,16 @@ _details: dict[int, ProcessDetails] = {}
 
 
 def process_details(pid: int) -> ProcessDetails:
-    """User and command line of ``pid``, read once while GPUs list it. Reads /proc: call it off
+    """User and command line of ``pid``, read once while GPUs list it; both None where the GPU's
+    host pid may name another process here (``host_pids_are_ours``). Reads /proc: call it off
     any UI thread (the TUI calls it from a sampler listener)."""
     cached = _details.get(pid)
     if cached is not None:
         return cached
     user = command = None
     try:
+        if not host_pids_are_ours():
+            raise psutil.NoSuchProcess(pid)  # a number that names someone else here
         process = psutil.Process(pid)
         with contextlib.suppress(psutil.AccessDenied, psutil.ZombieProcess):
             user = process.username()
