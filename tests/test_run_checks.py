@@ -23,10 +23,10 @@ from gpuscope.workloads.api import (
     Work,
     WorkloadError,
     as_work,
-    clean_facts,
 )
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.events import FirstStep, Started, WarmupDone
+from gpuscope.workloads.facts import clean_facts
 from gpuscope.workloads.registry import WorkloadRef, find_workloads
 from gpuscope.workloads.runner import RUN_SILENCE_S, HangLimits
 from gpuscope.workloads.torch_probe import TorchFacts, check_device, known_torch_facts
@@ -198,7 +198,7 @@ def test_a_float_param_refuses_nan_and_infinity() -> None:
         ('Param("n", None)', "default of 'n' must be int, float, str or bool"),
         ('Param("device", "x")', "parameter 'device' has the name of a gpuscope bench option"),
         ('Param("duration", 1.0)', "has the name of a gpuscope bench option (--duration)"),
-        ('Param("my-size", 1)', "must be a Python identifier"),
+        ('Param("my-size", 1)', "must be an ASCII Python identifier"),
         ('Param("scale", float("nan"))', "default of 'scale' is not valid"),
         ('Param("n", 0, minimum=1)', "default of 'n' is not valid: n must be at least 1"),
         ('Param("mode", "a", choices=("a", 2))', "choices of 'mode' must all have the default's"),
