@@ -34,11 +34,11 @@ def stdout_closed() -> bool:
     return False
 
 
-def check_stdout(remedy: str = "send it to a file or a pipe") -> None:
-    """CommandFailed if stdout is closed: the answer would have nowhere to go, so nothing is
-    run. ``remedy`` ends the line: what the user can do instead."""
+def check_stdout(what: str = "the results", remedy: str = "send it to a file or a pipe") -> None:
+    """CommandFailed if stdout is closed: ``what`` the command writes there would have nowhere
+    to go, so nothing is run. ``remedy`` ends the line: what the user can do instead."""
     if stdout_closed():
-        raise CommandFailed(f"stdout is closed: the results would have nowhere to go ({remedy})")
+        raise CommandFailed(f"stdout is closed: {what} would have nowhere to go ({remedy})")
 
 
 def print_or_fail(show: Callable[[], None], command: str) -> int:
