@@ -7,19 +7,33 @@ In-process: ``measure_at_once(monkeypatch)``. As a user runs it (a closed or bro
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 import pytest
 
 from gpuscope.commands import suite
 from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.sampler import Sampler
 from tests.compare_runs import measured
 
 RATE = 2e9  # units/s: "2 GFLOP/s" for the gemm item
 
 
-def _measured_at_once(run: MeasuredRun, *_: Any) -> None:
-    """``drive_one``'s part: the run ends with a whole result at ``RATE``."""
+def _measured_at_once(run: MeasuredRun, bench: Any, sampler: Sampler, *_: Any) -> None:
+    """``drive_one``'s part: the run ends with a whole result at ``RATE`` once the sampler has
+    ticked (so the suite's recording, its first listener, has written that tick, or failed)."""
+    ticked = threading.Event()
+
+    def tick(samples: Any) -> None:
+        ticked.set()
+
+    sampler.subscribe(tick)
+    try:
+        if not ticked.wait(30):
+            raise AssertionError(f"the sampler did not tick in 30 s: {sampler.error!r}")
+    finally:
+        sampler.unsubscribe(tick)
     run.report = measured(run.workload.name, run.device, None, RATE, None, run.params).report
 
 
