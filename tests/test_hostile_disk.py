@@ -334,6 +334,53 @@ def test_a_faked_full_disk_under_the_processes_file_names_that_file(
         assert len(list(csv.reader(handle))) >= 3  # and the device rows too
 
 
+# -- the UI's recording and saved results --------------------------------------------------------
+
+
+async def test_the_ui_says_a_failed_recording_or_save_as_every_command_does(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Review of issue 22: the UI said only the system's reason ("No space left on device"),
+    not the file, where every command says ``write_error``'s one line."""
+    from tests.compare_runs import measured
+    from tests.tui_support import make_app, ready, tick
+
+    full, read_only = tmp_path / "full", tmp_path / "ro"
+    full.mkdir()
+    read_only.mkdir()
+    disk = FakeDisk(monkeypatch, full, writes_left=1)  # the recording's header, then no room
+    FakeDisk(monkeypatch, read_only, read_only=True)
+    app = make_app(record_dir=full)
+
+    def said() -> list[str]:
+        return [str(n.message) for n in app._notifications]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("r")
+        assert app.recording is not None
+        path = app.recording.path
+        await tick(pilot, 2)
+        assert f"recording stopped: disk full while writing {path}; whole rows kept" in said()
+        disk.writes_left = 0  # not even a header now
+        await pilot.press("r")
+        assert f"cannot record: disk full while writing {full}" in said()
+        app.setup.record_dir = read_only
+        await pilot.press("r")
+        assert any(
+            line.startswith(f"cannot record: cannot write {read_only / 'gpuscope-'}")
+            and line.endswith(".csv: Read-only file system")
+            for line in said()
+        ), said()
+        app.reports.append(measured("gemm", "cpu", None, 1e9, None, {"size": 64}).report)
+        await pilot.press("s")
+        assert any(
+            line.startswith(f"cannot save results: cannot write {read_only / 'gpuscope-results-'}")
+            and line.endswith(".csv: Read-only file system")
+            for line in said()
+        ), said()
+
+
 # -- the sampling interval ----------------------------------------------------------------------
 
 

@@ -228,11 +228,11 @@ def _report(
     """``report.html`` from the results and the recording (one with no rows says nothing);
     why the disk said no, or None. Inputs the report refuses are said here, in one line: the
     results are saved, and the exit code is the measuring's."""
-    inputs = (results,)
+    inputs = [results]
     if recording is not None and recording.rows_written:
-        inputs = (results, recording.path)
+        inputs.append(recording.path)
     try:
-        run_report(ReportOptions(inputs, folder / "report.html", title="gpuscope suite"))
+        run_report(ReportOptions(tuple(inputs), folder / "report.html", title="gpuscope suite"))
     except (OutputError, CommandFailed) as exc:
         return str(exc)
     except UsageError as exc:
