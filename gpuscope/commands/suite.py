@@ -206,7 +206,8 @@ def _finish(
         lost = str(exc)
     printed = print_or_fail(lambda: print_reports(outcome.reports, "table"), "suite")
     if lost is None:
-        lost = _report(options.output_dir, results, recording, saved)
+        made, lost = _report(options.output_dir, results, recording)
+        saved += ["report"] if made else []
     took = options.budget_s - (deadline - time.monotonic())
     counts = ", ".join(
         f"{sum(i.status is s for i in items)} {s.value}"
@@ -223,23 +224,22 @@ def _finish(
 
 
 def _report(
-    folder: Path, results: Path, recording: RecordingFile | None, saved: list[str]
-) -> str | None:
-    """``report.html`` from the results and the recording (one with no rows says nothing);
-    why the disk said no, or None. Inputs the report refuses are said here, in one line: the
-    results are saved, and the exit code is the measuring's."""
+    folder: Path, results: Path, recording: RecordingFile | None
+) -> tuple[bool, str | None]:
+    """``report.html`` from the results and the recording (one with no rows says nothing):
+    whether it was made, and why the disk said no (or None). Inputs the report refuses are
+    said here, in one line: the results are saved, and the exit code is the measuring's."""
     inputs = [results]
     if recording is not None and recording.rows_written:
         inputs.append(recording.path)
     try:
         run_report(ReportOptions(tuple(inputs), folder / "report.html", title="gpuscope suite"))
     except (OutputError, CommandFailed) as exc:
-        return str(exc)
+        return False, str(exc)
     except UsageError as exc:
         print(f"gpuscope suite: no report: {one_line(str(exc))}", file=sys.stderr)
-        return None
-    saved.append("report")
-    return None
+        return False, None
+    return True, None
 
 
 def _and(names: list[str]) -> str:
