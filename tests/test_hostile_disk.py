@@ -1,8 +1,10 @@
 """A careless world on disk: a full disk, a read-only folder, odd config files. ``record``,
 ``suite`` and every command that reads the config lose nothing they measured and fail in one line.
 
-A full disk and a read-only folder are real: a tiny tmpfs (``mount -t tmpfs``), which needs root;
-without it those tests are skipped. Nothing here fakes the kernel's answers.
+A full disk and a read-only folder are real where they can be: a tiny tmpfs (``mount -t tmpfs``),
+which needs root; without it those tests are skipped. So that every machine tests the same paths,
+``FakeDisk`` gives the kernel's answers (ENOSPC, EROFS) through ``os`` itself, where the code under
+test meets them; those tests run everywhere, measuring at once (tests/suite_fakes.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gpuscope.cli import main
 from gpuscope.config import load_config
 from gpuscope.errors import UsageError
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
+from tests.suite_fakes import measure_at_once
 
 GPUSCOPE = [sys.executable, "-m", "gpuscope"]
 
@@ -42,10 +45,17 @@ def _unmount(where: Path) -> None:
     subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
+@pytest.fixture(params=["tmpfs", "faked"])
+def full_disk(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A folder on a filesystem with no byte left: a file can be made, not written to."""
     disk = tmp_path / "full"
+    if request.param == "faked":
+        disk.mkdir()
+        FakeDisk(monkeypatch, disk)
+        yield disk
+        return
     _mount_tmpfs(disk, "size=64k")
     try:
         filler = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
@@ -72,11 +82,18 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         _unmount(disk)
 
 
-@pytest.fixture
-def read_only(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+@pytest.fixture(params=["real", "faked"])
+def read_only(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, str]]:
     """An empty folder that takes no new file, and the reason the system gives: a read-only
-    tmpfs as root (whom chmod does not stop), else a folder of mode 0o555."""
+    tmpfs as root (whom chmod does not stop), else a folder of mode 0o555; or faked."""
     folder = tmp_path / "ro"
+    if request.param == "faked":
+        folder.mkdir()
+        FakeDisk(monkeypatch, folder, read_only=True)
+        yield folder, "Read-only file system"
+        return
     if os.geteuid() != 0:
         folder.mkdir(mode=0o555)
         yield folder, "Permission denied"
@@ -87,6 +104,61 @@ def read_only(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         yield folder, "Read-only file system"
     finally:
         _unmount(folder)
+
+
+class FakeDisk:
+    """``folder`` on a filesystem that says ``error`` (ENOSPC: full; EROFS: remounted read-only)
+    for every write after the first ``writes_left`` to files in it, as ``os.write`` or
+    ``os.fsync`` would. ``read_only``: it takes no new file at all (``os.open`` says EROFS, and
+    ``os.statvfs`` flags it read-only, as a read-only mount does)."""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, folder: Path, error: int = errno.ENOSPC,
+        writes_left: int = 0, read_only: bool = False,
+    ) -> None:  # fmt: skip
+        self.folder, self.error, self.writes_left = folder.absolute(), error, writes_left
+        self.read_only = read_only
+        self.fds: set[int] = set()
+        self._real = {name: getattr(os, name) for name in ("open", "write", "fsync", "statvfs")}
+        for name in self._real:
+            monkeypatch.setattr(os, name, getattr(self, f"_{name}"))
+
+    def _inside(self, path: object) -> bool:
+        where = Path(os.fsdecode(os.fspath(path))).absolute()  # type: ignore[arg-type]
+        return where == self.folder or self.folder in where.parents
+
+    def _open(self, path: object, flags: int, *args: object, **kwargs: object) -> int:
+        writing = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if writing and self.read_only and self._inside(path):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        fd: int = self._real["open"](path, flags, *args, **kwargs)
+        self.fds.discard(fd)  # a number used again, perhaps elsewhere
+        if writing and self._inside(path):
+            self.fds.add(fd)
+        return fd
+
+    def _refuse(self, fd: int) -> None:
+        if fd in self.fds:
+            if self.writes_left <= 0:
+                raise OSError(self.error, os.strerror(self.error))
+            self.writes_left -= 1
+
+    def _write(self, fd: int, data: bytes) -> int:
+        self._refuse(fd)
+        written: int = self._real["write"](fd, data)
+        return written
+
+    def _fsync(self, fd: int) -> None:
+        self._refuse(fd)
+        self._real["fsync"](fd)
+
+    def _statvfs(self, path: object) -> os.statvfs_result:
+        real: os.statvfs_result = self._real["statvfs"](path)
+        if not (self.read_only and self._inside(path)):
+            return real
+        fields = list(real)
+        fields[8] |= os.ST_RDONLY  # f_flag
+        return os.statvfs_result(fields)
 
 
 def one_line(err: str) -> str:
@@ -168,12 +240,9 @@ def test_suite_on_a_full_disk_prints_its_results_and_says_what_was_lost(
     """Issue 22: every result was lost: the recording stopped silently, suite.json was left at
     0 bytes and the command ended in ``internal error: OSError``."""
     pytest.importorskip("torch")
-    from gpuscope.commands import suite
-
-    monkeypatch.setattr(suite, "SUITE", (suite.SuiteItem("gemm", {"dtype": "fp32", "size": 64}),))
-    monkeypatch.setattr(suite, "START_UP_S", 2.0)
+    measure_at_once(monkeypatch)
     out = full_disk / "suite"
-    assert main(["suite", "--budget", "12", "--devices", "cpu", "-o", str(out)]) == 1
+    assert main(["suite", "--budget", "6", "--devices", "cpu", "-o", str(out)]) == 1
     captured = capsys.readouterr()
     assert "gemm" in captured.out and "FLOP/s" in captured.out  # the results, on stdout first
     err = captured.err.strip().splitlines()
@@ -210,6 +279,106 @@ def test_a_suite_whose_disk_fills_mid_way_says_so_once_and_measures_on(
     assert any(": measured: " in line for line in err) and "FLOP/s" in captured.out
     assert (out / "record.csv").read_text().endswith("\n")  # the rows it took are whole
     assert err[-1] == f"gpuscope suite: disk full while writing {out / 'suite.json'}", err
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (errno.ENOSPC, "disk full while writing {}"),
+        (errno.EROFS, "cannot write {}: Read-only file system"),
+    ],
+    ids=["full", "remounted-read-only"],
+)
+def test_a_suite_whose_faked_disk_fails_mid_way_says_so_once_and_keeps_its_results(
+    tmp_path: Path, monkeypatch, capsys, error: int, said: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The disk says no after the recording's header: the recording stops (said once, naming
+    its file), the suite goes on, and its results are on stdout though suite.json failed."""
+    pytest.importorskip("torch")
+    measure_at_once(monkeypatch)
+    out = tmp_path / "suite"
+    out.mkdir()
+    FakeDisk(monkeypatch, out, error, writes_left=1)  # record.csv's header, then nothing
+    assert main(["suite", "--budget", "6", "--devices", "cpu", "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "internal error" not in captured.err and "Traceback" not in captured.err
+    err = captured.err.strip().splitlines()
+    assert [line for line in err if "recording stopped" in line] == [
+        f"gpuscope suite: recording stopped: {said.format(out / 'record.csv')}; 0 rows kept; "
+        "the suite goes on"
+    ], err
+    assert any(": measured: " in line for line in err) and "FLOP/s" in captured.out
+    assert (out / "record.csv").read_text().count("\n") == 1  # its header, whole
+    assert err[-1] == f"gpuscope suite: {said.format(out / 'suite.json')}", err
+    assert sorted(p.name for p in out.iterdir()) == ["record.csv"]  # no temp file left
+
+
+def test_a_faked_full_disk_under_the_processes_file_names_that_file(
+    install_nvml, tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """As ``test_a_full_disk_under_the_processes_file_names_that_file``, on every machine."""
+    install_nvml([FakeGpu(power=Ramp(300.0), processes=[(100, 512 * 1024 * 1024)])])
+    small = tmp_path / "small"
+    small.mkdir()
+    FakeDisk(monkeypatch, small, writes_left=3)  # the header and two ticks' rows
+    out, procs = tmp_path / "rec.csv", small / "procs.csv"
+    args = ["record", "-o", str(out), "--processes", str(procs), "-d", "30", "-i", "0.05"]
+    started = time.monotonic()
+    assert main([*args, "--devices", "nvidia"]) == 1
+    assert time.monotonic() - started < 20  # stopped when the disk filled, not at -d
+    line = one_line(capsys.readouterr().err)
+    assert line.endswith(f"disk full while writing {procs}; rows up to the last whole one are kept")
+    with procs.open(newline="") as handle:
+        assert len(list(csv.reader(handle))) == 3  # the header and the two ticks that fitted
+    with out.open(newline="") as handle:
+        assert len(list(csv.reader(handle))) >= 3  # and the device rows too
+
+
+# -- the UI's recording and saved results --------------------------------------------------------
+
+
+async def test_the_ui_says_a_failed_recording_or_save_as_every_command_does(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Review of issue 22: the UI said only the system's reason ("No space left on device"),
+    not the file, where every command says ``write_error``'s one line."""
+    from tests.compare_runs import measured
+    from tests.tui_support import make_app, ready, tick
+
+    full, read_only = tmp_path / "full", tmp_path / "ro"
+    full.mkdir()
+    read_only.mkdir()
+    disk = FakeDisk(monkeypatch, full, writes_left=1)  # the recording's header, then no room
+    FakeDisk(monkeypatch, read_only, read_only=True)
+    app = make_app(record_dir=full)
+
+    def said() -> list[str]:
+        return [str(n.message) for n in app._notifications]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("r")
+        assert app.recording is not None
+        path = app.recording.path
+        await tick(pilot, 2)
+        assert f"recording stopped: disk full while writing {path}; whole rows kept" in said()
+        disk.writes_left = 0  # not even a header now
+        await pilot.press("r")
+        assert f"cannot record: disk full while writing {full}" in said()
+        app.setup.record_dir = read_only
+        await pilot.press("r")
+        assert any(
+            line.startswith(f"cannot record: cannot write {read_only / 'gpuscope-'}")
+            and line.endswith(".csv: Read-only file system")
+            for line in said()
+        ), said()
+        app.reports.append(measured("gemm", "cpu", None, 1e9, None, {"size": 64}).report)
+        await pilot.press("s")
+        assert any(
+            line.startswith(f"cannot save results: cannot write {read_only / 'gpuscope-results-'}")
+            and line.endswith(".csv: Read-only file system")
+            for line in said()
+        ), said()
 
 
 # -- the sampling interval ----------------------------------------------------------------------

@@ -164,6 +164,29 @@ def test_pipe_closed_by_reader_is_a_normal_stop() -> None:
     assert "Traceback" not in proc.stderr and proc.stderr == ""
 
 
+def test_record_with_stdout_closed_needs_it_only_for_the_rows(tmp_path: Path) -> None:
+    """Review of issue 22: ``record >&-`` was ``internal error: AttributeError``. With ``-o``
+    stdout is not needed: the rows go to the file as always."""
+    closed = {"stdout": None, "preexec_fn": lambda: __import__("os").close(1)}
+    done = subprocess.run(
+        [*GPUSCOPE, "record", "-d", "0.5", "-i", "0.1"], stderr=subprocess.PIPE, text=True,
+        timeout=30, **closed,  # type: ignore[call-overload]
+    )  # fmt: skip
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (
+        "gpuscope record: stdout is closed: the rows would have nowhere to go (name a file with -o)"
+    )
+    out = tmp_path / "rec.csv"
+    done = subprocess.run(
+        [*GPUSCOPE, "record", "-d", "0.5", "-i", "0.1", "-o", str(out)], stderr=subprocess.PIPE,
+        text=True, timeout=30, **closed,  # type: ignore[call-overload]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert any(row["device"] == "cpu" for row in assert_whole_rows(out))
+
+
 def test_headless_commands_never_import_textual_or_torch() -> None:
     code = (
         "import sys\nfrom gpuscope.cli import main\n"

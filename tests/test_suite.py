@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gpuscope.cli import main
 from gpuscope.commands import suite
+from gpuscope.errors import UsageError
+from tests.suite_fakes import measure_at_once
 
 pytest.importorskip("torch")
 
@@ -149,3 +155,96 @@ def test_the_report_says_which_items_the_budget_cut_short(tmp_path: Path) -> Non
     text = " ".join(results.text)
     assert "Measured for less than planned (1)" in text and "rnn (precision=best) on cpu" in text
     assert "gemm (dtype=best)" not in text
+
+
+# -- what becomes of the results: stdout, suite.json, the report --------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def suite_child(out: Path, **popen: Any) -> subprocess.CompletedProcess[str]:
+    """The suite as a user runs it, measuring at once (tests/suite_fakes.py)."""
+    args = ["--budget", "6", "--devices", "cpu", "-o", str(out)]
+    return subprocess.run(
+        [sys.executable, "-m", "tests.suite_fakes", *args], cwd=ROOT, stderr=subprocess.PIPE,
+        text=True, timeout=120, **popen,
+    )  # fmt: skip
+
+
+def saved_everything(out: Path, err: str) -> None:
+    assert "internal error" not in err and "Traceback" not in err, err
+    reports = json.loads((out / "suite.json").read_text())["reports"]
+    assert [(r["workload"], r["device"]) for r in reports] == [("gemm", "cpu")]
+    assert (out / "report.html").is_file()
+    summary = [line for line in err.splitlines() if line.startswith("gpuscope suite: 1 items in ")]
+    assert summary and summary[0].endswith(f"results, recording and report in {out}/"), err
+
+
+def test_a_suite_with_its_stdout_closed_saves_everything_and_says_nothing_of_it(
+    tmp_path: Path,
+) -> None:
+    """Review of issue 22: ``suite >&-`` ended in ``internal error: AttributeError`` as it
+    printed the table, before suite.json was written: every result was lost. The results go to
+    the folder; a closed stdout asks for no copy there."""
+    out = tmp_path / "suite"
+    done = suite_child(out, stdout=None, preexec_fn=lambda: os.close(1))
+    assert done.returncode == 0, done.stderr
+    saved_everything(out, done.stderr)
+    assert "cannot print" not in done.stderr and "stdout is closed" not in done.stderr
+
+
+def test_a_suite_whose_stdout_reader_left_saves_everything_and_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Review of issue 22: ``suite | head -1`` ended in ``internal error: BrokenPipeError``
+    before suite.json was written."""
+    out = tmp_path / "suite"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader left before the table came
+    try:
+        done = suite_child(out, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1, done.stderr  # as bench: the table did not reach its reader
+    saved_everything(out, done.stderr)
+    said = [line for line in done.stderr.splitlines() if "cannot print" in line]
+    assert said == ["gpuscope suite: cannot print the results: Broken pipe"], done.stderr
+
+
+def test_a_recording_with_no_rows_costs_neither_the_summary_nor_the_exit_code(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """Review of issue 22: a header-only record.csv made the report refuse its input (a
+    UsageError), so the suite ended with exit 2 and no summary line, though all was measured."""
+    from gpuscope.sinks.recording_file import RecordingFile
+
+    measure_at_once(monkeypatch)
+    monkeypatch.setattr(RecordingFile, "__call__", lambda self, samples: None)  # no row taken
+    out = tmp_path / "suite"
+    assert main(["suite", "--budget", "6", "--devices", "cpu", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "FLOP/s" in captured.out
+    assert (out / "record.csv").read_text().count("\n") == 1  # its header, no row
+    err = captured.err.strip().splitlines()
+    assert err[-1].startswith("gpuscope suite: 1 items in "), err
+    assert err[-1].endswith(f"results, recording and report in {out}/"), err
+    page = (out / "report.html").read_text()  # made from the results alone
+    assert "gemm (dtype=fp32, size=64) on cpu:" in page
+
+
+def test_a_report_that_refuses_its_inputs_is_one_line_and_the_suite_exits_as_it_measured(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    def refuse(options: Any) -> None:
+        raise UsageError(f"{options.inputs[-1]}: not a gpuscope file")
+
+    measure_at_once(monkeypatch)
+    monkeypatch.setattr(suite, "run_report", refuse)
+    out = tmp_path / "suite"
+    assert main(["suite", "--budget", "6", "--devices", "cpu", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "FLOP/s" in captured.out and (out / "suite.json").is_file()
+    err = captured.err.strip().splitlines()
+    assert f"gpuscope suite: no report: {out / 'record.csv'}: not a gpuscope file" in err, err
+    assert err[-1].startswith("gpuscope suite: 1 items in "), err
+    assert err[-1].endswith(f"results and recording in {out}/"), err

@@ -14,15 +14,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gpuscope.commands.bench_output import (
-    check_stdout,
     describe_catalog,
     failure_details,
-    print_or_fail,
     print_reports,
     print_sweep,
 )
 from gpuscope.commands.bench_progress import ProgressLine
 from gpuscope.commands.signals import stop_on_signals
+from gpuscope.commands.stdout import check_stdout, print_or_fail
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import UsageError
 from gpuscope.measurement.measured_run import MeasuredRun, new_run
@@ -114,7 +113,7 @@ def run_bench(options: BenchOptions) -> int:
     if options.list_only or options.plugin_files or options.workload not in catalog.workloads:
         catalog = find_workloads(plugin_files=options.plugin_files)
     if options.list_only:
-        return print_or_fail(lambda: print(describe_catalog(catalog)))
+        return print_or_fail(lambda: print(describe_catalog(catalog)), "bench")
     info = _choose(catalog, options.workload, options.debug)
     for shadowed in catalog.shadows_of(info.name):
         print(one_line(f"gpuscope bench: note: {shadowed.describe()}", 2000), file=sys.stderr)
@@ -143,10 +142,12 @@ def run_bench(options: BenchOptions) -> int:
             sampler.stop()
     if sweep is not None:
         printed = print_or_fail(
-            lambda: print_sweep(info.name, sweep, outcome.points, options.output_format)
+            lambda: print_sweep(info.name, sweep, outcome.points, options.output_format), "bench"
         )
     else:
-        printed = print_or_fail(lambda: print_reports(outcome.reports, options.output_format))
+        printed = print_or_fail(
+            lambda: print_reports(outcome.reports, options.output_format), "bench"
+        )
     for line in outcome.failures:
         print(printable(f"gpuscope bench: {line}").replace("\n", " "), file=sys.stderr)
     if printed:

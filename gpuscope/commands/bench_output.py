@@ -6,15 +6,11 @@ line printed here goes through ``safe_text`` once more, the last guard before a 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from gpuscope.errors import CommandFailed
 from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_errors import line_end
 from gpuscope.measurement.run_report import (
@@ -77,39 +73,6 @@ def print_reports(reports: list[RunReport], output_format: str) -> None:
 def _facts_text(facts: dict[str, Any]) -> str:
     """``batch=64, params=25557032``: each fact printable and short."""
     return ", ".join(f"{one_line(str(k), FACT_KEY_MAX)}={value_text(v)}" for k, v in facts.items())
-
-
-def check_stdout() -> None:
-    """CommandFailed if stdout is closed (``>&-``): the results would have nowhere to go, so
-    nothing is run. Python makes ``sys.stdout`` None then; a stream of Python's own (a test's
-    capture) has no descriptor and counts as open."""
-    stream = sys.stdout
-    try:
-        if stream is None:
-            raise OSError("closed")
-        os.fstat(stream.fileno())
-    except io.UnsupportedOperation:
-        return
-    except (OSError, ValueError):
-        raise CommandFailed(
-            "stdout is closed: the results would have nowhere to go (send it to a file or a pipe)"
-        ) from None
-
-
-def print_or_fail(show: Callable[[], None]) -> int:
-    """0 once ``show`` has printed and stdout took it all; else 1, and why on stderr (a pipe
-    whose reader left, a full disk under a redirect)."""
-    try:
-        show()
-        sys.stdout.flush()
-    except OSError as exc:
-        print(f"gpuscope bench: cannot print the results: {exc.strerror or exc}", file=sys.stderr)
-        with contextlib.suppress(OSError, ValueError):  # no second complaint as Python exits
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stdout.fileno())
-            os.close(null)
-        return 1
-    return 0
 
 
 SWEEP_COLUMNS = (

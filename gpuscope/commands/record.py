@@ -17,11 +17,18 @@ from dataclasses import dataclass
 
 from gpuscope.commands.selection import probe_selected
 from gpuscope.commands.signals import stop_on_signals
+from gpuscope.commands.stdout import check_stdout
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.sampler import Sampler, check_interval
-from gpuscope.sinks.output_files import NewOutputs, OutputError, check_new, write_error
+from gpuscope.sinks.output_files import (
+    STDOUT,
+    NewOutputs,
+    OutputError,
+    check_new,
+    write_error,
+)
 from gpuscope.sinks.process_rows import ProcessRows
 from gpuscope.sinks.recording import DeviceRows, RecordingSink, RowTable
 from gpuscope.telemetry.discover import parse_selectors
@@ -51,6 +58,8 @@ def _validate(options: RecordOptions) -> list[str]:
             check_seconds(options.duration_s, "--duration")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if options.output == STDOUT:
+        check_stdout("the rows", "name a file with -o")
     if options.processes == "-":
         raise UsageError("--processes needs a file (standard output is the device rows)")
     outputs = [options.output]

@@ -34,6 +34,7 @@ from gpuscope.commands.bench import (
 )
 from gpuscope.commands.bench_output import print_reports
 from gpuscope.commands.report import ReportOptions, run_report
+from gpuscope.commands.stdout import print_or_fail
 from gpuscope.commands.suite_recording import start_recording, watch_recording
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
@@ -41,6 +42,7 @@ from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, new_run
 from gpuscope.measurement.run_params import RunParams, run_params
 from gpuscope.measurement.run_report import params_text
 from gpuscope.measurement.targets import RunTarget, launch_targets
+from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.output_files import (
     OutputError,
@@ -56,6 +58,7 @@ from gpuscope.units import check_seconds, format_rate
 from gpuscope.workloads.api import BEST, WorkloadError
 from gpuscope.workloads.events import ErrorKind
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, bundled_workloads
+from gpuscope.workloads.runner import hold_standard_fds
 
 MIN_SHARE_S = 1.0  # a run measured for less than this says little
 SAMPLE_INTERVAL_S = 0.1
@@ -132,6 +135,9 @@ def run_suite(options: SuiteOptions, started_s: float | None = None) -> int:
     """``started_s``: when the command started (time.monotonic()); the budget counts from it."""
     deadline = (started_s if started_s is not None else time.monotonic()) + options.budget_s
     _check(options)
+    # A closed stdout's number goes to /dev/null, not to record.csv, which every run's child
+    # would inherit as its stdout; the table is then not printed (print_or_fail).
+    hold_standard_fds()
     catalog = bundled_workloads()
     cpu_model = cpu_power_model(options.cpu_tdp_w)
     outcome = Outcome()
@@ -186,22 +192,22 @@ def _finish(
     outcome: Outcome,
     recording: RecordingFile | None,
 ) -> int:
-    """The results first on stdout (nothing can lose them there), then saved, then the report;
-    a disk that says no costs what comes after it, in one line and exit 1."""
-    print_reports(outcome.reports, "table")
-    sys.stdout.flush()
+    """The results saved first (a stdout that fails cannot lose them), then on stdout (where a
+    disk that said no cannot), then the report. A disk that says no costs what comes after it,
+    said last in one line, exit 1; a stdout that fails, one line and exit 1; a report that
+    refuses its inputs, one line."""
     results = options.output_dir / "suite.json"
     saved = [] if recording is None else ["recording"]
     lost = None
     try:
         write_atomically(results, _results_json(outcome, items) + "\n")
         saved.insert(0, "results")
-        inputs = (results,) if recording is None else (results, recording.path)
-        report = options.output_dir / "report.html"
-        run_report(ReportOptions(inputs, report, title="gpuscope suite"))
-        saved.append("report")
-    except (OutputError, CommandFailed) as exc:
+    except OutputError as exc:
         lost = str(exc)
+    printed = print_or_fail(lambda: print_reports(outcome.reports, "table"), "suite")
+    if lost is None:
+        made, lost = _report(options.output_dir, results, recording)
+        saved += ["report"] if made else []
     took = options.budget_s - (deadline - time.monotonic())
     counts = ", ".join(
         f"{sum(i.status is s for i in items)} {s.value}"
@@ -213,9 +219,27 @@ def _finish(
           f"{counts}{where}", file=sys.stderr)  # fmt: skip
     if lost is not None:  # the last line, as every command's failure
         print(f"gpuscope suite: {lost}", file=sys.stderr)
-        return 130 if outcome.interrupted else 1
-    failed = any(i.status is ItemStatus.FAILED for i in items)
+    failed = lost is not None or printed != 0 or any(i.status is ItemStatus.FAILED for i in items)
     return 130 if outcome.interrupted else 1 if failed else 0
+
+
+def _report(
+    folder: Path, results: Path, recording: RecordingFile | None
+) -> tuple[bool, str | None]:
+    """``report.html`` from the results and the recording (one with no rows says nothing):
+    whether it was made, and why the disk said no (or None). Inputs the report refuses are
+    said here, in one line: the results are saved, and the exit code is the measuring's."""
+    inputs = [results]
+    if recording is not None and recording.rows_written:
+        inputs.append(recording.path)
+    try:
+        run_report(ReportOptions(tuple(inputs), folder / "report.html", title="gpuscope suite"))
+    except (OutputError, CommandFailed) as exc:
+        return False, str(exc)
+    except UsageError as exc:
+        print(f"gpuscope suite: no report: {one_line(str(exc))}", file=sys.stderr)
+        return False, None
+    return True, None
 
 
 def _and(names: list[str]) -> str:

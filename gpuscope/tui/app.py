@@ -32,6 +32,7 @@ from gpuscope.measurement.sweep import ran_out
 from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
+from gpuscope.sinks.output_files import write_error
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
@@ -385,8 +386,9 @@ class GpuscopeApp(App[int]):
             except RuntimeError as exc:
                 self.notify(str(exc), severity="warning")
                 return
-            except OSError as exc:
-                self.notify(f"cannot record: {exc.strerror or exc}", severity="error")
+            except OSError as exc:  # the file, if it was made; else the folder it was for
+                where = exc.filename or self.setup.record_dir
+                self.notify(f"cannot record: {write_error(where, exc)}", severity="error")
                 return
             self.notify(f"recording every device to {recording.path}")
         self._update_header()
@@ -394,7 +396,7 @@ class GpuscopeApp(App[int]):
     def _check_recording(self) -> None:
         recording = self.session.failed_recording()
         if recording is not None and recording.error is not None:
-            why = recording.error.strerror or str(recording.error)
+            why = write_error(recording.path, recording.error)
             self.notify(f"recording stopped: {why}; whole rows kept", severity="error", timeout=10)
 
     # -- workloads ----------------------------------------------------------------------------
@@ -455,7 +457,8 @@ class GpuscopeApp(App[int]):
             try:
                 path = self.session.save_results()
             except OSError as exc:
-                self.notify(f"cannot save results: {exc.strerror or exc}", severity="error")
+                where = exc.filename or self.setup.record_dir
+                self.notify(f"cannot save results: {write_error(where, exc)}", severity="error")
                 return
             self.notify(f"saved {len(self.reports)} result(s) to {path}; making the report…")
         self.session.save_report(self._report_done)
