@@ -36,7 +36,7 @@ from gpuscope.report.document import write_report
 from gpuscope.report.inputs import ReportInputError, load_inputs
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
-from gpuscope.sinks.output_files import create_stamped
+from gpuscope.sinks.output_files import create_stamped, write_error, write_stamped
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
 from gpuscope.sinks.scrape_server import ScrapeServer
@@ -343,10 +343,11 @@ class Session:
 
     def save_results(self) -> Path:
         """The results table to a new CSV in the record folder; OSError if it cannot be written."""
-        path, fd = create_stamped(self.setup.record_dir, "gpuscope-results")
-        with os.fdopen(fd, "w", newline="") as stream:
-            write_reports_csv(self.reports, stream)
-        return path
+        reports = list(self.reports)
+        folder = self.setup.record_dir
+        return write_stamped(
+            folder, "gpuscope-results", "csv", lambda f: write_reports_csv(reports, f)
+        )
 
     def save_report(self, done: Callable[[Path | None, str | None], None]) -> None:
         """The results as JSON (each sweep in a file of its own, as ``bench --sweep --json``)
@@ -371,11 +372,16 @@ class Session:
                 for walk, points, finished in sweeps:
                     text = sweep_json(walk.workload, walk.sweep, points, finished)
                     inputs.append(_new_file(folder, "gpuscope-sweep", text))
-                report, fd = create_stamped(folder, "gpuscope-report", "html")
+                report, fd = create_stamped(folder, "gpuscope-report", "html")  # its name, held
                 os.close(fd)
-                write_report(load_inputs([*inputs, *(r for r in recordings if r.exists())]), report)
+                try:
+                    made = load_inputs([*inputs, *(r for r in recordings if r.exists())])
+                    write_report(made, report)
+                except BaseException:
+                    report.unlink(missing_ok=True)  # no empty page left for a report
+                    raise
             except OSError as exc:
-                done(None, f"cannot save the report: {exc.strerror or exc}")
+                done(None, f"cannot save the report: {write_error(exc.filename or folder, exc)}")
             except ReportInputError as exc:
                 done(None, f"cannot make the report: {exc}")
             else:
@@ -419,10 +425,7 @@ class Session:
 
 
 def _new_file(folder: Path, stem: str, text: str) -> Path:
-    path, fd = create_stamped(folder, stem, "json")
-    with os.fdopen(fd, "w") as stream:
-        stream.write(text + "\n")
-    return path
+    return write_stamped(folder, stem, "json", lambda stream: stream.write(text + "\n"))
 
 
 def step_choice(choices: Sequence[float], current: float, step: int) -> float:

@@ -447,3 +447,28 @@ def test_a_deep_or_huge_config_is_one_line(tmp_path: Path, text: str, message: s
         load_config(path)
     assert message in str(caught.value) and str(path) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_results_and_a_report_the_disk_refuses_midway_leave_no_half_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review of issue 22: the UI's saved results (``s``) were written into a stamped file with
+    no clean-up, so a disk that filled midway left half a CSV to be taken for results; a report
+    that could not be made left its empty page."""
+    import threading
+
+    from gpuscope.session import Session, SessionSetup
+    from tests.compare_runs import measured
+
+    s = Session(SessionSetup(record_dir=tmp_path))
+    s.reports.append(measured("gemm", "cpu", None, 1e9, None, {"size": 64}).report)
+    FakeDisk(monkeypatch, tmp_path, writes_left=0)
+    with pytest.raises(OSError):
+        s.save_results()
+    said: list[str | None] = []
+    done = threading.Event()
+    s.save_report(lambda _report, why: (said.append(why), done.set()))
+    assert done.wait(60), "the report never ended"
+    assert said[0] is not None and "disk full" in said[0]
+    assert list(tmp_path.iterdir()) == []
+    s.close()

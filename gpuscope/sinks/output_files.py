@@ -24,8 +24,10 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 STDOUT = "-"
 
@@ -52,6 +54,25 @@ def create_stamped(directory: Path, name: str, extension: str = "csv") -> tuple[
             return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             suffix += 1
+
+
+def write_stamped(
+    directory: Path, name: str, extension: str, write: Callable[[TextIO], object]
+) -> Path:
+    """A new stamped file (``create_stamped``) that ``write`` fills, whole or absent: if the
+    disk says no midway (full, remounted read-only) the part written is removed before the
+    OSError goes on, so no half a file is left to be taken for results."""
+    path, fd = create_stamped(directory, name, extension)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    return path
 
 
 def _refusal(folder: Path) -> str | None:
