@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
+from typing import Any
 
 from gpuscope.safe_text import one_line, printable
 from gpuscope.workloads.child import RunSpec, child_main
@@ -292,7 +293,7 @@ class _EventUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{one_line(module, 60)}.{one_line(name, 60)} is no event")
 
 
-def _receive(conn: Connection) -> object:
+def _receive(conn: Connection) -> Any:  # checked by _malformed, as recv()'s was
     """The child's next message, read only if it takes at most ``MAX_MESSAGE_BYTES``
     (``_TooLong`` otherwise: the rest of it stays in the pipe, and the child is killed)."""
     try:
