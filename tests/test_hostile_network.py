@@ -30,7 +30,7 @@ import pytest
 
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.exporter import start_exporter
-from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits
+from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits, head_end
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.exposition import MAX_DEVICES
 from gpuscope.telemetry.remote import RemoteDevice, RemoteHost
@@ -421,6 +421,40 @@ def test_malformed_requests_get_a_status_and_a_close(
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 " + status)
+
+
+@pytest.mark.parametrize("blank", [b"\r\n\r\n", b"\n\n", b"\r\n\n", b"\n\r\n"])
+def test_the_head_end_is_found_across_reads_by_looking_at_the_new_bytes_only(blank: bytes) -> None:
+    """A head dripped a byte a time was searched from its start on every read: 16,384 reads of
+    a 16 KiB head rescanned it 16,384 times. Only where the new bytes can end it is searched."""
+    head = b"GET /metrics HTTP/1.1\r\nX-A: 1" + blank
+    for split in range(1, len(head)):  # the blank line cut between two reads at every point
+        assert head_end(bytearray(head), len(head) - split) == len(head) - len(blank)
+    old_blank = bytearray(b"GET / HTTP/1.1\r\n\r\n" + b"x" * 100)
+    assert head_end(old_blank, 1) is None  # bytes read before are not searched again
+
+
+def test_a_head_dripped_a_byte_at_a_time_is_served_and_one_over_the_cap_refused() -> None:
+    limits = ServerLimits(head_timeout_s=60.0, max_connections=32)  # however slow the machine
+    server = ScrapeServer("127.0.0.1", 0, lambda accept: (b"ok\n", "text/plain"), limits)
+    server.start()
+    start = b"GET /metrics HTTP/1.1\r\nX-Pad: "
+    whole = start + b"a" * (limits.max_head_bytes - len(start) - 4) + b"\r\n\r\n"
+    over = start + b"a" * (limits.max_head_bytes + 1 - len(start))  # sent whole, then read
+    try:
+        for head, status in ((whole, b"200"), (over, b"431")):
+            with connect(server.server_address[1]) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for i in range(len(head)):
+                    sock.sendall(head[i : i + 1])
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 " + status), answer[:40]
+            assert answer.endswith(b"ok\n") == (status == b"200")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def serve_process(
