@@ -173,6 +173,17 @@ def test_gpuscope_list_prints_device_texts_clean(install_nvml, capsys) -> None:
     assert_clean(out)
 
 
+def test_gpuscope_list_prints_each_device_text_as_one_short_line(install_nvml, capsys) -> None:
+    """A driver's name can be any length and hold newlines: each field is one short line, so
+    the columns stay columns."""
+    install_nvml([FakeGpu(name="Evil\n\tGPU " + "x" * 10_000, uuid="GPU-x\n\n    y")])
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    first = next(line for line in out.splitlines() if line.startswith("nvidia:0"))
+    assert first.startswith("nvidia:0  Evil GPU xxx") and "GPU-x y" in first
+    assert max(map(len, out.splitlines())) <= 1000
+
+
 # -- names --------------------------------------------------------------------------------------
 
 

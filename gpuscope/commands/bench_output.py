@@ -205,7 +205,8 @@ def describe_catalog(catalog: Catalog) -> str:
         lines.append(f"broken        {broken.where}: {broken.reason}")
     for shadowed in catalog.shadowed:
         lines.append(f"shadowed      {shadowed.describe()}")
-    return "\n".join(printable(line).replace("\n", " ") for line in lines)
+    # the first 14 columns are ours (a name is an ASCII identifier); the rest came from plugins
+    return "\n".join(line[:14] + one_line(line[14:], 2000) for line in lines)
 
 
 def _bounds(minimum: float | None, maximum: float | None) -> str:
