@@ -34,7 +34,7 @@ from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits, head_end
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.exposition import MAX_DEVICES
 from gpuscope.telemetry.remote import RemoteDevice, RemoteHost
-from gpuscope.telemetry.remote_fetch import FETCH_DEADLINE_S, MAX_BODY_BYTES
+from gpuscope.telemetry.remote_fetch import FETCH_DEADLINE_S, MAX_BODY_BYTES, http_get
 from gpuscope.telemetry.remote_hosts import RemoteHosts
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
@@ -196,6 +196,63 @@ def test_a_slow_drip_cannot_hold_a_poll_past_its_deadline(serve, where: str) -> 
     assert took < FETCH_DEADLINE_S + 1.5
     assert host.error == f"no whole answer within {FETCH_DEADLINE_S:g} s"
     assert host.unreachable_since() is not None
+
+
+def fetch_within(url: str, deadline_s: float, limit_s: float) -> BaseException:
+    """What ``http_get`` raised, from another thread; fails if it still runs after ``limit_s``."""
+    raised: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            http_get(url, deadline_s)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert not thread.is_alive(), f"one fetch still running after {limit_s} s"
+    assert raised, "the fetch succeeded"
+    return raised[0]
+
+
+def test_a_hanging_name_lookup_costs_one_deadline_and_one_thread(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The system resolver takes no timeout: a name whose DNS server never answers held the
+    fetch for as long as the resolver tried, beyond the deadline. A second fetch meanwhile
+    waits on the same lookup instead of starting another."""
+    release = threading.Event()
+    asked: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def hanging(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host != "hangs.invalid":
+            return real_getaddrinfo(host, *args, **kwargs)
+        asked.append(host)
+        release.wait(60)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        for _ in range(2):
+            error = fetch_within("http://hangs.invalid:9400/metrics", 0.3, limit_s=3.0)
+            assert str(error) == "host name hangs.invalid not resolved within 0.3 s"
+        assert asked == ["hangs.invalid"]
+    finally:
+        release.set()
+
+
+def test_every_address_of_a_name_shares_the_one_deadline(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``create_connection`` gave each address of a name the whole timeout: 20 addresses that
+    never answer held a fetch for 20 deadlines. Each attempt gets the time left."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)  # one connection waits in the backlog; the next ones' SYNs are dropped
+        port = full.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            address = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))
+            monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [address] * 20)
+            error = fetch_within(f"http://many.invalid:{port}/metrics", 0.3, limit_s=3.0)
+    assert str(error) == "no whole answer within 0.3 s"
 
 
 # -- answers that are not HTTP, or not whole ---------------------------------------------------
