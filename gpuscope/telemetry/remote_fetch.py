@@ -65,8 +65,11 @@ def http_get(
         if https:  # as HTTPSConnection would, within the time left (the socket's timeout)
             context = ssl.create_default_context()
             context.set_alpn_protocols(["http/1.1"])
-            sock = context.wrap_socket(sock, server_hostname=connection.host)
-            opened.append(sock)  # the plain socket was handed over (detached)
+            sock = context.wrap_socket(
+                sock, server_hostname=connection.host, do_handshake_on_connect=False
+            )
+            opened.append(sock)  # the plain one was handed over: the timer cuts this one
+            sock.do_handshake()
         connection.sock = sock  # connected: request() sends on it
         body = _get(connection, target, max_bytes)
     except FetchError:
