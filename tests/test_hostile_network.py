@@ -30,11 +30,11 @@ import pytest
 
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.exporter import start_exporter
-from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits
+from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits, head_end
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.exposition import MAX_DEVICES
 from gpuscope.telemetry.remote import RemoteDevice, RemoteHost
-from gpuscope.telemetry.remote_fetch import FETCH_DEADLINE_S, MAX_BODY_BYTES
+from gpuscope.telemetry.remote_fetch import FETCH_DEADLINE_S, MAX_BODY_BYTES, http_get
 from gpuscope.telemetry.remote_hosts import RemoteHosts
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
@@ -127,6 +127,9 @@ def http_answer(body: str) -> Answer:
     return answer
 
 
+POLL_LIMIT_S = 10 * FETCH_DEADLINE_S  # a poll past this is stuck, however loaded the machine
+
+
 def poll_within(host: RemoteHost, limit_s: float) -> float:
     """Polls once on another thread; fails if the poll is still running after ``limit_s``
     (the old fetch read a dripping answer for ever) or raised."""
@@ -164,7 +167,7 @@ def test_a_body_without_length_is_cut_at_the_cap(serve) -> None:  # type: ignore
 
     server = serve(endless)
     host = RemoteHost(server.url)
-    poll_within(host, FETCH_DEADLINE_S + 3)
+    poll_within(host, POLL_LIMIT_S)
     assert host.error is not None and "MiB: refused" in host.error
     assert_one_printable_line(host.error)
     assert server.sent < MAX_BODY_BYTES + (16 << 20)  # what the socket buffers held, not 64 MiB
@@ -178,24 +181,89 @@ def test_a_declared_huge_body_is_refused_before_it_is_read(serve) -> None:  # ty
 
     server = serve(huge)
     host = RemoteHost(server.url)
-    poll_within(host, FETCH_DEADLINE_S + 3)
+    poll_within(host, POLL_LIMIT_S)
     assert host.error is not None and "MiB: refused" in host.error
 
 
 @pytest.mark.parametrize("where", ["body", "headers"])
 def test_a_slow_drip_cannot_hold_a_poll_past_its_deadline(serve, where: str) -> None:  # type: ignore[no-untyped-def]
+    """The old fetch read a dripping answer for ever. Now the poll ends with the deadline's
+    error and the connection is closed (the dripping server sees it); the bound on how long
+    it took is 10x the deadline, so a loaded machine passes too."""
+    hung_up = threading.Event()
+
     def drip(conn: socket.socket, count: int) -> None:
         server.send(conn, b"HTTP/1.0 200 OK\r\n" + (b"\r\n" if where == "body" else b""))
-        while not server.closed.is_set():
-            server.send(conn, b"#" if where == "body" else b"X-Drip: 1\r\n")
-            time.sleep(0.05)
+        try:
+            while not server.closed.is_set():
+                server.send(conn, b"#" if where == "body" else b"X-Drip: 1\r\n")
+                time.sleep(0.05)
+        except OSError:  # EPIPE or a reset: the poller closed its end
+            hung_up.set()
 
     server = serve(drip)
     host = RemoteHost(server.url)
-    took = poll_within(host, FETCH_DEADLINE_S + 4)
-    assert took < FETCH_DEADLINE_S + 1.5
+    poll_within(host, POLL_LIMIT_S)
     assert host.error == f"no whole answer within {FETCH_DEADLINE_S:g} s"
     assert host.unreachable_since() is not None
+    assert hung_up.wait(POLL_LIMIT_S), "the poller left the connection open"
+
+
+def fetch_within(url: str, deadline_s: float, limit_s: float) -> BaseException:
+    """What ``http_get`` raised, from another thread; fails if it still runs after ``limit_s``."""
+    raised: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            http_get(url, deadline_s)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert not thread.is_alive(), f"one fetch still running after {limit_s} s"
+    assert raised, "the fetch succeeded"
+    return raised[0]
+
+
+def test_a_hanging_name_lookup_costs_one_deadline_and_one_thread(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The system resolver takes no timeout: a name whose DNS server never answers held the
+    fetch for as long as the resolver tried, beyond the deadline. A second fetch meanwhile
+    waits on the same lookup instead of starting another."""
+    release = threading.Event()
+    asked: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def hanging(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host != "hangs.invalid":
+            return real_getaddrinfo(host, *args, **kwargs)
+        asked.append(host)
+        release.wait(60)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        for _ in range(2):
+            error = fetch_within("http://hangs.invalid:9400/metrics", 0.3, limit_s=3.0)
+            assert str(error) == "host name hangs.invalid not resolved within 0.3 s"
+        assert asked == ["hangs.invalid"]
+    finally:
+        release.set()
+
+
+def test_every_address_of_a_name_shares_the_one_deadline(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``create_connection`` gave each address of a name the whole timeout: 20 addresses that
+    never answer held a fetch for 20 deadlines. Each attempt gets the time left."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)  # one connection waits in the backlog; the next ones' SYNs are dropped
+        port = full.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            address = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))
+            monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [address] * 20)
+            error = fetch_within(f"http://many.invalid:{port}/metrics", 0.3, limit_s=3.0)
+    assert str(error) == "no whole answer within 0.3 s"
 
 
 # -- answers that are not HTTP, or not whole ---------------------------------------------------
@@ -207,7 +275,7 @@ def test_an_ssh_port_is_an_error_line_not_the_pollers_end(serve) -> None:  # typ
 
     server = serve(ssh)
     host = RemoteHost(server.url)
-    poll_within(host, FETCH_DEADLINE_S + 3)
+    poll_within(host, POLL_LIMIT_S)
     assert host.error is not None and host.error.startswith("not an HTTP answer")
     assert_one_printable_line(host.error)
     assert "\x1b" not in host.error and host.unreachable_since() is not None
@@ -219,7 +287,7 @@ def test_a_short_body_is_an_error_line(serve) -> None:  # type: ignore[no-untype
 
     server = serve(short)
     host = RemoteHost(server.url)
-    poll_within(host, FETCH_DEADLINE_S + 3)
+    poll_within(host, POLL_LIMIT_S)
     assert host.error == "answer cut short: 60 bytes, 4940 more expected"
 
 
@@ -289,20 +357,33 @@ def test_a_pstate_that_is_no_pstate_reads_na(serve) -> None:  # type: ignore[no-
     assert reading.pstate is None and reading.power_w == 250.0
 
 
+def poll_cpu_s(devices: int) -> float:
+    """CPU seconds of a first poll of a host with ``devices`` devices, the least of three."""
+    text = exposition([f"nvidia:{i}" for i in range(devices)])
+    costs = []
+    for _ in range(3):
+        host = RemoteHost("http://hostA:9400", fetch=lambda url, deadline_s: text)
+        started = time.thread_time()
+        host.poll_once()
+        costs.append(time.thread_time() - started)
+        assert host.error is None
+    return min(costs)
+
+
 def test_3000_devices_keep_the_first_64_with_a_note_at_bounded_cost(serve) -> None:  # type: ignore[no-untyped-def]
     server = serve(http_answer(exposition([f"nvidia:{i}" for i in range(3000)])))
     hosts = RemoteHosts([server.url], period_s=1.0)
     host = hosts.hosts[0]
-    cpu_s = time.thread_time()
     host.poll_once()
-    cpu_s = time.thread_time() - cpu_s
     assert host.error is None
     devices = host.devices()
     assert len(devices) == MAX_DEVICES
     assert devices[0].device_id == "hostA/nvidia:0" and devices[-1].device_id == "hostA/nvidia:63"
     assert host.note == f"2936 device(s) not shown: at most {MAX_DEVICES} a host"
     assert hosts.notices()["hostA/nvidia:0"].endswith(host.note)
-    assert cpu_s < 1.0  # the old parse took 1.3 s of CPU for these 3,000 devices
+    # a pass over the lines: 10x the devices cost about 10x (9x measured), whatever the
+    # machine's speed; the old parse's cost grew with the square (it froze the UI for 100 s)
+    assert poll_cpu_s(3000) < 30 * poll_cpu_s(300)
 
 
 def test_ids_that_change_every_scrape_stop_at_the_cap(serve) -> None:  # type: ignore[no-untyped-def]
@@ -382,8 +463,11 @@ def test_idle_and_half_sent_heads_are_closed_after_the_head_timeout(exporter, se
     port = exporter.server_address[1]
     started = time.monotonic()
     with connect(port, sent) as sock:
+        # an idle one waits in the kernel (TCP_DEFER_ACCEPT) for up to a few SYN-ACK
+        # retransmits before the head timeout starts: a generous bound, not a timing
+        sock.settimeout(SHORT.head_timeout_s + 30)
         assert closed_by_server(sock)
-    assert SHORT.head_timeout_s - 0.1 < time.monotonic() - started < SHORT.head_timeout_s + 3
+    assert time.monotonic() - started > SHORT.head_timeout_s - 0.1
     assert "gpuscope_power_watts" in scrape(port)
 
 
@@ -421,6 +505,40 @@ def test_malformed_requests_get_a_status_and_a_close(
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 " + status)
+
+
+@pytest.mark.parametrize("blank", [b"\r\n\r\n", b"\n\n", b"\r\n\n", b"\n\r\n"])
+def test_the_head_end_is_found_across_reads_by_looking_at_the_new_bytes_only(blank: bytes) -> None:
+    """A head dripped a byte a time was searched from its start on every read: 16,384 reads of
+    a 16 KiB head rescanned it 16,384 times. Only where the new bytes can end it is searched."""
+    head = b"GET /metrics HTTP/1.1\r\nX-A: 1" + blank
+    for split in range(1, len(head)):  # the blank line cut between two reads at every point
+        assert head_end(bytearray(head), len(head) - split) == len(head) - len(blank)
+    old_blank = bytearray(b"GET / HTTP/1.1\r\n\r\n" + b"x" * 100)
+    assert head_end(old_blank, 1) is None  # bytes read before are not searched again
+
+
+def test_a_head_dripped_a_byte_at_a_time_is_served_and_one_over_the_cap_refused() -> None:
+    limits = ServerLimits(head_timeout_s=60.0, max_connections=32)  # however slow the machine
+    server = ScrapeServer("127.0.0.1", 0, lambda accept: (b"ok\n", "text/plain"), limits)
+    server.start()
+    start = b"GET /metrics HTTP/1.1\r\nX-Pad: "
+    whole = start + b"a" * (limits.max_head_bytes - len(start) - 4) + b"\r\n\r\n"
+    over = start + b"a" * (limits.max_head_bytes + 1 - len(start))  # sent whole, then read
+    try:
+        for head, status in ((whole, b"200"), (over, b"431")):
+            with connect(server.server_address[1]) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for i in range(len(head)):
+                    sock.sendall(head[i : i + 1])
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 " + status), answer[:40]
+            assert answer.endswith(b"ok\n") == (status == b"200")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def serve_process(
@@ -527,7 +645,7 @@ def test_a_reader_that_never_reads_is_cut_at_the_write_timeout_and_blocks_no_one
             with connect(port, b"GET /metrics HTTP/1.1\r\n\r\n") as other:
                 assert other.recv(12) == b"HTTP/1.1 200"  # served while the first one stalls
             while server.open_connections() > 0:
-                assert time.monotonic() - started < limits.write_timeout_s + 3
+                assert time.monotonic() - started < 10 * limits.write_timeout_s
                 time.sleep(0.05)
             assert time.monotonic() - started > limits.write_timeout_s - 0.1
     finally:

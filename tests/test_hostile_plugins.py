@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import psutil
 import pytest
 
 from gpuscope.cli import main
@@ -172,6 +173,17 @@ def test_gpuscope_list_prints_device_texts_clean(install_nvml, capsys) -> None:
     assert_clean(out)
 
 
+def test_gpuscope_list_prints_each_device_text_as_one_short_line(install_nvml, capsys) -> None:
+    """A driver's name can be any length and hold newlines: each field is one short line, so
+    the columns stay columns."""
+    install_nvml([FakeGpu(name="Evil\n\tGPU " + "x" * 10_000, uuid="GPU-x\n\n    y")])
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    first = next(line for line in out.splitlines() if line.startswith("nvidia:0"))
+    assert first.startswith("nvidia:0  Evil GPU xxx") and "GPU-x y" in first
+    assert max(map(len, out.splitlines())) <= 1000
+
+
 # -- names --------------------------------------------------------------------------------------
 
 
@@ -331,7 +343,7 @@ def test_started_notes_from_the_child_are_bounded_by_the_runner(tmp_path: Path) 
         "return 1",
         setup_body="""
         import gpuscope.workloads.child as child
-        child.clean_facts = lambda facts: (facts, ["n" * 1000] * 100_000)
+        child.clean_facts = lambda facts: (facts, ["n" * 1000] * 500)  # 0.5 MB: under the cap
         """,
         facts_body=f"return {{'huge': 10**5000, 'esc': 'a{ESCAPES}'}}",
     )
@@ -340,3 +352,51 @@ def test_started_notes_from_the_child_are_bounded_by_the_runner(tmp_path: Path) 
     assert "huge" not in started.facts and started.facts["esc"] == "a"
     assert len(started.notes) <= MAX_NOTES + 1
     assert sum(map(len, started.notes)) <= (MAX_NOTES + 1) * ONE_LINE_MAX
+
+
+def test_a_child_message_over_the_cap_ends_the_run_before_it_is_read(tmp_path: Path) -> None:
+    """A child whose checks were patched away sends a Started of 8 MB (one fact): the runner
+    refuses it by its length, before unpickling it, in one line; the child is reaped."""
+    plugin = workload_with_step(
+        tmp_path,
+        "bloater",
+        "return 1",
+        setup_body="""
+        import gpuscope.workloads.child as child
+        child.clean_facts = lambda facts: (facts, [])
+        """,
+        facts_body="return {'big': 'x' * (8 << 20)}",
+    )
+    catalog = find_workloads(plugin_files=[plugin], plugin_dirs=[], use_entry_points=False)
+    spec = RunSpec(catalog.workloads["bloater"].ref, "cpu", {}, duration_s=0.3, warmup_s=0.0)
+    run = WorkloadRun(spec, hang_timeout_s=30.0)
+    events = list(run.events())
+    assert not any(isinstance(e, Started) for e in events)
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.kind is ErrorKind.EXCEPTION, failed
+    assert "more than 1 MiB" in failed.message and len(failed.message) <= ONE_LINE_MAX
+    assert run.pid is not None and not psutil.pid_exists(run.pid)  # reaped, not left blocked
+
+
+def test_a_child_message_of_another_class_is_refused_not_built(tmp_path: Path) -> None:
+    """Unpickling builds what the message names: a patched child sending ``os.mkdir`` through
+    ``__reduce__`` would run it in gpuscope's process. Only the event classes are built."""
+    marker = tmp_path / "ran-in-gpuscope"
+    plugin = workload_with_step(
+        tmp_path,
+        "reducer",
+        "return 1",
+        setup_body=f"""
+        import os
+        import gpuscope.workloads.child as child
+
+        class Reducer:
+            def __reduce__(self):
+                return (os.mkdir, ({str(marker)!r},))
+
+        child.Started = lambda *args: Reducer()
+        """,
+    )
+    failed = run_plugin(plugin, "reducer")[-1]
+    assert isinstance(failed, Failed) and "cannot read" in failed.message, failed
+    assert "mkdir" in failed.message and not marker.exists()

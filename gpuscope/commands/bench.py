@@ -148,8 +148,9 @@ def run_bench(options: BenchOptions) -> int:
         printed = print_or_fail(
             lambda: print_reports(outcome.reports, options.output_format), "bench"
         )
-    for line in outcome.failures:
-        print(printable(f"gpuscope bench: {line}").replace("\n", " "), file=sys.stderr)
+    for line in outcome.failures:  # a run's details are indented under its line: kept
+        indent = line[: len(line) - len(line.lstrip(" "))]
+        print(f"gpuscope bench: {indent}{one_line(line, 2000)}", file=sys.stderr)
     if printed:
         return printed
     if outcome.interrupted:

@@ -146,12 +146,12 @@ def _rows_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def describe_catalog(catalog: Catalog) -> str:
     """``gpuscope bench --list``: each workload with its devices, unit and parameters."""
-    lines = []
+    rows: list[tuple[str, ...]] = []  # a first column, then parts shown two spaces apart
     for name, workload in sorted(catalog.workloads.items()):
         ref = workload.ref
         origin = ref.origin if ref.file is None else f"{ref.origin} {ref.file}"
-        lines.append(f"{name:<14}{workload.description}  [{origin}]")
-        lines.append(f"{'':<14}devices: {', '.join(workload.devices)}; unit: {workload.unit}")
+        rows.append((name, workload.description, f"[{origin}]"))
+        rows.append(("", f"devices: {', '.join(workload.devices)}; unit: {workload.unit}"))
         for p in workload.params:
             choices = f" (one of {', '.join(str(c) for c in p.choices)})" if p.choices else ""
             if p.precision:
@@ -161,14 +161,16 @@ def describe_catalog(catalog: Catalog) -> str:
                 f", {value!r} on {kind}" for kind, value in p.device_defaults.items()
             )
             native = "; where the device emulates it, its fastest native one" if p.precision else ""
-            lines.append(
-                f"{'':<14}--{p.name} {default}{native}{choices}{bounds}  {p.help}".rstrip()
-            )
+            rows.append(("", f"--{p.name} {default}{native}{choices}{bounds}", p.help))
     for broken in catalog.broken:
-        lines.append(f"broken        {broken.where}: {broken.reason}")
+        rows.append(("broken", f"{broken.where}: {broken.reason}"))
     for shadowed in catalog.shadowed:
-        lines.append(f"shadowed      {shadowed.describe()}")
-    return "\n".join(printable(line).replace("\n", " ") for line in lines)
+        rows.append(("shadowed", shadowed.describe()))
+    # the first column is ours (a name is an ASCII identifier); each part is one printable line
+    return "\n".join(
+        f"{column:<14}" + "  ".join(filter(None, (one_line(part, 1000) for part in parts)))
+        for column, *parts in rows
+    )
 
 
 def _bounds(minimum: float | None, maximum: float | None) -> str:

@@ -1,7 +1,8 @@
 """``gpuscope list``: the devices found, what each reports, and why any backend is absent.
 
-A device's name, UUID, driver and notes come from a vendor library or a remote host: each line
-is printed through ``safe_text.printable``, so none can send the terminal a control sequence."""
+A device's id, name, UUID, driver, notes and lost reason come from a vendor library or a remote
+host: each goes through ``safe_text.one_line`` before it is laid out in the columns, so none can
+send the terminal a control sequence or run over many lines."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpuscope.config import cpu_power_model
-from gpuscope.safe_text import printable
+from gpuscope.safe_text import one_line
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import (
@@ -92,15 +93,15 @@ def summarize(devices: list[Device]) -> list[DeviceSummary]:
 
 def _text_lines(summary: DeviceSummary) -> list[str]:
     info = summary.device.info
-    facts = [info.name]
+    facts = [one_line(info.name, 100)]
     if info.driver:
-        facts.append(f"driver {info.driver}")
+        facts.append(f"driver {one_line(info.driver, 100)}")
     if info.mem_total_mib is not None:
         facts.append(f"{info.mem_total_mib:.0f} MiB")
     if info.pci_bus_id:
-        facts.append(f"pci {info.pci_bus_id}")
+        facts.append(f"pci {one_line(info.pci_bus_id, 100)}")
     if info.uuid:
-        facts.append(info.uuid)
+        facts.append(one_line(info.uuid, 100))
     if summary.torch_device not in (None, "cpu", f"cuda:{info.index}"):
         facts.append(f"torch calls it {summary.torch_device}")
     energy = {
@@ -111,14 +112,14 @@ def _text_lines(summary: DeviceSummary) -> list[str]:
     }.get(summary.energy_source, "n/a")
     unsupported = [m for m in METRIC_NAMES if m not in summary.supported]
     lines = [
-        f"{info.device_id:<10}{'  '.join(facts)}",
-        f"{'':<10}energy: {energy}" + "".join(f" ({note})" for note in info.notes),
+        f"{one_line(info.device_id, 100):<10}{'  '.join(facts)}",
+        f"{'':<10}energy: {energy}" + "".join(f" ({one_line(note)})" for note in info.notes),
         f"{'':<10}native: {_native_line(info)}",
         f"{'':<10}metrics: {' '.join(summary.supported) or 'none'}",
         f"{'':<10}n/a: {' '.join(unsupported) or 'none'}",
     ]
     if summary.lost_reason:
-        lines.append(f"{'':<10}LOST: {summary.lost_reason}")
+        lines.append(f"{'':<10}LOST: {one_line(summary.lost_reason)}")
     return lines
 
 
@@ -136,11 +137,6 @@ def _native_line(info: DeviceInfo) -> str:
     return f"{describe(native)} ({info.precisions.basis}{slow})"
 
 
-def _shown(line: str) -> str:
-    """``line`` as one printable line, its spacing (the columns) kept."""
-    return printable(line).replace("\n", " ")
-
-
 def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:
     cpu_model = cpu_power_model(cpu_tdp_w)  # --cpu-tdp, else the config file's cpu_tdp_w
     with discover() as found:
@@ -155,7 +151,7 @@ def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:
             )
             return 0
         for summary in summaries:
-            print("\n".join(_shown(line) for line in _text_lines(summary)))
+            print("\n".join(_text_lines(summary)))
         for reason in found.absent:
-            print(_shown(f"absent    {reason}"))
+            print(f"absent    {one_line(reason)}")
     return 0

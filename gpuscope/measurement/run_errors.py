@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from gpuscope.measurement.run_report import params_text
 from gpuscope.measurement.targets import device_label
-from gpuscope.safe_text import ONE_LINE_MAX, one_line, printable
+from gpuscope.safe_text import ONE_LINE_MAX, one_line
 from gpuscope.workloads.events import ErrorKind, Failed, Phase
 
 LAST_WORDS_MAX = 200  # characters of a crash's last line quoted in its error
@@ -39,7 +39,7 @@ def describe_error(event: Failed, run: MeasuredRun | None = None) -> str:
 def line_end(line: str, limit: int) -> str:
     """The end of a line the child printed, printable, in at most ``limit`` characters: where it
     was cut, its start (``…`` marks it), as last words end where the child stopped."""
-    text = " ".join(printable(line[-4 * limit :]).split())
+    text = one_line(line[-4 * limit :], 4 * limit)  # one_line keeps a start; this, the end
     return text if len(text) <= limit and len(line) <= 4 * limit else "…" + text[-(limit - 1) :]
 
 

@@ -4,7 +4,9 @@ attributed to it so far, so a recording answers "what did this training job cost
 Columns name their units. ``energy_j`` / ``avg_power_w`` are the process's share of its GPU's
 measured energy since gpuscope first saw it (gpuscope.measurement.process_energy states the
 model); ``energy_source`` is ``estimate`` for them, and empty where the driver reports no SM
-shares, so nothing could be charged (n/a, not 0).
+shares, so nothing could be charged (n/a, not 0). ``user`` and ``command`` come from /proc, where
+a process names itself: each is one printable line (``safe_text.one_line``), so ``cat`` on the
+file replays no escape sequence, and a command line is cut to ``COMMAND_MAX`` characters.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpuscope.measurement.process_energy import SOURCE, ProcessEnergyLedger
+from gpuscope.safe_text import one_line
 from gpuscope.sinks.columns import iso_timestamp
 from gpuscope.telemetry.model import ProcessUsage, Sample
 from gpuscope.telemetry.processes import forget_exited, process_details
@@ -21,6 +24,8 @@ PROCESS_COLUMN_NAMES = (
     "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
     "mem_bus_pct", "energy_j", "avg_power_w", "energy_source",
 )  # fmt: skip
+COMMAND_MAX = 4096  # characters: a row per process per sample, and Linux allows 2 MiB of arguments
+USER_MAX = 64
 
 
 class ProcessRows:
@@ -48,12 +53,13 @@ class ProcessRows:
         details = process_details(process.pid)
         charged = self._ledger.process(sample.device_id, process.pid)
         shared = charged is not None and process.sm_pct is not None
+        command = details.command or process.name
         return {
             "timestamp": iso_timestamp(sample.reading.wall_time_s),
             "device": sample.device_id,
             "pid": process.pid,
-            "user": details.user,
-            "command": details.command or process.name,
+            "user": None if details.user is None else one_line(details.user, USER_MAX),
+            "command": None if command is None else one_line(command, COMMAND_MAX),
             "type": process.kind,
             "gpu_mem_mib": process.gpu_mem_mib,
             "sm_pct": process.sm_pct,

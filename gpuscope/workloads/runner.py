@@ -7,21 +7,27 @@ event (``result`` or ``error``), keeps running, and leaves no process behind.
 
 What crosses from the child is bounded here, where it enters gpuscope, so every face (bench,
 suite, the UI, files) gets the same clean text: its output is a pipe of which only the end is
-kept (``output_tail``), an error is one printable line of at most ``ONE_LINE_MAX`` characters,
-facts and notes follow ``facts.clean_facts``, and a figure that is no finite number ends the run.
+kept (``output_tail``), a message is read only if it takes at most ``MAX_MESSAGE_BYTES`` and
+unpickled only into the event classes, an error is one printable line of at most
+``ONE_LINE_MAX`` characters, facts and notes follow ``facts.clean_facts``, and a figure that is
+no finite number ends the run.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from multiprocessing import resource_tracker
+from multiprocessing.connection import Connection
+from typing import Any
 
 from gpuscope.safe_text import one_line, printable
 from gpuscope.workloads.child import RunSpec, child_main
@@ -46,6 +52,10 @@ DEFAULT_GRACE_S = 5.0
 _LAST_WORDS_CHARS = 2000
 _TRACEBACK_CHARS = 4000
 _EXIT_AFTER_RESULT_S = 5.0
+# One pickled event. The largest a child sends is a Started with 100 facts and its notes, all in
+# 4-byte characters: 112 KB. A child whose checks were patched away may send gigabytes in one
+# message, which ``Connection.recv`` would read whole before any check could run.
+MAX_MESSAGE_BYTES = 1 << 20
 
 
 def prepare_for_captured_stderr() -> None:
@@ -170,7 +180,14 @@ class WorkloadRun:
                     return
                 if self._conn.poll(0.1):
                     try:
-                        message = self._conn.recv()
+                        message = _receive(self._conn)
+                    except _TooLong:
+                        yield self._error(
+                            ErrorKind.EXCEPTION,
+                            f"sent a message of more than {MAX_MESSAGE_BYTES >> 20} MiB (an event "
+                            "takes at most ~112 KB): not read; killed",
+                        )
+                        return
                     except (EOFError, OSError):
                         yield self._died()
                         return
@@ -258,6 +275,34 @@ def hold_standard_fds() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
+
+
+class _TooLong(Exception):
+    """The child's next message is longer than ``MAX_MESSAGE_BYTES``; it was not read."""
+
+
+class _EventUnpickler(pickle.Unpickler):
+    """Builds only the event classes and their enums: a child that sends any other class (its
+    own, or ``os.system`` through ``__reduce__``) is refused, never constructed here."""
+
+    _ALLOWED = frozenset(cls.__name__ for cls in (*EVENT_TYPES, ErrorKind, Phase))
+
+    def find_class(self, module: str, name: str) -> object:
+        if module == EVENT_TYPES[0].__module__ and name in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{one_line(module, 60)}.{one_line(name, 60)} is no event")
+
+
+def _receive(conn: Connection) -> Any:  # checked by _malformed, as recv()'s was
+    """The child's next message, read only if it takes at most ``MAX_MESSAGE_BYTES``
+    (``_TooLong`` otherwise: the rest of it stays in the pipe, and the child is killed)."""
+    try:
+        data = conn.recv_bytes(MAX_MESSAGE_BYTES)
+    except OSError:
+        if conn.closed:  # recv_bytes closes a read-only end whose message is over the limit
+            raise _TooLong from None
+        raise  # the pipe broke mid-message: the child died
+    return _EventUnpickler(io.BytesIO(data)).load()
 
 
 def _text_or_none(text: object) -> str | None:
