@@ -201,7 +201,7 @@ def test_a_long_recording_is_drawn_from_min_max_buckets_and_no_spike_is_lost(
     tmp_path: Path,
 ) -> None:
     """Issue 22's scale rule: charts downsample to their pixel width, keeping min and max."""
-    from gpuscope.report.recording import BUCKETS, Series
+    from gpuscope.report.downsample import BUCKETS, Series
 
     series = Series(0.0)
     for n in range(200_000):
