@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from gpuscope.cli import main
+from gpuscope.errors import UsageError
 
 pytest.importorskip("matplotlib")
 
@@ -167,8 +168,7 @@ def test_an_endless_device_is_refused_at_once(device: str, tmp_path: Path) -> No
 
 
 def test_files_past_the_caps_are_refused_before_a_byte_is_read(tmp_path: Path) -> None:
-    from gpuscope.report.inputs import JSON_MAX_BYTES
-    from gpuscope.report.reading import INPUT_MAX_BYTES
+    from gpuscope.report.inputs import INPUT_MAX_BYTES, JSON_MAX_BYTES
 
     huge = tmp_path / "huge.csv"
     with huge.open("wb") as handle:  # sparse: no disk used
@@ -222,7 +222,7 @@ def test_a_fifo_is_read_as_it_comes_and_one_nobody_writes_to_is_given_up_on(
     assert result.returncode == 0, result.stderr
     assert "averaged 105 W" in (tmp_path / "r.html").read_text()
     code = (
-        "import sys\nimport gpuscope.report.reading as reading\nreading.IDLE_S = 0.5\n"
+        "import sys\nimport gpuscope.bounded_read as reading\nreading.IDLE_S = 0.5\n"
         "from gpuscope.cli import main\n"
         f"sys.exit(main(['report', {str(fifo)!r}, '-o', {str(tmp_path / 'q.html')!r}]))"
     )
@@ -317,3 +317,24 @@ def test_a_recording_with_quoted_cells_crlf_and_short_and_long_rows_reads_whole(
     (track,) = load_input(path).tracks  # type: ignore[union-attr]
     assert track.samples == 4 and track.columns["power_w"].peak == 120.0
     assert track.card == {"device_name": 'GPU, "big" A', "mem_total_mib": 81559.0}
+
+
+def test_the_report_and_the_config_share_one_bounded_reader(tmp_path: Path) -> None:
+    """Review #10: ``report``'s inputs and ``config.toml`` each had their own non-blocking
+    open, regular-file check and size cap."""
+    from gpuscope.bounded_read import NotRegularFile, TooLarge, open_input, read_regular
+    from gpuscope.config import load_config
+
+    small = tmp_path / "small.toml"
+    small.write_text("cpu_tdp_w = 125\n")
+    assert read_regular(small, 100) == b"cpu_tdp_w = 125\n"
+    with pytest.raises(TooLarge, match="larger than 10 bytes"):
+        read_regular(small, 10)
+    with pytest.raises(NotRegularFile):
+        read_regular(tmp_path, 100)  # a folder at the config path: one line, as a FIFO
+    with pytest.raises(UsageError, match="is not a regular file"):
+        load_config(tmp_path)
+    stream, size = open_input(Path("/dev/zero"), 1000)  # a device: read as it comes, capped
+    with stream, pytest.raises(TooLarge, match="larger than 1000 bytes"):
+        assert size is None
+        stream.read(5000)

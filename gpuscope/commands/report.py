@@ -9,11 +9,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpuscope.bounded_read import STDIN
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.report.charts import matplotlib_missing
 from gpuscope.report.document import write_report
 from gpuscope.report.inputs import ReportInputError, load_inputs
-from gpuscope.report.reading import STDIN
 from gpuscope.safe_text import one_line
 
 FORMATS = ("html", "md")

@@ -1,7 +1,7 @@
 """The files a report is built from, read and told apart by their content: ``bench --json``
 results, ``bench --sweep --json`` sweeps, and ``record`` CSV or JSON-lines recordings.
 
-Every input is bounded (``reading``: size, time; ``JSON_MAX_BYTES`` for a results file, which
+Every input is bounded (``bounded_read``: size, time; ``JSON_MAX_BYTES`` for a results file, which
 is read whole) and checked before the report sees it: text made printable and one line, figures
 that cannot be real (NaN, infinite, negative, past ``FIGURE_MAX``) shown as n/a with a note, and
 any other shape refused in one line.
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpuscope.bounded_read import InputLimit, open_input, size_text
 from gpuscope.measurement.run_report import comparable_key
-from gpuscope.report.reading import InputLimit, open_input, size_text
 from gpuscope.report.recording import (
     FIGURE_MAX,
     Recording,
@@ -28,6 +28,7 @@ from gpuscope.report.recording import (
 )
 from gpuscope.safe_text import one_line
 
+INPUT_MAX_BYTES = 2 * 1024**3  # a recording is streamed: about ten days at 10 Hz of two devices
 JSON_MAX_BYTES = 256 * 1024**2  # a results file is read whole; 20,000 runs take about 30 MiB
 TEXT_MAX = 1000  # characters of one name or note from a file
 DEPTH_MAX = 32  # levels of nesting; bench's own files use four
@@ -116,7 +117,7 @@ def load_inputs(paths: Iterable[Path]) -> list[Input]:
 
 def load_input(path: Path) -> Input:
     try:
-        stream, size = open_input(path)
+        stream, size = open_input(path, INPUT_MAX_BYTES)
     except InputLimit as exc:
         raise ReportInputError(str(exc)) from None
     except OSError as exc:
