@@ -338,3 +338,20 @@ def test_the_report_and_the_config_share_one_bounded_reader(tmp_path: Path) -> N
     with stream, pytest.raises(TooLarge, match="larger than 1000 bytes"):
         assert size is None
         stream.read(5000)
+
+
+def test_names_from_a_recording_and_a_results_file_are_cut_alike(tmp_path: Path) -> None:
+    """Review #10/#11: a name was cut at 200 characters in a recording, at 1,000 in a results
+    file (and the user guide said 1,000 for both)."""
+    from gpuscope.report.inputs import load_input
+    from gpuscope.safe_text import ONE_LINE_MAX
+
+    name = "gpu" + "x" * 2000
+    recording = tmp_path / "rec.csv"
+    recording.write_text(RECORDING.replace("nvidia:0", name))
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"reports": [{**REPORT, "device": name}]}))
+    from_recording = load_input(recording).tracks[0].device  # type: ignore[union-attr]
+    from_results = load_input(bench).reports[0]["device"]  # type: ignore[union-attr]
+    assert from_recording == from_results
+    assert len(from_recording) == ONE_LINE_MAX and from_recording.endswith("…")

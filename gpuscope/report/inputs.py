@@ -26,11 +26,10 @@ from gpuscope.report.recording import (
     first_line_is_a_sample,
     read_recording,
 )
-from gpuscope.safe_text import one_line
+from gpuscope.safe_text import field_text
 
 INPUT_MAX_BYTES = 2 * 1024**3  # a recording is streamed: about ten days at 10 Hz of two devices
 JSON_MAX_BYTES = 256 * 1024**2  # a results file is read whole; 20,000 runs take about 30 MiB
-TEXT_MAX = 1000  # characters of one name or note from a file
 DEPTH_MAX = 32  # levels of nesting; bench's own files use four
 SNIFF_CHARS = 64 * 1024  # the first line looked at to tell a file's kind
 NOTES_MAX = 5  # impossible figures named one by one; the rest counted
@@ -99,7 +98,7 @@ def value_order(value: Any) -> tuple[int, float, str]:
 
 def shown_name(path: Path) -> str:
     """A file's name as a report shows it: printable, one line; stdin for ``-``."""
-    return "stdin" if str(path) == "-" else one_line(path.name or str(path), 200)
+    return "stdin" if str(path) == "-" else field_text(path.name or str(path))
 
 
 Input = BenchResults | SweepResults | Recording
@@ -164,7 +163,7 @@ def _clean(value: Any, path: Path, depth: int = 0) -> Any:
     """``value`` from a JSON file with every text printable, one line and bounded, and nothing
     nested deeper than ``DEPTH_MAX`` or an integer too long to be a figure."""
     if isinstance(value, str):
-        return value if len(value) < 80 and value.isprintable() else one_line(value, TEXT_MAX)
+        return field_text(value)
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
     if isinstance(value, int):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gpuscope.report.downsample import Series
-from gpuscope.safe_text import one_line
+from gpuscope.safe_text import ONE_LINE_MAX, field_text
 
 CHART_COLUMNS = ("power_w", "power_estimate_w", "util_gpu_pct", "util_cpu_pct")
 CARD_COLUMNS = ("device_name", "device_uuid", "device_driver", "mem_total_mib", "power_limit_w")
@@ -28,14 +28,6 @@ WANTED = (*CHART_COLUMNS, *CARD_COLUMNS)  # what a row gives the report, in this
 LINE_MAX = 64 * 1024  # characters: a recording's row is about 200
 BLOCK_CHARS = 1024 * 1024
 FIGURE_MAX = 1e21  # above a zetta-anything per second no measured figure is real
-
-
-TEXT_MAX = 200  # characters of a device name or UUID from a file
-
-
-def _text(raw: str) -> str:
-    """Text from the file as the report may show it: printable, one line, bounded."""
-    return raw if len(raw) < 80 and raw.isprintable() else one_line(raw, TEXT_MAX)
 
 
 class RecordingError(Exception):
@@ -147,9 +139,9 @@ class _Builder:
                 self._card(track, card)
 
     def _track(self, device: Any, when: float) -> Track:
-        key = device if isinstance(device, str) else json.dumps(device)[:TEXT_MAX]
+        key = device if isinstance(device, str) else json.dumps(device)[:ONE_LINE_MAX]
         if key not in self.tracks:
-            self.tracks[key] = Track(_text(key), first_s=when, last_s=when)
+            self.tracks[key] = Track(field_text(key), first_s=when, last_s=when)
         if self.start is None:
             self.start = when
         return self.tracks[key]
@@ -159,7 +151,7 @@ class _Builder:
         track.card_cells = card
         for column, raw in zip(CARD_COLUMNS, card, strict=True):
             if raw is not None and raw != "":
-                track.card[column] = figure(raw) if column in CARD_NUMBERS else _text(str(raw))
+                track.card[column] = figure(raw) if column in CARD_NUMBERS else field_text(str(raw))
 
     def done(self) -> Recording:
         if not self.tracks:
