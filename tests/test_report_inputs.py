@@ -355,3 +355,24 @@ def test_names_from_a_recording_and_a_results_file_are_cut_alike(tmp_path: Path)
     from_results = load_input(bench).reports[0]["device"]  # type: ignore[union-attr]
     assert from_recording == from_results
     assert len(from_recording) == ONE_LINE_MAX and from_recording.endswith("…")
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_every_line_of_a_recording_is_held_to_the_line_limit(where: str, tmp_path: Path) -> None:
+    """Review #8: ``LINE_MAX`` was checked only on the part of a line left at the end of each
+    1 MiB block: a 300 KB line in the middle of a block was read."""
+    from gpuscope.report.recording import LINE_MAX
+
+    long = "2026-12-07T10:00:02+00:00,nvidia:0,100,50," + "x" * (LINE_MAX + 10)
+    lines = RECORDING.splitlines()
+    at = {"first": 0, "middle": 1, "last": len(lines)}[where]
+    lines.insert(at, long if at else "timestamp," + "y" * (LINE_MAX + 10))
+    recording = tmp_path / "rec.csv"
+    recording.write_text("\n".join(lines) + "\n")
+    refused_in_one_line(gpuscope("report", str(recording), "-o", str(tmp_path / "r.html")),
+                        "a line longer than 64 KiB")  # fmt: skip
+    jsonl = tmp_path / "rec.jsonl"
+    sample = json.dumps({"timestamp": "2026-12-07T10:00:00+00:00", "device": "nvidia:0"})
+    jsonl.write_text(sample + "\n" + json.dumps({"device": "z" * LINE_MAX}) + "\n" + sample)
+    refused_in_one_line(gpuscope("report", str(jsonl), "-o", str(tmp_path / "j.html")),
+                        "a line longer than 64 KiB")  # fmt: skip

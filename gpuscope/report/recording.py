@@ -237,14 +237,18 @@ def first_line_is_a_sample(line: str) -> bool:
 def read_recording(path: Path, first: str, rest: TextIO, jsonl: bool) -> Recording:
     """The recording whose first line is ``first`` and the rest in ``rest``."""
 
+    too_long = f"{path}: a line longer than {LINE_MAX // 1024} KiB"
+
     def lines() -> Iterator[str]:  # read in blocks and split: cheaper than line by line
+        if len(first.rstrip("\n")) >= LINE_MAX:  # readline stopped at LINE_MAX
+            raise RecordingError(too_long)
         yield first
         tail = ""
         while block := rest.read(BLOCK_CHARS):
             found = (tail + block).split("\n")
-            tail = found.pop()
-            if len(tail) >= LINE_MAX:
-                raise RecordingError(f"{path}: a line longer than {LINE_MAX // 1024} KiB")
+            tail = found.pop()  # held to the next block: at most LINE_MAX + BLOCK_CHARS
+            if len(tail) >= LINE_MAX or max(map(len, found), default=0) >= LINE_MAX:
+                raise RecordingError(too_long)
             yield from found
         if tail:
             yield tail
