@@ -9,6 +9,7 @@ from gpuscope.report.charts import (
     bench_chart_note,
     bench_charts,
     matplotlib_missing,
+    sweep_chart_note,
     sweep_charts,
     timeline_charts,
 )
@@ -84,7 +85,7 @@ def build_sections(
                 text=([] if item.finished else [_unfinished(item)]) + _impossible(item.notes),
                 tables=[(header, sweep_rows(item))],
                 charts=sweep_charts(item, image) if draw else [],
-                chart_note=charts_missing,
+                chart_note=sweep_chart_note(item) if draw else charts_missing,
             ))  # fmt: skip
         elif isinstance(item, Recording):
             sections.append(Section(

@@ -28,6 +28,8 @@ WANTED = (*CHART_COLUMNS, *CARD_COLUMNS)  # what a row gives the report, in this
 LINE_MAX = 64 * 1024  # characters: a recording's row is about 200
 BLOCK_CHARS = 1024 * 1024
 FIGURE_MAX = 1e21  # above a zetta-anything per second no measured figure is real
+TRACKS_MAX = 64  # devices kept from one recording (each costs up to about 1 MB); the rest counted
+LEFT_OUT_NAMED_MAX = 10_000  # devices past TRACKS_MAX told apart to count them; beyond, "over"
 
 
 class RecordingError(Exception):
@@ -100,6 +102,8 @@ class _Builder:
         self.tracks: dict[Any, Track] = {}
         self.start: float | None = None  # the first row's time: where buckets count from
         self.impossible = 0
+        self.left_out: set[str] = set()  # devices past TRACKS_MAX, at most LEFT_OUT_NAMED_MAX
+        self.left_out_rows = 0
 
     def feed(self, rows: Iterable[Row]) -> None:
         """Rows as (number, timestamp, device, the ``CHART_COLUMNS``, the ``CARD_COLUMNS``).
@@ -118,6 +122,8 @@ class _Builder:
             track = tracks.get(device) if type(device) is str else None
             if track is None:
                 track = self._track(device, when)
+                if track is None:  # a device past TRACKS_MAX
+                    continue
             track.samples += 1
             if when > track.last_s:
                 track.last_s = when
@@ -138,13 +144,22 @@ class _Builder:
             if card != track.card_cells:  # a device's name and limits seldom change
                 self._card(track, card)
 
-    def _track(self, device: Any, when: float) -> Track:
+    def _track(self, device: Any, when: float) -> Track | None:
+        """The device's track, made at its first row; None for a device past ``TRACKS_MAX``
+        (counted for the note)."""
         key = device if isinstance(device, str) else json.dumps(device)[:ONE_LINE_MAX]
-        if key not in self.tracks:
-            self.tracks[key] = Track(field_text(key), first_s=when, last_s=when)
+        track = self.tracks.get(key)
+        if track is not None:
+            return track
+        if len(self.tracks) >= TRACKS_MAX:
+            self.left_out_rows += 1
+            if len(self.left_out) < LEFT_OUT_NAMED_MAX:
+                self.left_out.add(key[:ONE_LINE_MAX])
+            return None
+        track = self.tracks[key] = Track(field_text(key), first_s=when, last_s=when)
         if self.start is None:
             self.start = when
-        return self.tracks[key]
+        return track
 
     @staticmethod
     def _card(track: Track, card: Sequence[Any]) -> None:
@@ -161,6 +176,13 @@ class _Builder:
             notes.append(
                 f"{self.impossible:,} readings that cannot be real (NaN, infinite, negative, "
                 "or not a number) are left out of the charts and averages."
+            )
+        if self.left_out_rows:
+            count = len(self.left_out)
+            devices = f"over {count:,}" if count >= LEFT_OUT_NAMED_MAX else f"{count:,}"
+            notes.append(
+                f"The first {TRACKS_MAX} devices are shown; {devices} more devices "
+                f"({self.left_out_rows:,} rows) are left out of the charts and tables."
             )
         tracks = tuple(self.tracks.values())
         start, end = min(t.first_s for t in tracks), max(t.last_s for t in tracks)
