@@ -181,7 +181,7 @@ def test_files_past_the_caps_are_refused_before_a_byte_is_read(tmp_path: Path) -
         handle.write(b'{"reports": []')
         handle.truncate(JSON_MAX_BYTES + 1)
     refused_in_one_line(gpuscope("report", str(results), "-o", str(tmp_path / "r.html")),
-                        "a results file larger than 256 MiB")  # fmt: skip
+                        "a results file larger than 24 MiB")  # fmt: skip
 
 
 def test_stdin_dev_stdin_and_process_substitution_are_read_once(tmp_path: Path) -> None:
@@ -376,3 +376,15 @@ def test_every_line_of_a_recording_is_held_to_the_line_limit(where: str, tmp_pat
     jsonl.write_text(sample + "\n" + json.dumps({"device": "z" * LINE_MAX}) + "\n" + sample)
     refused_in_one_line(gpuscope("report", str(jsonl), "-o", str(tmp_path / "j.html")),
                         "a line longer than 64 KiB")  # fmt: skip
+
+
+def test_a_results_file_of_too_many_values_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    """Review #2: a results file is read whole and ``json.loads`` makes an object of every
+    value (64 bytes for ``{}``, 3 in the file): 256 MiB of them came to gigabytes."""
+    from gpuscope.report.inputs import JSON_MAX_BYTES, JSON_VALUES_MAX
+
+    assert JSON_MAX_BYTES <= 32 * 1024**2  # bench --json of 20,000 runs is 18 MB
+    results = tmp_path / "results.json"
+    results.write_text('{"reports": [], "x": [' + ",".join(["{}"] * JSON_VALUES_MAX) + "]}")
+    refused_in_one_line(gpuscope("report", str(results), "-o", str(tmp_path / "r.html")),
+                        f"a results file of more than {JSON_VALUES_MAX:,} values")  # fmt: skip

@@ -29,7 +29,12 @@ from gpuscope.report.recording import (
 from gpuscope.safe_text import field_text
 
 INPUT_MAX_BYTES = 2 * 1024**3  # a recording is streamed: about ten days at 10 Hz of two devices
-JSON_MAX_BYTES = 256 * 1024**2  # a results file is read whole; 20,000 runs take about 30 MiB
+# A results file is read whole: json.loads makes an object of every value (an empty {} costs
+# 64 bytes for 3 in the file), so the bytes and the values are capped (docs/benchmarks.md,
+# "reports at scale": the RSS of the largest file each cap lets through). bench --json of
+# 20,000 runs is 18 MB and about 700,000 values.
+JSON_MAX_BYTES = 24 * 1024**2
+JSON_VALUES_MAX = 1_000_000  # counted as the commas, [ and { in the text (an upper bound)
 DEPTH_MAX = 32  # levels of nesting; bench's own files use four
 SNIFF_CHARS = 64 * 1024  # the first line looked at to tell a file's kind
 NOTES_MAX = 5  # impossible figures named one by one; the rest counted
@@ -149,7 +154,13 @@ def _parse(path: Path, stream: Any, size: int | None) -> Input:
         body = first + text.read(JSON_MAX_BYTES + 1 - len(first))
         if len(body) > JSON_MAX_BYTES:
             raise ReportInputError(_too_large(path))
-        return _json_results(path, body)
+        if body.count(",") + body.count("[") + body.count("{") > JSON_VALUES_MAX:
+            raise ReportInputError(
+                f"{path}: a results file of more than {JSON_VALUES_MAX:,} values (it is read whole)"
+            )
+        parsed = _json_parsed(path, body)
+        del body  # its memory back before the values are cleaned (in place)
+        return _json_results(path, parsed)
     raise ReportInputError(
         f"{path}: not a gpuscope file (bench --json, bench --sweep --json, or a record CSV/JSONL)"
     )
@@ -161,7 +172,8 @@ def _too_large(path: Path) -> str:
 
 def _clean(value: Any, path: Path, depth: int = 0) -> Any:
     """``value`` from a JSON file with every text printable, one line and bounded, and nothing
-    nested deeper than ``DEPTH_MAX`` or an integer too long to be a figure."""
+    nested deeper than ``DEPTH_MAX`` or an integer too long to be a figure. Lists and objects
+    are cleaned in place: a copy would double what the file costs."""
     if isinstance(value, str):
         return field_text(value)
     if isinstance(value, bool) or value is None or isinstance(value, float):
@@ -173,19 +185,30 @@ def _clean(value: Any, path: Path, depth: int = 0) -> Any:
     if depth >= DEPTH_MAX:
         raise ReportInputError(f"{path}: nested deeper than {DEPTH_MAX} levels")
     if isinstance(value, list):
-        return [_clean(item, path, depth + 1) for item in value]
-    return {_clean(k, path, depth): _clean(v, path, depth + 1) for k, v in value.items()}
+        for n, item in enumerate(value):
+            value[n] = _clean(item, path, depth + 1)
+        return value
+    if any(field_text(key) is not key for key in value):  # a key to clean: a new object
+        return {field_text(k): _clean(v, path, depth + 1) for k, v in value.items()}
+    for key, item in value.items():  # the same keys: no object grows or shrinks
+        value[key] = _clean(item, path, depth + 1)
+    return value
 
 
-def _json_results(path: Path, text: str) -> BenchResults | SweepResults:
+def _json_parsed(path: Path, text: str) -> Any:
+    """``text`` parsed; ReportInputError in one line for what is not JSON or could not be."""
     try:
-        payload = _clean(json.loads(text), path)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportInputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except RecursionError:
         raise ReportInputError(f"{path}: nested deeper than {DEPTH_MAX} levels") from None
     except ValueError:  # an integer past Python's 4,300 digits
         raise ReportInputError(f"{path}: a number too long to be a figure") from None
+
+
+def _json_results(path: Path, parsed: Any) -> BenchResults | SweepResults:
+    payload = _clean(parsed, path)
     notes = _Notes()
     if isinstance(payload, dict) and isinstance(payload.get("points"), list):
         found = payload.get("sweep")
