@@ -1,8 +1,10 @@
 """``gpuscope report`` at scale (issue 22): a day's recording at 10 Hz of two devices (about
-200 MB of CSV) and bench files of 3,000 and 20,000 runs, each made into a report by the real
-command in a child process; prints its wall time and peak RSS.
+200 MB of CSV), bench files of 3,000 and 20,000 runs, a recording of 100,000 devices and a
+results file at the caps, each made into a report by the real command in a child process;
+prints its wall time and peak RSS.
 
-Targets: under 20 s and 500 MB for the recording, under 20 s for 20,000 runs.
+Targets: under 20 s and 500 MB for the recording, under 20 s for 20,000 runs; the largest
+results file ``report`` accepts (its worst shape) well under 500 MB.
 
     python benchmarks/report_scale.py            # the issue's sizes, in a temporary folder
     python benchmarks/report_scale.py --hours 1  # a quicker look
@@ -76,6 +78,28 @@ def write_bench(path: Path, runs: int) -> None:
     path.write_text(json.dumps({"reports": reports}, indent=2))
 
 
+def write_many_devices(path: Path, devices: int = 100_000) -> None:
+    """A recording of one row per device, each device named once: ``report`` keeps 64."""
+    origin = dt.datetime.fromtimestamp(START_S, dt.UTC)
+    with path.open("w") as handle:
+        handle.write("timestamp,device,power_w,util_gpu_pct,device_name\n")
+        for n in range(devices):
+            stamp = (origin + dt.timedelta(seconds=n / 10)).isoformat(timespec="milliseconds")
+            handle.write(f"{stamp},remote-{n:06d}:0,{100 + n % 300},{n % 101},{H100}\n")
+
+
+def write_worst_results(path: Path) -> None:
+    """The results file that costs the most memory to read of those ``report`` accepts: as
+    many empty objects as the value cap lets through (64 bytes each once parsed, 3 in the
+    file) and one string to the byte cap with an emoji in it (so Python holds the text at 4
+    bytes a character). ``report`` reads it and finds no runs in it: exit 0, an empty report."""
+    from gpuscope.report.inputs import JSON_MAX_BYTES, JSON_VALUES_MAX
+
+    head = '{"reports": [], "x": [' + ",".join(["{}"] * (JSON_VALUES_MAX // 2 - 10)) + "]"
+    filler = JSON_MAX_BYTES - len(head) - 32
+    path.write_text(head + ', "y": "\U0001f600' + "a" * filler + '"}')
+
+
 def measure(inputs: list[Path], output: Path) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MB and the exit code of one ``gpuscope report``."""
     started = time.monotonic()
@@ -101,6 +125,13 @@ def make_inputs(root: Path, hours: float, runs: list[int]) -> list[tuple[str, li
         write_bench(bench, count)
         size = bench.stat().st_size / 1e6
         cases.append((f"bench file, {count:,} runs ({size:.0f} MB)", [bench]))
+    many = root / "devices.csv"
+    write_many_devices(many)
+    cases.append((f"recording, 100,000 devices ({many.stat().st_size / 1e6:.1f} MB)", [many]))
+    worst = root / "worst.json"
+    write_worst_results(worst)
+    cases.append((f"results file at the caps, worst shape ({worst.stat().st_size / 1e6:.0f} MB)",
+                  [worst]))  # fmt: skip
     return cases
 
 

@@ -10,12 +10,11 @@ the option was given, so a broken file never goes unnoticed.
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpuscope.bounded_read import NotRegularFile, TooLarge, read_regular
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, check_tdp_w
 from gpuscope.user_dirs import user_config_dir
@@ -65,24 +64,19 @@ def load_config(path: Path | None = None) -> UserConfig:
 
 
 def _read_text(path: Path) -> str | None:
-    """The file's text, None if there is none. Opened without waiting (a FIFO at the path would
-    hang every command until something wrote to it) and read only if it is a regular file, of
-    at most ``MAX_CONFIG_BYTES``."""
+    """The file's text, None if there is none. Read by ``bounded_read`` as every input is: opened
+    without waiting (a FIFO at the path would hang every command until something wrote to it)
+    and read only if it is a regular file, of at most ``MAX_CONFIG_BYTES``."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = read_regular(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return None
+    except NotRegularFile:
+        raise UsageError(f"{path} is not a regular file: make it one, or remove it") from None
+    except TooLarge:
+        raise UsageError(f"{path} is over 1 MiB: a gpuscope config is a few lines") from None
     except OSError as exc:
         raise CommandFailed(f"cannot read {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UsageError(f"{path} is not a regular file: make it one, or remove it")
-        try:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-        except OSError as exc:
-            raise CommandFailed(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise UsageError(f"{path} is over 1 MiB: a gpuscope config is a few lines")
     try:
         return data.decode("utf-8-sig")  # a BOM, as some Windows editors write, is dropped
     except UnicodeDecodeError as exc:

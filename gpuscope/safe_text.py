@@ -55,3 +55,11 @@ def one_line(text: str, limit: int = ONE_LINE_MAX) -> str:
     if len(text) > len(head) and len(line) <= limit:
         line += "…"
     return clipped(line, limit)
+
+
+def field_text(text: str) -> str:
+    """A name or note read from a file (a device name in a recording, a workload or a note in a
+    results file) as gpuscope shows it: one printable line of at most ``ONE_LINE_MAX``
+    characters, the same limit whatever the file. Printable text within the limit is returned
+    as it is, without the work :func:`one_line` does: a recording has millions of names."""
+    return text if len(text) <= ONE_LINE_MAX and text.isprintable() else one_line(text)

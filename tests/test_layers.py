@@ -32,8 +32,9 @@ ALLOWED = {
 }  # fmt: skip
 
 
-# leaves every layer may use: SI prefixes and seconds; the user's folder; outside text made safe
-LEAVES = ("units", "user_dirs", "safe_text")
+# leaves every layer may use: SI prefixes and seconds; the user's folder; outside text made safe;
+# files from outside opened bounded
+LEAVES = ("units", "user_dirs", "safe_text", "bounded_read")
 
 
 def _package(module: str) -> str | None:

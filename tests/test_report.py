@@ -5,7 +5,9 @@ form with PNG charts, and bad input as one line."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -333,3 +335,82 @@ def test_figures_from_a_simulated_gpu_say_so_in_every_row_sentence_and_chart(
     assert page.count("<td>cuda:0 SIMULATED</td>") == 2  # the results row and the sweep row
     assert page.count("<td>cpu SIMULATED</td>") == 0
     assert "cuda:0 SIMULATED" in page[page.index("<svg") :]  # the charts' labels too
+
+
+class _FullDisk:
+    """A file whose ``fail_at``-th write (counted over every file opened for writing) writes
+    half of its data and fails as a full disk does."""
+
+    writes = 0
+
+    def __init__(self, handle, fail_at: int) -> None:  # type: ignore[no-untyped-def]
+        self._handle, self._fail_at = handle, fail_at
+
+    def write(self, data):  # type: ignore[no-untyped-def]
+        _FullDisk.writes += 1
+        if _FullDisk.writes == self._fail_at:
+            self._handle.write(data[: len(data) // 2])
+            self._handle.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self._handle.write(data)
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self._handle, name)
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc) -> None:  # type: ignore[no-untyped-def]
+        self._handle.close()
+
+
+def _fill_the_disk(monkeypatch: pytest.MonkeyPatch, folder: Path, fail_at: int) -> None:
+    """Every file opened for writing in ``folder`` (or by descriptor) shares one write count;
+    the ``fail_at``-th write fails half-way with ENOSPC."""
+    import builtins
+    import io
+
+    real_open, real_fdopen = io.open, os.fdopen
+    _FullDisk.writes = 0
+
+    def opened(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        handle = real_open(file, mode, *args, **kwargs)
+        writing = any(m in mode for m in "wxa") and str(folder) in os.path.abspath(str(file))
+        return _FullDisk(handle, fail_at) if writing else handle
+
+    def fdopened(fd, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        handle = real_fdopen(fd, mode, *args, **kwargs)
+        return _FullDisk(handle, fail_at) if any(m in mode for m in "wxa") else handle
+
+    monkeypatch.setattr(io, "open", opened)
+    monkeypatch.setattr(builtins, "open", opened)
+    monkeypatch.setattr(os, "fdopen", fdopened)
+
+
+@pytest.mark.parametrize(
+    ("name", "fail_at"),
+    [("report.html", 1), ("report.md", 3), ("report.md", 6)],
+    ids=["html", "md-a-chart", "md-the-text"],
+)
+def test_a_full_disk_leaves_no_part_of_the_report_and_the_retry_works(
+    inputs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, name: str,
+    fail_at: int,
+) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """Review #4: a full disk left a partial report.html/.md behind, the retry was refused
+    with "exists", and the message was not the one every other command gives."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / name
+    with monkeypatch.context() as patched:
+        _fill_the_disk(patched, out_dir, fail_at)
+        assert main(["report", *map(str, inputs), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"gpuscope report: disk full while writing {out_dir / 'report'}" + (
+        ".html" if name.endswith("html") else ("_files" if fail_at < 6 else ".md")
+    )
+    assert list(out_dir.iterdir()) == []  # nothing half-made, not even hidden
+    assert main(["report", *map(str, inputs), "-o", str(out)]) == 0
+    assert out.read_text().rstrip().endswith("</html>" if name.endswith("html") else "")
+    if name.endswith("md"):
+        images = re.findall(r"\((report_files/chart-\d+\.png)\)", out.read_text())
+        assert len(images) == 5 and all((out_dir / i).stat().st_size > 1000 for i in images)

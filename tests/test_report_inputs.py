@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from gpuscope.cli import main
+from gpuscope.errors import UsageError
 
 pytest.importorskip("matplotlib")
 
@@ -167,8 +168,7 @@ def test_an_endless_device_is_refused_at_once(device: str, tmp_path: Path) -> No
 
 
 def test_files_past_the_caps_are_refused_before_a_byte_is_read(tmp_path: Path) -> None:
-    from gpuscope.report.inputs import JSON_MAX_BYTES
-    from gpuscope.report.reading import INPUT_MAX_BYTES
+    from gpuscope.report.inputs import INPUT_MAX_BYTES, JSON_MAX_BYTES
 
     huge = tmp_path / "huge.csv"
     with huge.open("wb") as handle:  # sparse: no disk used
@@ -181,7 +181,7 @@ def test_files_past_the_caps_are_refused_before_a_byte_is_read(tmp_path: Path) -
         handle.write(b'{"reports": []')
         handle.truncate(JSON_MAX_BYTES + 1)
     refused_in_one_line(gpuscope("report", str(results), "-o", str(tmp_path / "r.html")),
-                        "a results file larger than 256 MiB")  # fmt: skip
+                        "a results file larger than 24 MiB")  # fmt: skip
 
 
 def test_stdin_dev_stdin_and_process_substitution_are_read_once(tmp_path: Path) -> None:
@@ -222,7 +222,7 @@ def test_a_fifo_is_read_as_it_comes_and_one_nobody_writes_to_is_given_up_on(
     assert result.returncode == 0, result.stderr
     assert "averaged 105 W" in (tmp_path / "r.html").read_text()
     code = (
-        "import sys\nimport gpuscope.report.reading as reading\nreading.IDLE_S = 0.5\n"
+        "import sys\nimport gpuscope.bounded_read as reading\nreading.IDLE_S = 0.5\n"
         "from gpuscope.cli import main\n"
         f"sys.exit(main(['report', {str(fifo)!r}, '-o', {str(tmp_path / 'q.html')!r}]))"
     )
@@ -317,3 +317,74 @@ def test_a_recording_with_quoted_cells_crlf_and_short_and_long_rows_reads_whole(
     (track,) = load_input(path).tracks  # type: ignore[union-attr]
     assert track.samples == 4 and track.columns["power_w"].peak == 120.0
     assert track.card == {"device_name": 'GPU, "big" A', "mem_total_mib": 81559.0}
+
+
+def test_the_report_and_the_config_share_one_bounded_reader(tmp_path: Path) -> None:
+    """Review #10: ``report``'s inputs and ``config.toml`` each had their own non-blocking
+    open, regular-file check and size cap."""
+    from gpuscope.bounded_read import NotRegularFile, TooLarge, open_input, read_regular
+    from gpuscope.config import load_config
+
+    small = tmp_path / "small.toml"
+    small.write_text("cpu_tdp_w = 125\n")
+    assert read_regular(small, 100) == b"cpu_tdp_w = 125\n"
+    with pytest.raises(TooLarge, match="larger than 10 bytes"):
+        read_regular(small, 10)
+    with pytest.raises(NotRegularFile):
+        read_regular(tmp_path, 100)  # a folder at the config path: one line, as a FIFO
+    with pytest.raises(UsageError, match="is not a regular file"):
+        load_config(tmp_path)
+    stream, size = open_input(Path("/dev/zero"), 1000)  # a device: read as it comes, capped
+    with stream, pytest.raises(TooLarge, match="larger than 1000 bytes"):
+        assert size is None
+        stream.read(5000)
+
+
+def test_names_from_a_recording_and_a_results_file_are_cut_alike(tmp_path: Path) -> None:
+    """Review #10/#11: a name was cut at 200 characters in a recording, at 1,000 in a results
+    file (and the user guide said 1,000 for both)."""
+    from gpuscope.report.inputs import load_input
+    from gpuscope.safe_text import ONE_LINE_MAX
+
+    name = "gpu" + "x" * 2000
+    recording = tmp_path / "rec.csv"
+    recording.write_text(RECORDING.replace("nvidia:0", name))
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"reports": [{**REPORT, "device": name}]}))
+    from_recording = load_input(recording).tracks[0].device  # type: ignore[union-attr]
+    from_results = load_input(bench).reports[0]["device"]  # type: ignore[union-attr]
+    assert from_recording == from_results
+    assert len(from_recording) == ONE_LINE_MAX and from_recording.endswith("…")
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_every_line_of_a_recording_is_held_to_the_line_limit(where: str, tmp_path: Path) -> None:
+    """Review #8: ``LINE_MAX`` was checked only on the part of a line left at the end of each
+    1 MiB block: a 300 KB line in the middle of a block was read."""
+    from gpuscope.report.recording import LINE_MAX
+
+    long = "2026-12-07T10:00:02+00:00,nvidia:0,100,50," + "x" * (LINE_MAX + 10)
+    lines = RECORDING.splitlines()
+    at = {"first": 0, "middle": 1, "last": len(lines)}[where]
+    lines.insert(at, long if at else "timestamp," + "y" * (LINE_MAX + 10))
+    recording = tmp_path / "rec.csv"
+    recording.write_text("\n".join(lines) + "\n")
+    refused_in_one_line(gpuscope("report", str(recording), "-o", str(tmp_path / "r.html")),
+                        "a line longer than 64 KiB")  # fmt: skip
+    jsonl = tmp_path / "rec.jsonl"
+    sample = json.dumps({"timestamp": "2026-12-07T10:00:00+00:00", "device": "nvidia:0"})
+    jsonl.write_text(sample + "\n" + json.dumps({"device": "z" * LINE_MAX}) + "\n" + sample)
+    refused_in_one_line(gpuscope("report", str(jsonl), "-o", str(tmp_path / "j.html")),
+                        "a line longer than 64 KiB")  # fmt: skip
+
+
+def test_a_results_file_of_too_many_values_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    """Review #2: a results file is read whole and ``json.loads`` makes an object of every
+    value (64 bytes for ``{}``, 3 in the file): 256 MiB of them came to gigabytes."""
+    from gpuscope.report.inputs import JSON_MAX_BYTES, JSON_VALUES_MAX
+
+    assert JSON_MAX_BYTES <= 32 * 1024**2  # bench --json of 20,000 runs is 18 MB
+    results = tmp_path / "results.json"
+    results.write_text('{"reports": [], "x": [' + ",".join(["{}"] * JSON_VALUES_MAX) + "]}")
+    refused_in_one_line(gpuscope("report", str(results), "-o", str(tmp_path / "r.html")),
+                        f"a results file of more than {JSON_VALUES_MAX:,} values")  # fmt: skip

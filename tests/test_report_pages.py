@@ -201,7 +201,7 @@ def test_a_long_recording_is_drawn_from_min_max_buckets_and_no_spike_is_lost(
     tmp_path: Path,
 ) -> None:
     """Issue 22's scale rule: charts downsample to their pixel width, keeping min and max."""
-    from gpuscope.report.recording import BUCKETS, Series
+    from gpuscope.report.downsample import BUCKETS, Series
 
     series = Series(0.0)
     for n in range(200_000):
@@ -230,3 +230,38 @@ def test_a_bench_file_of_3000_runs_draws_capped_bars_and_says_so(tmp_path: Path)
     assert "the table holds every run" in page
     summary = page[page.index("<h2>Summary</h2>") : page.index("<section>")]
     assert summary.count("<li>") <= 9 and "(fastest of 1,500 runs)" in summary
+
+
+def _svgs(page: str) -> str:
+    return "".join(re.findall(r"<svg.*?</svg>", page, re.DOTALL))
+
+
+def test_a_recording_of_many_devices_keeps_64_and_says_how_many_were_left_out(
+    tmp_path: Path,
+) -> None:
+    """Review #2: 100k device names gave 100k tracks (152 MB for a 4.4 MB file) and a line
+    per device in every timeline chart."""
+    from gpuscope.report.inputs import load_input
+    from gpuscope.report.recording import TRACKS_MAX
+
+    rec = recording(tmp_path / "rec.csv", [(s, 300.0, 90.0) for s in range(3)], devices=100)
+    assert len(load_input(rec).tracks) == TRACKS_MAX == 64  # type: ignore[union-attr]
+    page = page_of([rec], tmp_path / "r.html")
+    assert "36 more devices (108 rows) are left out" in page
+    drawn = set(re.findall(r"nvidia:(\d+)", _svgs(page)))
+    assert drawn == {str(n) for n in range(TRACKS_MAX)}  # each kept device once, no other
+
+
+def test_a_sweep_of_many_devices_and_values_draws_capped_lines_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """Review #2: ``sweep_charts`` drew a line per device and a point per value, unbounded."""
+    from gpuscope.report.charts import LINES_MAX, SWEEP_POINTS_MAX
+
+    points = [(f"dev{d}", 2 + v, 1e12 * (d + 1)) for d in range(80) for v in range(150)]
+    page = page_of([sweep_file(tmp_path / "s.json", points)], tmp_path / "r.html")
+    assert (f"Drawn: the first {LINES_MAX} of 80 devices and {SWEEP_POINTS_MAX} of 150 "
+            "values, evenly spread; the table holds every point.") in page  # fmt: skip
+    svgs = _svgs(page)
+    assert set(re.findall(r"dev(\d+)", svgs)) == {str(d) for d in range(LINES_MAX)}
+    assert page.count("<tr><td>") >= 80 * 150  # the table holds every point

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpuscope.safe_text import one_line, printable
+from gpuscope.safe_text import ONE_LINE_MAX, field_text, one_line, printable
 
 HOSTILE = [
     ("\x1b[2J\x1b[Hgemm", "gemm"),  # clear screen, cursor home
@@ -64,3 +64,13 @@ def test_the_command_line_says_any_failure_in_one_printable_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\x1b" not in err and "\x07" not in err
     assert "bad Traceback line" in err and len(err) < 500
+
+
+def test_field_text_keeps_a_plain_name_and_bounds_the_rest_by_one_limit() -> None:
+    """Review #10: names from a results file were cut at 1,000 characters, from a recording
+    at 200, by two helpers."""
+    name = "NVIDIA H100 80GB HBM3"
+    assert field_text(name) is name
+    assert field_text("\x1b]52;c;ZWNobw==\x07gpu\nname") == "gpu name"
+    long = field_text("x" * 5000)
+    assert len(long) == ONE_LINE_MAX and long.endswith("…")

@@ -12,13 +12,16 @@ from typing import Any
 
 from gpuscope.measurement.run_report import params_text
 from gpuscope.report.inputs import BenchResults, SweepResults, shown_name, simulated
-from gpuscope.report.recording import Recording
+from gpuscope.report.recording import TRACKS_MAX, Recording
 from gpuscope.units import decade_label, format_rate
 
 MISSING = "charts need matplotlib: pip install 'gpuscope[report]'"
 LOG_SPAN = 100.0  # values spanning this ratio or more get a log axis
 BARS_MAX = 20  # bars in one chart: the fastest runs; the table holds every run
 CHARTS_MAX = 8  # CPU-vs-GPU charts per results file; the table holds every group
+LINES_MAX = TRACKS_MAX  # lines in one chart: a device each (a recording keeps no more)
+SWEEP_POINTS_MAX = 100  # swept values drawn per line, evenly spread; the table holds every one
+LEGEND_INSIDE_MAX = 8  # legend entries drawn inside the plot; more go beside it
 BAR_WIDTH_IN = 9.0
 IMAGES = ("svg", "png")  # inline in HTML; files beside Markdown
 
@@ -90,6 +93,16 @@ def _log_axis(axis: Any) -> None:
     axis.set_major_locator(locator)
     axis.set_major_formatter(major)
     axis.set_minor_formatter(minor)
+
+
+def _legend(ax: Any, lines: int) -> None:
+    """The legend inside the plot for a few lines; for many (up to ``LINES_MAX``), in columns of
+    small type right of the plot, where it hides no line and fits the chart's height."""
+    if lines <= LEGEND_INSIDE_MAX:
+        ax.legend(fontsize=8)
+    else:
+        ax.legend(fontsize=6, ncol=math.ceil(lines / 24), loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # fmt: skip
 
 
 def _spans_decades(values: Sequence[float]) -> bool:
@@ -183,22 +196,53 @@ def _bar_margins(figure: Any, height_in: float, label_chars: int) -> None:
     )  # fmt: skip
 
 
-def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
-    """Throughput and work per joule against the swept value, one line per device; a cross
-    where a device ran out of memory."""
+def _sweep_drawn(sweep: SweepResults) -> tuple[list[Any], list[Any]]:
+    """The devices and swept values a sweep's charts draw: the first ``LINES_MAX`` devices, and
+    at most ``SWEEP_POINTS_MAX`` values spread evenly from the smallest to the largest."""
+    devices = list(dict.fromkeys(p["device"] for p in sweep.points))[:LINES_MAX]
     values = sweep.ordered_values()
+    if len(values) > SWEEP_POINTS_MAX:
+        step = (len(values) - 1) / (SWEEP_POINTS_MAX - 1)
+        values = [values[round(n * step)] for n in range(SWEEP_POINTS_MAX)]
+    return devices, values
+
+
+def sweep_chart_note(sweep: SweepResults) -> str | None:
+    """What a sweep's charts leave to the table, or None when they draw every point."""
+    devices, values = _sweep_drawn(sweep)
+    every_device = len(dict.fromkeys(p["device"] for p in sweep.points))
+    every_value = len(sweep.ordered_values())
+    said = []
+    if every_device > len(devices):
+        said.append(f"the first {len(devices)} of {every_device:,} devices")
+    if every_value > len(values):
+        said.append(f"{len(values)} of {every_value:,} values, evenly spread")
+    return f"Drawn: {' and '.join(said)}; the table holds every point." if said else None
+
+
+def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
+    """Throughput and work per joule against the swept value, one line per device; a dashed
+    line where a device ran out of memory. At most ``LINES_MAX`` lines of at most
+    ``SWEEP_POINTS_MAX`` points (:func:`sweep_chart_note` says what was left out)."""
+    devices, values = _sweep_drawn(sweep)
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    devices = list(dict.fromkeys(p["device"] for p in sweep.points))
-    ordered = sweep.ordered_points()
-    place = {v: n for n, v in enumerate(values)}  # a word's place on the axis
+    place = {v: n for n, v in enumerate(values)}  # a drawn value's place on a word axis
+    by_device: dict[Any, list[dict[str, Any]]] = {d: [] for d in devices}
+    for point in sweep.ordered_points():
+        if point["device"] in by_device and point[sweep.param] in place:
+            by_device[point["device"]].append(point)
+    out_of_memory: dict[Any, list[str]] = {}  # one dashed line per value, naming its devices
+    for device, own in by_device.items():
+        for p in own:
+            if p["status"] == "oom":
+                out_of_memory.setdefault(p[sweep.param], []).append(str(device))
     charts = []
     for key, label in (("throughput", "/s"), ("work_per_joule", "/J")):
         plt = _pyplot()
         figure, ax = plt.subplots(figsize=(7, 3.6))
         plotted: list[float] = []
-        unit = ""
-        for device in devices:
-            own = [p for p in ordered if p["device"] == device]
+        unit, lines = "", 0
+        for device, own in by_device.items():
             points = [(p[sweep.param], p["report"][key]) for p in own
                       if p.get("report") and p["report"].get(key)]  # fmt: skip
             unit = next((p["report"]["unit"] for p in own if p.get("report")), unit)
@@ -208,14 +252,15 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
                 ax.plot(xs, [y for _, y in points], marker="o",
                         label=f"{device} SIMULATED" if fake else device)  # fmt: skip
                 plotted += [y for _, y in points]
-            for p in own:
-                if p["status"] == "oom":
-                    x = p[sweep.param] if numeric else place.get(p[sweep.param], 0)
-                    ax.axvline(x, linestyle="--", color="#b22222", alpha=0.6)
-                    ax.annotate(
-                        f"{device}: out of memory", (x, 0.95), xycoords=("data", "axes fraction"),
-                        rotation=90, fontsize=7, color="#b22222", va="top", ha="right",
-                    )  # fmt: skip
+                lines += 1
+        for value, names in out_of_memory.items():
+            x = value if numeric else place[value]
+            ax.axvline(x, linestyle="--", color="#b22222", alpha=0.6)
+            shown = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
+            ax.annotate(
+                f"{shown}: out of memory", (x, 0.95), xycoords=("data", "axes fraction"),
+                rotation=90, fontsize=7, color="#b22222", va="top", ha="right",
+            )  # fmt: skip
         if not plotted:
             plt.close(figure)
             continue
@@ -231,7 +276,7 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
             ax.yaxis.set_major_formatter(_engineering())  # 900G, not 9 x 1e11
         ax.set_xlabel(sweep.param)
         ax.set_ylabel(f"{unit}{label}")
-        ax.legend(fontsize=8)
+        _legend(ax, lines)
         what = "throughput" if key == "throughput" else "work per joule"
         estimated = any(
             (p.get("report") or {}).get("energy_source") == "estimate" for p in sweep.points
@@ -256,6 +301,7 @@ def timeline_charts(
     for column, unit in (("power_w", "W"), ("power_estimate_w", "W, an estimate"),
                          ("util_gpu_pct", "%"), ("util_cpu_pct", "%")):  # fmt: skip
         drawn = [(t.device, t.columns[column]) for t in recording.tracks if column in t.columns]
+        drawn = drawn[:LINES_MAX]  # a recording keeps no more devices: this holds the rule here
         if not drawn:
             continue
         plt = _pyplot()
@@ -279,7 +325,7 @@ def timeline_charts(
                         transform=ax.get_xaxis_transform(), va="top")  # fmt: skip
         ax.set_xlabel("seconds from the recording's start")
         ax.set_ylabel(f"{column} ({unit})")
-        ax.legend(fontsize=8)
+        _legend(ax, len(drawn))
         ax.set_title(f"{name}: {column}" + (" (measured)" if column == "power_w" else ""))
         charts.append(_render(figure, f"{name} {column}", image))
     return charts

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from gpuscope.report.charts import (
     bench_chart_note,
     bench_charts,
     matplotlib_missing,
+    sweep_chart_note,
     sweep_charts,
     timeline_charts,
 )
@@ -31,17 +33,47 @@ CARD_COLUMNS = ("device", "name", "UUID", "driver", "memory", "power limit",
 MACHINE_COLUMNS = ("host", "OS", "CPU", "Python", "gpuscope")
 
 
-def write_report(inputs: list[Input], output: Path, output_format: str = "html",
-                 title: str = "gpuscope report") -> None:  # fmt: skip
-    """Write the report; OSError if it cannot be written. Draws with matplotlib where it is
-    installed (a second or two: never on a UI thread)."""
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    """A report made, not yet written: its text, and for Markdown the PNG charts it links,
+    ``(name, bytes)`` each, in ``folder`` beside it (``report_files`` for ``report.md``)."""
+
+    text: str
+    folder: Path | None = None
+    images: tuple[tuple[str, bytes], ...] = ()
+
+
+def images_folder(output: Path) -> Path:
+    """Where a Markdown report's charts go: ``report_files/`` beside ``report.md``."""
+    return output.with_name(output.stem + "_files")
+
+
+def render_report(inputs: list[Input], output: Path, output_format: str = "html",
+                  title: str = "gpuscope report") -> ReportFiles:  # fmt: skip
+    """The report for ``output``, made in memory: nothing is written, so a caller can write it
+    whole or not at all. Draws with matplotlib where it is installed (a second or two: never
+    on a UI thread)."""
     image = "svg" if output_format == "html" else "png"
     sections = build_sections(inputs, matplotlib_missing(), image)
     summary = summary_lines(inputs)
     if output_format == "html":
-        output.write_text(render_html(title, summary, sections, inputs))
-    else:
-        render_markdown(title, summary, sections, inputs, output)
+        return ReportFiles(render_html(title, summary, sections, inputs))
+    folder = images_folder(output)
+    text, images = render_markdown(title, summary, sections, inputs, folder.name)
+    return ReportFiles(text, folder if images else None, tuple(images))
+
+
+def write_report(inputs: list[Input], output: Path, output_format: str = "html",
+                 title: str = "gpuscope report") -> None:  # fmt: skip
+    """Make the report and write it to ``output`` as it is; OSError if it cannot be written.
+    For the UI's save, whose file is new and stamped each time; ``gpuscope report`` writes
+    whole or not at all (``commands/report.py``)."""
+    files = render_report(inputs, output, output_format, title)
+    if files.folder is not None:
+        files.folder.mkdir(exist_ok=True)
+        for name, data in files.images:
+            (files.folder / name).write_bytes(data)
+    output.write_text(files.text)
 
 
 def build_sections(
@@ -84,7 +116,7 @@ def build_sections(
                 text=([] if item.finished else [_unfinished(item)]) + _impossible(item.notes),
                 tables=[(header, sweep_rows(item))],
                 charts=sweep_charts(item, image) if draw else [],
-                chart_note=charts_missing,
+                chart_note=sweep_chart_note(item) if draw else charts_missing,
             ))  # fmt: skip
         elif isinstance(item, Recording):
             sections.append(Section(

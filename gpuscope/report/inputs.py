@@ -1,7 +1,7 @@
 """The files a report is built from, read and told apart by their content: ``bench --json``
 results, ``bench --sweep --json`` sweeps, and ``record`` CSV or JSON-lines recordings.
 
-Every input is bounded (``reading``: size, time; ``JSON_MAX_BYTES`` for a results file, which
+Every input is bounded (``bounded_read``: size, time; ``JSON_MAX_BYTES`` for a results file, which
 is read whole) and checked before the report sees it: text made printable and one line, figures
 that cannot be real (NaN, infinite, negative, past ``FIGURE_MAX``) shown as n/a with a note, and
 any other shape refused in one line.
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpuscope.bounded_read import InputLimit, open_input, size_text
 from gpuscope.measurement.run_report import comparable_key
-from gpuscope.report.reading import InputLimit, open_input, size_text
 from gpuscope.report.recording import (
     FIGURE_MAX,
     Recording,
@@ -26,10 +26,15 @@ from gpuscope.report.recording import (
     first_line_is_a_sample,
     read_recording,
 )
-from gpuscope.safe_text import one_line
+from gpuscope.safe_text import field_text
 
-JSON_MAX_BYTES = 256 * 1024**2  # a results file is read whole; 20,000 runs take about 30 MiB
-TEXT_MAX = 1000  # characters of one name or note from a file
+INPUT_MAX_BYTES = 2 * 1024**3  # a recording is streamed: about ten days at 10 Hz of two devices
+# A results file is read whole: json.loads makes an object of every value (an empty {} costs
+# 64 bytes for 3 in the file), so the bytes and the values are capped (docs/benchmarks.md,
+# "reports at scale": the RSS of the largest file each cap lets through). bench --json of
+# 20,000 runs is 18 MB and about 700,000 values.
+JSON_MAX_BYTES = 24 * 1024**2
+JSON_VALUES_MAX = 1_000_000  # counted as the commas, [ and { in the text (an upper bound)
 DEPTH_MAX = 32  # levels of nesting; bench's own files use four
 SNIFF_CHARS = 64 * 1024  # the first line looked at to tell a file's kind
 NOTES_MAX = 5  # impossible figures named one by one; the rest counted
@@ -98,7 +103,7 @@ def value_order(value: Any) -> tuple[int, float, str]:
 
 def shown_name(path: Path) -> str:
     """A file's name as a report shows it: printable, one line; stdin for ``-``."""
-    return "stdin" if str(path) == "-" else one_line(path.name or str(path), 200)
+    return "stdin" if str(path) == "-" else field_text(path.name or str(path))
 
 
 Input = BenchResults | SweepResults | Recording
@@ -116,7 +121,7 @@ def load_inputs(paths: Iterable[Path]) -> list[Input]:
 
 def load_input(path: Path) -> Input:
     try:
-        stream, size = open_input(path)
+        stream, size = open_input(path, INPUT_MAX_BYTES)
     except InputLimit as exc:
         raise ReportInputError(str(exc)) from None
     except OSError as exc:
@@ -149,7 +154,13 @@ def _parse(path: Path, stream: Any, size: int | None) -> Input:
         body = first + text.read(JSON_MAX_BYTES + 1 - len(first))
         if len(body) > JSON_MAX_BYTES:
             raise ReportInputError(_too_large(path))
-        return _json_results(path, body)
+        if body.count(",") + body.count("[") + body.count("{") > JSON_VALUES_MAX:
+            raise ReportInputError(
+                f"{path}: a results file of more than {JSON_VALUES_MAX:,} values (it is read whole)"
+            )
+        parsed = _json_parsed(path, body)
+        del body  # its memory back before the values are cleaned (in place)
+        return _json_results(path, parsed)
     raise ReportInputError(
         f"{path}: not a gpuscope file (bench --json, bench --sweep --json, or a record CSV/JSONL)"
     )
@@ -161,9 +172,10 @@ def _too_large(path: Path) -> str:
 
 def _clean(value: Any, path: Path, depth: int = 0) -> Any:
     """``value`` from a JSON file with every text printable, one line and bounded, and nothing
-    nested deeper than ``DEPTH_MAX`` or an integer too long to be a figure."""
+    nested deeper than ``DEPTH_MAX`` or an integer too long to be a figure. Lists and objects
+    are cleaned in place: a copy would double what the file costs."""
     if isinstance(value, str):
-        return value if len(value) < 80 and value.isprintable() else one_line(value, TEXT_MAX)
+        return field_text(value)
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
     if isinstance(value, int):
@@ -173,19 +185,30 @@ def _clean(value: Any, path: Path, depth: int = 0) -> Any:
     if depth >= DEPTH_MAX:
         raise ReportInputError(f"{path}: nested deeper than {DEPTH_MAX} levels")
     if isinstance(value, list):
-        return [_clean(item, path, depth + 1) for item in value]
-    return {_clean(k, path, depth): _clean(v, path, depth + 1) for k, v in value.items()}
+        for n, item in enumerate(value):
+            value[n] = _clean(item, path, depth + 1)
+        return value
+    if any(field_text(key) is not key for key in value):  # a key to clean: a new object
+        return {field_text(k): _clean(v, path, depth + 1) for k, v in value.items()}
+    for key, item in value.items():  # the same keys: no object grows or shrinks
+        value[key] = _clean(item, path, depth + 1)
+    return value
 
 
-def _json_results(path: Path, text: str) -> BenchResults | SweepResults:
+def _json_parsed(path: Path, text: str) -> Any:
+    """``text`` parsed; ReportInputError in one line for what is not JSON or could not be."""
     try:
-        payload = _clean(json.loads(text), path)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportInputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except RecursionError:
         raise ReportInputError(f"{path}: nested deeper than {DEPTH_MAX} levels") from None
     except ValueError:  # an integer past Python's 4,300 digits
         raise ReportInputError(f"{path}: a number too long to be a figure") from None
+
+
+def _json_results(path: Path, parsed: Any) -> BenchResults | SweepResults:
+    payload = _clean(parsed, path)
     notes = _Notes()
     if isinstance(payload, dict) and isinstance(payload.get("points"), list):
         found = payload.get("sweep")

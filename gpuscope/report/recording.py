@@ -1,7 +1,7 @@
 """A ``record`` file (CSV or JSON lines) read as a stream into what a report shows of it: per
 device, how many samples over what span, its card (name, UUID, memory, power limit), the
 average and peak of each charted column, and each charted column kept as min/max per time
-bucket, at most ``BUCKETS`` buckets: a chart's pixel width. A day at 10 Hz costs the same memory
+bucket (``downsample``: a chart's pixel width). A day at 10 Hz costs the same memory
 as a minute; no peak or dip is lost to the downsampling.
 """
 
@@ -18,24 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from gpuscope.safe_text import one_line
+from gpuscope.report.downsample import Series
+from gpuscope.safe_text import ONE_LINE_MAX, field_text
 
 CHART_COLUMNS = ("power_w", "power_estimate_w", "util_gpu_pct", "util_cpu_pct")
 CARD_COLUMNS = ("device_name", "device_uuid", "device_driver", "mem_total_mib", "power_limit_w")
 CARD_NUMBERS = ("mem_total_mib", "power_limit_w")
 WANTED = (*CHART_COLUMNS, *CARD_COLUMNS)  # what a row gives the report, in this order
-BUCKETS = 1000  # about the width in pixels of a 9-inch chart at 110 dpi
 LINE_MAX = 64 * 1024  # characters: a recording's row is about 200
 BLOCK_CHARS = 1024 * 1024
 FIGURE_MAX = 1e21  # above a zetta-anything per second no measured figure is real
-
-
-TEXT_MAX = 200  # characters of a device name or UUID from a file
-
-
-def _text(raw: str) -> str:
-    """Text from the file as the report may show it: printable, one line, bounded."""
-    return raw if len(raw) < 80 and raw.isprintable() else one_line(raw, TEXT_MAX)
+TRACKS_MAX = 64  # devices kept from one recording (each costs up to about 1 MB); the rest counted
+LEFT_OUT_NAMED_MAX = 10_000  # devices past TRACKS_MAX told apart to count them; beyond, "over"
 
 
 class RecordingError(Exception):
@@ -52,84 +46,6 @@ def figure(value: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return number if 0.0 <= number < FIGURE_MAX else None  # NaN fails both comparisons
-
-
-class Series:
-    """One column of one device, downsampled as it arrives: its count, total and peak, and
-    its lowest and highest sample per time bucket. Buckets are one width from ``origin``;
-    when a sample falls past the last of ``BUCKETS``, neighbours merge and the width doubles.
-    Samples come in time order, so most land in the bucket of the one before: that case costs
-    two comparisons."""
-
-    __slots__ = ("buckets", "count", "hi", "hi_t", "index", "lo", "lo_t", "origin", "peak",
-                 "total", "width")  # fmt: skip
-
-    def __init__(self, origin: float) -> None:
-        self.origin, self.width = origin, 0.001
-        self.buckets: dict[int, tuple[float, float, float, float]] = {}  # lo, its t, hi, its t
-        self.index = -1  # the open bucket, held in lo/lo_t/hi/hi_t
-        self.lo = self.lo_t = self.hi = self.hi_t = 0.0
-        self.count, self.total, self.peak = 0, 0.0, 0.0
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.count
-
-    def add(self, when: float, value: float) -> None:
-        self.count += 1
-        self.total += value
-        if value > self.peak:
-            self.peak = value
-        if int((when - self.origin) / self.width) == self.index:
-            if value < self.lo:
-                self.lo, self.lo_t = value, when
-            elif value > self.hi:
-                self.hi, self.hi_t = value, when
-            return
-        self._open(when, value)
-
-    def _open(self, when: float, value: float) -> None:
-        self._close()
-        index = max(0, int((when - self.origin) / self.width))  # a clock set back: the first
-        while index >= BUCKETS:
-            self._halve()
-            index = max(0, int((when - self.origin) / self.width))
-        self.index, self.lo, self.lo_t, self.hi, self.hi_t = index, value, when, value, when
-        held = self.buckets.pop(index, None)
-        if held is not None:
-            self._merge(held)
-
-    def _merge(self, held: tuple[float, float, float, float]) -> None:
-        if held[0] < self.lo:
-            self.lo, self.lo_t = held[0], held[1]
-        if held[2] > self.hi:
-            self.hi, self.hi_t = held[2], held[3]
-
-    def _close(self) -> None:
-        if self.index >= 0:
-            self.buckets[self.index] = (self.lo, self.lo_t, self.hi, self.hi_t)
-
-    def _halve(self) -> None:
-        self._close()
-        self.index = -1
-        merged: dict[int, tuple[float, float, float, float]] = {}
-        for index, (lo, lo_t, hi, hi_t) in self.buckets.items():
-            other = merged.get(index // 2)
-            if other is not None:
-                lo, lo_t = (lo, lo_t) if lo <= other[0] else other[:2]
-                hi, hi_t = (hi, hi_t) if hi >= other[2] else other[2:]
-            merged[index // 2] = (lo, lo_t, hi, hi_t)
-        self.buckets = merged
-        self.width *= 2
-
-    def points(self) -> list[tuple[float, float]]:
-        """(time, value) in time order: each bucket's lowest and highest sample."""
-        self._close()
-        found: list[tuple[float, float]] = []
-        for index in sorted(self.buckets):
-            lo, lo_t, hi, hi_t = self.buckets[index]
-            found += sorted({(lo_t, lo), (hi_t, hi)})
-        return found
 
 
 @dataclass(slots=True)
@@ -186,6 +102,8 @@ class _Builder:
         self.tracks: dict[Any, Track] = {}
         self.start: float | None = None  # the first row's time: where buckets count from
         self.impossible = 0
+        self.left_out: set[str] = set()  # devices past TRACKS_MAX, at most LEFT_OUT_NAMED_MAX
+        self.left_out_rows = 0
 
     def feed(self, rows: Iterable[Row]) -> None:
         """Rows as (number, timestamp, device, the ``CHART_COLUMNS``, the ``CARD_COLUMNS``).
@@ -204,6 +122,8 @@ class _Builder:
             track = tracks.get(device) if type(device) is str else None
             if track is None:
                 track = self._track(device, when)
+                if track is None:  # a device past TRACKS_MAX
+                    continue
             track.samples += 1
             if when > track.last_s:
                 track.last_s = when
@@ -224,20 +144,29 @@ class _Builder:
             if card != track.card_cells:  # a device's name and limits seldom change
                 self._card(track, card)
 
-    def _track(self, device: Any, when: float) -> Track:
-        key = device if isinstance(device, str) else json.dumps(device)[:TEXT_MAX]
-        if key not in self.tracks:
-            self.tracks[key] = Track(_text(key), first_s=when, last_s=when)
+    def _track(self, device: Any, when: float) -> Track | None:
+        """The device's track, made at its first row; None for a device past ``TRACKS_MAX``
+        (counted for the note)."""
+        key = device if isinstance(device, str) else json.dumps(device)[:ONE_LINE_MAX]
+        track = self.tracks.get(key)
+        if track is not None:
+            return track
+        if len(self.tracks) >= TRACKS_MAX:
+            self.left_out_rows += 1
+            if len(self.left_out) < LEFT_OUT_NAMED_MAX:
+                self.left_out.add(key[:ONE_LINE_MAX])
+            return None
+        track = self.tracks[key] = Track(field_text(key), first_s=when, last_s=when)
         if self.start is None:
             self.start = when
-        return self.tracks[key]
+        return track
 
     @staticmethod
     def _card(track: Track, card: Sequence[Any]) -> None:
         track.card_cells = card
         for column, raw in zip(CARD_COLUMNS, card, strict=True):
             if raw is not None and raw != "":
-                track.card[column] = figure(raw) if column in CARD_NUMBERS else _text(str(raw))
+                track.card[column] = figure(raw) if column in CARD_NUMBERS else field_text(str(raw))
 
     def done(self) -> Recording:
         if not self.tracks:
@@ -247,6 +176,13 @@ class _Builder:
             notes.append(
                 f"{self.impossible:,} readings that cannot be real (NaN, infinite, negative, "
                 "or not a number) are left out of the charts and averages."
+            )
+        if self.left_out_rows:
+            count = len(self.left_out)
+            devices = f"over {count:,}" if count >= LEFT_OUT_NAMED_MAX else f"{count:,}"
+            notes.append(
+                f"The first {TRACKS_MAX} devices are shown; {devices} more devices "
+                f"({self.left_out_rows:,} rows) are left out of the charts and tables."
             )
         tracks = tuple(self.tracks.values())
         start, end = min(t.first_s for t in tracks), max(t.last_s for t in tracks)
@@ -323,14 +259,18 @@ def first_line_is_a_sample(line: str) -> bool:
 def read_recording(path: Path, first: str, rest: TextIO, jsonl: bool) -> Recording:
     """The recording whose first line is ``first`` and the rest in ``rest``."""
 
+    too_long = f"{path}: a line longer than {LINE_MAX // 1024} KiB"
+
     def lines() -> Iterator[str]:  # read in blocks and split: cheaper than line by line
+        if len(first.rstrip("\n")) >= LINE_MAX:  # readline stopped at LINE_MAX
+            raise RecordingError(too_long)
         yield first
         tail = ""
         while block := rest.read(BLOCK_CHARS):
             found = (tail + block).split("\n")
-            tail = found.pop()
-            if len(tail) >= LINE_MAX:
-                raise RecordingError(f"{path}: a line longer than {LINE_MAX // 1024} KiB")
+            tail = found.pop()  # held to the next block: at most LINE_MAX + BLOCK_CHARS
+            if len(tail) >= LINE_MAX or max(map(len, found), default=0) >= LINE_MAX:
+                raise RecordingError(too_long)
             yield from found
         if tail:
             yield tail

@@ -7,7 +7,6 @@ import datetime as dt
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gpuscope.measurement.peaks import datasheet
@@ -170,18 +169,23 @@ def markdown_text(text: str) -> str:
     return html.escape(text, quote=False).translate(_MARKDOWN)
 
 
-def render_markdown(title: str, summary: Sequence[str], sections: Sequence[Section],
-                    inputs: Sequence[Input], out: Path) -> None:  # fmt: skip
-    """``out`` (report.md) and its charts as PNG files in ``report_files/`` beside it. Every
-    text goes through :func:`markdown_text`: a name in a file must not become markup."""
+def render_markdown(
+    title: str,
+    summary: Sequence[str],
+    sections: Sequence[Section],
+    inputs: Sequence[Input],
+    folder: str,
+) -> tuple[str, list[tuple[str, bytes]]]:
+    """The Markdown (report.md) and its charts as PNG files, ``(name, bytes)`` each, that it
+    links in ``folder`` (``report_files``) beside it; nothing is written here. Every text goes
+    through :func:`markdown_text`: a name in a file must not become markup."""
     md = markdown_text
-    folder = out.with_name(out.stem + "_files")
+    images: list[tuple[str, bytes]] = []
     names = ", ".join(md(shown_name(i.path)) for i in inputs)
     lines = [f"# {md(title)}", "", f"From {names}.", "", "## Summary", ""]
     lines += [f"- {md(line)}" for line in summary] or [
         "No figure in these inputs answers a comparison."
     ]
-    count = 0
     for section in sections:
         lines += ["", f"## {md(section.title)}", ""]
         lines += [*(f"{md(t)}\n" for t in section.text)]
@@ -191,15 +195,13 @@ def render_markdown(title: str, summary: Sequence[str], sections: Sequence[Secti
             lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
             lines.append("")
         for chart in section.charts:
-            folder.mkdir(exist_ok=True)
-            count += 1
-            name = f"chart-{count}.png"
-            (folder / name).write_bytes(chart.png)
-            lines += [f"![{md(chart.title)}]({folder.name}/{name})", ""]
+            name = f"chart-{len(images) + 1}.png"
+            images.append((name, chart.png))
+            lines += [f"![{md(chart.title)}]({folder}/{name})", ""]
         if section.chart_note:
             lines += [f"_{md(section.chart_note)}_", ""]
     lines += ["", "## Energy sources", ""] + [f"- **{k}**: {v}" for k, v in SOURCES.items()]
-    out.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n", images
 
 
 CSS = """
