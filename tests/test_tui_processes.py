@@ -20,15 +20,15 @@ from gpuscope.telemetry.process_signals import send_signal
 from gpuscope.telemetry.processes import ProcessDetails
 from gpuscope.tui import signal_dialog
 from gpuscope.tui.app import GpuscopeApp
-from gpuscope.tui.processes_view import (
-    COLUMNS,
+from gpuscope.tui.processes_model import (
+    COMMAND_MAX,
     ProcessRow,
-    ProcessTable,
     process_rows,
     processes_note,
     running_time,
     unattributed_line,
 )
+from gpuscope.tui.processes_view import COLUMNS, ProcessTable
 from gpuscope.tui.signal_dialog import ConfirmSignal, refusal
 from tests.gpu_jobs import gpu_job, pretend_gpu, still_running
 from tests.tui_support import ListedProcesses, make_app, ready, tick, wait_until
@@ -224,6 +224,18 @@ def test_a_command_line_with_control_characters_is_shown_on_one_line(monkeypatch
     )
     (row,) = process_rows([gpu_sample({21: 5.0})], frozenset())
     assert (row.user, row.command) == ("al ice", "python -c 'a b'")
+
+
+def test_a_huge_command_line_is_kept_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A command line may be megabytes (ARG_MAX): a row keeps its start, cut with an ellipsis,
+    far more than the detail line's three lines show, and the user name is cut too."""
+    monkeypatch.setitem(
+        processes._details, 22, ProcessDetails("u" * 5000, "python train.py " + "x" * 2_000_000)
+    )
+    (row,) = process_rows([gpu_sample({22: 5.0})], frozenset())
+    assert row.command is not None and row.command.startswith("python train.py xxx")
+    assert len(row.command) == COMMAND_MAX and row.command.endswith("…")
+    assert row.user is not None and len(row.user) <= COMMAND_MAX and row.user.endswith("…")
 
 
 async def test_a_process_that_names_itself_an_escape_sequence_reaches_the_screen_as_text(

@@ -45,14 +45,13 @@ from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.tui.layout import panel_layout
 from gpuscope.tui.panels_hint import PanelsHint
-from gpuscope.tui.processes_view import (
-    ProcessesView,
-    ProcessTable,
+from gpuscope.tui.processes_model import (
     process_listing,
     process_rows,
     processes_note,
     unattributed_line,
 )
+from gpuscope.tui.processes_view import ProcessesView, ProcessTable
 from gpuscope.tui.runs_view import RunsView
 from gpuscope.tui.sweep_curves import sweep_notice
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent

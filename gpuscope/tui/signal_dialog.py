@@ -20,7 +20,7 @@ from textual.widgets import Button, Label, Static
 from gpuscope.telemetry.process_signals import send_signal
 
 if TYPE_CHECKING:
-    from gpuscope.tui.processes_view import ProcessRow
+    from gpuscope.tui.processes_model import ProcessRow
 
 
 class ConfirmSignal(ModalScreen[bool]):
