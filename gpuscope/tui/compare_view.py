@@ -229,8 +229,11 @@ class CompareView(Vertical):
     def on_mount(self) -> None:
         scroll = self.query_one("#compare-scroll", VerticalScroll)
         self.watch(scroll, "scroll_y", self._update_hint, init=False)
-        # and once the text is laid out (its height is known only then)
-        self.watch(scroll, "virtual_size", self._update_hint, init=False)
+        # and once the text is laid out (its height is known only then); after the layout pass,
+        # which sets the text's height before the pane's: between the two, all seemed to overflow
+        self.watch(
+            scroll, "virtual_size", lambda: self.call_after_refresh(self._update_hint), init=False
+        )
 
     def show(
         self,
