@@ -5,6 +5,7 @@ where tests run inside a container, the host's pid namespace are stood in for.""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -34,12 +35,26 @@ def pretend_gpu(monkeypatch: pytest.MonkeyPatch, device_dir: Path) -> Path:
 
 
 @contextmanager
-def gpu_job(device: Path | None, tag: str = "gpu-job") -> Iterator[subprocess.Popen[bytes]]:
-    """A sleeping child with ``device`` open (None: a plain sleeper), and ``tag`` in its command
-    line; killed on exit."""
+def gpu_job(
+    device: Path | None, tag: str = "gpu-job", dies_slowly: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child with ``device`` open (None: a plain process), and ``tag`` in its command line,
+    that answers each line on its stdin with the same line (see ``still_running``); killed on
+    exit. ``dies_slowly``: SIGTERM ends it only 1 s later, as a loaded machine may."""
     opened = f"f = open({str(device)!r}); " if device is not None else ""
-    code = f"{tag!r}; import time; {opened}print('ready', flush=True); time.sleep(120)"
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    slow = (
+        "import os, signal, time; "
+        "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1), os._exit(1))); "
+        if dies_slowly
+        else ""
+    )
+    code = (
+        f"{tag!r}; import sys; {opened}{slow}print('ready', flush=True)\n"
+        "for line in sys.stdin: print(line, end='', flush=True)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         yield child
@@ -47,12 +62,21 @@ def gpu_job(device: Path | None, tag: str = "gpu-job") -> Iterator[subprocess.Po
         if child.poll() is None:
             _kill(child.pid, signal.SIGKILL)  # the real kill, even where a test spies on os.kill
         child.wait()
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
-def still_running(child: subprocess.Popen[bytes]) -> bool:
-    """No signal reached ``child``: it has not exited 0.3 s later."""
+def still_running(child: subprocess.Popen[bytes], timeout_s: float = 30.0) -> bool:
+    """No signal sent to ``child`` before this call reached it: it still answers a probe
+    through its stdin. A terminating signal already sent would end it first (the kernel acts
+    on a pending signal before the process runs its own code again); one that ended it closes
+    its stdout, so a dead child is told at once, not after ``timeout_s``."""
+    assert child.stdin is not None and child.stdout is not None
     try:
-        child.wait(timeout=0.3)
-    except subprocess.TimeoutExpired:
-        return True
-    return False
+        child.stdin.write(b"probe\n")
+        child.stdin.flush()
+    except BrokenPipeError:
+        return False
+    answered, _, _ = select.select([child.stdout], [], [], timeout_s)
+    return bool(answered) and child.stdout.readline() == b"probe\n"

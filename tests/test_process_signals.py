@@ -92,6 +92,16 @@ def test_a_verified_gpu_job_is_signalled_through_its_pidfd(tmp_path: Path, monke
         assert job.wait(timeout=10) == -signal.SIGTERM
 
 
+def test_still_running_tells_a_signalled_process_that_is_slow_to_die() -> None:
+    """The proof the tests below rely on: a probe answered after the signal, not a fixed wait
+    (a process that took more than 0.3 s to die passed for one never signalled)."""
+    with gpu_job(None, dies_slowly=True) as slow:
+        assert still_running(slow)
+        os.kill(slow.pid, signal.SIGTERM)
+        assert not still_running(slow)
+        assert slow.wait(timeout=10) == 1
+
+
 def test_a_process_that_holds_no_gpu_is_not_signalled(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pretend_gpu(monkeypatch, tmp_path)
     with gpu_job(None) as plain:

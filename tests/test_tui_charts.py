@@ -218,7 +218,8 @@ def test_a_shortened_reason_keeps_its_advice() -> None:
 async def test_a_strip_puts_the_charts_side_by_side_over_the_whole_window() -> None:
     """The rows a folded panel has left show every chart, side by side, each over the whole
     window (a share of the width, not the newest part of the history)."""
-    from gpuscope.tui.device_panel import DevicePanel, strip_width
+    from gpuscope.tui.device_panel import DevicePanel
+    from gpuscope.tui.panel_charts import strip_width
     from tests.test_device_panel import PanelApp, Store, samples
 
     store = Store(samples(200.0, 400.0))  # the first 100 s of the 300 s window: blank

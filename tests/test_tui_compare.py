@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from textual.visual import VisualType
 from textual.widgets import Static
 
 from gpuscope.tui.scoreboard import log_scale
@@ -51,6 +52,29 @@ async def test_what_does_not_fit_is_hinted_and_scrolls() -> None:
         await _with_session(pilot)
         await pilot.pause()
         assert not app.query_one("#compare-hint", Static).display
+
+
+async def test_a_scoreboard_that_fits_never_hints_more_below() -> None:
+    """The hint was worked out when the text's height was known but not yet the pane's (still
+    0): every first look at Compare flashed "more below" for a frame, and a snapshot taken
+    under load caught it."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        hint = app.query_one("#compare-hint", Static)
+        told: list[str] = []
+        update = hint.update
+
+        def keep(content: VisualType = "", *, layout: bool = True) -> None:
+            told.append(str(content))
+            update(content, layout=layout)
+
+        hint.update = keep  # type: ignore[method-assign]
+        await _with_session(pilot)
+        for _ in range(3):  # every refresh the first look set off
+            await pilot.pause()
+        assert not any("more" in text for text in told)
+        assert not hint.display
 
 
 async def test_a_resize_relays_the_scoreboard_at_once() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,19 +16,21 @@ from textual.widgets import Input, TabbedContent
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.telemetry import processes
 from gpuscope.telemetry.model import DeviceInfo, ProcessUsage, Reading, Sample, Vendor
+from gpuscope.telemetry.process_signals import send_signal
 from gpuscope.telemetry.processes import ProcessDetails
+from gpuscope.tui import signal_dialog
 from gpuscope.tui.app import GpuscopeApp
-from gpuscope.tui.processes_view import (
-    COLUMNS,
+from gpuscope.tui.processes_model import (
+    COMMAND_MAX,
     ProcessRow,
-    ProcessTable,
     process_rows,
     processes_note,
     running_time,
     unattributed_line,
 )
+from gpuscope.tui.processes_view import COLUMNS, ProcessTable
 from gpuscope.tui.signal_dialog import ConfirmSignal, refusal
-from tests.gpu_jobs import gpu_job, pretend_gpu
+from tests.gpu_jobs import gpu_job, pretend_gpu, still_running
 from tests.tui_support import ListedProcesses, make_app, ready, tick, wait_until
 
 
@@ -96,18 +99,58 @@ async def test_filter_follow_and_a_confirmed_sigterm_reach_the_real_process(job)
         assert f"SIGTERM to pid {job.pid}" in question
         assert "gpu-job" in str(app.screen.query_one("#confirm-command").render())
         await pilot.press("n")  # cancelled: nothing is sent
-        await pilot.pause()
-        assert job.poll() is None
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmSignal))
+        await app.workers.wait_for_complete()  # a signal would be sent by a worker
+        assert still_running(job)
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
         await pilot.press("enter")  # enter alone is Cancel, the focused button
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmSignal))
-        assert job.poll() is None
+        await app.workers.wait_for_complete()
+        assert still_running(job)
 
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
         await pilot.press("y")
         assert job.wait(timeout=10) == -signal.SIGTERM
+
+
+async def test_a_signal_is_sent_off_the_event_loop_and_its_outcome_shown(job, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The checks before a signal read /proc (up to 65,536 descriptors): while they run, the
+    app still handles keys, and their one-line outcome shows when they return."""
+    entered, release = threading.Event(), threading.Event()
+    released_in_time: list[bool] = []
+
+    def slow_send(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        # on the event loop this would block it: the key below could not be handled meanwhile
+        released_in_time.append(release.wait(timeout=10))
+        return send_signal(*args, **kwargs)
+
+    monkeypatch.setattr(signal_dialog, "send_signal", slow_send)
+    app = make_app(devices=[ListedProcesses([job.pid])])
+    try:
+        async with app.run_test(size=(160, 40)) as pilot:
+            await ready(pilot)
+            await tick(pilot, 3)
+            await pilot.press("2")
+            await tick(pilot, 1)
+            table = app.query_one(ProcessTable)
+            assert table.selected is not None and table.selected.unverified is None
+            await pilot.press("t")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
+            await pilot.press("y")
+            await wait_until(pilot, entered.is_set)
+            tabs = app.query_one("#tabs", TabbedContent)
+            await pilot.press("1")  # handled while the signal's checks still run
+            await wait_until(pilot, lambda: tabs.active == "devices")
+            assert not any("SIGTERM" in n for n in notices(app))  # no outcome before the end
+            release.set()
+            await wait_until(pilot, lambda: f"sent SIGTERM to pid {job.pid}" in notices(app))
+            assert released_in_time == [True]
+            assert job.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        release.set()
 
 
 async def test_the_tab_keys_leave_the_processes_tab_after_a_filter() -> None:
@@ -126,8 +169,8 @@ async def test_the_tab_keys_leave_the_processes_tab_after_a_filter() -> None:
             await wait_until(pilot, lambda: app.query_one(ProcessTable).has_focus)
             await pilot.press(key)
             await wait_until(pilot, lambda tab=tab: tabs.active == tab, timeout_s=5)  # type: ignore[misc]
-            await pilot.pause(0.1)
-            assert tabs.active == tab  # and it stays there
+            await tick(pilot)  # and it stays there, once every event the switch set off
+            assert tabs.active == tab  # (hiding, focus, a redraw) has been handled
             await pilot.press("2", "slash", "escape")
 
 
@@ -181,6 +224,18 @@ def test_a_command_line_with_control_characters_is_shown_on_one_line(monkeypatch
     )
     (row,) = process_rows([gpu_sample({21: 5.0})], frozenset())
     assert (row.user, row.command) == ("al ice", "python -c 'a b'")
+
+
+def test_a_huge_command_line_is_kept_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A command line may be megabytes (ARG_MAX): a row keeps its start, cut with an ellipsis,
+    far more than the detail line's three lines show, and the user name is cut too."""
+    monkeypatch.setitem(
+        processes._details, 22, ProcessDetails("u" * 5000, "python train.py " + "x" * 2_000_000)
+    )
+    (row,) = process_rows([gpu_sample({22: 5.0})], frozenset())
+    assert row.command is not None and row.command.startswith("python train.py xxx")
+    assert len(row.command) == COMMAND_MAX and row.command.endswith("…")
+    assert row.user is not None and len(row.user) <= COMMAND_MAX and row.user.endswith("…")
 
 
 async def test_a_process_that_names_itself_an_escape_sequence_reaches_the_screen_as_text(

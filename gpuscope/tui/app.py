@@ -39,21 +39,21 @@ from gpuscope.telemetry.model import Vendor
 from gpuscope.telemetry.remote_hosts import RemoteHosts
 from gpuscope.tui.chart_chooser import ChartChooser
 from gpuscope.tui.compare_view import CompareView
-from gpuscope.tui.device_panel import DEFAULT_CHARTS, DevicePanel
+from gpuscope.tui.device_panel import DevicePanel
 from gpuscope.tui.header import header_text
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.tui.layout import panel_layout
+from gpuscope.tui.panel_charts import DEFAULT_CHARTS
 from gpuscope.tui.panels_hint import PanelsHint
-from gpuscope.tui.processes_view import (
-    ProcessesView,
-    ProcessTable,
+from gpuscope.tui.processes_model import (
     process_listing,
     process_rows,
     processes_note,
     unattributed_line,
 )
+from gpuscope.tui.processes_view import ProcessesView, ProcessTable
 from gpuscope.tui.runs_view import RunsView
 from gpuscope.tui.sweep_curves import sweep_notice
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent

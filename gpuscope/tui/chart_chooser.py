@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from gpuscope.tui.checklist import CheckList
-from gpuscope.tui.device_panel import CHART_KINDS
+from gpuscope.tui.panel_charts import CHART_KINDS
 
 
 class ChartChooser(ModalScreen[tuple[str, ...] | None]):

@@ -230,7 +230,7 @@ class CompareView(Vertical):
         scroll = self.query_one("#compare-scroll", VerticalScroll)
         self.watch(scroll, "scroll_y", self._update_hint, init=False)
         # and once the text is laid out (its height is known only then)
-        self.watch(scroll, "virtual_size", self._update_hint, init=False)
+        self.watch(scroll, "virtual_size", self._text_laid_out, init=False)
 
     def show(
         self,
@@ -266,6 +266,11 @@ class CompareView(Vertical):
         """Relaid at once for the new width (the app's redraw may still see the old size)."""
         if self._runs is not None:
             self.show(self._runs, self._simulated, event.size.width)
+
+    def _text_laid_out(self) -> None:
+        """After the layout pass: it sets the text's height before the pane's (0 at first),
+        and between the two everything seemed to overflow."""
+        self.call_after_refresh(self._update_hint)
 
     def _update_hint(self) -> None:
         """Once laid out: whether the scoreboard overflows, and on which side."""

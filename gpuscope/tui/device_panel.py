@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 
 from textual.app import ComposeResult
@@ -22,71 +21,21 @@ from textual.widgets import Static
 from gpuscope.safe_text import one_line
 from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
 from gpuscope.tui import formatting as fmt
-from gpuscope.tui.charts import (
-    BRIDGE_FACTOR,
-    BucketedHistory,
-    Metric,
-    braille_area,
-    nice_top,
-    scale_label,
-    time_axis,
+from gpuscope.tui.charts import BRIDGE_FACTOR, BucketedHistory, time_axis
+from gpuscope.tui.panel_charts import (
+    CHART_KINDS,
+    DEFAULT_CHARTS,
+    GUTTER,
+    ChartKind,
+    PowerScale,
+    chart_lines,
+    chart_points,
+    utilization,
 )
 
-GUTTER = 10  # chart label column
-STRIP_GUTTER = 6  # a chart's label column where charts stand side by side
-STRIP_GAP = 2  # between two charts side by side
 BAR_WIDTH = 16
 
 Fetch = Callable[[float], Sequence[Sample]]  # the samples taken at this time or later
-
-
-def _util(sample: Sample) -> float | None:
-    reading = sample.reading
-    return reading.util_cpu_pct if sample.vendor is Vendor.CPU else reading.util_gpu_pct
-
-
-def _mem_pct(sample: Sample) -> float | None:
-    fraction = fmt.ratio(sample.reading.mem_used_mib, sample.reading.mem_total_mib)
-    return None if fraction is None else 100 * fraction
-
-
-def _power_or_estimate(sample: Sample) -> float | None:
-    """Measured power; for a CPU without RAPL given a TDP, the estimate (the chart says so)."""
-    reading = sample.reading
-    return reading.power_w if reading.power_w is not None else reading.power_estimate_w
-
-
-def _temp(sample: Sample) -> float | None:
-    return sample.reading.temp_c
-
-
-def _clock_ghz(sample: Sample) -> float | None:
-    mhz = sample.reading.clock_core_mhz
-    return None if mhz is None else mhz / 1000
-
-
-@dataclass(frozen=True, slots=True)
-class ChartKind:
-    """One history chart a panel can show: ``top`` is its fixed full scale (None: a round
-    figure above its values, or the power limit for power)."""
-
-    label: str  # at most 4 characters: it shares the gutter with the scale
-    title: str  # for the chooser
-    metric: Metric
-    unit: str
-    colour: str
-    top: float | None = None
-
-
-CHART_KINDS: dict[str, ChartKind] = {
-    "util": ChartKind("util", "utilization %", _util, "%", "$success", 100.0),
-    "mem": ChartKind("mem", "memory used %", _mem_pct, "%", "$accent", 100.0),
-    "pwr": ChartKind("pwr", "power W (the limit as full scale)", _power_or_estimate, "W",
-                     "$warning"),
-    "temp": ChartKind("temp", "temperature °C", _temp, "°C", "$error"),
-    "clk": ChartKind("clk", "core clock GHz", _clock_ghz, "GHz", "$primary"),
-}  # fmt: skip
-DEFAULT_CHARTS = ("util", "mem", "pwr")
 
 
 class DevicePanel(Vertical):
@@ -176,10 +125,7 @@ class DevicePanel(Vertical):
         )  # fmt: skip
         width = max(20, self.content_size.width or 76)
         kinds = tuple(CHART_KINDS[name] for name in charts)
-        if strip:  # side by side: each chart a share of the width
-            points = 2 * max(1, strip_width(width, len(kinds)) - STRIP_GUTTER)
-        else:
-            points = 2 * max(1, width - GUTTER)
+        points = chart_points(width, len(kinds), strip)
         history = self._take_samples(fetch, now_s, window_s, points, interval_s, kinds)
         latest = self._latest
         lines = self._figures(self._last_good, width, compact)
@@ -245,7 +191,7 @@ class DevicePanel(Vertical):
             return ["[$text-muted]waiting for the first sample…[/]"]
         r = latest.reading
         is_cpu = latest.vendor is Vendor.CPU
-        util = _util(latest)
+        util = utilization(latest)
         bar = BAR_WIDTH if width >= 70 and not compact else 8
         util_bar = fmt.bar(None if util is None else util / 100, bar)
         mem_bar = fmt.bar(fmt.ratio(r.mem_used_mib, r.mem_total_mib), bar)
@@ -324,28 +270,13 @@ class DevicePanel(Vertical):
         self._charts_key = key
         # the middle of the newest complete bucket: its edge may round into the bucket before
         means = history.means((newest + 0.5) * history.bucket_s, bridge_s)
-        lines: list[list[tuple[str, str]]] = []  # (text, style) pieces of each line
         latest = self._latest.reading if self._latest is not None else None
-        estimated = (
-            latest is not None and latest.power_w is None and (latest.power_estimate_w is not None)
+        power = PowerScale(
+            limit,
+            latest is not None and latest.power_w is None and latest.power_estimate_w is not None,
+            self.info.notes[0] if self.info.notes else "",
         )
-        charts = [
-            self._chart(kind, values, rows, limit, estimated, width, strip)
-            for kind, values in zip(kinds, means, strict=True)
-        ]
-        if strip:  # side by side, each ``strip_width`` wide, ``rows`` high
-            cell = strip_width(width, len(kinds))
-            for chart in charts:
-                chart += [[(" " * cell, "")]] * (rows - len(chart))
-            gap = (" " * STRIP_GAP, "")
-            lines = []
-            for i in range(rows):
-                line = list(charts[0][i])
-                for chart in charts[1:]:
-                    line += [gap, *chart[i]]
-                lines.append(line)
-        else:
-            lines = [line for chart in charts for line in chart]
+        lines = chart_lines(kinds, means, rows, width, strip, power)
         muted = "$text-muted"
         if with_axis and len(lines) > len(kinds):  # at least one chart drawn
             axis = time_axis(history.window_s, width - GUTTER)
@@ -357,45 +288,3 @@ class DevicePanel(Vertical):
                 pieces.append("\n")
             pieces.extend(line)
         self._put("charts", plain, width, Content.assemble(*pieces))
-
-    def _chart(
-        self,
-        kind: ChartKind,
-        values: list[float | None],
-        rows: int,
-        limit: float | None,
-        estimated: bool,
-        width: int,
-        strip: bool,
-    ) -> list[list[tuple[str, str]]]:
-        """One chart's lines of (text, style) pieces: its label and scale in the gutter, then
-        braille; side by side, each line exactly ``strip_width`` wide."""
-        name, unit, colour, muted = kind.label, kind.unit, kind.colour, "$text-muted"
-        if unit == "W" and estimated:
-            name = "est."  # an estimate from TDP and utilization, never a measurement
-        gutter = STRIP_GUTTER if strip else GUTTER
-        if all(v is None for v in values):  # a metric this device does not have: one line
-            why = self.info.notes[0] if unit == "W" and self.info.notes else ""
-            if not strip:
-                why = fmt.shorten(why, width - GUTTER - 6)
-                return [[(f"{name:<{GUTTER}}n/a{f': {why}' if why else ''}", muted)]]
-            room = len(values) // 2  # the braille's width, which the text fills exactly
-            text = f"n/a: {why}" if why and room >= 12 else "n/a"
-            return [[(f"{name:<{gutter}}{fmt.clip(text, room):<{room}}", muted)]]
-        floor = 10.0 if unit == "W" else 1.0  # a 2 W CPU estimate must not fill the chart
-        top = kind.top or (limit if unit == "W" else None) or nice_top(values, floor)
-        lines = []
-        for i, row in enumerate(braille_area(values, top, rows)):
-            if strip:  # name on the first row, full scale on the second
-                label = name if i == 0 else scale_label(top, unit) if i == 1 else ""
-            else:
-                label = f"{name:<4}{scale_label(top, unit):>5}" if i == 0 else ""
-                if i == rows - 1 and rows > 1:
-                    label = f"{'0' + unit:>9}"
-            lines.append([(f"{label:<{gutter}}", muted), (row, colour)])
-        return lines
-
-
-def strip_width(width: int, charts: int) -> int:
-    """Cells each chart takes when ``charts`` stand side by side in ``width``."""
-    return max(STRIP_GUTTER + 2, (width - STRIP_GAP * (charts - 1)) // max(1, charts))

@@ -1,10 +1,12 @@
 """``t`` / ``K`` on a process: refused at once for a row whose pid is not verified, else a
-question naming the pid and command, then the signal (``telemetry.process_signals`` checks
-everything again as it sends, through a pidfd)."""
+question naming the pid and command, then the signal on a worker thread
+(``telemetry.process_signals`` checks everything again as it sends, through a pidfd, reading
+/proc) and its outcome in a notice."""
 
 from __future__ import annotations
 
 import signal
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import on
@@ -18,7 +20,7 @@ from textual.widgets import Button, Label, Static
 from gpuscope.telemetry.process_signals import send_signal
 
 if TYPE_CHECKING:
-    from gpuscope.tui.processes_view import ProcessRow
+    from gpuscope.tui.processes_model import ProcessRow
 
 
 class ConfirmSignal(ModalScreen[bool]):
@@ -68,12 +70,23 @@ def ask_and_signal(app: App[object], row: ProcessRow, sig: signal.Signals) -> No
         return
 
     def answered(yes: bool | None) -> None:
-        if not yes:
-            return
-        failed = send_signal(row.pid, row.vendor, sig, row.started_s, row.user)
-        if failed is None:
-            app.notify(f"sent {sig.name} to pid {row.pid}")
-        else:
-            app.notify(failed, severity="error")
+        if yes:  # the app's worker, not the dialog's: the dialog is gone when it ends
+            app.run_worker(
+                partial(send_and_tell, app, row, sig),
+                group="signals",
+                description=f"{sig.name} to pid {row.pid}",
+                thread=True,
+            )
 
     app.push_screen(ConfirmSignal(row, sig), answered)
+
+
+def send_and_tell(app: App[object], row: ProcessRow, sig: signal.Signals) -> None:
+    """Send ``sig`` and notify its one-line outcome. On a worker thread: the checks before
+    the signal read /proc (up to ``MAX_DESCRIPTORS`` links), which must not hold up the UI;
+    ``App.notify`` is thread-safe."""
+    failed = send_signal(row.pid, row.vendor, sig, row.started_s, row.user)
+    if failed is None:
+        app.notify(f"sent {sig.name} to pid {row.pid}")
+    else:
+        app.notify(failed, severity="error")

@@ -1,0 +1,188 @@
+"""The Processes tab's model, no Textual: a row per GPU process from the latest samples and the
+caches the sampler thread fills (user, command, host figures, the signal check), the note on
+what the table cannot show, and running times. ``processes_view`` lays it out
+(``tests/test_tui_processes.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from gpuscope.measurement.process_energy import ProcessEnergyLedger
+from gpuscope.safe_text import one_line
+from gpuscope.telemetry.model import Sample, Vendor
+from gpuscope.telemetry.processes import cached_check, cached_details, cached_usage
+from gpuscope.tui import formatting as fmt
+
+SIMULATED_REASON = "a simulated process: there is nothing to signal"
+# a command line may be megabytes (ARG_MAX); the detail line under the table shows 3 lines
+COMMAND_MAX = 1000
+
+
+def _shown(text: str | None) -> str | None:
+    """A user or command line as one printable line, bounded: it may hold newlines, tabs or
+    escape sequences (bash -c, python -c, or a process that names itself to attack a terminal)."""
+    return None if text is None else one_line(text, COMMAND_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRow:
+    device_id: str
+    pid: int
+    user: str | None
+    kind: str | None
+    gpu_mem_mib: float | None
+    sm_pct: float | None
+    mem_bus_pct: float | None
+    cpu_pct: float | None
+    rss_mib: float | None
+    started_s: float | None  # wall clock
+    command: str | None
+    simulated: bool = False
+    energy_j: float | None = None  # attributed by SM share since first seen: an estimate
+    avg_power_w: float | None = None
+    vendor: Vendor = Vendor.NVIDIA
+    unverified: str | None = None  # why the pid may not be signalled; None: it may
+
+    @property
+    def key(self) -> str:
+        return f"{self.device_id}/{self.pid}"
+
+    def values(self) -> tuple[object, ...]:
+        """Sort values in the table's column order (``processes_view.COLUMNS``)."""
+        running = None if self.started_s is None else -self.started_s  # older sorts as longer
+        return (
+            self.device_id, self.pid, self.user, self.kind, self.gpu_mem_mib, self.sm_pct,
+            self.mem_bus_pct, self.energy_j, self.avg_power_w, self.cpu_pct, self.rss_mib,
+            running, self.command,
+        )  # fmt: skip
+
+    def sort_key(self, column: int) -> tuple[bool, object]:
+        """None sorts last whatever the direction's sign; numbers sort as numbers."""
+        value = self.values()[column]
+        return (value is None, value if value is not None else 0)
+
+    def matches(self, text: str) -> bool:
+        """The filter: any of device, pid, user, kind or command contains ``text``."""
+        needle = text.lower()
+        fields = (self.device_id, str(self.pid), self.user or "", self.kind or "", self.command)
+        return any(needle in (f or "").lower() for f in fields)
+
+
+def process_rows(
+    latest: Iterable[Sample],
+    simulated: frozenset[str],
+    energy: ProcessEnergyLedger | None = None,
+) -> list[ProcessRow]:
+    rows = []
+    for sample in latest:
+        fake = sample.device_id in simulated
+        for process in sample.reading.processes or ():
+            check = None if fake else cached_check(process.pid, sample.vendor)
+            # a number that may name another process: what /proc says of it is not shown
+            hidden = fake or (check is not None and check.foreign)
+            details = None if hidden else cached_details(process.pid)
+            usage = None if hidden else cached_usage(process.pid)
+            name = None if check is not None and check.foreign else process.name
+            charged = energy.process(sample.device_id, process.pid) if energy else None
+            # no share from the driver: nothing is charged, and n/a says so better than 0 J
+            has_share = process.sm_pct is not None
+            rows.append(
+                ProcessRow(
+                    sample.device_id,
+                    process.pid,
+                    "(simulated)" if fake else _shown(details.user) if details else None,
+                    process.kind,
+                    process.gpu_mem_mib,
+                    process.sm_pct,
+                    process.mem_bus_pct,
+                    usage.cpu_pct if usage else None,
+                    usage.rss_mib if usage else None,
+                    usage.started_s if usage else None,
+                    _shown((details.command if details else None) or name),
+                    simulated=fake,
+                    energy_j=charged.energy_j if charged and has_share else None,
+                    avg_power_w=charged.avg_power_w if charged and has_share else None,
+                    vendor=sample.vendor,
+                    unverified=SIMULATED_REASON if fake else check.reason if check else None,
+                )
+            )
+    return rows
+
+
+def process_listing(gpus: Iterable[Sample]) -> tuple[object, ...]:
+    """What must show at once when it changes: which processes each GPU lists, of what kind,
+    what the host says they are, and whether their host figures are known yet (a row scrolled
+    into sight gets them at the next sample). Cheap (no rows are built): asked every sample."""
+    return tuple(
+        (s.device_id, p.pid, p.kind, cached_details(p.pid), cached_usage(p.pid) is None)
+        for s in gpus
+        for p in s.reading.processes or ()
+    )
+
+
+def processes_note(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None = None) -> str:
+    """What the table cannot show, and why, and the model behind its energy; a line or two
+    that changes only when the devices do."""
+    if not gpus:
+        return "No GPUs: there are no GPU processes to list."
+    lines = []
+    if energy is not None and any(energy.device(s.device_id) is not None for s in gpus):
+        lines.append(
+            "energy est. = the GPU's measured energy x the process's SM share, since first seen"
+        )
+    no_list = [s.device_id for s in gpus if s.reading.processes is None]
+    if no_list:
+        lines.append(f"process lists not reported by: {', '.join(no_list)}")
+    unsampled = [
+        s.device_id
+        for s in gpus
+        if s.reading.processes and all(p.sm_pct is None for p in s.reading.processes)
+    ]
+    if unsampled:
+        lines.append(
+            f"SM % and mem % n/a on {', '.join(unsampled)}: its driver does not sample "
+            "processes (NVML NotSupported)"
+        )
+    hidden = sorted(
+        {
+            p.pid
+            for s in gpus
+            for p in s.reading.processes or ()
+            if (details := cached_details(p.pid)) is not None and details.user is None
+        }
+    )
+    if hidden:
+        lines.append(
+            f"user and host figures n/a for pid {', '.join(map(str, hidden[:5]))}"
+            f"{' …' if len(hidden) > 5 else ''}: the OS does not show them to this user "
+            "(/proc mounted with hidepid, or the process is in another pid namespace)"
+        )
+    return "\n".join(lines)
+
+
+def unattributed_line(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None) -> str:
+    """The energy no process was charged for, per GPU: a line whose figures move every sample,
+    so it is kept apart from the note (one line, repainted alone)."""
+    if energy is None:
+        return ""
+    left = [
+        f"{s.device_id} {fmt.energy(ledger.unattributed_j)} of {fmt.energy(ledger.measured_j)}"
+        for s in gpus
+        if (ledger := energy.device(s.device_id)) is not None
+    ]
+    return f"not charged to any process (idle, unsampled): {', '.join(left)}" if left else ""
+
+
+def running_time(started_s: float | None, now_s: float) -> str:
+    """``0:42``, ``1:02:03``, ``3d 04:05``: nvitop's and ps's way, short."""
+    if started_s is None:
+        return fmt.NA
+    seconds = max(0, int(now_s - started_s))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}:{minutes:02d}"
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
