@@ -99,3 +99,14 @@ def test_inside_a_container_a_host_pid_names_no_local_process(monkeypatch) -> No
     processes._names.pop(me, None)
     monkeypatch.setattr(process_signals, "HOST_PID_NAMESPACE", os.readlink("/proc/self/ns/pid"))
     assert process_name(me) is not None and process_details(me).command is not None
+
+
+def test_a_megabyte_command_line_is_kept_cut(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Review of issue 22: up to 4,096 command lines were cached whole (Linux allows MiBs of
+    arguments each); every face shows at most ``COMMAND_KEPT`` characters, so no more is kept."""
+    me = psutil.Process().pid
+    forget_exited(alive=set())
+    monkeypatch.setattr(psutil.Process, "cmdline", lambda self: ["x" * 2_000_000])
+    command = process_details(me).command
+    assert command is not None and len(command) == processes.COMMAND_KEPT
+    assert command.endswith("…")

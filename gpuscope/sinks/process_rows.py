@@ -6,7 +6,7 @@ measured energy since gpuscope first saw it (gpuscope.measurement.process_energy
 model); ``energy_source`` is ``estimate`` for them, and empty where the driver reports no SM
 shares, so nothing could be charged (n/a, not 0). ``user`` and ``command`` come from /proc, where
 a process names itself: each is one printable line (``safe_text.one_line``), so ``cat`` on the
-file replays no escape sequence, and a command line is cut to ``COMMAND_MAX`` characters.
+file replays no escape sequence, and a command line is cut to ``COMMAND_KEPT`` characters.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from gpuscope.measurement.process_energy import SOURCE, ProcessEnergyLedger
 from gpuscope.safe_text import one_line
 from gpuscope.sinks.columns import iso_timestamp
 from gpuscope.telemetry.model import ProcessUsage, Sample
-from gpuscope.telemetry.processes import forget_exited, process_details
+from gpuscope.telemetry.processes import COMMAND_KEPT, forget_exited, process_details
 
 PROCESS_COLUMN_NAMES = (
     "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
     "mem_bus_pct", "energy_j", "avg_power_w", "energy_source",
 )  # fmt: skip
-COMMAND_MAX = 4096  # characters: a row per process per sample, and Linux allows 2 MiB of arguments
 USER_MAX = 64
 
 
@@ -59,7 +58,7 @@ class ProcessRows:
             "device": sample.device_id,
             "pid": process.pid,
             "user": None if details.user is None else one_line(details.user, USER_MAX),
-            "command": None if command is None else one_line(command, COMMAND_MAX),
+            "command": None if command is None else one_line(command, COMMAND_KEPT),
             "type": process.kind,
             "gpu_mem_mib": process.gpu_mem_mib,
             "sm_pct": process.sm_pct,

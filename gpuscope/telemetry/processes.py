@@ -11,10 +11,14 @@ from dataclasses import dataclass
 
 import psutil
 
+from gpuscope.safe_text import clipped
 from gpuscope.telemetry.model import Vendor
 from gpuscope.telemetry.process_signals import Unverified, host_pids_are_ours, verify
 
 _MAX_CACHED = 4096
+COMMAND_KEPT = (
+    4096  # characters of a command line kept (Linux allows megabytes): what any face shows
+)
 _names: dict[int, str | None] = {}
 
 
@@ -66,7 +70,7 @@ def process_details(pid: int) -> ProcessDetails:
         with contextlib.suppress(psutil.AccessDenied, psutil.ZombieProcess):
             user = process.username()
         with contextlib.suppress(psutil.AccessDenied, psutil.ZombieProcess):
-            command = " ".join(process.cmdline()) or process.name()
+            command = clipped(" ".join(process.cmdline()) or process.name(), COMMAND_KEPT)
     except psutil.NoSuchProcess:  # gone, or not in our pid namespace: kept, so not re-asked
         pass
     if len(_details) >= _MAX_CACHED:
