@@ -833,3 +833,15 @@ async def test_a_parameter_with_choices_and_device_defaults_starts_on_each_devic
         await pilot.click("#launch-start")
         await launched_and_shown(pilot, launched)
     assert launched[0].given == {}  # each device gets its own
+
+
+async def test_a_redraw_or_tab_change_after_the_tabs_are_gone_is_a_no_op(tmp_path: Path) -> None:
+    """Review of issue 22: quitting while the 0.5 s redraw or a tab change was pending ended in
+    ``NoMatches: '#tabs'`` (a traceback at exit): the app's widgets go before its timer."""
+    app = make_app(record_dir=tmp_path)
+    async with app.run_test() as pilot:
+        await ready(pilot)
+        await app.query_one("#tabs", TabbedContent).remove()
+        app.refresh_view()  # raised NoMatches
+        app._tab_changed()
+        assert not app.query("#tabs")

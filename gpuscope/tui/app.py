@@ -232,6 +232,8 @@ class GpuscopeApp(App[int]):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
+        if not self._drawable():
+            return
         active = self.query_one("#tabs", TabbedContent).active
         if active == "processes":
             self.session.show_process_details.set()  # host figures are read only while shown
@@ -243,8 +245,15 @@ class GpuscopeApp(App[int]):
             self.query_one("#compare-scroll").focus()  # so arrows and PgUp/PgDn scroll it
         self.refresh_view()
 
+    def _drawable(self) -> bool:
+        """Whether the tabs are there to draw: when the app closes its widgets go before its
+        timer and a pending tab change, which then found no ``#tabs`` and ended in a traceback."""
+        return bool(self.query("#tabs"))
+
     def refresh_view(self) -> None:
         """Redraw what is on screen, if anything it shows has changed since the last time."""
+        if not self._drawable():
+            return
         sampler = self.sampler
         self._update_header()
         self._tell_ended_sweeps()
