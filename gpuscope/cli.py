@@ -330,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     started_s = time.monotonic()  # a suite's budget is the whole command's
+    if sys.stderr is None or sys.stdin is None:  # started with 2>&- or <&-
+        from gpuscope.commands.stdout import open_closed_streams
+
+        open_closed_streams()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "bench":  # only bench takes open-ended (workload) options

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -472,3 +473,18 @@ def test_results_and_a_report_the_disk_refuses_midway_leave_no_half_file(
     assert said[0] is not None and "disk full" in said[0]
     assert list(tmp_path.iterdir()) == []
     s.close()
+
+
+@pytest.mark.parametrize("closed", ["2>&-", "<&-", "<&- 2>&-"])
+def test_a_recording_with_stderr_or_stdin_closed_records(tmp_path: Path, closed: str) -> None:
+    """Issue 22 re-trial: ``record -o c.csv 2>&-`` ended in ``internal error: AttributeError:
+    'NoneType' object has no attribute 'isatty'`` with only the CSV's header written (bench's
+    progress line the same). A closed stderr or stdin is the user's choice not to read it."""
+    out = tmp_path / "c.csv"
+    command = " ".join([*map(shlex.quote, GPUSCOPE), "record", "-o", str(out), "-d", "0.6",
+                        "-i", "0.1", "--devices", "cpu"])  # fmt: skip
+    result = subprocess.run(
+        ["bash", "-c", f"{command} {closed}"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout
+    assert len(out.read_text().splitlines()) >= 4  # the header and rows

@@ -19,6 +19,21 @@ from collections.abc import Callable
 from gpuscope.errors import CommandFailed
 
 
+def open_closed_streams() -> None:
+    """stdin and stderr that gpuscope was started without (``<&-``, ``2>&-``) become /dev/null,
+    so code that asks them anything (``isatty``, a progress line, a warning) runs on instead of
+    failing on None; the user chose not to read them. stdout is left as it is: a closed stdout
+    is a command's own question (``check_stdout``)."""
+    for fd, name, mode in ((0, "stdin", "r"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        setattr(sys, name, open(fd, mode, closefd=False, errors="backslashreplace"))  # noqa: SIM115
+
+
 def stdout_closed() -> bool:
     """Whether gpuscope was started with its stdout closed. Python makes ``sys.stdout`` None
     then; a stream of Python's own (a test's capture) has no descriptor and counts as open."""
