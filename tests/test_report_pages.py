@@ -265,3 +265,21 @@ def test_a_sweep_of_many_devices_and_values_draws_capped_lines_and_says_so(
     svgs = _svgs(page)
     assert set(re.findall(r"dev(\d+)", svgs)) == {str(d) for d in range(LINES_MAX)}
     assert page.count("<tr><td>") >= 80 * 150  # the table holds every point
+
+
+def test_runs_shaded_on_a_timeline_are_named_when_few_and_merged_when_many() -> None:
+    """Issue 22 re-trial: 20,000 runs measured within a recording were each shaded and named on
+    every timeline chart (80,000 shapes and labels: 90 s, 565 MB, a 17.8 MB page)."""
+    from gpuscope.report.charts import SPANS_LABELLED_MAX, SPANS_MAX, measured_spans
+
+    def window(a: float) -> dict[str, object]:
+        return {"workload": "gemm", "device": "cpu", "params": {"dtype": "fp32"},
+                "measured_from_s": a, "measured_to_s": a + 0.5}  # fmt: skip
+
+    few, named = measured_spans([window(10.0), window(20.0), window(5000.0)], 0.0, 100.0)
+    assert named and [(a, b) for a, b, _ in few] == [(10.0, 10.5), (20.0, 20.5)]
+    assert few[0][2] == " gemm fp32 cpu"
+    bursts = [window(100.0 * burst + 0.01 * i) for burst in range(40) for i in range(500)]
+    many, named = measured_spans(bursts, 0.0, 4000.0)  # 40 bursts of 500 runs, 100 s apart
+    assert not named and SPANS_LABELLED_MAX < len(many) == 40 <= SPANS_MAX
+    assert many[0] == (0.0, 4.99 + 0.5, "") and many[-1][0] == 3900.0  # every burst shaded

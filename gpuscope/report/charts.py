@@ -22,6 +22,8 @@ CHARTS_MAX = 8  # CPU-vs-GPU charts per results file; the table holds every grou
 LINES_MAX = TRACKS_MAX  # lines in one chart: a device each (a recording keeps no more)
 SWEEP_POINTS_MAX = 100  # swept values drawn per line, evenly spread; the table holds every one
 LEGEND_INSIDE_MAX = 8  # legend entries drawn inside the plot; more go beside it
+SPANS_LABELLED_MAX = 12  # measured runs shaded and named on a timeline; more are shaded only
+SPANS_MAX = 1000  # shaded stretches on a timeline at most: runs a pixel apart merge
 BAR_WIDTH_IN = 9.0
 IMAGES = ("svg", "png")  # inline in HTML; files beside Markdown
 
@@ -290,6 +292,33 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
 PERCENT = ("util_gpu_pct", "util_cpu_pct")
 
 
+def measured_spans(
+    windows: Sequence[dict[str, Any]], start: float, end: float
+) -> tuple[list[tuple[float, float, str]], bool]:
+    """The stretches of ``windows`` (bench runs) measured within ``start``-``end``, to shade, and
+    whether each may carry its run's name. At most ``SPANS_LABELLED_MAX`` are named; beyond that,
+    runs closer than a pixel of the chart's width merge into one span, so 20,000 runs cost at
+    most ``SPANS_MAX`` shapes (they cost 80,000 shapes and text labels: 90 s and 565 MB)."""
+    found = []
+    for report in windows:
+        a, b = report.get("measured_from_s"), report.get("measured_to_s")
+        if isinstance(a, int | float) and isinstance(b, int | float) and b >= start and a <= end:
+            params = report.get("params") or {}
+            kind = params.get("dtype") or params.get("mode") or ""
+            label = f" {report['workload']} {kind} {report['device']}".replace("  ", " ")
+            found.append((float(a), float(b), label))
+    if len(found) <= SPANS_LABELLED_MAX:
+        return found, True
+    gap = max(end - start, 1e-9) / SPANS_MAX
+    merged: list[tuple[float, float, str]] = []
+    for a, b, _ in sorted(found):
+        if merged and a - merged[-1][1] <= gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b), "")
+        else:
+            merged.append((a, b, ""))
+    return merged, False
+
+
 def timeline_charts(
     recording: Recording, windows: Sequence[dict[str, Any]], image: str = "svg"
 ) -> list[Chart]:
@@ -314,15 +343,15 @@ def timeline_charts(
             ax.set_ylim(0, max(100.0, peak * 1.05))
         else:
             ax.set_ylim(0, max(peak * 1.1, 1.0))
-        for report in windows:
-            a, b = report.get("measured_from_s"), report.get("measured_to_s")
-            if a is not None and b is not None and b >= start and a <= end:
-                ax.axvspan(a - start, b - start, color="#4c9a2a", alpha=0.12)
-                params = report.get("params") or {}
-                kind = params.get("dtype") or params.get("mode") or ""
-                label = f" {report['workload']} {kind} {report['device']}".replace("  ", " ")
+        spans, labelled = measured_spans(windows, start, end)
+        for a, b, label in spans:
+            ax.axvspan(a - start, b - start, color="#4c9a2a", alpha=0.12)
+            if labelled:
                 ax.text(a - start, 1.0, label, fontsize=7,
                         transform=ax.get_xaxis_transform(), va="top")  # fmt: skip
+        if spans and not labelled:
+            ax.text(0.0, 1.0, " shaded: when runs were measured (too many to name each)",
+                    fontsize=7, transform=ax.transAxes, va="top")  # fmt: skip
         ax.set_xlabel("seconds from the recording's start")
         ax.set_ylabel(f"{column} ({unit})")
         _legend(ax, len(drawn))
