@@ -91,3 +91,18 @@ def test_host_that_answers_again_is_reachable_again(install_nvml, clock) -> None
     assert host.reading("hostA/nvidia:0", 1.0).power_w is None
     host.poll_once()
     assert host.unreachable_since() is None
+
+
+def test_two_exporters_with_one_host_label_both_show(install_nvml, clock) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22 re-trial: ``--remote A --remote B`` where both exporters call themselves
+    ``hostA`` (two containers both named ``localhost``): B's devices were silently missing."""
+    from gpuscope.telemetry.remote_hosts import RemoteHosts
+
+    text = exposition(install_nvml, clock)
+    remotes = RemoteHosts(["http://a:9400", "http://b:9400"], 1.0, fetch=lambda url, t: text)
+    for host in remotes.hosts:
+        host.poll_once()
+    added = remotes.new_devices(["cpu"])
+    assert [d.info.device_id for d in added] == ["hostA/nvidia:0", "hostA/nvidia:0@b:9400"]
+    assert all(d.read(1.0).power_w == 300.0 for d in added)
+    assert remotes.new_devices(["cpu", *(d.info.device_id for d in added)]) == []

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gpuscope.telemetry.exposition import MAX_DEVICES, parse_exposition
@@ -155,21 +155,12 @@ class RemoteHost:
 
 @dataclass
 class RemoteDevice:
-    """A ``Device`` whose read returns what its host's poller last parsed (no I/O)."""
+    """A ``Device`` whose read returns what its host's poller last parsed (no I/O). ``key``:
+    the device's id in its host's answers, where the id shown differs (``RemoteHosts``)."""
 
     host: RemoteHost
     info: DeviceInfo
+    key: str | None = None
 
     def read(self, now_s: float) -> Reading:
-        return self.host.reading(self.info.device_id, now_s)
-
-
-def remote_devices(host: RemoteHost, known: Iterable[str]) -> list[RemoteDevice]:
-    """Devices the host has that are not in ``known`` yet."""
-    seen = set(known)
-    notes = (f"not in {host.url}",)  # why a remote figure is n/a: its exporter did not send it
-    return [
-        RemoteDevice(host, replace(info, notes=notes))
-        for info in host.devices()
-        if info.device_id not in seen
-    ]
+        return self.host.reading(self.key or self.info.device_id, now_s)

@@ -4,10 +4,11 @@ devices seen for the first time. Every method is cheap: no network on the caller
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
-from gpuscope.telemetry.remote import RemoteDevice, RemoteHost, remote_devices
+from gpuscope.telemetry.remote import RemoteDevice, RemoteHost
 
 
 def clock_text(wall_s: float) -> str:
@@ -26,8 +27,11 @@ class RemoteHosts:
     """One poller per ``--remote`` URL; every method is cheap (no network on the caller's
     thread)."""
 
-    def __init__(self, urls: Sequence[str], period_s: float) -> None:
-        self.hosts = [RemoteHost(url, period_s=period_s) for url in urls]
+    def __init__(
+        self, urls: Sequence[str], period_s: float, fetch: Callable[[str, float], str] | None = None
+    ) -> None:
+        self.hosts = [RemoteHost(url, period_s=period_s, fetch=fetch) for url in urls]
+        self._shown: dict[tuple[str, str], str] = {}  # (url, id in its answers) -> id shown
 
     def start(self) -> None:
         for host in self.hosts:
@@ -38,12 +42,26 @@ class RemoteHosts:
             host.stop()
 
     def new_devices(self, known: Iterable[str]) -> list[RemoteDevice]:
-        seen = list(known)
+        """Devices the hosts offer that have not joined yet. A device's id is its exporter's
+        ``host/device``; where two exporters use one host label (two containers both called
+        ``localhost``), the later one's devices are shown as ``host/device@HOST:PORT``, never
+        dropped unseen."""
+        seen = set(known)
         found = []
         for host in self.hosts:
-            added = remote_devices(host, seen)
-            seen.extend(d.info.device_id for d in added)
-            found.extend(added)
+            notes = (f"not in {host.url}",)  # why a figure is n/a: its exporter did not send it
+            for info in host.devices():
+                if (host.url, info.device_id) in self._shown:
+                    continue
+                shown = info.device_id
+                if shown in seen:
+                    shown = f"{shown}@{urlsplit(host.url).netloc}"
+                if shown in seen:
+                    continue  # one URL given twice
+                self._shown[host.url, info.device_id] = shown
+                seen.add(shown)
+                device = replace(info, device_id=shown, notes=notes)
+                found.append(RemoteDevice(host, device, key=info.device_id))
         return found
 
     def unreachable(self) -> list[Unreachable]:
@@ -69,5 +87,5 @@ class RemoteHosts:
             else:
                 continue
             for info in host.devices():
-                notices[info.device_id] = notice
+                notices[self._shown.get((host.url, info.device_id), info.device_id)] = notice
         return notices
