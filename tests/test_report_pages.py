@@ -283,3 +283,18 @@ def test_runs_shaded_on_a_timeline_are_named_when_few_and_merged_when_many() -> 
     many, named = measured_spans(bursts, 0.0, 4000.0)  # 40 bursts of 500 runs, 100 s apart
     assert not named and SPANS_LABELLED_MAX < len(many) == 40 <= SPANS_MAX
     assert many[0] == (0.0, 4.99 + 0.5, "") and many[-1][0] == 3900.0  # every burst shaded
+
+
+def test_a_recording_whose_clock_jumps_says_so(tmp_path: Path) -> None:
+    """Issue 22 re-trial: a 2 s recording with one row stamped 1970 was summarised "over
+    1,891,186,396 s (20 samples, 94,559,320 s apart)" with no word of why."""
+    from gpuscope.report.inputs import load_input
+
+    seconds = [0.1 * i for i in range(20)]
+    seconds[10] = -1_796_000_000.0  # 1970
+    rec = recording(tmp_path / "rec.csv", [(s, 100.0, 50.0) for s in seconds])
+    notes = " ".join(load_input(rec).notes)  # type: ignore[union-attr]
+    assert "Rows stamped before the row above them: 1 " in notes
+    assert "nvidia:0: its 20 samples are 0.1 s apart at least but span 1,796,000,002 s" in notes
+    steady = recording(tmp_path / "steady.csv", [(0.1 * i, 100.0, 50.0) for i in range(20)])
+    assert load_input(steady).notes == ()  # type: ignore[union-attr]

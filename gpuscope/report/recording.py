@@ -59,6 +59,9 @@ class Track:
     card: dict[str, Any] = field(default_factory=dict)
     columns: dict[str, Series] = field(default_factory=dict)
     card_cells: Sequence[Any] = ()  # the last row's, to skip repeats
+    previous_s: float = math.nan  # the last row's time, in file order
+    least_step_s: float = math.inf  # the shortest time forward between two rows
+    backwards: int = 0  # rows stamped before the row above them
 
     @property
     def interval_s(self) -> float | None:
@@ -125,6 +128,12 @@ class _Builder:
                 if track is None:  # a device past TRACKS_MAX
                     continue
             track.samples += 1
+            step = when - track.previous_s  # NaN at a track's first row: neither branch
+            if step < 0:
+                track.backwards += 1
+            elif 0 < step < track.least_step_s:
+                track.least_step_s = step
+            track.previous_s = when
             if when > track.last_s:
                 track.last_s = when
             elif when < track.first_s:
@@ -185,8 +194,35 @@ class _Builder:
                 f"({self.left_out_rows:,} rows) are left out of the charts and tables."
             )
         tracks = tuple(self.tracks.values())
+        notes.extend(_clock_notes(tracks))
         start, end = min(t.first_s for t in tracks), max(t.last_s for t in tracks)
         return Recording(self.path, start, end, tracks, tuple(notes))
+
+
+JUMP_FACTOR = 50  # a mean step this many times the shortest: the span holds a jump, not samples
+
+
+def _clock_notes(tracks: Sequence[Track]) -> list[str]:
+    """What makes a recording's span and interval untrue: rows stamped back in time, or a jump
+    (a row of 1970 among rows of today: "over 1,891,186,396 s" with no word of why)."""
+    notes = []
+    backwards = sum(t.backwards for t in tracks)
+    if backwards:
+        notes.append(
+            f"Rows stamped before the row above them: {backwards:,} (a clock change, or "
+            "recordings joined): the span and interval may be wrong."
+        )
+    for track in tracks:
+        mean = track.interval_s
+        if mean is not None and track.samples > 2 and mean > JUMP_FACTOR * track.least_step_s:
+            notes.append(
+                f"{track.device}: its {track.samples:,} samples are {track.least_step_s:.3g} s "
+                f"apart at least but span {track.last_s - track.first_s:,.0f} s: the span holds "
+                "a jump (a gap, a clock change, or a row of another time)."
+            )
+            if len(notes) >= 4:
+                break
+    return notes
 
 
 def read_csv(path: Path, lines: Iterator[str]) -> Recording:
