@@ -243,6 +243,7 @@ def test_bench_refuses_a_huge_size_in_one_line(capsys) -> None:
     assert main(["bench", "gemm", "--size", "99999999999999999999999"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "size" in err and len(err) <= 200
+    assert "size must be from 1 to 9,223,372,036,854,775,807 (a 64-bit integer)" in err
 
 
 # -- the child's output -----------------------------------------------------------------------

@@ -127,8 +127,10 @@ class Param:
         if type(value) is not kind:
             raise WorkloadError(f"{self.name} must be {kind.__name__}, got {shown}")
         if isinstance(value, int) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
-            low, high = INT_RANGE
-            raise WorkloadError(f"{self.name} must be from {low} to {high}, got {shown}")
+            low = max(INT_RANGE[0], math.ceil(self.minimum)) if self.minimum is not None else None
+            high = INT_RANGE[1] if self.maximum is None else min(INT_RANGE[1], int(self.maximum))
+            span = f"from {low:,} to {high:,}" if low is not None else f"at most {high:,}"
+            raise WorkloadError(f"{self.name} must be {span} (a 64-bit integer), got {shown}")
         if kind in (int, float):
             number = float(value)
             if not math.isfinite(number):
