@@ -9,18 +9,13 @@ from textual.widgets import Static
 
 from gpuscope.tui.scoreboard import log_scale
 from gpuscope.units import decade_label
-from tests.compare_runs import session_runs
 from tests.test_tui_snapshots import tab_shown
-from tests.tui_support import make_app, ready, wait_until
+from tests.tui_support import add_session_runs, make_app, ready, wait_until
 
 
 async def _with_session(pilot) -> None:  # type: ignore[no-untyped-def]
     app = await ready(pilot)
-    assert app.found is not None
-    runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
-    app.runs.extend(runs)
-    app.reports.extend(r.report for r in runs if r.report is not None)
-    app._runs_version += 1
+    add_session_runs(app)
     await pilot.press("4")
     await tab_shown(pilot, "4")
 

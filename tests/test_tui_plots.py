@@ -249,17 +249,12 @@ def test_the_status_line_counts_a_point_when_its_run_ends_not_when_the_next_star
 async def test_at_80x24_the_plots_keep_a_readable_height_beside_eight_runs() -> None:
     """Eight runs listed used to squeeze each plot to 1-2 rows of data (a CPU at 8-52 GFLOP/s
     drawn on the 100G row); the run lines give way instead, and the results scroll."""
-    from tests.compare_runs import session_runs
-    from tests.tui_support import make_app, ready, wait_until
+    from tests.tui_support import add_session_runs, make_app, ready, wait_until
 
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        assert app.found is not None
-        runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
-        app.runs.extend(runs)
-        app.reports.extend(r.report for r in runs if r.report is not None)
-        app._runs_version += 1
+        add_session_runs(app)
         await pilot.press("3")
         plot = app.query_one("#throughput-plot", PlotextPlot)
         # title, frame, 6 rows of data, ticks and label: 11 rows, all on screen

@@ -5,8 +5,8 @@ at the diff before committing."""
 from __future__ import annotations
 
 from gpuscope.tui.launcher import LaunchScreen
-from tests.compare_runs import CNN, CNN_CHOSEN, CNN_ON_CPU, measured, session_runs
-from tests.tui_support import make_app, ready, tick, wait_until
+from tests.compare_runs import CNN, CNN_CHOSEN, CNN_ON_CPU, measured
+from tests.tui_support import add_session_runs, make_app, ready, tick, wait_until
 
 TIMELINE_TICKS = 90  # 45 s at 0.5 s: nvidia:0 training, nvidia:1 started serving at 20 s
 
@@ -155,10 +155,6 @@ def test_workloads_with_results_80x24(snap_compare) -> None:  # type: ignore[no-
 
 async def _with_session_runs(pilot) -> None:  # type: ignore[no-untyped-def]
     app = await ready(pilot)
-    assert app.found is not None
-    runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
-    app.runs.extend(runs)
-    app.reports.extend(r.report for r in runs if r.report is not None)
-    app._runs_version += 1
+    add_session_runs(app)
     await pilot.press("3")
     await tab_shown(pilot, "3")

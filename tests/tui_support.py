@@ -107,3 +107,15 @@ class ListedProcesses:
             now_s, time.time(), util_gpu_pct=50.0, power_w=300.0, energy_counter_j=300.0 * now_s,
             processes=listed,
         )  # fmt: skip
+
+
+def add_session_runs(app: GpuscopeApp) -> None:
+    """The sample session's runs (``tests/compare_runs.session_runs``), as if launched and
+    finished on the app's devices; the next redraw shows them."""
+    from tests.compare_runs import session_runs
+
+    assert app.found is not None
+    runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
+    app.runs.extend(runs)
+    app.reports.extend(r.report for r in runs if r.report is not None)
+    app._runs_version += 1
