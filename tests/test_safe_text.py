@@ -74,3 +74,27 @@ def test_field_text_keeps_a_plain_name_and_bounds_the_rest_by_one_limit() -> Non
     assert field_text("\x1b]52;c;ZWNobw==\x07gpu\nname") == "gpu name"
     long = field_text("x" * 5000)
     assert len(long) == ONE_LINE_MAX and long.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("shell", "said"),
+    [
+        ("list | true", ""),  # a reader that left: one line (or none, if it left after)
+        ("list > /dev/full", "gpuscope list: cannot print the results: No space left on device"),
+        ("--demo >&-", "gpuscope: the UI needs a terminal on stdout and stderr"),
+    ],
+)
+def test_a_command_whose_stdout_fails_says_so_in_one_line(shell: str, said: str) -> None:
+    """Final review of issue 22: ``list`` with a full or closed-early stdout, and the UI with a
+    closed stdout, ended in an internal error."""
+    import shlex
+    import subprocess
+    import sys
+
+    command = f"{shlex.quote(sys.executable)} -m gpuscope {shell}"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60
+    )
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert said in result.stderr and result.stderr.count("\n") <= 1, result.stderr
+    assert result.returncode in ((0, 1, 141) if "|" in shell else (1, 2))

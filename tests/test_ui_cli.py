@@ -27,7 +27,11 @@ def gpuscope(*args: str) -> subprocess.CompletedProcess[str]:
             "gpuscope: --record-dir /nonexistent is not a directory",
         ),
         (["--plugin", "nope.py"], "gpuscope: plugin file nope.py not found"),
-        ([], "gpuscope: the UI needs a terminal (for headless sampling use gpuscope record)"),
+        (
+            [],
+            "gpuscope: the UI needs a terminal on stdout and stderr "
+            "(for headless sampling use gpuscope record)",
+        ),
     ],
 )
 def test_bad_ui_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:

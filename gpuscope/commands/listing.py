@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from gpuscope.commands.stdout import print_or_fail
 from gpuscope.config import cpu_power_model
 from gpuscope.safe_text import one_line
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
@@ -141,17 +142,12 @@ def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:
     cpu_model = cpu_power_model(cpu_tdp_w)  # --cpu-tdp, else the config file's cpu_tdp_w
     with discover() as found:
         summaries = summarize(with_cpu_estimate(found.devices, cpu_model))
-        if as_json:
-            import json  # only for --json: every import counts in a 100 ms start
+        absent = list(found.absent)
+    if as_json:
+        import json  # only for --json: every import counts in a 100 ms start
 
-            print(
-                json.dumps(
-                    {"devices": [s.as_dict() for s in summaries], "absent": found.absent}, indent=2
-                )
-            )
-            return 0
-        for summary in summaries:
-            print("\n".join(_text_lines(summary)))
-        for reason in found.absent:
-            print(f"absent    {one_line(reason)}")
-    return 0
+        text = json.dumps({"devices": [s.as_dict() for s in summaries], "absent": absent}, indent=2)
+    else:
+        lines = ["\n".join(_text_lines(summary)) for summary in summaries]
+        text = "\n".join([*lines, *(f"absent    {one_line(reason)}" for reason in absent)])
+    return print_or_fail(lambda: print(text), "list")  # a reader that left: one line, exit 1

@@ -48,8 +48,12 @@ def run_ui(options: UiOptions) -> int:
     for plugin in options.plugin_files:
         if not plugin.is_file():
             raise UsageError(f"plugin file {plugin} not found")
-    if not (sys.stdout.isatty() and sys.stderr.isatty()):  # Textual draws on stderr
-        raise UsageError("the UI needs a terminal (for headless sampling use gpuscope record)")
+    # Textual draws on stderr and reads the terminal's size from stdout
+    if not (sys.stdout and sys.stdout.isatty() and sys.stderr.isatty()):
+        raise UsageError(
+            "the UI needs a terminal on stdout and stderr "
+            "(for headless sampling use gpuscope record)"
+        )
 
     from gpuscope.tui.app import AppSetup, GpuscopeApp
 
