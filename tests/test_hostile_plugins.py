@@ -401,3 +401,26 @@ def test_a_child_message_of_another_class_is_refused_not_built(tmp_path: Path) -
     failed = run_plugin(plugin, "reducer")[-1]
     assert isinstance(failed, Failed) and "cannot read" in failed.message, failed
     assert "mkdir" in failed.message and not marker.exists()
+
+
+def test_a_child_message_that_cannot_be_read_is_said_in_one_bounded_line(tmp_path: Path) -> None:
+    """Final review of issue 22: a patched child sending an event class built from a huge
+    argument (``ErrorKind("A" * 5000)``) got its ValueError, argument and all, as the error."""
+    plugin = workload_with_step(
+        tmp_path,
+        "longreason",
+        "return 1",
+        setup_body="""
+        import gpuscope.workloads.child as child
+        from gpuscope.workloads.events import ErrorKind
+
+        class Long:
+            def __reduce__(self):
+                return (ErrorKind, ("A" * 5000,))
+
+        child.Started = lambda *args: Long()
+        """,
+    )
+    failed = run_plugin(plugin, "longreason")[-1]
+    assert isinstance(failed, Failed) and "cannot read" in failed.message, failed
+    assert len(failed.message) <= 300 and failed.message.endswith("…")

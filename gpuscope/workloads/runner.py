@@ -233,7 +233,9 @@ class WorkloadRun:
         return self._error(ErrorKind.CRASHED, f"child {how} without a result")
 
     def _error(self, kind: ErrorKind, message: str) -> Failed:
-        return Failed(kind, message, self.last_words(), received_s=time.monotonic())
+        """A failure the runner saw; ``message`` may quote the child (what it sent, why it
+        could not be read), so it is bounded here as every error from the child is."""
+        return Failed(kind, one_line(message), self.last_words(), received_s=time.monotonic())
 
     def last_words(self) -> str:
         """The end of everything the child printed (tracebacks, faulthandler dumps), printable:
