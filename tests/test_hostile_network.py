@@ -671,3 +671,34 @@ def test_a_render_that_raises_costs_one_scrape() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_failed_tls_handshake_leaves_no_socket_open() -> None:
+    """Final review of issue 22: a socket whose TLS handshake failed was never given to the
+    connection, so ``close`` missed it and it stayed open as long as the error (whose frames
+    hold it) lived: one descriptor a poll against an https URL that is no TLS server."""
+    import gc
+    import os
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def banner() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    server = threading.Thread(target=banner, daemon=True)
+    server.start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/metrics"
+    gc.disable()  # only what the fetch itself closes counts
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(Exception) as caught:  # noqa: PT011 (any failure: the fd is the point)
+            http_get(url, FETCH_DEADLINE_S)
+        assert caught.value is not None  # alive, with its frames, while counting
+        server.join(10)  # its side of the connection closed too
+        assert len(os.listdir("/proc/self/fd")) == before
+    finally:
+        gc.enable()
+        listener.close()

@@ -81,6 +81,9 @@ def http_get(
     finally:
         timer.cancel()
         connection.close()
+        for sock in opened:  # a failed handshake or a late cut leaves them out of connection
+            with contextlib.suppress(OSError):
+                sock.close()
     if cut.is_set():  # a body read to its close may have been cut short by the timer
         raise FetchError(f"no whole answer within {deadline_s:g} s")
     return body.decode("utf-8", errors="replace")
