@@ -694,7 +694,7 @@ def test_a_failed_tls_handshake_leaves_no_socket_open() -> None:
     gc.disable()  # only what the fetch itself closes counts
     try:
         before = len(os.listdir("/proc/self/fd"))
-        with pytest.raises(Exception) as caught:  # noqa: PT011 (any failure: the fd is the point)
+        with pytest.raises(Exception) as caught:  # any failure: the fd is the point
             http_get(url, FETCH_DEADLINE_S)
         assert caught.value is not None  # alive, with its frames, while counting
         server.join(10)  # its side of the connection closed too
