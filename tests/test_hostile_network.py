@@ -380,6 +380,7 @@ def test_3000_devices_keep_the_first_64_with_a_note_at_bounded_cost(serve) -> No
     assert len(devices) == MAX_DEVICES
     assert devices[0].device_id == "hostA/nvidia:0" and devices[-1].device_id == "hostA/nvidia:63"
     assert host.note == f"2936 device(s) not shown: at most {MAX_DEVICES} a host"
+    assert len(hosts.new_devices([])) == MAX_DEVICES  # the panels made for them
     assert hosts.notices()["hostA/nvidia:0"].endswith(host.note)
     # a pass over the lines: 10x the devices cost about 10x (9x measured), whatever the
     # machine's speed; the old parse's cost grew with the square (it froze the UI for 100 s)

@@ -99,10 +99,21 @@ def test_two_exporters_with_one_host_label_both_show(install_nvml, clock) -> Non
     from gpuscope.telemetry.remote_hosts import RemoteHosts
 
     text = exposition(install_nvml, clock)
-    remotes = RemoteHosts(["http://a:9400", "http://b:9400"], 1.0, fetch=lambda url, t: text)
+    urls = ["http://a:9400", "http://user:secret@b:9400"]  # a password never shows
+    down: set[str] = set()
+
+    def fetch(url: str, timeout_s: float) -> str:
+        if url in down:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return text
+
+    remotes = RemoteHosts(urls, 1.0, fetch=fetch)
     for host in remotes.hosts:
         host.poll_once()
     added = remotes.new_devices(["cpu"])
     assert [d.info.device_id for d in added] == ["hostA/nvidia:0", "hostA/nvidia:0@b:9400"]
     assert all(d.read(1.0).power_w == 300.0 for d in added)
     assert remotes.new_devices(["cpu", *(d.info.device_id for d in added)]) == []
+    down.add(remotes.hosts[1].url)  # b stops answering: only b's panel says so
+    remotes.hosts[1].poll_once()
+    assert list(remotes.notices()) == ["hostA/nvidia:0@b:9400"]

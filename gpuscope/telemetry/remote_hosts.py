@@ -55,7 +55,7 @@ class RemoteHosts:
                     continue
                 shown = info.device_id
                 if shown in seen:
-                    shown = f"{shown}@{urlsplit(host.url).netloc}"
+                    shown = f"{shown}@{_where(host.url)}"
                 if shown in seen:
                     continue  # one URL given twice
                 self._shown[host.url, info.device_id] = shown
@@ -87,5 +87,15 @@ class RemoteHosts:
             else:
                 continue
             for info in host.devices():
-                notices[self._shown.get((host.url, info.device_id), info.device_id)] = notice
+                shown = self._shown.get((host.url, info.device_id))
+                if shown is not None:  # not joined: its raw id may be another host's device
+                    notices[shown] = notice
         return notices
+
+
+def _where(url: str) -> str:
+    """``HOST:PORT`` of ``url``, without any ``user:password@`` it holds: it becomes part of a
+    device's id, shown on panels and written into recordings and reports."""
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{host}:{parts.port}" if parts.port else str(host)
