@@ -298,3 +298,14 @@ def test_a_recording_whose_clock_jumps_says_so(tmp_path: Path) -> None:
     assert "nvidia:0: its 20 samples are 0.1 s apart at least but span 1,796,000,002 s" in notes
     steady = recording(tmp_path / "steady.csv", [(0.1 * i, 100.0, 50.0) for i in range(20)])
     assert load_input(steady).notes == ()  # type: ignore[union-attr]
+
+
+def test_a_recording_whose_interval_changed_has_no_clock_note(tmp_path: Path) -> None:
+    """Final review of issue 22: 0.05 s then 5 s between samples (the UI's interval keys) is
+    sampling, not a jump; nor is a jittery interval."""
+    from gpuscope.report.inputs import load_input
+
+    seconds = [0.05 * i for i in range(40)] + [2.0 + 5.0 * i for i in range(200)]
+    seconds += [1002.0 + 0.5 * i + (0.3 if i % 2 else 0.0) for i in range(100)]
+    rec = recording(tmp_path / "rec.csv", [(s, 100.0, 50.0) for s in seconds])
+    assert load_input(rec).notes == ()  # type: ignore[union-attr]

@@ -61,6 +61,7 @@ class Track:
     card_cells: Sequence[Any] = ()  # the last row's, to skip repeats
     previous_s: float = math.nan  # the last row's time, in file order
     least_step_s: float = math.inf  # the shortest time forward between two rows
+    longest_step_s: float = 0.0  # and the longest
     backwards: int = 0  # rows stamped before the row above them
 
     @property
@@ -131,6 +132,10 @@ class _Builder:
             step = when - track.previous_s  # NaN at a track's first row: neither branch
             if step < 0:
                 track.backwards += 1
+            elif step > track.longest_step_s:
+                track.longest_step_s = step
+                if step < track.least_step_s:  # the second row
+                    track.least_step_s = step
             elif 0 < step < track.least_step_s:
                 track.least_step_s = step
             track.previous_s = when
@@ -199,7 +204,10 @@ class _Builder:
         return Recording(self.path, start, end, tracks, tuple(notes))
 
 
-JUMP_FACTOR = 50  # a mean step this many times the shortest: the span holds a jump, not samples
+# One step this many times the shortest, and at least JUMP_MIN_S: a jump, not sampling. The UI's
+# interval keys span 100x (0.05-5 s) and jitter far less; a suspended laptop or a row of 1970 more.
+JUMP_FACTOR = 1000
+JUMP_MIN_S = 60.0
 
 
 def _clock_notes(tracks: Sequence[Track]) -> list[str]:
@@ -213,8 +221,8 @@ def _clock_notes(tracks: Sequence[Track]) -> list[str]:
             "recordings joined): the span and interval may be wrong."
         )
     for track in tracks:
-        mean = track.interval_s
-        if mean is not None and track.samples > 2 and mean > JUMP_FACTOR * track.least_step_s:
+        step = track.longest_step_s
+        if step >= JUMP_MIN_S and step > JUMP_FACTOR * track.least_step_s:
             notes.append(
                 f"{track.device}: its {track.samples:,} samples are {track.least_step_s:.3g} s "
                 f"apart at least but span {track.last_s - track.first_s:,.0f} s: the span holds "
