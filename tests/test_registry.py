@@ -126,3 +126,20 @@ def test_bundled_workloads_keep_the_contract() -> None:
     catalog = find_workloads(plugin_dirs=[], use_entry_points=False)
     for info in catalog.workloads.values():
         assert contract_problems(info.ref.load()) == []
+
+
+def test_a_folder_or_a_pipe_in_the_plugin_folder_is_named_as_what_it_is(tmp_path: Path) -> None:
+    """Issue 22 re-trial: a folder, a FIFO or a /dev/zero link named ``*.py`` in the plugin
+    folder was said to be "no such file"; none is read (a FIFO would hang the import)."""
+    import os
+
+    (tmp_path / "folder.py").mkdir()
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "zero.py").symlink_to("/dev/zero")
+    catalog = find_workloads(plugin_dirs=[tmp_path], use_entry_points=False)
+    said = {Path(b.where).name: b.reason for b in catalog.broken}
+    assert said == {
+        "folder.py": "a folder, not a Python file",
+        "pipe.py": "not a regular file (a pipe, a device or a socket): not read",
+        "zero.py": "not a regular file (a pipe, a device or a socket): not read",
+    }

@@ -216,6 +216,16 @@ def bundled_workloads() -> Catalog:
     return catalog
 
 
+def _no_file(path: Path) -> str:
+    """Why ``path`` is not read as a plugin: only a regular file is imported (a FIFO would
+    hang the import, a device would never end)."""
+    if path.is_dir():
+        return "a folder, not a Python file"
+    if path.exists():
+        return "not a regular file (a pipe, a device or a socket): not read"
+    return "no such file"
+
+
 def find_workloads(
     plugin_files: Iterable[Path] = (),
     plugin_dirs: Iterable[Path] | None = None,
@@ -238,9 +248,8 @@ def find_workloads(
     seen: set[Path] = set()
     for path, origin in candidates:
         if not path.is_file():
-            catalog.broken.append(
-                BrokenPlugin(one_line(str(path), 1000), "no such file", path.stem)
-            )
+            where = one_line(str(path), 1000)
+            catalog.broken.append(BrokenPlugin(where, _no_file(path), path.stem))
         elif path.resolve() not in seen:  # named by --plugin and in a folder: one file
             seen.add(path.resolve())
             arg = f"file:{path.resolve()}:{plugin_module_name(path)}"
