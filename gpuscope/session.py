@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import socket
 import threading
 import time
@@ -32,11 +31,11 @@ from gpuscope.measurement.run_params import run_params
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets
-from gpuscope.report.document import write_report
+from gpuscope.report.document import render_report
 from gpuscope.report.inputs import ReportInputError, load_inputs
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
-from gpuscope.sinks.output_files import create_stamped, write_error, write_stamped
+from gpuscope.sinks.output_files import write_error, write_stamped
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
 from gpuscope.sinks.scrape_server import ScrapeServer
@@ -372,14 +371,9 @@ class Session:
                 for walk, points, finished in sweeps:
                     text = sweep_json(walk.workload, walk.sweep, points, finished)
                     inputs.append(_new_file(folder, "gpuscope-sweep", text))
-                report, fd = create_stamped(folder, "gpuscope-report", "html")  # its name, held
-                os.close(fd)
-                try:
-                    made = load_inputs([*inputs, *(r for r in recordings if r.exists())])
-                    write_report(made, report)
-                except BaseException:
-                    report.unlink(missing_ok=True)  # no empty page left for a report
-                    raise
+                made = load_inputs([*inputs, *(r for r in recordings if r.exists())])
+                page = render_report(made, folder / "gpuscope-report.html").text  # in memory
+                report = write_stamped(folder, "gpuscope-report", "html", lambda f: f.write(page))
             except OSError as exc:
                 done(None, f"cannot save the report: {write_error(exc.filename or folder, exc)}")
             except ReportInputError as exc:

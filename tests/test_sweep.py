@@ -260,7 +260,7 @@ def test_a_run_that_ended_is_a_settled_point_before_its_walk_records_it() -> Non
 
 
 def test_the_points_of_a_sweep_saved_while_it_ran_say_so_in_the_report(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from gpuscope.report.document import write_report
+    from gpuscope.report.document import render_report
     from gpuscope.report.inputs import load_inputs
     from gpuscope.sinks.reports import sweep_json
 
@@ -272,9 +272,6 @@ def test_the_points_of_a_sweep_saved_while_it_ran_say_so_in_the_report(tmp_path)
         path = tmp_path / f"sweep-{finished}.json"
         path.write_text(sweep_json("gemm", sweep, [point], finished))
         (loaded,) = load_inputs([path])
-        page = tmp_path / f"report-{finished}.html"
-        write_report([loaded], page)
-        said = (
-            "Saved while the sweep ran, with the points so far (1) of 3 values" in page.read_text()
-        )
+        page = render_report([loaded], tmp_path / f"report-{finished}.html").text
+        said = "Saved while the sweep ran, with the points so far (1) of 3 values" in page
         assert said is not finished

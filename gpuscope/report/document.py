@@ -63,19 +63,6 @@ def render_report(inputs: list[Input], output: Path, output_format: str = "html"
     return ReportFiles(text, folder if images else None, tuple(images))
 
 
-def write_report(inputs: list[Input], output: Path, output_format: str = "html",
-                 title: str = "gpuscope report") -> None:  # fmt: skip
-    """Make the report and write it to ``output`` as it is; OSError if it cannot be written.
-    For the UI's save, whose file is new and stamped each time; ``gpuscope report`` writes
-    whole or not at all (``commands/report.py``)."""
-    files = render_report(inputs, output, output_format, title)
-    if files.folder is not None:
-        files.folder.mkdir(exist_ok=True)
-        for name, data in files.images:
-            (files.folder / name).write_bytes(data)
-    output.write_text(files.text)
-
-
 def build_sections(
     inputs: list[Input], charts_missing: str | None, image: str = "svg"
 ) -> list[Section]:
