@@ -35,7 +35,7 @@ from gpuscope.report.document import render_report
 from gpuscope.report.inputs import ReportInputError, load_inputs
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
-from gpuscope.sinks.output_files import write_error, write_stamped
+from gpuscope.sinks.output_files import write_error_in, write_stamped
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
 from gpuscope.sinks.scrape_server import ScrapeServer
@@ -375,7 +375,7 @@ class Session:
                 page = render_report(made, folder / "gpuscope-report.html").text  # in memory
                 report = write_stamped(folder, "gpuscope-report", "html", lambda f: f.write(page))
             except OSError as exc:
-                done(None, f"cannot save the report: {write_error(exc.filename or folder, exc)}")
+                done(None, f"cannot save the report: {write_error_in(folder, exc)}")
             except ReportInputError as exc:
                 done(None, f"cannot make the report: {exc}")
             else:

@@ -43,6 +43,12 @@ def write_error(where: str | Path, exc: OSError) -> str:
     return f"cannot write {where}: {exc.strerror or exc}"
 
 
+def write_error_in(folder: Path, exc: OSError) -> str:
+    """``write_error`` for a file gpuscope names itself in ``folder``: the file where the system
+    says which, else the folder it was for."""
+    return write_error(exc.filename or folder, exc)
+
+
 def create_stamped(directory: Path, name: str, extension: str = "csv") -> tuple[Path, int]:
     """A new file's path and an open write-only descriptor; OSError if the folder refuses."""
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -32,7 +32,7 @@ from gpuscope.measurement.sweep import ran_out
 from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
-from gpuscope.sinks.output_files import write_error
+from gpuscope.sinks.output_files import write_error, write_error_in
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
@@ -395,9 +395,9 @@ class GpuscopeApp(App[int]):
             except RuntimeError as exc:
                 self.notify(str(exc), severity="warning")
                 return
-            except OSError as exc:  # the file, if it was made; else the folder it was for
-                where = exc.filename or self.setup.record_dir
-                self.notify(f"cannot record: {write_error(where, exc)}", severity="error")
+            except OSError as exc:
+                why = write_error_in(self.setup.record_dir, exc)
+                self.notify(f"cannot record: {why}", severity="error")
                 return
             self.notify(f"recording every device to {recording.path}")
         self._update_header()
@@ -466,8 +466,8 @@ class GpuscopeApp(App[int]):
             try:
                 path = self.session.save_results()
             except OSError as exc:
-                where = exc.filename or self.setup.record_dir
-                self.notify(f"cannot save results: {write_error(where, exc)}", severity="error")
+                why = write_error_in(self.setup.record_dir, exc)
+                self.notify(f"cannot save results: {why}", severity="error")
                 return
             self.notify(f"saved {len(self.reports)} result(s) to {path}; making the report…")
         self.session.save_report(self._report_done)
