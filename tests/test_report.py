@@ -9,7 +9,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -21,6 +20,7 @@ from gpuscope.cli import main
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.sinks.columns import COLUMN_NAMES
+from tests.headless_browser import dump_dom, needs_chromium
 
 pytest.importorskip("matplotlib")
 
@@ -118,20 +118,13 @@ def test_the_summary_states_the_measured_answers_and_every_chart_is_there(
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
 
 
-@pytest.mark.skipif(
-    shutil.which("chromium") is None, reason="no chromium here (apt install chromium)"
-)
+@needs_chromium
 def test_a_real_headless_browser_renders_it_with_every_chart_and_no_console_error(
     inputs: list[Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "report.html"
     assert main(["report", *map(str, inputs), "-o", str(out)]) == 0
-    browser = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-         "--v=0", "--dump-dom", out.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert browser.returncode == 0, browser.stderr[-2000:]
+    browser = dump_dom(out, "--enable-logging=stderr", "--v=0")
     dom = browser.stdout
     assert dom.count("<svg") == 5 and "<h2>Summary</h2>" in dom
     assert "CONSOLE" not in browser.stderr and "Uncaught" not in browser.stderr

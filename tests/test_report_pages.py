@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import pytest
 
 from gpuscope.cli import main
+from tests.headless_browser import dump_dom, needs_chromium
 
 pytest.importorskip("matplotlib")
 
@@ -94,21 +93,14 @@ window.addEventListener('load', () => {
 </script></body>"""
 
 
-@pytest.mark.skipif(
-    shutil.which("chromium") is None, reason="no chromium here (apt install chromium)"
-)
+@needs_chromium
 def test_chromium_at_1400_px_shows_no_horizontal_overflow(
     wide_inputs: list[Path], tmp_path: Path
 ) -> None:
     page = page_of(wide_inputs, tmp_path / "r.html")
     probe = tmp_path / "probe.html"  # the report has no script: the probe is added to a copy
     probe.write_text(page.replace("</body>", OVERFLOW_PROBE))
-    browser = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-         "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert browser.returncode == 0, browser.stderr[-2000:]
+    browser = dump_dom(probe, "--window-size=1400,1000", "--virtual-time-budget=5000")
     found = re.search(r'data-probe="page=(\d+) view=(\d+) past=([^"]*)"', browser.stdout)
     assert found, browser.stdout[-2000:]
     page_px, view_px, past = int(found[1]), int(found[2]), found[3]
