@@ -127,3 +127,28 @@ def test_every_code_block_in_the_readme_and_docs_is_closed() -> None:
     for page in [DOCS.parent / "README.md", *DOCS.glob("*.md")]:
         fences = regex.findall(r"^ *```", page.read_text(), regex.M)
         assert len(fences) % 2 == 0, f"{page.name}: an unclosed code block"
+
+
+def test_what_bench_suite_and_report_write_in_a_checkout_is_never_committed() -> None:
+    """An empty ``gemm.json`` (the README's report example reads one) was once committed at the
+    top level: outputs written where a command runs are ignored, and none is tracked."""
+    import shutil
+
+    import pytest
+
+    root = DOCS.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    outputs = ["gemm.json", "sweep.json", "report.html", "gpuscope-suite-20261207-1015/suite.json"]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *outputs], cwd=root, capture_output=True, text=True
+    )
+    assert ignored.stdout.split() == outputs, ignored.stderr
+    tracked_but_ignored = subprocess.run(
+        ["git", "ls-files", "--cached", "--ignored", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert tracked_but_ignored.stdout.split() == []
