@@ -41,15 +41,8 @@ from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
 from gpuscope.sinks.scrape_server import ScrapeServer
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
-from gpuscope.telemetry.model import Device, Sample
-from gpuscope.telemetry.processes import (
-    cached_usage,
-    check_process,
-    forget_exited,
-    forget_usage,
-    host_usage,
-    process_details,
-)
+from gpuscope.telemetry.model import Device
+from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.telemetry.remote_hosts import RemoteHosts
 from gpuscope.workloads.api import ParamValue
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
@@ -84,6 +77,8 @@ class SessionSetup:
     remotes: tuple[str, ...] = ()  # exporter URLs whose devices join the local ones
     serve: tuple[str, int] | None = None  # export /metrics (devices + results) too
     cpu_model: CpuPowerModel | None = None  # estimate a CPU without RAPL (--cpu-tdp)
+    # given the simulated ids (their pids name nothing here); tests hand in fake /proc reads
+    process_lookups: Callable[[frozenset[str]], ProcessLookups] = ProcessLookups
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +112,8 @@ class Session:
         self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
         self.process_energy = ProcessEnergyLedger()  # each GPU process's share of its energy
-        self.show_process_details = threading.Event()  # set while the Processes tab is shown
-        self._processes_looked_up = False  # whether the last sample's processes were looked up
-        # The pids whose host usage the view needs: those of the rows in sight, or None for
-        # all (sorted by a host column). Set by the UI thread, read here: one reference.
-        self.host_usage_wanted: frozenset[int] | None = None
+        # user, command, host usage of GPU processes: read while its ``shown`` is set
+        self.process_lookups = setup.process_lookups(setup.simulated_ids)
         self.exporter: ScrapeServer | None = None
         self.exporter_error: str | None = None
         self.quitting = threading.Event()
@@ -140,7 +132,7 @@ class Session:
             clock=self.setup.clock,
             history_s=HISTORY_S,
         )
-        sampler.subscribe(self._look_up_processes)
+        sampler.subscribe(self.process_lookups.look_up)
         sampler.subscribe(self.process_energy.add)
         self.found, self.sampler = found, sampler
         if self.setup.serve is not None and not self.quitting.is_set():
@@ -181,32 +173,6 @@ class Session:
         for device in added:
             self.sampler.add_device(device)
         return list(added)
-
-    def _look_up_processes(self, samples: Sequence[Sample]) -> None:
-        """On the sampler thread: fill the caches the processes view reads (user, command,
-        host CPU %, RSS, start time, whether it may be signalled), so the view never touches
-        /proc. Only while someone looks (``show_process_details``), and host usage only of
-        the rows in sight (``host_usage_wanted``): two /proc reads a process, ~25 µs here, and
-        200 processes with 40 rows in sight need not cost 200."""
-        if not self.show_process_details.is_set():
-            self._processes_looked_up = False
-            return
-        if not self._processes_looked_up:  # shown again: a CPU % over the hidden time would
-            forget_usage()  # be an average of it; user and command stay (no n/a flicker)
-            self._processes_looked_up = True
-        alive: set[int] = set()
-        wanted = self.host_usage_wanted
-        for sample in samples:
-            if sample.device_id in self.setup.simulated_ids:
-                continue
-            for process in sample.reading.processes or ():
-                process_details(process.pid)
-                check_process(process.pid, sample.vendor)  # may it be signalled
-                # every process once (its start time, for the time column and for signals)
-                if wanted is None or process.pid in wanted or cached_usage(process.pid) is None:
-                    host_usage(process.pid)
-                alive.add(process.pid)
-        forget_exited(alive)
 
     def step_interval(self, step: int) -> None:
         if self.sampler is not None:
