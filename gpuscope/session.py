@@ -7,6 +7,9 @@ calls those off its event loop. Runs are driven on threads of their own, and ``o
 hears each event on that thread, after the session has updated itself (a finished run's report
 is in ``reports`` before anyone is told). ``runs`` and ``reports`` only grow, by whole items, so
 reading them from another thread is safe.
+
+The sampler feeds ``process_lookups`` (what the Processes tab reads, ``ProcessLookups``); saving
+results and the report is ``results_files``'s job, run here on a thread that ``close`` awaits.
 """
 
 from __future__ import annotations
@@ -31,13 +34,10 @@ from gpuscope.measurement.run_params import run_params
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets
-from gpuscope.report.document import render_report
-from gpuscope.report.inputs import ReportInputError, load_inputs
+from gpuscope.results_files import report_contents, save_report, save_results_table
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
-from gpuscope.sinks.output_files import write_error_in, write_stamped
 from gpuscope.sinks.recording_file import RecordingFile
-from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
 from gpuscope.sinks.scrape_server import ScrapeServer
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
@@ -306,48 +306,19 @@ class Session:
             run.stop()
         return len(running)
 
+    # -- saving results ------------------------------------------------------------------------
+
     def save_results(self) -> Path:
         """The results table to a new CSV in the record folder; OSError if it cannot be written."""
-        reports = list(self.reports)
-        folder = self.setup.record_dir
-        return write_stamped(
-            folder, "gpuscope-results", "csv", lambda f: write_reports_csv(reports, f)
-        )
+        return save_results_table(self.reports, self.setup.record_dir)
 
     def save_report(self, done: Callable[[Path | None, str | None], None]) -> None:
-        """The results as JSON (each sweep in a file of its own, as ``bench --sweep --json``)
-        and a report made from them and this session's recordings, new files in the record
-        folder, on a thread (matplotlib takes a second or two). ``done`` is called on that
-        thread with the report's path, or None and why."""
-        sweeps = []
-        for walk in list(self.sweeps):
-            finished = walk.finished  # first: a point recorded meanwhile is extra, not missing
-            points = walk.settled()
-            if points:
-                sweeps.append((walk, points, finished))
-        in_sweeps = {id(r.report) for s in self.sweeps for r in s.runs if r.report is not None}
-        reports = [r for r in self.reports if id(r) not in in_sweeps]  # each figure once
-        recordings, folder = list(self.recordings_made), self.setup.record_dir
-
-        def work() -> None:
-            try:
-                inputs = []
-                if reports:
-                    inputs.append(_new_file(folder, "gpuscope-results", reports_json(reports)))
-                for walk, points, finished in sweeps:
-                    text = sweep_json(walk.workload, walk.sweep, points, finished)
-                    inputs.append(_new_file(folder, "gpuscope-sweep", text))
-                made = load_inputs([*inputs, *(r for r in recordings if r.exists())])
-                page = render_report(made, folder / "gpuscope-report.html").text  # in memory
-                report = write_stamped(folder, "gpuscope-report", "html", lambda f: f.write(page))
-            except OSError as exc:
-                done(None, f"cannot save the report: {write_error_in(folder, exc)}")
-            except ReportInputError as exc:
-                done(None, f"cannot make the report: {exc}")
-            else:
-                done(report, None)
-
-        self._in_background(work, "gpuscope-save-report")
+        """The results as JSON and a report made from them and this session's recordings, new
+        files in the record folder, on a thread (``results_files.save_report``). ``done`` is
+        called on that thread with the report's path, or None and why."""
+        contents = report_contents(self.reports, self.sweeps, self.recordings_made)
+        folder = self.setup.record_dir
+        self._in_background(lambda: done(*save_report(contents, folder)), "gpuscope-save-report")
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -382,10 +353,6 @@ class Session:
     def busy(self) -> bool:
         """A run or a recording's closing is still in progress on a thread."""
         return any(t.is_alive() for t in self._threads)
-
-
-def _new_file(folder: Path, stem: str, text: str) -> Path:
-    return write_stamped(folder, stem, "json", lambda stream: stream.write(text + "\n"))
 
 
 def step_choice(choices: Sequence[float], current: float, step: int) -> float:
