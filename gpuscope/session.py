@@ -7,6 +7,9 @@ calls those off its event loop. Runs are driven on threads of their own, and ``o
 hears each event on that thread, after the session has updated itself (a finished run's report
 is in ``reports`` before anyone is told). ``runs`` and ``reports`` only grow, by whole items, so
 reading them from another thread is safe.
+
+The sampler feeds ``process_lookups`` (what the Processes tab reads, ``ProcessLookups``); saving
+results and the report is ``results_files``'s job, run here on a thread that ``close`` awaits.
 """
 
 from __future__ import annotations
@@ -31,25 +34,15 @@ from gpuscope.measurement.run_params import run_params
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets
-from gpuscope.report.document import render_report
-from gpuscope.report.inputs import ReportInputError, load_inputs
+from gpuscope.results_files import report_contents, save_report, save_results_table
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
-from gpuscope.sinks.output_files import write_error_in, write_stamped
 from gpuscope.sinks.recording_file import RecordingFile
-from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
 from gpuscope.sinks.scrape_server import ScrapeServer
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
-from gpuscope.telemetry.model import Device, Sample
-from gpuscope.telemetry.processes import (
-    cached_usage,
-    check_process,
-    forget_exited,
-    forget_usage,
-    host_usage,
-    process_details,
-)
+from gpuscope.telemetry.model import Device
+from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.telemetry.remote_hosts import RemoteHosts
 from gpuscope.workloads.api import ParamValue
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
@@ -84,6 +77,8 @@ class SessionSetup:
     remotes: tuple[str, ...] = ()  # exporter URLs whose devices join the local ones
     serve: tuple[str, int] | None = None  # export /metrics (devices + results) too
     cpu_model: CpuPowerModel | None = None  # estimate a CPU without RAPL (--cpu-tdp)
+    # given the simulated ids (their pids name nothing here); tests hand in fake /proc reads
+    process_lookups: Callable[[frozenset[str]], ProcessLookups] = ProcessLookups
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +112,8 @@ class Session:
         self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
         self.process_energy = ProcessEnergyLedger()  # each GPU process's share of its energy
-        self.show_process_details = threading.Event()  # set while the Processes tab is shown
-        self._processes_looked_up = False  # whether the last sample's processes were looked up
-        # The pids whose host usage the view needs: those of the rows in sight, or None for
-        # all (sorted by a host column). Set by the UI thread, read here: one reference.
-        self.host_usage_wanted: frozenset[int] | None = None
+        # user, command, host usage of GPU processes: read while its ``shown`` is set
+        self.process_lookups = setup.process_lookups(setup.simulated_ids)
         self.exporter: ScrapeServer | None = None
         self.exporter_error: str | None = None
         self.quitting = threading.Event()
@@ -140,7 +132,7 @@ class Session:
             clock=self.setup.clock,
             history_s=HISTORY_S,
         )
-        sampler.subscribe(self._look_up_processes)
+        sampler.subscribe(self.process_lookups.look_up)
         sampler.subscribe(self.process_energy.add)
         self.found, self.sampler = found, sampler
         if self.setup.serve is not None and not self.quitting.is_set():
@@ -181,32 +173,6 @@ class Session:
         for device in added:
             self.sampler.add_device(device)
         return list(added)
-
-    def _look_up_processes(self, samples: Sequence[Sample]) -> None:
-        """On the sampler thread: fill the caches the processes view reads (user, command,
-        host CPU %, RSS, start time, whether it may be signalled), so the view never touches
-        /proc. Only while someone looks (``show_process_details``), and host usage only of
-        the rows in sight (``host_usage_wanted``): two /proc reads a process, ~25 µs here, and
-        200 processes with 40 rows in sight need not cost 200."""
-        if not self.show_process_details.is_set():
-            self._processes_looked_up = False
-            return
-        if not self._processes_looked_up:  # shown again: a CPU % over the hidden time would
-            forget_usage()  # be an average of it; user and command stay (no n/a flicker)
-            self._processes_looked_up = True
-        alive: set[int] = set()
-        wanted = self.host_usage_wanted
-        for sample in samples:
-            if sample.device_id in self.setup.simulated_ids:
-                continue
-            for process in sample.reading.processes or ():
-                process_details(process.pid)
-                check_process(process.pid, sample.vendor)  # may it be signalled
-                # every process once (its start time, for the time column and for signals)
-                if wanted is None or process.pid in wanted or cached_usage(process.pid) is None:
-                    host_usage(process.pid)
-                alive.add(process.pid)
-        forget_exited(alive)
 
     def step_interval(self, step: int) -> None:
         if self.sampler is not None:
@@ -340,48 +306,19 @@ class Session:
             run.stop()
         return len(running)
 
+    # -- saving results ------------------------------------------------------------------------
+
     def save_results(self) -> Path:
         """The results table to a new CSV in the record folder; OSError if it cannot be written."""
-        reports = list(self.reports)
-        folder = self.setup.record_dir
-        return write_stamped(
-            folder, "gpuscope-results", "csv", lambda f: write_reports_csv(reports, f)
-        )
+        return save_results_table(self.reports, self.setup.record_dir)
 
     def save_report(self, done: Callable[[Path | None, str | None], None]) -> None:
-        """The results as JSON (each sweep in a file of its own, as ``bench --sweep --json``)
-        and a report made from them and this session's recordings, new files in the record
-        folder, on a thread (matplotlib takes a second or two). ``done`` is called on that
-        thread with the report's path, or None and why."""
-        sweeps = []
-        for walk in list(self.sweeps):
-            finished = walk.finished  # first: a point recorded meanwhile is extra, not missing
-            points = walk.settled()
-            if points:
-                sweeps.append((walk, points, finished))
-        in_sweeps = {id(r.report) for s in self.sweeps for r in s.runs if r.report is not None}
-        reports = [r for r in self.reports if id(r) not in in_sweeps]  # each figure once
-        recordings, folder = list(self.recordings_made), self.setup.record_dir
-
-        def work() -> None:
-            try:
-                inputs = []
-                if reports:
-                    inputs.append(_new_file(folder, "gpuscope-results", reports_json(reports)))
-                for walk, points, finished in sweeps:
-                    text = sweep_json(walk.workload, walk.sweep, points, finished)
-                    inputs.append(_new_file(folder, "gpuscope-sweep", text))
-                made = load_inputs([*inputs, *(r for r in recordings if r.exists())])
-                page = render_report(made, folder / "gpuscope-report.html").text  # in memory
-                report = write_stamped(folder, "gpuscope-report", "html", lambda f: f.write(page))
-            except OSError as exc:
-                done(None, f"cannot save the report: {write_error_in(folder, exc)}")
-            except ReportInputError as exc:
-                done(None, f"cannot make the report: {exc}")
-            else:
-                done(report, None)
-
-        self._in_background(work, "gpuscope-save-report")
+        """The results as JSON and a report made from them and this session's recordings, new
+        files in the record folder, on a thread (``results_files.save_report``). ``done`` is
+        called on that thread with the report's path, or None and why."""
+        contents = report_contents(self.reports, self.sweeps, self.recordings_made)
+        folder = self.setup.record_dir
+        self._in_background(lambda: done(*save_report(contents, folder)), "gpuscope-save-report")
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -416,10 +353,6 @@ class Session:
     def busy(self) -> bool:
         """A run or a recording's closing is still in progress on a thread."""
         return any(t.is_alive() for t in self._threads)
-
-
-def _new_file(folder: Path, stem: str, text: str) -> Path:
-    return write_stamped(folder, stem, "json", lambda stream: stream.write(text + "\n"))
 
 
 def step_choice(choices: Sequence[float], current: float, step: int) -> float:

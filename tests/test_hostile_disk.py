@@ -456,23 +456,16 @@ def test_results_and_a_report_the_disk_refuses_midway_leave_no_half_file(
     """Review of issue 22: the UI's saved results (``s``) were written into a stamped file with
     no clean-up, so a disk that filled midway left half a CSV to be taken for results; a report
     that could not be made left its empty page."""
-    import threading
-
-    from gpuscope.session import Session, SessionSetup
+    from gpuscope.results_files import report_contents, save_report, save_results_table
     from tests.compare_runs import measured
 
-    s = Session(SessionSetup(record_dir=tmp_path))
-    s.reports.append(measured("gemm", "cpu", None, 1e9, None, {"size": 64}).report)
+    results = [measured("gemm", "cpu", None, 1e9, None, {"size": 64}).report]
     FakeDisk(monkeypatch, tmp_path, writes_left=0)
     with pytest.raises(OSError):
-        s.save_results()
-    said: list[str | None] = []
-    done = threading.Event()
-    s.save_report(lambda _report, why: (said.append(why), done.set()))
-    assert done.wait(60), "the report never ended"
-    assert said[0] is not None and "disk full" in said[0]
+        save_results_table(results, tmp_path)
+    report, why = save_report(report_contents(results, [], []), tmp_path)
+    assert report is None and why is not None and "disk full" in why
     assert list(tmp_path.iterdir()) == []
-    s.close()
 
 
 @pytest.mark.parametrize("closed", ["2>&-", "<&-", "<&- 2>&-"])

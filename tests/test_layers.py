@@ -19,7 +19,8 @@ ALLOWED = {
     "sinks": {"measurement", "sampler", "telemetry"},
     "report": {"measurement"},  # reads result files: datasheet peaks, never a device
     "simulated": {"measurement", "workloads", "telemetry"},
-    "session": {"measurement", "report", "sampler", "sinks", "telemetry", "workloads"},
+    "results_files": {"measurement", "report", "sinks"},  # a session's results saved as files
+    "session": {"measurement", "results_files", "sampler", "sinks", "telemetry", "workloads"},
     "tui": {"session", "measurement", "sampler", "sinks", "telemetry", "workloads"},
     "commands": {
         "config", "errors", "measurement", "report", "sampler", "session", "simulated", "sinks",

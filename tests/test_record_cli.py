@@ -313,18 +313,15 @@ def test_record_processes_writes_command_lines_and_users_clean(
     import psutil
 
     from gpuscope.telemetry import process_signals
-    from gpuscope.telemetry.processes import forget_exited
 
     hostile = ["python", "\x1b]52;c;aGVsbG8=\x07train.py", "--lr\n0.1\x1b[2J", "x" * 100_000]
     monkeypatch.setattr(process_signals, "HOST_PID_NAMESPACE", os.readlink("/proc/self/ns/pid"))
     monkeypatch.setattr(psutil.Process, "cmdline", lambda self: hostile)
     monkeypatch.setattr(psutil.Process, "username", lambda self: "bob\x1b]0;pwned\x07")
-    forget_exited(alive=set())
     install_nvml([FakeGpu(processes=[(os.getpid(), 1024 * 1024 * 1024)])])
     out, procs = tmp_path / "rec.csv", tmp_path / "procs.csv"
     args = ["record", "-o", str(out), "--processes", str(procs), "-d", "0.3", "-i", "0.1"]
     assert main([*args, "--devices", "nvidia"]) == 0
-    forget_exited(alive=set())
     rows = read_rows(procs)
     assert rows and all(row["user"] == "bob" for row in rows)
     command = rows[0]["command"]

@@ -130,48 +130,46 @@ def test_a_failure_of_gpuscope_while_driving_fails_the_run_not_the_session(tmp_p
     s.close()
 
 
-def test_host_figures_are_read_only_while_shown_and_only_for_the_rows_in_sight(
-    tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    from gpuscope import session as session_module
-    from gpuscope.telemetry import processes
-    from gpuscope.telemetry.model import ProcessUsage, Reading, Sample, Vendor
+def test_the_sampler_feeds_the_process_look_ups_only_while_they_are_shown(tmp_path: Path) -> None:
+    """The Processes tab's user, command and host figures are read on the sampler's thread,
+    only while the tab is shown, and never for the made-up pids of a simulated device."""
+    from functools import partial
 
-    read: list[int] = []
+    from gpuscope.telemetry.processes import ProcessDetails, ProcessLookups
 
-    def host_usage(pid: int) -> processes.HostUsage:
-        read.append(pid)
-        usage = processes.HostUsage(1.0, 2.0, 3.0)
-        processes._usage[pid] = processes._Handle(None, 0.0, 0.0, None, usage)
-        return usage
-
-    monkeypatch.setattr(processes, "_usage", {})  # this test's caches, gone after it
-    monkeypatch.setattr(processes, "_details", {})
-    monkeypatch.setattr(session_module, "host_usage", host_usage)
-    monkeypatch.setattr(session_module, "process_details", lambda pid: None)
-    listed = tuple(ProcessUsage(pid, "job", 1.0) for pid in (101, 102, 103))
-    samples = [Sample("nvidia:7", Vendor.NVIDIA, Reading(1.0, 1.0, processes=listed), None, None)]
-    s = session(tmp_path)
-    s._look_up_processes(samples)
-    assert read == []  # the Processes tab is not shown: nothing is read
-    s.show_process_details.set()
-    s.host_usage_wanted = frozenset({102})
-    s._look_up_processes(samples)
-    assert sorted(read) == [101, 102, 103]  # each process once: its start time
-    read.clear()
-    s._look_up_processes(samples)
-    assert read == [102]  # then only the row in sight
-    s.host_usage_wanted = None  # sorted by a host column: all of them
-    read.clear()
-    s._look_up_processes(samples)
-    assert sorted(read) == [101, 102, 103]
-    s.show_process_details.clear()
-    s._look_up_processes(samples)
-    s.show_process_details.set()
-    s.host_usage_wanted = frozenset()
-    read.clear()
-    s._look_up_processes(samples)
-    assert sorted(read) == [101, 102, 103]  # shown again: read afresh, not an old average
+    gpus = demo_gpus(START_S)  # nvidia:0 lists its training job
+    gpus[1].extra_load = 0.5  # nvidia:1 lists a run of its own
+    setup = SessionSetup(
+        discover=lambda: Discovery(devices=list(gpus)),
+        record_dir=tmp_path,
+        clock=FakeClock(START_S),
+        autostart=False,
+        simulated_ids=frozenset({"nvidia:1"}),
+        process_lookups=partial(
+            ProcessLookups,
+            details_of=lambda pid: ProcessDetails("al", f"job {pid}"),
+            verify=lambda pid, vendor: None,
+        ),
+    )
+    s = Session(setup)
+    s.probe()
+    assert s.sampler is not None
+    lookups = s.process_lookups
+    s.sampler.tick()
+    listed = {
+        d: [p.pid for p in sample.reading.processes or ()]
+        for d in ("nvidia:0", "nvidia:1")
+        if (sample := s.sampler.latest(d)) is not None
+    }
+    assert listed["nvidia:0"] and listed["nvidia:1"]
+    assert lookups.cached_details(listed["nvidia:0"][0]) is None  # not shown: not read
+    lookups.shown.set()
+    s.sampler.tick()
+    assert [lookups.cached_details(pid) for pid in listed["nvidia:0"]] == [
+        ProcessDetails("al", f"job {pid}") for pid in listed["nvidia:0"]
+    ]
+    assert all(lookups.cached_details(pid) is None for pid in listed["nvidia:1"])  # simulated
+    s.close()
 
 
 class _OutOfMemory:

@@ -8,16 +8,16 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input, TabbedContent
 
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
-from gpuscope.telemetry import processes
 from gpuscope.telemetry.model import DeviceInfo, ProcessUsage, Reading, Sample, Vendor
 from gpuscope.telemetry.process_signals import send_signal
-from gpuscope.telemetry.processes import ProcessDetails
+from gpuscope.telemetry.processes import ProcessDetails, ProcessLookups
 from gpuscope.tui import signal_dialog
 from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.processes_model import (
@@ -175,7 +175,7 @@ async def test_the_tab_keys_leave_the_processes_tab_after_a_filter() -> None:
 
 
 def test_a_simulated_or_unverified_row_is_refused_without_a_question() -> None:
-    (row,) = process_rows([gpu_sample({11: 5.0})], frozenset({"nvidia:0"}))
+    (row,) = process_rows([gpu_sample({11: 5.0})], ProcessLookups(), frozenset({"nvidia:0"}))
     assert (
         refusal(row)
         == "pid 11 cannot be signalled: a simulated process: there is nothing to signal"
@@ -198,56 +198,61 @@ def gpu_sample(shares: dict[int, float | None]) -> Sample:
     return Sample("nvidia:0", Vendor.NVIDIA, Reading(1.0, 1.0, processes=listed), 5.0, None)
 
 
-def test_the_note_says_why_columns_are_n_a(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def found(details: dict[int, ProcessDetails]) -> ProcessLookups:
+    """Look-ups as the sampler thread leaves them once it has read ``details`` (of pids that
+    need not exist)."""
+    lookups = ProcessLookups(details_of=details.__getitem__)
+    for pid in details:
+        lookups.read_details(pid)
+    return lookups
+
+
+def test_the_note_says_why_columns_are_n_a() -> None:
     unsampled = gpu_sample({11: None, 12: None})
-    monkeypatch.setitem(processes._details, 11, ProcessDetails(None, None))  # hidden from us
-    monkeypatch.setitem(processes._details, 12, ProcessDetails("bob", "python train.py"))
-    note = processes_note([unsampled])
+    hidden_from_us, known = ProcessDetails(None, None), ProcessDetails("bob", "python train.py")
+    lookups = found({11: hidden_from_us, 12: known})
+    note = processes_note([unsampled], lookups)
     assert "SM % and mem % n/a on nvidia:0: its driver does not sample processes" in note
     assert "user and host figures n/a for pid 11:" in note and "12" not in note.split("pid")[-1]
     ledger = ProcessEnergyLedger()
     assert unattributed_line([unsampled], ledger) == ""  # nothing measured yet: nothing to say
-    assert "energy est." not in processes_note([unsampled], ledger)
+    assert "energy est." not in processes_note([unsampled], lookups, ledger)
     sampled = gpu_sample({12: 50.0})
     ledger.add([sampled])
     ledger.add([Sample("nvidia:0", Vendor.NVIDIA, sampled.reading, 105.0, None)])
     assert "energy est. = the GPU's measured energy x the process's SM share" in (
-        processes_note([sampled], ledger)
+        processes_note([sampled], lookups, ledger)
     )
     assert unattributed_line([sampled], ledger).startswith("not charged to any process")
-    assert processes_note([]) == "No GPUs: there are no GPU processes to list."
+    assert processes_note([], lookups) == "No GPUs: there are no GPU processes to list."
 
 
-def test_a_command_line_with_control_characters_is_shown_on_one_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setitem(
-        processes._details, 21, ProcessDetails("al\tice", "python -c 'a\nb'\x1b[2J")
-    )
-    (row,) = process_rows([gpu_sample({21: 5.0})], frozenset())
+def test_a_command_line_with_control_characters_is_shown_on_one_line() -> None:
+    lookups = found({21: ProcessDetails("al\tice", "python -c 'a\nb'\x1b[2J")})
+    (row,) = process_rows([gpu_sample({21: 5.0})], lookups, frozenset())
     assert (row.user, row.command) == ("al ice", "python -c 'a b'")
 
 
-def test_a_huge_command_line_is_kept_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_huge_command_line_is_kept_bounded() -> None:
     """A command line may be megabytes (ARG_MAX): a row keeps its start, cut with an ellipsis,
     far more than the detail line's three lines show, and the user name is cut too."""
-    monkeypatch.setitem(
-        processes._details, 22, ProcessDetails("u" * 5000, "python train.py " + "x" * 2_000_000)
-    )
-    (row,) = process_rows([gpu_sample({22: 5.0})], frozenset())
+    lookups = found({22: ProcessDetails("u" * 5000, "python train.py " + "x" * 2_000_000)})
+    (row,) = process_rows([gpu_sample({22: 5.0})], lookups, frozenset())
     assert row.command is not None and row.command.startswith("python train.py xxx")
     assert len(row.command) == COMMAND_MAX and row.command.endswith("…")
     assert row.user is not None and len(row.user) <= COMMAND_MAX and row.user.endswith("…")
 
 
-async def test_a_process_that_names_itself_an_escape_sequence_reaches_the_screen_as_text(
-    monkeypatch,
-) -> None:  # type: ignore[no-untyped-def]
+async def test_a_process_that_names_itself_an_escape_sequence_reaches_the_screen_as_text() -> None:
     """OSC 52 (write the clipboard), in its 7-bit and 8-bit forms, from a process's name and
     command line: only the printable rest reaches the table, the detail line and the question."""
     evil = "\x1b]52;c;ZXZpbA==\x07evil \x9d52;c;ZXZpbA==\x07job\x9b2J"
-    monkeypatch.setitem(processes._details, 31, ProcessDetails("\x1b[31mroot", evil))
-    monkeypatch.setitem(processes._checks, (31, Vendor.NVIDIA), None)  # verified
-    device = ListedProcesses([31])
-    app = make_app(devices=[device])
+    lookups = partial(
+        ProcessLookups,
+        details_of=lambda pid: ProcessDetails("\x1b[31mroot", evil),
+        verify=lambda pid, vendor: None,  # a GPU process of ours: it may be signalled
+    )
+    app = make_app(devices=[ListedProcesses([31])], process_lookups=lookups)
     async with app.run_test(size=(160, 40)) as pilot:
         await ready(pilot)
         await pilot.press("2")

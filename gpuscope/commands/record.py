@@ -33,6 +33,7 @@ from gpuscope.sinks.process_rows import ProcessRows
 from gpuscope.sinks.recording import DeviceRows, RecordingSink, RowTable
 from gpuscope.telemetry.discover import parse_selectors
 from gpuscope.telemetry.model import Sample
+from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.units import check_seconds
 
 _PROGRESS_PERIOD_S = 0.5
@@ -125,7 +126,7 @@ def _start_sinks(
     ledger = ProcessEnergyLedger()
     tables: list[tuple[str, RowTable]] = [(options.output, DeviceRows(sampler.device_info))]
     if options.processes is not None:
-        tables.append((options.processes, ProcessRows(ledger)))
+        tables.append((options.processes, ProcessRows(ledger, ProcessLookups())))
     try:
         with outputs:
             fds = [outputs.open(path) for path, _ in tables]

@@ -18,7 +18,7 @@ from gpuscope.measurement.process_energy import SOURCE, ProcessEnergyLedger
 from gpuscope.safe_text import one_line
 from gpuscope.sinks.columns import iso_timestamp
 from gpuscope.telemetry.model import ProcessUsage, Sample
-from gpuscope.telemetry.processes import COMMAND_KEPT, forget_exited, process_details
+from gpuscope.telemetry.processes import COMMAND_KEPT, ProcessLookups
 
 PROCESS_COLUMN_NAMES = (
     "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
@@ -28,13 +28,14 @@ USER_MAX = 64
 
 
 class ProcessRows:
-    """A ``RowTable`` of GPU processes. Reads /proc for user and command (cached per pid): it
-    runs as a sampler listener, never on a UI thread."""
+    """A ``RowTable`` of GPU processes. Reads /proc for user and command (cached per pid in
+    ``lookups``): it runs as a sampler listener, never on a UI thread."""
 
     names: tuple[str, ...] = PROCESS_COLUMN_NAMES
 
-    def __init__(self, ledger: ProcessEnergyLedger) -> None:
+    def __init__(self, ledger: ProcessEnergyLedger, lookups: ProcessLookups) -> None:
         self._ledger = ledger  # subscribed before this table, so it has this tick's samples
+        self._lookups = lookups
 
     def rows(self, samples: Sequence[Sample]) -> list[list[Any]]:
         rows = []
@@ -42,14 +43,14 @@ class ProcessRows:
             for process in sample.reading.processes or ():
                 values = self._values(sample, process)
                 rows.append([values[name] for name in self.names])
-        forget_exited({p.pid for s in samples for p in s.reading.processes or ()})
+        self._lookups.forget_exited({p.pid for s in samples for p in s.reading.processes or ()})
         return rows
 
     def records(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:
         return [dict(zip(self.names, row, strict=True)) for row in self.rows(samples)]
 
     def _values(self, sample: Sample, process: ProcessUsage) -> dict[str, Any]:
-        details = process_details(process.pid)
+        details = self._lookups.read_details(process.pid)
         charged = self._ledger.process(sample.device_id, process.pid)
         shared = charged is not None and process.sm_pct is not None
         command = details.command or process.name

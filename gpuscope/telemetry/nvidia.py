@@ -22,7 +22,7 @@ from gpuscope.telemetry.model import (
 )
 from gpuscope.telemetry.native_library import loads, worth_asking
 from gpuscope.telemetry.precisions import nvidia_precisions
-from gpuscope.telemetry.processes import process_name
+from gpuscope.telemetry.processes import ProcessNames
 
 # NVML power and energy readings change every 100 ms on the H100 (driver 580, measured); reading
 # them faster returns the same value, and the energy call alone costs ~2.5-3 ms.
@@ -93,6 +93,7 @@ class NvidiaDevice:
         self._util_cache: tuple[float, dict[int, tuple[float, float]] | None] | None = None
         self._util_seen_us = 0  # the newest per-process sample's timestamp (driver clock, µs)
         self._util_held: dict[int, tuple[float, tuple[float, float]]] = {}  # pid -> (at, share)
+        self._process_names = ProcessNames()
         # Newer bindings renamed "clocks throttle reasons" to "clocks event reasons".
         self._clock_events_fn = getattr(
             nv,
@@ -210,7 +211,7 @@ class NvidiaDevice:
             usages.append(
                 ProcessUsage(
                     pid=pid,
-                    name=process_name(pid),
+                    name=self._process_names.name(pid),
                     # None when the driver cannot attribute memory (WDDM, some containers)
                     gpu_mem_mib=used / MIB if used is not None else None,
                     kind=kind,

@@ -236,11 +236,11 @@ class GpuscopeApp(App[int]):
             return
         active = self.query_one("#tabs", TabbedContent).active
         if active == "processes":
-            self.session.show_process_details.set()  # host figures are read only while shown
+            self.session.process_lookups.shown.set()  # host figures are read only while shown
             self.query_one(ProcessesView).stale()  # what it showed last is old: draw at once
             self.query_one(ProcessTable).focus()  # so o / O sort at once
         else:
-            self.session.show_process_details.clear()
+            self.session.process_lookups.shown.clear()
         if active == "compare":
             self.query_one("#compare-scroll").focus()  # so arrows and PgUp/PgDn scroll it
         self.refresh_view()
@@ -309,14 +309,14 @@ class GpuscopeApp(App[int]):
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
         gpus = [s for s in latest if s.vendor is not Vendor.CPU]
-        energy = self.session.process_energy
+        energy, lookups = self.session.process_energy, self.session.process_lookups
         view = self.query_one(ProcessesView)
-        self.session.host_usage_wanted = view.query_one(ProcessTable).host_usage_wanted()
-        if not view.due(process_listing(gpus), self.setup.clock()):
+        lookups.host_usage_wanted = view.query_one(ProcessTable).host_usage_wanted()
+        if not view.due(process_listing(gpus, lookups), self.setup.clock()):
             return
         view.show(
-            process_rows(gpus, self.setup.simulated_ids, energy),
-            processes_note(gpus, energy),
+            process_rows(gpus, lookups, self.setup.simulated_ids, energy),
+            processes_note(gpus, lookups, energy),
             unattributed_line(gpus, energy),
         )
 

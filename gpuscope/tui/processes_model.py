@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.safe_text import one_line
 from gpuscope.telemetry.model import Sample, Vendor
-from gpuscope.telemetry.processes import cached_check, cached_details, cached_usage
+from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.tui import formatting as fmt
 
 SIMULATED_REASON = "a simulated process: there is nothing to signal"
@@ -72,6 +72,7 @@ class ProcessRow:
 
 def process_rows(
     latest: Iterable[Sample],
+    lookups: ProcessLookups,
     simulated: frozenset[str],
     energy: ProcessEnergyLedger | None = None,
 ) -> list[ProcessRow]:
@@ -79,11 +80,11 @@ def process_rows(
     for sample in latest:
         fake = sample.device_id in simulated
         for process in sample.reading.processes or ():
-            check = None if fake else cached_check(process.pid, sample.vendor)
+            check = None if fake else lookups.cached_check(process.pid, sample.vendor)
             # a number that may name another process: what /proc says of it is not shown
             hidden = fake or (check is not None and check.foreign)
-            details = None if hidden else cached_details(process.pid)
-            usage = None if hidden else cached_usage(process.pid)
+            details = None if hidden else lookups.cached_details(process.pid)
+            usage = None if hidden else lookups.cached_usage(process.pid)
             name = None if check is not None and check.foreign else process.name
             charged = energy.process(sample.device_id, process.pid) if energy else None
             # no share from the driver: nothing is charged, and n/a says so better than 0 J
@@ -111,18 +112,21 @@ def process_rows(
     return rows
 
 
-def process_listing(gpus: Iterable[Sample]) -> tuple[object, ...]:
+def process_listing(gpus: Iterable[Sample], lookups: ProcessLookups) -> tuple[object, ...]:
     """What must show at once when it changes: which processes each GPU lists, of what kind,
     what the host says they are, and whether their host figures are known yet (a row scrolled
     into sight gets them at the next sample). Cheap (no rows are built): asked every sample."""
+    details, usage = lookups.cached_details, lookups.cached_usage
     return tuple(
-        (s.device_id, p.pid, p.kind, cached_details(p.pid), cached_usage(p.pid) is None)
+        (s.device_id, p.pid, p.kind, details(p.pid), usage(p.pid) is None)
         for s in gpus
         for p in s.reading.processes or ()
     )
 
 
-def processes_note(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None = None) -> str:
+def processes_note(
+    gpus: Sequence[Sample], lookups: ProcessLookups, energy: ProcessEnergyLedger | None = None
+) -> str:
     """What the table cannot show, and why, and the model behind its energy; a line or two
     that changes only when the devices do."""
     if not gpus:
@@ -150,7 +154,7 @@ def processes_note(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None = 
             p.pid
             for s in gpus
             for p in s.reading.processes or ()
-            if (details := cached_details(p.pid)) is not None and details.user is None
+            if (details := lookups.cached_details(p.pid)) is not None and details.user is None
         }
     )
     if hidden:
