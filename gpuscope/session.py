@@ -30,10 +30,11 @@ from gpuscope.measurement.measured_run import (
     new_run,
 )
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
+from gpuscope.measurement.run_driver import RunDriver
 from gpuscope.measurement.run_params import run_params
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
-from gpuscope.measurement.targets import RunTarget, launch_targets
+from gpuscope.measurement.targets import RunTarget, launch_targets, why_not_runnable
 from gpuscope.results_files import report_contents, save_report, save_results_table
 from gpuscope.sampler import MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
@@ -44,8 +45,8 @@ from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device
 from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.telemetry.remote_hosts import RemoteHosts
-from gpuscope.workloads.api import ParamValue
-from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
+from gpuscope.workloads.api import ParamValue, WorkloadError
+from gpuscope.workloads.events import Result, RunEvent
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
 from gpuscope.workloads.torch_probe import NOT_INSTALLED, torch_installed
 
@@ -108,6 +109,7 @@ class Session:
         self.reports: list[RunReport] = []
         self.sweeps: list[SweepRun] = []
         self.newest_sweep: SweepRun | None = None  # the newest launch, when it was a sweep
+        self._run_driver: RunDriver | None = None  # made at the first launch (``_driver``)
         self.recording: RecordingFile | None = None
         self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
@@ -214,9 +216,16 @@ class Session:
 
     def launch(self, launch: Launch) -> list[MeasuredRun]:
         """Start the runs (together, or one after another) on threads of their own. A sweep's
-        runs are made as its points come up: none is returned, see ``sweeps``."""
+        runs are made as its points come up: none is returned, see ``sweeps``. WorkloadError,
+        one line, where the workload may not run on a device (``why_not_runnable``): nothing
+        starts."""
+        targets = self._targets(launch.devices)
+        for target in targets:
+            refused = why_not_runnable(launch.workload, target)
+            if refused is not None:
+                raise WorkloadError(refused)
         if launch.sweep is not None:
-            self.newest_sweep = self._launch_sweep(launch, launch.sweep)
+            self.newest_sweep = self._launch_sweep(launch, launch.sweep, targets)
             return []
         self.newest_sweep = None
         runs = [
@@ -228,12 +237,13 @@ class Session:
                 launch.warmup_s,
                 launch.hang_timeout_s,
             )
-            for target in self._targets(launch.devices)
+            for target in targets
         ]
-        self.runs.extend(runs)
+        driver = self._driver()
+        driver.add(runs)
         groups = [runs] if launch.one_at_a_time else [[run] for run in runs]
         for group in groups:
-            self._in_background(functools.partial(self._drive, group), "gpuscope-run")
+            self._in_background(functools.partial(driver.drive_in_turn, group), "gpuscope-run")
         return runs
 
     def _targets(self, devices: Sequence[str]) -> list[RunTarget]:
@@ -241,54 +251,43 @@ class Session:
         offered = {t.torch_device: t for t in self.launch_choices()[0]}
         return [offered.get(device, RunTarget(device)) for device in devices]
 
-    def _launch_sweep(self, launch: Launch, sweep: Sweep) -> SweepRun:
-        """Each device walks the values in turn (``SweepRun``); the devices together, or one
-        after another."""
-        walk = SweepRun(launch.workload.name, sweep, launch.devices)
-        self.sweeps.append(walk)
-        targets = self._targets(launch.devices)
-        each = {
-            t.torch_device: point_params(launch.workload, launch.given, sweep, t) for t in targets
-        }
-        by_device = {t.torch_device: t for t in targets}
+    def _launch_sweep(self, launch: Launch, sweep: Sweep, targets: list[RunTarget]) -> SweepRun:
+        """Each device walks the values in turn (``RunDriver.walk``); the devices together, or
+        one after another."""
+        driver = self._driver()
+        sweep_run = driver.new_sweep(launch.workload.name, sweep, launch.devices)
+        each = {t: point_params(launch.workload, launch.given, sweep, t) for t in targets}
 
-        def make_run(device: str, value: ParamValue) -> MeasuredRun:
-            run = new_run(
+        def make_run(target: RunTarget, value: ParamValue) -> MeasuredRun:
+            return new_run(
                 launch.workload,
-                by_device[device],
-                each[device][value],
+                target,
+                each[target][value],
                 launch.duration_s,
                 launch.warmup_s,
                 launch.hang_timeout_s,
                 swept=sweep.param,
             )
-            self.runs.append(run)
-            return run
 
-        def walk_devices(devices: tuple[str, ...]) -> None:
-            for device in devices:
-                walk.walk(device, functools.partial(make_run, device), self._drive_one)
-
-        groups = [launch.devices] if launch.one_at_a_time else [(d,) for d in launch.devices]
+        groups = [targets] if launch.one_at_a_time else [[t] for t in targets]
         for group in groups:
-            self._in_background(functools.partial(walk_devices, group), "gpuscope-sweep")
-        return walk
+            walk = functools.partial(driver.walk, sweep_run, group, make_run)
+            self._in_background(walk, "gpuscope-sweep")
+        return sweep_run
 
-    def _drive_one(self, run: MeasuredRun) -> None:
-        self._drive([run])
-
-    def _drive(self, runs: list[MeasuredRun]) -> None:
-        assert self.sampler is not None and self.found is not None
-        for run in runs:
-            if run.stop_requested:
-                self._heard(run, run.cancel())
-                continue
-            try:
-                run.drive(self.sampler, self.found, self._heard, self.setup.run_factory)
-            except Exception as exc:  # gpuscope's own failure: the run says so, the UI goes on
-                failed = Failed(ErrorKind.EXCEPTION, f"gpuscope could not drive it: {exc!r}")
-                run.fail(failed)
-                self._heard(run, failed)
+    def _driver(self) -> RunDriver:
+        """The driver of this session's runs and sweeps, which ``runs`` and ``sweeps`` list."""
+        if self._run_driver is None:
+            assert self.sampler is not None and self.found is not None
+            self._run_driver = RunDriver(
+                self.sampler,
+                self.found,
+                self._heard,
+                self.setup.run_factory,
+                runs=self.runs,
+                sweeps=self.sweeps,
+            )
+        return self._run_driver
 
     def _heard(self, run: MeasuredRun, event: RunEvent) -> None:
         if isinstance(event, Result) and run.report is not None:
@@ -299,12 +298,7 @@ class Session:
     def stop_runs(self) -> int:
         """Ask every unfinished run to stop (partial results follow), and every sweep to start
         no more points; how many runs were asked."""
-        for sweep in self.sweeps:  # first: a point made meanwhile sees it and never starts
-            sweep.stop()
-        running = [run for run in self.runs if not run.finished]
-        for run in running:
-            run.stop()
-        return len(running)
+        return self._run_driver.stop() if self._run_driver is not None else 0
 
     # -- saving results ------------------------------------------------------------------------
 

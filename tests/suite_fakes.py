@@ -14,16 +14,17 @@ import pytest
 
 from gpuscope.commands import suite
 from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.sampler import Sampler
+from gpuscope.measurement.run_driver import RunDriver
 from tests.compare_runs import measured
 
 RATE = 2e9  # units/s: "2 GFLOP/s" for the gemm item
 
 
-def _measured_at_once(run: MeasuredRun, bench: Any, sampler: Sampler, *_: Any) -> None:
-    """``drive_one``'s part: the run ends with a whole result at ``RATE`` once the sampler has
+def _measured_at_once(driver: RunDriver, run: MeasuredRun, *_: Any) -> None:
+    """``drive_shown``'s part: the run ends with a whole result at ``RATE`` once the sampler has
     ticked (so the suite's recording, its first listener, has written that tick, or failed)."""
     ticked = threading.Event()
+    sampler = driver.sampler
 
     def tick(samples: Any) -> None:
         ticked.set()
@@ -40,7 +41,7 @@ def _measured_at_once(run: MeasuredRun, bench: Any, sampler: Sampler, *_: Any) -
 def _patch(setattr: Any) -> None:
     setattr(suite, "SUITE", (suite.SuiteItem("gemm", {"dtype": "fp32", "size": 64}),))
     setattr(suite, "START_UP_S", 0.5)
-    setattr(suite, "drive_one", _measured_at_once)
+    setattr(suite, "drive_shown", _measured_at_once)
 
 
 def measure_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -243,20 +243,20 @@ def _spec(warmup_s: float = 2.0) -> RunSpec:
 
 def test_the_hang_limit_follows_the_run_not_one_fixed_figure() -> None:
     limits = HangLimits(_spec(), None, setup_timeout_s=120.0)
-    assert limits.now_s == 120.0  # building a model on a cold GPU
+    assert limits.silence_limit_s == 120.0  # building a model on a cold GPU
     limits.seen(Started(1, "cpu", None))
-    assert limits.now_s == 120.0  # the first step may compile or autotune
+    assert limits.silence_limit_s == 120.0  # the first step may compile or autotune
     limits.seen(FirstStep(0.5))
-    assert limits.now_s == 2.0 + RUN_SILENCE_S  # warm-up, then one step's silence
+    assert limits.silence_limit_s == 2.0 + RUN_SILENCE_S  # warm-up, then one step's silence
     limits.seen(WarmupDone(4, 2.0))
-    assert limits.now_s == RUN_SILENCE_S  # a 3 s run of a hung step does not wait 120 s
+    assert limits.silence_limit_s == RUN_SILENCE_S  # a 3 s run of a hung step does not wait 120 s
     slow = HangLimits(_spec(), None, 120.0)
     slow.seen(WarmupDone(1, 8.0))
-    assert slow.now_s == 80.0  # ten of its own steps
+    assert slow.silence_limit_s == 80.0  # ten of its own steps
     explicit = HangLimits(_spec(), 5.0, 120.0)
-    assert explicit.now_s == 5.0
+    assert explicit.silence_limit_s == 5.0
     explicit.seen(FirstStep(0.5))
-    assert explicit.now_s == 7.0
+    assert explicit.silence_limit_s == 7.0
 
 
 def test_debug_shows_the_plugins_traceback_and_failures_its_last_lines(tmp_path: Path) -> None:

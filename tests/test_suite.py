@@ -120,7 +120,7 @@ def test_bad_suite_options_are_one_line_and_exit_2(
 
 
 def test_a_whole_run_is_not_called_cut_short_when_the_timer_fires_as_its_child_exits() -> None:
-    from gpuscope.commands.bench import Outcome
+    from gpuscope.commands.bench_progress import Outcome
     from gpuscope.measurement.run_params import RunParams
     from gpuscope.measurement.targets import RunTarget
     from tests.compare_runs import measured

@@ -85,16 +85,16 @@ def test_bad_sweeps_say_why_in_one_line(spec: str, message: str) -> None:
 
 def test_a_value_that_ran_out_of_memory_skips_the_larger_ones_on_that_device_only() -> None:
     boundary = SweepBoundary()
-    boundary.ran_out("cuda:0", 4096)
+    boundary.mark_oom("cuda:0", 4096)
     assert boundary.skip_reason("cuda:0", 2048) is None
     assert boundary.skip_reason("cuda:0", 4096) is None  # it is the point that ran out
     assert boundary.skip_reason("cuda:0", 8192) == (
         "larger than 4096, which ran out of memory on cuda:0"
     )
     assert boundary.skip_reason("cpu", 8192) is None
-    boundary.ran_out("cuda:0", 2048)  # a smaller one: the boundary moves down
+    boundary.mark_oom("cuda:0", 2048)  # a smaller one: the boundary moves down
     assert boundary.skip_reason("cuda:0", 4096) is not None
-    boundary.ran_out("cuda:1", "bf16")  # not a number: nothing to skip by
+    boundary.mark_oom("cuda:1", "bf16")  # not a number: nothing to skip by
     assert boundary.skip_reason("cuda:1", "fp32") is None
 
 
@@ -146,7 +146,7 @@ def _walk(
         ends(run)
 
     for device in devices:
-        walk.walk(device, functools.partial(make_run, device), drive)
+        walk.walk_device(device, functools.partial(make_run, device), drive)
     return walk, driven
 
 
@@ -215,7 +215,7 @@ def test_a_stopped_sweep_keeps_what_ran_and_starts_nothing_more() -> None:
 
     walk = SweepRun("gemm", Sweep("size", (256, 512, 1024), ""), ("cpu", "cuda:0"))
     for device in walk.devices:
-        walk.walk(
+        walk.walk_device(
             device,
             lambda v, d=device: MeasuredRun(GEMM, d, {"dtype": "fp32", "size": v}, swept="size"),
             ends,
@@ -241,7 +241,7 @@ def test_a_point_made_as_the_sweep_stops_is_stopped_before_it_starts() -> None:
         seen.append(run.stop_requested)
         run.cancel()
 
-    walk.walk("cpu", make_run, drive)
+    walk.walk_device("cpu", make_run, drive)
     assert seen == [True] and walk.points[0].status is PointStatus.STOPPED
 
 

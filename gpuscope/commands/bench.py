@@ -7,10 +7,9 @@ the sampler measures energy over the child's measured stretch.
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gpuscope.commands.bench_output import (
@@ -19,57 +18,32 @@ from gpuscope.commands.bench_output import (
     print_reports,
     print_sweep,
 )
-from gpuscope.commands.bench_progress import ProgressLine
-from gpuscope.commands.signals import stop_on_signals
+from gpuscope.commands.bench_progress import Outcome, drive_shown
 from gpuscope.commands.stdout import check_stdout, print_or_fail
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import UsageError
 from gpuscope.measurement.measured_run import MeasuredRun, new_run
+from gpuscope.measurement.run_driver import RunDriver
 from gpuscope.measurement.run_params import RunParams, choice_notes, run_params
-from gpuscope.measurement.run_report import RunReport
-from gpuscope.measurement.sweep import (
-    Sweep,
-    SweepPoint,
-    SweepRun,
-    parse_sweep,
-    point_params,
-    ran_out,
+from gpuscope.measurement.sweep import Sweep, parse_sweep, point_params, ran_out
+from gpuscope.measurement.targets import (
+    RunTarget,
+    UnknownTarget,
+    check_runnable,
+    named_targets,
 )
-from gpuscope.measurement.targets import RunTarget, UnknownTarget, run_target
 from gpuscope.safe_text import clipped, one_line, printable
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.units import check_seconds
-from gpuscope.workloads.api import (
-    ParamValue,
-    WorkloadError,
-    device_kind,
-    kind_on,
-    name_problem,
-    not_runnable,
-    runs_on,
-)
-from gpuscope.workloads.events import (
-    FINAL,
-    ErrorKind,
-    FirstStep,
-    Progress,
-    RunEvent,
-    Started,
-    WarmupDone,
-)
+from gpuscope.workloads.api import ParamValue, WorkloadError, name_problem
+from gpuscope.workloads.events import ErrorKind
 from gpuscope.workloads.registry import (
     Catalog,
     WorkloadInfo,
     bundled_workloads,
     find_workloads,
-)
-from gpuscope.workloads.torch_probe import (
-    NOT_INSTALLED,
-    check_device,
-    known_torch_facts,
-    torch_installed,
 )
 
 SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
@@ -89,16 +63,6 @@ class BenchOptions:
     debug: bool = False  # a failed run's traceback, from the child
     cpu_tdp_w: float | None = None  # None: the config file's, if any
     sweep: str | None = None  # "size=256,512" or "size=256..8192x2": one run per value
-
-
-@dataclass
-class Outcome:
-    reports: list[RunReport] = field(default_factory=list)
-    points: list[SweepPoint] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    usage_failure: bool = False
-    interrupted: bool = False
-    said: set[str] = field(default_factory=set)  # notes printed once already
 
 
 def run_bench(options: BenchOptions) -> int:
@@ -122,21 +86,22 @@ def run_bench(options: BenchOptions) -> int:
     outcome = Outcome()
     with discover() as found:
         found.devices = with_cpu_estimate(found.devices, cpu_model)
-        targets = bench_targets(options.devices, found)
-        check_runnable(info, [t.torch_device for t in targets], found)
+        targets = usable_targets(info, options.devices, found)
         each = {t: _points(info, given, sweep, t) for t in targets}  # all checked, then run
         for points in each.values():  # an emulated precision is said once its run is set up
             for note in choice_notes(replace(p, emulated=None) for p in points.values()):
                 print(f"gpuscope bench: note: {note}", file=sys.stderr)
         sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
+        driver = RunDriver(sampler, found)
         sampler.start()
         try:
             if sweep is not None:
-                _run_sweep(info, sweep, each, options, sampler, found, outcome)
+                _run_sweep(driver, info, sweep, each, options, outcome)
             for target in targets if sweep is None else ():
                 if outcome.interrupted:
                     break
-                run = run_one(info, target, each[target][None], options, sampler, found, outcome)
+                run = _new_run(info, target, each[target][None], options)
+                drive_shown(driver, run, outcome)
                 keep(run, outcome, options.debug)
         finally:
             sampler.stop()
@@ -226,41 +191,17 @@ def _points(
     return points
 
 
-def bench_targets(names: Sequence[str], found: Discovery) -> list[RunTarget]:
-    """The devices as named, either way (``cuda:0`` or ``nvidia:0``); UsageError for a name
-    that names no device here."""
-    infos = [d.info for d in found.devices]
+def usable_targets(
+    workload: WorkloadInfo, names: Sequence[str], found: Discovery
+) -> list[RunTarget]:
+    """The devices as named, either way (``cuda:0`` or ``nvidia:0``), each one the workload
+    runs on and torch can open (``targets.check_runnable``); UsageError, one line, if not."""
     try:
-        return [run_target(name, infos) for name in names]
-    except UnknownTarget as exc:
-        absent = "".join(f"; {reason}" for reason in found.absent)  # why a GPU is not there
-        raise UsageError(f"{exc}{absent}") from None
-
-
-def check_runnable(workload: WorkloadInfo, devices: Sequence[str], found: Discovery) -> None:
-    """Before any child starts: the workload runs on each device's kind (rocm for any GPU on a
-    ROCm build of torch), torch is there and sees every GPU asked for."""
-
-    def gpus_seen(hip: bool) -> int | None:
-        backend = next((p for p in found.probes if p.name == ("amdsmi" if hip else "nvml")), None)
-        if backend is None or backend.absent_reason is not None:
-            return None  # cannot tell: torch is asked instead
-        return len(backend.devices) + len(backend.unusable)
-
-    try:
-        for device in devices:
-            if device_kind(device) == "cpu" and not runs_on(workload, "cpu"):
-                raise WorkloadError(not_runnable(workload, device))
-        if any(device_kind(d) != "cpu" for d in devices):
-            facts = known_torch_facts(gpus_seen)
-            for device in devices:
-                check_device(device, facts)
-                if not runs_on(workload, kind_on(device, facts.hip)):
-                    raise WorkloadError(not_runnable(workload, device))
-        elif not torch_installed():
-            raise WorkloadError(NOT_INSTALLED)
-    except WorkloadError as exc:
+        targets = named_targets(names, found)
+        check_runnable(workload, targets, found)
+    except (UnknownTarget, WorkloadError) as exc:
         raise UsageError(str(exc)) from None
+    return targets
 
 
 def _check_times(options: BenchOptions) -> None:
@@ -275,22 +216,6 @@ def _check_times(options: BenchOptions) -> None:
         raise UsageError(str(exc)) from None
 
 
-def run_one(
-    info: WorkloadInfo,
-    target: RunTarget,
-    params: RunParams,
-    options: BenchOptions,
-    sampler: Sampler,
-    found: Discovery,
-    outcome: Outcome,
-) -> MeasuredRun:
-    """One run, measured; a Ctrl-C marks ``outcome`` interrupted. What the run gave is the
-    caller's to keep (``keep``): a sweep keeps running out of memory as a result."""
-    run = _new_run(info, target, params, options)
-    drive_one(run, options, sampler, found, outcome)
-    return run
-
-
 def _new_run(
     info: WorkloadInfo,
     target: RunTarget,
@@ -301,39 +226,6 @@ def _new_run(
     return new_run(
         info, target, params, options.duration_s, options.warmup_s, options.hang_timeout_s, swept
     )
-
-
-def drive_one(
-    run: MeasuredRun, options: BenchOptions, sampler: Sampler, found: Discovery, outcome: Outcome
-) -> None:
-    """Run to its end, its progress on stderr; a Ctrl-C marks ``outcome`` interrupted."""
-    progress = ProgressLine(run.label, options.duration_s, run.workload.unit)
-
-    def interrupt() -> None:
-        outcome.interrupted = True
-        run.stop()
-
-    def show(run: MeasuredRun, event: RunEvent) -> None:
-        if isinstance(event, Started):
-            said = run.emulated.text() if run.emulated is not None else None
-            if said is not None and said not in outcome.said:  # set up: a slow step next
-                outcome.said.add(said)
-                progress.note(f"gpuscope bench: note: {said}")
-            progress.waiting("warming up, first step")
-        elif isinstance(event, FirstStep):
-            progress.waiting("warming up")
-        elif isinstance(event, WarmupDone):
-            progress.show("measuring")
-        elif isinstance(event, Progress):
-            progress.measuring(run.seconds, run.units)
-        elif isinstance(event, FINAL):
-            progress.done()
-
-    try:
-        with stop_on_signals(interrupt):
-            run.drive(sampler, found, show)
-    finally:
-        progress.done()  # the terminal is left clean whatever happened
 
 
 def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
@@ -359,28 +251,24 @@ def _sweep(info: WorkloadInfo, options: BenchOptions) -> Sweep:
 
 
 def _run_sweep(
+    driver: RunDriver,
     info: WorkloadInfo,
     sweep: Sweep,
     each: dict[RunTarget, dict[ParamValue | None, RunParams]],
     options: BenchOptions,
-    sampler: Sampler,
-    found: Discovery,
     outcome: Outcome,
 ) -> None:
-    """Each device in turn, its values in order (``SweepRun``): running out of memory is the
-    boundary, a point and not a failure; a Ctrl-C stops the sweep with the points it has."""
-    walk = SweepRun(info.name, sweep, tuple(t.torch_device for t in each))
+    """Each device in turn, its values in order (``RunDriver.walk``): running out of memory is
+    the boundary, a point and not a failure; a Ctrl-C stops the sweep with the points it has."""
+    sweep_run = driver.new_sweep(info.name, sweep, [t.torch_device for t in each])
 
     def drive(run: MeasuredRun) -> None:
-        drive_one(run, options, sampler, found, outcome)
-        if outcome.interrupted:
-            walk.stop()
+        drive_shown(driver, run, outcome)
         if not ran_out(run.error):
             keep(run, outcome, options.debug)
 
     def make_run(target: RunTarget, value: ParamValue) -> MeasuredRun:
         return _new_run(info, target, each[target][value], options, sweep.param)
 
-    for target in each:
-        walk.walk(target.torch_device, functools.partial(make_run, target), drive)
-    outcome.points.extend(walk.points)
+    driver.walk(sweep_run, list(each), make_run, drive)
+    outcome.points.extend(sweep_run.points)

@@ -1,17 +1,69 @@
-"""What ``gpuscope bench`` shows of a run while it runs: one progress line on stderr, drawn
-and cleared by rich, only where stderr is a terminal, so a pipe or a log never gets escape codes.
-Until the run measures, the line counts the seconds of its setup and first step (an emulated
-first step takes minutes); while it measures, nothing ticks beside it."""
+"""What ``gpuscope bench`` and ``suite`` show of a run while it runs (``drive_shown``): one
+progress line on stderr, drawn and cleared by rich, only where stderr is a terminal, so a pipe
+or a log never gets escape codes. Until the run measures, the line counts the seconds of its
+setup and first step (an emulated first step takes minutes); while it measures, nothing ticks
+beside it. A note is said once per command; a Ctrl-C stops the runs and marks the ``Outcome``."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from gpuscope.commands.signals import stop_on_signals
+from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.run_driver import RunDriver
+from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.sweep import SweepPoint
 from gpuscope.safe_text import one_line
 from gpuscope.units import format_rate
+from gpuscope.workloads.events import FINAL, FirstStep, Progress, RunEvent, Started, WarmupDone
+
+
+@dataclass
+class Outcome:
+    """What a command's runs came to so far."""
+
+    reports: list[RunReport] = field(default_factory=list)
+    points: list[SweepPoint] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    usage_failure: bool = False
+    interrupted: bool = False
+    said: set[str] = field(default_factory=set)  # notes printed once already
+
+
+def drive_shown(driver: RunDriver, run: MeasuredRun, outcome: Outcome) -> None:
+    """Blocking: ``run`` to its end, its progress on stderr. A Ctrl-C marks ``outcome``
+    interrupted and stops the driver's runs and sweeps (partial results follow)."""
+    progress = ProgressLine(run.label, run.duration_s, run.workload.unit)
+
+    def interrupt() -> None:
+        outcome.interrupted = True
+        driver.stop()
+
+    def show(run: MeasuredRun, event: RunEvent) -> None:
+        if isinstance(event, Started):
+            said = run.emulated.text() if run.emulated is not None else None
+            if said is not None and said not in outcome.said:  # set up: a slow step next
+                outcome.said.add(said)
+                progress.note(f"gpuscope bench: note: {said}")
+            progress.waiting("warming up, first step")
+        elif isinstance(event, FirstStep):
+            progress.waiting("warming up")
+        elif isinstance(event, WarmupDone):
+            progress.show("measuring")
+        elif isinstance(event, Progress):
+            progress.measuring(run.seconds, run.units)
+        elif isinstance(event, FINAL):
+            progress.done()
+
+    try:
+        with stop_on_signals(interrupt):
+            driver.drive(run, show)
+    finally:
+        progress.done()  # the terminal is left clean whatever happened
 
 
 class ProgressLine:

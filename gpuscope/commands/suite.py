@@ -25,23 +25,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gpuscope.commands.bench import (
-    BenchOptions,
-    Outcome,
-    bench_targets,
-    check_runnable,
-    drive_one,
-)
 from gpuscope.commands.bench_output import print_reports
+from gpuscope.commands.bench_progress import Outcome, drive_shown
 from gpuscope.commands.report import ReportOptions, run_report
 from gpuscope.commands.stdout import print_or_fail
 from gpuscope.commands.suite_recording import start_recording, watch_recording
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, new_run
+from gpuscope.measurement.run_driver import RunDriver
 from gpuscope.measurement.run_params import RunParams, run_params
 from gpuscope.measurement.run_report import params_text
-from gpuscope.measurement.targets import RunTarget, launch_targets
+from gpuscope.measurement.targets import (
+    RunTarget,
+    UnknownTarget,
+    check_runnable,
+    launch_targets,
+    named_targets,
+)
 from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.output_files import (
@@ -146,7 +147,10 @@ def run_suite(options: SuiteOptions, started_s: float | None = None) -> int:
         if options.devices is None:  # the CPU and every GPU torch can run on
             targets, _ = launch_targets([d.info for d in found.devices])
         else:
-            targets = bench_targets(options.devices, found)
+            try:
+                targets = named_targets(options.devices, found)
+            except UnknownTarget as exc:
+                raise UsageError(str(exc)) from None
         items = plan(catalog, targets, found)
         runnable = [i for i in items if i.status is None]
         if not runnable:
@@ -170,7 +174,8 @@ def run_suite(options: SuiteOptions, started_s: float | None = None) -> int:
         watch = watch_recording(sampler, recording)
         sampler.start()
         try:
-            _run(items, deadline - REPORT_S, options, sampler, found, outcome, watch)
+            driver = RunDriver(sampler, found)
+            _run(items, deadline - REPORT_S, driver, outcome, watch)
         except KeyboardInterrupt:  # between two runs: what ran is still written below
             outcome.interrupted = True
         finally:
@@ -275,9 +280,9 @@ def plan(catalog: Catalog, targets: list[RunTarget], found: Discovery) -> list[I
                 item.status, item.why = ItemStatus.SKIPPED, "GPU only"
                 continue
             try:
-                check_runnable(info, [target.torch_device], found)
+                check_runnable(info, [target], found)
                 item.params = run_params(info, entry.params, target)
-            except (WorkloadError, UsageError) as exc:
+            except WorkloadError as exc:
                 item.status, item.why = ItemStatus.SKIPPED, str(exc)
                 continue
             key = (info.name, target.torch_device, params_text(item.params.values))
@@ -292,9 +297,7 @@ def plan(catalog: Catalog, targets: list[RunTarget], found: Discovery) -> list[I
 def _run(
     items: list[Item],
     deadline: float,
-    options: SuiteOptions,
-    sampler: Sampler,
-    found: Discovery,
+    driver: RunDriver,
     outcome: Outcome,
     watch: Callable[[], None],
 ) -> None:
@@ -318,21 +321,13 @@ def _run(
             hang_timeout_s=share_s,  # no limit of a phase outlasts the share
             more_time="a larger --budget",
         )  # fmt: skip
-        bench = BenchOptions(duration_s=run.duration_s, debug=options.debug)
-        spent = _within(share_s, run, bench, sampler, found, outcome)
+        spent = _within(share_s, run, driver, outcome)
         _settle(item, run, share_s, spent, outcome)
         _say(item)
         watch()
 
 
-def _within(
-    share_s: float,
-    run: MeasuredRun,
-    bench: BenchOptions,
-    sampler: Sampler,
-    found: Discovery,
-    outcome: Outcome,
-) -> bool:
+def _within(share_s: float, run: MeasuredRun, driver: RunDriver, outcome: Outcome) -> bool:
     """Drive ``run``, stopped once ``share_s`` is spent (a partial result if it measured);
     whether it was."""
     spent = threading.Event()
@@ -345,7 +340,7 @@ def _within(
     timer.daemon = True
     timer.start()
     try:
-        drive_one(run, bench, sampler, found, outcome)
+        drive_shown(driver, run, outcome)
     finally:
         timer.cancel()
     return spent.is_set()

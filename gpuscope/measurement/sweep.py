@@ -186,7 +186,8 @@ class SweepBoundary:
 
     oom_at: dict[str, ParamValue] = field(default_factory=dict)
 
-    def ran_out(self, device: str, value: ParamValue) -> None:
+    def mark_oom(self, device: str, value: ParamValue) -> None:
+        """``value`` ran out of memory on ``device``: the boundary moves down to it."""
         known = self.oom_at.get(device)
         if known is None or _less(value, known):
             self.oom_at[device] = value
@@ -220,8 +221,8 @@ def ran_out(error: Failed | None) -> bool:
 
 
 class SweepRun:
-    """A sweep under way: one walk per device (``walk``, blocking, on a thread of its own or
-    one after another), the runs it made and the points they gave. ``points`` and ``runs`` only
+    """A sweep under way: one walk per device (``walk_device``, blocking, on a thread of its own
+    or one after another), the runs it made and the points they gave. ``points`` and ``runs`` only
     grow, by whole items, so another thread may read them while it goes on."""
 
     def __init__(self, workload: str, sweep: Sweep, devices: tuple[str, ...]) -> None:
@@ -253,7 +254,7 @@ class SweepRun:
         """The smallest value that ran out of memory on ``device``, if one did."""
         return self._boundary.oom_at.get(device)
 
-    def walk(
+    def walk_device(
         self,
         device: str,
         make_run: Callable[[ParamValue], MeasuredRun],
@@ -289,7 +290,7 @@ class SweepRun:
     def record(self, point: SweepPoint) -> None:
         """A point's outcome; one out of memory moves its device's boundary."""
         if point.status is PointStatus.OOM:
-            self._boundary.ran_out(point.device, point.value)
+            self._boundary.mark_oom(point.device, point.value)
         self.points.append(point)
 
 

@@ -5,6 +5,10 @@ A workload runs on a torch device (``cpu``, ``cuda:N``; ``rocm:N`` is a ROCm bui
 command and the launcher accept both spellings and turn them into one ``RunTarget`` here, named
 as torch names it, with the telemetry name beside it where the two numberings differ
 (``cuda:0 (nvidia:2)`` under ``CUDA_VISIBLE_DEVICES=2``; ``telemetry.torch_numbering``).
+
+Whether torch is a ROCm build (whose ``cuda:N`` are AMD GPUs, of kind "rocm") is decided here
+once (``rocm_build``), and so is whether a workload may run on a target (``why_not_runnable``,
+``check_runnable``): bench, suite, the session and the launcher refuse in the same words.
 """
 
 from __future__ import annotations
@@ -24,7 +28,15 @@ from gpuscope.telemetry.torch_numbering import (
     torch_name,
     torch_numbering,
 )
+from gpuscope.workloads.api import Declared, WorkloadError, kind_on, not_runnable, runs_on
 from gpuscope.workloads.child import run_environment
+from gpuscope.workloads.torch_probe import (
+    NOT_INSTALLED,
+    check_device,
+    known_torch_facts,
+    read_build,
+    torch_installed,
+)
 
 _TELEMETRY_NAME = re.compile(r"^(nvidia|amd)(?::(\d+))?$")
 KNOWN_NAMES = "cpu, cuda:N or nvidia:N, rocm:N or amd:N"
@@ -41,6 +53,7 @@ class RunTarget:
 
     torch_device: str  # "cpu", "cuda:0", "rocm:0"
     telemetry: DeviceInfo | None = None
+    rocm: bool | None = None  # torch is a ROCm build (``rocm_build``); None: as telemetry says
 
     @property
     def label(self) -> str:
@@ -50,10 +63,8 @@ class RunTarget:
     def kind(self) -> str:
         """The kind of device a workload declares it runs on and a default is for: "cpu",
         "cuda" or "rocm" (an AMD GPU, whichever name a ROCm build of torch gives it)."""
-        if self.torch_device == "cpu":
-            return "cpu"
         amd = self.telemetry is not None and self.telemetry.vendor is Vendor.AMD
-        return "rocm" if amd or self.torch_device.startswith("rocm") else "cuda"
+        return kind_on(self.torch_device, amd if self.rocm is None else self.rocm)
 
 
 def device_label(torch_device: str, telemetry: DeviceInfo | None) -> str:
@@ -63,6 +74,16 @@ def device_label(torch_device: str, telemetry: DeviceInfo | None) -> str:
     if torch_device.partition(":")[2] == str(telemetry.index):
         return torch_device
     return f"{torch_device} ({telemetry.device_id})"
+
+
+def rocm_build(infos: Sequence[DeviceInfo]) -> bool:
+    """Whether torch here is a ROCm build, whose ``cuda:N`` are AMD GPUs: as torch's
+    ``version.py`` says (read, not imported), else (no GPU build, or none readable) as the GPUs
+    found say (``torch_gpu_vendor``). The child asks its torch itself (``workloads.child``)."""
+    build = read_build()
+    if build is not None and build[1]:
+        return build[2]
+    return torch_gpu_vendor(infos) is Vendor.AMD
 
 
 def hidden_by(vendor: Vendor) -> str:
@@ -77,11 +98,12 @@ def run_target(name: str, infos: Sequence[DeviceInfo]) -> RunTarget:
     if written == "cpu":
         return RunTarget("cpu", next((i for i in infos if i.vendor is Vendor.CPU), None))
     env = run_environment(os.environ)
+    rocm = rocm_build(infos)
     parsed = parse_torch_name(written)
     if parsed is not None:  # torch's name: its telemetry device where the numbering is known
         kind, index = parsed
         found = torch_gpu(infos, index, env)
-        return RunTarget(f"{kind}:{index}", found if not isinstance(found, str) else None)
+        return RunTarget(f"{kind}:{index}", found if not isinstance(found, str) else None, rocm)
     match = _TELEMETRY_NAME.match(written)
     if match is None:
         raise UnknownTarget(f"unknown device {name!r} (use {KNOWN_NAMES})")
@@ -99,7 +121,18 @@ def run_target(name: str, infos: Sequence[DeviceInfo]) -> RunTarget:
     named = torch_name(info, numbering)
     if named is None:
         raise UnknownTarget(f"{name} is hidden from torch by {hidden_by(vendor)} here")
-    return RunTarget(named.replace("cuda", "rocm") if vendor is Vendor.AMD else named, info)
+    return RunTarget(named.replace("cuda", "rocm") if vendor is Vendor.AMD else named, info, rocm)
+
+
+def named_targets(names: Sequence[str], found: Discovery) -> list[RunTarget]:
+    """The devices as a command names them, either way (``cuda:0`` or ``nvidia:0``);
+    UnknownTarget, one line with why a GPU is not there, for a name that names no device."""
+    infos = [d.info for d in found.devices]
+    try:
+        return [run_target(name, infos) for name in names]
+    except UnknownTarget as exc:
+        absent = "".join(f"; {reason}" for reason in found.absent)  # why a GPU is not there
+        raise UnknownTarget(f"{exc}{absent}") from None
 
 
 def launch_targets(infos: Sequence[DeviceInfo]) -> tuple[list[RunTarget], list[str]]:
@@ -108,10 +141,11 @@ def launch_targets(infos: Sequence[DeviceInfo]) -> tuple[list[RunTarget], list[s
     vendor = torch_gpu_vendor(infos)
     gpus = [i for i in infos if vendor is not None and i.vendor is vendor]
     numbering = torch_numbering(infos, run_environment(os.environ))
+    rocm = rocm_build(infos)
     if numbering is None:  # which is which is not known: each run finds its GPU by UUID
-        targets = [RunTarget(f"cuda:{n}") for n in range(len(gpus))]
+        targets = [RunTarget(f"cuda:{n}", rocm=rocm) for n in range(len(gpus))]
     else:
-        targets = [RunTarget(f"cuda:{n}", info) for n, info in enumerate(numbering)]
+        targets = [RunTarget(f"cuda:{n}", info, rocm) for n, info in enumerate(numbering)]
     targets += [RunTarget("cpu", i) for i in infos if i.vendor is Vendor.CPU]
     launchable = {t.telemetry.device_id for t in targets if t.telemetry is not None}
     if numbering is None:
@@ -143,3 +177,37 @@ def telemetry_for(
     index = int(device.partition(":")[2] or 0)
     gpus = [i for i in infos if i.vendor is not Vendor.CPU and i.index == index]
     return gpus[0] if len(gpus) == 1 else None
+
+
+def why_not_runnable(workload: Declared, target: RunTarget) -> str | None:
+    """Why ``workload`` may not run on ``target`` (its kind is not one the workload declares),
+    in one line; None if it may. The one answer bench, suite, the session and the launcher give."""
+    return None if runs_on(workload, target.kind) else not_runnable(workload, target.torch_device)
+
+
+def check_runnable(workload: Declared, targets: Sequence[RunTarget], found: Discovery) -> None:
+    """Before any child starts: the workload runs on each target's kind, torch is there and
+    sees every GPU asked for; WorkloadError, one line, naming the device as the user wrote it.
+    Blocking: where torch's build cannot be read, a short child asks torch (``torch_probe``)."""
+
+    def gpus_seen(hip: bool) -> int | None:
+        backend = next((p for p in found.probes if p.name == ("amdsmi" if hip else "nvml")), None)
+        if backend is None or backend.absent_reason is not None:
+            return None  # cannot tell: torch is asked instead
+        return len(backend.devices) + len(backend.unusable)
+
+    gpus = [t for t in targets if t.kind != "cpu"]
+    for target in (t for t in targets if t.kind == "cpu"):
+        refused = why_not_runnable(workload, target)
+        if refused is not None:
+            raise WorkloadError(refused)
+    if not gpus:
+        if not torch_installed():
+            raise WorkloadError(NOT_INSTALLED)
+        return
+    facts = known_torch_facts(gpus_seen)
+    for target in gpus:
+        check_device(target.torch_device, facts)
+        refused = why_not_runnable(workload, target)
+        if refused is not None:
+            raise WorkloadError(refused)

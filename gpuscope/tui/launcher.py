@@ -24,20 +24,12 @@ from gpuscope.measurement.sweep import (
     sweep_seconds,
     values_hint,
 )
-from gpuscope.measurement.targets import RunTarget
+from gpuscope.measurement.targets import RunTarget, why_not_runnable
 from gpuscope.session import Launch
-from gpuscope.telemetry.model import Vendor
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.checklist import CheckList, GlyphCheckbox
 from gpuscope.tui.launch_fields import field_seconds, field_value, hang_hint, param_field
-from gpuscope.workloads.api import (
-    Param,
-    ParamValue,
-    WorkloadError,
-    kind_on,
-    not_runnable,
-    runs_on,
-)
+from gpuscope.workloads.api import Param, ParamValue, WorkloadError
 from gpuscope.workloads.registry import Catalog, WorkloadInfo
 
 BODY_MAX_ROWS = 30
@@ -316,11 +308,11 @@ class LaunchScreen(ModalScreen[Launch | None]):
         if not devices:
             raise WorkloadError("pick at least one device")
         targets = {t.torch_device: t for t in self.targets}
-        for device in devices:  # AMD GPUs run through a ROCm build of torch
+        for device in devices:
             target = targets[device]
-            amd = target.telemetry is not None and target.telemetry.vendor is Vendor.AMD
-            if not runs_on(chosen, kind_on(device, hip=amd)):
-                raise WorkloadError(not_runnable(chosen, device))
+            refused = why_not_runnable(chosen, target)
+            if refused is not None:
+                raise WorkloadError(refused)
             try:  # every run's parameters on its device, before any starts
                 if sweep is None:
                     run_params(chosen, given, target)

@@ -334,9 +334,17 @@ def kind_on(device: str, hip: bool) -> str:
     return "rocm" if hip and kind in ("cuda", "rocm") else kind
 
 
+def not_rocm_build(device: str, hip: bool, version: str) -> str | None:
+    """Why ``device`` cannot be opened by this torch (``rocm:N`` names an AMD GPU, which only
+    a ROCm build opens), or None: the parent's check and the child's say it alike."""
+    if device_kind(device) == "rocm" and not hip:
+        return f"this torch is not a ROCm build (torch {version})"
+    return None
+
+
 def runs_on(workload: type[Workload] | Declared, kind: str) -> bool:
     """Whether ``workload`` declares the device kind ``kind`` (from ``kind_on``): the one rule
-    bench, the launcher and the child all apply."""
+    the child applies, and the parent through ``measurement.targets.why_not_runnable``."""
     return kind in getattr(workload, "devices", ())
 
 

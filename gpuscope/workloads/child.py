@@ -32,6 +32,7 @@ from gpuscope.workloads.api import (
     as_work,
     device_kind,
     kind_on,
+    not_rocm_build,
     not_runnable,
     resolve_params,
     runs_on,
@@ -214,13 +215,16 @@ def _redirect_output(output: Connection) -> None:
 
 
 def _device_kind(device: str) -> str:
+    """The kind ``device`` has on the torch this child runs (``kind_on``, as the parent's
+    targets decide it); WorkloadError where this torch cannot open it."""
     if device_kind(device) == "cpu":
         return "cpu"
     import torch
 
     hip = bool(getattr(torch.version, "hip", None))  # ROCm builds call AMD GPUs "cuda"
-    if device_kind(device) == "rocm" and not hip:
-        raise WorkloadError(f"this torch is not a ROCm build (torch {torch.__version__})")
+    not_rocm = not_rocm_build(device, hip, torch.__version__)
+    if not_rocm is not None:
+        raise WorkloadError(not_rocm)
     return kind_on(device, hip)
 
 

@@ -112,7 +112,8 @@ class HangLimits:
             self.slow_step_s = SLOW_STEP_FACTOR * seconds / steps if steps else 0.0
 
     @property
-    def now_s(self) -> float:
+    def silence_limit_s(self) -> float:
+        """How long the child may stay silent in the phase it is in."""
         silence = self.explicit_s if self.explicit_s is not None else RUN_SILENCE_S
         if self.phase in (Phase.SETUP, Phase.FIRST_STEP):
             return self.explicit_s if self.explicit_s is not None else self.setup_timeout_s
@@ -122,7 +123,7 @@ class HangLimits:
 
     def describe(self) -> str:
         hint = "" if self.explicit_s is not None else " (--hang-timeout allows longer)"
-        return f"no progress for {self.now_s:.0f} s during {self.phase.value}{hint}"
+        return f"no progress for {self.silence_limit_s:.0f} s during {self.phase.value}{hint}"
 
 
 class WorkloadRun:
@@ -212,9 +213,10 @@ class WorkloadRun:
                 elif not self._process.is_alive() and not self._conn.poll(0):
                     yield self._died()
                     return
-                elif now - last_event_at > self.limits.now_s:
+                elif now - last_event_at > self.limits.silence_limit_s:
                     hung = self._error(ErrorKind.HUNG, f"{self.limits.describe()}; killed")
-                    yield replace(hung, phase=self.limits.phase, limit_s=self.limits.now_s)
+                    limit_s = self.limits.silence_limit_s
+                    yield replace(hung, phase=self.limits.phase, limit_s=limit_s)
                     return
         finally:
             self._reap(_EXIT_AFTER_RESULT_S if child_finished else 0.0)

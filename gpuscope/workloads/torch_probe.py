@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpuscope.workloads.api import WorkloadError, device_kind
+from gpuscope.workloads.api import WorkloadError, device_kind, not_rocm_build
 
 _ASK = (  # the working directory off the path: a stray json.py there must not answer
     "import sys; del sys.path[0]; import json, torch; "
@@ -116,8 +116,9 @@ def check_device(device: str, facts: TorchFacts) -> None:
         return
     index = int(device.partition(":")[2] or 0)
     build = f"torch {facts.version}"
-    if kind == "rocm" and not facts.hip:
-        raise WorkloadError(f"{device}: this torch is not a ROCm build ({build})")
+    not_rocm = not_rocm_build(device, facts.hip, facts.version)
+    if not_rocm is not None:
+        raise WorkloadError(f"{device}: {not_rocm}")
     if not facts.gpu_build:
         raise WorkloadError(f"{device}: this torch is a CPU-only build ({build})")
     if facts.gpus == 0:
