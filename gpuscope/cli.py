@@ -16,7 +16,9 @@ from typing import NoReturn
 from gpuscope import __version__
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.safe_text import one_line
+from gpuscope.sampler import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S
 
+INTERVAL_HELP = f"seconds between samples ({MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:g}"
 CPU_TDP_HELP = (
     "the CPU's TDP in watts (all sockets): estimate CPU power and energy where RAPL cannot be "
     "read, labelled 'estimate' (default: cpu_tdp_w in the config file)"
@@ -161,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval",
         dest="ui_interval",
         type=float,
-        default=0.5,
+        default=DEFAULT_INTERVAL_S,
         metavar="S",
-        help="seconds between samples (0.05 to 3600)",
+        help=f"{INTERVAL_HELP})",
     )
     ui.add_argument("--light", action="store_true", help="light theme")
     ui.add_argument(
@@ -203,9 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-i",
         "--interval",
         type=float,
-        default=0.5,
+        default=DEFAULT_INTERVAL_S,
         metavar="S",
-        help="seconds between samples (0.05 to 3600, default 0.5)",
+        help=f"{INTERVAL_HELP}, default {DEFAULT_INTERVAL_S:g})",
     )
     record.add_argument(
         "-d",
@@ -246,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         metavar="S",
-        help="seconds between samples (0.05 to 3600)",
+        help=f"{INTERVAL_HELP})",
     )
     serve.add_argument("--devices", default="all", help="as for record")
     serve.add_argument("--host-label", metavar="NAME", help="the host label (default: host name)")

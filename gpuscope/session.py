@@ -33,13 +33,13 @@ from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets
 from gpuscope.report.document import render_report
 from gpuscope.report.inputs import ReportInputError, load_inputs
-from gpuscope.sampler import MIN_INTERVAL_S, Sampler
+from gpuscope.sampler import DEFAULT_INTERVAL_S, MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.output_files import write_error_in, write_stamped
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
 from gpuscope.sinks.scrape_server import ScrapeServer
-from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
+from gpuscope.telemetry.cpu_estimate import CpuPowerModel, apply_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device, Sample
 from gpuscope.telemetry.processes import (
@@ -75,7 +75,7 @@ class SessionSetup:
     run_factory: RunFactory = child_process_run
     find_catalog: Callable[[], Catalog] | None = None  # default: bundled + plugins + entry points
     plugin_files: tuple[Path, ...] = ()
-    interval_s: float = 0.5
+    interval_s: float = DEFAULT_INTERVAL_S
     record_dir: Path = field(default_factory=Path.cwd)
     host: str = field(default_factory=socket.gethostname)
     clock: Callable[[], float] = time.monotonic
@@ -132,7 +132,7 @@ class Session:
     def probe(self) -> Discovery:
         """Blocking: find the devices, build the sampler (started by ``start``), export."""
         found = self.setup.discover()
-        found.devices = with_cpu_estimate(found.devices, self.setup.cpu_model)
+        apply_cpu_estimate(found, self.setup.cpu_model)
         sampler = Sampler(
             found.devices,
             self.setup.interval_s,

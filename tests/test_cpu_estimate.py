@@ -21,9 +21,11 @@ from gpuscope.simulated.devices import SimulatedCpu
 from gpuscope.telemetry.cpu_estimate import (
     CpuPowerModel,
     EstimatedCpu,
+    apply_cpu_estimate,
     check_tdp_w,
     with_cpu_estimate,
 )
+from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, EnergySource, Reading, Vendor
 from gpuscope.telemetry.rapl import RaplReader
 
@@ -87,6 +89,16 @@ def test_only_a_cpu_without_rapl_is_estimated(clock) -> None:  # type: ignore[no
     assert isinstance(wrapped[1], EstimatedCpu)
     assert with_cpu_estimate([no_rapl], None) == [no_rapl]
     assert wrapped[1].info.notes[-1] == model.describe()
+
+
+def test_a_discovery_gets_the_estimate_in_place(clock) -> None:  # type: ignore[no-untyped-def]
+    """The one step every command and the session take after discovery."""
+    gpu, cpu = Gpu(), SimulatedCpu(clock())
+    found = Discovery([gpu, cpu])
+    apply_cpu_estimate(found, CpuPowerModel(100.0))
+    assert found.devices[0] is gpu and isinstance(found.devices[1], EstimatedCpu)
+    apply_cpu_estimate(found, None)  # no model: nothing changes
+    assert isinstance(found.devices[1], EstimatedCpu)
 
 
 def test_an_estimated_cpu_says_estimate_in_samples_and_windows(clock) -> None:  # type: ignore[no-untyped-def]
