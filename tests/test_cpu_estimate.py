@@ -118,7 +118,7 @@ def test_an_estimated_cpu_says_estimate_in_samples_and_windows(clock) -> None:  
     assert result.energy_j == pytest.approx(60.0 * 2.0)
 
 
-def _report(device: str, source: str | None) -> RunReport:
+def _report(device: str, source: EnergySource | None) -> RunReport:
     return RunReport(
         workload="gemm", device=device, telemetry_device=None, device_name=None, params={},
         unit="FLOP", units=10.0, seconds=1.0, steps=1, throughput=10.0, tflops=None,
@@ -127,9 +127,10 @@ def _report(device: str, source: str | None) -> RunReport:
 
 
 def test_a_comparison_says_which_side_is_estimated() -> None:
-    both_measured = compare(_report("cpu", "counter"), _report("cuda:0", "counter"))
+    counter, estimate = EnergySource.COUNTER, EnergySource.ESTIMATE
+    both_measured = compare(_report("cpu", counter), _report("cuda:0", counter))
     assert both_measured.estimated == () and both_measured.estimated_note() == ""
-    cpu_estimated = compare(_report("cpu", "estimate"), _report("cuda:0", "counter"))
+    cpu_estimated = compare(_report("cpu", estimate), _report("cuda:0", counter))
     assert cpu_estimated.estimated == ("cpu",)
     assert cpu_estimated.estimated_note() == " (cpu estimated)"
 

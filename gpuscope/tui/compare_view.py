@@ -20,7 +20,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.run_report import shared_mark
+from gpuscope.measurement.result_cells import shared_mark
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.scoreboard import (
     Group,
@@ -79,9 +79,9 @@ def _cells(group: Group, row: Row, wide: bool) -> list[str]:
     else:
         thr = format_compact(row.throughput)
         wpj = "n/a" if row.work_per_joule is None else format_compact(row.work_per_joule)
-    if row.estimated and row.work_per_joule is not None:
+    if row.is_estimate and row.work_per_joule is not None:
         wpj += f" {EST}"
-    estimated_ratio = row.estimated or (base is not None and base.estimated)
+    estimated_ratio = row.is_estimate or (base is not None and base.is_estimate)
     unfair = UNFAIR if wide and not group.fair else ""  # compact: said by device and note
     cells = [_device(row), thr]
     if base is not None:
@@ -92,10 +92,10 @@ def _cells(group: Group, row: Row, wide: bool) -> list[str]:
     cells.append("")
     if wide:
         watts = "n/a" if row.avg_power_w is None else f"{row.avg_power_w:.0f}"
-        if row.estimated and row.avg_power_w is not None:
+        if row.is_estimate and row.avg_power_w is not None:
             watts += f" {EST}"
         pct = "n/a" if row.pct_of_peak is None else _percent(row.pct_of_peak)
-        cells += [watts, pct, row.energy_source or "n/a"]
+        cells += [watts, pct, row.energy_source.value if row.energy_source else "n/a"]
     return cells
 
 
@@ -191,10 +191,10 @@ def _notes(group: Group, wide: bool) -> list[str]:
     if emulated:
         named = group.precision_param or "precision"
         notes.append(f"{UNFAIR} a fair one: launch with {named} 'best' (each device's fastest)")
-    estimated = [r.device for r in group.rows if r.estimated]
+    estimated = [r.device for r in group.rows if r.is_estimate]
     if estimated:
         base = group.baseline
-        rests = "; the work/J ratios rest on it" if base is not None and base.estimated else ""
+        rests = "; the work/J ratios rest on it" if base is not None and base.is_estimate else ""
         notes.append(f"{EST} = {' '.join(estimated)} energy from a model, not measured{rests}")
     if wide:
         for row in group.rows:
