@@ -99,6 +99,12 @@ def test_cells_without_a_source_or_a_note_say_so_rather_than_none() -> None:
     assert cells["energy source"] == "n/a: no energy reading"
 
 
+def test_a_launch_bound_run_is_not_zero_percent_of_peak_in_any_table() -> None:
+    """Compare wrote 0.042 % where bench and the report wrote 0.0."""
+    assert report_cells(replace(EMPTY, pct_of_peak=0.042))["% peak"] == "0.042"
+    assert report_cells(replace(EMPTY, pct_of_peak=68.34))["% peak"] == "68.3"
+
+
 def test_one_ratio_for_bench_the_report_and_compare() -> None:
     assert ratio(3.0, 1.5) == 2.0
     assert ratio(None, 1.0) is None and ratio(1.0, None) is None and ratio(1.0, 0.0) is None
