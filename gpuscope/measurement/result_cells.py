@@ -9,6 +9,12 @@ from gpuscope.telemetry.model import EnergySource
 from gpuscope.units import format_rate
 
 NA = "n/a"
+SOURCES = {  # what each energy source means, as a report's legend says it
+    EnergySource.COUNTER: "hardware energy counter",
+    EnergySource.INTEGRATED: "power readings integrated over time",
+    EnergySource.MIXED: "counter, with integrated power where the counter paused",
+    EnergySource.ESTIMATE: "an estimate (CPU TDP x utilization), not a measurement",
+}
 
 
 def shared_mark(shared: str | None, share_pct: float | None) -> str:

@@ -10,21 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuscope.measurement.peaks import datasheet
-from gpuscope.measurement.result_cells import report_cells, shared_mark
+from gpuscope.measurement.result_cells import SOURCES, report_cells, shared_mark
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.report.charts import Chart
 from gpuscope.report.inputs import BenchResults, Input, SweepResults, shown_name, simulated
 from gpuscope.report.recording import Recording
-from gpuscope.telemetry.model import EnergySource
 
 RESULT_COLUMNS = ("workload", "device", "params", "throughput", "TFLOP/s", "avg W", "work/J",
                   "% peak", "peak mem", "energy source")  # fmt: skip
-SOURCES = {
-    EnergySource.COUNTER: "hardware energy counter",
-    EnergySource.INTEGRATED: "power readings integrated over time",
-    EnergySource.MIXED: "counter, with integrated power where the counter paused",
-    EnergySource.ESTIMATE: "an estimate (CPU TDP x utilization), not a measurement",
-}
 
 
 @dataclass
