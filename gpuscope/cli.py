@@ -16,11 +16,28 @@ from typing import NoReturn
 from gpuscope import __version__
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.safe_text import one_line
+from gpuscope.sampler import (
+    DEFAULT_INTERVAL_S,
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
+    SERVE_INTERVAL_S,
+)
 
 CPU_TDP_HELP = (
     "the CPU's TDP in watts (all sockets): estimate CPU power and energy where RAPL cannot be "
     "read, labelled 'estimate' (default: cpu_tdp_w in the config file)"
 )
+
+
+def _add_interval(
+    parser: argparse._ActionsContainer, default: float, dest: str = "interval"
+) -> None:
+    """``-i/--interval`` as every command that samples takes it (checked by the sampler)."""
+    parser.add_argument(
+        "-i", "--interval", dest=dest, type=float, default=default, metavar="S",
+        help=f"seconds between samples ({MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:g}, "
+        f"default {default:g})",
+    )  # fmt: skip
 
 
 def _add_cpu_tdp(parser: argparse._ActionsContainer, dest: str = "cpu_tdp") -> None:
@@ -156,15 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
     ui = parser.add_argument_group("terminal UI (no command)")
     ui.add_argument("--demo", action="store_true", help="simulated GPUs beside the real CPU")
-    ui.add_argument(
-        "-i",
-        "--interval",
-        dest="ui_interval",
-        type=float,
-        default=0.5,
-        metavar="S",
-        help="seconds between samples (0.05 to 3600)",
-    )
+    _add_interval(ui, DEFAULT_INTERVAL_S, dest="ui_interval")  # its own dest, as --cpu-tdp's
     ui.add_argument("--light", action="store_true", help="light theme")
     ui.add_argument(
         "--plugin", dest="ui_plugin", action="append", type=Path, default=[], metavar="FILE"
@@ -199,14 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     record = commands.add_parser("record", help="sample every device to CSV or JSON lines")
     record.add_argument("-o", "--output", default="-", help="file to write, - for stdout (default)")
-    record.add_argument(
-        "-i",
-        "--interval",
-        type=float,
-        default=0.5,
-        metavar="S",
-        help="seconds between samples (0.05 to 3600, default 0.5)",
-    )
+    _add_interval(record, DEFAULT_INTERVAL_S)
     record.add_argument(
         "-d",
         "--duration",
@@ -240,14 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--listen", default="127.0.0.1:9400", metavar="HOST:PORT", help=":9400 for all interfaces"
     )
-    serve.add_argument(
-        "-i",
-        "--interval",
-        type=float,
-        default=1.0,
-        metavar="S",
-        help="seconds between samples (0.05 to 3600)",
-    )
+    _add_interval(serve, SERVE_INTERVAL_S)
     serve.add_argument("--devices", default="all", help="as for record")
     serve.add_argument("--host-label", metavar="NAME", help="the host label (default: host name)")
     _add_cpu_tdp(serve)

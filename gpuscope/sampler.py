@@ -28,7 +28,9 @@ from gpuscope.units import check_seconds
 
 MIN_INTERVAL_S = 0.05
 MAX_INTERVAL_S = 3600.0  # a sample an hour; more is not monitoring
-DEFAULT_INTERVAL_S = 0.5
+DEFAULT_INTERVAL_S = 0.5  # every command's and the UI's --interval unless given
+RUN_INTERVAL_S = 0.1  # bench and suite: the rate NVML power and energy update on the H100
+SERVE_INTERVAL_S = 1.0  # gpuscope serve: an exporter, read when a scraper asks
 DEFAULT_HISTORY_LEN = 1200  # 10 minutes at the default interval
 
 Listener = Callable[[Sequence[Sample]], None]

@@ -36,11 +36,11 @@ from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets, why_not_runnable
 from gpuscope.results_files import report_contents, save_report, save_results_table
-from gpuscope.sampler import MIN_INTERVAL_S, Sampler
+from gpuscope.sampler import DEFAULT_INTERVAL_S, MIN_INTERVAL_S, Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.scrape_server import ScrapeServer
-from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
+from gpuscope.telemetry.cpu_estimate import CpuPowerModel, apply_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device
 from gpuscope.telemetry.processes import ProcessLookups
@@ -69,7 +69,7 @@ class SessionSetup:
     run_factory: RunFactory = child_process_run
     find_catalog: Callable[[], Catalog] | None = None  # default: bundled + plugins + entry points
     plugin_files: tuple[Path, ...] = ()
-    interval_s: float = 0.5
+    interval_s: float = DEFAULT_INTERVAL_S
     record_dir: Path = field(default_factory=Path.cwd)
     host: str = field(default_factory=socket.gethostname)
     clock: Callable[[], float] = time.monotonic
@@ -126,7 +126,7 @@ class Session:
     def probe(self) -> Discovery:
         """Blocking: find the devices, build the sampler (started by ``start``), export."""
         found = self.setup.discover()
-        found.devices = with_cpu_estimate(found.devices, self.setup.cpu_model)
+        apply_cpu_estimate(found, self.setup.cpu_model)
         sampler = Sampler(
             found.devices,
             self.setup.interval_s,

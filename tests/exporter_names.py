@@ -12,6 +12,7 @@ from gpuscope.sampler import Sampler
 from gpuscope.simulated.devices import SimulatedCpu
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
+from gpuscope.telemetry.model import EnergySource
 from tests.conftest import FakeClock
 from tests.fakes.fake_pynvml import FakeGpu, FakeNvml
 
@@ -42,7 +43,7 @@ def exported_metric_names() -> set[str]:
                 workload="gemm", device="cuda:0", telemetry_device="nvidia:0", device_name=None,
                 params={}, unit="FLOP", units=1.0, seconds=1.0, steps=1, throughput=1.0,
                 tflops=None, energy_j=1.0, avg_power_w=1.0, work_per_joule=1.0,
-                energy_source="counter", pct_of_peak=None,
+                energy_source=EnergySource.COUNTER, pct_of_peak=None,
             )  # fmt: skip
             registry = CollectorRegistry(auto_describe=False)
             infos = [d.info for d in found.devices]

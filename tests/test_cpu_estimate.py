@@ -21,9 +21,11 @@ from gpuscope.simulated.devices import SimulatedCpu
 from gpuscope.telemetry.cpu_estimate import (
     CpuPowerModel,
     EstimatedCpu,
+    apply_cpu_estimate,
     check_tdp_w,
     with_cpu_estimate,
 )
+from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, EnergySource, Reading, Vendor
 from gpuscope.telemetry.rapl import RaplReader
 
@@ -89,6 +91,16 @@ def test_only_a_cpu_without_rapl_is_estimated(clock) -> None:  # type: ignore[no
     assert wrapped[1].info.notes[-1] == model.describe()
 
 
+def test_a_discovery_gets_the_estimate_in_place(clock) -> None:  # type: ignore[no-untyped-def]
+    """The one step every command and the session take after discovery."""
+    gpu, cpu = Gpu(), SimulatedCpu(clock())
+    found = Discovery([gpu, cpu])
+    apply_cpu_estimate(found, CpuPowerModel(100.0))
+    assert found.devices[0] is gpu and isinstance(found.devices[1], EstimatedCpu)
+    apply_cpu_estimate(found, None)  # no model: nothing changes
+    assert isinstance(found.devices[1], EstimatedCpu)
+
+
 def test_an_estimated_cpu_says_estimate_in_samples_and_windows(clock) -> None:  # type: ignore[no-untyped-def]
     cpu = SimulatedCpu(clock(), timeline=lambda t: 0.5)  # 50 % busy throughout
     sampler = Sampler(with_cpu_estimate([cpu], CpuPowerModel(100.0)), clock=clock)
@@ -106,7 +118,7 @@ def test_an_estimated_cpu_says_estimate_in_samples_and_windows(clock) -> None:  
     assert result.energy_j == pytest.approx(60.0 * 2.0)
 
 
-def _report(device: str, source: str | None) -> RunReport:
+def _report(device: str, source: EnergySource | None) -> RunReport:
     return RunReport(
         workload="gemm", device=device, telemetry_device=None, device_name=None, params={},
         unit="FLOP", units=10.0, seconds=1.0, steps=1, throughput=10.0, tflops=None,
@@ -115,9 +127,10 @@ def _report(device: str, source: str | None) -> RunReport:
 
 
 def test_a_comparison_says_which_side_is_estimated() -> None:
-    both_measured = compare(_report("cpu", "counter"), _report("cuda:0", "counter"))
+    counter, estimate = EnergySource.COUNTER, EnergySource.ESTIMATE
+    both_measured = compare(_report("cpu", counter), _report("cuda:0", counter))
     assert both_measured.estimated == () and both_measured.estimated_note() == ""
-    cpu_estimated = compare(_report("cpu", "estimate"), _report("cuda:0", "counter"))
+    cpu_estimated = compare(_report("cpu", estimate), _report("cuda:0", counter))
     assert cpu_estimated.estimated == ("cpu",)
     assert cpu_estimated.estimated_note() == " (cpu estimated)"
 

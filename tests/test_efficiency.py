@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gpuscope.measurement.peaks import peak_tflops
-from gpuscope.measurement.run_report import build_report, compare, report_cells
+from gpuscope.measurement.result_cells import report_cells
+from gpuscope.measurement.run_report import build_report, compare
 from gpuscope.measurement.targets import telemetry_for
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover

@@ -20,6 +20,7 @@ from gpuscope.measurement.run_report import RunReport
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.model import EnergySource
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +117,7 @@ def _report(device: str, throughput: float, per_joule: float | None) -> RunRepor
         workload="gemm", device=device, telemetry_device=None, device_name=None,
         params={"dtype": "bf16"}, unit="FLOP", units=1.0, seconds=1.0, steps=1,
         throughput=throughput, tflops=None, energy_j=None, avg_power_w=None,
-        work_per_joule=per_joule, energy_source="counter" if per_joule else None,
+        work_per_joule=per_joule, energy_source=EnergySource.COUNTER if per_joule else None,
         pct_of_peak=None,
     )  # fmt: skip
 

@@ -27,7 +27,7 @@ ALLOWED = {
         "telemetry", "tui", "workloads",
     },
     "config": {"errors", "telemetry"},  # the user's settings file, read by the commands
-    "cli": {"commands", "errors"},
+    "cli": {"commands", "errors", "sampler"},  # the sampler's interval: its default and range
     "__main__": {"cli"},
     "errors": set(),
 }  # fmt: skip

@@ -20,6 +20,7 @@ from gpuscope.cli import main
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.sinks.columns import COLUMN_NAMES
+from gpuscope.telemetry.model import EnergySource
 from tests.headless_browser import dump_dom, needs_chromium
 
 pytest.importorskip("matplotlib")
@@ -35,7 +36,7 @@ def report(device: str, throughput: float, wpj: float | None, **changes: object)
         params={"dtype": "bf16", "size": 4096}, unit="FLOP", units=throughput * 10, seconds=10.0,
         steps=100, throughput=throughput, tflops=throughput / 1e12, energy_j=None,
         avg_power_w=throughput / wpj if wpj else None, work_per_joule=wpj,
-        energy_source="counter" if wpj else None, pct_of_peak=None,
+        energy_source=EnergySource.COUNTER if wpj else None, pct_of_peak=None,
         measured_from_s=START + 2, measured_to_s=START + 8,
     )  # fmt: skip
     return replace(base, **changes)  # type: ignore[arg-type]
@@ -243,13 +244,13 @@ def test_every_ratio_names_each_sides_precision_and_an_emulated_one_is_not_fair(
     )
     from gpuscope.report.render import result_row
 
-    assert "precision emulated: not a fair figure" in result_row(unfair[0].as_dict())[1]
+    assert "precision emulated: not a fair figure" in result_row(unfair[0])[1]
 
 
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({"reports": [{"workload": "gemm", "unit": "FLOP"}]}, "report 1 has no device"),
+        ({"reports": [{"workload": "gemm", "unit": "FLOP"}]}, "report 1: has no device"),
         ({"reports": [{"workload": "g", "device": "cpu", "unit": "F", "throughput": "fast"}]},
          "throughput is not a number"),
         ({"sweep": {"param": "size", "values": [1]}, "points": [{"device": "cpu"}]},

@@ -84,13 +84,13 @@ HOSTILE = {  # name: (file bytes, None if accepted else what the one line says)
     "a null result": (b'{"reports": [null]}', "report 1 is not an object"),
     "null everywhere in a result": (
         json.dumps({"reports": [{k: None for k in (*REPORT, "facts", "chosen")}]}).encode(),
-        "report 1 has no workload"),
+        "report 1: has no workload"),
     "null everywhere in a point": (
         json.dumps({"workload": None, "sweep": {"param": "size", "values": [None]},
                     "points": [{"device": None, "status": None, "size": None,
                                 "report": None}]}).encode(), "device is not text"),
     "a missing device": (json.dumps({"reports": [{"workload": "g", "unit": "F"}]}).encode(),
-                         "report 1 has no device"),
+                         "report 1: has no device"),
     "a missing status": (
         json.dumps({"workload": "g", "sweep": {"param": "size", "values": [1]},
                     "points": [{"device": "cpu", "size": 1}]}).encode(), "has no status"),
@@ -352,7 +352,7 @@ def test_names_from_a_recording_and_a_results_file_are_cut_alike(tmp_path: Path)
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"reports": [{**REPORT, "device": name}]}))
     from_recording = load_input(recording).tracks[0].device  # type: ignore[union-attr]
-    from_results = load_input(bench).reports[0]["device"]  # type: ignore[union-attr]
+    from_results = load_input(bench).reports[0].device  # type: ignore[union-attr]
     assert from_recording == from_results
     assert len(from_recording) == ONE_LINE_MAX and from_recording.endswith("…")
 

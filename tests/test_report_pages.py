@@ -262,11 +262,13 @@ def test_a_sweep_of_many_devices_and_values_draws_capped_lines_and_says_so(
 def test_runs_shaded_on_a_timeline_are_named_when_few_and_merged_when_many() -> None:
     """Issue 22 re-trial: 20,000 runs measured within a recording were each shaded and named on
     every timeline chart (80,000 shapes and labels: 90 s, 565 MB, a 17.8 MB page)."""
+    from gpuscope.measurement.run_report import RunReport
     from gpuscope.report.charts import SPANS_LABELLED_MAX, SPANS_MAX, measured_spans
 
-    def window(a: float) -> dict[str, object]:
-        return {"workload": "gemm", "device": "cpu", "params": {"dtype": "fp32"},
-                "measured_from_s": a, "measured_to_s": a + 0.5}  # fmt: skip
+    def window(a: float) -> RunReport:
+        return RunReport.from_dict({"workload": "gemm", "device": "cpu", "unit": "FLOP",
+                                    "params": {"dtype": "fp32"}, "measured_from_s": a,
+                                    "measured_to_s": a + 0.5})  # fmt: skip
 
     few, named = measured_spans([window(10.0), window(20.0), window(5000.0)], 0.0, 100.0)
     assert named and [(a, b) for a, b, _ in few] == [(10.0, 10.5), (20.0, 20.5)]

@@ -287,7 +287,7 @@ def test_a_plugins_precision_parameter_names_each_side_whatever_its_name() -> No
 def test_the_ui_names_each_runs_precision_and_marks_an_emulated_one() -> None:
     """Trial of issue 21: fp32 and bf16 runs on the CPU read alike in the Workloads tab."""
     from gpuscope.measurement.measured_run import new_run
-    from gpuscope.measurement.run_report import report_cells
+    from gpuscope.measurement.result_cells import report_cells
     from gpuscope.tui.runs_view import status_label
 
     info = WORKLOADS["gemm"]

@@ -159,7 +159,7 @@ def test_markers_stopped_live_failed_simulated_and_estimated() -> None:
     assert rnn.rows[2].failure is not None and "out of memory" in rnn.rows[2].failure
     assert cnn.rows[2].status is RowStatus.LIVE and cnn.rows[2].throughput is not None
     assert [r.simulated for r in cnn.rows] == [False, True, True]
-    assert gemm.rows[0].estimated and not gemm.rows[1].estimated
+    assert gemm.rows[0].is_estimate and not gemm.rows[1].is_estimate
     assert gemm.rows[1].speedup == pytest.approx(6.76e14 / 6.21e9)
     text = _plain(group_lines(gemm, 160))
     assert "65.4 MFLOP/J est." in text and "95 est." in text and "estimate" in text

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, SelectionList, Static, TabbedConte
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.simulated.devices import SimulatedCpu, demo_gpus
 from gpuscope.sinks.columns import COLUMN_NAMES
+from gpuscope.telemetry.model import EnergySource
 from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.launcher import LaunchScreen
@@ -453,7 +454,7 @@ async def test_ui_exports_its_devices_and_workload_results() -> None:
                 energy_j=650.0,
                 avg_power_w=650.0,
                 work_per_joule=6.5e11,
-                energy_source="counter",
+                energy_source=EnergySource.COUNTER,
                 pct_of_peak=None,
             )
         )
@@ -594,7 +595,10 @@ def test_an_estimated_cpu_is_marked_on_its_panel_and_its_compare_row(clock) -> N
 
     info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["gemm"]
     runs = []
-    for device, source, per_joule in (("cpu", "estimate", 1e9), ("cuda:0", "counter", 1e11)):
+    for device, source, per_joule in (
+        ("cpu", EnergySource.ESTIMATE, 1e9),
+        ("cuda:0", EnergySource.COUNTER, 1e11),
+    ):
         run = MeasuredRun(info, device, {})
         run.report = RunReport(
             workload="gemm", device=device, telemetry_device=None, device_name=None, params={},
@@ -605,7 +609,7 @@ def test_an_estimated_cpu_is_marked_on_its_panel_and_its_compare_row(clock) -> N
         runs.append(run)
     (group,) = scoreboard(runs)
     cpu_row, gpu_row = group.rows
-    assert cpu_row.estimated and not gpu_row.estimated
+    assert cpu_row.is_estimate and not gpu_row.is_estimate
     assert gpu_row.efficiency_ratio == pytest.approx(100.0)
 
 

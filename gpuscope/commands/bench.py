@@ -33,8 +33,8 @@ from gpuscope.measurement.targets import (
     named_targets,
 )
 from gpuscope.safe_text import clipped, one_line, printable
-from gpuscope.sampler import Sampler
-from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
+from gpuscope.sampler import RUN_INTERVAL_S, Sampler
+from gpuscope.telemetry.cpu_estimate import apply_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.units import check_seconds
 from gpuscope.workloads.api import ParamValue, WorkloadError, name_problem
@@ -45,8 +45,6 @@ from gpuscope.workloads.registry import (
     bundled_workloads,
     find_workloads,
 )
-
-SAMPLE_INTERVAL_S = 0.1  # the rate NVML power and energy update on the H100
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +83,13 @@ def run_bench(options: BenchOptions) -> int:
     sweep = _sweep(info, options) if options.sweep is not None else None
     outcome = Outcome()
     with discover() as found:
-        found.devices = with_cpu_estimate(found.devices, cpu_model)
+        apply_cpu_estimate(found, cpu_model)
         targets = usable_targets(info, options.devices, found)
         each = {t: _points(info, given, sweep, t) for t in targets}  # all checked, then run
         for points in each.values():  # an emulated precision is said once its run is set up
             for note in choice_notes(replace(p, emulated=None) for p in points.values()):
                 print(f"gpuscope bench: note: {note}", file=sys.stderr)
-        sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
+        sampler = Sampler(found.devices, interval_s=RUN_INTERVAL_S)
         driver = RunDriver(sampler, found)
         sampler.start()
         try:

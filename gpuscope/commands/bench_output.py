@@ -12,13 +12,9 @@ import sys
 from typing import Any
 
 from gpuscope.measurement.measured_run import MeasuredRun
+from gpuscope.measurement.result_cells import report_cells, shared_mark
 from gpuscope.measurement.run_errors import line_end
-from gpuscope.measurement.run_report import (
-    RunReport,
-    comparisons,
-    report_cells,
-    shared_mark,
-)
+from gpuscope.measurement.run_report import RunReport, comparisons
 from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
 from gpuscope.safe_text import ONE_LINE_MAX, one_line, printable
 from gpuscope.sinks.reports import (

@@ -13,7 +13,7 @@ from typing import Any
 from gpuscope.commands.stdout import print_or_fail
 from gpuscope.config import cpu_power_model
 from gpuscope.safe_text import one_line
-from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
+from gpuscope.telemetry.cpu_estimate import apply_cpu_estimate
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import (
     METRIC_NAMES,
@@ -141,7 +141,8 @@ def _native_line(info: DeviceInfo) -> str:
 def run_list(as_json: bool, cpu_tdp_w: float | None = None) -> int:
     cpu_model = cpu_power_model(cpu_tdp_w)  # --cpu-tdp, else the config file's cpu_tdp_w
     with discover() as found:
-        summaries = summarize(with_cpu_estimate(found.devices, cpu_model))
+        apply_cpu_estimate(found, cpu_model)
+        summaries = summarize(found.devices)
         absent = list(found.absent)
     if as_json:
         import json  # only for --json: every import counts in a 100 ms start

@@ -21,7 +21,7 @@ from gpuscope.commands.stdout import check_stdout
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
-from gpuscope.sampler import Sampler, check_interval
+from gpuscope.sampler import DEFAULT_INTERVAL_S, Sampler, check_interval
 from gpuscope.sinks.output_files import (
     STDOUT,
     NewOutputs,
@@ -42,7 +42,7 @@ _PROGRESS_PERIOD_S = 0.5
 @dataclass(frozen=True, slots=True)
 class RecordOptions:
     output: str = "-"
-    interval_s: float = 0.5
+    interval_s: float = DEFAULT_INTERVAL_S
     duration_s: float | None = None
     devices: str = "all"
     fmt: str = "csv"

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from gpuscope.errors import UsageError
-from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
+from gpuscope.telemetry.cpu_estimate import CpuPowerModel, apply_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, backends_for, discover, select_devices
 from gpuscope.telemetry.model import Device
 
@@ -20,7 +20,7 @@ def probe_selected(
     """Yields the discovery (closed on exit) and the devices matching ``selectors``; with
     ``cpu_model``, a CPU without readable RAPL carries its power estimate."""
     with discover(backends_for(selectors)) as found:
-        found.devices = with_cpu_estimate(found.devices, cpu_model)
+        apply_cpu_estimate(found, cpu_model)
         try:
             devices = select_devices(found, selectors)
         except ValueError as exc:

@@ -15,7 +15,7 @@ from gpuscope.commands.selection import probe_selected
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
-from gpuscope.sampler import Sampler, check_interval
+from gpuscope.sampler import SERVE_INTERVAL_S, Sampler, check_interval
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen, start_exporter
 from gpuscope.sinks.scrape_server import raise_descriptor_limit
 from gpuscope.telemetry.discover import parse_selectors
@@ -26,7 +26,7 @@ DEFAULT_LISTEN = "127.0.0.1:9400"
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
     listen: str = DEFAULT_LISTEN
-    interval_s: float = 1.0
+    interval_s: float = SERVE_INTERVAL_S
     devices: str = "all"
     host_label: str | None = None  # default: this machine's host name
     cpu_tdp_w: float | None = None  # None: the config file's, if any

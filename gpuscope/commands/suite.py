@@ -44,7 +44,7 @@ from gpuscope.measurement.targets import (
     named_targets,
 )
 from gpuscope.safe_text import one_line
-from gpuscope.sampler import Sampler
+from gpuscope.sampler import RUN_INTERVAL_S, Sampler
 from gpuscope.sinks.output_files import (
     OutputError,
     check_new_folder,
@@ -53,7 +53,7 @@ from gpuscope.sinks.output_files import (
 )
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.reports import reports_json
-from gpuscope.telemetry.cpu_estimate import with_cpu_estimate
+from gpuscope.telemetry.cpu_estimate import apply_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.units import check_seconds, format_rate
 from gpuscope.workloads.api import BEST, WorkloadError
@@ -62,7 +62,6 @@ from gpuscope.workloads.registry import Catalog, WorkloadInfo, bundled_workloads
 from gpuscope.workloads.runner import hold_standard_fds
 
 MIN_SHARE_S = 1.0  # a run measured for less than this says little
-SAMPLE_INTERVAL_S = 0.1
 # Kept back from the budget for writing the results and the report (matplotlib's import and
 # charts: 1.6-2.4 s on the 2-core CI VM, 2026-12-07).
 REPORT_S = 3.0
@@ -143,7 +142,7 @@ def run_suite(options: SuiteOptions, started_s: float | None = None) -> int:
     cpu_model = cpu_power_model(options.cpu_tdp_w)
     outcome = Outcome()
     with discover() as found:
-        found.devices = with_cpu_estimate(found.devices, cpu_model)
+        apply_cpu_estimate(found, cpu_model)
         if options.devices is None:  # the CPU and every GPU torch can run on
             targets, _ = launch_targets([d.info for d in found.devices])
         else:
@@ -169,7 +168,7 @@ def run_suite(options: SuiteOptions, started_s: float | None = None) -> int:
         for item in items:
             if item.status is not None:
                 _say(item)
-        sampler = Sampler(found.devices, interval_s=SAMPLE_INTERVAL_S)
+        sampler = Sampler(found.devices, interval_s=RUN_INTERVAL_S)
         recording = start_recording(sampler, options.output_dir)
         watch = watch_recording(sampler, recording)
         sampler.start()

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
-from gpuscope.sampler import check_interval
+from gpuscope.sampler import DEFAULT_INTERVAL_S, check_interval
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen
 from gpuscope.telemetry.remote import check_url
 
 
 @dataclass(frozen=True, slots=True)
 class UiOptions:
-    interval_s: float = 0.5
+    interval_s: float = DEFAULT_INTERVAL_S
     demo: bool = False
     light: bool = False
     plugin_files: tuple[Path, ...] = ()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_report import comparable_key
+from gpuscope.telemetry.model import EnergySource
 
 
 def group_key(run: MeasuredRun) -> str:
@@ -21,9 +22,14 @@ class RunFigures:
     throughput: float | None  # units per second
     work_per_joule: float | None
     avg_power_w: float | None
-    energy_source: str | None
+    energy_source: EnergySource | None
     note: str | None  # why there is no energy figure
     pct_of_peak: float | None = None  # from the final report only: live events carry no FLOPs
+
+    @property
+    def is_estimate(self) -> bool:
+        """Its energy, work per joule and power come from a model, not a measurement."""
+        return self.energy_source is EnergySource.ESTIMATE
 
 
 def run_figures(run: MeasuredRun) -> RunFigures:
@@ -48,6 +54,6 @@ def run_figures(run: MeasuredRun) -> RunFigures:
         throughput,
         throughput / power if throughput is not None and power else None,
         power,
-        last.energy_source.value if last is not None and last.energy_source else None,
+        last.energy_source if last is not None else None,
         note,
     )

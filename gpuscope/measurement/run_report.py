@@ -9,8 +9,8 @@ milliseconds of IPC.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 
 from gpuscope.measurement.peaks import peak_tflops
@@ -18,7 +18,7 @@ from gpuscope.measurement.sharing import Sharing
 from gpuscope.safe_text import one_line
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
-from gpuscope.units import format_rate, format_ratio
+from gpuscope.units import format_ratio
 from gpuscope.workloads.events import Result
 from gpuscope.workloads.facts import value_text
 
@@ -39,7 +39,7 @@ class RunReport:
     energy_j: float | None
     avg_power_w: float | None
     work_per_joule: float | None  # units per joule
-    energy_source: str | None  # an EnergySource value ("counter", "estimate"...); None: no energy
+    energy_source: EnergySource | None  # None: no energy figure (a string only once written)
     pct_of_peak: float | None  # achieved vs datasheet peak for the dtype; None when unknown
     energy_note: str | None = None  # why there is no energy figure, when there is none
     facts: dict[str, Any] = field(default_factory=dict)  # what the workload's setup settled
@@ -61,8 +61,89 @@ class RunReport:
     shared: str | None = None
     precision_param: str | None = None  # the parameter naming its number format ("dtype")
 
+    @property
+    def is_estimate(self) -> bool:
+        """Its energy, work per joule and average power come from a model, not a measurement."""
+        return self.energy_source is EnergySource.ESTIMATE
+
+    @property
+    def group_key(self) -> str:
+        """Runs with the same key answer one question and are held against each other."""
+        return comparable_key(self.workload, self.params, self.chosen)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field as JSON holds it: the energy source as its name (``"estimate"``)."""
+        values = asdict(self)
+        values["energy_source"] = self.energy_source.value if self.energy_source else None
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunReport:
+        """The report ``as_dict`` wrote (``bench --json``, a sweep's point), read back. A key
+        a file leaves out takes its default (None; 0 for units, seconds and steps, which older
+        and hand-made files omit); one of the wrong type raises ``ValueError`` in one line that
+        names it. Texts are taken as given: a caller reading a file makes them printable and
+        bounds its figures first (``report.inputs``)."""
+        found: dict[str, Any] = {}
+        for spec in fields(cls):
+            value = values.get(spec.name)
+            if value is None and spec.name in _NEEDED_TEXT:
+                raise ValueError(f"has no {spec.name}")
+            found[spec.name] = _default(spec) if value is None else _checked(spec.name, value)
+        return cls(**found)
+
+
+_NEEDED_TEXT = ("workload", "device", "unit")
+_COUNTS = ("units", "seconds", "steps")  # 0 where a file leaves them out
+# the measured figures: None where unknown, never 0 (a report reading a file bounds these)
+FIGURE_FIELDS = ("throughput", "tflops", "energy_j", "avg_power_w", "work_per_joule",
+                 "pct_of_peak", "peak_mem_mib", "measured_from_s", "measured_to_s",
+                 "shared_pct")  # fmt: skip
+_TEXTS = ("telemetry_device", "device_name", "energy_note", "peak_mem_source", "emulated",
+          "shared", "precision_param")  # fmt: skip
+_OBJECTS = ("params", "facts", "chosen")
+
+
+def _default(spec: Field[Any]) -> Any:
+    """What a key a file leaves out (or writes as null) reads as."""
+    if spec.name in _COUNTS:
+        return 0
+    if spec.name in _OBJECTS:
+        return {}
+    if spec.default_factory is not MISSING:
+        return spec.default_factory()
+    return None if spec.default is MISSING else spec.default
+
+
+def _checked(name: str, value: Any) -> Any:
+    """One field of ``RunReport.from_dict``, not None: checked, and made what a report holds."""
+    if name in _COUNTS or name in FIGURE_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} is not a number: {value!r:.40}")
+        return value
+    if name in _NEEDED_TEXT or name in _TEXTS:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} is not text: {value!r:.40}")
+        return value
+    if name in _OBJECTS:
+        if not isinstance(value, dict):
+            raise ValueError(f"{name} is not an object")
+        return {k: str(v) for k, v in value.items()} if name == "chosen" else dict(value)
+    if name == "notes":
+        if not isinstance(value, list):
+            raise ValueError("notes is not a list")
+        return [str(note) for note in value]
+    if name == "stopped_early":
+        if not isinstance(value, bool):
+            raise ValueError(f"stopped_early is not true or false: {value!r:.40}")
+        return value
+    if name == "energy_source":
+        try:
+            return EnergySource(value)
+        except ValueError:
+            known = ", ".join(s.value for s in EnergySource)
+            raise ValueError(f"energy_source is not one of {known}: {value!r:.40}") from None
+    raise AssertionError(f"RunReport.{name} has no reading")  # a new field: give it one
 
 
 def params_text(params: Mapping[str, Any]) -> str:
@@ -123,7 +204,7 @@ def build_report(
         energy_j=window.energy_j if window is not None else None,
         avg_power_w=avg_power,
         work_per_joule=work_per_joule,
-        energy_source=window.source.value if window is not None and window.source else None,
+        energy_source=window.source if window is not None else None,
         pct_of_peak=100 * tflops / peak if tflops is not None and peak else None,
         energy_note=None if avg_power is not None else _why_no_energy(telemetry, window, seconds),
         facts=dict(facts or {}),
@@ -229,20 +310,18 @@ def run_precision(report: RunReport) -> str | None:
     return str(value) if value is not None else None
 
 
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """``value`` as a multiple of ``baseline`` (a speed-up, a work-per-joule ratio); None where
+    either is unknown or the baseline is 0 or less. Bench, the report and Compare all use it."""
+    if value is None or baseline is None or baseline <= 0:
+        return None
+    return value / baseline
+
+
 def compare(baseline: RunReport, other: RunReport) -> Comparison:
-    speedup = (
-        other.throughput / baseline.throughput
-        if other.throughput is not None and baseline.throughput
-        else None
-    )
-    ratio = (
-        other.work_per_joule / baseline.work_per_joule
-        if other.work_per_joule is not None and baseline.work_per_joule
-        else None
-    )
-    estimated = tuple(
-        r.device for r in (baseline, other) if r.energy_source == EnergySource.ESTIMATE.value
-    )
+    speedup = ratio(other.throughput, baseline.throughput)
+    efficiency = ratio(other.work_per_joule, baseline.work_per_joule)
+    estimated = tuple(r.device for r in (baseline, other) if r.is_estimate)
     emulated = tuple(r.device for r in (baseline, other) if r.emulated)
     named = precision_name(other.params, other.precision_param)
     differs = tuple(
@@ -256,7 +335,7 @@ def compare(baseline: RunReport, other: RunReport) -> Comparison:
         baseline.device,
         other.device,
         speedup,
-        ratio,
+        efficiency,
         estimated,
         (run_precision(baseline), run_precision(other)),
         emulated,
@@ -277,52 +356,17 @@ def _comparable(value: Any) -> str:
     return value_text(value, 100_000) if isinstance(value, int) else repr(value)
 
 
-def shared_mark(shared: str | None, share_pct: float | None) -> str:
-    """`` (shared 45%)``: others used the device over the run's window; empty when not."""
-    if shared is None:
-        return ""
-    return f" (shared {share_pct:.0f}%)" if share_pct is not None else " (shared)"
-
-
-def _cell(value: float | None, pattern: str) -> str:
-    return "n/a" if value is None else pattern.format(value)
-
-
-def report_cells(report: RunReport) -> dict[str, str]:
-    """A report as the text of its cells, by column: bench's table and the UI's results table
-    pick their columns from this, so a figure reads the same in both."""
-    unit = report.unit
-    return {
-        "workload": report.workload,
-        "device": report.device
-        + (" (stopped)" if report.stopped_early else "")
-        + shared_mark(report.shared, report.shared_pct),
-        "params": params_text(report.params),
-        "dtype": (run_precision(report) or "n/a") + (" emulated" if report.emulated else ""),
-        "throughput": "n/a" if report.throughput is None else format_rate(report.throughput, unit),
-        "TFLOP/s": _cell(report.tflops, "{:.3g}"),
-        "avg W": _cell(report.avg_power_w, "{:.0f}"),
-        "energy J": _cell(report.energy_j, "{:.1f}"),
-        "work/J": "n/a"
-        if report.work_per_joule is None
-        else format_rate(report.work_per_joule, unit, "J"),
-        "% peak": _cell(report.pct_of_peak, "{:.1f}"),
-        "energy source": report.energy_source or f"n/a: {report.energy_note}",
-        "peak mem": "n/a"
-        if report.peak_mem_mib is None
-        else f"{report.peak_mem_mib:,.0f} MiB {report.peak_mem_source}",
-    }
+def group_reports(reports: Iterable[RunReport]) -> list[list[RunReport]]:
+    """The runs of one workload and request together (``RunReport.group_key``: a --compare's
+    devices), groups in the order their first run came, runs in the order they came."""
+    found: dict[str, list[RunReport]] = {}
+    for report in reports:
+        found.setdefault(report.group_key, []).append(report)
+    return list(found.values())
 
 
 def comparisons(reports: list[RunReport]) -> list[Comparison]:
-    """Each report against the first one of the same workload and request (a --compare's
-    first device); runs of different workloads are never compared."""
-    baselines: dict[str, RunReport] = {}
-    found = []
-    for report in reports:
-        key = comparable_key(report.workload, report.params, report.chosen)
-        if key in baselines:
-            found.append(compare(baselines[key], report))
-        else:
-            baselines[key] = report
-    return found
+    """Each report against the first one of its group (a --compare's first device), in the
+    order the reports came; runs of different workloads are never compared."""
+    first = {id(r): group[0] for group in group_reports(reports) for r in group}
+    return [compare(first[id(r)], r) for r in reports if first[id(r)] is not r]

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpuscope.measurement.run_report import params_text
+from gpuscope.measurement.run_report import RunReport, params_text
+from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.report.inputs import BenchResults, SweepResults, shown_name, simulated
 from gpuscope.report.recording import TRACKS_MAX, Recording
 from gpuscope.units import decade_label, format_rate
@@ -112,9 +113,9 @@ def _spans_decades(values: Sequence[float]) -> bool:
     return bool(positive) and max(positive) / min(positive) >= LOG_SPAN
 
 
-def _comparisons(results: BenchResults) -> list[list[dict[str, Any]]]:
+def _comparisons(results: BenchResults) -> list[list[RunReport]]:
     """The groups of runs a chart compares: two runs or more with a throughput."""
-    found = [[r for r in group if r.get("throughput")] for group in results.groups()]
+    found = [[r for r in group if r.throughput] for group in results.groups()]
     return [group for group in found if len(group) > 1]
 
 
@@ -124,7 +125,7 @@ def bench_charts(results: BenchResults, image: str = "svg") -> list[Chart]:
     ``BARS_MAX`` bars each (:func:`bench_chart_note` says what was left out)."""
     charts = []
     for reports in _comparisons(results)[:CHARTS_MAX]:
-        title = f"{reports[0]['workload']} {params_text(reports[0].get('params') or {})}"
+        title = f"{reports[0].workload} {params_text(reports[0].params)}"
         charts.append(_bench_chart(title.strip(), reports, image))
     return charts
 
@@ -141,21 +142,22 @@ def bench_chart_note(results: BenchResults) -> str | None:
     return f"Drawn: {' and '.join(said)}; the table holds every run." if said else None
 
 
-def _bench_chart(title: str, reports: list[dict[str, Any]], image: str) -> Chart:
+def _bench_chart(title: str, reports: list[RunReport], image: str) -> Chart:
+    """Every run given has a throughput (``_comparisons``)."""
     plt = _pyplot()
     total = len(reports)
     if total > BARS_MAX:  # the fastest, fastest first; the table holds every run
-        reports = sorted(reports, key=lambda r: -r["throughput"])[:BARS_MAX]
-    labels = [str(r["device"]) + (" SIMULATED" if simulated(r) else "") for r in reports]
+        reports = sorted(reports, key=lambda r: -(r.throughput or 0.0))[:BARS_MAX]
+    labels = [r.device + (" SIMULATED" if simulated(r) else "") for r in reports]
     if len(set(labels)) < len(labels):  # repeated runs of a device: bars need their own rows
         labels = [f"{label} #{n}" for n, label in enumerate(labels, 1)]
     height = 0.9 + 0.45 * len(reports)
     figure, axes = plt.subplots(1, 2, figsize=(BAR_WIDTH_IN, height))
     _bar_margins(figure, height, max(len(label) for label in labels))
-    unit = reports[0]["unit"]
+    unit = reports[0].unit
     panels = (
-        ("throughput", "s", [r["throughput"] for r in reports]),
-        ("work per joule", "J", [r.get("work_per_joule") or 0.0 for r in reports]),
+        ("throughput", "s", [r.throughput or 0.0 for r in reports]),
+        ("work per joule", "J", [r.work_per_joule or 0.0 for r in reports]),
     )
     for ax, (name, per, values) in zip(axes, panels, strict=True):
         colours = ["#888888" if label.startswith("cpu") else "#4c9a2a" for label in labels]
@@ -175,15 +177,17 @@ def _bench_chart(title: str, reports: list[dict[str, Any]], image: str) -> Chart
         ax.invert_yaxis()
         for y, (value, report) in enumerate(zip(values, reports, strict=True)):
             text = "n/a" if not value else format_rate(value, unit, per)
-            if name == "work per joule" and report.get("energy_source") == "estimate":
+            if name == "work per joule" and report.is_estimate:
                 text += " est."
             ax.text(value or floor, y, f" {text}", va="center", fontsize=8)
-    sources = ", ".join(
-        dict.fromkeys(f"{r['device']} {r.get('energy_source') or 'n/a'}" for r in reports)
-    )
+    sources = ", ".join(dict.fromkeys(f"{r.device} {_source(r)}" for r in reports))
     shown = f"; the {len(reports)} fastest of {total:,} runs" if total > len(reports) else ""
     figure.suptitle(f"{title} (energy: {sources}{shown})", fontsize=9)
     return _render(figure, f"CPU vs GPU: {title}", image, laid_out=True)
+
+
+def _source(report: RunReport) -> str:
+    return report.energy_source.value if report.energy_source else "n/a"
 
 
 def _bar_margins(figure: Any, height_in: float, label_chars: int) -> None:
@@ -201,7 +205,7 @@ def _bar_margins(figure: Any, height_in: float, label_chars: int) -> None:
 def _sweep_drawn(sweep: SweepResults) -> tuple[list[Any], list[Any]]:
     """The devices and swept values a sweep's charts draw: the first ``LINES_MAX`` devices, and
     at most ``SWEEP_POINTS_MAX`` values spread evenly from the smallest to the largest."""
-    devices = list(dict.fromkeys(p["device"] for p in sweep.points))[:LINES_MAX]
+    devices = sweep.devices()[:LINES_MAX]
     values = sweep.ordered_values()
     if len(values) > SWEEP_POINTS_MAX:
         step = (len(values) - 1) / (SWEEP_POINTS_MAX - 1)
@@ -212,7 +216,7 @@ def _sweep_drawn(sweep: SweepResults) -> tuple[list[Any], list[Any]]:
 def sweep_chart_note(sweep: SweepResults) -> str | None:
     """What a sweep's charts leave to the table, or None when they draw every point."""
     devices, values = _sweep_drawn(sweep)
-    every_device = len(dict.fromkeys(p["device"] for p in sweep.points))
+    every_device = len(sweep.devices())
     every_value = len(sweep.ordered_values())
     said = []
     if every_device > len(devices):
@@ -229,15 +233,15 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
     devices, values = _sweep_drawn(sweep)
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     place = {v: n for n, v in enumerate(values)}  # a drawn value's place on a word axis
-    by_device: dict[Any, list[dict[str, Any]]] = {d: [] for d in devices}
+    by_device: dict[str, list[SweepPoint]] = {d: [] for d in devices}
     for point in sweep.ordered_points():
-        if point["device"] in by_device and point[sweep.param] in place:
-            by_device[point["device"]].append(point)
+        if point.device in by_device and point.value in place:
+            by_device[point.device].append(point)
     out_of_memory: dict[Any, list[str]] = {}  # one dashed line per value, naming its devices
     for device, own in by_device.items():
         for p in own:
-            if p["status"] == "oom":
-                out_of_memory.setdefault(p[sweep.param], []).append(str(device))
+            if p.status is PointStatus.OOM:
+                out_of_memory.setdefault(p.value, []).append(device)
     charts = []
     for key, label in (("throughput", "/s"), ("work_per_joule", "/J")):
         plt = _pyplot()
@@ -245,12 +249,12 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
         plotted: list[float] = []
         unit, lines = "", 0
         for device, own in by_device.items():
-            points = [(p[sweep.param], p["report"][key]) for p in own
-                      if p.get("report") and p["report"].get(key)]  # fmt: skip
-            unit = next((p["report"]["unit"] for p in own if p.get("report")), unit)
+            points = [(p.value, y) for p in own
+                      if p.report is not None and (y := getattr(p.report, key))]  # fmt: skip
+            unit = next((p.report.unit for p in own if p.report is not None), unit)
             if points:
                 xs = [x if numeric else place[x] for x, _ in points]
-                fake = any(simulated(p.get("report")) for p in own)
+                fake = any(simulated(p.report) for p in own)
                 ax.plot(xs, [y for _, y in points], marker="o",
                         label=f"{device} SIMULATED" if fake else device)  # fmt: skip
                 plotted += [y for _, y in points]
@@ -280,9 +284,7 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
         ax.set_ylabel(f"{unit}{label}")
         _legend(ax, lines)
         what = "throughput" if key == "throughput" else "work per joule"
-        estimated = any(
-            (p.get("report") or {}).get("energy_source") == "estimate" for p in sweep.points
-        )
+        estimated = any(r.is_estimate for r in sweep.reports())
         suffix = " (estimated energy on some points)" if key != "throughput" and estimated else ""
         ax.set_title(f"{sweep.workload}: {what} against {sweep.param}{suffix}")
         charts.append(_render(figure, f"{sweep.workload} {what} by {sweep.param}", image))
@@ -293,7 +295,7 @@ PERCENT = ("util_gpu_pct", "util_cpu_pct")
 
 
 def measured_spans(
-    windows: Sequence[dict[str, Any]], start: float, end: float
+    windows: Sequence[RunReport], start: float, end: float
 ) -> tuple[list[tuple[float, float, str]], bool]:
     """The stretches of ``windows`` (bench runs) measured within ``start``-``end``, to shade, and
     whether each may carry its run's name. At most ``SPANS_LABELLED_MAX`` are named; beyond that,
@@ -301,11 +303,10 @@ def measured_spans(
     most ``SPANS_MAX`` shapes (they cost 80,000 shapes and text labels: 90 s and 565 MB)."""
     found = []
     for report in windows:
-        a, b = report.get("measured_from_s"), report.get("measured_to_s")
-        if isinstance(a, int | float) and isinstance(b, int | float) and b >= start and a <= end:
-            params = report.get("params") or {}
-            kind = params.get("dtype") or params.get("mode") or ""
-            label = f" {report['workload']} {kind} {report['device']}".replace("  ", " ")
+        a, b = report.measured_from_s, report.measured_to_s
+        if a is not None and b is not None and b >= start and a <= end:
+            kind = report.params.get("dtype") or report.params.get("mode") or ""
+            label = f" {report.workload} {kind} {report.device}".replace("  ", " ")
             found.append((float(a), float(b), label))
     if len(found) <= SPANS_LABELLED_MAX:
         return found, True
@@ -320,7 +321,7 @@ def measured_spans(
 
 
 def timeline_charts(
-    recording: Recording, windows: Sequence[dict[str, Any]], image: str = "svg"
+    recording: Recording, windows: Sequence[RunReport], image: str = "svg"
 ) -> list[Chart]:
     """Power and utilization over time per device (each drawn from its min/max per bucket), the
     measured stretches of bench runs that fall within the recording shaded. Utilization spans

@@ -78,8 +78,7 @@ def build_sections(
         )
     ]
     windows = [r for i in inputs if isinstance(i, BenchResults) for r in i.reports] + [
-        p["report"] for i in inputs if isinstance(i, SweepResults) for p in i.points
-        if p.get("report")
+        r for i in inputs if isinstance(i, SweepResults) for r in i.reports()
     ]  # fmt: skip
     for item in inputs:
         if isinstance(item, BenchResults):

@@ -1,5 +1,6 @@
 """The files a report is built from, read and told apart by their content: ``bench --json``
-results, ``bench --sweep --json`` sweeps, and ``record`` CSV or JSON-lines recordings.
+results, ``bench --sweep --json`` sweeps, and ``record`` CSV or JSON-lines recordings; or the
+same results and sweeps already in memory (``bench_results``, ``sweep_results``: the UI's save).
 
 Every input is bounded (``bounded_read``: size, time; ``JSON_MAX_BYTES`` for a results file, which
 is read whole) and checked before the report sees it: text made printable and one line, figures
@@ -12,13 +13,14 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gpuscope.bounded_read import InputLimit, open_input, size_text
-from gpuscope.measurement.run_report import comparable_key
+from gpuscope.measurement.run_report import FIGURE_FIELDS, RunReport, group_reports
+from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint
 from gpuscope.report.recording import (
     FIGURE_MAX,
     Recording,
@@ -46,8 +48,8 @@ class ReportInputError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BenchResults:
-    path: Path
-    reports: tuple[dict[str, Any], ...]  # RunReport.as_dict() each
+    path: Path  # the file read, or the one the results in memory were saved to
+    reports: tuple[RunReport, ...]
     machine: dict[str, Any] | None = None  # where they were measured (host, os, cpu, ...)
     # a suite's planned items, each measured, failed or skipped with why (``gpuscope suite``)
     items: tuple[dict[str, Any], ...] = ()
@@ -61,15 +63,10 @@ class BenchResults:
         """Each item measured for less than planned: the budget ran out first."""
         return [_item_line(i) for i in self.items if i.get("cut_short")]
 
-    def groups(self) -> list[list[dict[str, Any]]]:
+    def groups(self) -> list[list[RunReport]]:
         """The runs of one workload and parameters together (a --compare's devices): the runs
         that may be held against each other, in the order they were run."""
-        found: dict[str, list[dict[str, Any]]] = {}
-        for report in self.reports:
-            params, chosen = report.get("params") or {}, report.get("chosen") or {}
-            key = comparable_key(report["workload"], params, chosen)
-            found.setdefault(key, []).append(report)
-        return list(found.values())
+        return group_reports(self.reports)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +75,28 @@ class SweepResults:
     workload: str
     param: str
     values: tuple[Any, ...]
-    points: tuple[dict[str, Any], ...]  # SweepPoint.as_dict() each
+    points: tuple[SweepPoint, ...]
     machine: dict[str, Any] | None = None
     finished: bool = True  # False: saved while the sweep ran, points still to come
     notes: tuple[str, ...] = ()
 
     def ordered_values(self) -> list[Any]:
         """The swept values smallest first (a sweep file lists them as asked)."""
-        found = [*self.values, *(p[self.param] for p in self.points)]
+        found = [*self.values, *(p.value for p in self.points)]
         return sorted(dict.fromkeys(found), key=value_order)
 
-    def ordered_points(self) -> list[dict[str, Any]]:
+    def ordered_points(self) -> list[SweepPoint]:
         """The points by swept value, then device (the file holds them as they finished)."""
-        devices = {d: n for n, d in enumerate(dict.fromkeys(p["device"] for p in self.points))}
-        return sorted(self.points, key=lambda p: (value_order(p[self.param]), devices[p["device"]]))
+        devices = {d: n for n, d in enumerate(dict.fromkeys(p.device for p in self.points))}
+        return sorted(self.points, key=lambda p: (value_order(p.value), devices[p.device]))
+
+    def devices(self) -> list[str]:
+        """The devices in the order they first appear."""
+        return list(dict.fromkeys(p.device for p in self.points))
+
+    def reports(self) -> list[RunReport]:
+        """The measured points' reports, in the file's order."""
+        return [p.report for p in self.points if p.report is not None]
 
 
 def value_order(value: Any) -> tuple[int, float, str]:
@@ -109,10 +114,40 @@ def shown_name(path: Path) -> str:
 Input = BenchResults | SweepResults | Recording
 
 
-def simulated(report: dict[str, Any] | None) -> bool:
+def simulated(report: RunReport | None) -> bool:
     """A result from a simulated GPU (``--demo``): its run's facts say so, and so must every
     table row, chart and sentence made from it."""
-    return bool(report and (report.get("facts") or {}).get("simulated"))
+    return bool(report is not None and report.facts.get("simulated"))
+
+
+def bench_results(
+    path: Path, reports: Sequence[RunReport], machine: dict[str, Any] | None = None
+) -> BenchResults:
+    """Results already in memory as the report reads them from ``bench --json``: ``path``
+    names them (the file they were saved to); figures that cannot be real are n/a, noted."""
+    notes = _Notes()
+    held = tuple(_bounded(f"report {n}", r, notes) for n, r in enumerate(reports, 1))
+    return BenchResults(path, held, machine, notes=notes.lines())
+
+
+def sweep_results(
+    path: Path,
+    workload: str,
+    sweep: Sweep,
+    points: Sequence[SweepPoint],
+    machine: dict[str, Any] | None = None,
+    finished: bool = True,
+) -> SweepResults:
+    """A sweep already in memory as the report reads it from ``bench --sweep --json``;
+    ``finished`` False: saved while it ran, points still to come."""
+    notes = _Notes()
+    held = tuple(
+        replace(p, report=_bounded(f"point {n}", p.report, notes)) if p.report is not None else p
+        for n, p in enumerate(points, 1)
+    )
+    return SweepResults(
+        path, workload, sweep.param, sweep.values, held, machine, finished, notes.lines()
+    )
 
 
 def load_inputs(paths: Iterable[Path]) -> list[Input]:
@@ -255,36 +290,27 @@ class _Notes:
         return tuple(self.named + more * bool(self.more))
 
 
-REPORT_TEXT = ("workload", "device", "unit")
-REPORT_NUMBERS = ("throughput", "tflops", "energy_j", "avg_power_w", "work_per_joule",
-                  "pct_of_peak", "peak_mem_mib", "measured_from_s", "measured_to_s",
-                  "shared_pct")  # fmt: skip
-REPORT_OPTIONAL_TEXT = ("emulated", "shared", "precision_param", "energy_source", "device_name",
-                        "telemetry_device", "peak_mem_source", "energy_note")  # fmt: skip
-
-
-def _report(path: Path, where: str, report: Any, notes: _Notes) -> dict[str, Any]:
-    """A result as bench writes it: names as text, figures as numbers or null. A figure that
-    cannot be real becomes null (n/a), with a note."""
+def _report(path: Path, where: str, report: Any, notes: _Notes) -> RunReport:
+    """A result as bench writes it (``RunReport.from_dict``: names as text, figures as numbers
+    or null). A figure that cannot be real becomes None (n/a), with a note."""
     if not isinstance(report, dict):
         raise ReportInputError(f"{path}: {where} is not an object")
-    for key in REPORT_TEXT:
-        if not isinstance(report.get(key), str):
-            raise ReportInputError(f"{path}: {where} has no {key}")
-    for key in REPORT_NUMBERS:
-        value = report.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ReportInputError(f"{path}: {where}: {key} is not a number: {value!r:.40}")
+    try:
+        return _bounded(where, RunReport.from_dict(report), notes)
+    except ValueError as exc:
+        raise ReportInputError(f"{path}: {where}: {exc}") from None
+
+
+def _bounded(where: str, report: RunReport, notes: _Notes) -> RunReport:
+    """``report`` with each figure that cannot be real (NaN, infinite, negative, past
+    ``FIGURE_MAX``) as None, each named in ``notes``."""
+    impossible: dict[str, Any] = {}
+    for key in FIGURE_FIELDS:
+        value = getattr(report, key)
         if value is not None and not (math.isfinite(value) and 0 <= value < FIGURE_MAX):
-            notes.add(f"{where} ({report['device']}): {key} {value:.3g} cannot be real: n/a.")
-            report[key] = None
-    for key in REPORT_OPTIONAL_TEXT:
-        if report.get(key) is not None and not isinstance(report[key], str):
-            raise ReportInputError(f"{path}: {where}: {key} is not text: {report[key]!r:.40}")
-    for key in ("params", "chosen", "facts"):
-        if report.get(key) is not None and not isinstance(report[key], dict):
-            raise ReportInputError(f"{path}: {where}: {key} is not an object")
-    return report
+            notes.add(f"{where} ({report.device}): {key} {value:.3g} cannot be real: n/a.")
+            impossible[key] = None
+    return replace(report, **impossible) if impossible else report
 
 
 def _scalar(value: Any) -> bool:
@@ -294,7 +320,8 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int)
 
 
-def _point(path: Path, number: int, point: Any, param: str, notes: _Notes) -> dict[str, Any]:
+def _point(path: Path, number: int, point: Any, param: str, notes: _Notes) -> SweepPoint:
+    """A point as ``SweepPoint.as_dict`` writes it: device, swept value, status, note, report."""
     where = f"point {number}"
     if not isinstance(point, dict):
         raise ReportInputError(f"{path}: {where} is not an object")
@@ -308,9 +335,16 @@ def _point(path: Path, number: int, point: Any, param: str, notes: _Notes) -> di
         raise ReportInputError(f"{path}: {where}: {param} is not a number or a word")
     if point.get("note") is not None and not isinstance(point["note"], str):
         raise ReportInputError(f"{path}: {where}: note is not text")
-    if point.get("report") is not None:
-        _report(path, where, point["report"], notes)
-    return point
+    try:
+        status = PointStatus(point["status"])
+    except ValueError:
+        known = ", ".join(s.value for s in PointStatus)
+        raise ReportInputError(
+            f"{path}: {where}: status is not one of {known}: {point['status']!r:.40}"
+        ) from None
+    report = point.get("report")
+    measured = _report(path, where, report, notes) if report is not None else None
+    return SweepPoint(point["device"], point[param], status, measured, point.get("note"))
 
 
 def _item_line(item: dict[str, Any]) -> str:

@@ -10,20 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuscope.measurement.peaks import datasheet
-from gpuscope.measurement.run_report import params_text, shared_mark
+from gpuscope.measurement.result_cells import SOURCES, report_cells, shared_mark
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.report.charts import Chart
 from gpuscope.report.inputs import BenchResults, Input, SweepResults, shown_name, simulated
 from gpuscope.report.recording import Recording
-from gpuscope.units import format_rate
 
 RESULT_COLUMNS = ("workload", "device", "params", "throughput", "TFLOP/s", "avg W", "work/J",
                   "% peak", "peak mem", "energy source")  # fmt: skip
-SOURCES = {
-    "counter": "hardware energy counter",
-    "integrated": "power readings integrated over time",
-    "counter+integrated": "counter, with integrated power where the counter paused",
-    "estimate": "an estimate (CPU TDP x utilization), not a measurement",
-}
 
 
 @dataclass
@@ -39,25 +33,18 @@ def _cell(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else pattern.format(value)
 
 
-def result_row(r: dict[str, Any]) -> tuple[str, ...]:
-    unit = r.get("unit", "")
-    mem = r.get("peak_mem_mib")
-    return (
-        str(r.get("workload")),
-        str(r.get("device"))
-        + (" (stopped)" if r.get("stopped_early") else "")
-        + (" (precision emulated: not a fair figure)" if r.get("emulated") else "")
-        + shared_mark(r.get("shared"), r.get("shared_pct"))
-        + (" SIMULATED" if simulated(r) else ""),
-        params_text(r.get("params") or {}),
-        format_rate(r["throughput"], unit) if r.get("throughput") is not None else "n/a",
-        _cell(r.get("tflops"), "{:.3g}"),
-        _cell(r.get("avg_power_w"), "{:.0f}"),
-        format_rate(r["work_per_joule"], unit, "J") if r.get("work_per_joule") else "n/a",
-        _cell(r.get("pct_of_peak"), "{:.1f}"),
-        "n/a" if mem is None else f"{mem:,.0f} MiB {r.get('peak_mem_source') or ''}".strip(),
-        str(r.get("energy_source") or f"n/a: {r.get('energy_note') or 'no energy reading'}"),
+def result_row(report: RunReport) -> tuple[str, ...]:
+    """The report's row: bench's cells (``report_cells``), the device saying what makes the
+    figure other than a fair, real one (emulated precision, shared, simulated)."""
+    cells = report_cells(report)
+    cells["device"] = (
+        report.device
+        + (" (stopped)" if report.stopped_early else "")
+        + (" (precision emulated: not a fair figure)" if report.emulated else "")
+        + shared_mark(report.shared, report.shared_pct)
+        + (" SIMULATED" if simulated(report) else "")
     )
+    return tuple(cells[column] for column in RESULT_COLUMNS)
 
 
 def device_cards(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
@@ -68,13 +55,11 @@ def device_cards(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
             for track in item.tracks:
                 seen.setdefault(track.device, {}).update(track.card)
         else:
-            reports = item.reports if isinstance(item, BenchResults) else [
-                p["report"] for p in item.points if p.get("report")
-            ]  # fmt: skip
+            reports = item.reports if isinstance(item, BenchResults) else item.reports()
             for r in reports:
-                card = seen.setdefault(str(r.get("telemetry_device") or r["device"]), {})
-                if r.get("device_name"):
-                    card.setdefault("device_name", r["device_name"])
+                card = seen.setdefault(r.telemetry_device or r.device, {})
+                if r.device_name:
+                    card.setdefault("device_name", r.device_name)
     rows: list[tuple[str, ...]] = []
     for device, card in seen.items():
         peaks, bandwidth = datasheet(card.get("device_name"))
@@ -105,11 +90,10 @@ def machine_rows(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
 def sweep_rows(sweep: SweepResults) -> list[tuple[str, ...]]:
     rows = []
     for p in sweep.ordered_points():
-        status = str(p["status"]) + (f": {p['note']}" if p.get("note") else "")
-        report = p.get("report")
-        figures = result_row(report)[3:] if report else ("",) * 7
-        device = str(p["device"]) + (" SIMULATED" if simulated(report) else "")
-        rows.append((str(p[sweep.param]), device, status, *figures))
+        status = p.status.value + (f": {p.note}" if p.note else "")
+        figures = result_row(p.report)[3:] if p.report is not None else ("",) * 7
+        device = p.device + (" SIMULATED" if simulated(p.report) else "")
+        rows.append((str(p.value), device, status, *figures))
     return rows
 
 
@@ -155,7 +139,7 @@ def render_html(title: str, summary: Sequence[str], sections: Sequence[Section],
             out.append(f"<p class=note>{e(section.chart_note)}</p>")
         out.append("</section>")
     out.append("<h2>Energy sources</h2><ul>")
-    out += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in SOURCES.items()]
+    out += [f"<li><b>{e(k.value)}</b>: {e(v)}</li>" for k, v in SOURCES.items()]
     out.append("</ul></body></html>")
     return "\n".join(out) + "\n"
 
@@ -200,7 +184,7 @@ def render_markdown(
             lines += [f"![{md(chart.title)}]({folder}/{name})", ""]
         if section.chart_note:
             lines += [f"_{md(section.chart_note)}_", ""]
-    lines += ["", "## Energy sources", ""] + [f"- **{k}**: {v}" for k, v in SOURCES.items()]
+    lines += ["", "## Energy sources", ""] + [f"- **{k.value}**: {v}" for k, v in SOURCES.items()]
     return "\n".join(lines) + "\n", images
 
 

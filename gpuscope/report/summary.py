@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gpuscope.measurement.run_report import precision_name
+from gpuscope.measurement.run_report import RunReport, precision_name, ratio
+from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.report.inputs import (
     BenchResults,
     Input,
@@ -28,33 +29,29 @@ def params_phrase(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
-def device_text(report: dict[str, Any]) -> str:
-    name = report.get("device_name")
-    return (
-        f"{report['device']} ({name})" if name and report["device"] != "cpu" else report["device"]
-    )
+def device_text(report: RunReport) -> str:
+    name = report.device_name
+    return f"{report.device} ({name})" if name and report.device != "cpu" else report.device
 
 
-def asked(report: dict[str, Any]) -> dict[str, Any]:
+def asked(report: RunReport) -> dict[str, Any]:
     """The parameters the user set: those gpuscope chose per device are said per device."""
-    chosen = report.get("chosen") or {}
-    return {k: v for k, v in (report.get("params") or {}).items() if k not in chosen}
+    return {k: v for k, v in report.params.items() if k not in report.chosen}
 
 
-def side(report: dict[str, Any]) -> str:
+def side(report: RunReport) -> str:
     """``cuda:0 bf16 (NVIDIA H100 80GB HBM3)``: a side of a ratio names its precision."""
-    params = report.get("params") or {}
-    named = precision_name(params, report.get("precision_param"))
-    precision = params.get(named) if named is not None else None
-    name = report.get("device_name")
-    text = report["device"] + (f" {precision}" if precision else "")
-    return f"{text} ({name})" if name and report["device"] != "cpu" else text
+    named = precision_name(report.params, report.precision_param)
+    precision = report.params.get(named) if named is not None else None
+    name = report.device_name
+    text = report.device + (f" {precision}" if precision else "")
+    return f"{text} ({name})" if name and report.device != "cpu" else text
 
 
-def unfair_mark(*reports: dict[str, Any]) -> str:
+def unfair_mark(*reports: RunReport) -> str:
     """Where a side ran a precision its device only emulates: why the ratio is not a fair
     answer, and how to get one."""
-    emulated = [str(r["emulated"]) for r in reports if r.get("emulated")]
+    emulated = [r.emulated for r in reports if r.emulated]
     if not emulated:
         return ""
     return (
@@ -63,45 +60,44 @@ def unfair_mark(*reports: dict[str, Any]) -> str:
     )
 
 
-def best_option(reports: Sequence[dict[str, Any]]) -> str:
+def best_option(reports: Sequence[RunReport]) -> str:
     """``--precision best``: how to ask bench for each device's fastest native precision."""
     for report in reports:
-        named = precision_name(report.get("params") or {}, report.get("precision_param"))
+        named = precision_name(report.params, report.precision_param)
         if named is not None:
             return f"gpuscope bench ... --{named} best"
     return "best"
 
 
-def shared_note(*reports: dict[str, Any]) -> str:
+def shared_note(*reports: RunReport) -> str:
     """`` Shared: others used 45% of cpu (pid 812 stress 44%).``: a figure others on the
     device may have lowered."""
-    said = [str(r["shared"]).removeprefix("shared: ") for r in reports if r.get("shared")]
+    said = [r.shared.removeprefix("shared: ") for r in reports if r.shared]
     return f" Shared: {'; '.join(said)}." if said else ""
 
 
-def energy_mark(report: dict[str, Any]) -> str:
-    source = report.get("energy_source")
-    return " (estimate)" if source == "estimate" else ""
+def energy_mark(report: RunReport) -> str:
+    return " (estimate)" if report.is_estimate else ""
 
 
-def simulated_mark(*reports: dict[str, Any] | None) -> str:
+def simulated_mark(*reports: RunReport | None) -> str:
     return " (SIMULATED)" if any(simulated(r) for r in reports) else ""
 
 
-def counted(report: dict[str, Any] | None) -> bool:
+def counted(report: RunReport | None) -> bool:
     """A run the summary may speak of: measured to the end, with work done. A run stopped by
     the user says nothing about the hardware (its table row says "(stopped)")."""
-    if not report:
-        return False
-    return not report.get("stopped_early") and bool(report.get("throughput"))
+    return report is not None and not report.stopped_early and bool(report.throughput)
 
 
-def best_per_device(reports: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
-    """Each device's fastest run, with how many runs it had, in the order devices first ran."""
-    best: dict[str, tuple[dict[str, Any], int]] = {}
+def best_per_device(reports: Sequence[RunReport]) -> list[tuple[RunReport, int]]:
+    """Each device's fastest run, with how many runs it had, in the order devices first ran.
+    Every run given is ``counted``: each has a throughput."""
+    best: dict[str, tuple[RunReport, int]] = {}
     for r in reports:
-        held, count = best.get(r["device"], (r, 0))
-        best[r["device"]] = (r if r["throughput"] > held["throughput"] else held, count + 1)
+        held, count = best.get(r.device, (r, 0))
+        faster = (r.throughput or 0.0) > (held.throughput or 0.0)
+        best[r.device] = (r if faster else held, count + 1)
     return list(best.values())
 
 
@@ -118,17 +114,17 @@ def bench_lines(results: BenchResults) -> list[str]:
         if not runs:
             continue
         phrase = params_phrase(asked(runs[0][0]))
-        title = runs[0][0]["workload"] + (f" ({phrase})" if phrase else "")
-        base, base_runs = next(((r, n) for r, n in runs if r["device"] == "cpu"), runs[0])
+        title = runs[0][0].workload + (f" ({phrase})" if phrase else "")
+        base, base_runs = next(((r, n) for r, n in runs if r.device == "cpu"), runs[0])
         others = [(r, n) for r, n in runs if r is not base]
         for other, count in others[:DEVICES_MAX]:
-            speedup = format_ratio(other["throughput"] / base["throughput"])
+            speedup = format_ratio(ratio(other.throughput, base.throughput))
             line = (
                 f"{title}: {side(other)}{_runs_mark(count)}: {speedup} the throughput of "
                 f"{side(base)}{_runs_mark(base_runs)}"
             )
-            if other.get("work_per_joule") and base.get("work_per_joule"):
-                per_joule = format_ratio(other["work_per_joule"] / base["work_per_joule"])
+            if other.work_per_joule and base.work_per_joule:
+                per_joule = format_ratio(ratio(other.work_per_joule, base.work_per_joule))
                 line += f", {per_joule} the work per joule{energy_mark(base) or energy_mark(other)}"
             lines.append(
                 line + simulated_mark(base, other) + "." + unfair_mark(base, other)
@@ -138,19 +134,18 @@ def bench_lines(results: BenchResults) -> list[str]:
             lines.append(f"{title}: and {len(others) - DEVICES_MAX:,} more devices (in the table).")
         if len(runs) == 1:
             r = base
-            where = side(r) if asked(r) != (r.get("params") or {}) else device_text(r)
-            rate = format_rate(r["throughput"], r["unit"])
+            where = side(r) if asked(r) != r.params else device_text(r)
+            rate = format_rate(r.throughput or 0.0, r.unit)
             line = f"{title} on {where}{_runs_mark(base_runs)}: {rate}"
-            if r.get("work_per_joule"):
-                wpj = format_rate(r["work_per_joule"], r["unit"], "J")
-                line += f", {wpj}{energy_mark(r)}"
+            if r.work_per_joule:
+                line += f", {format_rate(r.work_per_joule, r.unit, 'J')}{energy_mark(r)}"
             lines.append(line + simulated_mark(r) + "." + shared_note(r))
     return lines
 
 
 def sweep_title(sweep: SweepResults) -> str:
     """``gemm (dtype=bf16) size sweep``: the workload, what was held fixed, what was swept."""
-    report = next((p["report"] for p in sweep.points if p.get("report")), None)
+    report = next(iter(sweep.reports()), None)
     fixed = {k: v for k, v in asked(report).items() if k != sweep.param} if report else {}
     phrase = params_phrase(fixed)
     return f"{sweep.workload}{f' ({phrase})' if phrase else ''} {sweep.param} sweep"
@@ -162,70 +157,59 @@ def sweep_lines(sweep: SweepResults, title: str | None = None) -> list[str]:
     would otherwise read the same (:func:`summary_lines`)."""
     title = title or sweep_title(sweep)
     lines = []
-    devices = list(dict.fromkeys(p["device"] for p in sweep.points))
-    base = "cpu" if "cpu" in devices else devices[0] if devices else None
-    found = {
-        (p["device"], p[sweep.param]): p["report"] for p in sweep.points if counted(p.get("report"))
-    }
+    devices = sweep.devices()
+    base = "cpu" if "cpu" in devices else devices[0] if devices else ""
+    found = {(p.device, p.value): p.report for p in sweep.points if p.report and counted(p.report)}
     values = sweep.ordered_values()
-    names = {p["device"]: device_text(p["report"]) for p in sweep.points if p.get("report")}
+    names = {p.device: device_text(p.report) for p in sweep.points if p.report is not None}
     for device in devices:
         if device == base:
             continue
         ratios = [
-            (value, ours["throughput"] / theirs["throughput"])
+            (value, speedup)
             for value in values
             if (ours := found.get((device, value))) and (theirs := found.get((base, value)))
+            and (speedup := ratio(ours.throughput, theirs.throughput)) is not None
         ]  # fmt: skip
         if ratios:
             mark = simulated_mark(*_reports_of(sweep, device), *_reports_of(sweep, base))
-            pair = f"{names.get(device, device)} vs {names.get(base, base) if base else base}"
+            pair = f"{names.get(device, device)} vs {names.get(base, base)}"
             lines.append(f"{title}, {pair}: "
                          + _crossover(sweep.param, ratios, device, base) + mark)  # fmt: skip
     ordered = sweep.ordered_points()
     for device in devices:
-        oom = [p for p in ordered if p["device"] == device and p["status"] == "oom"]
+        own = [p for p in ordered if p.device == device]
+        oom = [p for p in own if p.status is PointStatus.OOM]
         if oom:
-            at = oom[0][sweep.param]
-            ran = [
-                p for p in ordered if p["device"] == device and counted(p.get("report"))
-                and value_order(p[sweep.param]) < value_order(at)
-            ]  # fmt: skip
-            largest = ran[-1] if ran else None
-            line = f"{sweep.workload} on {device}: out of memory at {sweep.param}={at}"
-            if largest is not None:
-                peak = largest["report"].get("peak_mem_mib")
-                held = (
-                    f" (peak {peak:,.0f} MiB, {largest['report'].get('peak_mem_source')})"
-                    if peak
-                    else ""
-                )
-                line += f"; the largest that ran: {sweep.param}={largest[sweep.param]}{held}"
-            lines.append(line + simulated_mark(*_reports_of(sweep, device)) + ".")
-        best = max(
-            (
-                p
-                for p in ordered
-                if p["device"] == device
-                and counted(p.get("report"))
-                and p["report"].get("work_per_joule")
-            ),
-            key=lambda p: p["report"]["work_per_joule"],
-            default=None,
-        )
-        if best is not None:
-            r = best["report"]
+            lines.append(_oom_line(sweep, device, own, oom[0].value))
+        efficient = [
+            (r.work_per_joule, p.value, r)
+            for p in own
+            if (r := p.report) is not None and counted(r) and r.work_per_joule
+        ]  # fmt: skip
+        if efficient:
+            per_joule, value, r = max(efficient, key=lambda found: found[0])
             lines.append(
-                f"{sweep.workload} on {device}: most work per joule at "
-                f"{sweep.param}={best[sweep.param]}: "
-                f"{format_rate(r['work_per_joule'], r['unit'], 'J')}{energy_mark(r)}"
-                f"{simulated_mark(r)}."
+                f"{sweep.workload} on {device}: most work per joule at {sweep.param}={value}: "
+                f"{format_rate(per_joule, r.unit, 'J')}{energy_mark(r)}{simulated_mark(r)}."
             )
     return lines
 
 
-def _reports_of(sweep: SweepResults, device: str | None) -> list[dict[str, Any] | None]:
-    return [p.get("report") for p in sweep.points if p["device"] == device]
+def _oom_line(sweep: SweepResults, device: str, own: list[SweepPoint], at: Any) -> str:
+    """Where ``device`` ran out of memory, and the largest value it ran below that."""
+    ran = [p for p in own if counted(p.report) and value_order(p.value) < value_order(at)]
+    line = f"{sweep.workload} on {device}: out of memory at {sweep.param}={at}"
+    largest = ran[-1].report if ran else None
+    if largest is not None:
+        peak = largest.peak_mem_mib
+        held = f" (peak {peak:,.0f} MiB, {largest.peak_mem_source})" if peak else ""
+        line += f"; the largest that ran: {sweep.param}={ran[-1].value}{held}"
+    return line + simulated_mark(*_reports_of(sweep, device)) + "."
+
+
+def _reports_of(sweep: SweepResults, device: str) -> list[RunReport | None]:
+    return [p.report for p in sweep.points if p.device == device]
 
 
 def _crossover(

@@ -160,6 +160,7 @@ class TelemetryCollector(Collector):
         for key, report in last.items():
             throughput.add_metric(list(key), report.throughput or 0.0)  # None is left out above
             if report.work_per_joule is not None:
-                per_joule.add_metric([*key, report.energy_source or ""], report.work_per_joule)
+                source = report.energy_source.value if report.energy_source else ""
+                per_joule.add_metric([*key, source], report.work_per_joule)
         yield throughput
         yield per_joule

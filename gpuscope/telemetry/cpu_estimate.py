@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Device, DeviceInfo, Reading, Vendor
 from gpuscope.telemetry.rapl import ESTIMATE_HINT
 
@@ -103,3 +104,9 @@ def with_cpu_estimate(devices: list[Device], model: CpuPowerModel | None) -> lis
         else d
         for d in devices
     ]
+
+
+def apply_cpu_estimate(found: Discovery, model: CpuPowerModel | None) -> None:
+    """What every caller does after discovery, in place (the discovery stays the caller's to
+    close): each CPU without an energy counter carries ``model``'s estimate."""
+    found.devices = with_cpu_estimate(found.devices, model)

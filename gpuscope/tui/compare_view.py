@@ -20,7 +20,13 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.run_report import shared_mark
+from gpuscope.measurement.result_cells import (
+    percent_cell,
+    rate_cell,
+    shared_mark,
+    source_cell,
+    watts_cell,
+)
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.scoreboard import (
     Group,
@@ -30,7 +36,7 @@ from gpuscope.tui.scoreboard import (
     log_scale,
     scoreboard,
 )
-from gpuscope.units import format_rate, format_ratio
+from gpuscope.units import format_ratio
 
 WIDE_FROM = 128  # columns: the wide row holds each device with its precision
 MIN_BAR, MAX_BAR = 6, 36  # cells per bar
@@ -74,14 +80,13 @@ def _cells(group: Group, row: Row, wide: bool) -> list[str]:
         figure = "…" if row.status is not RowStatus.FAILED else "n/a"
         thr, wpj = figure, figure
     elif wide:
-        thr = format_rate(row.throughput, unit)
-        wpj = "n/a" if row.work_per_joule is None else format_rate(row.work_per_joule, unit, "J")
+        thr, wpj = rate_cell(row.throughput, unit), rate_cell(row.work_per_joule, unit, "J")
     else:
         thr = format_compact(row.throughput)
         wpj = "n/a" if row.work_per_joule is None else format_compact(row.work_per_joule)
-    if row.estimated and row.work_per_joule is not None:
+    if row.is_estimate and row.work_per_joule is not None:
         wpj += f" {EST}"
-    estimated_ratio = row.estimated or (base is not None and base.estimated)
+    estimated_ratio = row.is_estimate or (base is not None and base.is_estimate)
     unfair = UNFAIR if wide and not group.fair else ""  # compact: said by device and note
     cells = [_device(row), thr]
     if base is not None:
@@ -91,11 +96,10 @@ def _cells(group: Group, row: Row, wide: bool) -> list[str]:
         cells.append(_ratio(row.efficiency_ratio, estimated_ratio) + unfair)
     cells.append("")
     if wide:
-        watts = "n/a" if row.avg_power_w is None else f"{row.avg_power_w:.0f}"
-        if row.estimated and row.avg_power_w is not None:
+        watts = watts_cell(row.avg_power_w)
+        if row.is_estimate and row.avg_power_w is not None:
             watts += f" {EST}"
-        pct = "n/a" if row.pct_of_peak is None else _percent(row.pct_of_peak)
-        cells += [watts, pct, row.energy_source or "n/a"]
+        cells += [watts, percent_cell(row.pct_of_peak), source_cell(row.energy_source)]
     return cells
 
 
@@ -104,11 +108,6 @@ def _device(row: Row) -> str:
     if row.precision is None:
         return row.device
     return f"{row.device} {row.precision}{UNFAIR if row.emulated else ''}"
-
-
-def _percent(value: float) -> str:
-    """``68.3``; below 1 % in 2 significant figures, so a launch-bound run is not ``0.0``."""
-    return f"{value:.1f}" if value >= 1 else f"{value:.2g}"
 
 
 def _columns(group: Group, wide: bool) -> list[_Column]:
@@ -191,10 +190,10 @@ def _notes(group: Group, wide: bool) -> list[str]:
     if emulated:
         named = group.precision_param or "precision"
         notes.append(f"{UNFAIR} a fair one: launch with {named} 'best' (each device's fastest)")
-    estimated = [r.device for r in group.rows if r.estimated]
+    estimated = [r.device for r in group.rows if r.is_estimate]
     if estimated:
         base = group.baseline
-        rests = "; the work/J ratios rest on it" if base is not None and base.estimated else ""
+        rests = "; the work/J ratios rest on it" if base is not None and base.is_estimate else ""
         notes.append(f"{EST} = {' '.join(estimated)} energy from a model, not measured{rests}")
     if wide:
         for row in group.rows:

@@ -17,10 +17,10 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
+from gpuscope.measurement.result_cells import report_cells
 from gpuscope.measurement.run_figures import group_key, run_figures
-from gpuscope.measurement.run_report import RunReport, report_cells
+from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import SweepRun, ran_out
-from gpuscope.telemetry.model import EnergySource
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.layout import CHROME_ROWS
 from gpuscope.tui.line_plot import Series, XAxis, device_colours, legend_line, plot_lines
@@ -83,7 +83,7 @@ def run_line(
     rate = fmt.NA if figures.throughput is None else format_rate(figures.throughput, unit)
     if figures.work_per_joule is not None:
         per_joule = format_rate(figures.work_per_joule, unit, "J")
-        per_joule += f" ({figures.energy_source})" if figures.energy_source else ""
+        per_joule += f" ({figures.energy_source.value})" if figures.energy_source else ""
     else:
         per_joule = f"n/a ({escape(figures.note or 'waiting for energy')})"
     return f"{marker} {label} {progress:<28} {rate:<18} {per_joule}{mark}"
@@ -222,9 +222,7 @@ class RunsView(VerticalScroll):
         unit = members[-1].workload.unit
         name = members[-1].workload.name
         axis, against = (swept[0], f" by {swept[1]}") if swept is not None else (None, "")
-        estimated = frozenset(
-            r.device for r in members if run_figures(r).energy_source == EnergySource.ESTIMATE
-        )
+        estimated = frozenset(r.device for r in members if run_figures(r).is_estimate)
         plot_lines(
             self.query_one("#throughput-plot", PlotextPlot),
             f"{name} throughput{against}",

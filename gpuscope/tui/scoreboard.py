@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.measurement.run_figures import group_key, run_figures
+from gpuscope.measurement.run_report import ratio
 from gpuscope.telemetry.model import EnergySource
 from gpuscope.units import SI_PREFIXES, decade_label
 from gpuscope.workloads.events import ErrorKind
@@ -44,7 +45,7 @@ class Row:
     work_per_joule: float | None
     avg_power_w: float | None
     pct_of_peak: float | None
-    energy_source: str | None  # EnergySource value; None when the device has no energy
+    energy_source: EnergySource | None  # None when the device has no energy
     energy_note: str | None  # why there is no energy figure
     speedup: float | None = None  # throughput / the CPU's; None without a CPU figure
     efficiency_ratio: float | None = None  # work/J / the CPU's; None unless both have energy
@@ -55,9 +56,9 @@ class Row:
     shared_pct: float | None = None
 
     @property
-    def estimated(self) -> bool:
+    def is_estimate(self) -> bool:
         """Energy (so work/J and W) from a model, not a measurement."""
-        return self.energy_source == EnergySource.ESTIMATE.value
+        return self.energy_source is EnergySource.ESTIMATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +171,11 @@ def _row(run: MeasuredRun, simulated: frozenset[str]) -> Row:
 
 
 def _against(row: Row, base: Row) -> Row:
-    speedup = row.throughput / base.throughput if row.throughput and base.throughput else None
-    ratio = (
-        row.work_per_joule / base.work_per_joule
-        if row.work_per_joule and base.work_per_joule
-        else None
+    return replace(
+        row,
+        speedup=ratio(row.throughput, base.throughput),
+        efficiency_ratio=ratio(row.work_per_joule, base.work_per_joule),
     )
-    return replace(row, speedup=speedup, efficiency_ratio=ratio)
 
 
 def params_used(runs: Sequence[MeasuredRun]) -> tuple[tuple[str, str], ...]:
