@@ -1,6 +1,7 @@
-"""A session's results saved as new files in its record folder: the results table (CSV), and a
-report (HTML) made from the results as JSON (each sweep in a file of its own, as ``bench
---json`` and ``bench --sweep --json`` write them) and the session's recordings.
+"""A session's results saved as new files in its record folder: the results table (CSV), the
+results as JSON (each sweep in a file of its own, as ``bench --json`` and ``bench --sweep
+--json`` write them), and a report (HTML) made from the same results in memory, never read
+back from those files, and the session's recordings.
 
 The session's runs go on while this saves: ``report_contents`` takes what a report holds at
 once, on the caller's thread, and ``save_report`` (blocking: matplotlib takes a second or two)
@@ -16,9 +17,15 @@ from pathlib import Path
 from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepPoint, SweepRun
 from gpuscope.report.document import render_report
-from gpuscope.report.inputs import ReportInputError, load_inputs
+from gpuscope.report.inputs import (
+    Input,
+    ReportInputError,
+    bench_results,
+    load_inputs,
+    sweep_results,
+)
 from gpuscope.sinks.output_files import write_error_in, write_stamped
-from gpuscope.sinks.reports import reports_json, sweep_json, write_reports_csv
+from gpuscope.sinks.reports import machine_facts, reports_json, sweep_json, write_reports_csv
 
 
 def save_results_table(reports: Sequence[RunReport], folder: Path) -> Path:
@@ -64,17 +71,25 @@ def report_contents(
 
 
 def save_report(contents: ReportContents, folder: Path) -> tuple[Path | None, str | None]:
-    """Blocking: the results as new JSON files in ``folder`` and a report made from them and
-    the recordings that still exist; the report's path, or None and why."""
+    """Blocking: the results as new JSON files in ``folder`` and a report made from the same
+    results (in memory) and the recordings that still exist; the report's path, or None and
+    why."""
     try:
-        inputs = []
+        machine = machine_facts()
+        inputs: list[Input] = []
         if contents.reports:
-            inputs.append(_new_json(folder, "gpuscope-results", reports_json([*contents.reports])))
+            held = [*contents.reports]
+            path = _new_json(folder, "gpuscope-results", reports_json(held))
+            inputs.append(bench_results(path, held, machine))
         for sweep in contents.sweeps:
-            text = sweep_json(sweep.workload, sweep.sweep, [*sweep.points], sweep.finished)
-            inputs.append(_new_json(folder, "gpuscope-sweep", text))
-        made = load_inputs([*inputs, *(r for r in contents.recordings if r.exists())])
-        page = render_report(made, folder / "gpuscope-report.html").text  # in memory
+            points = [*sweep.points]
+            text = sweep_json(sweep.workload, sweep.sweep, points, sweep.finished)
+            path = _new_json(folder, "gpuscope-sweep", text)
+            inputs.append(
+                sweep_results(path, sweep.workload, sweep.sweep, points, machine, sweep.finished)
+            )
+        inputs += load_inputs([r for r in contents.recordings if r.exists()])
+        page = render_report(inputs, folder / "gpuscope-report.html").text  # in memory
         report = write_stamped(folder, "gpuscope-report", "html", lambda f: f.write(page))
     except OSError as exc:
         return None, f"cannot save the report: {write_error_in(folder, exc)}"
