@@ -15,13 +15,8 @@ from typing import NoReturn
 
 from gpuscope import __version__
 from gpuscope.errors import CommandFailed, UsageError
+from gpuscope.intervals import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S, SERVE_INTERVAL_S
 from gpuscope.safe_text import one_line
-from gpuscope.sampler import (
-    DEFAULT_INTERVAL_S,
-    MAX_INTERVAL_S,
-    MIN_INTERVAL_S,
-    SERVE_INTERVAL_S,
-)
 
 CPU_TDP_HELP = (
     "the CPU's TDP in watts (all sockets): estimate CPU power and energy where RAPL cannot be "

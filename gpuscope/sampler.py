@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, source_of
+from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
 from gpuscope.telemetry.model import (
     Device,
     DeviceInfo,
@@ -24,28 +25,10 @@ from gpuscope.telemetry.model import (
     Reading,
     Sample,
 )
-from gpuscope.units import check_seconds
 
-MIN_INTERVAL_S = 0.05
-MAX_INTERVAL_S = 3600.0  # a sample an hour; more is not monitoring
-DEFAULT_INTERVAL_S = 0.5  # every command's and the UI's --interval unless given
-RUN_INTERVAL_S = 0.1  # bench and suite: the rate NVML power and energy update on the H100
-SERVE_INTERVAL_S = 1.0  # gpuscope serve: an exporter, read when a scraper asks
 DEFAULT_HISTORY_LEN = 1200  # 10 minutes at the default interval
 
 Listener = Callable[[Sequence[Sample]], None]
-
-
-def check_interval(interval_s: float, name: str = "interval") -> float:
-    """The interval if usable, else ValueError with a one-line message, fit for a user, that
-    states the range (``name`` is what the user typed, e.g. ``--interval``)."""
-    try:
-        return check_seconds(interval_s, name, MIN_INTERVAL_S, True, MAX_INTERVAL_S)
-    except ValueError:
-        raise ValueError(
-            f"{name} must be between {MIN_INTERVAL_S:g} s and {MAX_INTERVAL_S:g} s, "
-            f"got {interval_s:g}"
-        ) from None
 
 
 @dataclass(frozen=True, slots=True)

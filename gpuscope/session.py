@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpuscope.intervals import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
 from gpuscope.measurement.measured_run import (
     MeasuredRun,
     RunFactory,
@@ -36,7 +37,7 @@ from gpuscope.measurement.run_report import RunReport
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets, why_not_runnable
 from gpuscope.results_files import report_contents, save_report, save_results_table
-from gpuscope.sampler import DEFAULT_INTERVAL_S, MIN_INTERVAL_S, Sampler
+from gpuscope.sampler import Sampler
 from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.sinks.scrape_server import ScrapeServer

@@ -4,6 +4,8 @@ and where Textual and torch may be imported at all (issue 11)."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -27,7 +29,7 @@ ALLOWED = {
         "telemetry", "tui", "workloads",
     },
     "config": {"errors", "telemetry"},  # the user's settings file, read by the commands
-    "cli": {"commands", "errors", "sampler"},  # the sampler's interval: its default and range
+    "cli": {"commands", "errors"},
     "__main__": {"cli"},
     "errors": set(),
 }  # fmt: skip
@@ -35,7 +37,7 @@ ALLOWED = {
 
 # leaves every layer may use: SI prefixes and seconds; the user's folder; outside text made safe;
 # files from outside opened bounded
-LEAVES = ("units", "user_dirs", "safe_text", "bounded_read")
+LEAVES = ("units", "user_dirs", "safe_text", "bounded_read", "intervals")
 
 
 def _package(module: str) -> str | None:
@@ -123,3 +125,15 @@ def test_the_layer_check_sees_every_way_of_importing(tmp_path: Path) -> None:
         module.unlink()
     assert ("gpuscope.sampler", True) in found and ("gpuscope.telemetry", True) in found
     assert ("torch", True) in found
+
+
+def test_the_command_line_starts_without_the_sampler_or_any_device_library() -> None:
+    """``gpuscope --help`` and a usage error cost only the parser: a command's modules load
+    when it runs (the interval's default and range come from the ``intervals`` leaf)."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, gpuscope.cli; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, check=True, cwd=PACKAGE.parent,
+    ).stdout.split()  # fmt: skip
+    heavy = [m for m in loaded if m.startswith(("gpuscope.sampler", "gpuscope.telemetry"))]
+    heavy += [m for m in loaded if m in ("pynvml", "amdsmi", "psutil", "textual", "torch")]
+    assert heavy == []

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from gpuscope.sampler import Sampler, check_interval
+from gpuscope.intervals import check_interval
+from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import EnergySource
 from tests.fakes.fake_amdsmi import FakeAmdGpu

@@ -22,6 +22,7 @@ from gpuscope.commands.bench_progress import Outcome, drive_shown
 from gpuscope.commands.stdout import check_stdout, print_or_fail
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import UsageError
+from gpuscope.intervals import RUN_INTERVAL_S
 from gpuscope.measurement.measured_run import MeasuredRun, new_run
 from gpuscope.measurement.run_driver import RunDriver
 from gpuscope.measurement.run_params import RunParams, choice_notes, run_params
@@ -33,7 +34,7 @@ from gpuscope.measurement.targets import (
     named_targets,
 )
 from gpuscope.safe_text import clipped, one_line, printable
-from gpuscope.sampler import RUN_INTERVAL_S, Sampler
+from gpuscope.sampler import Sampler
 from gpuscope.telemetry.cpu_estimate import apply_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.units import check_seconds

@@ -20,8 +20,9 @@ from gpuscope.commands.signals import stop_on_signals
 from gpuscope.commands.stdout import check_stdout
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
+from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
-from gpuscope.sampler import DEFAULT_INTERVAL_S, Sampler, check_interval
+from gpuscope.sampler import Sampler
 from gpuscope.sinks.output_files import (
     STDOUT,
     NewOutputs,

@@ -15,7 +15,8 @@ from gpuscope.commands.selection import probe_selected
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
-from gpuscope.sampler import SERVE_INTERVAL_S, Sampler, check_interval
+from gpuscope.intervals import SERVE_INTERVAL_S, check_interval
+from gpuscope.sampler import Sampler
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen, start_exporter
 from gpuscope.sinks.scrape_server import raise_descriptor_limit
 from gpuscope.telemetry.discover import parse_selectors

@@ -32,6 +32,7 @@ from gpuscope.commands.stdout import print_or_fail
 from gpuscope.commands.suite_recording import start_recording, watch_recording
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
+from gpuscope.intervals import RUN_INTERVAL_S
 from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, new_run
 from gpuscope.measurement.run_driver import RunDriver
 from gpuscope.measurement.run_params import RunParams, run_params
@@ -44,7 +45,7 @@ from gpuscope.measurement.targets import (
     named_targets,
 )
 from gpuscope.safe_text import one_line
-from gpuscope.sampler import RUN_INTERVAL_S, Sampler
+from gpuscope.sampler import Sampler
 from gpuscope.sinks.output_files import (
     OutputError,
     check_new_folder,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
-from gpuscope.sampler import DEFAULT_INTERVAL_S, check_interval
+from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen
 from gpuscope.telemetry.remote import check_url
 
