@@ -113,6 +113,9 @@ class Session:
         self.reports: list[RunReport] = []
         self.sweeps: list[SweepRun] = []
         self.newest_sweep: SweepRun | None = None  # the newest launch, when it was a sweep
+        # Counts what changed runs or sweeps (a launch, a stop, a run's event, a sweep's end):
+        # a view redraws them when it differs from the count it last drew.
+        self.changes = 0
         self.recording: RecordingFile | None = None
         self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
@@ -249,6 +252,7 @@ class Session:
     def launch(self, launch: Launch) -> list[MeasuredRun]:
         """Start the runs (together, or one after another) on threads of their own. A sweep's
         runs are made as its points come up: none is returned, see ``sweeps``."""
+        self.changes += 1
         if launch.sweep is not None:
             self.newest_sweep = self._launch_sweep(launch, launch.sweep)
             return []
@@ -302,6 +306,7 @@ class Session:
         def walk_devices(devices: tuple[str, ...]) -> None:
             for device in devices:
                 walk.walk(device, functools.partial(make_run, device), self._drive_one)
+            self.changes += 1  # its last points, beyond the memory boundary, come with no event
 
         groups = [launch.devices] if launch.one_at_a_time else [(d,) for d in launch.devices]
         for group in groups:
@@ -325,6 +330,7 @@ class Session:
                 self._heard(run, failed)
 
     def _heard(self, run: MeasuredRun, event: RunEvent) -> None:
+        self.changes += 1
         if isinstance(event, Result) and run.report is not None:
             self.reports.append(run.report)
         if self.on_run_event is not None:
@@ -338,6 +344,7 @@ class Session:
         running = [run for run in self.runs if not run.finished]
         for run in running:
             run.stop()
+        self.changes += 1
         return len(running)
 
     def save_results(self) -> Path:
