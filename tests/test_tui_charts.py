@@ -50,7 +50,7 @@ def test_means_cost_the_chart_width_not_the_history() -> None:
     history = BucketedHistory([util], 60.0, 120)
     for i in range(20_000):
         history.add(sample(i * 0.5, 50.0))
-    assert len(history._buckets) == 121
+    assert len(history) == 121
     assert history.means(9_999.0) == [[50.0] * 120]
 
 

@@ -17,24 +17,19 @@ from pathlib import Path
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from gpuscope.measurement.measured_run import (
-    MeasuredRun,
-)
+from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_report import RunReport
-from gpuscope.measurement.sweep import ran_out
-from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
-from gpuscope.sinks.output_files import write_error, write_error_in
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
 from gpuscope.telemetry.remote_hosts import RemoteHosts
+from gpuscope.tui import notices
 from gpuscope.tui.chart_chooser import ChartChooser
 from gpuscope.tui.compare_view import CompareView
 from gpuscope.tui.device_panel import DevicePanel
@@ -43,17 +38,12 @@ from gpuscope.tui.header import HeaderLine, header_text
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
+from gpuscope.tui.main_screen import MainScreen
+from gpuscope.tui.notices import Notice, SweepEnds
 from gpuscope.tui.panel_charts import DEFAULT_CHARTS
-from gpuscope.tui.processes_model import (
-    process_listing,
-    process_rows,
-    processes_note,
-    unattributed_line,
-)
 from gpuscope.tui.processes_view import ProcessesView, ProcessTable
 from gpuscope.tui.runs_view import RunsView
-from gpuscope.tui.sweep_curves import sweep_notice
-from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
+from gpuscope.workloads.events import RunEvent
 from gpuscope.workloads.registry import Catalog
 from gpuscope.workloads.runner import prepare_for_captured_stderr
 
@@ -75,18 +65,6 @@ class RunUpdate(Message):
         super().__init__()
         self.run = run
         self.event = event
-
-
-class MainScreen(Screen[None]):
-    """The tabs' screen. Its keys (``keys.MAIN_KEYS``) live here, so a dialog on top (the
-    launcher, help) keeps its own: ``tab`` moves focus there, between tabs here."""
-
-    # the app's own keys too, first, so the footer reads q, ?, then this screen's keys
-    BINDINGS = [key.binding("app.") for key in (*APP_KEYS, *MAIN_KEYS)]
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Under a dialog this screen's keys do nothing, so its footer does not offer them."""
-        return self.app.screen is self
 
 
 class GpuscopeApp(App[int]):
@@ -113,7 +91,7 @@ class GpuscopeApp(App[int]):
         self.compare = CompareView(id="compare-view")
         self.chart_names: tuple[str, ...] = DEFAULT_CHARTS  # the device panels' history charts
         self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
-        self._sweeps_told: set[int] = set()  # id() of each sweep whose end was told
+        self._sweep_ends = SweepEnds()
 
     # the session's state, as the views (and the UI's tests) read it
     @property
@@ -191,15 +169,8 @@ class GpuscopeApp(App[int]):
         self.devices.add([device.info for device in added])
 
     def _update_status_lines(self) -> None:
-        """Absent backends, and each remote host that does not answer (it is retried)."""
         absent = self.found.absent if self.found is not None else []
-        lines = [f"[$text-muted]absent: {escape(one_line(line))}[/]" for line in absent]
-        for host in self.remotes.unreachable():  # what a remote host said: never raw
-            lines.append(
-                f"[$error]{escape(one_line(host.url))}: unreachable since {host.since}[/] "
-                f"({escape(one_line(host.why))}); retrying every {host.retry_s:g} s"
-            )
-        self.devices.set_status("\n".join(lines))
+        self.devices.set_status(absent, self.remotes.unreachable())
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -236,10 +207,10 @@ class GpuscopeApp(App[int]):
             return
         sampler = self.sampler
         self._update_header()
-        self._tell_ended_sweeps()
+        self.tell(*self._sweep_ends.newly_ended(self.session.sweeps))
         if sampler is None or self.paused:
             return
-        self._check_recording()
+        self.tell(notices.recording_failure(self.session))
         if self.remotes.hosts:
             self._join_remote_devices()
             self._update_status_lines()
@@ -250,8 +221,8 @@ class GpuscopeApp(App[int]):
             return
         self._drawn = key
         if tab == "devices":
-            now_s, notices = self.setup.clock(), self.remotes.notices()
-            self.devices.show(sampler, now_s, self.window_s, self.chart_names, notices)
+            now_s, remote_notes = self.setup.clock(), self.remotes.notices()
+            self.devices.show(sampler, now_s, self.window_s, self.chart_names, remote_notes)
         elif tab == "processes":
             self._draw_processes(sampler)
         elif tab == "workloads":
@@ -268,29 +239,16 @@ class GpuscopeApp(App[int]):
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
         gpus = [s for s in latest if s.vendor is not Vendor.CPU]
-        energy = self.session.process_energy
-        view = self.processes
-        self.session.host_usage_wanted = view.query_one(ProcessTable).host_usage_wanted()
-        if not view.due(process_listing(gpus), self.setup.clock()):
-            return
-        view.show(
-            process_rows(gpus, self.setup.simulated_ids, energy),
-            processes_note(gpus, energy),
-            unattributed_line(gpus, energy),
-        )
+        self.session.host_usage_wanted = self.processes.host_usage_wanted()
+        now_s = self.setup.clock()
+        self.processes.show_gpus(gpus, self.setup.simulated_ids, self.session.process_energy, now_s)
 
     def _update_header(self) -> None:
         self.header.text = header_text(self.session, self.paused, self.window_s)
 
     # -- actions ------------------------------------------------------------------------------
 
-    def action_next_tab(self) -> None:
-        self._step_tab(1)
-
-    def action_previous_tab(self) -> None:
-        self._step_tab(-1)
-
-    def _step_tab(self, step: int) -> None:
+    def action_step_tab(self, step: int) -> None:
         tabs = self.tabs
         self.action_show_tab(TABS[(TABS.index(tabs.active) + step) % len(TABS)])
 
@@ -309,21 +267,9 @@ class GpuscopeApp(App[int]):
         self._drawn = None
         self.refresh_view()
 
-    def action_faster(self) -> None:
-        self._set_interval(-1)
-
-    def action_slower(self) -> None:
-        self._set_interval(1)
-
-    def _set_interval(self, step: int) -> None:
+    def action_step_interval(self, step: int) -> None:
         self.session.step_interval(step)
         self._update_header()
-
-    def action_shorter(self) -> None:
-        self._set_window(-1)
-
-    def action_longer(self) -> None:
-        self._set_window(1)
 
     def action_choose_charts(self) -> None:
         def chosen(names: tuple[str, ...] | None) -> None:
@@ -333,35 +279,20 @@ class GpuscopeApp(App[int]):
 
         self.push_screen(ChartChooser(self.chart_names), chosen)
 
-    def _set_window(self, step: int) -> None:
+    def action_step_window(self, step: int) -> None:
         self.window_s = step_choice(CHART_WINDOWS_S, self.window_s, step)
         self.refresh_view()
 
     # -- recording ----------------------------------------------------------------------------
 
     def action_toggle_record(self) -> None:
-        if self.session.recording is not None:
-            recording = self.session.stop_recording()
-            assert recording is not None
-            self.notify(f"saved {recording.rows_written} rows to {recording.path}")
-        else:
-            try:
-                recording = self.session.start_recording()
-            except RuntimeError as exc:
-                self.notify(str(exc), severity="warning")
-                return
-            except OSError as exc:
-                why = write_error_in(self.setup.record_dir, exc)
-                self.notify(f"cannot record: {why}", severity="error")
-                return
-            self.notify(f"recording every device to {recording.path}")
+        self.tell(notices.toggle_recording(self.session, self.setup.record_dir))
         self._update_header()
 
-    def _check_recording(self) -> None:
-        recording = self.session.failed_recording()
-        if recording is not None and recording.error is not None:
-            why = write_error(recording.path, recording.error)
-            self.notify(f"recording stopped: {why}; whole rows kept", severity="error", timeout=10)
+    def tell(self, *notices: Notice | None) -> None:
+        for notice in notices:
+            if notice is not None:
+                self.notify(notice.text, severity=notice.severity, timeout=notice.timeout_s)
 
     # -- workloads ----------------------------------------------------------------------------
 
@@ -385,56 +316,23 @@ class GpuscopeApp(App[int]):
         self.post_message(RunUpdate(run, event))  # from the run's thread; never blocks it
 
     def on_run_update(self, message: RunUpdate) -> None:
-        run, event = message.run, message.event
-        if run.swept is not None and (run.report is not None or ran_out(run.error)):
-            pass  # a sweep's point, measured or its memory boundary: told when the sweep ends
-        elif isinstance(event, Result) and run.report is not None:
-            self.notify(f"{run.label} done")
-        elif isinstance(event, Failed) and event.kind is not ErrorKind.STOPPED:
-            assert run.error is not None
-            self.notify(f"{run.label} failed: {run.error.message}", severity="error", timeout=15)
+        self.tell(notices.run_notice(message.run, message.event))
         self.refresh_view()
 
-    def _tell_ended_sweeps(self) -> None:
-        """A sweep's end in one notice, not one per point (its last points, skipped beyond
-        the memory boundary, come after its last run's event)."""
-        for walk in self.session.sweeps:
-            if walk.finished and id(walk) not in self._sweeps_told:
-                self._sweeps_told.add(id(walk))
-                self.notify(sweep_notice(walk))
-
     def action_stop_runs(self) -> None:
-        sweeps = sum(not (w.finished or w.stopped) for w in self.session.sweeps)
-        stopping = self.session.stop_runs()
-        if stopping or sweeps:
-            also = f" and {sweeps} sweep(s)" if sweeps else ""
-            self.notify(f"stopping {stopping} run(s){also}; partial results follow")
+        self.tell(notices.stop_runs(self.session))
 
     def action_save_results(self) -> None:
-        if not self.reports and not any(w.points for w in self.session.sweeps):
-            self.notify("no results to save yet", severity="warning")
-            return
-        if self.reports:  # a sweep whose every point ran out of memory has none
-            try:
-                path = self.session.save_results()
-            except OSError as exc:
-                why = write_error_in(self.setup.record_dir, exc)
-                self.notify(f"cannot save results: {why}", severity="error")
-                return
-            self.notify(f"saved {len(self.reports)} result(s) to {path}; making the report…")
-        self.session.save_report(self._report_done)
+        notice = notices.save_results(self.session, self.setup.record_dir)
+        self.tell(notice)
+        if notice is None or notice.severity == "information":
+            self.session.save_report(self._report_done)
 
     def _report_done(self, report: Path | None, why: str | None) -> None:
         """On the session's thread: tell the UI, if it is still there (the file is written
         either way)."""
         with contextlib.suppress(RuntimeError):  # the app closed while the report was drawn
-            self.call_from_thread(self._report_saved, report, why)
-
-    def _report_saved(self, report: Path | None, why: str | None) -> None:
-        if report is None:
-            self.notify(why or "no report", severity="error")
-        else:
-            self.notify(f"report: {report}")
+            self.call_from_thread(self.tell, notices.report_notice(report, why))
 
     # -- the command palette and quitting -----------------------------------------------------
 

@@ -19,8 +19,10 @@ from textual.markup import escape
 from textual.reactive import var
 from textual.widgets import Static
 
+from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.model import DeviceInfo
+from gpuscope.telemetry.remote_hosts import Unreachable
 from gpuscope.tui.device_panel import DevicePanel, PanelFrame
 from gpuscope.tui.layout import (
     CHROME_ROWS,
@@ -115,9 +117,15 @@ class DevicesView(Vertical):
     def no_devices(self) -> None:
         self.query_one("#panels", Grid).mount(Static("No devices found.", id="no-devices"))
 
-    def set_status(self, markup: str) -> None:
-        """The lines above the panels (markup: the caller escapes what came from outside)."""
-        self.query_one(StatusLines).text = markup
+    def set_status(self, absent: Sequence[str], unreachable: Sequence[Unreachable]) -> None:
+        """Absent backends, and each remote host that does not answer (it is retried)."""
+        lines = [f"[$text-muted]absent: {escape(one_line(line))}[/]" for line in absent]
+        for host in unreachable:  # what a remote host said: never raw
+            lines.append(
+                f"[$error]{escape(one_line(host.url))}: unreachable since {host.since}[/] "
+                f"({escape(one_line(host.why))}); retrying every {host.retry_s:g} s"
+            )
+        self.query_one(StatusLines).text = "\n".join(lines)
 
     def lay_out(self, terminal: Size, charts: int) -> PanelLayout:
         """Choose columns, chart height and folding for a terminal of this size (the app's, as
