@@ -111,6 +111,9 @@ class Session:
         self.sweeps: list[SweepRun] = []
         self.newest_sweep: SweepRun | None = None  # the newest launch, when it was a sweep
         self._run_driver: RunDriver | None = None  # made at the first launch (``_driver``)
+        # Counts what changed runs or sweeps (a launch, a stop, a run's event, a sweep's end):
+        # a view redraws them when it differs from the count it last drew.
+        self.changes = 0
         self.recording: RecordingFile | None = None
         self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
@@ -225,6 +228,7 @@ class Session:
             refused = why_not_runnable(launch.workload, target)
             if refused is not None:
                 raise WorkloadError(refused)
+        self.changes += 1
         if launch.sweep is not None:
             self.newest_sweep = self._launch_sweep(launch, launch.sweep, targets)
             return []
@@ -270,10 +274,13 @@ class Session:
                 swept=sweep.param,
             )
 
+        def walk(group: list[RunTarget]) -> None:
+            driver.walk(sweep_run, group, make_run)
+            self.changes += 1  # its last points, beyond the memory boundary, come with no event
+
         groups = [targets] if launch.one_at_a_time else [[t] for t in targets]
         for group in groups:
-            walk = functools.partial(driver.walk, sweep_run, group, make_run)
-            self._in_background(walk, "gpuscope-sweep")
+            self._in_background(functools.partial(walk, group), "gpuscope-sweep")
         return sweep_run
 
     def _driver(self) -> RunDriver:
@@ -291,6 +298,7 @@ class Session:
         return self._run_driver
 
     def _heard(self, run: MeasuredRun, event: RunEvent) -> None:
+        self.changes += 1
         if isinstance(event, Result) and run.report is not None:
             self.reports.append(run.report)
         if self.on_run_event is not None:
@@ -299,7 +307,9 @@ class Session:
     def stop_runs(self) -> int:
         """Ask every unfinished run to stop (partial results follow), and every sweep to start
         no more points; how many runs were asked."""
-        return self._run_driver.stop() if self._run_driver is not None else 0
+        asked = self._run_driver.stop() if self._run_driver is not None else 0
+        self.changes += 1
+        return asked
 
     # -- saving results ------------------------------------------------------------------------
 

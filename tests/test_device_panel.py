@@ -9,9 +9,15 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from gpuscope.telemetry.model import DeviceInfo, Reading, Sample, Vendor
-from gpuscope.tui.device_panel import DevicePanel
+from gpuscope.tui.device_panel import DevicePanel, PanelFrame
+from gpuscope.tui.layout import PanelLayout
 
 INFO = DeviceInfo("nvidia:0", Vendor.NVIDIA, 0, "Test GPU")
+
+
+def frame(now_s: float, window_s: float) -> PanelFrame:
+    """Three charts of three rows each, a time axis under them."""
+    return PanelFrame(now_s, window_s, 0.0, PanelLayout(1, 3, compact=False, time_axis=True))
 
 
 def samples(start_s: float, end_s: float, step_s: float = 0.5) -> list[Sample]:
@@ -53,11 +59,11 @@ async def test_a_narrower_panel_is_laid_out_again_even_with_as_many_lines() -> N
         box = app.query_one("#box")
         box.styles.width = 110
         await pilot.pause()
-        panel.show(store.since, 400.0, 300.0, chart_rows=3)
+        panel.show(store.since, frame(400.0, 300.0))
         await pilot.pause()
         box.styles.width = 80  # the old text wraps here until the panel redraws
         await pilot.pause()
-        panel.show(store.since, 400.5, 300.0, chart_rows=3)
+        panel.show(store.since, frame(400.5, 300.0))
         await pilot.pause()
         for part in panel.query(".figures, .charts").results(Static):
             assert part.size.height == str(part.render()).count("\n") + 1, part.id
@@ -68,13 +74,13 @@ async def test_the_panel_takes_in_only_samples_it_has_not_seen() -> None:
     app = PanelApp()
     async with app.run_test(size=(120, 40)) as pilot:
         panel = app.query_one(DevicePanel)
-        panel.show(store.since, 400.0, 300.0, chart_rows=3)
+        panel.show(store.since, frame(400.0, 300.0))
         first = store.handed[-1]
         assert 600 <= first <= 610  # the chart's window once: 300 s at 0.5 s
         for step in range(1, 6):
             store.history.extend(samples(399.5 + 0.5 * step, 400.0 + 0.5 * step))
-            panel.show(store.since, 400.0 + 0.5 * step, 300.0, chart_rows=3)
+            panel.show(store.since, frame(400.0 + 0.5 * step, 300.0))
             assert store.handed[-1] <= 2  # the newest sample, and the one it had
-        panel.show(store.since, 403.0, 600.0, chart_rows=3)  # a longer window: all of it, once
+        panel.show(store.since, frame(403.0, 600.0))  # a longer window: all of it, once
         assert store.handed[-1] == len(store.history)
         await pilot.pause()

@@ -18,8 +18,18 @@ from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.workloads.events import ErrorKind
+from tests.conftest import FakeClock
 from tests.plugin_files import workload_with_step
-from tests.tui_support import START_S, make_app, ready, tick, wait_until
+from tests.tui_support import (
+    START_S,
+    SteadyRun,
+    make_app,
+    notices,
+    ready,
+    tick,
+    told,
+    wait_until,
+)
 
 
 def header_text(app: GpuscopeApp) -> str:
@@ -66,10 +76,10 @@ async def test_keys_pause_interval_history_tabs_and_help() -> None:
         assert app.window_s == 120.0
         await pilot.press("tab")
         assert tabs.active == "processes"
-        await pilot.press("tab", "tab", "tab")
-        assert tabs.active == "devices"
-        await pilot.press("shift+tab")
+        await pilot.press("shift+tab", "shift+tab")  # round the end, both ways
         assert tabs.active == "compare"
+        await pilot.press("tab")
+        assert tabs.active == "devices"
         await pilot.press("3")
         assert tabs.active == "workloads"
         await pilot.press("question_mark")
@@ -129,7 +139,7 @@ async def test_lost_device_is_marked_and_the_others_go_on() -> None:
         lost = panel_text(app, "nvidia:0")
         assert "LOST" in lost and "GPU is lost (simulated)" in lost
         assert app.panels["nvidia:0"].has_class("-lost")
-        assert any("nvidia:0 lost" in str(n.message) for n in app._notifications)
+        await told(pilot, "nvidia:0 lost")
         before = panel_text(app, "nvidia:1")
         await tick(pilot, 40)
         assert panel_text(app, "nvidia:1") != before  # the others keep updating
@@ -162,7 +172,7 @@ async def test_recording_into_a_missing_directory_is_a_notification(tmp_path: Pa
         await ready(pilot)
         await pilot.press("r")
         assert app.recording is None
-        assert any("cannot record" in str(n.message) for n in app._notifications)
+        await told(pilot, "cannot record")
 
 
 async def open_launcher(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -249,7 +259,7 @@ async def test_crashing_workload_is_a_notification_and_the_ui_goes_on(tmp_path: 
         run = app.runs[0]
         assert run.state is RunState.FAILED and run.error is not None
         assert run.error.kind is ErrorKind.CRASHED
-        assert any("crasher on cpu failed" in str(n.message) for n in app._notifications)
+        await told(pilot, "crasher on cpu failed")
         await tick(pilot, 2)  # still sampling and drawing
         assert "✗" in str(app.query_one("#runs-status", Static).render())
 
@@ -261,10 +271,8 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
     cpu = SimulatedCpu(time.monotonic())
 
     def factory(spec, hang_timeout_s):  # type: ignore[no-untyped-def]
-        from gpuscope.measurement.measured_run import child_process_run
-
-        if spec.device == "cpu":
-            return child_process_run(spec, hang_timeout_s)
+        if spec.device == "cpu":  # what a CPU's figures are does not matter here: no child
+            return SteadyRun(spec)
         return SimulatedRun(spec, gpus[0], progress_period_s=0.2)
 
     app = make_app(
@@ -276,7 +284,7 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
     )
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
-        await _launch(pilot, "gemm", ["cpu", "cuda:0"], duration="1.5", size="64")
+        await _launch(pilot, "gemm", ["cpu", "cuda:0"], duration="0.5", size="64")
         await wait_until(pilot, lambda: len(app.reports) == 2, timeout_s=90)
         await pilot.press("4")
         app.refresh_view()
@@ -296,7 +304,7 @@ async def test_save_results_writes_the_reports_csv(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await pilot.press("s")
-        assert any("no results" in str(n.message) for n in app._notifications)
+        await told(pilot, "no results")
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60)])
@@ -329,24 +337,45 @@ async def test_panels_out_of_sight_are_named_and_a_missing_metric_takes_one_line
     async with app.run_test(size=(80, 16)) as pilot:  # four panels cannot all fit
         await ready(pilot)
         await tick(pilot, 3)
-        await pilot.pause()
-        app.refresh_view()
         hint = app.query_one("#panels-hint", Static)
         assert hint.display and "below" in str(hint.render()) and "cpu" in str(hint.render())
         await pilot.resize_terminal(160, 48)  # room for all: the hint goes
         await tick(pilot, 2)
-        await pilot.pause()
-        app.refresh_view()
         assert not app.query_one("#panels-hint", Static).display
-        cpu = app.panels["cpu"]
-        chart_lines = cpu._texts["charts"] or ""
+        chart_lines = app.panels["cpu"].charts_text
         power = [line for line in chart_lines.splitlines() if line.startswith("pwr")]
         assert power == ["pwr       n/a: RAPL: not present (simulated)"]  # one line, with why
         assert "-5m" in chart_lines.splitlines()[-1]  # the time axis under the charts
 
 
+async def test_the_panels_out_of_sight_are_named_as_soon_as_they_are_drawn() -> None:
+    """The hint was read from where Textual had placed the panels, after the redraw: a check
+    right after one (or a loaded machine) saw the hint from before. It is worked out from the
+    rows each panel drew, and follows the user's scrolling."""
+    app = make_app()
+    async with app.run_test(size=(80, 16)) as pilot:
+        await ready(pilot)
+        clock, sampler = app.setup.clock, app.sampler
+        assert isinstance(clock, FakeClock) and sampler is not None
+        for _ in range(2):  # from "waiting for the first sample" to figures, no pause between
+            clock.advance(0.5)
+            sampler.tick()
+            app.refresh_view()
+        # 16 rows: header, tabs, footer, the absent line and the hint leave 10 for 4 x 3
+        assert app.devices.out_of_sight.startswith("↓ 1 below (cpu)")
+        assert app.query_one("#panels-hint", Static).display
+        app.query_one("#panels-scroll").scroll_end(animate=False, immediate=True)
+        await wait_until(pilot, lambda: app.devices.out_of_sight.startswith("↑ 1 above"))
+        assert "(nvidia:0)" in app.devices.out_of_sight
+
+
 async def test_tab_walks_the_launcher_and_the_cnn_runs_live_on_the_cpu() -> None:
-    app = make_app(autostart=True, clock=time.monotonic, interval_s=0.1)
+    app = make_app(
+        autostart=True,
+        clock=time.monotonic,
+        interval_s=0.1,
+        run_factory=lambda spec, _: SteadyRun(spec),
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
         await open_launcher(pilot)
@@ -356,8 +385,6 @@ async def test_tab_walks_the_launcher_and_the_cnn_runs_live_on_the_cpu() -> None
             await pilot.press("tab")
         assert order == ["launch-workload", "param-mode", "param-precision", "param-batch"]
         screen = app.screen
-        for name, text in {"batch": "2", "image_size": "32"}.items():  # tiny: CI has 2 cores
-            screen.query_one(f"#param-{name}", Input).value = text
         # long enough that a loaded machine cannot finish it before the live line is read;
         # the test stops it once it has
         screen.query_one("#launch-duration", Input).value = "600"
@@ -506,20 +533,24 @@ async def test_the_layout_follows_every_resize_at_once() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
         await tick(pilot, 2)
-        wide = app._layout
+        wide = app.devices.layout_now
         for width, height in ((80, 24), (160, 48)):
             await pilot.resize_terminal(width, height)
             await pilot.pause()
-            assert app._layout == panel_layout(width, height, len(app.panels), 1)
-        assert app._layout == wide and not app._layout.compact
+            assert app.devices.layout_now == panel_layout(width, height, len(app.panels), 1)
+        assert app.devices.layout_now == wide and not app.devices.layout_now.compact
 
 
 async def test_the_launcher_remembers_each_workloads_last_choices() -> None:
-    app = make_app(autostart=True, clock=time.monotonic, interval_s=0.1)
+    from gpuscope.session import Launch
+
+    app = make_app()
+    launched: list[Launch] = []
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
+        app.session.launch = lambda launch: launched.append(launch) or []  # type: ignore[method-assign,func-returns-value]
         await _launch(pilot, "gemm", ["cpu"], duration="0.5", size="96")
-        await wait_until(pilot, lambda: all(run.finished for run in app.runs), timeout_s=90)
+        await launched_and_shown(pilot, launched)
         await open_launcher(pilot)
         screen = app.screen
         await pilot.pause()
@@ -579,7 +610,7 @@ def test_an_estimated_cpu_is_marked_on_its_panel_and_its_compare_row(clock) -> N
     from gpuscope.measurement.run_report import RunReport
     from gpuscope.sampler import Sampler
     from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
-    from gpuscope.tui.device_panel import DevicePanel
+    from gpuscope.tui.panel_figures import figure_lines
     from gpuscope.tui.scoreboard import scoreboard
     from gpuscope.workloads.registry import find_workloads
 
@@ -590,7 +621,7 @@ def test_an_estimated_cpu_is_marked_on_its_panel_and_its_compare_row(clock) -> N
         clock.advance(0.5)
     latest = sampler.latest("cpu")
     assert latest is not None
-    figures = "\n".join(DevicePanel(cpu.info)._figures(latest, 100, compact=False))
+    figures = "\n".join(figure_lines(cpu.info, latest, 100, compact=False))
     assert "~60 W est" in figures and "(estimate) since start" in figures
 
     info = find_workloads(plugin_dirs=[], use_entry_points=False).workloads["gemm"]
@@ -646,14 +677,15 @@ async def test_the_user_chooses_the_device_charts() -> None:
         await wait_until(pilot, lambda: not isinstance(app.screen, ChartChooser))
         assert app.chart_names == ("pwr", "temp")
         await tick(pilot, 4)
-        charts = app.panels["nvidia:0"]._texts["charts"] or ""
+        charts = app.panels["nvidia:0"].charts_text
         labels = [line.split()[0] for line in charts.splitlines() if line[:1].strip()]
         assert labels == ["pwr", "temp"]  # in the panels' order, nothing else
         from gpuscope.tui.layout import panel_layout
 
         three = panel_layout(160, 48, len(app.panels), 1, charts=3)
-        assert app._layout == panel_layout(160, 48, len(app.panels), 1, charts=2)
-        assert app._layout.chart_rows > three.chart_rows  # two charts share the room of three
+        # two charts share the room of three
+        assert app.devices.layout_now == panel_layout(160, 48, len(app.panels), 1, charts=2)
+        assert app.devices.layout_now.chart_rows > three.chart_rows
 
 
 async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice() -> None:
@@ -676,14 +708,7 @@ async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice(
         interval_s=0.1,
         run_factory=factory,
     )
-    told: list[str] = []  # every notice, kept (Textual's own list drops expired ones)
-    notify = app.notify
-
-    def keep(message: str, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        told.append(str(message))
-        notify(message, *args, **kwargs)
-
-    app.notify = keep  # type: ignore[method-assign]
+    said = notices(app)  # every notice so far, kept
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
         await open_launcher(pilot)
@@ -717,7 +742,7 @@ async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice(
         await pilot.pause()
         assert isinstance(app.screen, LaunchScreen)
         assert "sweep size: the range must grow" in str(screen.query_one("#launch-error").render())
-        values.value = "64..4096x4"
+        values.value = "64..1024x4"  # three points a device: what is drawn and told, not how many
         button = screen.query_one("#launch-start")  # a Button ignores a click in its 0.2 s
         await wait_until(pilot, lambda: not button.has_class("-active"))  # press effect
         await pilot.click("#launch-start")
@@ -727,24 +752,24 @@ async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice(
         app.refresh_view()
         await pilot.pause()
         status = str(app.query_one("#runs-status", Static).render())
-        assert "sweep gemm size=64..4096x4 on cuda:0, cuda:1:" in status
+        assert "sweep gemm size=64..1024x4 on cuda:0, cuda:1:" in status
         plot = app.query_one("#throughput-plot", PlotextPlot)
         assert "gemm throughput by size" in plot.plt.build()  # the sweep's curve, not seconds
         await wait_until(pilot, lambda: walk.finished, timeout_s=90)
-        ended = "sweep gemm size done: 8 measured"
-        await wait_until(pilot, lambda: ended in told)  # on the next refresh (every 0.5 s)
+        ended = "sweep gemm size done: 6 measured"
+        await wait_until(pilot, lambda: ended in said)  # on the next refresh (every 0.5 s)
         for _ in range(2):  # a second notice would come on a later refresh
             app.refresh_view()
             await pilot.pause()
         plot_text = re.sub(r"\x1b\[[0-9;]*m", "", plot.plt.build())
-        assert "size (log scale)" in plot_text and "4096" in plot_text
-        assert told.count(ended) == 1
-        assert not any(m.endswith(" done") for m in told)  # no notice per point
+        assert "size (log scale)" in plot_text and "1024" in plot_text
+        assert said.count(ended) == 1
+        assert not any(m.endswith(" done") for m in said)  # no notice per point
         table = app.query_one("#results-table", DataTable)
         workloads = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
-        assert workloads == {f"gemm size={n}" for n in (64, 256, 1024, 4096)}
+        assert workloads == {f"gemm size={n}" for n in (64, 256, 1024)}
         await open_launcher(pilot)  # the sweep is offered again as it was given
-        assert app.screen.query_one("#launch-sweep-values", Input).value == "64..4096x4"
+        assert app.screen.query_one("#launch-sweep-values", Input).value == "64..1024x4"
         assert app.screen.query_one("#launch-sweep-param", Select).value == "size"
 
 

@@ -50,7 +50,7 @@ def test_means_cost_the_chart_width_not_the_history() -> None:
     history = BucketedHistory([util], 60.0, 120)
     for i in range(20_000):
         history.add(sample(i * 0.5, 50.0))
-    assert len(history._buckets) == 121
+    assert len(history) == 121
     assert history.means(9_999.0) == [[50.0] * 120]
 
 
@@ -218,7 +218,8 @@ def test_a_shortened_reason_keeps_its_advice() -> None:
 async def test_a_strip_puts_the_charts_side_by_side_over_the_whole_window() -> None:
     """The rows a folded panel has left show every chart, side by side, each over the whole
     window (a share of the width, not the newest part of the history)."""
-    from gpuscope.tui.device_panel import DevicePanel
+    from gpuscope.tui.device_panel import DevicePanel, PanelFrame
+    from gpuscope.tui.layout import PanelLayout
     from gpuscope.tui.panel_charts import strip_width
     from tests.test_device_panel import PanelApp, Store, samples
 
@@ -227,7 +228,8 @@ async def test_a_strip_puts_the_charts_side_by_side_over_the_whole_window() -> N
     async with app.run_test(size=(80, 24)) as pilot:
         panel = app.query_one(DevicePanel)
         await pilot.pause()
-        panel.show(store.since, 400.0, 300.0, chart_rows=2, compact=True, strip=True)
+        strip = PanelLayout(1, 2, compact=True, strip=True)
+        panel.show(store.since, PanelFrame(400.0, 300.0, 0.0, strip))
         await pilot.pause()
         lines = panel.text.splitlines()[2:]  # under the two lines of figures
         cell = strip_width(panel.content_size.width, 3)

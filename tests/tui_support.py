@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from textual.pilot import Pilot
 
@@ -12,6 +14,8 @@ from gpuscope.simulated.devices import SimulatedCpu, SimulatedGpu, demo_gpus
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Device, DeviceInfo, ProcessUsage, Reading, Vendor
 from gpuscope.tui.app import AppSetup, GpuscopeApp
+from gpuscope.workloads.child import RunSpec
+from gpuscope.workloads.events import FirstStep, Progress, Result, RunEvent, Started, WarmupDone
 from gpuscope.workloads.registry import find_workloads
 from tests.conftest import FakeClock
 
@@ -42,18 +46,43 @@ def make_app(
         "autostart": False,  # tests tick by hand; pass autostart=True for a live sampler
         **setup,
     }
-    return GpuscopeApp(AppSetup(**options))  # type: ignore[arg-type]
+    app = GpuscopeApp(AppSetup(**options))  # type: ignore[arg-type]
+    told: list[str] = []
+    notify = app.notify
+
+    def keep(message: str, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        told.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.notify = keep  # type: ignore[method-assign]
+    _TOLD[app] = told
+    return app
+
+
+# Every notification each app gave, in order: run_test shows no toasts, and Textual's own list
+# drops a notification once it expires.
+_TOLD: WeakKeyDictionary[GpuscopeApp, list[str]] = WeakKeyDictionary()
+
+
+def notices(app: GpuscopeApp) -> list[str]:
+    """The notifications the app gave so far, as plain text."""
+    return _TOLD[app]
 
 
 async def wait_until(pilot: Pilot[int], condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     """Let the app run until ``condition()`` holds (worker threads post back to it)."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await pilot.pause(0.05)
+
+
+async def told(pilot: Pilot[int], text: str, timeout_s: float = 30.0) -> None:
+    """Until a notification says ``text`` (some are given on a later message or redraw)."""
+    app = pilot.app
+    assert isinstance(app, GpuscopeApp)
+    await wait_until(pilot, lambda: any(text in notice for notice in notices(app)), timeout_s)
 
 
 async def ready(pilot: Pilot[int]) -> GpuscopeApp:
@@ -84,10 +113,10 @@ async def settle(pilot: Pilot[int], passes: int = 5) -> None:
     app = pilot.app
     assert isinstance(app, GpuscopeApp)
     for _ in range(passes):
-        before = (app.size, getattr(app, "_layout", None))
+        before = (app.size, app.devices.layout_now)
         app.refresh_view()
         await pilot.pause()
-        if (app.size, getattr(app, "_layout", None)) == before:
+        if (app.size, app.devices.layout_now) == before:
             return
 
 
@@ -109,6 +138,44 @@ class ListedProcesses:
         )  # fmt: skip
 
 
+class SteadyRun:
+    """Stands in for a workload's child process: the runner's events at a steady rate, in real
+    time, until the run's duration or a stop, with no child and no torch. For what the UI does
+    with a run's events; ``test_launch_cpu_workload_end_to_end_with_live_figures`` launches the
+    real child once."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        units_per_s: float = 1000.0,
+        flops_per_unit: float | None = 1e6,
+        period_s: float = 0.2,
+    ) -> None:
+        self.spec = spec
+        self.units_per_s, self.flops_per_unit, self.period_s = units_per_s, flops_per_unit, period_s
+        self._stop = threading.Event()
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        self._stop.set()
+
+    def events(self) -> Iterator[RunEvent]:
+        now = time.monotonic
+        yield Started(0, "Steady test device", None, received_s=now())
+        yield FirstStep(0.0, received_s=now())
+        yield WarmupDone(1, 0.0, received_s=now())
+        start_s = now()
+        while True:
+            stopped = self._stop.wait(self.period_s)
+            seconds = now() - start_s
+            units = self.units_per_s * seconds
+            flops = None if self.flops_per_unit is None else units * self.flops_per_unit
+            steps = max(1, round(seconds / self.period_s))
+            if stopped or seconds >= self.spec.duration_s:
+                yield Result(units, flops, seconds, steps, stopped, received_s=now())
+                return
+            yield Progress(units, flops, seconds, steps, received_s=now())
+
+
 def add_session_runs(app: GpuscopeApp) -> None:
     """The sample session's runs (``tests/compare_runs.session_runs``), as if launched and
     finished on the app's devices; the next redraw shows them."""
@@ -118,4 +185,4 @@ def add_session_runs(app: GpuscopeApp) -> None:
     runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
     app.runs.extend(runs)
     app.reports.extend(r.report for r in runs if r.report is not None)
-    app._runs_version += 1
+    app.session.changes += 1  # as the session counts a run's event

@@ -17,46 +17,33 @@ from pathlib import Path
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.containers import Grid, VerticalScroll
-from textual.geometry import Size
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 
-from gpuscope.measurement.measured_run import (
-    MeasuredRun,
-)
+from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_report import RunReport
-from gpuscope.measurement.sweep import ran_out
-from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
-from gpuscope.sinks.output_files import write_error, write_error_in
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
 from gpuscope.telemetry.remote_hosts import RemoteHosts
+from gpuscope.tui import notices
 from gpuscope.tui.chart_chooser import ChartChooser
 from gpuscope.tui.compare_view import CompareView
 from gpuscope.tui.device_panel import DevicePanel
-from gpuscope.tui.header import header_text
+from gpuscope.tui.devices_view import DevicesView
+from gpuscope.tui.header import HeaderLine, header_text
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
-from gpuscope.tui.layout import panel_layout
+from gpuscope.tui.main_screen import MainScreen
+from gpuscope.tui.notices import Notice, SweepEnds
 from gpuscope.tui.panel_charts import DEFAULT_CHARTS
-from gpuscope.tui.panels_hint import PanelsHint
-from gpuscope.tui.processes_model import (
-    process_listing,
-    process_rows,
-    processes_note,
-    unattributed_line,
-)
 from gpuscope.tui.processes_view import ProcessesView, ProcessTable
 from gpuscope.tui.runs_view import RunsView
-from gpuscope.tui.sweep_curves import sweep_notice
-from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
+from gpuscope.workloads.events import RunEvent
 from gpuscope.workloads.registry import Catalog
 from gpuscope.workloads.runner import prepare_for_captured_stderr
 
@@ -80,18 +67,6 @@ class RunUpdate(Message):
         self.event = event
 
 
-class MainScreen(Screen[None]):
-    """The tabs' screen. Its keys (``keys.MAIN_KEYS``) live here, so a dialog on top (the
-    launcher, help) keeps its own: ``tab`` moves focus there, between tabs here."""
-
-    # the app's own keys too, first, so the footer reads q, ?, then this screen's keys
-    BINDINGS = [key.binding("app.") for key in (*APP_KEYS, *MAIN_KEYS)]
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Under a dialog this screen's keys do nothing, so its footer does not offer them."""
-        return self.app.screen is self
-
-
 class GpuscopeApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "gpuscope"
@@ -106,16 +81,17 @@ class GpuscopeApp(App[int]):
         self.catalog: Catalog | None = None  # set on the event loop once the session has it
         self.paused = False
         self.window_s = self.setup.window_s
-        self.panels: dict[str, DevicePanel] = {}
-        self._runs_version = 0
-        self._drawn: object = None
-        self._header_text = ""
-        self._layout = panel_layout(80, 24, 1)
-        self._lost_seen: set[str] = set()
-        self._status_text: str | None = None
+        self._drawn: object = None  # what the last redraw showed
+        # the views, made here and composed once: found without a walk of the DOM
+        self.header = HeaderLine("gpuscope · probing devices…", id="header")
+        self.tabs = TabbedContent(initial="devices", id="tabs")
+        self.devices = DevicesView(id="devices-view")
+        self.processes = ProcessesView(id="processes-view")
+        self.runs_view = RunsView(id="runs-view")
+        self.compare = CompareView(id="compare-view")
         self.chart_names: tuple[str, ...] = DEFAULT_CHARTS  # the device panels' history charts
         self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
-        self._sweeps_told: set[int] = set()  # id() of each sweep whose end was told
+        self._sweep_ends = SweepEnds()
 
     # the session's state, as the views (and the UI's tests) read it
     @property
@@ -142,25 +118,26 @@ class GpuscopeApp(App[int]):
     def remotes(self) -> RemoteHosts:
         return self.session.remotes
 
+    @property
+    def panels(self) -> dict[str, DevicePanel]:
+        return self.devices.panels
+
     # -- building -----------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
         return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
-        yield Static("gpuscope · probing devices…", id="header")
-        with TabbedContent(initial="devices", id="tabs"):
+        yield self.header
+        with self.tabs:
             with TabPane("1 Devices", id="devices"):
-                yield Static("", id="absent")
-                with VerticalScroll(id="panels-scroll"):
-                    yield Grid(id="panels")
-                yield PanelsHint(self.panels, "panels-scroll", id="panels-hint")
+                yield self.devices
             with TabPane("2 Processes", id="processes"):
-                yield ProcessesView(id="processes-view")
+                yield self.processes
             with TabPane("3 Workloads", id="workloads"):
-                yield RunsView(id="runs-view")
+                yield self.runs_view
             with TabPane("4 Compare", id="compare"):
-                yield CompareView(id="compare-view")
+                yield self.compare
         yield Footer()
 
     def on_mount(self) -> None:
@@ -175,18 +152,13 @@ class GpuscopeApp(App[int]):
         self.call_from_thread(setattr, self, "catalog", catalog)
 
     def _devices_ready(self, found: Discovery) -> None:
-        grid = self.query_one("#panels", Grid)
-        for device in found.devices:
-            info = device.info
-            panel = DevicePanel(info, simulated=info.device_id in self.setup.simulated_ids)
-            self.panels[info.device_id] = panel
-            grid.mount(panel)
+        self.devices.add([device.info for device in found.devices], self.setup.simulated_ids)
         if not found.devices:
-            grid.mount(Static("No devices found.", id="no-devices"))
+            self.devices.no_devices()
         if self.session.exporter_error is not None:
             self.notify(self.session.exporter_error, severity="error")
         self._update_status_lines()
-        self._apply_layout()
+        self.devices.lay_out(self.size, len(self.chart_names))
         self.session.start()
         self.refresh_view()
 
@@ -194,61 +166,40 @@ class GpuscopeApp(App[int]):
         """Remote devices seen for the first time get a panel (the session adds them to the
         sampler)."""
         added = self.session.join_remote_devices(list(self.panels))
-        for device in added:
-            self.panels[device.info.device_id] = DevicePanel(device.info)
-            self.query_one("#panels", Grid).mount(self.panels[device.info.device_id])
-        if added:
-            self._apply_layout()
+        self.devices.add([device.info for device in added])
 
     def _update_status_lines(self) -> None:
-        """Absent backends, and each remote host that does not answer (it is retried)."""
         absent = self.found.absent if self.found is not None else []
-        lines = [f"[$text-muted]absent: {escape(one_line(line))}[/]" for line in absent]
-        for host in self.remotes.unreachable():  # what a remote host said: never raw
-            lines.append(
-                f"[$error]{escape(one_line(host.url))}: unreachable since {host.since}[/] "
-                f"({escape(one_line(host.why))}); retrying every {host.retry_s:g} s"
-            )
-        text = "\n".join(lines)
-        if text != self._status_text:
-            self._status_text = text
-            status = self.query_one("#absent", Static)
-            status.update(text)
-            status.display = bool(text)
+        self.devices.set_status(absent, self.remotes.unreachable())
 
     # -- drawing ------------------------------------------------------------------------------
 
     def on_resize(self, event: events.Resize) -> None:
-        self._apply_layout(event.size)  # self.size still holds the old size here
+        if self._drawable():  # self.size still holds the old size here
+            self.devices.lay_out(event.size, len(self.chart_names))
         self.refresh_view()
-
-    def _apply_layout(self, size: Size | None = None) -> None:
-        width, height = size or self.size
-        absent_rows = (self._status_text or "").count("\n") + 1 if self._status_text else 0
-        self._layout = panel_layout(
-            width, height, max(1, len(self.panels)), absent_rows, len(self.chart_names)
-        )
-        self.query_one("#panels", Grid).styles.grid_size_columns = self._layout.columns
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
         if not self._drawable():
             return
-        active = self.query_one("#tabs", TabbedContent).active
+        active = self.tabs.active
         if active == "processes":
             self.session.process_lookups.shown.set()  # host figures are read only while shown
-            self.query_one(ProcessesView).stale()  # what it showed last is old: draw at once
-            self.query_one(ProcessTable).focus()  # so o / O sort at once
+            self.processes.stale()  # what it showed last is old: draw at once
+            self.processes.query_one(ProcessTable).focus()  # so o / O sort at once
         else:
             self.session.process_lookups.shown.clear()
         if active == "compare":
-            self.query_one("#compare-scroll").focus()  # so arrows and PgUp/PgDn scroll it
+            self.compare.query_one("#compare-scroll").focus()  # so arrows and PgUp/PgDn scroll it
         self.refresh_view()
 
     def _drawable(self) -> bool:
-        """Whether the tabs are there to draw: when the app closes its widgets go before its
-        timer and a pending tab change, which then found no ``#tabs`` and ended in a traceback."""
-        return bool(self.query("#tabs"))
+        """Whether what a redraw draws on is there: when the app closes its widgets go (children
+        first) before its timer and a pending tab change, which then found no ``#tabs`` and
+        ended in a traceback."""
+        views = (self.header, self.tabs, self.devices, self.processes, self.runs_view, self.compare)
+        return all(view.is_attached for view in views)
 
     def refresh_view(self) -> None:
         """Redraw what is on screen, if anything it shows has changed since the last time."""
@@ -256,24 +207,26 @@ class GpuscopeApp(App[int]):
             return
         sampler = self.sampler
         self._update_header()
-        self._tell_ended_sweeps()
+        self.tell(*self._sweep_ends.newly_ended(self.session.sweeps))
         if sampler is None or self.paused:
             return
-        self._check_recording()
+        self.tell(notices.recording_failure(self.session))
         if self.remotes.hosts:
             self._join_remote_devices()
             self._update_status_lines()
-        tab = self.query_one("#tabs", TabbedContent).active
-        key = (sampler.ticks, self._runs_version, tab, self.size, self.window_s, self.chart_names)
+        tab = self.tabs.active
+        changes = self.session.changes
+        key = (sampler.ticks, changes, tab, self.size, self.window_s, self.chart_names)
         if key == self._drawn:
             return
         self._drawn = key
         if tab == "devices":
-            self._draw_devices(sampler)
+            now_s, remote_notes = self.setup.clock(), self.remotes.notices()
+            self.devices.show(sampler, now_s, self.window_s, self.chart_names, remote_notes)
         elif tab == "processes":
             self._draw_processes(sampler)
         elif tab == "workloads":
-            self.query_one(RunsView).show(
+            self.runs_view.show(
                 self.runs,
                 self.reports,
                 self.setup.simulated_ids,
@@ -281,65 +234,29 @@ class GpuscopeApp(App[int]):
                 self.session.newest_sweep,
             )
         elif tab == "compare":
-            self.query_one(CompareView).show(self.runs, self.setup.simulated_ids)
-
-    def _draw_devices(self, sampler: Sampler) -> None:
-        now = self.setup.clock()
-        lost = sampler.lost
-        notices = self.remotes.notices()
-        for device_id, panel in self.panels.items():
-            panel.show(
-                partial(sampler.history_since, device_id),
-                now,
-                self.window_s,
-                self._layout.chart_rows,
-                self._layout.time_axis,
-                sampler.interval_s,
-                lost.get(device_id),
-                self._layout.compact,
-                notices.get(device_id),
-                self.chart_names,
-                self._layout.strip,
-            )
-            if device_id in lost and device_id not in self._lost_seen:
-                self._lost_seen.add(device_id)
-                self.notify(f"{device_id} lost: {lost[device_id]}", severity="error", timeout=10)
-        self.call_after_refresh(self.query_one(PanelsHint).update_hint)
+            self.compare.show(self.runs, self.setup.simulated_ids)
 
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
         gpus = [s for s in latest if s.vendor is not Vendor.CPU]
-        energy, lookups = self.session.process_energy, self.session.process_lookups
-        view = self.query_one(ProcessesView)
-        lookups.host_usage_wanted = view.query_one(ProcessTable).host_usage_wanted()
-        if not view.due(process_listing(gpus, lookups), self.setup.clock()):
-            return
-        view.show(
-            process_rows(gpus, lookups, self.setup.simulated_ids, energy),
-            processes_note(gpus, lookups, energy),
-            unattributed_line(gpus, energy),
+        lookups = self.session.process_lookups
+        lookups.host_usage_wanted = self.processes.host_usage_wanted()
+        now_s = self.setup.clock()
+        self.processes.show_gpus(
+            gpus, lookups, self.setup.simulated_ids, self.session.process_energy, now_s
         )
 
     def _update_header(self) -> None:
-        text = header_text(self.session, self.paused, self.window_s)
-        if text != self._header_text:
-            self._header_text = text
-            self.query_one("#header", Static).update(text, layout=False)  # one line, always
+        self.header.text = header_text(self.session, self.paused, self.window_s)
 
     # -- actions ------------------------------------------------------------------------------
 
-    def action_next_tab(self) -> None:
-        self._step_tab(1)
-
-    def action_previous_tab(self) -> None:
-        self._step_tab(-1)
-
-    def _step_tab(self, step: int) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
+    def action_step_tab(self, step: int) -> None:
+        tabs = self.tabs
         self.action_show_tab(TABS[(TABS.index(tabs.active) + step) % len(TABS)])
 
     def action_show_tab(self, tab: str) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
+        tabs = self.tabs
         if tab != tabs.active:  # hidden, the focused widget would hand focus to a sibling in
             self.screen.set_focus(None)  # its tab (the filter line), and Textual reopens that tab
         tabs.active = tab
@@ -353,60 +270,32 @@ class GpuscopeApp(App[int]):
         self._drawn = None
         self.refresh_view()
 
-    def action_faster(self) -> None:
-        self._set_interval(-1)
-
-    def action_slower(self) -> None:
-        self._set_interval(1)
-
-    def _set_interval(self, step: int) -> None:
+    def action_step_interval(self, step: int) -> None:
         self.session.step_interval(step)
         self._update_header()
-
-    def action_shorter(self) -> None:
-        self._set_window(-1)
-
-    def action_longer(self) -> None:
-        self._set_window(1)
 
     def action_choose_charts(self) -> None:
         def chosen(names: tuple[str, ...] | None) -> None:
             if names:
                 self.chart_names = names
-                self._apply_layout()
                 self.refresh_view()
 
         self.push_screen(ChartChooser(self.chart_names), chosen)
 
-    def _set_window(self, step: int) -> None:
+    def action_step_window(self, step: int) -> None:
         self.window_s = step_choice(CHART_WINDOWS_S, self.window_s, step)
         self.refresh_view()
 
     # -- recording ----------------------------------------------------------------------------
 
     def action_toggle_record(self) -> None:
-        if self.session.recording is not None:
-            recording = self.session.stop_recording()
-            assert recording is not None
-            self.notify(f"saved {recording.rows_written} rows to {recording.path}")
-        else:
-            try:
-                recording = self.session.start_recording()
-            except RuntimeError as exc:
-                self.notify(str(exc), severity="warning")
-                return
-            except OSError as exc:
-                why = write_error_in(self.setup.record_dir, exc)
-                self.notify(f"cannot record: {why}", severity="error")
-                return
-            self.notify(f"recording every device to {recording.path}")
+        self.tell(notices.toggle_recording(self.session, self.setup.record_dir))
         self._update_header()
 
-    def _check_recording(self) -> None:
-        recording = self.session.failed_recording()
-        if recording is not None and recording.error is not None:
-            why = write_error(recording.path, recording.error)
-            self.notify(f"recording stopped: {why}; whole rows kept", severity="error", timeout=10)
+    def tell(self, *notices: Notice | None) -> None:
+        for notice in notices:
+            if notice is not None:
+                self.notify(notice.text, severity=notice.severity, timeout=notice.timeout_s)
 
     # -- workloads ----------------------------------------------------------------------------
 
@@ -424,65 +313,29 @@ class GpuscopeApp(App[int]):
         self._launched.pop(request.workload.name, None)  # newest last: the launcher opens on it
         self._launched[request.workload.name] = request
         self.session.launch(request)
-        self._runs_version += 1
         self.action_show_tab("workloads")
 
     def _run_event(self, run: MeasuredRun, event: RunEvent) -> None:
         self.post_message(RunUpdate(run, event))  # from the run's thread; never blocks it
 
     def on_run_update(self, message: RunUpdate) -> None:
-        run, event = message.run, message.event
-        self._runs_version += 1
-        if run.swept is not None and (run.report is not None or ran_out(run.error)):
-            pass  # a sweep's point, measured or its memory boundary: told when the sweep ends
-        elif isinstance(event, Result) and run.report is not None:
-            self.notify(f"{run.label} done")
-        elif isinstance(event, Failed) and event.kind is not ErrorKind.STOPPED:
-            assert run.error is not None
-            self.notify(f"{run.label} failed: {run.error.message}", severity="error", timeout=15)
+        self.tell(notices.run_notice(message.run, message.event))
         self.refresh_view()
 
-    def _tell_ended_sweeps(self) -> None:
-        """A sweep's end in one notice, not one per point (its last points, skipped beyond
-        the memory boundary, come after its last run's event)."""
-        for walk in self.session.sweeps:
-            if walk.finished and id(walk) not in self._sweeps_told:
-                self._sweeps_told.add(id(walk))
-                self._runs_version += 1
-                self.notify(sweep_notice(walk))
-
     def action_stop_runs(self) -> None:
-        sweeps = sum(not (w.finished or w.stopped) for w in self.session.sweeps)
-        stopping = self.session.stop_runs()
-        if stopping or sweeps:
-            also = f" and {sweeps} sweep(s)" if sweeps else ""
-            self.notify(f"stopping {stopping} run(s){also}; partial results follow")
+        self.tell(notices.stop_runs(self.session))
 
     def action_save_results(self) -> None:
-        if not self.reports and not any(w.points for w in self.session.sweeps):
-            self.notify("no results to save yet", severity="warning")
-            return
-        if self.reports:  # a sweep whose every point ran out of memory has none
-            try:
-                path = self.session.save_results()
-            except OSError as exc:
-                why = write_error_in(self.setup.record_dir, exc)
-                self.notify(f"cannot save results: {why}", severity="error")
-                return
-            self.notify(f"saved {len(self.reports)} result(s) to {path}; making the report…")
-        self.session.save_report(self._report_done)
+        notice = notices.save_results(self.session, self.setup.record_dir)
+        self.tell(notice)
+        if notice is None or notice.severity == "information":
+            self.session.save_report(self._report_done)
 
     def _report_done(self, report: Path | None, why: str | None) -> None:
         """On the session's thread: tell the UI, if it is still there (the file is written
         either way)."""
         with contextlib.suppress(RuntimeError):  # the app closed while the report was drawn
-            self.call_from_thread(self._report_saved, report, why)
-
-    def _report_saved(self, report: Path | None, why: str | None) -> None:
-        if report is None:
-            self.notify(why or "no report", severity="error")
-        else:
-            self.notify(f"report: {report}")
+            self.call_from_thread(self.tell, notices.report_notice(report, why))
 
     # -- the command palette and quitting -----------------------------------------------------
 

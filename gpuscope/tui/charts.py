@@ -54,6 +54,10 @@ class BucketedHistory:
         self._value_s: list[float | None] = [None] * n  # per metric: its newest value's time
         self._step_s: list[float | None] = [None] * n  # ... and the gap before that one
 
+    def __len__(self) -> int:
+        """The buckets kept: never more than ``points`` + 1, however long gpuscope runs."""
+        return len(self._buckets)
+
     def add(self, sample: Sample, interval_s: float = 0.0) -> None:
         """Take in one sample, newer than every sample before it (older ones are ignored).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from textual.app import ComposeResult
@@ -19,9 +20,9 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from gpuscope.safe_text import one_line
-from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
-from gpuscope.tui import formatting as fmt
+from gpuscope.telemetry.model import DeviceInfo, Sample
 from gpuscope.tui.charts import BRIDGE_FACTOR, BucketedHistory, time_axis
+from gpuscope.tui.layout import PanelLayout
 from gpuscope.tui.panel_charts import (
     CHART_KINDS,
     DEFAULT_CHARTS,
@@ -30,12 +31,22 @@ from gpuscope.tui.panel_charts import (
     PowerScale,
     chart_lines,
     chart_points,
-    utilization,
 )
-
-BAR_WIDTH = 16
+from gpuscope.tui.panel_figures import figure_lines
 
 Fetch = Callable[[float], Sequence[Sample]]  # the samples taken at this time or later
+
+
+@dataclass(frozen=True, slots=True)
+class PanelFrame:
+    """What every panel draws this time: the same for all of them on one redraw."""
+
+    now_s: float
+    window_s: float  # the charts' time span
+    interval_s: float  # the sampling interval now: two samples about that far apart are one
+    # line on the charts, even where a bucket is narrower (1 min over 74 cells: 148 buckets)
+    layout: PanelLayout
+    charts: tuple[str, ...] = DEFAULT_CHARTS
 
 
 class DevicePanel(Vertical):
@@ -43,6 +54,38 @@ class DevicePanel(Vertical):
 
     Figures and charts are separate widgets: figures change every sample, charts only when a
     time bucket completes, and only a changed widget is repainted.
+    """
+
+    DEFAULT_CSS = """
+    DevicePanel {
+        height: auto;
+        border: round $primary 60%;
+        border-title-color: $foreground;
+        border-title-style: bold;
+        border-subtitle-color: $warning;
+        padding: 0 1;
+    }
+
+    DevicePanel .figures, DevicePanel .charts {
+        height: auto;
+    }
+
+    DevicePanel.-lost {
+        border: round $error;
+        border-subtitle-color: $error;
+        color: $text-muted;
+    }
+
+    /* folded on a short terminal: the title line only, what the bottom border said is in it */
+    DevicePanel.-compact {
+        border: none;
+        border-top: round $primary 60%;
+    }
+
+    DevicePanel.-compact.-lost {
+        border: none;
+        border-top: round $error;
+    }
     """
 
     def __init__(self, info: DeviceInfo, simulated: bool = False) -> None:
@@ -73,6 +116,11 @@ class DevicePanel(Vertical):
         yield Static(id="charts", classes="charts")
 
     @property
+    def charts_text(self) -> str:
+        """The charts as plain text, as last drawn ("" when hidden)."""
+        return self._texts["charts"] or ""
+
+    @property
     def text(self) -> str:
         """What the panel shows: its figures as markup, its charts as plain text (for tests and
         captures)."""
@@ -101,64 +149,53 @@ class DevicePanel(Vertical):
     def show(
         self,
         fetch: Fetch,
-        now_s: float,
-        window_s: float,
-        chart_rows: int,
-        with_axis: bool = True,
-        interval_s: float = 0.0,
+        frame: PanelFrame,
         lost_reason: str | None = None,
-        compact: bool = False,
         notice: str | None = None,
-        charts: tuple[str, ...] = DEFAULT_CHARTS,
-        strip: bool = False,
     ) -> None:
-        """Redraw, taking in the samples not seen yet through ``fetch``. ``interval_s``: the
-        sampling interval now; two samples about that far apart are one line on the charts,
-        even where a bucket is narrower (1 min over 74 cells: 148 buckets, 120 samples). A lost
-        device is drawn once more, with its last figures, and then frozen: it will not be read
-        again."""
+        """Redraw, taking in the samples not seen yet through ``fetch``. A lost device is drawn
+        once more, with its last figures, and then frozen: it will not be read again."""
         if self.has_class("-lost"):
             return
-        self._redraw = partial(
-            self.show, fetch, now_s, window_s, chart_rows, with_axis, interval_s, lost_reason,
-            compact, notice, charts, strip,
-        )  # fmt: skip
+        self._redraw = partial(self.show, fetch, frame, lost_reason, notice)
         width = max(20, self.content_size.width or 76)
-        kinds = tuple(CHART_KINDS[name] for name in charts)
-        points = chart_points(width, len(kinds), strip)
-        history = self._take_samples(fetch, now_s, window_s, points, interval_s, kinds)
+        layout = frame.layout
+        kinds = tuple(CHART_KINDS[name] for name in frame.charts)
+        points = chart_points(width, len(kinds), layout.strip)
+        history = self._take_samples(fetch, frame, points, kinds)
         latest = self._latest
-        lines = self._figures(self._last_good, width, compact)
+        lines = figure_lines(self.info, self._last_good, width, layout.compact)
         if latest is not None and latest.lost:
             why = escape(one_line(lost_reason or "stopped answering"))
             lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
         elif notice:
             lines.insert(0, f"[$error]{escape(one_line(notice))}[/]")
         self._put("figures", "\n".join(lines), width)
-        if chart_rows > 0:
-            bridge_s = BRIDGE_FACTOR * interval_s
-            draw = (chart_rows, with_axis and not strip, strip)
-            self._draw_charts(history, kinds, now_s, draw, width, bridge_s)
+        if layout.chart_rows > 0:
+            bridge_s = BRIDGE_FACTOR * frame.interval_s
+            draw = (layout.chart_rows, layout.time_axis and not layout.strip, layout.strip)
+            self._draw_charts(history, kinds, frame.now_s, draw, width, bridge_s)
         else:
             self._charts_key = None
             self._put("charts", "", width)
         lost = latest is not None and latest.lost
         self.set_class(lost, "-lost")
-        self.set_class(compact, "-compact")
+        self.set_class(layout.compact, "-compact")
         subtitle = "LOST: no longer updated" if lost else "SIMULATED" if self.simulated else ""
         # a folded panel has no bottom border: what it would say joins the title
-        title = f"{self._title} · {subtitle}" if compact and subtitle else self._title
+        title = f"{self._title} · {subtitle}" if layout.compact and subtitle else self._title
         if (self.border_title, self.border_subtitle) != (title, subtitle):
             self.border_title, self.border_subtitle = title, subtitle
 
+    @property
+    def rows(self) -> int:
+        """The rows the panel takes as last drawn, borders included: where it lies in its pane
+        is known from what was drawn, not from a layout that may still be to come."""
+        drawn = sum(text.count("\n") + 1 for text in self._texts.values() if text)
+        return drawn + (1 if self.has_class("-compact") else 2)
+
     def _take_samples(
-        self,
-        fetch: Fetch,
-        now_s: float,
-        window_s: float,
-        points: int,
-        interval_s: float,
-        kinds: tuple[ChartKind, ...],
+        self, fetch: Fetch, frame: PanelFrame, points: int, kinds: tuple[ChartKind, ...]
     ) -> BucketedHistory:
         """Take in the samples not seen yet; all of the window's, for a new width, window or
         choice of charts."""
@@ -166,87 +203,22 @@ class DevicePanel(Vertical):
         metrics = tuple(kind.metric for kind in kinds)
         if (
             history is None
-            or history.window_s != window_s
+            or history.window_s != frame.window_s
             or history.points != points
             or history.metrics != metrics
         ):
-            history = self._history = BucketedHistory(metrics, window_s, points)
-            since = now_s - window_s - history.bucket_s
+            history = self._history = BucketedHistory(metrics, frame.window_s, points)
+            since = frame.now_s - frame.window_s - history.bucket_s
         else:
             since = history.last_time_s if history.last_time_s is not None else -math.inf
         for sample in fetch(since):
-            history.add(sample, interval_s)  # it ignores samples it has taken in already
+            history.add(sample, frame.interval_s)  # it ignores samples it has taken in already
             if self._latest is not None and sample.reading.time_s <= self._latest.reading.time_s:
                 continue
             self._latest = sample
             if not sample.lost:
                 self._last_good = sample
         return history
-
-    # -- figures ----------------------------------------------------------------------------
-
-    def _figures(self, latest: Sample | None, width: int, compact: bool) -> list[str]:
-        """Four lines; or, when the terminal is short, the same figures in two."""
-        if latest is None:
-            return ["[$text-muted]waiting for the first sample…[/]"]
-        r = latest.reading
-        is_cpu = latest.vendor is Vendor.CPU
-        util = utilization(latest)
-        bar = BAR_WIDTH if width >= 70 and not compact else 8
-        util_bar = fmt.bar(None if util is None else util / 100, bar)
-        mem_bar = fmt.bar(fmt.ratio(r.mem_used_mib, r.mem_total_mib), bar)
-        usage = (
-            f"{'CPU' if is_cpu else 'GPU':<4}[$success]{util_bar}[/] {fmt.percent(util):>4}   "
-            f"MEM [$accent]{mem_bar}[/] {fmt.mib(r.mem_used_mib, r.mem_total_mib)}"
-        )
-        if r.power_w is None and r.power_estimate_w is not None:  # a model's, so marked as one
-            power = f"~{fmt.value(r.power_estimate_w)} W est"
-        elif r.power_w is None and r.power_limit_w is None:
-            power = fmt.NA
-        else:
-            power = f"{fmt.value(r.power_w)}/{fmt.value(r.power_limit_w)} W"
-        if latest.energy_j is None:
-            why = self.info.notes[0] if self.info.notes else ""
-            room = max(8, width - bar - 34)  # keep the line on one line: shorten the reason
-            why = fmt.shorten(why, room)
-            energy = f"energy n/a ({escape(why)})" if why else "energy n/a"
-        else:
-            source = f" ({latest.energy_source.value})" if latest.energy_source else ""
-            energy = f"energy {fmt.energy(latest.energy_j)}{source}"
-        clocks = fmt.value(r.clock_core_mhz)
-        if not is_cpu:
-            clocks += f"/{fmt.value(r.clock_mem_mhz)}"
-        details = f"temp {fmt.value(r.temp_c, unit=' °C')}  clock {clocks} MHz"
-        if compact:  # the rest waits for a taller terminal
-            return [f"{usage}  PWR {power}", f"{energy}  {details}"]
-        if not is_cpu:
-            pstate = fmt.NA if r.pstate is None else f"P{r.pstate}"
-            details += f"  {pstate}  mem-bus {fmt.percent(r.util_mem_pct)}"
-            details += f"  fan {fmt.percent(r.fan_pct)}"
-        power_bar = fmt.bar(fmt.ratio(r.power_w, r.power_limit_w), bar)
-        since = " since start" if latest.energy_j is not None else ""
-        return [
-            usage,
-            f"PWR [$warning]{power_bar}[/] {power:<11} {energy}{since}",
-            details,
-            self._fourth_line(latest),
-        ]
-
-    def _fourth_line(self, latest: Sample) -> str:
-        r = latest.reading
-        if latest.vendor is Vendor.CPU:
-            if r.util_cores_pct is None:
-                return "cores n/a"
-            blocks = "".join("▁▂▃▄▅▆▇█"[min(7, int(c / 12.5))] for c in r.util_cores_pct)
-            return f"cores [$success]{blocks}[/]"
-        if r.throttle_reasons is None:
-            reasons = fmt.NA
-        elif not r.throttle_reasons:
-            reasons = "none"
-        else:
-            reasons = f"[$warning]{escape(' '.join(r.throttle_reasons))}[/]"
-        procs = "n/a" if r.processes is None else str(len(r.processes))
-        return f"clock limits: {reasons}   processes: {procs}"
 
     # -- charts -----------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from textual.markup import escape
+from textual.reactive import var
+from textual.widgets import Static
 
 from gpuscope.safe_text import one_line
 from gpuscope.session import Session
@@ -44,3 +46,22 @@ def _driver_versions(found: Discovery) -> list[str]:
             seen[info.vendor] = info.driver
     # a remote host's driver label is outside text
     return [f"{vendor.name} driver {escape(one_line(driver))}" for vendor, driver in seen.items()]
+
+
+class HeaderLine(Static):
+    """The header's one line; a new ``text`` repaints it, the same text does nothing."""
+
+    DEFAULT_CSS = """
+    HeaderLine {
+        dock: top;
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        color: $foreground;
+    }
+    """
+
+    text: var[str] = var("")
+
+    def watch_text(self, text: str) -> None:
+        self.update(text, layout=False)  # one line, always

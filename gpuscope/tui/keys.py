@@ -48,8 +48,8 @@ APP_KEYS: tuple[Key, ...] = (
 
 # The tabs' screen only: a dialog's own keys never reach these.
 MAIN_KEYS: tuple[Key, ...] = (
-    Key("tab", "next_tab", "Next screen", "next screen", palette=False),
-    Key("shift+tab", "previous_tab", "Previous screen", "previous screen", palette=False),
+    Key("tab", "step_tab(1)", "Next screen", "next screen", palette=False),
+    Key("shift+tab", "step_tab(-1)", "Previous screen", "previous screen", palette=False),
     *(
         Key(str(i + 1), f"show_tab('{tab}')", f"Show {tab}", f"go to the {tab} screen")
         for i, tab in enumerate(TABS)
@@ -63,11 +63,13 @@ MAIN_KEYS: tuple[Key, ...] = (
         footer=True),
     Key("p", "toggle_pause", "Pause", "pause the display (sampling and recording go on)",
         footer=True),
-    Key("plus,equals_sign", "faster", "Sample faster", "sample faster (shorter interval)", "+"),
-    Key("minus", "slower", "Sample slower", "sample slower (longer interval)", "-"),
-    Key("left_square_bracket", "shorter", "Shorter history", "shorter history in the charts",
-        "["),
-    Key("right_square_bracket", "longer", "Longer history", "longer history in the charts", "]"),
+    Key("plus,equals_sign", "step_interval(-1)", "Sample faster",
+        "sample faster (shorter interval)", "+"),
+    Key("minus", "step_interval(1)", "Sample slower", "sample slower (longer interval)", "-"),
+    Key("left_square_bracket", "step_window(-1)", "Shorter history",
+        "shorter history in the charts", "["),
+    Key("right_square_bracket", "step_window(1)", "Longer history",
+        "longer history in the charts", "]"),
     Key("c", "choose_charts", "Charts",
         "choose the device charts: utilization, memory, power, temperature, clock"),
 )  # fmt: skip

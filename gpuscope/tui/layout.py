@@ -56,6 +56,20 @@ def panel_layout(
     return PanelLayout(columns, strip, compact=False, strip=strip > 0)
 
 
+def panel_spans(rows: dict[str, int], columns: int) -> dict[str, tuple[int, int]]:
+    """Where each panel lies in its pane (top row, bottom row exclusive), from the rows each
+    takes: a grid of ``columns``, a row of panels as tall as its tallest, none between."""
+    spans: dict[str, tuple[int, int]] = {}
+    top = 0
+    ids = list(rows)
+    for start in range(0, len(ids), max(1, columns)):
+        row = ids[start : start + max(1, columns)]
+        for device in row:
+            spans[device] = (top, top + rows[device])
+        top += max(rows[device] for device in row)
+    return spans
+
+
 def offscreen_hint(panels: dict[str, tuple[int, int]], view: tuple[int, int]) -> str:
     """The line naming the panels (device id: top and bottom row) out of ``view`` (top and
     bottom row): a terminal too small must not hide a device without saying so."""

@@ -23,9 +23,19 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from gpuscope.measurement.process_energy import ProcessEnergyLedger
+from gpuscope.telemetry.model import Sample
+from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.line_table import Column, LineTable
-from gpuscope.tui.processes_model import ProcessRow, running_time
+from gpuscope.tui.processes_model import (
+    ProcessRow,
+    process_listing,
+    process_rows,
+    processes_note,
+    running_time,
+    unattributed_line,
+)
 from gpuscope.tui.signal_dialog import ask_and_signal
 
 TABLE_COLUMNS = (
@@ -184,6 +194,25 @@ class ProcessesView(Vertical):
         yield Input(placeholder="filter: device, pid, user, type or command", id="processes-filter")
         yield ProcessTable()
         yield Static("", id="process-detail")
+
+    def host_usage_wanted(self) -> frozenset[int] | None:
+        return self.query_one(ProcessTable).host_usage_wanted()
+
+    def show_gpus(
+        self,
+        gpus: list[Sample],
+        lookups: ProcessLookups,
+        simulated_ids: frozenset[str],
+        energy: ProcessEnergyLedger,
+        now_s: float,
+    ) -> None:
+        """The GPUs' processes (their newest samples), when ``due``."""
+        if self.due(process_listing(gpus, lookups), now_s):
+            self.show(
+                process_rows(gpus, lookups, simulated_ids, energy),
+                processes_note(gpus, lookups, energy),
+                unattributed_line(gpus, energy),
+            )
 
     def show(self, rows: list[ProcessRow], note: str, unattributed: str = "") -> None:
         if any(row.unverified for row in rows):
