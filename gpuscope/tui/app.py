@@ -239,11 +239,9 @@ class GpuscopeApp(App[int]):
     def _draw_processes(self, sampler: Sampler) -> None:
         latest = [s for s in (sampler.latest(d) for d in self.panels) if s is not None]
         gpus = [s for s in latest if s.vendor is not Vendor.CPU]
-        lookups = self.session.process_lookups
-        lookups.host_usage_wanted = self.processes.host_usage_wanted()
-        now_s = self.setup.clock()
+        energy, now_s = self.session.process_energy, self.setup.clock()
         self.processes.show_gpus(
-            gpus, lookups, self.setup.simulated_ids, self.session.process_energy, now_s
+            gpus, self.session.process_lookups, self.setup.simulated_ids, energy, now_s
         )
 
     def _update_header(self) -> None:

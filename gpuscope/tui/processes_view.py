@@ -206,7 +206,9 @@ class ProcessesView(Vertical):
         energy: ProcessEnergyLedger,
         now_s: float,
     ) -> None:
-        """The GPUs' processes (their newest samples), when ``due``."""
+        """The GPUs' processes (their newest samples), when ``due``; tells ``lookups`` whose
+        host figures are worth reading next (the rows in sight)."""
+        lookups.host_usage_wanted = self.host_usage_wanted()
         if self.due(process_listing(gpus, lookups), now_s):
             self.show(
                 process_rows(gpus, lookups, simulated_ids, energy),
