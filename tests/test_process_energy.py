@@ -101,3 +101,15 @@ def test_attributed_plus_unattributed_is_the_measured_energy_on_any_timeline() -
     assert charged == pytest.approx(device.attributed_j)
     assert charged + device.unattributed_j == pytest.approx(device.measured_j)
     assert device.measured_j == pytest.approx(energy - first)  # every joule since the first sample
+
+
+def test_what_a_process_is_charged_is_n_a_once_its_share_is_gone() -> None:
+    """The Processes tab and ``record --processes`` show the same thing: a process the driver
+    gives no SM share now is n/a (None), not the joules it was charged before, nor 0 J."""
+    ledger = ledger_of(sample(0.0, 0.0, {1: 50.0}), sample(1.0, 100.0, {1: 50.0}))
+    with_share = ProcessUsage(1, "job", 1024.0, kind="C", sm_pct=50.0)
+    without = ProcessUsage(1, "job", 1024.0, kind="C", sm_pct=None)
+    charged = ledger.charged("nvidia:0", with_share)
+    assert charged is not None and charged.energy_j == pytest.approx(50.0)
+    assert ledger.charged("nvidia:0", without) is None
+    assert ledger.charged("nvidia:1", with_share) is None  # a device it never ran on

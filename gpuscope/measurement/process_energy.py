@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpuscope.telemetry.model import Sample
+from gpuscope.telemetry.model import ProcessUsage, Sample
 
 SOURCE = "estimate"  # what every attributed figure is labelled
 DEPARTED_KEPT = 1000  # ended processes remembered, newest first out last
@@ -127,6 +127,11 @@ class ProcessEnergyLedger:
     def process(self, device_id: str, pid: int) -> ProcessEnergy | None:
         with self._lock:
             return self._processes.get((device_id, pid))
+
+    def charged(self, device_id: str, process: ProcessUsage) -> ProcessEnergy | None:
+        """What ``process`` is charged, as every face shows and records it: None (n/a, not
+        0 J) where the driver gives it no SM share now, since nothing is then attributed."""
+        return self.process(device_id, process.pid) if process.sm_pct is not None else None
 
     def processes(self) -> list[ProcessEnergy]:
         with self._lock:

@@ -51,8 +51,7 @@ class ProcessRows:
 
     def _values(self, sample: Sample, process: ProcessUsage) -> dict[str, Any]:
         details = self._lookups.read_details(process.pid)
-        charged = self._ledger.process(sample.device_id, process.pid)
-        shared = charged is not None and process.sm_pct is not None
+        charged = self._ledger.charged(sample.device_id, process)
         command = details.command or process.name
         return {
             "timestamp": iso_timestamp(sample.reading.wall_time_s),
@@ -64,7 +63,7 @@ class ProcessRows:
             "gpu_mem_mib": process.gpu_mem_mib,
             "sm_pct": process.sm_pct,
             "mem_bus_pct": process.mem_bus_pct,
-            "energy_j": charged.energy_j if shared and charged else None,
-            "avg_power_w": charged.avg_power_w if shared and charged else None,
-            "energy_source": SOURCE if shared else None,
+            "energy_j": charged.energy_j if charged else None,
+            "avg_power_w": charged.avg_power_w if charged else None,
+            "energy_source": SOURCE if charged else None,
         }

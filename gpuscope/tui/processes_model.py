@@ -86,9 +86,7 @@ def process_rows(
             details = None if hidden else lookups.cached_details(process.pid)
             usage = None if hidden else lookups.cached_usage(process.pid)
             name = None if check is not None and check.foreign else process.name
-            charged = energy.process(sample.device_id, process.pid) if energy else None
-            # no share from the driver: nothing is charged, and n/a says so better than 0 J
-            has_share = process.sm_pct is not None
+            charged = energy.charged(sample.device_id, process) if energy else None
             rows.append(
                 ProcessRow(
                     sample.device_id,
@@ -103,8 +101,8 @@ def process_rows(
                     usage.started_s if usage else None,
                     _shown((details.command if details else None) or name),
                     simulated=fake,
-                    energy_j=charged.energy_j if charged and has_share else None,
-                    avg_power_w=charged.avg_power_w if charged and has_share else None,
+                    energy_j=charged.energy_j if charged else None,
+                    avg_power_w=charged.avg_power_w if charged else None,
                     vendor=sample.vendor,
                     unverified=SIMULATED_REASON if fake else check.reason if check else None,
                 )
