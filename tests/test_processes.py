@@ -194,3 +194,20 @@ def test_host_figures_are_read_only_while_shown_and_only_for_the_rows_in_sight()
     look(frozenset())
     assert sorted(read) == [101, 102, 103]  # shown again: read afresh, not an old average
     assert lookups.cached_usage(101) == HostUsage(None, 2.0, 3.0)
+
+
+def test_the_table_order_puts_n_a_last_both_ways_and_filters_by_any_field() -> None:
+    """The Processes tab's order, without a terminal: by SM %, largest first or smallest, and
+    a process with no SM % (n/a) is last either way; a filter matches user or command."""
+    from gpuscope.tui.processes_model import ProcessRow, row_cells, shown_rows
+
+    def row(pid: int, sm: float | None, user: str) -> ProcessRow:
+        return ProcessRow("nvidia:0", pid, user, "C", 100.0, sm, None, None, None, None, "train")
+
+    rows = [row(1, 10.0, "ann"), row(2, None, "bob"), row(3, 90.0, "ann")]
+    sm = 5  # the SM % column
+    assert [r.pid for r in shown_rows(rows, "", sm, reverse=True)] == [3, 1, 2]
+    assert [r.pid for r in shown_rows(rows, "", sm, reverse=False)] == [1, 3, 2]
+    assert [r.pid for r in shown_rows(rows, "ANN", sm, reverse=True)] == [3, 1]
+    cells = row_cells(rows[1], 0.0, "?")
+    assert cells[5] == "n/a" and cells[1] == "2" and cells[-1] == "train"

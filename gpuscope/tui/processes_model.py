@@ -188,3 +188,36 @@ def running_time(started_s: float | None, now_s: float) -> str:
     if days:
         return f"{days}d {hours:02d}:{minutes:02d}"
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def shown_rows(
+    rows: Sequence[ProcessRow], filter_text: str, column: int, reverse: bool
+) -> list[ProcessRow]:
+    """The rows the table shows, in order: those matching the filter, sorted by ``column``;
+    rows with no value there (n/a) come last whichever the direction."""
+    chosen = [r for r in rows if r.matches(filter_text)] if filter_text else list(rows)
+    ordered = sorted(chosen, key=lambda r: r.sort_key(column))
+    if not reverse:
+        return ordered
+    known = [r for r in ordered if not r.sort_key(column)[0]]
+    return known[::-1] + [r for r in ordered if r.sort_key(column)[0]]
+
+
+def row_cells(row: ProcessRow, now_s: float, unverified_mark: str) -> tuple[str, ...]:
+    """A row as the table writes it: n/a for what is not known; the command whole (the table
+    cuts it to its column)."""
+    return (
+        row.device_id,
+        f"{row.pid}{unverified_mark}" if row.unverified else str(row.pid),
+        row.user or fmt.NA,
+        row.kind or fmt.NA,
+        fmt.value(row.gpu_mem_mib, unit=" MiB"),
+        fmt.percent(row.sm_pct),
+        fmt.percent(row.mem_bus_pct),
+        fmt.energy(row.energy_j),
+        fmt.value(row.avg_power_w, unit=" W"),
+        fmt.percent(row.cpu_pct),
+        fmt.value(row.rss_mib, unit=" MiB"),
+        running_time(row.started_s, now_s),
+        row.command or fmt.NA,
+    )

@@ -26,14 +26,14 @@ from textual.widgets import Input, Static
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.telemetry.model import Sample
 from gpuscope.telemetry.processes import ProcessLookups
-from gpuscope.tui import formatting as fmt
 from gpuscope.tui.line_table import Column, LineTable
 from gpuscope.tui.processes_model import (
     ProcessRow,
     process_listing,
     process_rows,
     processes_note,
-    running_time,
+    row_cells,
+    shown_rows,
     unattributed_line,
 )
 from gpuscope.tui.signal_dialog import ask_and_signal
@@ -93,13 +93,9 @@ class ProcessTable(LineTable):
 
     def show(self, rows: list[ProcessRow]) -> None:
         self._all = rows
-        chosen = [r for r in rows if r.matches(self.filter_text)] if self.filter_text else rows
-        ordered = sorted(chosen, key=lambda r: r.sort_key(self.sort_column))
-        if self.sort_reverse:
-            nones = [r for r in ordered if r.sort_key(self.sort_column)[0]]
-            ordered = [r for r in ordered if not r.sort_key(self.sort_column)[0]][::-1] + nones
+        ordered = shown_rows(rows, self.filter_text, self.sort_column, self.sort_reverse)
         now = self._clock()
-        cells = [self._cells(row, now) for row in ordered]
+        cells = [row_cells(row, now, UNVERIFIED_MARK) for row in ordered]
         self._rows = ordered
         self.set_rows([r.key for r in ordered], cells, self._labels())
 
@@ -109,24 +105,6 @@ class ProcessTable(LineTable):
         if COLUMNS[self.sort_column] in HOST_COLUMNS:
             return None
         return frozenset(self._rows[i].pid for i in self.rows_in_sight())
-
-    @staticmethod
-    def _cells(row: ProcessRow, now: float) -> tuple[str, ...]:
-        return (
-            row.device_id,
-            f"{row.pid}{UNVERIFIED_MARK}" if row.unverified else str(row.pid),
-            row.user or fmt.NA,
-            row.kind or fmt.NA,
-            fmt.value(row.gpu_mem_mib, unit=" MiB"),
-            fmt.percent(row.sm_pct),
-            fmt.percent(row.mem_bus_pct),
-            fmt.energy(row.energy_j),
-            fmt.value(row.avg_power_w, unit=" W"),
-            fmt.percent(row.cpu_pct),
-            fmt.value(row.rss_mib, unit=" MiB"),
-            running_time(row.started_s, now),
-            row.command or fmt.NA,  # cut to the column's width as it is drawn
-        )
 
     def _labels(self) -> tuple[str, ...]:
         arrow = " ▼" if self.sort_reverse else " ▲"
