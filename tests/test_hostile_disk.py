@@ -259,14 +259,22 @@ def test_suite_on_a_full_disk_prints_its_results_and_says_what_was_lost(
 def test_a_suite_whose_disk_fills_mid_way_says_so_once_and_measures_on(
     small_disk: Path, monkeypatch, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    """Issue 22: the recording stopped silently and took the sampler with it."""
-    pytest.importorskip("torch")
+    """Issue 22: the recording stopped silently and took the sampler with it. The disk is real;
+    the run is measured once it is full (record.csv grows no more at a tick), at 20 Hz in a
+    second or two."""
     from gpuscope.commands import suite
 
-    monkeypatch.setattr(suite, "SUITE", (suite.SuiteItem("gemm", {"dtype": "fp32", "size": 64}),))
-    monkeypatch.setattr(suite, "START_UP_S", 2.0)
-    out = small_disk / "suite"  # 8 KiB: the recording at 10 Hz fills it in a few seconds
-    assert main(["suite", "--budget", "12", "--devices", "cpu", "-o", str(out)]) == 1
+    out = small_disk / "suite"  # 8 KiB
+    sizes = [-1]
+
+    def full() -> bool:
+        record = out / "record.csv"
+        sizes.append(record.stat().st_size if record.exists() else -1)
+        return sizes[-1] == sizes[-2] > 0
+
+    measure_at_once(monkeypatch, ready=full)
+    monkeypatch.setattr(suite, "SAMPLE_INTERVAL_S", 0.05)
+    assert main(["suite", "--budget", "6", "--devices", "cpu", "-o", str(out)]) == 1
     captured = capsys.readouterr()
     assert "internal error" not in captured.err and "Traceback" not in captured.err
     err = captured.err.strip().splitlines()
