@@ -17,12 +17,13 @@ from gpuscope.telemetry.processes import (
     process_details,
     process_name,
 )
+from tests.waiting import wait_until
 
 
 def test_cpu_rss_and_start_of_a_busy_child_and_none_once_it_exits() -> None:
     child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        time.sleep(0.3)  # past exec: the interpreter is loaded
+        wait_until(lambda: "while True: pass" in psutil.Process(child.pid).cmdline(), "exec")
         first = host_usage(child.pid, now_s=0.0)
         assert first is not None and first.cpu_pct is None  # no interval yet: n/a, not 0
         assert first.rss_mib is not None and first.rss_mib > 1

@@ -13,6 +13,7 @@ from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import EnergySource
 from tests.fakes.fake_amdsmi import FakeAmdGpu
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
+from tests.waiting import wait_until
 
 NO_COUNTER = {"nvmlDeviceGetFanSpeed", "nvmlDeviceGetTotalEnergyConsumption"}
 
@@ -156,15 +157,21 @@ def test_thread_keeps_a_drift_free_grid_and_stops(install_nvml) -> None:
     install_nvml([FakeGpu()])
     with discover(["nvidia"]) as found:
         sampler = Sampler(found.devices, interval_s=0.1)
+        started = time.monotonic()
         sampler.start()
-        time.sleep(1.05)
-        sampler.stop()
+        try:
+            wait_until(lambda: sampler.ticks + sampler.missed_ticks >= 10, "10 slots")
+        finally:
+            sampler.stop()
+        took = time.monotonic() - started
         assert not sampler.running
         times = [s.reading.time_s for s in sampler.history("nvidia:0")]
-    assert 8 <= len(times) + sampler.missed_ticks <= 12
-    # every tick lands on the grid start + k * interval (late by scheduling jitter, never drifting)
-    offsets = [((t - times[0]) / 0.1) % 1.0 for t in times]
-    assert all(o < 0.4 or o > 0.9 for o in offsets), offsets
+    assert len(times) + sampler.missed_ticks <= took / 0.1 + 2  # no slot taken twice
+    # every tick lands on one grid, start + k * interval, late by scheduling jitter (which a
+    # loaded machine makes larger, now and then), never drifting: around some tick, all but two
+    phases = [(t / 0.1) % 1.0 for t in times]
+    near = max(sum(min(abs(p - q), 1 - abs(p - q)) < 0.3 for p in phases) for q in phases)
+    assert near >= len(phases) - 2, phases
 
 
 def test_failing_listener_stops_the_loop_and_is_reported(install_nvml) -> None:
@@ -254,12 +261,9 @@ def test_shorter_interval_takes_effect_without_waiting_out_the_long_one(install_
         sampler = Sampler(found.devices, interval_s=30.0)
         sampler.start()
         try:
-            deadline = time.monotonic() + 2
-            while sampler.ticks < 1 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_until(lambda: sampler.ticks >= 1, "the first tick")
             sampler.interval_s = 0.05
-            time.sleep(0.5)
-            assert sampler.ticks >= 4  # not stuck in the 30 s wait
+            wait_until(lambda: sampler.ticks >= 4, "stuck in the 30 s wait", timeout_s=20)
         finally:
             sampler.stop()
 
