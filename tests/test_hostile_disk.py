@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -360,9 +361,17 @@ async def test_the_ui_says_a_failed_recording_or_save_as_every_command_does(
     disk = FakeDisk(monkeypatch, full, writes_left=1)  # the recording's header, then no room
     FakeDisk(monkeypatch, read_only, read_only=True)
     app = make_app(record_dir=full)
+    notices: list[str] = []
+    notify = app.notify
+
+    def heard(message: str, *args: Any, **kwargs: Any) -> None:
+        notices.append(str(message))
+        notify(message, *args, **kwargs)
+
+    monkeypatch.setattr(app, "notify", heard)  # what the UI says, as a user sees it said
 
     def said() -> list[str]:
-        return [str(n.message) for n in app._notifications]
+        return notices
 
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
