@@ -45,10 +45,10 @@ class Plugin(Workload):
     )
 
 
-def counting_workload(folder: Path, stem: str = "counter") -> Path:
-    """A CPU workload that only counts, with a precision parameter as gemm's: for tests of what
-    bench and suite do with runs. Its child imports no torch, so it starts in a fraction of a
-    second, where gemm's takes seconds (more on a loaded machine)."""
+def counting_workload(folder: Path, stem: str = "counter", dtype: str = "fp32") -> Path:
+    """A CPU workload that only counts, with a precision parameter as gemm's (default
+    ``dtype``): for tests of what bench and suite do with runs. Its child imports no torch, so
+    it starts in a fraction of a second, where gemm's takes seconds (more on a loaded machine)."""
     return write_plugin(
         folder,
         stem,
@@ -57,7 +57,7 @@ class Plugin(Workload):
     name = "{stem}"
     unit = "things"
     devices = ("cpu",)
-    params = (Param("dtype", "fp32", "element type", choices=("fp32", "bf16"), precision=True),)
+    params = (Param("dtype", "{dtype}", "element type", choices=("fp32", "bf16"), precision=True),)
 
     def setup(self, device, params):
         pass
