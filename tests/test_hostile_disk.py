@@ -233,7 +233,7 @@ def test_suite_into_a_read_only_folder_is_one_line_before_anything_runs(
         assert main(["suite", "--budget", "300", "--devices", "cpu", "-o", str(output)]) == 1
         line = one_line(capsys.readouterr().err)
         assert f"cannot write {output}: {why}" in line
-        assert time.monotonic() - started < 5  # refused before the budget starts to run
+        assert time.monotonic() - started < 30  # refused long before its 300 s budget ran
 
 
 def test_suite_on_a_full_disk_prints_its_results_and_says_what_was_lost(

@@ -186,7 +186,7 @@ def test_failing_listener_stops_the_loop_and_is_reported(install_nvml) -> None:
 
         sampler.subscribe(listener)
         sampler.start()
-        assert sampler.wait(5.0)
+        assert sampler.wait(30)
         assert isinstance(sampler.error, OSError) and sampler.ticks == 1
 
 
@@ -201,7 +201,7 @@ def test_a_failure_between_ticks_ends_the_loop_and_is_reported() -> None:
 
     sampler = Sampler([], interval_s=0.05, clock=clock)
     sampler.start()
-    assert sampler.wait(5.0)  # ended, and says so
+    assert sampler.wait(30)  # ended, and says so
     assert isinstance(sampler.error, OverflowError)
 
 
@@ -219,7 +219,7 @@ class _BlockingDevice:
         from gpuscope.telemetry.model import Reading
 
         self.entered.set()
-        self.release.wait(5)
+        self.release.wait(60)  # a reader that waited for it would wait this long
         return Reading(time_s=now_s, wall_time_s=time.time(), util_gpu_pct=1.0)
 
 
@@ -228,14 +228,14 @@ def test_history_readers_do_not_wait_for_a_hung_device_read() -> None:
     sampler = Sampler([device], interval_s=0.05)
     worker = threading.Thread(target=sampler.tick)
     worker.start()
-    assert device.entered.wait(2)
+    assert device.entered.wait(30)
     started = time.monotonic()
     assert sampler.history("nvidia:0") == []
     assert sampler.latest("nvidia:0") is None
     assert sampler.lost == {}
-    assert time.monotonic() - started < 1.0  # the read is still blocked: we did not wait on it
+    assert time.monotonic() - started < 5  # the read is still blocked: we did not wait on it
     device.release.set()
-    worker.join(5)
+    worker.join(30)
     assert len(sampler.history("nvidia:0")) == 1
 
 
@@ -291,13 +291,13 @@ def test_subscribing_does_not_wait_for_a_hung_device_read() -> None:
     sampler = Sampler([device], interval_s=0.05)
     worker = threading.Thread(target=sampler.tick)
     worker.start()
-    assert device.entered.wait(2)
+    assert device.entered.wait(30)
     seen: list[int] = []
     started = time.monotonic()
     sampler.subscribe(lambda samples: seen.append(len(samples)))
-    assert time.monotonic() - started < 1.0  # the read is still blocked: we did not wait on it
+    assert time.monotonic() - started < 5  # the read is still blocked: we did not wait on it
     device.release.set()
-    worker.join(5)
+    worker.join(30)
     sampler.tick()
     assert seen  # subscribed for real
 
