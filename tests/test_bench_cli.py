@@ -176,7 +176,7 @@ def wait_for_the_workload_child(proc: subprocess.Popen[str], poll_s: float) -> N
 
 
 def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result(tmp_path: Path) -> None:
-    # each step after the first writes a mark: with --warmup 0 the second step is measured
+    # the third step leaves a mark: with --warmup 0 only the first warms up, so it measures
     measuring = tmp_path / "measuring"
     step = f"""
         self.steps = getattr(self, "steps", 0) + 1
