@@ -263,6 +263,7 @@ def test_a_suite_whose_disk_fills_mid_way_says_so_once_and_measures_on(
     """Issue 22: the recording stopped silently and took the sampler with it. The disk is real;
     the run is measured once it is full (record.csv grows no more at a tick), at 20 Hz in a
     second or two."""
+    pytest.importorskip("torch")
     from gpuscope.commands import suite
 
     out = small_disk / "suite"  # 8 KiB
