@@ -5,7 +5,7 @@ for the whole time and is stopped whatever happens (a failure, Ctrl-C); each run
 wall time are printed, and its whole output kept in a log file.
 
     .venv/bin/python scripts/suite_under_load.py                 # README's command, 3 times
-    .venv/bin/python scripts/suite_under_load.py --runs 1 -- -n 0 tests/test_units.py
+    .venv/bin/python scripts/suite_under_load.py --runs 1 -- -n 0 tests/test_layers.py
 
 Exit status 0 when every run passed; 1 otherwise.
 """
