@@ -43,3 +43,27 @@ class Plugin(Workload):
 {facts}
 """,
     )
+
+
+def counting_workload(folder: Path, stem: str = "counter", dtype: str = "fp32") -> Path:
+    """A CPU workload that only counts, with a precision parameter as gemm's (default
+    ``dtype``): for tests of what bench and suite do with runs. Its child imports no torch, so
+    it starts in a fraction of a second, where gemm's takes seconds (more on a loaded machine)."""
+    return write_plugin(
+        folder,
+        stem,
+        f"""
+class Plugin(Workload):
+    name = "{stem}"
+    unit = "things"
+    devices = ("cpu",)
+    params = (Param("dtype", "{dtype}", "element type", choices=("fp32", "bf16"), precision=True),)
+
+    def setup(self, device, params):
+        pass
+
+    def step(self):
+        sum(range(1000))  # a little work on the CPU, as a step of a real workload
+        return Work(units=5)
+""",
+    )

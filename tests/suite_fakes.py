@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,33 +21,46 @@ from tests.compare_runs import measured
 RATE = 2e9  # units/s: "2 GFLOP/s" for the gemm item
 
 
-def _measured_at_once(driver: RunDriver, run: MeasuredRun, *_: Any) -> None:
-    """``drive_shown``'s part: the run ends with a whole result at ``RATE`` once the sampler has
-    ticked (so the suite's recording, its first listener, has written that tick, or failed)."""
-    ticked = threading.Event()
-    sampler = driver.sampler
+def _measured_when(ready: Callable[[], bool]) -> Callable[..., None]:
+    """``drive_shown``'s part: the run ends with a whole result at ``RATE`` once ``ready()`` held
+    at a sampler tick and the sampler has ticked since (so the suite's recording, its first
+    listener, has written a tick after it, or failed)."""
 
-    def tick(samples: Any) -> None:
-        ticked.set()
+    def drive(driver: RunDriver, run: MeasuredRun, *_: Any) -> None:
+        was_ready, ticked = threading.Event(), threading.Event()
+        sampler = driver.sampler
 
-    sampler.subscribe(tick)
-    try:
-        if not ticked.wait(30):
-            raise AssertionError(f"the sampler did not tick in 30 s: {sampler.error!r}")
-    finally:
-        sampler.unsubscribe(tick)
-    run.report = measured(run.workload.name, run.device, None, RATE, None, run.params).report
+        def tick(samples: Any) -> None:
+            if was_ready.is_set():
+                ticked.set()
+            elif ready():
+                was_ready.set()
+
+        sampler.subscribe(tick)
+        try:
+            if not ticked.wait(30):
+                raise AssertionError(
+                    f"not ready with the sampler ticking in 30 s: {sampler.error!r}"
+                )
+        finally:
+            sampler.unsubscribe(tick)
+        run.report = measured(run.workload.name, run.device, None, RATE, None, run.params).report
+
+    return drive
 
 
-def _patch(setattr: Any) -> None:
+def _patch(setattr: Any, ready: Callable[[], bool] = lambda: True) -> None:
     setattr(suite, "SUITE", (suite.SuiteItem("gemm", {"dtype": "fp32", "size": 64}),))
     setattr(suite, "START_UP_S", 0.5)
-    setattr(suite, "drive_shown", _measured_at_once)
+    setattr(suite, "drive_shown", _measured_when(ready))
 
 
-def measure_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One suite item (gemm fp32), measured at once; a budget of 6 s is enough."""
-    _patch(monkeypatch.setattr)
+def measure_at_once(
+    monkeypatch: pytest.MonkeyPatch, ready: Callable[[], bool] = lambda: True
+) -> None:
+    """One suite item (gemm fp32), measured at once (once ``ready()``, checked at each sampler
+    tick); a budget of 6 s is enough."""
+    _patch(monkeypatch.setattr, ready)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.plugin_files import workload_with_step, write_plugin
+from tests.plugin_files import counting_workload, workload_with_step, write_plugin
+from tests.waiting import exited, wait_until
 
 pytest.importorskip("torch")
 
@@ -60,24 +61,27 @@ def test_gemm_on_cpu_json(tmp_path: Path) -> None:
         )
 
 
-def test_compare_prints_both_and_the_ratio() -> None:
+def test_compare_prints_both_and_the_ratio(tmp_path: Path) -> None:
+    counter = str(counting_workload(tmp_path))  # the table, not gemm: no torch in the children
     result = bench(
-        "gemm", "--size", "64", "--compare", "cpu,cpu", "--duration", "0.4", "--warmup", "0.1"
-    )
+        "counter", "--plugin", counter, "--dtype", "fp32", "--compare", "cpu,cpu",
+        "--duration", "0.4", "--warmup", "0.1",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["workload", "device", "params", "throughput"]
-    rows = [line for line in lines if line.startswith("gemm") and not line.startswith("gemm on")]
-    assert len(rows) == 2  # a line "gemm on cpu: shared: ..." where the machine is busy
+    rows = [line for line in lines if line.split()[:2] == ["counter", "cpu"]]
+    assert len(rows) == 2  # a line "counter on cpu: shared: ..." where the machine is busy
     assert lines[-1].startswith("cpu (fp32) vs cpu (fp32): throughput ")
 
 
-def test_csv_output() -> None:
-    result = bench("gemm", "--size", "64", "--duration", "0.3", "--warmup", "0", "--csv")
+def test_csv_output(tmp_path: Path) -> None:
+    counter = str(counting_workload(tmp_path))
+    result = bench("counter", "--plugin", counter, "--duration", "0.3", "--warmup", "0", "--csv")
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.splitlines()
     assert header.startswith("workload,device,telemetry_device,device_name,params,unit")
-    assert row.startswith("gemm,cpu,cpu,")
+    assert row.startswith("counter,cpu,cpu,")
 
 
 def test_plugin_from_the_command_line_runs(tmp_path: Path) -> None:
@@ -160,41 +164,51 @@ def test_example_plugins_from_the_project_folder_run(name: str, args: list[str],
 
 def wait_for_the_workload_child(proc: subprocess.Popen[str], poll_s: float) -> None:
     """Until bench has spawned its workload child; fails at once if bench exited first."""
-    deadline = time.monotonic() + 60
-    while not any(
-        "spawn_main" in " ".join(child.cmdline())
-        for child in psutil.Process(proc.pid).children(recursive=True)
-    ):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(poll_s)
+    wait_until(
+        lambda: any(
+            "spawn_main" in " ".join(child.cmdline())
+            for child in psutil.Process(proc.pid).children(recursive=True)
+        ),
+        "bench never started its workload child",
+        exited(proc),
+        poll_s=poll_s,
+    )
 
 
-def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result() -> None:
+def test_ctrl_c_in_a_terminal_stops_gracefully_with_a_partial_result(tmp_path: Path) -> None:
+    # the third step leaves a mark: with --warmup 0 only the first warms up, so it measures
+    measuring = tmp_path / "measuring"
+    step = f"""
+        self.steps = getattr(self, "steps", 0) + 1
+        if self.steps == 3:
+            open({str(measuring)!r}, "w").close()
+        return Work(units=1)
+    """
+    plugin = workload_with_step(tmp_path, "spin", step)
     # A terminal's Ctrl-C signals the whole foreground process group: parent and child alike.
     proc = subprocess.Popen(
-        [*GPUSCOPE, "bench", "gemm", "--size", "128", "--duration", "60", "--warmup", "0.2"],
+        [*GPUSCOPE, "bench", "spin", "--plugin", str(plugin), "--duration", "60", "--warmup", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
-    # Ctrl-C once the workload child measures: wait for it rather than a fixed time, which a
-    # loaded machine can outrun (torch's import alone takes seconds there)
-    wait_for_the_workload_child(proc, 0.1)
-    time.sleep(3)  # the child imports torch, sets up, warms up 0.2 s and measures
+    wait_until(measuring.exists, "the workload never measured", exited(proc))
     os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert "gemm      cpu (stopped)" in stdout
+    assert "spin      cpu (stopped)" in stdout
     assert "KeyboardInterrupt" not in stderr and "Traceback" not in stderr
 
 
-def test_ctrl_c_before_anything_was_measured_gives_no_throughput_and_no_traceback() -> None:
+def test_ctrl_c_before_anything_was_measured_gives_no_throughput_and_no_traceback(
+    tmp_path: Path,
+) -> None:
     """Issue 21: a Ctrl-C as the child starts printed a KeyboardInterrupt traceback and "failed:
     child killed by SIGINT"; a run stopped before it measured was reported as 0 FLOP/s."""
+    counter = str(counting_workload(tmp_path))  # no torch: set up at once, not in seconds
     proc = subprocess.Popen(
-        [*GPUSCOPE, "bench", "gemm", "--dtype", "fp32", "--size", "64", "--warmup", "60",
-         "--json"],
+        [*GPUSCOPE, "bench", "counter", "--plugin", counter, "--warmup", "60", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     wait_for_the_workload_child(proc, 0.005)
@@ -213,19 +227,23 @@ def test_progress_shows_in_a_terminal_and_is_cleared(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from terminal import PtyTerminal
 
-    command = [*GPUSCOPE, "bench", "gemm", "--size", "64", "--duration", "3", "--warmup", "0"]
+    counter = str(counting_workload(tmp_path))  # the progress line, not gemm: no torch
+    command = [*GPUSCOPE, "bench", "counter", "--plugin", counter, "--duration", "3",
+               "--warmup", "0"]  # fmt: skip
     terminal = PtyTerminal(command, 120, 20)
     try:
         seen_progress = False
         deadline = time.monotonic() + 60
         while terminal.wait(0.1) is None:
             screen = terminal.screen()
-            seen_progress |= "gemm on cpu" in screen and "/3 s" in screen
+            seen_progress |= "counter on cpu" in screen and "/3 s" in screen
             assert time.monotonic() < deadline, screen
         assert terminal.wait(1) == 0
         final = terminal.screen()
         assert seen_progress, final
-        progress = [line for line in final.splitlines() if "gemm on cpu" in line and "/3 s" in line]
+        progress = [
+            line for line in final.splitlines() if "counter on cpu" in line and "/3 s" in line
+        ]
         assert not progress and "throughput" in final  # cleared, then the table
     finally:
         terminal.close()

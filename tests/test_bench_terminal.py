@@ -44,4 +44,4 @@ def test_program_sees_the_size_and_the_keys_and_its_screen_is_read() -> None:
         assert len(screen.split("\n")) == 30  # every row, blank ones too
     finally:
         terminal.close()
-    assert terminal._process.poll() is not None  # closing ends the program
+    assert terminal.wait(0) is not None  # closing ends the program

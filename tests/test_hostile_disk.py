@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,7 +233,7 @@ def test_suite_into_a_read_only_folder_is_one_line_before_anything_runs(
         assert main(["suite", "--budget", "300", "--devices", "cpu", "-o", str(output)]) == 1
         line = one_line(capsys.readouterr().err)
         assert f"cannot write {output}: {why}" in line
-        assert time.monotonic() - started < 5  # refused before the budget starts to run
+        assert time.monotonic() - started < 30  # refused long before its 300 s budget ran
 
 
 def test_suite_on_a_full_disk_prints_its_results_and_says_what_was_lost(
@@ -259,14 +260,23 @@ def test_suite_on_a_full_disk_prints_its_results_and_says_what_was_lost(
 def test_a_suite_whose_disk_fills_mid_way_says_so_once_and_measures_on(
     small_disk: Path, monkeypatch, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    """Issue 22: the recording stopped silently and took the sampler with it."""
+    """Issue 22: the recording stopped silently and took the sampler with it. The disk is real;
+    the run is measured once it is full (record.csv grows no more at a tick), at 20 Hz in a
+    second or two."""
     pytest.importorskip("torch")
     from gpuscope.commands import suite
 
-    monkeypatch.setattr(suite, "SUITE", (suite.SuiteItem("gemm", {"dtype": "fp32", "size": 64}),))
-    monkeypatch.setattr(suite, "START_UP_S", 2.0)
-    out = small_disk / "suite"  # 8 KiB: the recording at 10 Hz fills it in a few seconds
-    assert main(["suite", "--budget", "12", "--devices", "cpu", "-o", str(out)]) == 1
+    out = small_disk / "suite"  # 8 KiB
+    sizes = [-1]
+
+    def full() -> bool:
+        record = out / "record.csv"
+        sizes.append(record.stat().st_size if record.exists() else -1)
+        return sizes[-1] == sizes[-2] > 0
+
+    measure_at_once(monkeypatch, ready=full)
+    monkeypatch.setattr(suite, "SAMPLE_INTERVAL_S", 0.05)
+    assert main(["suite", "--budget", "6", "--devices", "cpu", "-o", str(out)]) == 1
     captured = capsys.readouterr()
     assert "internal error" not in captured.err and "Traceback" not in captured.err
     err = captured.err.strip().splitlines()
@@ -352,9 +362,17 @@ async def test_the_ui_says_a_failed_recording_or_save_as_every_command_does(
     disk = FakeDisk(monkeypatch, full, writes_left=1)  # the recording's header, then no room
     FakeDisk(monkeypatch, read_only, read_only=True)
     app = make_app(record_dir=full)
+    notices: list[str] = []
+    notify = app.notify
+
+    def heard(message: str, *args: Any, **kwargs: Any) -> None:
+        notices.append(str(message))
+        notify(message, *args, **kwargs)
+
+    monkeypatch.setattr(app, "notify", heard)  # what the UI says, as a user sees it said
 
     def said() -> list[str]:
-        return [str(n.message) for n in app._notifications]
+        return notices
 
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)

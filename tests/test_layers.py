@@ -47,11 +47,12 @@ def _package(module: str) -> str | None:
     return parts[1] if len(parts) > 1 else "gpuscope"
 
 
-def _imports(path: Path) -> list[tuple[str, bool]]:
-    """(module, run at import time) for every import in ``path``: relative ones resolved,
-    ``from gpuscope import x`` read as ``gpuscope.x``, and "import time" meaning anywhere but
-    inside a function (a module-level ``try`` or ``if`` counts)."""
-    package = ["gpuscope", *path.relative_to(PACKAGE).with_suffix("").parts]
+def _imports(path: Path, package_dir: Path = PACKAGE) -> list[tuple[str, bool]]:
+    """(module, run at import time) for every import in ``path`` (a module of the package in
+    ``package_dir``): relative ones resolved, ``from gpuscope import x`` read as ``gpuscope.x``,
+    and "import time" meaning anywhere but inside a function (a module-level ``try`` or ``if``
+    counts)."""
+    package = ["gpuscope", *path.relative_to(package_dir).with_suffix("").parts]
     if package[-1] == "__init__":
         package = package[:-1]
     found: list[tuple[str, bool]] = []
@@ -113,16 +114,16 @@ def test_textual_only_in_the_ui_and_torch_never_at_module_level() -> None:
 
 
 def test_the_layer_check_sees_every_way_of_importing(tmp_path: Path) -> None:
-    """Relative imports, ``from gpuscope import x`` and torch in a module-level ``try``."""
-    module = PACKAGE / "workloads" / "_layer_check_probe.py"
+    """Relative imports, ``from gpuscope import x`` and torch in a module-level ``try``; the
+    probe lies in a copy of the package's shape under ``tmp_path``, never in the checkout."""
+    package_dir = tmp_path / "gpuscope"
+    module = package_dir / "workloads" / "probe.py"
+    module.parent.mkdir(parents=True)
     module.write_text(
         "from .. import sampler\nfrom gpuscope import telemetry\ntry:\n    import torch\n"
         "except ImportError:\n    pass\n"
     )
-    try:
-        found = _imports(module)
-    finally:
-        module.unlink()
+    found = _imports(module, package_dir)
     assert ("gpuscope.sampler", True) in found and ("gpuscope.telemetry", True) in found
     assert ("torch", True) in found
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gpuscope.workloads.registry import checkout_plugins, find_workloads
+from gpuscope.workloads.registry import IMPORT_TIMEOUT_S, checkout_plugins, find_workloads
 from tests.plugin_files import workload_with_step, write_plugin
 
 GPUSCOPE = [sys.executable, "-m", "gpuscope"]
@@ -247,13 +247,20 @@ def test_debug_shows_why_a_plugin_failed_to_import(tmp_path: Path) -> None:
     assert "Traceback (most recent call last)" in debug.stderr and debug.returncode == 2
 
 
-async def test_quitting_the_ui_does_not_wait_for_a_hanging_plugin(tmp_path: Path) -> None:
+async def test_quitting_the_ui_does_not_wait_for_a_hanging_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI's own catalog (``find_catalog=None``) reads the user's plugin folder; it once got
+    the sleeper only in a setting it does not read, so the probe never hung."""
     from tests.tui_support import make_app, wait_until
 
-    sleeper = top_level(tmp_path, "sleeper", "import time; time.sleep(1000)")
-    app = make_app(plugin_files=[sleeper], find_catalog=None)
-    start = time.monotonic()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    stuck = tmp_path / "stuck"
+    code = f"open({str(stuck)!r}, 'w').close(); import time; time.sleep(1000)"
+    top_level(user_folder(tmp_path), "sleeper", code)
+    app = make_app(find_catalog=None)
     async with app.run_test() as pilot:
         await wait_until(pilot, lambda: app.sampler is not None)
-        await pilot.pause(0.5)  # the probe is now stuck in the sleeper's import
-    assert time.monotonic() - start < 6  # its import limit is 10 s
+        await wait_until(pilot, stuck.exists)  # the probe is now stuck in the sleeper's import
+        quitting = time.monotonic()
+    assert time.monotonic() - quitting < IMPORT_TIMEOUT_S / 2  # not the import's limit

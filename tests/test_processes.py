@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import psutil
@@ -22,6 +21,7 @@ from gpuscope.telemetry.processes import (
     ProcessNames,
 )
 from tests.conftest import FakeClock
+from tests.waiting import wait_until
 
 
 def test_cpu_rss_and_start_of_a_busy_child_and_none_once_it_exits() -> None:
@@ -29,10 +29,7 @@ def test_cpu_rss_and_start_of_a_busy_child_and_none_once_it_exits() -> None:
     lookups = ProcessLookups(clock=clock)
     child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        deadline = time.monotonic() + 30  # wait past exec, until the interpreter is loaded
-        while psutil.Process(child.pid).memory_info().rss < 2 * 1024 * 1024:
-            assert time.monotonic() < deadline, "the child never started"
-            time.sleep(0.01)
+        wait_until(lambda: "while True: pass" in psutil.Process(child.pid).cmdline(), "exec")
         first = lookups.read_usage(child.pid)
         assert first is not None and first.cpu_pct is None  # no interval yet: n/a, not 0
         assert first.rss_mib is not None and first.rss_mib > 1
@@ -40,9 +37,10 @@ def test_cpu_rss_and_start_of_a_busy_child_and_none_once_it_exits() -> None:
         clock.advance(0.5)
         assert lookups.read_usage(child.pid) is first  # younger than its period: the cache
         used = psutil.Process(child.pid).cpu_times()
-        while sum(psutil.Process(child.pid).cpu_times()[:2]) - sum(used[:2]) < 0.1:
-            assert time.monotonic() < deadline, "the child never ran"
-            time.sleep(0.01)
+        wait_until(
+            lambda: sum(psutil.Process(child.pid).cpu_times()[:2]) - sum(used[:2]) >= 0.1,
+            "the child never ran",
+        )
         clock.advance(USAGE_PERIOD_S)
         busy = lookups.read_usage(child.pid)
         assert busy is not None and busy.cpu_pct is not None and busy.cpu_pct > 0

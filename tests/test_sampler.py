@@ -14,6 +14,7 @@ from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import EnergySource
 from tests.fakes.fake_amdsmi import FakeAmdGpu
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
+from tests.waiting import wait_until
 
 NO_COUNTER = {"nvmlDeviceGetFanSpeed", "nvmlDeviceGetTotalEnergyConsumption"}
 
@@ -157,15 +158,21 @@ def test_thread_keeps_a_drift_free_grid_and_stops(install_nvml) -> None:
     install_nvml([FakeGpu()])
     with discover(["nvidia"]) as found:
         sampler = Sampler(found.devices, interval_s=0.1)
+        started = time.monotonic()
         sampler.start()
-        time.sleep(1.05)
-        sampler.stop()
+        try:
+            wait_until(lambda: sampler.ticks + sampler.missed_ticks >= 10, "10 slots")
+        finally:
+            sampler.stop()
+        took = time.monotonic() - started
         assert not sampler.running
         times = [s.reading.time_s for s in sampler.history("nvidia:0")]
-    assert 8 <= len(times) + sampler.missed_ticks <= 12
-    # every tick lands on the grid start + k * interval (late by scheduling jitter, never drifting)
-    offsets = [((t - times[0]) / 0.1) % 1.0 for t in times]
-    assert all(o < 0.4 or o > 0.9 for o in offsets), offsets
+    assert len(times) + sampler.missed_ticks <= took / 0.1 + 2  # no slot taken twice
+    # every tick lands on one grid, start + k * interval, late by scheduling jitter (which a
+    # loaded machine makes larger, now and then), never drifting: around some tick, all but two
+    phases = [(t / 0.1) % 1.0 for t in times]
+    near = max(sum(min(abs(p - q), 1 - abs(p - q)) < 0.3 for p in phases) for q in phases)
+    assert near >= len(phases) - 2, phases
 
 
 def test_failing_listener_stops_the_loop_and_is_reported(install_nvml) -> None:
@@ -180,7 +187,7 @@ def test_failing_listener_stops_the_loop_and_is_reported(install_nvml) -> None:
 
         sampler.subscribe(listener)
         sampler.start()
-        assert sampler.wait(5.0)
+        assert sampler.wait(30)
         assert isinstance(sampler.error, OSError) and sampler.ticks == 1
 
 
@@ -195,7 +202,7 @@ def test_a_failure_between_ticks_ends_the_loop_and_is_reported() -> None:
 
     sampler = Sampler([], interval_s=0.05, clock=clock)
     sampler.start()
-    assert sampler.wait(5.0)  # ended, and says so
+    assert sampler.wait(30)  # ended, and says so
     assert isinstance(sampler.error, OverflowError)
 
 
@@ -213,7 +220,7 @@ class _BlockingDevice:
         from gpuscope.telemetry.model import Reading
 
         self.entered.set()
-        self.release.wait(5)
+        self.release.wait(60)  # a reader that waited for it would wait this long
         return Reading(time_s=now_s, wall_time_s=time.time(), util_gpu_pct=1.0)
 
 
@@ -222,14 +229,14 @@ def test_history_readers_do_not_wait_for_a_hung_device_read() -> None:
     sampler = Sampler([device], interval_s=0.05)
     worker = threading.Thread(target=sampler.tick)
     worker.start()
-    assert device.entered.wait(2)
+    assert device.entered.wait(30)
     started = time.monotonic()
     assert sampler.history("nvidia:0") == []
     assert sampler.latest("nvidia:0") is None
     assert sampler.lost == {}
-    assert time.monotonic() - started < 1.0  # the read is still blocked: we did not wait on it
+    assert time.monotonic() - started < 5  # the read is still blocked: we did not wait on it
     device.release.set()
-    worker.join(5)
+    worker.join(30)
     assert len(sampler.history("nvidia:0")) == 1
 
 
@@ -255,12 +262,9 @@ def test_shorter_interval_takes_effect_without_waiting_out_the_long_one(install_
         sampler = Sampler(found.devices, interval_s=30.0)
         sampler.start()
         try:
-            deadline = time.monotonic() + 2
-            while sampler.ticks < 1 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_until(lambda: sampler.ticks >= 1, "the first tick")
             sampler.interval_s = 0.05
-            time.sleep(0.5)
-            assert sampler.ticks >= 4  # not stuck in the 30 s wait
+            wait_until(lambda: sampler.ticks >= 4, "stuck in the 30 s wait", timeout_s=20)
         finally:
             sampler.stop()
 
@@ -288,13 +292,13 @@ def test_subscribing_does_not_wait_for_a_hung_device_read() -> None:
     sampler = Sampler([device], interval_s=0.05)
     worker = threading.Thread(target=sampler.tick)
     worker.start()
-    assert device.entered.wait(2)
+    assert device.entered.wait(30)
     seen: list[int] = []
     started = time.monotonic()
     sampler.subscribe(lambda samples: seen.append(len(samples)))
-    assert time.monotonic() - started < 1.0  # the read is still blocked: we did not wait on it
+    assert time.monotonic() - started < 5  # the read is still blocked: we did not wait on it
     device.release.set()
-    worker.join(5)
+    worker.join(30)
     sampler.tick()
     assert seen  # subscribed for real
 

@@ -13,11 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from gpuscope.measurement.sharing import SHARED_PCT, cpu_sharing, gpu_sharing
 from gpuscope.telemetry.host_load import HostCpu
 from gpuscope.telemetry.model import ProcessUsage, Reading, Sample, Vendor
+from tests.waiting import wait_until
 
 
 def cpu_at(t: float, busy: float, steal: float, **processes: float) -> HostCpu:
@@ -135,10 +137,7 @@ def test_a_demo_gemm_beside_the_simulated_training_job_is_marked_shared(tmp_path
     try:
         gemm = session.find_catalog().workloads["gemm"]
         (run,) = session.launch(Launch(gemm, {}, ("cuda:0",), 1.0, 0.2, False))
-        deadline = time.monotonic() + 30
-        while not run.finished:
-            assert time.monotonic() < deadline, "the run never finished"
-            time.sleep(0.05)
+        wait_until(lambda: run.finished, "the run never finished")
     finally:
         session.close()
     assert run.report is not None and run.report.shared is not None
@@ -147,15 +146,27 @@ def test_a_demo_gemm_beside_the_simulated_training_job_is_marked_shared(tmp_path
     assert 40 < (run.report.shared_pct or 0) < 60  # the job and the run split the GPU
 
 
-def test_a_cpu_run_beside_a_busy_process_says_who_took_the_cpu(capsys) -> None:  # type: ignore[no-untyped-def]
-    """A real CPU run with a real competitor: the table, the JSON and the note say so."""
-    pytest.importorskip("torch")
+def test_a_cpu_run_beside_a_busy_process_says_who_took_the_cpu(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A real CPU run (a workload that counts in Python: no torch to import) with a real
+    competitor: the table, the JSON and the note say so."""
     from gpuscope.cli import main
+    from tests.plugin_files import counting_workload
 
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    counter = str(counting_workload(tmp_path))
+    # a thread per core, each hashing with the GIL released: the busiest process here, even
+    # beside other load (a CPU hog, other tests), so the note names it among the first
+    spin = (
+        "import hashlib, os, threading\n"
+        "data = b'x' * (1 << 20)\n"
+        "def spin():\n"
+        "    while True: hashlib.sha256(data).digest()\n"
+        "for _ in range(os.cpu_count() or 2): threading.Thread(target=spin).start()\n"
+    )
+    spinner = subprocess.Popen([sys.executable, "-c", spin])
     try:
-        time.sleep(0.2)
-        assert main(["bench", "gemm", "--device", "cpu", "--dtype", "fp32", "--size", "128",
+        busy = psutil.Process(spinner.pid)
+        wait_until(lambda: sum(busy.cpu_times()[:2]) > 0.1, "the spinner never spun")
+        assert main(["bench", "counter", "--plugin", counter, "--device", "cpu",
                      "--duration", "1", "--warmup", "0", "--json"]) == 0  # fmt: skip
     finally:
         spinner.kill()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -117,13 +118,20 @@ def test_a_point_as_json_names_its_value_under_the_parameter() -> None:
     ],
 )  # fmt: skip
 def test_the_child_knows_an_allocator_failure_for_running_out_of_memory(
-    error: BaseException, kind: str
+    error: BaseException, kind: str, tmp_path: Path
 ) -> None:
     """torch's CPU allocator raises RuntimeError, not MemoryError: a sweep's boundary all the
-    same (found by a review: a CPU sweep recorded it as failed and ran the larger sizes)."""
-    from gpuscope.workloads.child import _failure
+    same (found by a review: a CPU sweep recorded it as failed and ran the larger sizes). The
+    error is raised in a child's setup, as a workload's would be."""
+    from gpuscope.workloads.child import RunSpec
+    from gpuscope.workloads.runner import WorkloadRun
+    from tests.plugin_files import workload_with_step
 
-    assert _failure(error).kind.value == kind
+    plugin = workload_with_step(tmp_path, "fails", "return 1", f"raise {error!r}")
+    catalog = find_workloads(plugin_files=[plugin], plugin_dirs=[], use_entry_points=False)
+    spec = RunSpec(catalog.workloads["fails"].ref, "cpu", {}, duration_s=0.1, warmup_s=0.0)
+    *_, last = WorkloadRun(spec, hang_timeout_s=60.0).events()
+    assert isinstance(last, Failed) and last.kind.value == kind, last
 
 
 # -- SweepRun: the walk that bench --sweep and the UI share ----------------------------------
