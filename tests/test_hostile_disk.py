@@ -275,7 +275,7 @@ def test_a_suite_whose_disk_fills_mid_way_says_so_once_and_measures_on(
         return sizes[-1] == sizes[-2] > 0
 
     measure_at_once(monkeypatch, ready=full)
-    monkeypatch.setattr(suite, "SAMPLE_INTERVAL_S", 0.05)
+    monkeypatch.setattr(suite, "RUN_INTERVAL_S", 0.05)
     assert main(["suite", "--budget", "6", "--devices", "cpu", "-o", str(out)]) == 1
     captured = capsys.readouterr()
     assert "internal error" not in captured.err and "Traceback" not in captured.err
