@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.sinks.columns import COLUMN_NAMES
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -65,7 +65,7 @@ def write_bench(path: Path, runs: int) -> None:
         device = ("cpu", "cuda:0", "cuda:1")[n % 3]
         size, dtype = (256 << (n // 3 % 6)), ("fp32", "bf16")[n // 18 % 2]
         throughput = (1e11 if device == "cpu" else 4e14) * (1 + (n % 97) / 100)
-        report = RunReport(
+        report = RunResult(
             workload="gemm", device=device,
             telemetry_device="cpu" if device == "cpu" else f"nvidia:{device[-1]}",
             device_name=H100 if device != "cpu" else "AMD EPYC", unit="FLOP",

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.measurement.sweep import Sweep, SweepPoint, SweepRun
 from gpuscope.report.document import render_report
 from gpuscope.report.inputs import (
@@ -25,13 +25,13 @@ from gpuscope.report.inputs import (
     sweep_results,
 )
 from gpuscope.sinks.output_files import write_error_in, write_stamped
-from gpuscope.sinks.reports import machine_facts, reports_json, sweep_json, write_reports_csv
+from gpuscope.sinks.results import machine_facts, results_json, sweep_json, write_results_csv
 
 
-def save_results_table(reports: Sequence[RunReport], folder: Path) -> Path:
+def save_results_table(reports: Sequence[RunResult], folder: Path) -> Path:
     """The results table to a new CSV in ``folder``; OSError if it cannot be written."""
     kept = list(reports)
-    return write_stamped(folder, "gpuscope-results", "csv", lambda f: write_reports_csv(kept, f))
+    return write_stamped(folder, "gpuscope-results", "csv", lambda f: write_results_csv(kept, f))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +49,13 @@ class SweepSoFar:
 class ReportContents:
     """What a report is made of, each figure once: a sweep's results are in its sweep file."""
 
-    reports: tuple[RunReport, ...]  # those of no sweep
+    results: tuple[RunResult, ...]  # those of no sweep
     sweeps: tuple[SweepSoFar, ...]  # those with a point
     recordings: tuple[Path, ...]  # the session's recordings, for their timelines
 
 
 def report_contents(
-    reports: Iterable[RunReport], sweeps: Iterable[SweepRun], recordings: Iterable[Path]
+    reports: Iterable[RunResult], sweeps: Iterable[SweepRun], recordings: Iterable[Path]
 ) -> ReportContents:
     """What a report of these holds now; safe while runs go on (their lists only grow)."""
     walks = list(sweeps)
@@ -65,7 +65,7 @@ def report_contents(
         points = walk.settled()
         if points:
             so_far.append(SweepSoFar(walk.workload, walk.sweep, tuple(points), finished))
-    in_sweeps = {id(r.report) for w in walks for r in list(w.runs) if r.report is not None}
+    in_sweeps = {id(r.result) for w in walks for r in list(w.runs) if r.result is not None}
     plain = tuple(r for r in list(reports) if id(r) not in in_sweeps)
     return ReportContents(plain, tuple(so_far), tuple(recordings))
 
@@ -77,9 +77,9 @@ def save_report(contents: ReportContents, folder: Path) -> tuple[Path | None, st
     try:
         machine = machine_facts()
         inputs: list[Input] = []
-        if contents.reports:
-            held = [*contents.reports]
-            path = _new_json(folder, "gpuscope-results", reports_json(held))
+        if contents.results:
+            held = [*contents.results]
+            path = _new_json(folder, "gpuscope-results", results_json(held))
             inputs.append(bench_results(path, held, machine))
         for sweep in contents.sweeps:
             points = [*sweep.points]

@@ -33,7 +33,7 @@ from gpuscope.measurement.measured_run import (
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.measurement.run_driver import RunDriver
 from gpuscope.measurement.run_params import run_params
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets, why_not_runnable
 from gpuscope.results_files import report_contents, save_report, save_results_table
@@ -107,7 +107,7 @@ class Session:
         self.sampler: Sampler | None = None
         self.catalog: Catalog | None = None
         self.runs: list[MeasuredRun] = []
-        self.reports: list[RunReport] = []
+        self.results: list[RunResult] = []
         self.sweeps: list[SweepRun] = []
         self.newest_sweep: SweepRun | None = None  # the newest launch, when it was a sweep
         self._run_driver: RunDriver | None = None  # made at the first launch (``_driver``)
@@ -166,7 +166,7 @@ class Session:
         infos = [d.info for d in found.devices]
         try:
             self.exporter = start_exporter(
-                address, port, sampler, infos, self.setup.host, lambda: tuple(self.reports)
+                address, port, sampler, infos, self.setup.host, lambda: tuple(self.results)
             )
         except OSError as exc:
             self.exporter_error = describe_listen_error(f"{address}:{port}", exc, "serve on")
@@ -299,8 +299,8 @@ class Session:
 
     def _heard(self, run: MeasuredRun, event: RunEvent) -> None:
         self.changes += 1
-        if isinstance(event, Result) and run.report is not None:
-            self.reports.append(run.report)
+        if isinstance(event, Result) and run.result is not None:
+            self.results.append(run.result)
         if self.on_run_event is not None:
             self.on_run_event(run, event)
 
@@ -315,13 +315,13 @@ class Session:
 
     def save_results(self) -> Path:
         """The results table to a new CSV in the record folder; OSError if it cannot be written."""
-        return save_results_table(self.reports, self.setup.record_dir)
+        return save_results_table(self.results, self.setup.record_dir)
 
     def save_report(self, done: Callable[[Path | None, str | None], None]) -> None:
         """The results as JSON and a report made from them and this session's recordings, new
         files in the record folder, on a thread (``results_files.save_report``). ``done`` is
         called on that thread with the report's path, or None and why."""
-        contents = report_contents(self.reports, self.sweeps, self.recordings_made)
+        contents = report_contents(self.results, self.sweeps, self.recordings_made)
         folder = self.setup.record_dir
         self._in_background(lambda: done(*save_report(contents, folder)), "gpuscope-save-report")
 

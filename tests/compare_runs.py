@@ -6,7 +6,7 @@ from typing import Any
 
 from gpuscope.measurement.measured_run import LivePoint, MeasuredRun, RunState
 from gpuscope.measurement.run_params import Emulated, precision_param
-from gpuscope.measurement.run_report import build_report
+from gpuscope.measurement.run_result import build_result
 from gpuscope.sampler import WindowResult
 from gpuscope.telemetry.model import DeviceInfo, EnergySource
 from gpuscope.workloads.events import ErrorKind, Failed, Result
@@ -64,7 +64,7 @@ def measured(
         False,
     )
     flops = rate * seconds * flops_per_unit if flops_per_unit else None
-    run.report = build_report(
+    run.result = build_result(
         workload,
         device,
         info.unit,

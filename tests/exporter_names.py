@@ -7,7 +7,7 @@ import sys
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.sampler import Sampler
 from gpuscope.simulated.devices import SimulatedCpu
 from gpuscope.sinks.prometheus import TelemetryCollector
@@ -39,7 +39,7 @@ def exported_metric_names() -> set[str]:
             sampler.tick()
             clock.advance(1.0)
             sampler.tick()
-            report = RunReport(
+            report = RunResult(
                 workload="gemm", device="cuda:0", telemetry_device="nvidia:0", device_name=None,
                 params={}, unit="FLOP", units=1.0, seconds=1.0, steps=1, throughput=1.0,
                 tflops=None, energy_j=1.0, avg_power_w=1.0, work_per_joule=1.0,

@@ -44,7 +44,7 @@ def _measured_when(ready: Callable[[], bool]) -> Callable[..., None]:
                 )
         finally:
             sampler.unsubscribe(tick)
-        run.report = measured(run.workload.name, run.device, None, RATE, None, run.params).report
+        run.result = measured(run.workload.name, run.device, None, RATE, None, run.params).result
 
     return drive
 

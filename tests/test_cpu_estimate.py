@@ -15,7 +15,7 @@ import pytest
 
 from gpuscope.config import cpu_power_model, load_config
 from gpuscope.errors import UsageError
-from gpuscope.measurement.run_report import RunReport, compare
+from gpuscope.measurement.run_result import RunResult, compare
 from gpuscope.sampler import Sampler
 from gpuscope.simulated.devices import SimulatedCpu
 from gpuscope.telemetry.cpu_estimate import (
@@ -118,8 +118,8 @@ def test_an_estimated_cpu_says_estimate_in_samples_and_windows(clock) -> None:  
     assert result.energy_j == pytest.approx(60.0 * 2.0)
 
 
-def _report(device: str, source: EnergySource | None) -> RunReport:
-    return RunReport(
+def _report(device: str, source: EnergySource | None) -> RunResult:
+    return RunResult(
         workload="gemm", device=device, telemetry_device=None, device_name=None, params={},
         unit="FLOP", units=10.0, seconds=1.0, steps=1, throughput=10.0, tflops=None,
         energy_j=5.0, avg_power_w=5.0, work_per_joule=2.0, energy_source=source, pct_of_peak=None,

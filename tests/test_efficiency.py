@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gpuscope.measurement.peaks import peak_tflops
-from gpuscope.measurement.result_cells import report_cells
-from gpuscope.measurement.run_report import build_report, compare
+from gpuscope.measurement.result_cells import figure_cells
+from gpuscope.measurement.run_result import build_result, compare
 from gpuscope.measurement.targets import telemetry_for
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
@@ -26,7 +26,7 @@ def test_report_from_a_scripted_energy_counter(install_nvml, clock) -> None:
         info = found.devices[0].info
     flops = 7.0e15  # 700 TFLOP/s for 10 s
     result = Result(flops, flops, 10.0, 1000)
-    report = build_report(
+    report = build_result(
         "gemm",
         "cuda:0",
         "FLOP",
@@ -48,7 +48,7 @@ def test_report_from_a_scripted_energy_counter(install_nvml, clock) -> None:
 
 def test_no_energy_is_none_with_a_reason() -> None:
     result = Result(100.0, None, 2.0, 10)
-    report = build_report("cnn", "cpu", "images", {}, result, None, None, None)
+    report = build_result("cnn", "cpu", "images", {}, result, None, None, None)
     assert report.throughput == 50.0
     assert report.energy_j is None and report.work_per_joule is None and report.pct_of_peak is None
     assert report.tflops is None
@@ -58,20 +58,20 @@ def test_no_energy_is_none_with_a_reason() -> None:
 def test_a_run_stopped_before_it_measured_has_no_figures_not_zero() -> None:
     """Issue 21: it was reported as 0 FLOP/s in bench, JSON, the UI, the CSV and the report."""
     stopped = Result(0.0, None, 0.0, 0, stopped_early=True)
-    report = build_report("gemm", "cpu", "FLOP", {"dtype": "fp32"}, stopped, None, None, "cpu")
+    report = build_result("gemm", "cpu", "FLOP", {"dtype": "fp32"}, stopped, None, None, "cpu")
     assert report.throughput is None and report.work_per_joule is None and report.tflops is None
     assert report.energy_note == "stopped before it measured anything"
-    cells = report_cells(report)
+    cells = figure_cells(report)
     assert cells["throughput"] == "n/a" and cells["device"] == "cpu (stopped)"
-    measured = build_report(
+    measured = build_result(
         "gemm", "cuda:0", "FLOP", {}, Result(1.0, None, 1.0, 1), None, None, None
     )
     assert compare(report, measured).speedup is None and compare(measured, report).speedup is None
 
 
 def test_comparison_ratios() -> None:
-    slow = build_report("x", "cpu", "images", {}, Result(10.0, None, 1.0, 1), None, None, None)
-    fast = build_report("x", "cuda:0", "images", {}, Result(400.0, None, 1.0, 1), None, None, None)
+    slow = build_result("x", "cpu", "images", {}, Result(10.0, None, 1.0, 1), None, None, None)
+    fast = build_result("x", "cuda:0", "images", {}, Result(400.0, None, 1.0, 1), None, None, None)
     comparison = compare(slow, fast)
     assert comparison.speedup == pytest.approx(40.0)
     assert comparison.efficiency_ratio is None  # needs energy on both sides
@@ -89,7 +89,7 @@ def test_comparison_ratios() -> None:
 def test_a_model_is_held_against_the_peak_of_its_precision(params, pct) -> None:  # type: ignore[no-untyped-def]
     """ResNet-50 and the LSTM name their dtype ``precision``: their % of peak was always n/a."""
     result = Result(4000.0, 98.0e12, 1.0, 10)  # 98 TFLOP/s
-    report = build_report(
+    report = build_result(
         "cnn", "cuda:0", "images", params, result, None, None, "NVIDIA H100 80GB HBM3"
     )
     assert report.pct_of_peak == (None if pct is None else pytest.approx(pct))

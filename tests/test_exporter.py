@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.telemetry.discover import discover
@@ -112,8 +112,8 @@ def test_lost_device_drops_out_and_the_others_stay(install_nvml, clock) -> None:
     assert {dict(k)["device"] for k in series["gpuscope_device_info"]} == {"nvidia:1"}
 
 
-def _report(device: str, throughput: float, per_joule: float | None) -> RunReport:
-    return RunReport(
+def _report(device: str, throughput: float, per_joule: float | None) -> RunResult:
+    return RunResult(
         workload="gemm", device=device, telemetry_device=None, device_name=None,
         params={"dtype": "bf16"}, unit="FLOP", units=1.0, seconds=1.0, steps=1,
         throughput=throughput, tflops=None, energy_j=None, avg_power_w=None,

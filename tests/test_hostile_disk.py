@@ -391,7 +391,7 @@ async def test_the_ui_says_a_failed_recording_or_save_as_every_command_does(
             and line.endswith(".csv: Read-only file system")
             for line in said()
         ), said()
-        app.reports.append(measured("gemm", "cpu", None, 1e9, None, {"size": 64}).report)
+        app.results.append(measured("gemm", "cpu", None, 1e9, None, {"size": 64}).result)
         await pilot.press("s")
         assert any(
             line.startswith(f"cannot save results: cannot write {read_only / 'gpuscope-results-'}")
@@ -477,7 +477,7 @@ def test_results_and_a_report_the_disk_refuses_midway_leave_no_half_file(
     from gpuscope.results_files import report_contents, save_report, save_results_table
     from tests.compare_runs import measured
 
-    results = [measured("gemm", "cpu", None, 1e9, None, {"size": 64}).report]
+    results = [measured("gemm", "cpu", None, 1e9, None, {"size": 64}).result]
     FakeDisk(monkeypatch, tmp_path, writes_left=0)
     with pytest.raises(OSError):
         save_results_table(results, tmp_path)

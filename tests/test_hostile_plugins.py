@@ -15,11 +15,11 @@ import psutil
 import pytest
 
 from gpuscope.cli import main
-from gpuscope.commands.bench_output import describe_catalog, print_reports
+from gpuscope.commands.bench_output import describe_catalog, print_results
 from gpuscope.measurement.run_errors import describe_error, line_end
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.safe_text import ONE_LINE_MAX
-from gpuscope.sinks.reports import reports_json, write_reports_csv
+from gpuscope.sinks.results import results_json, write_results_csv
 from gpuscope.workloads.api import ContractError, Param, WorkloadError, as_work, contract_problems
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.events import ErrorKind, Failed, Result, Started
@@ -35,7 +35,7 @@ WIDE_SIZE = "\uff53\uff49\uff5a\uff45"
 ESCAPES = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;aGVsbG8=\x07\x9b31m"
 
 
-def report(**fields: object) -> RunReport:
+def report(**fields: object) -> RunResult:
     values: dict[str, object] = dict(
         workload="w", device="cpu", telemetry_device=None, device_name=None, params={},
         unit="things", units=10.0, seconds=1.0, steps=1, throughput=10.0, tflops=None,
@@ -43,7 +43,7 @@ def report(**fields: object) -> RunReport:
         pct_of_peak=None,
     )  # fmt: skip
     values.update(fields)
-    return RunReport(**values)  # type: ignore[arg-type]
+    return RunResult(**values)  # type: ignore[arg-type]
 
 
 def assert_clean(text: str) -> None:
@@ -64,11 +64,11 @@ def test_saving_results_survives_an_integer_too_long_to_write() -> None:
     """The UI's ``s`` and ``bench --json/--csv`` write through these: whatever a report holds
     (a file read back, a fact that got past the child), writing it never raises."""
     huge = report(facts={"huge": 10**5000, "ok": 3}, params={"n": -(10**5000)})
-    payload = json.loads(reports_json([huge]))
+    payload = json.loads(results_json([huge]))
     assert payload["reports"][0]["facts"]["ok"] == 3
     assert payload["reports"][0]["facts"]["huge"] is None  # cannot be written: not known
     stream = io.StringIO()
-    write_reports_csv([huge], stream)
+    write_results_csv([huge], stream)
     assert "ok=3" in stream.getvalue() and len(stream.getvalue()) < 2000
 
 
@@ -159,7 +159,7 @@ def test_the_results_table_facts_and_notes_are_printed_clean(capsys) -> None:
         workload=f"w{ESCAPES}", unit=f"u{ESCAPES}", facts={f"f{ESCAPES}": f"v{ESCAPES}"},
         notes=[f"note{ESCAPES}"], params={"p": f"x{ESCAPES}"},
     )  # fmt: skip
-    print_reports([shown], "table")
+    print_results([shown], "table")
     captured = capsys.readouterr()
     assert "fv" in captured.out.replace("=", "") and "note" in captured.err
     assert_clean(captured.out + captured.err)

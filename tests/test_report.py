@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gpuscope.cli import main
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.sinks.columns import COLUMN_NAMES
 from gpuscope.telemetry.model import EnergySource
@@ -29,8 +29,8 @@ H100 = "NVIDIA H100 80GB HBM3"
 START = 1_790_000_000.0  # wall clock of the bench runs (outside the recording: not shaded)
 
 
-def report(device: str, throughput: float, wpj: float | None, **changes: object) -> RunReport:
-    base = RunReport(
+def report(device: str, throughput: float, wpj: float | None, **changes: object) -> RunResult:
+    base = RunResult(
         workload="gemm", device=device, telemetry_device="nvidia:0" if device != "cpu" else "cpu",
         device_name=H100 if device != "cpu" else "AMD EPYC (2 threads)",
         params={"dtype": "bf16", "size": 4096}, unit="FLOP", units=throughput * 10, seconds=10.0,

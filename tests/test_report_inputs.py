@@ -352,7 +352,7 @@ def test_names_from_a_recording_and_a_results_file_are_cut_alike(tmp_path: Path)
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"reports": [{**REPORT, "device": name}]}))
     from_recording = load_input(recording).tracks[0].device  # type: ignore[union-attr]
-    from_results = load_input(bench).reports[0].device  # type: ignore[union-attr]
+    from_results = load_input(bench).results[0].device  # type: ignore[union-attr]
     assert from_recording == from_results
     assert len(from_recording) == ONE_LINE_MAX and from_recording.endswith("…")
 

@@ -262,11 +262,11 @@ def test_a_sweep_of_many_devices_and_values_draws_capped_lines_and_says_so(
 def test_runs_shaded_on_a_timeline_are_named_when_few_and_merged_when_many() -> None:
     """Issue 22 re-trial: 20,000 runs measured within a recording were each shaded and named on
     every timeline chart (80,000 shapes and labels: 90 s, 565 MB, a 17.8 MB page)."""
-    from gpuscope.measurement.run_report import RunReport
+    from gpuscope.measurement.run_result import RunResult
     from gpuscope.report.charts import SPANS_LABELLED_MAX, SPANS_MAX, measured_spans
 
-    def window(a: float) -> RunReport:
-        return RunReport.from_dict({"workload": "gemm", "device": "cpu", "unit": "FLOP",
+    def window(a: float) -> RunResult:
+        return RunResult.from_dict({"workload": "gemm", "device": "cpu", "unit": "FLOP",
                                     "params": {"dtype": "fp32"}, "measured_from_s": a,
                                     "measured_to_s": a + 0.5})  # fmt: skip
 

@@ -27,11 +27,11 @@ def test_a_sweeps_results_are_saved_once_in_its_sweep_and_a_sweep_without_points
 ) -> None:
     walk = _sweep_with_one_point()
     idle = SweepRun("gemm", walk.sweep, ("cpu",))  # launched, no point yet
-    plain = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 256}).report
-    assert plain is not None and walk.runs[0].report is not None
+    plain = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 256}).result
+    assert plain is not None and walk.runs[0].result is not None
     recording = tmp_path / "gone.csv"  # a recording removed since: left out of the report
-    contents = report_contents([plain, walk.runs[0].report], [walk, idle], [recording])
-    assert contents.reports == (plain,)  # the sweep's result is in its sweep file
+    contents = report_contents([plain, walk.runs[0].result], [walk, idle], [recording])
+    assert contents.results == (plain,)  # the sweep's result is in its sweep file
     (so_far,) = contents.sweeps
     assert not so_far.finished and [p.value for p in so_far.points] == [64]
 
@@ -46,7 +46,7 @@ def test_a_sweeps_results_are_saved_once_in_its_sweep_and_a_sweep_without_points
 
 
 def test_the_results_table_is_a_new_csv_each_time(tmp_path: Path) -> None:
-    plain = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 256}).report
+    plain = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 256}).result
     assert plain is not None
     first, second = save_results_table([plain], tmp_path), save_results_table([plain], tmp_path)
     assert first != second and first.name.startswith("gpuscope-results-")

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from gpuscope.cli import build_parser
-from gpuscope.sinks.reports import finite
+from gpuscope.sinks.results import finite
 from gpuscope.workloads.api import (
     RESERVED_PARAM_NAMES,
     ContractError,

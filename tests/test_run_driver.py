@@ -51,7 +51,7 @@ def test_runs_in_turn_a_stopped_one_never_starts_and_a_bug_fails_only_its_run() 
     drive.add(runs)
     drive.drive_in_turn(runs)
     assert [spec.params["size"] for spec in made] == [64, 13]  # no child for the stopped one
-    assert runs[0].report is not None and isinstance(heard[-3], Result)
+    assert runs[0].result is not None and isinstance(heard[-3], Result)
     assert runs[1].error is not None and "gpuscope could not drive it" in runs[1].error.message
     assert runs[2].error is not None and runs[2].error.kind is ErrorKind.STOPPED
     assert isinstance(heard[-1], Failed) and all(r.finished for r in runs)

@@ -12,7 +12,7 @@ import pytest
 
 from gpuscope.measurement.measured_run import MeasuredRun, describe_error
 from gpuscope.measurement.run_params import choice_notes, run_params
-from gpuscope.measurement.run_report import build_report, comparable_key, compare, comparisons
+from gpuscope.measurement.run_result import build_result, comparable_key, compare, comparisons
 from gpuscope.measurement.targets import RunTarget
 from gpuscope.telemetry.cpu import CpuDevice
 from gpuscope.telemetry.model import DeviceInfo, Vendor
@@ -133,7 +133,7 @@ def test_an_emulated_precision_asked_for_runs_with_a_line_naming_the_native_one(
 
 def report(target: RunTarget, params: dict[str, str] | None = None, rate: float = 1.0):  # type: ignore[no-untyped-def]
     resolved = run_params(WORKLOADS["gemm"], params or {}, target)
-    return build_report(
+    return build_result(
         "gemm", target.torch_device, "FLOP", resolved.values, Result(rate, None, 1.0, 1),
         None, None, None, chosen=resolved.chosen,
         emulated=resolved.emulated.head() if resolved.emulated else None,
@@ -219,10 +219,10 @@ def test_what_was_chosen_reads_as_words_in_the_csv() -> None:
     import csv
     import io
 
-    from gpuscope.sinks.reports import write_reports_csv
+    from gpuscope.sinks.results import write_results_csv
 
     stream = io.StringIO()
-    write_reports_csv([report(cpu(AVX2))], stream)
+    write_results_csv([report(cpu(AVX2))], stream)
     (row,) = csv.DictReader(io.StringIO(stream.getvalue()))
     assert row["chosen"] == (
         "dtype: bf16 would be emulated on cpu (AVX2, no AVX512-BF16 or AMX); "
@@ -275,7 +275,7 @@ def test_a_plugins_precision_parameter_names_each_side_whatever_its_name() -> No
 
     def ran(target: RunTarget, given: dict[str, str]):  # type: ignore[no-untyped-def]
         resolved = run_params(Declared, given, target)
-        return build_report(
+        return build_result(
             "plugin", target.torch_device, "things", resolved.values,
             Result(1.0, None, 1.0, 1), None, None, None, chosen=resolved.chosen,
             emulated=resolved.emulated.head() if resolved.emulated else None,
@@ -291,7 +291,7 @@ def test_a_plugins_precision_parameter_names_each_side_whatever_its_name() -> No
 def test_the_ui_names_each_runs_precision_and_marks_an_emulated_one() -> None:
     """Trial of issue 21: fp32 and bf16 runs on the CPU read alike in the Workloads tab."""
     from gpuscope.measurement.measured_run import new_run
-    from gpuscope.measurement.result_cells import report_cells
+    from gpuscope.measurement.result_cells import figure_cells
     from gpuscope.tui.runs_view import status_label
 
     info = WORKLOADS["gemm"]
@@ -300,4 +300,4 @@ def test_the_ui_names_each_runs_precision_and_marks_an_emulated_one() -> None:
     emulated = new_run(info, cpu(AVX2), asked, 1.0, 0.0)
     assert status_label(native) == "gemm on cpu fp32"
     assert status_label(emulated) == "gemm on cpu bf16!"
-    assert report_cells(report(cpu(AVX2), {"dtype": "bf16"}))["dtype"] == "bf16 emulated"
+    assert figure_cells(report(cpu(AVX2), {"dtype": "bf16"}))["dtype"] == "bf16 emulated"

@@ -73,8 +73,8 @@ def test_a_launched_run_reports_and_results_save(tmp_path: Path) -> None:
     gemm = s.catalog.workloads["gemm"]
     (run,) = s.launch(Launch(gemm, {"dtype": "bf16", "size": 4096}, ("cuda:0",), 0.2, 0.0, False))
     assert done.wait(30), "the run never finished"
-    assert isinstance(heard[-1], Result) and run.report is not None
-    assert s.reports == [run.report]  # the session keeps the results, not the view
+    assert isinstance(heard[-1], Result) and run.result is not None
+    assert s.results == [run.result]  # the session keeps the results, not the view
     path = s.save_results()
     assert path.parent == tmp_path and path.name.startswith("gpuscope-results-")
     assert pd.read_csv(path)["workload"].tolist() == ["gemm"]
@@ -213,10 +213,10 @@ def test_a_sweep_launched_runs_its_points_in_turn_and_saves_them_for_the_report(
         (256, "measured"), (512, "measured"), (1024, "measured"), (2048, "oom"), (4096, "skipped"),
     ]  # fmt: skip
     assert [r.label for r in s.runs] == [f"gemm size={n} on cuda:0" for n in (256, 512, 1024, 2048)]
-    assert [r.params["size"] for r in s.reports] == [256, 512, 1024]  # a result per point
+    assert [r.params["size"] for r in s.results] == [256, 512, 1024]  # a result per point
     _wait(lambda: not s.busy, "the sweep's thread never ended")
     s.launch(Launch(gemm, {"dtype": "bf16", "size": 64}, ("cuda:0",), 0.2, 0.0, False))
-    _wait(lambda: len(s.reports) == 4 and not s.busy, "the plain run never finished")
+    _wait(lambda: len(s.results) == 4 and not s.busy, "the plain run never finished")
     assert s.newest_sweep is None  # a plain run launched after: the plots are its again
 
     saved: list[tuple[Path | None, str | None]] = []
@@ -254,7 +254,7 @@ def test_stopping_a_sweep_ends_its_point_and_starts_no_more(tmp_path: Path) -> N
     _wait(lambda: walk.finished, "the sweep never ended")
     assert len(s.runs) == 1 and walk.stopped
     assert [p.status.value for p in walk.points] == ["stopped"] * 6
-    assert walk.points[0].report is not None  # the partial result of the point it was in
+    assert walk.points[0].result is not None  # the partial result of the point it was in
     s.close()
     assert not s.busy
 

@@ -140,10 +140,10 @@ def test_a_demo_gemm_beside_the_simulated_training_job_is_marked_shared(tmp_path
         wait_until(lambda: run.finished, "the run never finished")
     finally:
         session.close()
-    assert run.report is not None and run.report.shared is not None
-    assert run.report.shared.startswith("shared: others used ")
-    assert "pid 4242 python" in run.report.shared
-    assert 40 < (run.report.shared_pct or 0) < 60  # the job and the run split the GPU
+    assert run.result is not None and run.result.shared is not None
+    assert run.result.shared.startswith("shared: others used ")
+    assert "pid 4242 python" in run.result.shared
+    assert 40 < (run.result.shared_pct or 0) < 60  # the job and the run split the GPU
 
 
 def test_a_cpu_run_beside_a_busy_process_says_who_took_the_cpu(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -185,8 +185,8 @@ def test_a_sweep_table_keeps_the_shared_mark(capsys) -> None:  # type: ignore[no
     from tests.compare_runs import measured
 
     run = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 64})
-    assert run.report is not None
-    shared = replace(run.report, shared="shared: others used 55% of cpu", shared_pct=55.0)
+    assert run.result is not None
+    shared = replace(run.result, shared="shared: others used 55% of cpu", shared_pct=55.0)
     points = [SweepPoint("cpu", 64, PointStatus.MEASURED, shared)]
     print_sweep("gemm", Sweep("size", (64,)), points, "table")
     assert "cpu (shared 55%)" in capsys.readouterr().out

@@ -144,7 +144,7 @@ def test_a_whole_run_is_not_called_cut_short_when_the_timer_fires_as_its_child_e
     def ends_as_the_timer_fires(driver: Any, run: Any, *_: Any) -> None:
         wait_until(lambda: run.stop_requested, "the share's timer never fired")
         stopped = next(stops)
-        run.report = measured("gemm", "cpu", None, 1e9, None, run.params, stopped=stopped).report
+        run.result = measured("gemm", "cpu", None, 1e9, None, run.params, stopped=stopped).result
 
     items = [suite.SuiteItem("gemm", {"dtype": "fp32", "size": n}) for n in (64, 128)]
     monkeypatch.setattr(suite, "SUITE", tuple(items))

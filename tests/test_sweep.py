@@ -160,9 +160,9 @@ def _walk(
 
 def _measured(run: MeasuredRun, stopped: bool = False) -> None:
     size = run.params["size"]
-    run.report = measured(
+    run.result = measured(
         "gemm", run.device, None, 1e9 * size, 100.0, run.params, stopped=stopped
-    ).report
+    ).result
 
 
 def test_a_sweep_runs_each_value_in_turn_and_stops_a_device_at_its_memory_boundary() -> None:
@@ -185,7 +185,7 @@ def test_a_sweep_runs_each_value_in_turn_and_stops_a_device_at_its_memory_bounda
     assert walk.oom_at("cuda:0") == 1024 and walk.oom_at("cpu") is None
     assert walk.finished and walk.total == 8
     assert driven[6].label == "gemm size=1024 on cuda:0"  # a point's run names its value
-    assert walk.points[0].report is not None and walk.points[0].report.params["size"] == 256
+    assert walk.points[0].result is not None and walk.points[0].result.params["size"] == 256
 
 
 def test_a_kill_by_sigkill_is_the_boundary_and_any_other_failure_is_not() -> None:
@@ -234,7 +234,7 @@ def test_a_stopped_sweep_keeps_what_ran_and_starts_nothing_more() -> None:
     ]  # fmt: skip
     assert len(walk.runs) == 2 and walk.finished and walk.stopped
     assert asked_to_stop == [False, False]  # both started before the stop
-    assert walk.points[1].report is not None  # the partial result of the point it stopped in
+    assert walk.points[1].result is not None  # the partial result of the point it stopped in
 
 
 def test_a_point_made_as_the_sweep_stops_is_stopped_before_it_starts() -> None:
@@ -263,18 +263,18 @@ def test_a_run_that_ended_is_a_settled_point_before_its_walk_records_it() -> Non
     running = MeasuredRun(GEMM, "cpu", {"dtype": "fp32", "size": 512}, swept="size")
     walk.runs += [done, running]
     (point,) = walk.settled()
-    assert point.value == 256 and point.status is PointStatus.MEASURED and point.report
+    assert point.value == 256 and point.status is PointStatus.MEASURED and point.result
     assert walk.points == []  # settled() only reads
 
 
 def test_the_points_of_a_sweep_saved_while_it_ran_say_so_in_the_report(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from gpuscope.report.document import render_report
     from gpuscope.report.inputs import load_inputs
-    from gpuscope.sinks.reports import sweep_json
+    from gpuscope.sinks.results import sweep_json
 
     run = MeasuredRun(GEMM, "cpu", {"dtype": "fp32", "size": 256}, swept="size")
     _measured(run)
-    point = SweepPoint("cpu", 256, PointStatus.MEASURED, run.report)
+    point = SweepPoint("cpu", 256, PointStatus.MEASURED, run.result)
     sweep = Sweep("size", (256, 512, 1024))
     for finished in (True, False):
         path = tmp_path / f"sweep-{finished}.json"

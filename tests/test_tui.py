@@ -216,7 +216,7 @@ async def test_launch_cpu_workload_end_to_end_with_live_figures() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
         await _launch(pilot, "gemm", ["cpu"], duration="1.5", size="128")
-        await wait_until(pilot, lambda: app.reports, timeout_s=90)
+        await wait_until(pilot, lambda: app.results, timeout_s=90)
         run = app.runs[0]
         assert run.state is RunState.DONE and run.live  # progress arrived while it ran
         assert app.query_one("#tabs", TabbedContent).active == "workloads"
@@ -285,7 +285,7 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
         await _launch(pilot, "gemm", ["cpu", "cuda:0"], duration="0.5", size="64")
-        await wait_until(pilot, lambda: len(app.reports) == 2, timeout_s=90)
+        await wait_until(pilot, lambda: len(app.results) == 2, timeout_s=90)
         await pilot.press("4")
         app.refresh_view()
         await pilot.pause()
@@ -293,7 +293,7 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
         gpu_row = next(line for line in text.splitlines() if line.startswith("cuda:0 "))
         assert "FLOP/s" in gpu_row and "x  █" in gpu_row and "SIMULATED" in gpu_row
         assert "cpu: no work/J:" in text  # a simulated CPU without RAPL says why, not 0
-        gpu_report = next(r for r in app.reports if r.device == "cuda:0")
+        gpu_report = next(r for r in app.results if r.device == "cuda:0")
         assert gpu_report.energy_source == "counter" and gpu_report.work_per_joule
         # a 64-cube GEMM is launch-bound, on a simulated H100 as on a real one
         assert gpu_report.pct_of_peak is not None and gpu_report.pct_of_peak < 1
@@ -402,9 +402,9 @@ async def test_tab_walks_the_launcher_and_the_cnn_runs_live_on_the_cpu() -> None
         assert "measuring" in live and "images/s" in live and "n/a" in live  # no CPU energy
         await pilot.press("x")  # stop runs: a partial result still arrives
         await wait_until(pilot, lambda: run.finished, timeout_s=120)
-        assert run.report is not None and run.report.throughput > 0
-        assert run.report.stopped_early
-        assert run.report.work_per_joule is None and run.report.energy_note
+        assert run.result is not None and run.result.throughput > 0
+        assert run.result.stopped_early
+        assert run.result.work_per_joule is None and run.result.energy_note
 
 
 async def test_remote_hosts_beside_local_devices_and_a_dead_one_never_freezes() -> None:
@@ -463,10 +463,10 @@ async def test_ui_exports_its_devices_and_workload_results() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await tick(pilot, 2)
-        from gpuscope.measurement.run_report import RunReport
+        from gpuscope.measurement.run_result import RunResult
 
-        app.reports.append(
-            RunReport(
+        app.results.append(
+            RunResult(
                 workload="gemm",
                 device="cuda:0",
                 telemetry_device="nvidia:0",
@@ -607,7 +607,7 @@ async def test_launcher_boxes_show_their_state_by_glyph_not_only_by_colour() -> 
 
 
 def test_an_estimated_cpu_is_marked_on_its_panel_and_its_compare_row(clock) -> None:  # type: ignore[no-untyped-def]
-    from gpuscope.measurement.run_report import RunReport
+    from gpuscope.measurement.run_result import RunResult
     from gpuscope.sampler import Sampler
     from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
     from gpuscope.tui.panel_figures import figure_lines
@@ -631,7 +631,7 @@ def test_an_estimated_cpu_is_marked_on_its_panel_and_its_compare_row(clock) -> N
         ("cuda:0", EnergySource.COUNTER, 1e11),
     ):
         run = MeasuredRun(info, device, {})
-        run.report = RunReport(
+        run.result = RunResult(
             workload="gemm", device=device, telemetry_device=None, device_name=None, params={},
             unit="FLOP", units=1.0, seconds=1.0, steps=1, throughput=per_joule, tflops=None,
             energy_j=1.0, avg_power_w=1.0, work_per_joule=per_joule, energy_source=source,
@@ -748,7 +748,7 @@ async def test_a_sweep_from_the_launcher_fills_its_curve_and_ends_in_one_notice(
         await pilot.click("#launch-start")
         await wait_until(pilot, lambda: not isinstance(app.screen, LaunchScreen), timeout_s=10)
         (walk,) = app.session.sweeps
-        await wait_until(pilot, lambda: len(app.reports) >= 2, timeout_s=60)
+        await wait_until(pilot, lambda: len(app.results) >= 2, timeout_s=60)
         app.refresh_view()
         await pilot.pause()
         status = str(app.query_one("#runs-status", Static).render())

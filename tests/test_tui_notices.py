@@ -28,7 +28,7 @@ def test_a_sweeps_points_are_not_told_its_end_once() -> None:
     assert run_notice(point, Result(1.0, 1.0, 1.0, 1)) is None
     ends = SweepEnds()
     assert ends.newly_ended([walk]) == []  # not finished yet
-    walk.record(SweepPoint("cuda:0", 256, PointStatus.MEASURED, point.report))
+    walk.record(SweepPoint("cuda:0", 256, PointStatus.MEASURED, point.result))
     (told,) = ends.newly_ended([walk])
     assert told.text.startswith("sweep gemm size done: 1 measured")
     assert ends.newly_ended([walk]) == []

@@ -83,7 +83,7 @@ def test_a_run_stopped_before_its_first_figure_is_still_drawn_from_its_result() 
     from gpuscope.tui.runs_view import throughput_points, work_per_joule_points
 
     report = SimpleNamespace(seconds=3.0, throughput=29.0, work_per_joule=None)
-    stopped = SimpleNamespace(live=[], report=report)
+    stopped = SimpleNamespace(live=[], result=report)
     assert throughput_points(stopped) == [(3.0, 29.0)]  # type: ignore[arg-type]
     assert work_per_joule_points(stopped) == []  # type: ignore[arg-type]
 

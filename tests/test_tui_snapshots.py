@@ -61,7 +61,7 @@ def _with_results(pilot, tab: str):  # type: ignore[no-untyped-def]
             measured("cnn", "cuda:0", infos["nvidia:0"], 3981.4, 571.0, CNN, chosen=CNN_CHOSEN),
         ]
         app.runs.extend(runs)
-        app.reports.extend(r.report for r in runs if r.report is not None)
+        app.results.extend(r.result for r in runs if r.result is not None)
         app.session.changes += 1  # as the session counts a run's event
         await pilot.press(tab)
         await tab_shown(pilot, tab)
@@ -124,7 +124,7 @@ def test_workloads_with_a_sweep_filling_in(snap_compare) -> None:  # type: ignor
         for size, rate in gpu.items():
             run = measured("gemm", "cuda:0", infos["nvidia:0"], rate, 690.0, {"size": size})
             walk.runs.append(run)
-            walk.record(SweepPoint("cuda:0", size, PointStatus.MEASURED, run.report))
+            walk.record(SweepPoint("cuda:0", size, PointStatus.MEASURED, run.result))
         walk.runs.append(failed("gemm", "cuda:0", {"size": 4096}, "CUDA out of memory"))
         walk.record(SweepPoint("cuda:0", 4096, PointStatus.OOM, note="CUDA out of memory"))
         for size, rate in cpu.items():
@@ -132,14 +132,14 @@ def test_workloads_with_a_sweep_filling_in(snap_compare) -> None:  # type: ignor
                 "gemm", "cpu", infos["cpu"], rate, None, {"size": size}, live=size == 4096
             )
             walk.runs.append(run)
-            if run.report is not None:
-                walk.record(SweepPoint("cpu", size, PointStatus.MEASURED, run.report))
+            if run.result is not None:
+                walk.record(SweepPoint("cpu", size, PointStatus.MEASURED, run.result))
         for run in walk.runs:
             run.swept = "size"
         app.session.sweeps.append(walk)
         app.session.newest_sweep = walk
         app.runs.extend(walk.runs)
-        app.reports.extend(r.report for r in walk.runs if r.report is not None)
+        app.results.extend(r.result for r in walk.runs if r.result is not None)
         app.session.changes += 1  # as the session counts a run's event
         await pilot.press("3")
         await pilot.pause()

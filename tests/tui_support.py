@@ -184,5 +184,5 @@ def add_session_runs(app: GpuscopeApp) -> None:
     assert app.found is not None
     runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
     app.runs.extend(runs)
-    app.reports.extend(r.report for r in runs if r.report is not None)
+    app.results.extend(r.result for r in runs if r.result is not None)
     app.session.changes += 1  # as the session counts a run's event

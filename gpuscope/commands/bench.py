@@ -15,7 +15,7 @@ from pathlib import Path
 from gpuscope.commands.bench_output import (
     describe_catalog,
     failure_details,
-    print_reports,
+    print_results,
     print_sweep,
 )
 from gpuscope.commands.bench_progress import Outcome, drive_shown
@@ -110,7 +110,7 @@ def run_bench(options: BenchOptions) -> int:
         )
     else:
         printed = print_or_fail(
-            lambda: print_reports(outcome.reports, options.output_format), "bench"
+            lambda: print_results(outcome.results, options.output_format), "bench"
         )
     for line in outcome.failures:  # a run's details are indented under its line: kept
         indent = line[: len(line) - len(line.lstrip(" "))]
@@ -229,8 +229,8 @@ def _new_run(
 
 def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
     """The run's report, or its failure in a line (and details) for stderr."""
-    if run.report is not None:
-        outcome.reports.append(run.report)
+    if run.result is not None:
+        outcome.results.append(run.result)
     elif run.error is not None:
         outcome.failures.append(f"{run.label}: {run.error.message}")
         outcome.usage_failure |= run.error.kind is ErrorKind.USAGE

@@ -12,17 +12,17 @@ import sys
 from typing import Any
 
 from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.result_cells import report_cells, shared_mark
+from gpuscope.measurement.result_cells import figure_cells, shared_mark
 from gpuscope.measurement.run_errors import line_end
-from gpuscope.measurement.run_report import RunReport, comparisons
+from gpuscope.measurement.run_result import RunResult, comparisons
 from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
 from gpuscope.safe_text import ONE_LINE_MAX, one_line, printable
-from gpuscope.sinks.reports import (
+from gpuscope.sinks.results import (
     REPORT_COLUMNS,
-    report_values,
-    reports_json,
+    result_values,
+    results_json,
     sweep_json,
-    write_reports_csv,
+    write_results_csv,
 )
 from gpuscope.workloads.events import ErrorKind
 from gpuscope.workloads.facts import FACT_KEY_MAX, bounded_notes, value_text
@@ -37,20 +37,20 @@ TABLE_COLUMNS = (
 )  # fmt: skip
 
 
-def _table(reports: list[RunReport]) -> str:
+def _table(reports: list[RunResult]) -> str:
     """The same figures as the UI's results table, one row per run."""
     rows = [
-        tuple(report_cells(r)[column].expandtabs() for column in TABLE_COLUMNS) for r in reports
+        tuple(figure_cells(r)[column].expandtabs() for column in TABLE_COLUMNS) for r in reports
     ]
     return _rows_table(TABLE_COLUMNS, rows)
 
 
-def print_reports(reports: list[RunReport], output_format: str) -> None:
+def print_results(reports: list[RunResult], output_format: str) -> None:
     compared = comparisons(reports)
     if output_format == "json":
-        print(reports_json(reports))
+        print(results_json(reports))
     elif output_format == "csv":
-        write_reports_csv(reports, sys.stdout)
+        write_results_csv(reports, sys.stdout)
     elif reports:
         print(_table(reports))
         for r in reports:
@@ -88,10 +88,10 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
     rows = []
     no_energy: dict[str, str] = {}  # device -> why: said once under the table, not per row
     for point in points:
-        cells = report_cells(point.report) if point.report is not None else {}
+        cells = figure_cells(point.result) if point.result is not None else {}
         status = point.status.value + (f": {point.note}" if point.note else "")
         row = {column: cells.get(column, "") for column in SWEEP_COLUMNS}
-        report = point.report  # stopped or not, the status says; shared, the device
+        report = point.result  # stopped or not, the status says; shared, the device
         mark = shared_mark(report.shared, report.shared_pct) if report is not None else ""
         row.update(status=status, device=point.device + mark)
         if row["energy source"].startswith("n/a: "):
@@ -116,7 +116,7 @@ def write_sweep_csv(sweep: Sweep, points: list[SweepPoint], stream: Any) -> None
         ("sweep_param", "sweep_value", "sweep_device", "status", "note", *REPORT_COLUMNS)
     )
     for point in points:
-        values = report_values(point.report) if point.report is not None else {}
+        values = result_values(point.result) if point.result is not None else {}
         writer.writerow(
             (sweep.param, point.value, point.device, point.status.value, point.note or "",
              *("" if values.get(n) is None else values[n] for n in REPORT_COLUMNS))

@@ -15,7 +15,7 @@ from typing import Any
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_driver import RunDriver
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.measurement.sweep import SweepPoint
 from gpuscope.safe_text import one_line
 from gpuscope.units import format_rate
@@ -26,7 +26,7 @@ from gpuscope.workloads.events import FINAL, FirstStep, Progress, RunEvent, Star
 class Outcome:
     """What a command's runs came to so far."""
 
-    reports: list[RunReport] = field(default_factory=list)
+    results: list[RunResult] = field(default_factory=list)
     points: list[SweepPoint] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     usage_failure: bool = False

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gpuscope.commands.bench_output import print_reports
+from gpuscope.commands.bench_output import print_results
 from gpuscope.commands.bench_progress import Outcome, drive_shown
 from gpuscope.commands.report import ReportOptions, run_report
 from gpuscope.commands.stdout import print_or_fail
@@ -36,7 +36,7 @@ from gpuscope.intervals import RUN_INTERVAL_S
 from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun, new_run
 from gpuscope.measurement.run_driver import RunDriver
 from gpuscope.measurement.run_params import RunParams, run_params
-from gpuscope.measurement.run_report import params_text
+from gpuscope.measurement.run_result import params_text
 from gpuscope.measurement.targets import (
     RunTarget,
     UnknownTarget,
@@ -53,7 +53,7 @@ from gpuscope.sinks.output_files import (
     write_error,
 )
 from gpuscope.sinks.recording_file import RecordingFile
-from gpuscope.sinks.reports import reports_json
+from gpuscope.sinks.results import results_json
 from gpuscope.telemetry.cpu_estimate import apply_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.units import check_seconds, format_rate
@@ -209,7 +209,7 @@ def _finish(
         saved.insert(0, "results")
     except OutputError as exc:
         lost = str(exc)
-    printed = print_or_fail(lambda: print_reports(outcome.reports, "table"), "suite")
+    printed = print_or_fail(lambda: print_results(outcome.results, "table"), "suite")
     if lost is None:
         made, lost = _report(options.output_dir, results, recording)
         saved += ["report"] if made else []
@@ -348,13 +348,13 @@ def _within(share_s: float, run: MeasuredRun, driver: RunDriver, outcome: Outcom
 
 def _settle(item: Item, run: MeasuredRun, share_s: float, spent: bool, outcome: Outcome) -> None:
     """What the run made of its item: measured (perhaps cut to fit), failed, or stopped."""
-    report = run.report
+    report = run.result
     if report is not None and report.throughput is not None:
         # the timer may fire as a whole run's child exits: cut only what stopped short
         cut = spent and report.stopped_early and not outcome.interrupted
         # cut at a step's end by the budget: a whole measurement over fewer seconds, not one a
         # user broke off (which a report leaves out of its answers)
-        outcome.reports.append(replace(report, stopped_early=False) if cut else report)
+        outcome.results.append(replace(report, stopped_early=False) if cut else report)
         item.status = ItemStatus.STOPPED if outcome.interrupted else ItemStatus.MEASURED
         item.cut_short = cut
         item.why = format_rate(report.throughput, report.unit) + (
@@ -385,6 +385,6 @@ def _say(item: Item) -> None:
 
 def _results_json(outcome: Outcome, items: list[Item]) -> str:
     """``bench --json``'s form (what ``gpuscope report`` reads), with every item's outcome."""
-    payload = json.loads(reports_json(outcome.reports))
+    payload = json.loads(results_json(outcome.results))
     payload["items"] = [item.as_dict() for item in items]
     return json.dumps(payload, indent=2, allow_nan=False)

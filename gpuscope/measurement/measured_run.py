@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from gpuscope.measurement.run_errors import describe_error
 from gpuscope.measurement.run_params import Emulated, RunParams
-from gpuscope.measurement.run_report import RunReport, build_report
+from gpuscope.measurement.run_result import RunResult, build_result
 from gpuscope.measurement.sharing import Sharing, SharingWatch
 from gpuscope.measurement.targets import RunTarget, device_label, telemetry_for
 from gpuscope.sampler import Sampler, WindowResult
@@ -109,7 +109,7 @@ class MeasuredRun:
     live: list[LivePoint] = field(default_factory=list)
     units: float = 0.0
     seconds: float = 0.0
-    report: RunReport | None = None
+    result: RunResult | None = None
     error: Failed | None = None  # its message in one line, fit for a user (describe_error)
     _source: EventSource | None = field(default=None, repr=False)
     _stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -247,7 +247,7 @@ class MeasuredRun:
         if self.device == "cpu":
             device_name = self.telemetry.name if self.telemetry else None
         self.units, self.seconds = event.units, event.seconds
-        self.report = build_report(
+        self.result = build_result(
             self.workload.name,
             self.device,
             self.workload.unit,

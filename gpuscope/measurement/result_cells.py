@@ -1,10 +1,10 @@
 """A run's figures as the text of its cells, by column: bench's table, the UI's results table
-and the HTML/Markdown report pick their columns from ``report_cells``, and the Compare tab
+and the HTML/Markdown report pick their columns from ``figure_cells``, and the Compare tab
 writes its figures with the same cell functions, so a figure reads the same everywhere."""
 
 from __future__ import annotations
 
-from gpuscope.measurement.run_report import RunReport, params_text, run_precision
+from gpuscope.measurement.run_result import RunResult, params_text, run_precision
 from gpuscope.telemetry.model import EnergySource
 from gpuscope.units import format_rate
 
@@ -50,7 +50,7 @@ def _cell(value: float | None, pattern: str) -> str:
     return NA if value is None else pattern.format(value)
 
 
-def report_cells(report: RunReport) -> dict[str, str]:
+def figure_cells(report: RunResult) -> dict[str, str]:
     """The cells of ``report``'s row, by column name."""
     unit = report.unit
     mem, source = report.peak_mem_mib, report.peak_mem_source or ""  # "allocator", "rss"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gpuscope.measurement.run_report import params_text
+from gpuscope.measurement.run_result import params_text
 from gpuscope.measurement.targets import device_label
 from gpuscope.safe_text import ONE_LINE_MAX, one_line
 from gpuscope.workloads.events import ErrorKind, Failed, Phase

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.run_report import comparable_key
+from gpuscope.measurement.run_result import comparable_key
 from gpuscope.telemetry.model import EnergySource
 
 
@@ -33,7 +33,7 @@ class RunFigures:
 
 
 def run_figures(run: MeasuredRun) -> RunFigures:
-    report = run.report
+    report = run.result
     if report is not None:
         return RunFigures(
             report.throughput,

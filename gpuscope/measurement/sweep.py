@@ -19,7 +19,7 @@ from typing import Any
 
 from gpuscope.measurement.measured_run import START_UP_S, MeasuredRun
 from gpuscope.measurement.run_params import RunParams, run_params
-from gpuscope.measurement.run_report import Comparison, RunReport, compare
+from gpuscope.measurement.run_result import Comparison, RunResult, compare
 from gpuscope.measurement.targets import RunTarget
 from gpuscope.workloads.api import Param, ParamValue, WorkloadError
 from gpuscope.workloads.events import ErrorKind, Failed
@@ -167,7 +167,7 @@ class SweepPoint:
     device: str
     value: ParamValue
     status: PointStatus
-    report: RunReport | None = None
+    result: RunResult | None = None
     note: str | None = None  # why it is not measured
 
     def as_dict(self, param: str) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class SweepPoint:
             param: self.value,
             "status": self.status.value,
             "note": self.note,
-            "report": self.report.as_dict() if self.report is not None else None,
+            "report": self.result.as_dict() if self.result is not None else None,
         }
 
 
@@ -297,9 +297,9 @@ class SweepRun:
 def point_of(device: str, value: ParamValue, run: MeasuredRun) -> SweepPoint:
     """What a finished run makes of its point: measured (or stopped, partial), out of memory
     (the boundary), stopped before a result, or failed with its message."""
-    if run.report is not None:
-        status = PointStatus.STOPPED if run.report.stopped_early else PointStatus.MEASURED
-        return SweepPoint(device, value, status, run.report)
+    if run.result is not None:
+        status = PointStatus.STOPPED if run.result.stopped_early else PointStatus.MEASURED
+        return SweepPoint(device, value, status, run.result)
     error = run.error or Failed(ErrorKind.EXCEPTION, "ended with no result")
     if ran_out(error):
         note = error.message
@@ -318,6 +318,6 @@ def sweep_comparisons(
     the ratio crosses 1 is where the GPU starts to win."""
     found: list[tuple[ParamValue, Comparison]] = []
     for value in sweep.values:
-        measured = [p.report for p in points if p.value == value and p.report is not None]
+        measured = [p.result for p in points if p.value == value and p.result is not None]
         found.extend((value, compare(measured[0], other)) for other in measured[1:])
     return found

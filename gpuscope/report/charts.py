@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpuscope.measurement.run_report import RunReport, params_text
+from gpuscope.measurement.run_result import RunResult, params_text
 from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.report.inputs import BenchResults, SweepResults, shown_name, simulated
 from gpuscope.report.recording import TRACKS_MAX, Recording
@@ -113,7 +113,7 @@ def _spans_decades(values: Sequence[float]) -> bool:
     return bool(positive) and max(positive) / min(positive) >= LOG_SPAN
 
 
-def _comparisons(results: BenchResults) -> list[list[RunReport]]:
+def _comparisons(results: BenchResults) -> list[list[RunResult]]:
     """The groups of runs a chart compares: two runs or more with a throughput."""
     found = [[r for r in group if r.throughput] for group in results.groups()]
     return [group for group in found if len(group) > 1]
@@ -142,7 +142,7 @@ def bench_chart_note(results: BenchResults) -> str | None:
     return f"Drawn: {' and '.join(said)}; the table holds every run." if said else None
 
 
-def _bench_chart(title: str, reports: list[RunReport], image: str) -> Chart:
+def _bench_chart(title: str, reports: list[RunResult], image: str) -> Chart:
     """Every run given has a throughput (``_comparisons``)."""
     plt = _pyplot()
     total = len(reports)
@@ -186,7 +186,7 @@ def _bench_chart(title: str, reports: list[RunReport], image: str) -> Chart:
     return _render(figure, f"CPU vs GPU: {title}", image, laid_out=True)
 
 
-def _source(report: RunReport) -> str:
+def _source(report: RunResult) -> str:
     return report.energy_source.value if report.energy_source else "n/a"
 
 
@@ -250,11 +250,11 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
         unit, lines = "", 0
         for device, own in by_device.items():
             points = [(p.value, y) for p in own
-                      if p.report is not None and (y := getattr(p.report, key))]  # fmt: skip
-            unit = next((p.report.unit for p in own if p.report is not None), unit)
+                      if p.result is not None and (y := getattr(p.result, key))]  # fmt: skip
+            unit = next((p.result.unit for p in own if p.result is not None), unit)
             if points:
                 xs = [x if numeric else place[x] for x, _ in points]
-                fake = any(simulated(p.report) for p in own)
+                fake = any(simulated(p.result) for p in own)
                 ax.plot(xs, [y for _, y in points], marker="o",
                         label=f"{device} SIMULATED" if fake else device)  # fmt: skip
                 plotted += [y for _, y in points]
@@ -284,7 +284,7 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
         ax.set_ylabel(f"{unit}{label}")
         _legend(ax, lines)
         what = "throughput" if key == "throughput" else "work per joule"
-        estimated = any(r.is_estimate for r in sweep.reports())
+        estimated = any(r.is_estimate for r in sweep.results())
         suffix = " (estimated energy on some points)" if key != "throughput" and estimated else ""
         ax.set_title(f"{sweep.workload}: {what} against {sweep.param}{suffix}")
         charts.append(_render(figure, f"{sweep.workload} {what} by {sweep.param}", image))
@@ -295,7 +295,7 @@ PERCENT = ("util_gpu_pct", "util_cpu_pct")
 
 
 def measured_spans(
-    windows: Sequence[RunReport], start: float, end: float
+    windows: Sequence[RunResult], start: float, end: float
 ) -> tuple[list[tuple[float, float, str]], bool]:
     """The stretches of ``windows`` (bench runs) measured within ``start``-``end``, to shade, and
     whether each may carry its run's name. At most ``SPANS_LABELLED_MAX`` are named; beyond that,
@@ -321,7 +321,7 @@ def measured_spans(
 
 
 def timeline_charts(
-    recording: Recording, windows: Sequence[RunReport], image: str = "svg"
+    recording: Recording, windows: Sequence[RunResult], image: str = "svg"
 ) -> list[Chart]:
     """Power and utilization over time per device (each drawn from its min/max per bucket), the
     measured stretches of bench runs that fall within the recording shaded. Utilization spans

@@ -77,8 +77,8 @@ def build_sections(
             + [(CARD_COLUMNS, device_cards(inputs))],
         )
     ]
-    windows = [r for i in inputs if isinstance(i, BenchResults) for r in i.reports] + [
-        r for i in inputs if isinstance(i, SweepResults) for r in i.reports()
+    windows = [r for i in inputs if isinstance(i, BenchResults) for r in i.results] + [
+        r for i in inputs if isinstance(i, SweepResults) for r in i.results()
     ]  # fmt: skip
     for item in inputs:
         if isinstance(item, BenchResults):
@@ -90,9 +90,9 @@ def build_sections(
                 + ([f"Measured for less than planned ({len(cut)}): the budget ran out first; "
                     "their figures rest on fewer steps:", *cut] if cut else [])
                 + _impossible(item.notes),
-                tables=[(RESULT_COLUMNS, [result_row(r) for r in item.reports])],
+                tables=[(RESULT_COLUMNS, [result_row(r) for r in item.results])],
                 charts=bench_charts(item, image) if draw else [],
-                chart_note=(charts_missing if len(item.reports) > 1 else None) if not draw
+                chart_note=(charts_missing if len(item.results) > 1 else None) if not draw
                 else bench_chart_note(item),
             ))  # fmt: skip
         elif isinstance(item, SweepResults):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuscope.bounded_read import InputLimit, open_input, size_text
-from gpuscope.measurement.run_report import FIGURE_FIELDS, RunReport, group_reports
+from gpuscope.measurement.run_result import FIGURE_FIELDS, RunResult, group_results
 from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint
 from gpuscope.report.recording import (
     FIGURE_MAX,
@@ -49,7 +49,7 @@ class ReportInputError(Exception):
 @dataclass(frozen=True, slots=True)
 class BenchResults:
     path: Path  # the file read, or the one the results in memory were saved to
-    reports: tuple[RunReport, ...]
+    results: tuple[RunResult, ...]
     machine: dict[str, Any] | None = None  # where they were measured (host, os, cpu, ...)
     # a suite's planned items, each measured, failed or skipped with why (``gpuscope suite``)
     items: tuple[dict[str, Any], ...] = ()
@@ -63,10 +63,10 @@ class BenchResults:
         """Each item measured for less than planned: the budget ran out first."""
         return [_item_line(i) for i in self.items if i.get("cut_short")]
 
-    def groups(self) -> list[list[RunReport]]:
+    def groups(self) -> list[list[RunResult]]:
         """The runs of one workload and parameters together (a --compare's devices): the runs
         that may be held against each other, in the order they were run."""
-        return group_reports(self.reports)
+        return group_results(self.results)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +94,9 @@ class SweepResults:
         """The devices in the order they first appear."""
         return list(dict.fromkeys(p.device for p in self.points))
 
-    def reports(self) -> list[RunReport]:
+    def results(self) -> list[RunResult]:
         """The measured points' reports, in the file's order."""
-        return [p.report for p in self.points if p.report is not None]
+        return [p.result for p in self.points if p.result is not None]
 
 
 def value_order(value: Any) -> tuple[int, float, str]:
@@ -114,14 +114,14 @@ def shown_name(path: Path) -> str:
 Input = BenchResults | SweepResults | Recording
 
 
-def simulated(report: RunReport | None) -> bool:
+def simulated(report: RunResult | None) -> bool:
     """A result from a simulated GPU (``--demo``): its run's facts say so, and so must every
     table row, chart and sentence made from it."""
     return bool(report is not None and report.facts.get("simulated"))
 
 
 def bench_results(
-    path: Path, reports: Sequence[RunReport], machine: dict[str, Any] | None = None
+    path: Path, reports: Sequence[RunResult], machine: dict[str, Any] | None = None
 ) -> BenchResults:
     """Results already in memory as the report reads them from ``bench --json``: ``path``
     names them (the file they were saved to); figures that cannot be real are n/a, noted."""
@@ -142,7 +142,7 @@ def sweep_results(
     ``finished`` False: saved while it ran, points still to come."""
     notes = _Notes()
     held = tuple(
-        replace(p, report=_bounded(f"point {n}", p.report, notes)) if p.report is not None else p
+        replace(p, result=_bounded(f"point {n}", p.result, notes)) if p.result is not None else p
         for n, p in enumerate(points, 1)
     )
     return SweepResults(
@@ -290,18 +290,18 @@ class _Notes:
         return tuple(self.named + more * bool(self.more))
 
 
-def _report(path: Path, where: str, report: Any, notes: _Notes) -> RunReport:
-    """A result as bench writes it (``RunReport.from_dict``: names as text, figures as numbers
+def _report(path: Path, where: str, report: Any, notes: _Notes) -> RunResult:
+    """A result as bench writes it (``RunResult.from_dict``: names as text, figures as numbers
     or null). A figure that cannot be real becomes None (n/a), with a note."""
     if not isinstance(report, dict):
         raise ReportInputError(f"{path}: {where} is not an object")
     try:
-        return _bounded(where, RunReport.from_dict(report), notes)
+        return _bounded(where, RunResult.from_dict(report), notes)
     except ValueError as exc:
         raise ReportInputError(f"{path}: {where}: {exc}") from None
 
 
-def _bounded(where: str, report: RunReport, notes: _Notes) -> RunReport:
+def _bounded(where: str, report: RunResult, notes: _Notes) -> RunResult:
     """``report`` with each figure that cannot be real (NaN, infinite, negative, past
     ``FIGURE_MAX``) as None, each named in ``notes``."""
     impossible: dict[str, Any] = {}

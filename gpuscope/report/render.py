@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuscope.measurement.peaks import datasheet
-from gpuscope.measurement.result_cells import SOURCES, report_cells, shared_mark
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.result_cells import SOURCES, figure_cells, shared_mark
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.report.charts import Chart
 from gpuscope.report.inputs import BenchResults, Input, SweepResults, shown_name, simulated
 from gpuscope.report.recording import Recording
@@ -33,10 +33,10 @@ def _cell(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else pattern.format(value)
 
 
-def result_row(report: RunReport) -> tuple[str, ...]:
-    """The report's row: bench's cells (``report_cells``), the device saying what makes the
+def result_row(report: RunResult) -> tuple[str, ...]:
+    """The report's row: bench's cells (``figure_cells``), the device saying what makes the
     figure other than a fair, real one (emulated precision, shared, simulated)."""
-    cells = report_cells(report)
+    cells = figure_cells(report)
     cells["device"] = (
         report.device
         + (" (stopped)" if report.stopped_early else "")
@@ -55,7 +55,7 @@ def device_cards(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
             for track in item.tracks:
                 seen.setdefault(track.device, {}).update(track.card)
         else:
-            reports = item.reports if isinstance(item, BenchResults) else item.reports()
+            reports = item.results if isinstance(item, BenchResults) else item.results()
             for r in reports:
                 card = seen.setdefault(r.telemetry_device or r.device, {})
                 if r.device_name:
@@ -91,8 +91,8 @@ def sweep_rows(sweep: SweepResults) -> list[tuple[str, ...]]:
     rows = []
     for p in sweep.ordered_points():
         status = p.status.value + (f": {p.note}" if p.note else "")
-        figures = result_row(p.report)[3:] if p.report is not None else ("",) * 7
-        device = p.device + (" SIMULATED" if simulated(p.report) else "")
+        figures = result_row(p.result)[3:] if p.result is not None else ("",) * 7
+        device = p.device + (" SIMULATED" if simulated(p.result) else "")
         rows.append((str(p.value), device, status, *figures))
     return rows
 

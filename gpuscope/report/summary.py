@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gpuscope.measurement.run_report import RunReport, precision_name, ratio
+from gpuscope.measurement.run_result import RunResult, precision_name, ratio
 from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.report.inputs import (
     BenchResults,
@@ -29,17 +29,17 @@ def params_phrase(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
-def device_text(report: RunReport) -> str:
+def device_text(report: RunResult) -> str:
     name = report.device_name
     return f"{report.device} ({name})" if name and report.device != "cpu" else report.device
 
 
-def asked(report: RunReport) -> dict[str, Any]:
+def asked(report: RunResult) -> dict[str, Any]:
     """The parameters the user set: those gpuscope chose per device are said per device."""
     return {k: v for k, v in report.params.items() if k not in report.chosen}
 
 
-def side(report: RunReport) -> str:
+def side(report: RunResult) -> str:
     """``cuda:0 bf16 (NVIDIA H100 80GB HBM3)``: a side of a ratio names its precision."""
     named = precision_name(report.params, report.precision_param)
     precision = report.params.get(named) if named is not None else None
@@ -48,7 +48,7 @@ def side(report: RunReport) -> str:
     return f"{text} ({name})" if name and report.device != "cpu" else text
 
 
-def unfair_mark(*reports: RunReport) -> str:
+def unfair_mark(*reports: RunResult) -> str:
     """Where a side ran a precision its device only emulates: why the ratio is not a fair
     answer, and how to get one."""
     emulated = [r.emulated for r in reports if r.emulated]
@@ -60,7 +60,7 @@ def unfair_mark(*reports: RunReport) -> str:
     )
 
 
-def best_option(reports: Sequence[RunReport]) -> str:
+def best_option(reports: Sequence[RunResult]) -> str:
     """``--precision best``: how to ask bench for each device's fastest native precision."""
     for report in reports:
         named = precision_name(report.params, report.precision_param)
@@ -69,31 +69,31 @@ def best_option(reports: Sequence[RunReport]) -> str:
     return "best"
 
 
-def shared_note(*reports: RunReport) -> str:
+def shared_note(*reports: RunResult) -> str:
     """`` Shared: others used 45% of cpu (pid 812 stress 44%).``: a figure others on the
     device may have lowered."""
     said = [r.shared.removeprefix("shared: ") for r in reports if r.shared]
     return f" Shared: {'; '.join(said)}." if said else ""
 
 
-def energy_mark(report: RunReport) -> str:
+def energy_mark(report: RunResult) -> str:
     return " (estimate)" if report.is_estimate else ""
 
 
-def simulated_mark(*reports: RunReport | None) -> str:
+def simulated_mark(*reports: RunResult | None) -> str:
     return " (SIMULATED)" if any(simulated(r) for r in reports) else ""
 
 
-def counted(report: RunReport | None) -> bool:
+def counted(report: RunResult | None) -> bool:
     """A run the summary may speak of: measured to the end, with work done. A run stopped by
     the user says nothing about the hardware (its table row says "(stopped)")."""
     return report is not None and not report.stopped_early and bool(report.throughput)
 
 
-def best_per_device(reports: Sequence[RunReport]) -> list[tuple[RunReport, int]]:
+def best_per_device(reports: Sequence[RunResult]) -> list[tuple[RunResult, int]]:
     """Each device's fastest run, with how many runs it had, in the order devices first ran.
     Every run given is ``counted``: each has a throughput."""
-    best: dict[str, tuple[RunReport, int]] = {}
+    best: dict[str, tuple[RunResult, int]] = {}
     for r in reports:
         held, count = best.get(r.device, (r, 0))
         faster = (r.throughput or 0.0) > (held.throughput or 0.0)
@@ -145,7 +145,7 @@ def bench_lines(results: BenchResults) -> list[str]:
 
 def sweep_title(sweep: SweepResults) -> str:
     """``gemm (dtype=bf16) size sweep``: the workload, what was held fixed, what was swept."""
-    report = next(iter(sweep.reports()), None)
+    report = next(iter(sweep.results()), None)
     fixed = {k: v for k, v in asked(report).items() if k != sweep.param} if report else {}
     phrase = params_phrase(fixed)
     return f"{sweep.workload}{f' ({phrase})' if phrase else ''} {sweep.param} sweep"
@@ -159,9 +159,9 @@ def sweep_lines(sweep: SweepResults, title: str | None = None) -> list[str]:
     lines = []
     devices = sweep.devices()
     base = "cpu" if "cpu" in devices else devices[0] if devices else ""
-    found = {(p.device, p.value): p.report for p in sweep.points if p.report and counted(p.report)}
+    found = {(p.device, p.value): p.result for p in sweep.points if p.result and counted(p.result)}
     values = sweep.ordered_values()
-    names = {p.device: device_text(p.report) for p in sweep.points if p.report is not None}
+    names = {p.device: device_text(p.result) for p in sweep.points if p.result is not None}
     for device in devices:
         if device == base:
             continue
@@ -185,7 +185,7 @@ def sweep_lines(sweep: SweepResults, title: str | None = None) -> list[str]:
         efficient = [
             (r.work_per_joule, p.value, r)
             for p in own
-            if (r := p.report) is not None and counted(r) and r.work_per_joule
+            if (r := p.result) is not None and counted(r) and r.work_per_joule
         ]  # fmt: skip
         if efficient:
             per_joule, value, r = max(efficient, key=lambda found: found[0])
@@ -198,9 +198,9 @@ def sweep_lines(sweep: SweepResults, title: str | None = None) -> list[str]:
 
 def _oom_line(sweep: SweepResults, device: str, own: list[SweepPoint], at: Any) -> str:
     """Where ``device`` ran out of memory, and the largest value it ran below that."""
-    ran = [p for p in own if counted(p.report) and value_order(p.value) < value_order(at)]
+    ran = [p for p in own if counted(p.result) and value_order(p.value) < value_order(at)]
     line = f"{sweep.workload} on {device}: out of memory at {sweep.param}={at}"
-    largest = ran[-1].report if ran else None
+    largest = ran[-1].result if ran else None
     if largest is not None:
         peak = largest.peak_mem_mib
         held = f" (peak {peak:,.0f} MiB, {largest.peak_mem_source})" if peak else ""
@@ -208,8 +208,8 @@ def _oom_line(sweep: SweepResults, device: str, own: list[SweepPoint], at: Any) 
     return line + simulated_mark(*_reports_of(sweep, device)) + "."
 
 
-def _reports_of(sweep: SweepResults, device: str) -> list[RunReport | None]:
-    return [p.report for p in sweep.points if p.device == device]
+def _reports_of(sweep: SweepResults, device: str) -> list[RunResult | None]:
+    return [p.result for p in sweep.points if p.device == device]
 
 
 def _crossover(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits
@@ -39,7 +39,7 @@ def start_exporter(
     sampler: Sampler,
     infos: Sequence[DeviceInfo],
     host: str,
-    results: Callable[[], Sequence[RunReport]] | None = None,
+    results: Callable[[], Sequence[RunResult]] | None = None,
     limits: ServerLimits | None = None,
 ) -> ScrapeServer:
     """/metrics for ``infos`` (and, given ``results``, workload results) on the sampler's

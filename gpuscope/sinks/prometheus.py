@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gpuscope.measurement.run_report import RunReport, run_precision
+from gpuscope.measurement.run_result import RunResult, run_precision
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.exported_metrics import (
     CLOCK,
@@ -44,7 +44,7 @@ class TelemetryCollector(Collector):
         sampler: Sampler,
         infos: Sequence[DeviceInfo],
         host: str,
-        results: Callable[[], Sequence[RunReport]] | None = None,
+        results: Callable[[], Sequence[RunResult]] | None = None,
     ) -> None:
         self._sampler = sampler
         self._infos = list(infos)
@@ -137,7 +137,7 @@ class TelemetryCollector(Collector):
         yield integrated
         yield estimated
 
-    def _workload_families(self, reports: Iterable[RunReport]) -> Iterator[GaugeMetricFamily]:
+    def _workload_families(self, reports: Iterable[RunResult]) -> Iterator[GaugeMetricFamily]:
         labels: tuple[str, ...] = ("host", "device", "workload", "unit", "dtype")
         throughput = _family(
             GaugeMetricFamily,
@@ -151,7 +151,7 @@ class TelemetryCollector(Collector):
             "Work units per joule of the device that did the work, last run.",
             (*labels, "energy_source"),
         )
-        last: dict[tuple[str, ...], RunReport] = {}
+        last: dict[tuple[str, ...], RunResult] = {}
         for report in reports:
             if report.throughput is None:  # stopped before it measured: nothing to export
                 continue

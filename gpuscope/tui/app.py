@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
 from gpuscope.sinks.recording_file import RecordingFile
@@ -107,8 +107,8 @@ class GpuscopeApp(App[int]):
         return self.session.runs
 
     @property
-    def reports(self) -> list[RunReport]:
-        return self.session.reports
+    def results(self) -> list[RunResult]:
+        return self.session.results
 
     @property
     def recording(self) -> RecordingFile | None:
@@ -228,7 +228,7 @@ class GpuscopeApp(App[int]):
         elif tab == "workloads":
             self.runs_view.show(
                 self.runs,
-                self.reports,
+                self.results,
                 self.setup.simulated_ids,
                 self.session.sweeps,
                 self.session.newest_sweep,

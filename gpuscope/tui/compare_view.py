@@ -245,7 +245,7 @@ class CompareView(Vertical):
         text_width = outer - 2 - scroll.styles.scrollbar_size_vertical
         state = (
             [
-                (r.run_id, len(r.live), r.state, r.report is not None, r.stop_requested)
+                (r.run_id, len(r.live), r.state, r.result is not None, r.stop_requested)
                 for r in runs
             ],
             text_width,

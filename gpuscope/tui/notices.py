@@ -26,9 +26,9 @@ class Notice:
 
 def run_notice(run: MeasuredRun, event: RunEvent) -> Notice | None:
     """A run's end, once: done, or failed with why (a stop the user asked for is no news)."""
-    if run.swept is not None and (run.report is not None or ran_out(run.error)):
+    if run.swept is not None and (run.result is not None or ran_out(run.error)):
         return None  # a sweep's point, measured or its memory boundary: told when it ends
-    if isinstance(event, Result) and run.report is not None:
+    if isinstance(event, Result) and run.result is not None:
         return Notice(f"{run.label} done")
     if isinstance(event, Failed) and event.kind is not ErrorKind.STOPPED:
         assert run.error is not None
@@ -87,7 +87,7 @@ def save_results(session: Session, record_dir: Path) -> Notice | None:
     """The results to CSV, if there are any, and what that gave (None: only sweep points that
     ran out of memory, nothing to save but the report). The report follows unless this is a
     warning or an error."""
-    reports = session.reports
+    reports = session.results
     if not reports and not any(w.points for w in session.sweeps):
         return Notice("no results to save yet", "warning")
     if not reports:

@@ -17,9 +17,9 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
-from gpuscope.measurement.result_cells import report_cells
+from gpuscope.measurement.result_cells import figure_cells
 from gpuscope.measurement.run_figures import group_key, run_figures
-from gpuscope.measurement.run_report import RunReport
+from gpuscope.measurement.run_result import RunResult
 from gpuscope.measurement.sweep import SweepRun, ran_out
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.layout import CHROME_ROWS
@@ -78,7 +78,7 @@ def run_line(
     elif run.state is RunState.WARMING_UP:
         step = "" if run.first_step_done else ", first step"
         progress = f"warming up{step} {elapsed:.0f} s"
-    elif run.report is not None and run.report.stopped_early:
+    elif run.result is not None and run.result.stopped_early:
         progress = "stopped early"
     rate = fmt.NA if figures.throughput is None else format_rate(figures.throughput, unit)
     if figures.work_per_joule is not None:
@@ -98,11 +98,11 @@ def status_label(run: MeasuredRun) -> str:
 
 
 def result_row(
-    report: RunReport, simulated: frozenset[str] = frozenset(), swept: str | None = None
+    report: RunResult, simulated: frozenset[str] = frozenset(), swept: str | None = None
 ) -> tuple[str, ...]:
     """``swept``: the parameter a sweep varied in this run, named beside the workload so the
     sweep's rows tell apart (every parameter is in the last column too)."""
-    cells = report_cells(report)
+    cells = figure_cells(report)
     if swept is not None:
         cells["workload"] += f" {swept}={report.params.get(swept)}"
     if report.telemetry_device in simulated:
@@ -147,7 +147,7 @@ class RunsView(VerticalScroll):
     def show(
         self,
         runs: Sequence[MeasuredRun],
-        reports: Sequence[RunReport],
+        reports: Sequence[RunResult],
         simulated: frozenset[str] = frozenset(),
         sweeps: Sequence[SweepRun] = (),
         shown: SweepRun | None = None,
@@ -165,7 +165,7 @@ class RunsView(VerticalScroll):
         shown_status.update("\n".join(lines) or "No runs yet: press w.")
         table = self.query_one("#results-table", DataTable)
         new = reports[self._shown_results :]
-        swept = {id(r.report): r.swept for r in runs if r.swept and r.report} if new else {}
+        swept = {id(r.result): r.swept for r in runs if r.swept and r.result} if new else {}
         following = table.scroll_y >= table.max_scroll_y  # at the end: stay there
         for report in new:
             table.add_row(*result_row(report, simulated, swept.get(id(report))))
@@ -252,7 +252,7 @@ class RunsView(VerticalScroll):
 def throughput_points(run: MeasuredRun) -> list[tuple[float, float]]:
     """The run's live points; a run stopped before its first one still has its result."""
     points = [(p.elapsed_s, p.throughput) for p in run.live]
-    report = run.report
+    report = run.result
     if not points and report is not None and report.throughput is not None:
         points = [(report.seconds, report.throughput)]
     return points
@@ -260,7 +260,7 @@ def throughput_points(run: MeasuredRun) -> list[tuple[float, float]]:
 
 def work_per_joule_points(run: MeasuredRun) -> list[tuple[float, float]]:
     points = [(p.elapsed_s, p.work_per_joule) for p in run.live if p.work_per_joule is not None]
-    report = run.report
+    report = run.result
     if not points and report is not None and report.work_per_joule is not None:
         points = [(report.seconds, report.work_per_joule)]
     return points

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunState
 from gpuscope.measurement.run_figures import group_key, run_figures
-from gpuscope.measurement.run_report import ratio
+from gpuscope.measurement.run_result import ratio
 from gpuscope.telemetry.model import EnergySource
 from gpuscope.units import SI_PREFIXES, decade_label
 from gpuscope.workloads.events import ErrorKind
@@ -133,8 +133,8 @@ def device_order(device: str) -> tuple[int, str, int]:
 def _status(run: MeasuredRun) -> RowStatus:
     if run.state is RunState.FAILED:
         return RowStatus.FAILED
-    if run.report is not None:
-        return RowStatus.STOPPED if run.report.stopped_early else RowStatus.DONE
+    if run.result is not None:
+        return RowStatus.STOPPED if run.result.stopped_early else RowStatus.DONE
     if run.stop_requested:
         return RowStatus.STOPPING
     return RowStatus.LIVE if run.state is RunState.MEASURING else RowStatus.PENDING
@@ -165,8 +165,8 @@ def _row(run: MeasuredRun, simulated: frozenset[str]) -> Row:
         figures.note,
         precision=precision,
         emulated=emulated,
-        shared=run.report.shared if run.report is not None else None,
-        shared_pct=run.report.shared_pct if run.report is not None else None,
+        shared=run.result.shared if run.result is not None else None,
+        shared_pct=run.result.shared_pct if run.result is not None else None,
     )
 
 

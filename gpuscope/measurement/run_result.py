@@ -24,7 +24,7 @@ from gpuscope.workloads.facts import value_text
 
 
 @dataclass(frozen=True, slots=True)
-class RunReport:
+class RunResult:
     workload: str
     device: str  # as the workload saw it: "cpu", "cuda:0"
     telemetry_device: str | None  # "nvidia:0", "cpu"; None when no telemetry device matched
@@ -78,7 +78,7 @@ class RunReport:
         return values
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> RunReport:
+    def from_dict(cls, values: Mapping[str, Any]) -> RunResult:
         """The report ``as_dict`` wrote (``bench --json``, a sweep's point), read back. A key
         a file leaves out takes its default (None; 0 for units, seconds and steps, which older
         and hand-made files omit); one of the wrong type raises ``ValueError`` in one line that
@@ -116,7 +116,7 @@ def _default(spec: Field[Any]) -> Any:
 
 
 def _checked(name: str, value: Any) -> Any:
-    """One field of ``RunReport.from_dict``, not None: checked, and made what a report holds."""
+    """One field of ``RunResult.from_dict``, not None: checked, and made what a report holds."""
     if name in _COUNTS or name in FIGURE_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{name} is not a number: {value!r:.40}")
@@ -143,7 +143,7 @@ def _checked(name: str, value: Any) -> Any:
         except ValueError:
             known = ", ".join(s.value for s in EnergySource)
             raise ValueError(f"energy_source is not one of {known}: {value!r:.40}") from None
-    raise AssertionError(f"RunReport.{name} has no reading")  # a new field: give it one
+    raise AssertionError(f"RunResult.{name} has no reading")  # a new field: give it one
 
 
 def params_text(params: Mapping[str, Any]) -> str:
@@ -163,7 +163,7 @@ def peak_dtype(params: dict[str, Any]) -> str | None:
     return str(precision) if precision in ("bf16", "fp16") else None
 
 
-def build_report(
+def build_result(
     workload: str,
     device: str,
     unit: str,
@@ -179,7 +179,7 @@ def build_report(
     emulated: str | None = None,
     sharing: Sharing | None = None,
     precision_param: str | None = None,
-) -> RunReport:
+) -> RunResult:
     """Combine the child's ``result`` event with the sampler window of the device that worked."""
     seconds = result.seconds
     units = result.units
@@ -189,7 +189,7 @@ def build_report(
     avg_power = window.avg_power_w if window is not None else None
     work_per_joule = throughput / avg_power if avg_power and throughput is not None else None
     peak = peak_tflops(device_name, peak_dtype(params)) if tflops is not None else None
-    return RunReport(
+    return RunResult(
         workload=workload,
         device=device,
         telemetry_device=telemetry.device_id if telemetry else None,
@@ -303,7 +303,7 @@ def precision_name(params: Mapping[str, Any], precision_param: str | None) -> st
     return next((name for name in ("dtype", "precision") if name in params), None)
 
 
-def run_precision(report: RunReport) -> str | None:
+def run_precision(report: RunResult) -> str | None:
     """The number format a run computed in: a GEMM's dtype, a model's precision."""
     name = precision_name(report.params, report.precision_param)
     value = report.params.get(name) if name is not None else None
@@ -318,7 +318,7 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     return value / baseline
 
 
-def compare(baseline: RunReport, other: RunReport) -> Comparison:
+def compare(baseline: RunResult, other: RunResult) -> Comparison:
     speedup = ratio(other.throughput, baseline.throughput)
     efficiency = ratio(other.work_per_joule, baseline.work_per_joule)
     estimated = tuple(r.device for r in (baseline, other) if r.is_estimate)
@@ -356,17 +356,17 @@ def _comparable(value: Any) -> str:
     return value_text(value, 100_000) if isinstance(value, int) else repr(value)
 
 
-def group_reports(reports: Iterable[RunReport]) -> list[list[RunReport]]:
-    """The runs of one workload and request together (``RunReport.group_key``: a --compare's
+def group_results(reports: Iterable[RunResult]) -> list[list[RunResult]]:
+    """The runs of one workload and request together (``RunResult.group_key``: a --compare's
     devices), groups in the order their first run came, runs in the order they came."""
-    found: dict[str, list[RunReport]] = {}
+    found: dict[str, list[RunResult]] = {}
     for report in reports:
         found.setdefault(report.group_key, []).append(report)
     return list(found.values())
 
 
-def comparisons(reports: list[RunReport]) -> list[Comparison]:
+def comparisons(reports: list[RunResult]) -> list[Comparison]:
     """Each report against the first one of its group (a --compare's first device), in the
     order the reports came; runs of different workloads are never compared."""
-    first = {id(r): group[0] for group in group_reports(reports) for r in group}
+    first = {id(r): group[0] for group in group_results(reports) for r in group}
     return [compare(first[id(r)], r) for r in reports if first[id(r)] is not r]

@@ -1,4 +1,5 @@
-"""Run reports as CSV: one row per run, every ``RunReport`` field, empty for unknown (never 0).
+"""Run results as files: CSV (one row per run, every ``RunResult`` field, empty for unknown,
+never 0) and the JSON of ``bench --json`` and ``bench --sweep --json``.
 
 Shared by ``gpuscope bench --csv`` and the TUI's "save results", so both files read the same.
 """
@@ -13,13 +14,13 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from gpuscope.measurement.run_report import RunReport, comparisons, params_text
+from gpuscope.measurement.run_result import RunResult, comparisons, params_text
 from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
 
-REPORT_COLUMNS: tuple[str, ...] = tuple(RunReport.__dataclass_fields__)
+REPORT_COLUMNS: tuple[str, ...] = tuple(RunResult.__dataclass_fields__)
 
 
-def report_values(report: RunReport) -> dict[str, Any]:
+def result_values(report: RunResult) -> dict[str, Any]:
     """A report's fields as CSV cells take them: params and facts as ``k=v`` words, what was
     chosen per device as ``name: why`` clauses, dropped-fact notes one after another."""
     values = report.as_dict()
@@ -30,11 +31,11 @@ def report_values(report: RunReport) -> dict[str, Any]:
     return values
 
 
-def write_reports_csv(reports: Iterable[RunReport], stream: TextIO) -> None:
+def write_results_csv(reports: Iterable[RunResult], stream: TextIO) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(REPORT_COLUMNS)
     for report in reports:
-        values = report_values(report)
+        values = result_values(report)
         writer.writerow(["" if values[n] is None else values[n] for n in REPORT_COLUMNS])
 
 
@@ -52,7 +53,7 @@ def machine_facts() -> dict[str, str]:
     }
 
 
-def reports_json(reports: list[RunReport]) -> str:
+def results_json(reports: list[RunResult]) -> str:
     """What ``bench --json`` prints, and what ``gpuscope report`` reads."""
     payload = {
         "machine": machine_facts(),
