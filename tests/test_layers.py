@@ -138,3 +138,41 @@ def test_the_command_line_starts_without_the_sampler_or_any_device_library() -> 
     heavy = [m for m in loaded if m.startswith(("gpuscope.sampler", "gpuscope.telemetry"))]
     heavy += [m for m in loaded if m in ("pynvml", "amdsmi", "psutil", "textual", "torch")]
     assert heavy == []
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """What a module shares is public: a command that needs another's ``_helper`` gets it
+    from a shared module instead (suite once imported bench's drive and check functions)."""
+    private = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gpuscope"):
+                private += [
+                    f"{path.relative_to(PACKAGE)}: {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
+    assert private == []
+
+
+COMMANDS = ("bench", "suite", "record", "serve", "listing", "ui", "report")  # one per command
+
+
+def test_a_command_takes_from_another_command_only_its_entry_point() -> None:
+    """``suite`` may run ``report`` as the user would (``run_report``, ``ReportOptions``), but
+    what two commands share (driving runs, targets, output) lives in a shared module: suite
+    once imported bench's Outcome, bench_targets, check_runnable and drive_one."""
+    taken = []
+    for path in (PACKAGE / "commands").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            source = node.module.rpartition(".")[2]
+            if node.module.startswith("gpuscope.commands.") and source in COMMANDS:
+                taken += [
+                    f"{path.stem} <- {source}.{alias.name}"
+                    for alias in node.names
+                    if source != path.stem
+                    and not (alias.name.startswith("run_") or alias.name.endswith("Options"))
+                ]
+    assert taken == []
