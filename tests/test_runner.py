@@ -221,3 +221,17 @@ def test_the_child_numbers_cuda_gpus_in_bus_order_unless_told_otherwise(
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
     events, _ = run(path, "order", duration_s=0.1, warmup_s=0.0)
     assert isinstance(events[0], Started) and events[0].facts == {"order": "FASTEST_FIRST"}
+
+
+def test_a_stop_during_setup_ends_it_saying_nothing_was_measured(tmp_path: Path) -> None:
+    """A child sees a stop only between steps: one stopped while it sets up (a torch import
+    and a model build take many seconds on a loaded machine) is killed after the grace, and
+    says it measured nothing, not that it refused to stop."""
+    path = workload_with_step(tmp_path, "slowsetup", "return 1", "import time; time.sleep(60)")
+    catalog = find_workloads(plugin_files=[path], plugin_dirs=[], use_entry_points=False)
+    workload_run = WorkloadRun(RunSpec(catalog.workloads["slowsetup"].ref, "cpu", {}))
+    workload_run.stop(grace_s=0.5)  # as a user's stop right after the launch
+    stopped = failed(list(workload_run.events()))
+    assert stopped.kind is ErrorKind.STOPPED and stopped.phase is Phase.SETUP
+    assert stopped.message == "stopped during setup, before it measured anything; killed"
+    assert_no_leftover(workload_run.pid)

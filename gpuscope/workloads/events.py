@@ -29,7 +29,7 @@ class ErrorKind(enum.Enum):
     DEVICE_OOM = "device_oom"
     CRASHED = "crashed"  # died without a word: a signal or an exit code
     HUNG = "hung"  # silent for longer than its phase allows
-    STOPPED = "stopped"  # asked to stop and did not within the grace period
+    STOPPED = "stopped"  # asked to stop and killed after the grace period (``phase``: where it was)
 
 
 @dataclass(frozen=True, slots=True)

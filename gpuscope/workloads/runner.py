@@ -175,9 +175,8 @@ class WorkloadRun:
                 now = time.monotonic()
                 deadline = self._stop_deadline()
                 if deadline is not None and now >= deadline:
-                    yield self._error(
-                        ErrorKind.STOPPED, "did not stop within the grace period; killed"
-                    )
+                    stopped = self._error(ErrorKind.STOPPED, self._not_stopped())
+                    yield replace(stopped, phase=self.limits.phase)
                     return
                 if self._conn.poll(0.1):
                     try:
@@ -220,6 +219,14 @@ class WorkloadRun:
                     return
         finally:
             self._reap(_EXIT_AFTER_RESULT_S if child_finished else 0.0)
+
+    def _not_stopped(self) -> str:
+        """Why a stopped child was killed: a child sees a stop only between steps, so one still
+        setting up or in its first step (a torch import, a model build, a compile: many seconds
+        on a loaded machine) has measured nothing, and nothing is lost."""
+        if self.limits.phase in (Phase.SETUP, Phase.FIRST_STEP):
+            return f"stopped during {self.limits.phase.value}, before it measured anything; killed"
+        return "did not stop within the grace period; killed"
 
     def _stop_deadline(self) -> float | None:
         with self._lock:
