@@ -1,12 +1,12 @@
 """A monitoring session: what the UI shows, owned by a plain object that imports no Textual.
 
 It finds the devices and the workloads, owns the sampler, the remote hosts, the exporter, the
-recording, the runs and their reports, and it is tested without a terminal. Every method that
+recording, the runs and their results, and it is tested without a terminal. Every method that
 may block (probing devices, reading plugins, closing a recording, ``close``) says so; the UI
 calls those off its event loop. Runs are driven on threads of their own, and ``on_run_event``
-hears each event on that thread, after the session has updated itself (a finished run's report
-is in ``reports`` before anyone is told). ``runs`` and ``reports`` only grow, by whole items, so
-reading them from another thread is safe.
+hears each event on that thread, after the session has updated itself (a finished run's result
+is in ``results``, and ``changes`` has moved, before anyone is told). ``runs`` and ``results``
+only grow, by whole items, so reading them from another thread is safe.
 
 The sampler feeds ``process_lookups`` (what the Processes tab reads, ``ProcessLookups``); saving
 results and the report is ``results_files``'s job, run here on a thread that ``close`` awaits.
@@ -15,6 +15,7 @@ results and the report is ``results_files``'s job, run here on a thread that ``c
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import socket
 import threading
@@ -112,8 +113,9 @@ class Session:
         self.newest_sweep: SweepRun | None = None  # the newest launch, when it was a sweep
         self._run_driver: RunDriver | None = None  # made at the first launch (``_driver``)
         # Counts what changed runs or sweeps (a launch, a stop, a run's event, a sweep's end):
-        # a view redraws them when it differs from the count it last drew.
+        # a view redraws them when it differs from the count it last drew (``note_change``).
         self.changes = 0
+        self._change_count = itertools.count(1)
         self.recording: RecordingFile | None = None
         self.recordings_made: list[Path] = []  # this session's, for the report's timelines
         self.remotes = RemoteHosts(setup.remotes, max(1.0, setup.interval_s))
@@ -228,9 +230,9 @@ class Session:
             refused = why_not_runnable(launch.workload, target)
             if refused is not None:
                 raise WorkloadError(refused)
-        self.changes += 1
         if launch.sweep is not None:
             self.newest_sweep = self._launch_sweep(launch, launch.sweep, targets)
+            self.note_change()
             return []
         self.newest_sweep = None
         runs = [
@@ -246,6 +248,7 @@ class Session:
         ]
         driver = self._driver()
         driver.add(runs)
+        self.note_change()
         groups = [runs] if launch.one_at_a_time else [[run] for run in runs]
         for group in groups:
             self._in_background(functools.partial(driver.drive_in_turn, group), "gpuscope-run")
@@ -276,7 +279,7 @@ class Session:
 
         def walk(group: list[RunTarget]) -> None:
             driver.walk(sweep_run, group, make_run)
-            self.changes += 1  # its last points, beyond the memory boundary, come with no event
+            self.note_change()  # its last points, beyond the memory boundary, come with no event
 
         groups = [targets] if launch.one_at_a_time else [[t] for t in targets]
         for group in groups:
@@ -297,10 +300,16 @@ class Session:
             )
         return self._run_driver
 
+    def note_change(self) -> None:
+        """Runs or sweeps changed: ``changes`` moves on, from any thread (one ``next`` of a
+        counter holds the GIL: no change is lost between two threads), after the change itself,
+        so a view that sees the new count draws what changed."""
+        self.changes = next(self._change_count)
+
     def _heard(self, run: MeasuredRun, event: RunEvent) -> None:
-        self.changes += 1
         if isinstance(event, Result) and run.result is not None:
             self.results.append(run.result)
+        self.note_change()
         if self.on_run_event is not None:
             self.on_run_event(run, event)
 
@@ -308,7 +317,7 @@ class Session:
         """Ask every unfinished run to stop (partial results follow), and every sweep to start
         no more points; how many runs were asked."""
         asked = self._run_driver.stop() if self._run_driver is not None else 0
-        self.changes += 1
+        self.note_change()
         return asked
 
     # -- saving results ------------------------------------------------------------------------

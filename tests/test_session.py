@@ -19,6 +19,7 @@ from gpuscope.telemetry.discover import Discovery
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
 from gpuscope.workloads.registry import find_workloads
 from tests.conftest import FakeClock
+from tests.waiting import wait_until
 
 START_S = 1000.0
 
@@ -284,3 +285,26 @@ class _Idle:
 
     def stop(self, grace_s: float = 5.0) -> None:
         pass
+
+
+def test_the_change_count_moves_after_each_change_a_view_must_draw(tmp_path: Path) -> None:
+    """A view redraws runs only when ``changes`` moved: it moves at a launch, at every event
+    of a run (a listener told of the last one finds its result in ``results``) and at a stop."""
+    seen: list[tuple[int, int]] = []  # (changes, results) as a listener sees them
+    s = session(tmp_path)
+    s.on_run_event = lambda run, event: seen.append((s.changes, len(s.results)))
+    s.probe()
+    s.find_catalog()
+    assert s.catalog is not None and s.changes == 0
+    gemm = s.catalog.workloads["gemm"]
+    launch = Launch(gemm, {"dtype": "fp32", "size": 64}, ("cpu",), 1, 0, False)
+    (run,) = s.launch(launch)
+    assert s.changes >= 1  # the launch (its run's events may have come since)
+    wait_until(lambda: run.finished, "the run never finished")
+    counts = [changes for changes, _ in seen]
+    assert counts == sorted(set(counts)) and counts[0] >= 2  # after the launch's, each moved it
+    assert seen[-1][1] == len(s.results) == 1  # the result was in before the last word
+    before_stop = s.changes
+    s.stop_runs()
+    assert s.changes > before_stop
+    s.close()

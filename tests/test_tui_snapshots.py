@@ -62,7 +62,7 @@ def _with_results(pilot, tab: str):  # type: ignore[no-untyped-def]
         ]
         app.runs.extend(runs)
         app.results.extend(r.result for r in runs if r.result is not None)
-        app.session.changes += 1  # as the session counts a run's event
+        app.session.note_change()  # as the session does at a run's event
         await pilot.press(tab)
         await tab_shown(pilot, tab)
 
@@ -140,7 +140,7 @@ def test_workloads_with_a_sweep_filling_in(snap_compare) -> None:  # type: ignor
         app.session.newest_sweep = walk
         app.runs.extend(walk.runs)
         app.results.extend(r.result for r in walk.runs if r.result is not None)
-        app.session.changes += 1  # as the session counts a run's event
+        app.session.note_change()  # as the session does at a run's event
         await pilot.press("3")
         await pilot.pause()
 

@@ -185,4 +185,4 @@ def add_session_runs(app: GpuscopeApp) -> None:
     runs = session_runs({d.info.device_id: d.info for d in app.found.devices})
     app.runs.extend(runs)
     app.results.extend(r.result for r in runs if r.result is not None)
-    app.session.changes += 1  # as the session counts a run's event
+    app.session.note_change()  # as the session does at a run's event
