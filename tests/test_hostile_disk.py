@@ -377,8 +377,8 @@ async def test_the_ui_says_a_failed_recording_or_save_as_every_command_does(
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await pilot.press("r")
-        assert app.recording is not None
-        path = app.recording.path
+        assert app.session.recording is not None
+        path = app.session.recording.path
         await tick(pilot, 2)
         assert f"recording stopped: disk full while writing {path}; whole rows kept" in said()
         disk.writes_left = 0  # not even a header now

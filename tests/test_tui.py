@@ -25,6 +25,7 @@ from gpuscope.telemetry.model import EnergySource
 from gpuscope.tui.app import GpuscopeApp
 from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.launcher import LaunchScreen
+from gpuscope.workloads.api import WorkloadError
 from gpuscope.workloads.events import ErrorKind
 from tests.conftest import FakeClock
 from tests.plugin_files import workload_with_step
@@ -185,7 +186,7 @@ async def test_recording_into_a_missing_directory_is_a_notification(tmp_path: Pa
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await pilot.press("r")
-        assert app.recording is None
+        assert app.session.recording is None
         await told(pilot, "cannot record")
 
 
@@ -875,6 +876,25 @@ async def test_a_parameter_with_choices_and_device_defaults_starts_on_each_devic
         await pilot.click("#launch-start")
         await launched_and_shown(pilot, launched)
     assert launched[0].given == {}  # each device gets its own
+
+
+async def test_a_launch_the_session_refuses_is_said_and_the_app_goes_on() -> None:
+    """The launcher checks a launch first; were the session ever to refuse one it let through
+    (``WorkloadError``), the user reads why, and the app does not end in a traceback."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+
+        def refuse(launch: object) -> list[object]:
+            raise WorkloadError("gemm cannot run on cpu here")
+
+        app.session.launch = refuse  # type: ignore[method-assign,assignment]
+        await open_launcher(pilot)
+        app.screen.query_one("#launch-workload").value = "gemm"
+        await pilot.pause()
+        await pilot.click("#launch-start")
+        await told(pilot, "gemm cannot run on cpu here")
+        assert app.is_running and app.tabs.active == "devices"
 
 
 async def test_a_redraw_or_tab_change_after_the_tabs_are_gone_is_a_no_op(tmp_path: Path) -> None:

@@ -25,7 +25,6 @@ from gpuscope.measurement.measured_run import MeasuredRun
 from gpuscope.measurement.run_result import RunResult
 from gpuscope.sampler import Sampler
 from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
-from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
 from gpuscope.telemetry.remote_hosts import RemoteHosts
@@ -43,6 +42,7 @@ from gpuscope.tui.notices import Notice, SweepEnds
 from gpuscope.tui.panel_charts import DEFAULT_CHARTS
 from gpuscope.tui.processes_view import ProcessesView, ProcessTable
 from gpuscope.tui.runs_view import RunsView
+from gpuscope.workloads.api import WorkloadError
 from gpuscope.workloads.events import RunEvent
 from gpuscope.workloads.registry import Catalog
 from gpuscope.workloads.runner import prepare_for_captured_stderr
@@ -109,10 +109,6 @@ class GpuscopeApp(App[int]):
     @property
     def results(self) -> list[RunResult]:
         return self.session.results
-
-    @property
-    def recording(self) -> RecordingFile | None:
-        return self.session.recording
 
     @property
     def remotes(self) -> RemoteHosts:
@@ -310,7 +306,11 @@ class GpuscopeApp(App[int]):
             return
         self._launched.pop(request.workload.name, None)  # newest last: the launcher opens on it
         self._launched[request.workload.name] = request
-        self.session.launch(request)
+        try:
+            self.session.launch(request)
+        except WorkloadError as exc:  # the launcher checked first: were they ever to disagree
+            self.notify(str(exc), severity="error")
+            return
         self.action_show_tab("workloads")
 
     def _run_event(self, run: MeasuredRun, event: RunEvent) -> None:
