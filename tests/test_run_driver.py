@@ -53,6 +53,7 @@ def test_runs_in_turn_a_stopped_one_never_starts_and_a_bug_fails_only_its_run() 
     assert [spec.params["size"] for spec in made] == [64, 13]  # no child for the stopped one
     assert runs[0].result is not None and isinstance(heard[-3], Result)
     assert runs[1].error is not None and "gpuscope could not drive it" in runs[1].error.message
+    assert "a bug of gpuscope's own" in runs[1].error.traceback  # what --debug prints
     assert runs[2].error is not None and runs[2].error.kind is ErrorKind.STOPPED
     assert isinstance(heard[-1], Failed) and all(r.finished for r in runs)
     assert drive.runs == runs and drive.stop() == 0  # nothing left running

@@ -11,6 +11,7 @@ only grow, by whole items, so another thread may read them meanwhile.
 from __future__ import annotations
 
 import functools
+import traceback
 from collections.abc import Callable, Sequence
 
 from gpuscope.measurement.measured_run import MeasuredRun, RunFactory, child_process_run
@@ -64,8 +65,12 @@ class RunDriver:
             return
         try:
             run.drive(self.sampler, self.found, heard, self.run_factory)
-        except Exception as exc:  # gpuscope's own failure: the run says so
-            failed = Failed(ErrorKind.EXCEPTION, f"gpuscope could not drive it: {exc!r}")
+        except Exception as exc:  # gpuscope's own failure: the run says so, --debug shows where
+            failed = Failed(
+                ErrorKind.EXCEPTION,
+                f"gpuscope could not drive it: {exc!r}",
+                traceback=traceback.format_exc(),
+            )
             run.fail(failed)
             heard(run, failed)
 
