@@ -28,9 +28,9 @@ from gpuscope.sinks.output_files import write_error_in, write_stamped
 from gpuscope.sinks.results import machine_facts, results_json, sweep_json, write_results_csv
 
 
-def save_results_table(reports: Sequence[RunResult], folder: Path) -> Path:
+def save_results_table(results: Sequence[RunResult], folder: Path) -> Path:
     """The results table to a new CSV in ``folder``; OSError if it cannot be written."""
-    kept = list(reports)
+    kept = list(results)
     return write_stamped(folder, "gpuscope-results", "csv", lambda f: write_results_csv(kept, f))
 
 
@@ -55,7 +55,7 @@ class ReportContents:
 
 
 def report_contents(
-    reports: Iterable[RunResult], sweeps: Iterable[SweepRun], recordings: Iterable[Path]
+    results: Iterable[RunResult], sweeps: Iterable[SweepRun], recordings: Iterable[Path]
 ) -> ReportContents:
     """What a report of these holds now; safe while runs go on (their lists only grow)."""
     walks = list(sweeps)
@@ -66,7 +66,7 @@ def report_contents(
         if points:
             so_far.append(SweepSoFar(walk.workload, walk.sweep, tuple(points), finished))
     in_sweeps = {id(r.result) for w in walks for r in list(w.runs) if r.result is not None}
-    plain = tuple(r for r in list(reports) if id(r) not in in_sweeps)
+    plain = tuple(r for r in list(results) if id(r) not in in_sweeps)
     return ReportContents(plain, tuple(so_far), tuple(recordings))
 
 

@@ -10,6 +10,7 @@ from gpuscope.measurement.run_result import build_result, compare
 from gpuscope.measurement.targets import telemetry_for
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.model import EnergySource
 from gpuscope.units import format_rate
 from gpuscope.workloads.events import Result
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
@@ -38,7 +39,7 @@ def test_report_from_a_scripted_energy_counter(install_nvml, clock) -> None:
     )
     assert report.energy_j == pytest.approx(6000.0, abs=0.01)
     assert report.avg_power_w == pytest.approx(600.0, rel=1e-6)
-    assert report.energy_source == "counter"
+    assert report.energy_source is EnergySource.COUNTER
     assert report.throughput == pytest.approx(7.0e14)
     assert report.tflops == pytest.approx(700.0)
     assert report.work_per_joule == pytest.approx(7.0e14 / 600.0)  # FLOP per joule

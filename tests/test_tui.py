@@ -309,7 +309,7 @@ async def test_simulated_gpu_beside_cpu_fills_the_comparison(tmp_path: Path) -> 
         assert "FLOP/s" in gpu_row and "x  █" in gpu_row and "SIMULATED" in gpu_row
         assert "cpu: no work/J:" in text  # a simulated CPU without RAPL says why, not 0
         gpu_report = next(r for r in app.results if r.device == "cuda:0")
-        assert gpu_report.energy_source == "counter" and gpu_report.work_per_joule
+        assert gpu_report.energy_source is EnergySource.COUNTER and gpu_report.work_per_joule
         # a 64-cube GEMM is launch-bound, on a simulated H100 as on a real one
         assert gpu_report.pct_of_peak is not None and gpu_report.pct_of_peak < 1
 

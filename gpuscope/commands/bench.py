@@ -228,7 +228,7 @@ def _new_run(
 
 
 def keep(run: MeasuredRun, outcome: Outcome, debug: bool) -> None:
-    """The run's report, or its failure in a line (and details) for stderr."""
+    """The run's result, or its failure in a line (and details) for stderr."""
     if run.result is not None:
         outcome.results.append(run.result)
     elif run.error is not None:

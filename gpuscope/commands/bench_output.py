@@ -18,7 +18,7 @@ from gpuscope.measurement.run_result import RunResult, comparisons
 from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
 from gpuscope.safe_text import ONE_LINE_MAX, one_line, printable
 from gpuscope.sinks.results import (
-    REPORT_COLUMNS,
+    RESULT_COLUMNS,
     result_values,
     results_json,
     sweep_json,
@@ -113,13 +113,13 @@ def write_sweep_csv(sweep: Sweep, points: list[SweepPoint], stream: Any) -> None
     field (empty where the point has no report)."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(
-        ("sweep_param", "sweep_value", "sweep_device", "status", "note", *REPORT_COLUMNS)
+        ("sweep_param", "sweep_value", "sweep_device", "status", "note", *RESULT_COLUMNS)
     )
     for point in points:
         values = result_values(point.result) if point.result is not None else {}
         writer.writerow(
             (sweep.param, point.value, point.device, point.status.value, point.note or "",
-             *("" if values.get(n) is None else values[n] for n in REPORT_COLUMNS))
+             *("" if values.get(n) is None else values[n] for n in RESULT_COLUMNS))
         )  # fmt: skip
 
 

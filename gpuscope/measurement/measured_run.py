@@ -1,7 +1,7 @@
 """One workload run on one device, measured: the child's events joined with the sampler's energy.
 
-``gpuscope bench`` and the TUI both drive runs through this, so the two report the same figures
-the same way. The final report's energy comes from a sampler window over the measured stretch;
+``gpuscope bench`` and the TUI both drive runs through this, so the two give the same figures
+the same way. The result's energy comes from a sampler window over the measured stretch;
 the live points in between (throughput and work per joule every progress event) come from the
 sampler's history, so a live view costs no extra device reads.
 """

@@ -28,9 +28,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpuscope.telemetry.model import ProcessUsage, Sample
+from gpuscope.telemetry.model import EnergySource, ProcessUsage, Sample
 
-SOURCE = "estimate"  # what every attributed figure is labelled
+SOURCE = EnergySource.ESTIMATE  # what every attributed figure is labelled
 DEPARTED_KEPT = 1000  # ended processes remembered, newest first out last
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpuscope.measurement.result_cells import source_cell
 from gpuscope.measurement.run_result import RunResult, params_text
 from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.report.inputs import BenchResults, SweepResults, shown_name, simulated
@@ -180,14 +181,12 @@ def _bench_chart(title: str, reports: list[RunResult], image: str) -> Chart:
             if name == "work per joule" and report.is_estimate:
                 text += " est."
             ax.text(value or floor, y, f" {text}", va="center", fontsize=8)
-    sources = ", ".join(dict.fromkeys(f"{r.device} {_source(r)}" for r in reports))
+    sources = ", ".join(
+        dict.fromkeys(f"{r.device} {source_cell(r.energy_source)}" for r in reports)
+    )
     shown = f"; the {len(reports)} fastest of {total:,} runs" if total > len(reports) else ""
     figure.suptitle(f"{title} (energy: {sources}{shown})", fontsize=9)
     return _render(figure, f"CPU vs GPU: {title}", image, laid_out=True)
-
-
-def _source(report: RunResult) -> str:
-    return report.energy_source.value if report.energy_source else "n/a"
 
 
 def _bar_margins(figure: Any, height_in: float, label_chars: int) -> None:

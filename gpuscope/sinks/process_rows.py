@@ -65,5 +65,5 @@ class ProcessRows:
             "mem_bus_pct": process.mem_bus_pct,
             "energy_j": charged.energy_j if charged else None,
             "avg_power_w": charged.avg_power_w if charged else None,
-            "energy_source": SOURCE if charged else None,
+            "energy_source": SOURCE.value if charged else None,
         }

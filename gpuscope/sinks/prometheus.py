@@ -35,7 +35,7 @@ def _family(kind: type, name: str, help_text: str, labels: Sequence[str]) -> Gau
 class TelemetryCollector(Collector):
     """Builds every metric family at scrape time from the sampler's latest samples.
 
-    ``results`` (optional) returns finished workload reports to export, newest last; the TUI
+    ``results`` (optional) returns finished workloads' results to export, newest last; the TUI
     passes its results table. Thread-safe: it only reads the sampler's history.
     """
 

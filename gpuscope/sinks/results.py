@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from gpuscope.measurement.run_result import RunResult, comparisons, params_text
 from gpuscope.measurement.sweep import Sweep, SweepPoint, sweep_comparisons
 
-REPORT_COLUMNS: tuple[str, ...] = tuple(RunResult.__dataclass_fields__)
+RESULT_COLUMNS: tuple[str, ...] = tuple(RunResult.__dataclass_fields__)
 
 
 def result_values(report: RunResult) -> dict[str, Any]:
@@ -33,10 +33,10 @@ def result_values(report: RunResult) -> dict[str, Any]:
 
 def write_results_csv(reports: Iterable[RunResult], stream: TextIO) -> None:
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(REPORT_COLUMNS)
+    writer.writerow(RESULT_COLUMNS)
     for report in reports:
         values = result_values(report)
-        writer.writerow(["" if values[n] is None else values[n] for n in REPORT_COLUMNS])
+        writer.writerow(["" if values[n] is None else values[n] for n in RESULT_COLUMNS])
 
 
 def machine_facts() -> dict[str, str]:
