@@ -16,6 +16,7 @@ from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, Vendor
 from gpuscope.workloads.api import WorkloadError
 from gpuscope.workloads.registry import find_workloads
+from gpuscope.workloads.torch_probe import TorchFacts
 
 MI300 = [DeviceInfo(f"amd:{i}", Vendor.AMD, i, "MI300X", uuid=f"amd-{i}") for i in range(2)]
 H100 = DeviceInfo("nvidia:0", Vendor.NVIDIA, 0, "H100", uuid="GPU-0000")
@@ -89,3 +90,20 @@ def test_the_session_refuses_what_bench_refuses_in_the_same_words(tmp_path: Path
     assert str(refused.value) == "memory-probe does not run on cpu (it supports cuda, rocm)"
     assert session.runs == [] and not session.busy
     session.close()
+
+
+def test_where_version_py_cannot_be_read_torchs_own_answer_decides_the_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``version.py`` unreadable, a target's kind was the GPUs' vendor (NVIDIA here:
+    cuda) while the check asked torch (a ROCm build): a ROCm-only workload was refused on a
+    device its child would run as ROCm. The check's answer is the target's kind from then on."""
+    monkeypatch.setattr(targets, "read_build", lambda: None)
+    monkeypatch.setattr(targets, "torch_installed", lambda: True)
+    monkeypatch.setattr(
+        targets, "known_torch_facts", lambda gpus_seen: TorchFacts("2.9.0+rocm6.4", 1, hip=True)
+    )
+    named = RunTarget("cuda:0", H100)
+    assert named.kind == "cuda"
+    (checked,) = targets.check_runnable(RocmOnly, [named], Discovery())  # type: ignore[arg-type]
+    assert checked.kind == "rocm" and checked.torch_device == "cuda:0"

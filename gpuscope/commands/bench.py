@@ -196,11 +196,9 @@ def usable_targets(
     """The devices as named, either way (``cuda:0`` or ``nvidia:0``), each one the workload
     runs on and torch can open (``targets.check_runnable``); UsageError, one line, if not."""
     try:
-        targets = named_targets(names, found)
-        check_runnable(workload, targets, found)
+        return check_runnable(workload, named_targets(names, found), found)
     except (UnknownTarget, WorkloadError) as exc:
         raise UsageError(str(exc)) from None
-    return targets
 
 
 def _check_times(options: BenchOptions) -> None:

@@ -280,8 +280,8 @@ def plan(catalog: Catalog, targets: list[RunTarget], found: Discovery) -> list[I
                 item.status, item.why = ItemStatus.SKIPPED, "GPU only"
                 continue
             try:
-                check_runnable(info, [target], found)
-                item.params = run_params(info, entry.params, target)
+                (item.target,) = check_runnable(info, [target], found)
+                item.params = run_params(info, entry.params, item.target)
             except WorkloadError as exc:
                 item.status, item.why = ItemStatus.SKIPPED, str(exc)
                 continue

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import DeviceInfo, Vendor
@@ -185,10 +185,13 @@ def why_not_runnable(workload: Declared, target: RunTarget) -> str | None:
     return None if runs_on(workload, target.kind) else not_runnable(workload, target.torch_device)
 
 
-def check_runnable(workload: Declared, targets: Sequence[RunTarget], found: Discovery) -> None:
+def check_runnable(
+    workload: Declared, targets: Sequence[RunTarget], found: Discovery
+) -> list[RunTarget]:
     """Before any child starts: the workload runs on each target's kind, torch is there and
     sees every GPU asked for; WorkloadError, one line, naming the device as the user wrote it.
-    Blocking: where torch's build cannot be read, a short child asks torch (``torch_probe``)."""
+    The targets back, each GPU's kind as torch itself answered (where ``version.py`` cannot be
+    read, a short child asks torch, ``torch_probe``: blocking), so what runs is what was checked."""
 
     def gpus_seen(hip: bool) -> int | None:
         backend = next((p for p in found.probes if p.name == ("amdsmi" if hip else "nvml")), None)
@@ -196,18 +199,21 @@ def check_runnable(workload: Declared, targets: Sequence[RunTarget], found: Disc
             return None  # cannot tell: torch is asked instead
         return len(backend.devices) + len(backend.unusable)
 
-    gpus = [t for t in targets if t.kind != "cpu"]
-    for target in (t for t in targets if t.kind == "cpu"):
+    for target in (t for t in targets if t.kind == "cpu"):  # first: no torch child for these
         refused = why_not_runnable(workload, target)
         if refused is not None:
             raise WorkloadError(refused)
-    if not gpus:
-        if not torch_installed():
-            raise WorkloadError(NOT_INSTALLED)
-        return
-    facts = known_torch_facts(gpus_seen)
-    for target in gpus:
-        check_device(target.torch_device, facts)
+    checked = list(targets)
+    if any(t.kind != "cpu" for t in targets):
+        facts = known_torch_facts(gpus_seen)
+        for target in targets:
+            if target.kind != "cpu":
+                check_device(target.torch_device, facts)
+        checked = [t if t.kind == "cpu" else replace(t, rocm=facts.hip) for t in targets]
+    elif not torch_installed():
+        raise WorkloadError(NOT_INSTALLED)
+    for target in (t for t in checked if t.kind != "cpu"):
         refused = why_not_runnable(workload, target)
         if refused is not None:
             raise WorkloadError(refused)
+    return checked
