@@ -29,7 +29,14 @@ def test_cpu_rss_and_start_of_a_busy_child_and_none_once_it_exits() -> None:
     lookups = ProcessLookups(clock=clock)
     child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        wait_until(lambda: "while True: pass" in psutil.Process(child.pid).cmdline(), "exec")
+        child_process = psutil.Process(child.pid)
+        wait_until(  # past exec, and the interpreter loaded (its RSS is ~0.6 MiB before)
+            lambda: (
+                "while True: pass" in child_process.cmdline()
+                and child_process.memory_info().rss >= 2 * 1024 * 1024
+            ),
+            "the child never started",
+        )
         first = lookups.read_usage(child.pid)
         assert first is not None and first.cpu_pct is None  # no interval yet: n/a, not 0
         assert first.rss_mib is not None and first.rss_mib > 1
