@@ -162,13 +162,27 @@ def test_example_plugins_from_the_project_folder_run(name: str, args: list[str],
     assert report["unit"] == unit and report["throughput"] > 0 and report["tflops"] is not None
 
 
+def _command_line(process: psutil.Process) -> str:
+    """A process's command line; empty once it has exited (bench's short-lived children, the
+    plugin and torch probes, end as zombies until reaped: psutil refuses their command line)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def wait_for_the_workload_child(proc: subprocess.Popen[str], poll_s: float) -> None:
     """Until bench has spawned its workload child; fails at once if bench exited first."""
+
+    def started() -> bool:
+        try:
+            children = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:  # bench itself ended: ``exited`` says how
+            return False
+        return any("spawn_main" in _command_line(child) for child in children)
+
     wait_until(
-        lambda: any(
-            "spawn_main" in " ".join(child.cmdline())
-            for child in psutil.Process(proc.pid).children(recursive=True)
-        ),
+        started,
         "bench never started its workload child",
         exited(proc),
         poll_s=poll_s,
