@@ -300,9 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     suite = commands.add_parser(
         "suite",
         help="the standard workloads on the CPU and every GPU, within a budget, and a report",
-        description="GEMM (fp32, bf16; fp16 on GPUs), ResNet-50 train and infer, the LSTM and "
-        "the memory probe (GPUs), each run on every device, all within --budget seconds; writes "
-        "suite.json, record.csv and report.html to a new folder.",
+        description="GEMM at each device's best native precision and at fp32, ResNet-50 train "
+        "and infer and the LSTM at each device's best, and the memory probe (GPUs), on every "
+        "device, all within --budget seconds; writes suite.json, record.csv and report.html to "
+        "a new folder.",
     )
     suite.add_argument("--budget", type=float, default=300.0, metavar="S",
                        help="seconds for the whole suite (default 300)")  # fmt: skip

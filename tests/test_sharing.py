@@ -190,3 +190,28 @@ def test_a_sweep_table_keeps_the_shared_mark(capsys) -> None:  # type: ignore[no
     points = [SweepPoint("cpu", 64, PointStatus.MEASURED, shared)]
     print_sweep("gemm", Sweep("size", (64,)), points, "table")
     assert "cpu (shared 55%)" in capsys.readouterr().out
+
+
+def test_a_sweep_table_keeps_each_points_own_reason_for_no_energy(capsys) -> None:  # type: ignore[no-untyped-def]
+    """New-user trial of issue 23: a sweep Ctrl-C'd at its second point said only that one's
+    reason ("stopped before it measured anything") under the table, for the first point's row
+    too, whose own reason (no RAPL) was gone."""
+    from dataclasses import replace
+
+    from gpuscope.commands.bench_output import print_sweep
+    from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint
+    from tests.compare_runs import measured
+
+    run = measured("gemm", "cpu", None, 1e9, None, {"dtype": "fp32", "size": 64})
+    assert run.result is not None
+    no_rapl = replace(run.result, energy_note="RAPL is not readable here")
+    stopped = replace(run.result, energy_note="stopped before it measured anything")
+    points = [
+        SweepPoint("cpu", 64, PointStatus.MEASURED, no_rapl),
+        SweepPoint("cpu", 128, PointStatus.MEASURED, stopped),
+    ]
+    print_sweep("gemm", Sweep("size", (64, 128)), points, "table")
+    out = capsys.readouterr().out
+    assert "no energy on cpu: RAPL is not readable here" in out  # the first row's, below
+    assert "n/a: stopped before it measured anything" in out  # the second keeps its own
+    assert "no energy on cpu: stopped" not in out

@@ -94,9 +94,10 @@ def print_sweep(workload: str, sweep: Sweep, points: list[SweepPoint], output_fo
         report = point.result  # stopped or not, the status says; shared, the device
         mark = shared_mark(report.shared, report.shared_pct) if report is not None else ""
         row.update(status=status, device=point.device + mark)
-        if row["energy source"].startswith("n/a: "):
-            no_energy[point.device] = row["energy source"].removeprefix("n/a: ")
-            row["energy source"] = "n/a (below)"
+        if row["energy source"].startswith("n/a: "):  # a point with another reason keeps it
+            why = row["energy source"].removeprefix("n/a: ")
+            if no_energy.setdefault(point.device, why) == why:
+                row["energy source"] = "n/a (below)"
         rows.append((str(point.value), row))
     print(
         one_line(f"{workload}: {sweep.param} swept over {', '.join(map(str, sweep.values))}", 2000)
