@@ -197,9 +197,9 @@ def test_an_existing_report_is_not_overwritten(inputs: list[Path], tmp_path: Pat
 def test_the_crossover_is_said_only_where_the_figures_hold_it(
     ratios: list[tuple[int, float]], said: str
 ) -> None:
-    from gpuscope.report.summary import _crossover
+    from gpuscope.report.summary import crossover
 
-    assert _crossover("size", ratios, "cuda:0", "cpu").startswith(said)
+    assert crossover("size", ratios, "cuda:0", "cpu").startswith(said)
 
 
 def test_a_stopped_run_is_not_summarised_as_a_result(tmp_path: Path) -> None:

@@ -905,5 +905,5 @@ async def test_a_redraw_or_tab_change_after_the_tabs_are_gone_is_a_no_op(tmp_pat
         await ready(pilot)
         await app.query_one("#tabs", TabbedContent).remove()
         app.refresh_view()  # raised NoMatches
-        app._tab_changed()
+        app.tab_changed()
         assert not app.query("#tabs")

@@ -175,7 +175,7 @@ def sweep_lines(sweep: SweepResults, title: str | None = None) -> list[str]:
             mark = simulated_mark(*_reports_of(sweep, device), *_reports_of(sweep, base))
             pair = f"{names.get(device, device)} vs {names.get(base, base)}"
             lines.append(f"{title}, {pair}: "
-                         + _crossover(sweep.param, ratios, device, base) + mark)  # fmt: skip
+                         + crossover(sweep.param, ratios, device, base) + mark)  # fmt: skip
     ordered = sweep.ordered_points()
     for device in devices:
         own = [p for p in ordered if p.device == device]
@@ -212,7 +212,7 @@ def _reports_of(sweep: SweepResults, device: str) -> list[RunResult | None]:
     return [p.result for p in sweep.points if p.device == device]
 
 
-def _crossover(
+def crossover(
     param: str, ratios: Sequence[tuple[Any, float]], device: str, base: str | None
 ) -> str:
     """Who is faster where, ``ratios`` in swept order: "overtakes from X" only when it stays

@@ -176,7 +176,7 @@ class GpuscopeApp(App[int]):
         self.refresh_view()
 
     @on(TabbedContent.TabActivated)
-    def _tab_changed(self) -> None:
+    def tab_changed(self) -> None:
         if not self._drawable():
             return
         active = self.tabs.active
