@@ -112,6 +112,7 @@ class Session:
         self.sweeps: list[SweepRun] = []
         self.newest_sweep: SweepRun | None = None  # the newest launch, when it was a sweep
         self._run_driver: RunDriver | None = None  # made at the first launch (``_driver``)
+        self._launch_choices: tuple[list[RunTarget], list[str]] | None = None  # by ``probe``
         # Counts what changed runs or sweeps (a launch, a stop, a run's event, a sweep's end):
         # a view redraws them when it differs from the count it last drew (``note_change``).
         self.changes = 0
@@ -143,6 +144,7 @@ class Session:
         sampler.subscribe(self.process_lookups.look_up)
         sampler.subscribe(self.process_energy.add)
         self.found, self.sampler = found, sampler
+        self.launch_choices()  # here, off the UI's loop: it reads torch's version.py
         if self.setup.serve is not None and not self.quitting.is_set():
             self._serve(sampler, found)
         return found
@@ -213,12 +215,19 @@ class Session:
     # -- runs ----------------------------------------------------------------------------------
 
     def launch_choices(self) -> tuple[list[RunTarget], list[str]]:
-        """Where a workload can be launched, and a line for each device it cannot (and why)."""
-        infos = [d.info for d in self.found.devices] if self.found is not None else []
-        targets, unavailable = launch_targets(infos)
-        if not torch_installed():  # looked up, not imported
-            unavailable.insert(0, f"{NOT_INSTALLED} (the bundled workloads need it)")
-        return targets, unavailable
+        """Where a workload can be launched, and a line for each device it cannot (and why).
+        Worked out once, by ``probe`` on its thread (torch's version.py is read from disk): the
+        devices, the environment and torch do not change while the session runs."""
+        if self._launch_choices is None:
+            infos = [d.info for d in self.found.devices] if self.found is not None else []
+            targets, unavailable = launch_targets(infos)
+            if not torch_installed():  # looked up, not imported
+                unavailable.insert(0, f"{NOT_INSTALLED} (the bundled workloads need it)")
+            if self.found is None:
+                return targets, unavailable  # nothing found yet: not kept
+            self._launch_choices = (targets, unavailable)
+        targets, unavailable = self._launch_choices
+        return list(targets), list(unavailable)
 
     def launch(self, launch: Launch) -> list[MeasuredRun]:
         """Start the runs (together, or one after another) on threads of their own. A sweep's

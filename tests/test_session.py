@@ -308,3 +308,22 @@ def test_the_change_count_moves_after_each_change_a_view_must_draw(tmp_path: Pat
     s.stop_runs()
     assert s.changes > before_stop
     s.close()
+
+
+def test_the_launch_choices_are_worked_out_by_probe_not_on_the_uis_loop(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Opening the launcher asks for the launch choices on the UI's loop; torch's version.py is
+    read from disk for them, so ``probe`` (on its worker thread) works them out once."""
+    from gpuscope.measurement import targets
+
+    s = session(tmp_path)
+    s.probe()
+    offered = [t.torch_device for t in s.launch_choices()[0]]
+
+    def read_on_the_loop() -> None:
+        raise AssertionError("torch's version.py read after probe")
+
+    monkeypatch.setattr(targets, "read_build", read_on_the_loop)
+    assert [t.torch_device for t in s.launch_choices()[0]] == offered and "cpu" in offered
+    s.close()
