@@ -202,6 +202,16 @@ def test_record_on_a_full_disk_says_so_and_leaves_no_empty_file(full_disk: Path,
     assert not out.exists()  # not even its header fitted: nothing of ours is left to block a retry
 
 
+def record_until_the_disk_fills(out: Path, procs: Path, capsys) -> str:  # type: ignore[no-untyped-def]
+    """``record --processes`` for 30 s, which must end early (exit 1) as the disk fills; its
+    stderr as one line."""
+    args = ["record", "-o", str(out), "--processes", str(procs), "-d", "30", "-i", "0.05"]
+    started = time.monotonic()
+    assert main([*args, "--devices", "nvidia"]) == 1
+    assert time.monotonic() - started < 20  # stopped when the disk filled, not at -d
+    return one_line(capsys.readouterr().err)
+
+
 def test_a_full_disk_under_the_processes_file_names_that_file(
     install_nvml, tmp_path: Path, small_disk: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
@@ -209,11 +219,7 @@ def test_a_full_disk_under_the_processes_file_names_that_file(
     pids = [(100 + n, 512 * 1024 * 1024) for n in range(8)]
     install_nvml([FakeGpu(power=Ramp(300.0), processes=pids)])
     out, procs = tmp_path / "rec.csv", small_disk / "procs.csv"
-    args = ["record", "-o", str(out), "--processes", str(procs), "-d", "30", "-i", "0.05"]
-    started = time.monotonic()
-    assert main([*args, "--devices", "nvidia"]) == 1
-    assert time.monotonic() - started < 20  # stopped when the disk filled, not at -d
-    line = one_line(capsys.readouterr().err)
+    line = record_until_the_disk_fills(out, procs, capsys)
     assert f"disk full while writing {procs}" in line and str(out) not in line
     assert procs.read_text().endswith("\n")  # whole rows kept
     with out.open(newline="") as handle:
@@ -333,11 +339,7 @@ def test_a_faked_full_disk_under_the_processes_file_names_that_file(
     small.mkdir()
     FakeDisk(monkeypatch, small, writes_left=3)  # the header and two ticks' rows
     out, procs = tmp_path / "rec.csv", small / "procs.csv"
-    args = ["record", "-o", str(out), "--processes", str(procs), "-d", "30", "-i", "0.05"]
-    started = time.monotonic()
-    assert main([*args, "--devices", "nvidia"]) == 1
-    assert time.monotonic() - started < 20  # stopped when the disk filled, not at -d
-    line = one_line(capsys.readouterr().err)
+    line = record_until_the_disk_fills(out, procs, capsys)
     assert line.endswith(f"disk full while writing {procs}; rows up to the last whole one are kept")
     with procs.open(newline="") as handle:
         assert len(list(csv.reader(handle))) == 3  # the header and the two ticks that fitted
