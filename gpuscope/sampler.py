@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, source_of
 from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
 from gpuscope.telemetry.model import (
+    ActivitySampling,
     Device,
     DeviceInfo,
     DeviceLost,
@@ -86,6 +87,9 @@ class Sampler:
         self._lost: dict[str, str] = {}
         self._windows: dict[str, dict[str, EnergyTotals]] = {}
         self._listeners: tuple[Listener, ...] = ()
+        self._activity_owners: set[str] = set()  # who wants activity counters (GPM) sampled
+        # device id -> what it was last told; None: it has no activity counters
+        self._activity_told: dict[str, bool | None] = {}
         self._lock = threading.RLock()  # device reads, energy meters, windows, listeners
         self._history_lock = threading.Lock()  # history and lost: held only to copy or append
         self._stop = threading.Event()
@@ -125,6 +129,22 @@ class Sampler:
             listeners = list(self._listeners)
             listeners.remove(listener)
             self._listeners = tuple(listeners)
+
+    def want_activity(self, owner: str, wanted: bool = True) -> None:
+        """Sample activity counters (GPM) while at least one owner wants them: a panel that
+        shows them, a recording or an exporter that asks. They share the hardware counters with
+        DCGM's profiling, so nobody wanting them means nobody reads them. Takes effect at the
+        next tick; never waits for a device read."""
+        with self._history_lock:
+            if wanted:
+                self._activity_owners.add(owner)
+            else:
+                self._activity_owners.discard(owner)
+
+    @property
+    def activity_wanted(self) -> bool:
+        with self._history_lock:
+            return bool(self._activity_owners)
 
     def add_device(self, device: Device) -> None:
         """Sample ``device`` from the next tick on (e.g. a remote host's newly seen GPU).
@@ -226,9 +246,11 @@ class Sampler:
         with self._lock:
             with self._history_lock:
                 added, self._pending = self._pending, []
+                activity = bool(self._activity_owners)
             for device in added:
                 self._devices.append(device)
                 self._meters[device.info.device_id] = EnergyMeter()
+            self._tell_activity(activity)
             samples = [
                 self._sample(device) for device in self._devices if not self._is_done(device)
             ]
@@ -245,6 +267,19 @@ class Sampler:
                 for listener in self._listeners:  # a tuple: a listener may unsubscribe itself
                     listener(samples)
             return samples
+
+    def _tell_activity(self, wanted: bool) -> None:
+        """Tell each device that samples activity counters whether they are wanted, on change."""
+        for device in self._devices:
+            device_id = device.info.device_id
+            told = self._activity_told.get(device_id, False)
+            if told is None or (told == wanted and device_id in self._activity_told):
+                continue
+            if not isinstance(device, ActivitySampling):  # asked once per device
+                self._activity_told[device_id] = None
+                continue
+            self._activity_told[device_id] = wanted
+            device.want_activity(wanted)
 
     def _is_done(self, device: Device) -> bool:
         """Lost and its "lost" sample already published."""

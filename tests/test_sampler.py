@@ -345,3 +345,59 @@ def test_history_since_hands_over_only_the_stretch_asked_for(install_nvml, clock
         assert len(sampler.history_since("nvidia:0", now + 10)) == 2  # at least the newest two
         assert sampler.history_since("nvidia:0", 0.0) == sampler.history("nvidia:0")
         assert sampler.history_since("nvidia:9", 0.0) == []
+
+
+class _ActivityDevice:
+    """A device with activity counters: records what the sampler told it, and reads a field
+    only while told to sample it."""
+
+    def __init__(self, device_id: str) -> None:
+        from gpuscope.telemetry.model import DeviceInfo, Vendor
+
+        self.info = DeviceInfo(device_id, Vendor.NVIDIA, 0, "gpm", activity_counters=True)
+        self.told: list[bool] = []
+
+    def want_activity(self, wanted: bool) -> None:
+        self.told.append(wanted)
+
+    def read(self, now_s: float):
+        from gpuscope.telemetry.model import Reading
+
+        wanted = bool(self.told) and self.told[-1]
+        return Reading(
+            time_s=now_s, wall_time_s=time.time(), sm_active_pct=50.0 if wanted else None
+        )
+
+
+def test_activity_counters_are_sampled_only_while_some_owner_wants_them(clock) -> None:
+    device = _ActivityDevice("nvidia:0")
+    plain = _BlockingDevice()
+    plain.release.set()
+    plain.info = type(plain.info)("cpu", plain.info.vendor, 0, "no counters")
+    sampler = Sampler([device, plain], interval_s=0.5, clock=clock)
+    sampler.tick()
+    assert sampler.latest("nvidia:0").reading.sm_active_pct is None
+    sampler.want_activity("panel")
+    sampler.want_activity("recording")
+    assert sampler.activity_wanted
+    sampler.tick()
+    assert sampler.latest("nvidia:0").reading.sm_active_pct == 50.0
+    sampler.want_activity("panel", wanted=False)
+    sampler.tick()  # the recording still wants them
+    assert sampler.latest("nvidia:0").reading.sm_active_pct == 50.0
+    sampler.want_activity("recording", wanted=False)
+    sampler.tick()
+    sampler.tick()
+    assert sampler.latest("nvidia:0").reading.sm_active_pct is None
+    assert device.told == [False, True, False]  # told on change only, not at every tick
+    assert not sampler.activity_wanted
+
+
+def test_a_device_added_while_activity_is_wanted_is_told_at_its_first_tick(clock) -> None:
+    sampler = Sampler([], interval_s=0.5, clock=clock)
+    sampler.want_activity("exporter")
+    device = _ActivityDevice("nvidia:1")
+    sampler.add_device(device)
+    sampler.tick()
+    assert device.told == [True]
+    assert sampler.latest("nvidia:1").reading.sm_active_pct == 50.0

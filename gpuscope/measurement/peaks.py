@@ -50,3 +50,23 @@ def datasheet(device_name: str | None) -> tuple[dict[str, float], float | None]:
     peaks = next((p for f, p in PEAK_TFLOPS if lowered and f.lower() in lowered), {})
     bandwidth = next((b for f, b in PEAK_BANDWIDTH_GBPS if lowered and f.lower() in lowered), None)
     return dict(peaks), bandwidth
+
+
+# NVIDIA pipes that have no dtype row above, dense, TFLOP/s, from the same datasheets and the
+# H100 whitepaper (table 1): fp64 vector, fp64 on the tensor cores (DFMA/DMMA), fp16 vector.
+# For the pipe-activity estimate (measurement.achieved); a part not listed has none.
+PIPE_PEAK_TFLOPS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("H100 PCIe", {"fp64": 25.6, "fp64_tensor": 51.2, "fp16_vector": 102.4}),
+    ("H100", {"fp64": 33.5, "fp64_tensor": 66.9, "fp16_vector": 133.8}),  # SXM5
+    ("H200", {"fp64": 33.5, "fp64_tensor": 66.9, "fp16_vector": 133.8}),
+    ("A100", {"fp64": 9.7, "fp64_tensor": 19.5, "fp16_vector": 78.0}),
+)
+
+
+def pipe_peak_tflops(device_name: str | None, pipe: str) -> float | None:
+    """The datasheet peak of one non-dtype pipe ("fp64", "fp64_tensor", "fp16_vector")."""
+    lowered = (device_name or "").lower()
+    for fragment, peaks in PIPE_PEAK_TFLOPS:
+        if lowered and fragment.lower() in lowered:
+            return peaks.get(pipe)
+    return None

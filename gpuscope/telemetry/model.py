@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 MIB = 1024 * 1024  # bytes per MiB: every memory figure is reported in MiB
 
@@ -65,6 +65,8 @@ class DeviceInfo:
     # counts them as supported without reading twice.
     delta_metrics: frozenset[str] = frozenset()
     precisions: NativePrecisions | None = None  # None: not known here (a remote host's device)
+    # NVML GPM (Hopper and newer) can be sampled here; where it cannot, a ``notes`` line says why
+    activity_counters: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +116,47 @@ class Reading:
     throttle_reasons: tuple[str, ...] | None = None  # () means "supported, none active"
     fan_pct: float | None = None
     processes: tuple[ProcessUsage, ...] | None = None
+    # Activity over the interval since the previous reading, from two NVML GPM samples (the
+    # counters DCGM's profiling reads): % of time, or MiB/s for traffic. None where the device
+    # has no GPM, a metric is not supported, or nothing wants them sampled now.
+    sm_active_pct: float | None = None  # SMs with a warp resident, averaged over SMs
+    sm_occupancy_pct: float | None = None  # resident warps vs the SMs' maximum
+    tensor_active_pct: float | None = None  # any tensor pipe
+    tensor_hmma_pct: float | None = None  # half-precision MMA (fp16, bf16; tf32 too)
+    tensor_imma_pct: float | None = None  # integer MMA
+    tensor_dfma_pct: float | None = None  # fp64 MMA
+    dram_active_pct: float | None = None  # DRAM bandwidth used vs its peak
+    fp64_active_pct: float | None = None  # non-tensor pipes
+    fp32_active_pct: float | None = None
+    fp16_active_pct: float | None = None
+    pcie_tx_mib_s: float | None = None
+    pcie_rx_mib_s: float | None = None
+    nvlink_tx_mib_s: float | None = None  # all links
+    nvlink_rx_mib_s: float | None = None
+    activity_note: str | None = None  # why the activity fields are n/a now, where GPM exists
 
+
+ACTIVITY_METRICS: tuple[str, ...] = (
+    "sm_active_pct",
+    "sm_occupancy_pct",
+    "tensor_active_pct",
+    "tensor_hmma_pct",
+    "tensor_imma_pct",
+    "tensor_dfma_pct",
+    "dram_active_pct",
+    "fp64_active_pct",
+    "fp32_active_pct",
+    "fp16_active_pct",
+    "pcie_tx_mib_s",
+    "pcie_rx_mib_s",
+    "nvlink_tx_mib_s",
+    "nvlink_rx_mib_s",
+)
 
 METRIC_NAMES: tuple[str, ...] = tuple(
-    f.name for f in fields(Reading) if f.name not in ("time_s", "wall_time_s", "energy_counter_j")
+    f.name
+    for f in fields(Reading)
+    if f.name not in ("time_s", "wall_time_s", "energy_counter_j", "activity_note")
 )
 
 
@@ -136,6 +175,15 @@ class Sample:
     energy_j: float | None = None
     energy_source: EnergySource | None = None
     lost: bool = False
+
+
+@runtime_checkable
+class ActivitySampling(Protocol):
+    """A device that can sample activity counters (GPM). They cost a library call or two per
+    read and share the hardware counters with DCGM's profiling, so they are sampled only while
+    someone asks (``Sampler.want_activity``)."""
+
+    def want_activity(self, wanted: bool) -> None: ...
 
 
 class Device(Protocol):
