@@ -220,6 +220,32 @@ def test_a_failed_second_allocation_frees_the_first(install_nvml, monkeypatch, c
         assert fake.gpm_samples == {}
 
 
+def test_a_transient_failure_loses_one_reading_not_the_interval(
+    install_nvml, monkeypatch, clock
+) -> None:
+    install_nvml([busy_gpu()], clock=clock)
+    module = installed()
+    real = module.nvmlGpmMetricsGet
+    failures = [module.NVMLError(module.NVML_ERROR_UNKNOWN)]
+
+    def flaky(request: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(request)
+
+    monkeypatch.setattr(module, "nvmlGpmMetricsGet", flaky)
+    with discover(["nvidia"]) as found:
+        (device,) = found.devices
+        device.want_activity(True)  # type: ignore[attr-defined]
+        notes = []
+        for _ in range(3):
+            reading = device.read(clock())
+            notes.append(reading.activity_note)
+            clock.advance(0.5)
+    assert notes == [gpm.FIRST_SAMPLE, "GPM read failed this time (Unknown Error)", None]
+    assert reading.sm_active_pct == 87.5
+
+
 def test_a_gpu_lost_during_gpm_raises_device_lost(install_nvml, monkeypatch, clock) -> None:
     install_nvml([busy_gpu()], clock=clock)
     module = installed()

@@ -82,7 +82,8 @@ class GpmCounters:
         self._request: Any = None  # one c_nvmlGpmMetricsGet_t, reused
         self.reason = self._unusable_reason()
         if self.reason is None:
-            self._ask([(name, getattr(nv, metric)) for name, metric in METRICS])
+            # a metric the bindings do not name yet is not asked for (its field stays None)
+            self._ask([(name, getattr(nv, m)) for name, m in METRICS if hasattr(nv, m)])
 
     def _unusable_reason(self) -> str | None:
         nv, handle = self._nv, self._handle
