@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
+import json
 import re
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import fake_amdsmi
+from tests.fakes import fake_amdsmi, fake_gpm
 from tests.fakes.fake_amdsmi import FakeAmdSmi
 from tests.fakes.fake_pynvml import FakeNvml
 
@@ -25,8 +26,6 @@ def _real_pynvml_names() -> dict[str, object]:
         " for n in dir(pynvml) if not n.startswith('_')}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    import json
-
     return dict(json.loads(out.stdout))
 
 
@@ -43,11 +42,41 @@ def test_fake_pynvml_names_and_constants_exist_in_real_pynvml() -> None:
             assert real[name] == value, name
 
 
+def test_fake_gpm_mirrors_real_names_constants_and_struct_fields() -> None:
+    """GPM: the functions, metric ids and versions gpuscope uses, and every ctypes structure's
+    field names in order (``metrics[i].metricId`` / ``.nvmlReturn`` / ``.value``)."""
+    code = (
+        "import json, pynvml\n"
+        f"names = {list(fake_gpm.STRUCTS)!r}\n"
+        "def fields(cls):\n"
+        "    return [f[0] for f in getattr(cls, '_fields_', [])]\n"
+        "print(json.dumps({n: fields(getattr(pynvml, n)) for n in names"
+        " if isinstance(getattr(pynvml, n), type)}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    real_fields = json.loads(out.stdout)
+    fake = FakeNvml([]).module()
+    for name in fake_gpm.STRUCTS:
+        cls = getattr(fake, name)
+        assert [f[0] for f in getattr(cls, "_fields_", [])] == real_fields[name], name
+    real = _real_pynvml_names()
+    gpm = [n for n in dir(fake) if n.startswith(("nvmlGpm", "NVML_GPM_"))]
+    gpm += ["nvmlDeviceGetMigMode", "nvmlDeviceGetVirtualizationMode", "NVML_ERROR_IN_USE"]
+    assert len(gpm) >= 25
+    for name in gpm:
+        value = getattr(fake, name)
+        assert name in real, name
+        assert not isinstance(value, int) or real[name] == value, name
+    metric = fake.c_nvmlGpmMetric_t
+    assert [f[0] for f in metric._fields_] == ["metricId", "nvmlReturn", "value", "metricInfo"]
+
+
 def test_fake_nvml_errors_behave_like_real_ones() -> None:
     fake = FakeNvml([]).module()
     err = fake.NVMLError(fake.NVML_ERROR_NOT_SUPPORTED)
     assert type(err) is fake.NVMLError_NotSupported
     assert err.value == 3 and str(err) == "Not Supported"
+    assert type(fake.NVMLError(fake.NVML_ERROR_IN_USE)) is fake.NVMLError_InUse
     assert isinstance(fake.NVMLError_GpuIsLost(), fake.NVMLError)
     assert fake.NVMLError_GpuIsLost().value == 15
 

@@ -10,7 +10,9 @@ import sys
 from gpuscope.cli import main
 from gpuscope.commands.listing import summarize
 from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.model import ACTIVITY_METRICS
 from tests.fakes.fake_amdsmi import FakeAmdGpu
+from tests.fakes.fake_gpm import FakeGpm
 from tests.fakes.fake_pynvml import FakeGpu
 
 
@@ -52,6 +54,32 @@ def test_list_mixed_box_text(install_nvml, install_amdsmi, capsys) -> None:
     assert "amd:0     AMD Instinct MI300X" in out
     assert out.index("amd:0") < out.index("\ncpu ")  # GPUs first, then the CPU
     assert "absent" not in out
+
+
+def test_list_says_per_nvidia_gpu_whether_gpm_is_available(install_nvml, capsys) -> None:
+    """The 14 activity metrics are one group: "GPM activity: ..." with its reason, never 14
+    names in a device's "n/a" line (the CPU's included); and list samples no GPM to say so."""
+    fake = install_nvml([FakeGpu(), FakeGpu(uuid="GPU-a100", gpm=FakeGpm(supported=False))])
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    gpu0, rest = out.split("\nnvidia:1")
+    gpu1, cpu = rest.split("\ncpu")
+    assert "GPM activity: available, 14 metrics (sampled only while shown or recorded)" in gpu0
+    assert "GPM activity: n/a (this GPU has no GPM: Hopper or newer)" in gpu1
+    assert "energy: hardware counter\n" in gpu1  # the GPM note is not an energy note
+    assert "GPM" not in cpu and "sm_active_pct" not in out
+    assert set(fake.calls) & {"nvmlGpmSampleAlloc", "nvmlGpmSampleGet"} == set()
+    assert main(["list", "--json"]) == 0
+    h100, a100, host = json.loads(capsys.readouterr().out)["devices"]
+    assert h100["activity_counters"] is True and h100["activity_reason"] is None
+    assert h100["activity_metrics"] == list(ACTIVITY_METRICS)
+    assert a100["activity_counters"] is False and a100["activity_metrics"] == []
+    assert a100["activity_reason"] == "this GPU has no GPM: Hopper or newer"
+    assert host["activity_reason"] == "not an NVIDIA GPU"
+    for device in (h100, a100, host):
+        listed = set(device["supported_metrics"]) | set(device["unsupported_metrics"])
+        assert not listed & set(ACTIVITY_METRICS)
+        assert {"supported_metrics", "unsupported_metrics", "notes", "lost"} <= set(device)
 
 
 def test_gpu_lost_before_discovery_is_reported_and_others_listed(install_nvml, capsys) -> None:

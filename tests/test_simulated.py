@@ -9,13 +9,15 @@ import itertools
 import pytest
 
 from gpuscope.measurement.peaks import peak_tflops
-from gpuscope.simulated.devices import SimulatedGpu, demo_gpus, training_job
+from gpuscope.simulated.devices import SimulatedGpu, demo_gpus, idle, training_job
 from gpuscope.simulated.runs import (
     GEMM_EFFICIENCY,
     SimulatedRun,
     simulated_facts,
     simulated_rate,
 )
+from gpuscope.telemetry.gpm import FIRST_SAMPLE, NOT_WANTED
+from gpuscope.telemetry.model import ACTIVITY_METRICS, ActivitySampling
 from gpuscope.workloads.child import RunSpec
 from gpuscope.workloads.events import ErrorKind, Failed, Started
 from gpuscope.workloads.gemm import DTYPES
@@ -70,6 +72,54 @@ def test_power_is_never_above_the_limit_and_energy_is_its_integral() -> None:
     assert counted == pytest.approx(integral, rel=1e-5)  # readings show power to 0.1 W
     with pytest.raises(ValueError, match="limit"):
         SimulatedGpu(0, H100, 0.0, max_w=800.0, limit_w=700.0)
+
+
+PERCENT = [m for m in ACTIVITY_METRICS if m.endswith("_pct")]
+
+
+def test_simulated_gpm_follows_the_load_and_obeys_physics() -> None:
+    """SIMULATED activity: sampled only while wanted (the first read has no interval yet), no
+    percentage above 100 or above the GPU's utilization, no pipe busier than the SMs, tensor
+    pipes idle without a tensor workload, and none at all on the simulated AMD card."""
+    gpus = demo_gpus(0.0)
+    nvidia, amd = gpus[0], gpus[2]
+    assert isinstance(nvidia, ActivitySampling) and nvidia.info.activity_counters
+    assert not amd.info.activity_counters
+    assert nvidia.read(0.0).activity_note == NOT_WANTED
+    for gpu in gpus:
+        gpu.want_activity(True)
+    assert nvidia.read(0.5).activity_note == FIRST_SAMPLE
+    assert gpus[1].read(0.5).activity_note == FIRST_SAMPLE
+    plain = SimulatedGpu(5, H100, 0.0, lambda t: 0.9, nvlink=False)  # no tensor work, PCIe card
+    plain.want_activity(True)
+    plain.read(0.0)
+    for t in range(1, 120):
+        for gpu in (*gpus, plain):
+            r = gpu.read(t * 1.0)
+            if gpu is amd:
+                assert all(getattr(r, m) is None for m in ACTIVITY_METRICS)
+                assert r.activity_note is None
+                continue
+            assert r.activity_note is None
+            for name in PERCENT:
+                assert 0.0 <= getattr(r, name) <= 100.0, name
+            assert r.sm_active_pct <= r.util_gpu_pct  # type: ignore[operator]
+            for pipe in ("tensor_active_pct", "fp32_active_pct", "fp16_active_pct"):
+                assert getattr(r, pipe) <= r.sm_active_pct, pipe
+            assert r.tensor_hmma_pct <= r.tensor_active_pct  # type: ignore[operator]
+            assert r.pcie_rx_mib_s < 64_000  # type: ignore[operator]
+    busy = nvidia.read(10.0)  # training at ~97 %
+    assert busy.tensor_active_pct is not None and busy.tensor_active_pct > 50
+    assert busy.nvlink_tx_mib_s is not None and busy.nvlink_tx_mib_s > 0
+    r = plain.read(200.0)
+    assert r.tensor_active_pct == 0.0 and r.sm_active_pct is not None and r.sm_active_pct > 50
+    assert r.nvlink_tx_mib_s is None and r.nvlink_rx_mib_s is None
+    quiet = SimulatedGpu(6, H100, 0.0, idle, tensor_share=0.75)
+    quiet.want_activity(True)
+    quiet.read(0.0)
+    assert quiet.read(1.0).sm_active_pct == 0.0 and quiet.read(2.0).tensor_active_pct == 0.0
+    nvidia.want_activity(False)
+    assert nvidia.read(300.0).activity_note == NOT_WANTED
 
 
 def _events(params: dict[str, object], module: str = "gpuscope.workloads.gemm") -> list[str]:

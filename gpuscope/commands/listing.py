@@ -15,7 +15,9 @@ from gpuscope.config import cpu_power_model
 from gpuscope.safe_text import one_line
 from gpuscope.telemetry.cpu_estimate import apply_cpu_estimate
 from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.gpm import NOTE_PREFIX
 from gpuscope.telemetry.model import (
+    ACTIVITY_METRICS,
     METRIC_NAMES,
     Device,
     DeviceInfo,
@@ -26,6 +28,20 @@ from gpuscope.telemetry.model import (
 )
 from gpuscope.telemetry.precisions import EMULATABLE, describe
 from gpuscope.telemetry.torch_numbering import torch_name, torch_numbering
+
+# The activity counters (GPM) are one group: offered together, n/a together for one reason, so
+# they are listed apart from the other metrics (14 names in the CPU's "n/a" line said nothing).
+PER_METRIC = [m for m in METRIC_NAMES if m not in ACTIVITY_METRICS]
+
+
+def activity_reason(info: DeviceInfo) -> str | None:
+    """Why this device has no activity counters (GPM), in one line; None where it has them."""
+    if info.activity_counters:
+        return None
+    for note in info.notes:
+        if note.startswith(f"{NOTE_PREFIX}n/a ("):
+            return note.removeprefix(f"{NOTE_PREFIX}n/a (").removesuffix(")")
+    return "not an NVIDIA GPU" if info.vendor is not Vendor.NVIDIA else "not reported here"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +64,12 @@ class DeviceSummary:
             "mem_total_mib": info.mem_total_mib,
             "torch_device": self.torch_device,
             "energy_source": self.energy_source.value if self.energy_source else None,
-            "supported_metrics": self.supported,
-            "unsupported_metrics": [m for m in METRIC_NAMES if m not in self.supported],
+            "supported_metrics": [m for m in self.supported if m in PER_METRIC],
+            "unsupported_metrics": [m for m in PER_METRIC if m not in self.supported],
+            # GPM: offered as a group, sampled only while something shows or records them
+            "activity_counters": info.activity_counters,
+            "activity_metrics": list(ACTIVITY_METRICS) if info.activity_counters else [],
+            "activity_reason": activity_reason(info),
             "native_precisions": sorted(info.precisions.native) if info.precisions else None,
             "precisions_from": info.precisions.basis if info.precisions else None,
             "notes": list(info.notes),
@@ -111,14 +131,24 @@ def _text_lines(summary: DeviceSummary) -> list[str]:
         EnergySource.ESTIMATE: "estimate (a model, not measured)",
         None: "n/a",
     }.get(summary.energy_source, "n/a")
-    unsupported = [m for m in METRIC_NAMES if m not in summary.supported]
+    supported = [m for m in summary.supported if m in PER_METRIC]
+    unsupported = [m for m in PER_METRIC if m not in summary.supported]
+    notes = [note for note in info.notes if not note.startswith(NOTE_PREFIX)]
+    reason = activity_reason(info)
+    activity = (
+        f"n/a ({one_line(reason)})"
+        if reason is not None
+        else f"available, {len(ACTIVITY_METRICS)} metrics (sampled only while shown or recorded)"
+    )
     lines = [
         f"{one_line(info.device_id, 100):<10}{'  '.join(facts)}",
-        f"{'':<10}energy: {energy}" + "".join(f" ({one_line(note)})" for note in info.notes),
+        f"{'':<10}energy: {energy}" + "".join(f" ({one_line(note)})" for note in notes),
         f"{'':<10}native: {_native_line(info)}",
-        f"{'':<10}metrics: {' '.join(summary.supported) or 'none'}",
+        f"{'':<10}metrics: {' '.join(supported) or 'none'}",
         f"{'':<10}n/a: {' '.join(unsupported) or 'none'}",
     ]
+    if info.vendor is Vendor.NVIDIA or info.activity_counters:  # elsewhere GPM is no question
+        lines.append(f"{'':<10}{NOTE_PREFIX}{activity}")
     if summary.lost_reason:
         lines.append(f"{'':<10}LOST: {one_line(summary.lost_reason)}")
     return lines

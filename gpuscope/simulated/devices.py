@@ -14,7 +14,9 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from gpuscope.telemetry.gpm import FIRST_SAMPLE, NOT_WANTED
 from gpuscope.telemetry.model import (
     DeviceInfo,
     DeviceLost,
@@ -53,6 +55,30 @@ def _clamp(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
+def simulated_activity(util: float, tensor_share: float, nvlink: bool) -> dict[str, float | None]:
+    """SIMULATED GPM activity for a GPU busy ``util`` (0..1) of the time: no pipe is busier
+    than the SMs, no SM busier than the GPU, tensor pipes only for a share of tensor work (bf16:
+    HMMA), traffic within an H100's PCIe Gen5 and NVLink 4 links."""
+    sm = 100 * util * 0.92
+    tensor = sm * _clamp(tensor_share)
+    return {
+        "sm_active_pct": round(sm, 1),
+        "sm_occupancy_pct": round(sm * 0.45, 1),
+        "tensor_active_pct": round(tensor, 1),
+        "tensor_hmma_pct": round(tensor, 1),
+        "tensor_imma_pct": 0.0,
+        "tensor_dfma_pct": 0.0,
+        "dram_active_pct": round(100 * util * 0.55, 1),
+        "fp64_active_pct": 0.0,
+        "fp32_active_pct": round(sm * 0.12, 1),
+        "fp16_active_pct": round(sm * 0.04, 1),
+        "pcie_tx_mib_s": round(40 + 300 * util, 1),
+        "pcie_rx_mib_s": round(60 + 900 * util, 1),
+        "nvlink_tx_mib_s": round(25000 * util, 1) if nvlink else None,
+        "nvlink_rx_mib_s": round(25000 * util, 1) if nvlink else None,
+    }
+
+
 @dataclass
 class SimulatedGpu:
     """A GPU whose utilization follows ``timeline`` (plus ``extra_load`` from a simulated run)."""
@@ -71,12 +97,15 @@ class SimulatedGpu:
     processes: tuple[ProcessUsage, ...] = ()
     lost_at_s: float | None = None  # seconds after start when "the GPU has fallen off the bus"
     extra_load: float = 0.0
+    tensor_share: float = 0.0  # of the SMs' busy time, on tensor pipes (a GEMM-heavy job: 0.75)
+    nvlink: bool = True  # an SXM part; False: a PCIe card, its NVLink fields n/a
     # what the part it plays does in hardware: an H100 (compute capability 9.0) by default
     precisions: NativePrecisions | None = field(default_factory=lambda: nvidia_precisions(9, 0))
     info: DeviceInfo = field(init=False)
     _last: Reading | None = field(default=None, init=False)
     _energy_j: float = field(default=1000.0, init=False)  # counters count since driver load
     _temp_c: float = field(default=34.0, init=False)
+    _activity: str | None = field(default=None, init=False)  # None: not wanted; "first"; "on"
 
     def __post_init__(self) -> None:
         if not 0 <= self.idle_w <= self.max_w <= self.limit_w:
@@ -98,7 +127,12 @@ class SimulatedGpu:
             mem_total_mib=self.mem_total_mib,
             has_energy_counter=self.has_energy_counter,
             precisions=self.precisions,
+            activity_counters=self.vendor is Vendor.NVIDIA,  # GPM, as an H100 has it
         )
+
+    def want_activity(self, wanted: bool) -> None:
+        """Like a real GPU's GPM: the first read after turning on has no interval yet."""
+        self._activity = "first" if wanted else None
 
     def read(self, now_s: float) -> Reading:
         t = now_s - self.start_s
@@ -138,6 +172,14 @@ class SimulatedGpu:
             )
             for p, part in shares
         )
+        activity: dict[str, Any] = {}  # Reading field -> float | None
+        note = None
+        if self.info.activity_counters:
+            note = NOT_WANTED if self._activity is None else None
+            if self._activity == "first":
+                self._activity, note = "on", FIRST_SAMPLE
+            elif self._activity == "on":
+                activity = simulated_activity(util, self.tensor_share, self.nvlink)
         reading = Reading(
             time_s=now_s,
             wall_time_s=time.time(),
@@ -155,6 +197,8 @@ class SimulatedGpu:
             throttle_reasons=reasons,
             fan_pct=None,  # like the H100: no fan reading
             processes=processes,
+            activity_note=note,
+            **activity,
         )
         self._last = reading
         return reading
@@ -210,6 +254,7 @@ def demo_gpus(start_s: float) -> list[SimulatedGpu]:
             start_s,
             training_job,
             mem_base_mib=512.0,
+            tensor_share=0.75,  # bf16 training: mostly GEMMs
             processes=(ProcessUsage(4242, "python", 61440.0),),
         ),
         SimulatedGpu(
@@ -218,6 +263,7 @@ def demo_gpus(start_s: float) -> list[SimulatedGpu]:
             start_s,
             inference_server,
             mem_base_mib=512.0,
+            tensor_share=0.55,  # inference: GEMMs and attention, more memory-bound
             processes=(ProcessUsage(5150, "vllm", 70656.0), ProcessUsage(5188, "python", 1024.0)),
         ),
         SimulatedGpu(

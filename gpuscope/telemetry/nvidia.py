@@ -7,9 +7,11 @@ Volta and newer, cumulative since the driver was loaded), clocks in MHz, tempera
 from __future__ import annotations
 
 import time
+from functools import partial
 from types import ModuleType
 from typing import Any
 
+from gpuscope.telemetry.gpm import GpmCounters, device_note
 from gpuscope.telemetry.guarded_calls import CallFailure, GuardedCalls
 from gpuscope.telemetry.model import (
     MIB,
@@ -89,7 +91,8 @@ class NvidiaDevice:
     def __init__(self, nv: ModuleType, index: int, driver: str | None) -> None:
         self._nv = nv
         self._handle = nv.nvmlDeviceGetHandleByIndex(index)
-        self._calls = GuardedCalls(_classifier(nv))
+        classify = _classifier(nv)
+        self._calls = GuardedCalls(classify)
         self._util_cache: tuple[float, dict[int, tuple[float, float]] | None] | None = None
         self._util_seen_us = 0  # the newest per-process sample's timestamp (driver clock, µs)
         self._util_held: dict[int, tuple[float, tuple[float, float]]] = {}  # pid -> (at, share)
@@ -133,6 +136,12 @@ class NvidiaDevice:
         energy = calls("energy", nv.nvmlDeviceGetTotalEnergyConsumption, handle)
         uuid = calls("uuid", nv.nvmlDeviceGetUUID, handle)
         capability = calls("capability", nv.nvmlDeviceGetCudaComputeCapability, handle)
+        self._gpm = GpmCounters(nv, handle, classify)  # activity counters, while wanted
+        notes: tuple[str, ...] = ()
+        if energy is None:
+            notes += ("energy counter not supported: power integrated",)
+        if self._gpm.reason is not None:
+            notes += (device_note(self._gpm.reason),)
         self.info = DeviceInfo(
             device_id=f"nvidia:{index}",
             vendor=Vendor.NVIDIA,
@@ -143,9 +152,18 @@ class NvidiaDevice:
             driver=driver,
             mem_total_mib=memory.total / MIB if memory is not None else None,
             has_energy_counter=energy is not None,
-            notes=() if energy is not None else ("energy counter not supported: power integrated",),
+            notes=notes,
             precisions=nvidia_precisions(*capability) if capability is not None else None,
+            activity_counters=self._gpm.reason is None,
         )
+
+    def want_activity(self, wanted: bool) -> None:
+        """GPM is sampled only while wanted (the sampler says so, on its thread)."""
+        self._gpm.want(wanted)
+
+    def close(self) -> None:
+        """Free what this device holds in NVML (GPM samples); before nvmlShutdown."""
+        self._gpm.close()
 
     def read(self, now_s: float) -> Reading:
         nv, calls, handle = self._nv, self._calls, self._handle
@@ -163,6 +181,7 @@ class NvidiaDevice:
             if self._clock_events_fn is not None
             else None
         )
+        activity, activity_note = self._gpm.read(now_s)
         return Reading(
             time_s=now_s,
             wall_time_s=time.time(),
@@ -184,6 +203,8 @@ class NvidiaDevice:
             throttle_reasons=clock_event_names(events) if events is not None else None,
             fan_pct=_float(calls("fan", nv.nvmlDeviceGetFanSpeed, handle)),
             processes=self._processes(now_s),
+            **activity,
+            activity_note=activity_note,
         )
 
     def _processes(self, now_s: float) -> tuple[ProcessUsage, ...] | None:
@@ -296,7 +317,7 @@ def probe() -> BackendProbe:
     except nv.NVMLError as exc:
         probe_result.absent_reason = _init_failure(nv, exc)
         return probe_result
-    probe_result.shutdown = nv.nvmlShutdown
+    probe_result.shutdown = partial(_shutdown, nv, probe_result.devices)
     try:
         count = nv.nvmlDeviceGetCount()
         driver = _text(nv.nvmlSystemGetDriverVersion())
@@ -313,6 +334,13 @@ def probe() -> BackendProbe:
         probe_result.close()
         probe_result.absent_reason = "NVML: driver loaded but no NVIDIA GPU found"
     return probe_result
+
+
+def _shutdown(nv: ModuleType, devices: list[Any]) -> None:
+    """Free every device's GPM samples, then shut NVML down."""
+    for device in devices:
+        device.close()
+    nv.nvmlShutdown()
 
 
 LIBRARY_NOT_FOUND = "NVML: driver not found (libnvidia-ml.so.1 not loadable)"

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.fake_gpm import FakeGpm, install_gpm
+
 # Error codes and constants, as in the real pynvml.
 NVML_SUCCESS = 0
 NVML_ERROR_UNINITIALIZED = 1
@@ -29,6 +31,8 @@ NVML_ERROR_LIBRARY_NOT_FOUND = 12
 NVML_ERROR_FUNCTION_NOT_FOUND = 13
 NVML_ERROR_GPU_IS_LOST = 15
 NVML_ERROR_RESET_REQUIRED = 16
+NVML_ERROR_IN_USE = 19  # e.g. GPM counters held by DCGM's profiling
+NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25
 NVML_ERROR_UNKNOWN = 999
 NVML_TEMPERATURE_GPU = 0
 NVML_CLOCK_SM = 1
@@ -94,6 +98,7 @@ NVMLError_FunctionNotFound = _error_class(
 )
 NVMLError_GpuIsLost = _error_class("NVMLError_GpuIsLost", NVML_ERROR_GPU_IS_LOST)
 NVMLError_ResetRequired = _error_class("NVMLError_ResetRequired", NVML_ERROR_RESET_REQUIRED)
+NVMLError_InUse = _error_class("NVMLError_InUse", NVML_ERROR_IN_USE)
 NVMLError_Unknown = _error_class("NVMLError_Unknown", NVML_ERROR_UNKNOWN)
 
 
@@ -153,6 +158,7 @@ class FakeGpu:
     )
     lost_at: float | None = None  # from this time on every call raises NVMLError_GpuIsLost
     counter_resets_at: float | None = None  # driver reload: the energy counter restarts at 0
+    gpm: FakeGpm = field(default_factory=FakeGpm)  # GPM: support, scripted activity, MIG
 
 
 class _Struct:
@@ -176,6 +182,7 @@ class FakeNvml:
         self.init_error = init_error
         self.initialised = False
         self.calls: Counter[str] = Counter()
+        self.gpm_samples: dict[int, Any] = {}  # GPM samples allocated and not yet freed
 
     @staticmethod
     def energy_mj(gpu: FakeGpu, t: float) -> int:
@@ -394,4 +401,5 @@ class FakeNvml:
                 for pid, ts, sm, mem in newer_samples(gpu, timeStamp)
             ]
 
+        install_gpm(mod, self, api)
         return mod
