@@ -206,7 +206,8 @@ def add_verdicts(result: SectionResult, verdicts: Sequence[Verdict]) -> list[str
 
 def timeline(samples: Sequence[Sample], info: DeviceInfo, rows: int = 8) -> str:
     """A few samples under the GEMM as text: what the panel's activity line is drawn from."""
-    lines = ["wall_time_s  sm_active_pct  tensor_hmma_pct  dram_active_pct  estimate_tflops"]
+    lines = ["t_s  sm_active_pct  tensor_hmma_pct  dram_active_pct  estimate_tflops"]
+    start_s = samples[0].reading.time_s if samples else 0.0
     for sample in samples[:rows]:
         reading = sample.reading
         estimate = achieved_estimate(reading, info)
@@ -217,6 +218,6 @@ def timeline(samples: Sequence[Sample], info: DeviceInfo, rows: int = 8) -> str:
             estimate.tflops if estimate else None,
         ]
         lines.append(
-            f"{reading.wall_time_s:.2f}  " + "  ".join(format_value(cell) for cell in cells)
+            f"{reading.time_s - start_s:.2f}  " + "  ".join(format_value(cell) for cell in cells)
         )
     return "\n".join(lines)

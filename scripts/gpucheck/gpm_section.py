@@ -101,6 +101,7 @@ def run_gpm(
     raw_cost: Callable[[], GpmCallCost],
     energy_reads: Callable[[], int],
     interval_s: float = INTERVAL_S,
+    cost_spacing_s: float = COST_SPACING_S,
 ) -> None:
     """The section on one opened device; the GPU's parts come in as callables (tests script
     them). Raises ``Unsupported`` with one line where GPM cannot be read."""
@@ -108,7 +109,7 @@ def run_gpm(
     if why is not None:
         raise Unsupported(why)
     activity = measure_activity(result, device, bench, wait_idle, interval_s)
-    off, on = time_device_reads(device, COST_READS, COST_SPACING_S)
+    off, on = time_device_reads(device, COST_READS, cost_spacing_s)
     cost = summarise_costs(result, raw_cost(), off, on, energy_reads())
     result.summary = f"{activity}; {cost}"
 
