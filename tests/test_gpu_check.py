@@ -571,11 +571,11 @@ def test_energy_reads_of_a_recording_are_counted_through_pynvml(install_nvml) ->
 
 
 def test_raw_gpm_calls_are_timed_against_the_nvml_api(install_nvml) -> None:  # type: ignore[no-untyped-def]
-    module = install_nvml([FakeGpu()]).module()
-    if not hasattr(module, "nvmlGpmSampleAlloc"):
-        pytest.skip("the pynvml fake has no GPM yet")
+    install_nvml([FakeGpu()])
     import pynvml as nv
 
+    if not hasattr(nv, "nvmlGpmSampleAlloc"):
+        pytest.skip("the pynvml fake has no GPM yet")
     nv.nvmlInit()
     try:
         cost = time_gpm_calls(nv, nv.nvmlDeviceGetHandleByIndex(0), reads=3, spacing_s=0.0)
