@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from scripts.gpucheck.report import (
     write_json,
 )
 from scripts.gpucheck.runner import Section, Unsupported, run_sections
-from scripts.gpucheck.sections import all_sections
+from scripts.gpucheck.sections import SECTIONS, all_sections
 from scripts.gpucheck.telemetry_sections import power_verdict
 from scripts.gpucheck.ui_section import summarise_ui
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
@@ -274,6 +274,26 @@ def test_every_section_is_bound_and_fits_the_default_budget_alone() -> None:
     assert [s.name for s in sections][:3] == ["sample-cost", "readings", "energy"]
     assert len({s.name for s in sections}) == len(sections)
     assert all(s.estimate_s < DEFAULT_BUDGET_S for s in sections)
+
+
+def test_a_whole_check_is_two_commands_inside_a_15_minute_loan() -> None:
+    """Each section taking its estimate: the first command runs what fits, the second what it
+    skipped, and both with a machine start and two wheel installs (~2 min) fit 15 minutes."""
+    now = [0.0]
+
+    def taking(seconds: float) -> Callable[[SectionResult, float], None]:
+        return lambda result, left_s: now.__setitem__(0, now[0] + seconds)
+
+    sections = [Section(name, title, s, taking(s)) for name, title, s, _ in SECTIONS]
+    first = run_sections(sections, DEFAULT_BUDGET_S, log=lambda line: None, clock=lambda: now[0])
+    skipped = {r.name for r in first if r.status is Status.SKIPPED}
+    assert skipped == {"ui", "memory-probe"} and now[0] <= DEFAULT_BUDGET_S
+    second = run_sections(
+        sections, DEFAULT_BUDGET_S, log=lambda line: None, clock=lambda: now[0], only=skipped
+    )
+    assert all(r.status is Status.OK for r in second if r.name in skipped)
+    assert now[0] == sum(s.estimate_s for s in sections) == 750
+    assert now[0] + 120 <= 15 * 60
 
 
 def test_a_timeout_ends_the_childs_own_children_too(tmp_path: Path) -> None:

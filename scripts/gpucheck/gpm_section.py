@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gpuscope.sampler import Sampler
-from gpuscope.telemetry.model import ActivitySampling, Device
+from gpuscope.telemetry.model import ActivitySampling, Device, DeviceInfo, Sample
 
 from .context import REPO, Context
 from .gpm_cost import (
@@ -55,6 +55,7 @@ AXPY = ("axpy", "--plugin", str(REPO / "plugins" / "axpy.py"))  # fp32, 64 Mi el
 COST_READS, COST_SPACING_S = 20, 0.1
 RECORD_S, RECORD_INTERVAL_S = 5.0, 0.1
 OWNER = "gpu-check"
+PHASE_NAMES = ("idle 5 s", "bf16 GEMM n=8192", "axpy fp32")  # the activity table's columns
 
 Bench = Callable[[Sequence[str]], dict[str, Any]]  # workload arguments -> one bench report
 
@@ -142,21 +143,35 @@ def measure_activity(
     if not activity_read(samples):
         raise Unsupported(f"{info.name}: GPM offered, but no activity was read: "
                           f"{activity_note(samples) or 'the device gave no reason'}")  # fmt: skip
-    windows = {
-        "idle 5 s": idle,
-        "bf16 GEMM n=8192": Window("gemm", gemm["measured_from_s"], gemm["measured_to_s"]),
-        "axpy fp32": Window("axpy", axpy["measured_from_s"], axpy["measured_to_s"]),
-    }
-    phases = {name: in_window(samples, w, interval_s) for name, w in windows.items()}
-    means = {name: activity_means(taken) for name, taken in phases.items()}
-    idle_means, gemm_means, axpy_means = means.values()
-    _, gemm_samples, _ = phases.values()
-    result.tables.append(activity_table(means))
+    windows = [
+        idle,
+        Window("gemm", gemm["measured_from_s"], gemm["measured_to_s"]),
+        Window("axpy", axpy["measured_from_s"], axpy["measured_to_s"]),
+    ]
+    phases = [in_window(samples, window, interval_s) for window in windows]
     result.figure("samples in each phase (idle, GEMM, axpy)",
-                  ", ".join(str(len(taken)) for taken in phases.values()), "",
+                  ", ".join(str(len(taken)) for taken in phases), "",
                   f"sampler at {interval_s:g} s; activity wanted")  # fmt: skip
-    missed = add_verdicts(result, idle_verdicts(idle_means))
-    missed += add_verdicts(result, gemm_verdicts(gemm_means))
+    return judge_activity(result, info, phases, gemm, axpy)
+
+
+def judge_activity(
+    result: SectionResult,
+    info: DeviceInfo,
+    phases: list[list[Sample]],
+    gemm: dict[str, Any],
+    axpy: dict[str, Any],
+) -> str:
+    """Each phase's means and verdicts, the estimate against the GEMM's measured rate."""
+    gemm_samples = phases[1]
+    means = [activity_means(taken) for taken in phases]
+    result.tables.append(activity_table(dict(zip(PHASE_NAMES, means, strict=True))))
+    idle, busy, streaming = (
+        idle_verdicts(means[0]),
+        gemm_verdicts(means[1]),
+        axpy_verdicts(means[2]),
+    )
+    missed = add_verdicts(result, idle) + add_verdicts(result, busy)
     estimate = estimate_mean(gemm_samples, info)
     measured = gemm.get("tflops")
     ratio, note = estimate_verdict(estimate, measured, gemm_samples)
@@ -165,22 +180,18 @@ def measure_activity(
     result.figure("GEMM achieved estimate, mean over its measured window", estimate.tflops,
                   "TFLOP/s", f"{estimate.samples} samples; {estimate.method}")  # fmt: skip
     result.figure("estimate / measured", ratio, "x", note)
-    missed += add_verdicts(result, axpy_verdicts(axpy_means))
+    missed += add_verdicts(result, streaming)
     rate = axpy.get("throughput")
     result.figure("axpy measured (gpuscope bench axpy, 5 s)",
                   rate / 1e9 if rate is not None else None, "GB/s")  # fmt: skip
-    result.texts[f"GPM samples under the bf16 GEMM on {info.device_id} (first rows)"] = timeline(
-        gemm_samples, info
-    )
-    sm, tensor = (result.figures[v.label].value for v in gemm_verdicts(gemm_means))
-    dram, axpy_tensor = (result.figures[v.label].value for v in axpy_verdicts(axpy_means))
-    verdict = note.split(" (")[0]
-    idle_pct = result.figures[idle_verdicts(idle_means)[0].label].value
+    title = f"GPM samples under the bf16 GEMM on {info.device_id} (first rows)"
+    result.texts[title] = timeline(gemm_samples, info)
     return (
-        f"idle max {format_value(idle_pct, '%')}; GEMM SM active {format_value(sm, '%')}, "
-        f"tensor {format_value(tensor, '%')}; estimate {format_value(estimate.tflops)} vs "
-        f"measured {format_value(measured)} TFLOP/s ({format_value(ratio, 'x')}, {verdict}); "
-        f"axpy DRAM {format_value(dram, '%')}, tensor {format_value(axpy_tensor, '%')}"
+        f"idle max {format_value(idle[0].value, '%')}; GEMM SM active "
+        f"{format_value(busy[0].value, '%')}, tensor {format_value(busy[1].value, '%')}; "
+        f"estimate {format_value(estimate.tflops)} vs measured {format_value(measured)} TFLOP/s "
+        f"({format_value(ratio, 'x')}, {note.split(' (')[0]}); axpy DRAM "
+        f"{format_value(streaming[0].value, '%')}, tensor {format_value(streaming[1].value, '%')}"
         + (f"; MISSED: {', '.join(missed)}" if missed else "")
     )
 
