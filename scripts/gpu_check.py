@@ -8,9 +8,11 @@ keeps what it measured). Sections that fail or that this machine cannot run say 
 on. Without an NVIDIA GPU it says so in one line and exits 1 at once.
 
     python3 scripts/gpu_check.py --fetch-wheels .whl           # here, with network: the wheels
-    python3 scripts/gpu_check.py --wheels .whl --out gpu-out   # there: the check (~8 min)
+    python3 scripts/gpu_check.py --wheels .whl --out gpu-out   # there: what fits in ~9 min
+    python3 scripts/gpu_check.py --wheels .whl --out gpu-out2 --only ui,memory-probe  # the rest
 
-docs/benchmarks.md ("The GPU check") has the steps and what each section compares.
+docs/benchmarks.md ("The GPU check") has the steps and what each section compares; the time
+each section needs is in scripts/gpucheck/sections.py.
 """
 
 from __future__ import annotations

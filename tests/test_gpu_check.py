@@ -9,16 +9,25 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gpuscope.telemetry.discover import discover
-from gpuscope.telemetry.model import Reading
+from gpuscope.telemetry.model import ACTIVITY_METRICS, DeviceInfo, Reading, Vendor
 from scripts.gpu_check import DEFAULT_BUDGET_S
-from scripts.gpucheck import telemetry_sections, workload_sections
-from scripts.gpucheck.context import Context, settle_idle
+from scripts.gpucheck import gpm_section, telemetry_sections, workload_sections
+from scripts.gpucheck.context import REPO, Context, settle_idle
+from scripts.gpucheck.gpm_cost import (
+    GPM_METRIC_NAMES,
+    GpmCallCost,
+    energy_reads_while_recording,
+    time_device_reads,
+    time_gpm_calls,
+)
 from scripts.gpucheck.readings import (
     METRICS,
     Pair,
@@ -34,9 +43,11 @@ from scripts.gpucheck.report import (
     write_json,
 )
 from scripts.gpucheck.runner import Section, Unsupported, run_sections
-from scripts.gpucheck.sections import all_sections
+from scripts.gpucheck.sections import SECTIONS, all_sections
 from scripts.gpucheck.telemetry_sections import power_verdict
+from scripts.gpucheck.ui_section import summarise_ui
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
+from tests.waiting import wait_until
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
 
@@ -265,6 +276,26 @@ def test_every_section_is_bound_and_fits_the_default_budget_alone() -> None:
     assert all(s.estimate_s < DEFAULT_BUDGET_S for s in sections)
 
 
+def test_a_whole_check_is_two_commands_inside_a_15_minute_loan() -> None:
+    """Each section taking its estimate: the first command runs what fits, the second what it
+    skipped, and both with a machine start and two wheel installs (~2 min) fit 15 minutes."""
+    now = [0.0]
+
+    def taking(seconds: float) -> Callable[[SectionResult, float], None]:
+        return lambda result, left_s: now.__setitem__(0, now[0] + seconds)
+
+    sections = [Section(name, title, s, taking(s)) for name, title, s, _ in SECTIONS]
+    first = run_sections(sections, DEFAULT_BUDGET_S, log=lambda line: None, clock=lambda: now[0])
+    skipped = {r.name for r in first if r.status is Status.SKIPPED}
+    assert skipped == {"ui", "memory-probe"} and now[0] <= DEFAULT_BUDGET_S
+    second = run_sections(
+        sections, DEFAULT_BUDGET_S, log=lambda line: None, clock=lambda: now[0], only=skipped
+    )
+    assert all(r.status is Status.OK for r in second if r.name in skipped)
+    assert now[0] == sum(s.estimate_s for s in sections) == 750
+    assert now[0] + 120 <= 15 * 60
+
+
 def test_a_timeout_ends_the_childs_own_children_too(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild.pid"
     program = (
@@ -404,3 +435,209 @@ def test_machine_facts_come_from_gpuscopes_own_probe(fake_h100) -> None:  # type
     assert facts["gpu memory MiB"] == pytest.approx(81559, abs=1)
     assert facts["power limit W"] == 700.0 and facts["gpus on host"] == 1
     assert facts["torch"]  # a version, or "not importable": never missing
+
+
+# -- the gpm section, on a scripted device with GPM ------------------------------------------
+
+# A PCIe card: no NVLink traffic offered, so n/a in every phase.
+_IDLE: dict[str, float | None] = dict.fromkeys(ACTIVITY_METRICS, 0.0)
+_IDLE |= {"pcie_tx_mib_s": 3.0, "pcie_rx_mib_s": 2.0, "nvlink_tx_mib_s": None,
+          "nvlink_rx_mib_s": None}  # fmt: skip
+_PHASES: dict[str, dict[str, float | None]] = {
+    "idle": _IDLE,
+    "gemm": _IDLE | {"sm_active_pct": 98.0, "sm_occupancy_pct": 20.0, "tensor_active_pct": 70.0,
+                     "tensor_hmma_pct": 70.0, "dram_active_pct": 30.0, "fp32_active_pct": 1.0},
+    "axpy": _IDLE | {"sm_active_pct": 90.0, "dram_active_pct": 88.0, "fp32_active_pct": 5.0},
+}  # fmt: skip
+
+
+class ScriptedGpm:
+    """An H100 with GPM whose activity follows the phase the scripted bench sets; with
+    ``held``, GPM is offered but every read says why it is n/a (another tool holds it)."""
+
+    def __init__(self, activity_counters: bool = True, notes: tuple[str, ...] = (),
+                 held: str | None = None, name: str = "NVIDIA H100 80GB HBM3") -> None:  # fmt: skip
+        self.info = DeviceInfo("nvidia:0", Vendor.NVIDIA, 0, name, notes=notes,
+                               activity_counters=activity_counters)  # fmt: skip
+        self.phase, self.wanted, self.held = "idle", False, held
+        self.reads: Counter[str] = Counter()
+
+    def want_activity(self, wanted: bool) -> None:
+        self.wanted = wanted
+
+    def read(self, now_s: float) -> Reading:
+        phase = self.phase
+        self.reads[phase] += 1
+        activity = _PHASES[phase] if self.wanted and not self.held else {}
+        return Reading(now_s, time.time(), power_w=690.0, power_limit_w=700.0,
+                       clock_core_mhz=1455.0, throttle_reasons=("sw_power_cap",),
+                       activity_note=self.held if self.wanted else None, **activity)  # fmt: skip
+
+
+def _scripted_bench(device: ScriptedGpm, gemm_tflops: float, asked: list[str]) -> Any:
+    def bench(workload: Sequence[str]) -> dict[str, Any]:
+        asked.append(" ".join(workload))
+        device.phase = workload[0]
+        start, reads = time.time(), device.reads[workload[0]]
+        wait_until(lambda: device.reads[workload[0]] >= reads + 6, f"{workload[0]} sampled")
+        end = time.time()
+        device.phase = "idle"
+        rate = gemm_tflops * 1e12 if workload[0] == "gemm" else 3.0e12
+        return {"measured_from_s": start, "measured_to_s": end, "throughput": rate,
+                "tflops": rate / 1e12, "energy_source": "counter"}  # fmt: skip
+
+    return bench
+
+
+def _run_gpm(device: ScriptedGpm, gemm_tflops: float = 676.0) -> tuple[SectionResult, list[str]]:
+    asked: list[str] = []
+    raw = GpmCallCost([60e-6] * 20, [40e-6] * 20, ["NVML_GPM_METRIC_NVLINK_TOTAL_TX_PER_SEC"])
+    section = Section(
+        "gpm", "GPM", 60,
+        lambda result, left_s: gpm_section.run_gpm(
+            result, device, _scripted_bench(device, gemm_tflops, asked),
+            wait_idle=lambda: wait_until(lambda: device.reads["idle"] >= 6, "idle sampled"),
+            raw_cost=lambda: raw, energy_reads=lambda: 7, interval_s=0.05, cost_spacing_s=0.0,
+        ),
+    )  # fmt: skip
+    (result,) = run_sections([section], budget_s=100, log=lambda line: None)
+    return result, asked
+
+
+def test_gpm_section_judges_each_phase_and_the_estimate_against_the_measured_gemm(
+    tmp_path: Path,
+) -> None:
+    device = ScriptedGpm()
+    result, asked = _run_gpm(device)
+    assert result.status is Status.OK, result.error
+    assert asked == ["gemm --dtype bf16 --size 8192", f"axpy --plugin {REPO}/plugins/axpy.py"]
+    figures = result.figures
+    assert figures["GEMM: SM active"].value == pytest.approx(98.0)
+    assert figures["GEMM: tensor active (HMMA)"].note == "target >= 50 %: met"
+    assert figures["axpy: DRAM bandwidth active"].value == pytest.approx(88.0)
+    assert figures["axpy: tensor active"].note == "target <= 2 %: met"
+    assert figures["idle: largest traffic (pcie_tx_mib_s)"].value == pytest.approx(3.0)
+    # HMMA 70 % of the H100's 989.4 TFLOP/s and fp32 1 % of 66.9, against 676 measured
+    estimate = 0.70 * 989.4 + 0.01 * 66.9
+    assert figures["GEMM achieved estimate, mean over its measured window"].value == (
+        pytest.approx(estimate)
+    )
+    assert figures["estimate / measured"].value == pytest.approx(estimate / 676.0)
+    assert figures["estimate / measured"].note == "target within 15%: met"
+    assert figures["gpuscope NvidiaDevice.read, activity wanted, median"].value is not None
+    assert figures["GPM sample + metrics, median"].value == pytest.approx(100.0)
+    energy = figures["nvmlDeviceGetTotalEnergyConsumption calls, gpuscope record -i 0.1 -d 5"]
+    assert energy.value == 7 and energy.note.startswith("target <= 8 (about once a second")
+    assert "estimate 693.2 vs measured 676 TFLOP/s" in result.summary and "MISSED" not in (
+        result.summary
+    )
+    assert device.wanted is False  # nothing left sampling GPM after the section
+    (table,) = result.tables
+    assert [row[0] for row in table.rows] == list(ACTIVITY_METRICS)
+    assert table.columns == ["metric", "unit", "idle 5 s", "bf16 GEMM n=8192", "axpy fp32"]
+    write_json(CheckReport("2026-12-07", {"gpu": "H100"}, 520, [result]), tmp_path / "c.json")
+    (section,) = json.loads((tmp_path / "c.json").read_text())["sections"]
+    assert section["figures"]["estimate / measured"]["unit"] == "x"
+    assert section["figures"]["GEMM: SM active"] == {
+        "value": 98.0, "unit": "%", "note": "target >= 80 %: met"
+    }  # fmt: skip
+    text = render_markdown(CheckReport("2026-12-07", {"gpu": "H100"}, 520, [result]))
+    assert "| GEMM: SM active | 98 % | target >= 80 %: met |" in text
+    assert "| nvlink_tx_mib_s | MiB/s | n/a | n/a | n/a |" in text  # not offered: n/a, never 0
+    assert "GPM samples under the bf16 GEMM on nvidia:0 (first rows)" in text
+
+
+def test_an_estimate_off_by_more_than_15_percent_says_why() -> None:
+    result, _ = _run_gpm(ScriptedGpm(), gemm_tflops=400.0)
+    note = result.figures["estimate / measured"].note
+    assert note.startswith("target within 15%: MISSED (estimate: pipe activity x datasheet peak")
+    assert "mean SM clock 1455 MHz, power 690 W of 700 W limit, clock events sw_power_cap" in note
+    assert "(1.733 x, target within 15%: MISSED)" in result.summary
+
+
+def test_a_gpu_without_gpm_is_one_line_and_nothing_else() -> None:
+    note = "activity counters (GPM) need Hopper or newer: compute capability 8.0"
+    device = ScriptedGpm(activity_counters=False, notes=("energy counter ok", note), name="A100")
+    result, asked = _run_gpm(device)
+    assert result.status is Status.UNSUPPORTED and result.error == f"A100: {note}"
+    assert asked == [] and result.figures == {} and result.tables == [] and not result.texts
+    text = render_markdown(CheckReport("2026-12-07", {}, 520, [result]))
+    assert f"**unsupported**: A100: {note}\n" in text
+
+
+def test_gpm_offered_but_held_elsewhere_is_one_line_with_the_devices_reason() -> None:
+    held = "GPM counters in use by another tool (DCGM profiling?)"
+    result, _ = _run_gpm(ScriptedGpm(held=held))
+    assert result.status is Status.UNSUPPORTED and result.figures == {}
+    assert result.error == f"NVIDIA H100 80GB HBM3: GPM offered, but no activity was read: {held}"
+
+
+def test_device_read_cost_is_timed_with_activity_off_then_on_and_left_off() -> None:
+    device = ScriptedGpm()
+    off, on = time_device_reads(device, reads=5, spacing_s=0.0)
+    assert len(off) == len(on) == 5 and device.wanted is False
+    assert device.reads["idle"] == 12  # one untimed read after each switch
+
+
+def test_energy_reads_of_a_recording_are_counted_through_pynvml(install_nvml) -> None:  # type: ignore[no-untyped-def]
+    fake = install_nvml([FakeGpu(power=Ramp(300.0))])
+    before = fake.calls["nvmlDeviceGetTotalEnergyConsumption"]
+    count = energy_reads_while_recording("nvidia:0", seconds=0.5, interval_s=0.1)
+    assert count >= 1
+    assert count == fake.calls["nvmlDeviceGetTotalEnergyConsumption"] - before
+    import pynvml
+
+    assert pynvml.nvmlDeviceGetTotalEnergyConsumption.__name__ != "counted"  # unwrapped after
+
+
+def test_raw_gpm_calls_are_timed_against_the_nvml_api(install_nvml) -> None:  # type: ignore[no-untyped-def]
+    install_nvml([FakeGpu()])
+    import pynvml as nv
+
+    if not hasattr(nv, "nvmlGpmSampleAlloc"):
+        pytest.skip("the pynvml fake has no GPM yet")
+    nv.nvmlInit()
+    try:
+        cost = time_gpm_calls(nv, nv.nvmlDeviceGetHandleByIndex(0), reads=3, spacing_s=0.0)
+    finally:
+        nv.nvmlShutdown()
+    assert len(cost.sample_get_s) == len(cost.metrics_get_s) == 3
+    assert set(cost.not_supported) <= set(GPM_METRIC_NAMES)
+
+
+# -- the ui section's figures, from tui_cpu.py --json ------------------------------------------
+
+
+def _tui(cpu: float, steady: float | None, first_s: float = 0.4) -> dict[str, Any]:
+    figures: dict[str, Any] = {"first_frame_s": first_s, "full_screen_s": 0.9,
+                               "cpu_pct_one_core": cpu}  # fmt: skip
+    if steady is not None:
+        figures |= {"steady_cpu_pct_one_core": steady, "steady_after_s": 120.0}
+    return figures
+
+
+def test_ui_is_judged_at_steady_state_against_nvitop_in_the_same_run() -> None:
+    result = SectionResult("ui", "UI")
+    summarise_ui(result, [_tui(2.6, 1.1), _tui(1.2, 1.2, 0.05)], True, "GEMM on cuda:0")
+    figures = result.figures
+    steady = "steady, 20 s from 120 s on"
+    assert figures[f"gpuscope / nvitop CPU, {steady}"].value == pytest.approx(1.1 / 1.2)
+    assert figures[f"gpuscope / nvitop CPU, {steady}"].note.endswith("(<= 1x): met")
+    assert figures["gpuscope / nvitop CPU, first 20 s"].value == pytest.approx(2.6 / 1.2)
+    assert figures["gpuscope first frame"].note == "target < 0.5 s: met"
+    assert result.summary.startswith("steady state (from 120 s): gpuscope 1.1 % vs nvitop 1.2 %")
+
+    slow = SectionResult("ui", "UI")
+    summarise_ui(slow, [_tui(2.6, 1.9, 1.4), _tui(1.2, 1.2)], True, "GEMM on cuda:0")
+    assert slow.figures[f"gpuscope / nvitop CPU, {steady}"].note.endswith("MISSED")
+    assert slow.figures["gpuscope first frame"].note == "target < 0.5 s: MISSED"
+
+
+def test_ui_without_a_steady_figure_or_a_peer_says_so() -> None:
+    result = SectionResult("ui", "UI")
+    summarise_ui(result, [_tui(2.0, None), {"tool": "nvitop", "error": "exited 1"}], True, "x")
+    assert result.figures["gpuscope CPU, steady, 20 s from 120 s on"].value is None
+    assert result.figures["nvitop CPU"].note == "not measured: exited 1"
+    alone = SectionResult("ui", "UI")
+    summarise_ui(alone, [_tui(2.0, 1.5)], False, "x")
+    assert "nvitop not importable" in alone.summary and alone.figures["nvitop CPU"].value is None

@@ -1,13 +1,10 @@
-"""Sections that run workloads and the UI on the GPU: the GPU tests, the bundled workloads
-against plain torch, CPU against GPU, the memory probe, and the UI against nvitop."""
+"""Sections that run workloads on the GPU: the GPU tests, the bundled workloads against plain
+torch, CPU against GPU, and the memory probe."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -16,7 +13,6 @@ from typing import Any
 
 from .context import Context
 from .report import SectionResult, Status, Table
-from .runner import Unsupported
 
 # Plain torch on the H100 host, 2026-11-24 (shared/anchors/h100-2026-11-24.json): the reference
 # each case is read against; this run's own plain-torch figure is the one the target uses. Its
@@ -181,70 +177,3 @@ def memory_probe(ctx: Context, result: SectionResult, left_s: float) -> None:
     result.summary = (
         f"largest batch {facts.get('largest_batch')} in {facts.get('tries')} tries, {wall:.0f} s"
     )
-
-
-def ui(ctx: Context, result: SectionResult, left_s: float) -> None:
-    terminal = "tmux" if shutil.which("tmux") else "pty"
-    if terminal == "pty" and importlib.util.find_spec("pyte") is None:
-        raise Unsupported("neither tmux nor pyte (a carried wheel) is here to run a terminal in")
-    peer = (
-        [sys.executable, "-m", "nvitop", "--monitor", "full", "--interval", "0.5"]
-        if importlib.util.find_spec("nvitop")
-        else None
-    )
-    # Both monitors are measured while a GEMM keeps the GPU busy (same conditions for both),
-    # and the capture is gpuscope's screen at the end of its measured window.
-    with tempfile.TemporaryDirectory() as tmp, ctx.gemm_load(seconds=180):
-        figures_path = Path(tmp) / "tui.json"
-        ctx.run(
-            ctx.script(
-                "benchmarks/tui_cpu.py", "--seconds", "20", "--interval", "0.5",
-                "--terminal", terminal, "--json", str(figures_path), "--capture-dir", tmp,
-                *(["--peer", shlex.join(peer)] if peer else []),
-            ),
-            timeout_s=min(left_s - 5, 150),
-        )  # fmt: skip
-        measured = json.loads(figures_path.read_text())
-        for screen in ("overview", "processes"):
-            text = (Path(tmp) / f"gpuscope-{screen}.txt").read_text()
-            (ctx.out / f"ui-gemm-{screen}.txt").write_text(text)
-            title = f"gpuscope {screen} with a bf16 GEMM on {ctx.cuda} (160x48, {terminal})"
-            result.texts[title] = text
-    ours = measured[0]
-    cpu_pct, first_s = ours["cpu_pct_one_core"], ours["first_frame_s"]
-    cpu_verdict = "met" if cpu_pct <= 3.0 else "MISSED"
-    first_verdict = "met" if first_s <= 1.5 else "MISSED"
-    under = f"GEMM on {ctx.cuda}"
-    result.figure(
-        f"gpuscope CPU, 0.5 s, 160x48, 20 s, {under}",
-        cpu_pct,
-        "% of one core",
-        f"target <= 3 %: {cpu_verdict}",
-    )
-    result.figure("gpuscope first frame", first_s, "s", f"target <= 1.5 s: {first_verdict}")
-    result.figure("gpuscope full screen", ours["full_screen_s"], "s")
-    summary = f"gpuscope {cpu_pct:.2f} % of one core (target 3 %: {cpu_verdict})"
-    if peer and "error" in measured[1]:
-        result.figure("nvitop CPU", None, "% of one core", f"not measured: {measured[1]['error']}")
-        summary += "; nvitop failed to run"
-    elif peer:
-        theirs = measured[1]
-        result.figure(
-            f"nvitop CPU, 0.5 s, 160x48, 20 s, {under}",
-            theirs["cpu_pct_one_core"],
-            "% of one core",
-            "H100 2026-11-24: 1.3 %",
-        )
-        ratio = (
-            ours["cpu_pct_one_core"] / theirs["cpu_pct_one_core"]
-            if theirs["cpu_pct_one_core"]
-            else None
-        )
-        result.figure("gpuscope / nvitop CPU", ratio, "x")
-        summary += f" vs nvitop {theirs['cpu_pct_one_core']:.2f} %"
-    else:
-        result.figure(
-            "nvitop CPU", None, "% of one core", "nvitop not importable (no wheel carried)"
-        )
-        summary += "; nvitop not importable"
-    result.summary = summary + f"; captures with a GEMM running ({terminal})"
