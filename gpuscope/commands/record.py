@@ -1,5 +1,8 @@
 """``gpuscope record``: headless sampling of every device to CSV or JSON lines.
 
+With ``--gpm`` the GPUs' activity counters (NVML GPM) are sampled too; without it they are not
+read, as they share the hardware counters with DCGM's profiling.
+
 Stops after ``--duration``, on Ctrl-C, SIGTERM or SIGHUP, or when stdout's reader goes away; in
 every case the rows already taken are on disk and the file ends on a whole row.
 """
@@ -33,7 +36,7 @@ from gpuscope.sinks.output_files import (
 from gpuscope.sinks.process_rows import ProcessRows
 from gpuscope.sinks.recording import DeviceRows, RecordingSink, RowTable
 from gpuscope.telemetry.discover import parse_selectors
-from gpuscope.telemetry.model import Sample
+from gpuscope.telemetry.model import Device, Sample
 from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.units import check_seconds
 
@@ -50,6 +53,18 @@ class RecordOptions:
     force: bool = False
     cpu_tdp_w: float | None = None  # None: the config file's, if any
     processes: str | None = None  # a second file: one row per GPU process per sample
+    gpm: bool = False  # sample activity counters (GPM) too
+
+
+def no_activity_counters(devices: Sequence[Device], flag: str = "--gpm") -> str | None:
+    """One line where ``flag`` asks for activity counters that none of ``devices`` has; None
+    where at least one has them (the others' cells stay empty, as for any metric)."""
+    if any(device.info.activity_counters for device in devices):
+        return None
+    return (
+        f"{flag}: none of the selected devices has activity counters (NVML GPM needs an NVIDIA "
+        "Hopper or newer GPU, not a vGPU or MIG slice; gpuscope list says why for each)"
+    )
 
 
 def _validate(options: RecordOptions) -> list[str]:
@@ -94,7 +109,11 @@ def run_record(options: RecordOptions) -> int:
     selectors = _validate(options)
     cpu_model = cpu_power_model(options.cpu_tdp_w)
     with probe_selected(selectors, cpu_model) as (_, devices):
+        if options.gpm and (why := no_activity_counters(devices)) is not None:
+            raise CommandFailed(why)
         sampler = Sampler(devices, options.interval_s)
+        if options.gpm:
+            sampler.want_activity("record")
         outputs = NewOutputs(options.force)
         sinks = _start_sinks(outputs, sampler, options)
         try:
