@@ -169,10 +169,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(port: int, host_label: str) -> subprocess.Popen[str]:
+def serve(port: int, host_label: str, *more: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.serve_with_fakes", "serve", "--listen",
-         f"127.0.0.1:{port}", "--host-label", host_label, "--interval", "0.2"],
+         f"127.0.0.1:{port}", "--host-label", host_label, "--interval", "0.2", *more],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -228,6 +228,27 @@ def test_serve_serves_until_sigterm_and_exits_0() -> None:
         process.terminate()
         _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
+
+
+def test_serve_gpm_without_a_gpm_device_says_so_in_one_line_and_serves() -> None:
+    """An exporter on a fleet may run where no GPU has GPM: said, not refused."""
+    port = free_port()
+    process = serve(port, "hostA", "--gpm", "--devices", "cpu")
+    try:
+        text = http_get(f"http://127.0.0.1:{port}/metrics")
+        assert (
+            'gpuscope_device_info{device="cpu"' in text and "gpuscope_sm_active_ratio{" not in text
+        )
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    note = [line for line in stderr.splitlines() if "--gpm" in line]
+    assert note == [
+        "gpuscope serve: --gpm: none of the selected devices has activity counters (NVML GPM "
+        "needs an NVIDIA Hopper or newer GPU, not a vGPU or MIG slice; gpuscope list says why "
+        "for each); serving without them"
+    ]
 
 
 @pytest.mark.skipif(

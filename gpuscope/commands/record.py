@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpuscope.commands.selection import probe_selected
+from gpuscope.commands.selection import no_activity_counters, probe_selected
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.commands.stdout import check_stdout
 from gpuscope.config import cpu_power_model
@@ -36,7 +36,7 @@ from gpuscope.sinks.output_files import (
 from gpuscope.sinks.process_rows import ProcessRows
 from gpuscope.sinks.recording import DeviceRows, RecordingSink, RowTable
 from gpuscope.telemetry.discover import parse_selectors
-from gpuscope.telemetry.model import Device, Sample
+from gpuscope.telemetry.model import Sample
 from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.units import check_seconds
 
@@ -54,17 +54,6 @@ class RecordOptions:
     cpu_tdp_w: float | None = None  # None: the config file's, if any
     processes: str | None = None  # a second file: one row per GPU process per sample
     gpm: bool = False  # sample activity counters (GPM) too
-
-
-def no_activity_counters(devices: Sequence[Device], flag: str = "--gpm") -> str | None:
-    """One line where ``flag`` asks for activity counters that none of ``devices`` has; None
-    where at least one has them (the others' cells stay empty, as for any metric)."""
-    if any(device.info.activity_counters for device in devices):
-        return None
-    return (
-        f"{flag}: none of the selected devices has activity counters (NVML GPM needs an NVIDIA "
-        "Hopper or newer GPU, not a vGPU or MIG slice; gpuscope list says why for each)"
-    )
 
 
 def _validate(options: RecordOptions) -> list[str]:

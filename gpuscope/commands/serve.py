@@ -13,8 +13,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from gpuscope.commands.record import no_activity_counters
-from gpuscope.commands.selection import probe_selected
+from gpuscope.commands.selection import no_activity_counters, probe_selected
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
