@@ -66,6 +66,7 @@ def _run_record(args: argparse.Namespace) -> int:
             force=args.force,
             cpu_tdp_w=args.cpu_tdp,
             processes=args.processes,
+            gpm=args.gpm,
         )
     )
 
@@ -136,6 +137,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             devices=args.devices,
             host_label=args.host_label,
             cpu_tdp_w=args.cpu_tdp,
+            gpm=args.gpm,
         )
     )
 
@@ -153,6 +155,7 @@ def _run_ui(args: argparse.Namespace) -> int:
             remotes=tuple(args.remote),
             serve=args.serve,
             cpu_tdp_w=args.ui_cpu_tdp,
+            gpm=not args.no_gpm,
         )
     )
 
@@ -192,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="also export /metrics from the UI, with its workload results (e.g. 127.0.0.1:9400)",
     )
+    ui.add_argument(
+        "--no-gpm",
+        action="store_true",
+        help="never read GPU activity counters (GPM), not even while the Devices tab shows "
+        "them: they share the hardware counters with DCGM's profiling",
+    )
     _add_cpu_tdp(ui, dest="ui_cpu_tdp")  # its own dest: a command's default must not reset it
     parser.set_defaults(run=_run_ui)
     commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser)
@@ -225,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write one row per GPU process per sample to FILE (same format), with the "
         "energy attributed to it by SM share, labelled estimate",
     )
+    record.add_argument(
+        "--gpm",
+        action="store_true",
+        help="also record GPU activity counters (NVML GPM, Hopper and newer: SM active, tensor, "
+        "DRAM, ...) and the achieved TFLOP/s estimate; off by default, as DCGM's profiling "
+        "shares these counters",
+    )
     _add_cpu_tdp(record)
     record.set_defaults(run=_run_record)
 
@@ -240,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_interval(serve, SERVE_INTERVAL_S)
     serve.add_argument("--devices", default="all", help="as for record")
     serve.add_argument("--host-label", metavar="NAME", help="the host label (default: host name)")
+    serve.add_argument(
+        "--gpm",
+        action="store_true",
+        help="also export GPU activity counters (NVML GPM, Hopper and newer) and the achieved "
+        "FLOP/s estimate; off by default, as DCGM's profiling shares these counters",
+    )
     _add_cpu_tdp(serve)
     serve.set_defaults(run=_run_serve)
 

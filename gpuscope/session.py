@@ -80,6 +80,7 @@ class SessionSetup:
     remotes: tuple[str, ...] = ()  # exporter URLs whose devices join the local ones
     serve: tuple[str, int] | None = None  # export /metrics (devices + results) too
     cpu_model: CpuPowerModel | None = None  # estimate a CPU without RAPL (--cpu-tdp)
+    gpm: bool = True  # False (--no-gpm): activity counters never read (DCGM profiling shares them)
     # given the simulated ids (their pids name nothing here); tests hand in fake /proc reads
     process_lookups: Callable[[frozenset[str]], ProcessLookups] = ProcessLookups
 
@@ -127,6 +128,8 @@ class Session:
         self.exporter_error: str | None = None
         self.quitting = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._activity_owners: set[str] = set()  # asked before the sampler was made
+        self._activity_lock = threading.Lock()  # asked on the UI's loop, probed on a thread
 
     # -- devices and workloads (blocking: call off a UI's event loop) --------------------------
 
@@ -143,7 +146,10 @@ class Session:
         )
         sampler.subscribe(self.process_lookups.look_up)
         sampler.subscribe(self.process_energy.add)
-        self.found, self.sampler = found, sampler
+        with self._activity_lock:
+            for owner in self._activity_owners:
+                sampler.want_activity(owner)
+            self.found, self.sampler = found, sampler
         self.launch_choices()  # here, off the UI's loop: it reads torch's version.py
         if self.setup.serve is not None and not self.quitting.is_set():
             self._serve(sampler, found)
@@ -183,6 +189,16 @@ class Session:
         for device in added:
             self.sampler.add_device(device)
         return list(added)
+
+    def want_activity(self, owner: str, wanted: bool = True) -> None:
+        """``Sampler.want_activity`` (a view asks while it shows them), kept until the sampler
+        is made; a no-op with ``gpm=False``."""
+        if not self.setup.gpm:
+            return
+        with self._activity_lock:
+            (self._activity_owners.add if wanted else self._activity_owners.discard)(owner)
+            if self.sampler is not None:
+                self.sampler.want_activity(owner, wanted)
 
     def step_interval(self, step: int) -> None:
         if self.sampler is not None:

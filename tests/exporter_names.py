@@ -13,13 +13,14 @@ from gpuscope.simulated.devices import SimulatedCpu
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, with_cpu_estimate
 from gpuscope.telemetry.model import EnergySource
+from tests.activity_device import ActivityDevice
 from tests.conftest import FakeClock
 from tests.fakes.fake_pynvml import FakeGpu, FakeNvml
 
 
 def exported_metric_names() -> set[str]:
     """Every family a scrape can hold: a GPU with a counter, one without, a fan, a CPU without
-    RAPL given an estimate, and a result."""
+    RAPL given an estimate, a GPU with activity counters (GPM) asked for, and a result."""
     clock = FakeClock()
     fake = FakeNvml(
         [
@@ -35,7 +36,9 @@ def exported_metric_names() -> set[str]:
 
         with discover(["nvidia"]) as found:
             found.devices += with_cpu_estimate([SimulatedCpu(clock())], CpuPowerModel(100.0))
+            found.devices.append(ActivityDevice("nvidia:9"))
             sampler = Sampler(found.devices, clock=clock)
+            sampler.want_activity("serve --gpm")
             sampler.tick()
             clock.advance(1.0)
             sampler.tick()

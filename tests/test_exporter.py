@@ -20,6 +20,7 @@ from gpuscope.measurement.run_result import RunResult
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.telemetry.discover import discover
+from gpuscope.telemetry.exported_metrics import FIELD_GAUGES
 from gpuscope.telemetry.model import EnergySource
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
@@ -168,10 +169,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(port: int, host_label: str) -> subprocess.Popen[str]:
+def serve(port: int, host_label: str, *more: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.serve_with_fakes", "serve", "--listen",
-         f"127.0.0.1:{port}", "--host-label", host_label, "--interval", "0.2"],
+         f"127.0.0.1:{port}", "--host-label", host_label, "--interval", "0.2", *more],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -229,6 +230,27 @@ def test_serve_serves_until_sigterm_and_exits_0() -> None:
     assert process.returncode == 0, stderr
 
 
+def test_serve_gpm_without_a_gpm_device_says_so_in_one_line_and_serves() -> None:
+    """An exporter on a fleet may run where no GPU has GPM: said, not refused."""
+    port = free_port()
+    process = serve(port, "hostA", "--gpm", "--devices", "cpu")
+    try:
+        text = http_get(f"http://127.0.0.1:{port}/metrics")
+        assert (
+            'gpuscope_device_info{device="cpu"' in text and "gpuscope_sm_active_ratio{" not in text
+        )
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    note = [line for line in stderr.splitlines() if "--gpm" in line]
+    assert note == [
+        "gpuscope serve: --gpm: none of the selected devices has activity counters (NVML GPM "
+        "needs an NVIDIA Hopper or newer GPU, not a vGPU or MIG slice; gpuscope list says why "
+        "for each); serving without them"
+    ]
+
+
 @pytest.mark.skipif(
     shutil.which("prometheus") is None, reason="prometheus not installed (Debian: prometheus)"
 )
@@ -279,3 +301,34 @@ def test_real_prometheus_scrapes_two_exporters(tmp_path: Path) -> None:
                 process.kill()
                 process.wait()
     assert all(p.returncode is not None for p in [server, *exporters])
+
+
+def test_activity_gauges_and_the_achieved_estimate_only_while_asked(clock) -> None:
+    from gpuscope.measurement.achieved import achieved_estimate
+    from tests.activity_device import GEMM_ACTIVITY, ActivityDevice
+
+    device = ActivityDevice()
+    sampler = Sampler([device], clock=clock)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TelemetryCollector(sampler, [device.info], "hostA"))
+    sampler.tick()
+    series = scrape(registry)
+    assert "gpuscope_sm_active_ratio" not in series  # not asked (serve without --gpm): absent
+    assert "gpuscope_estimated_achieved_flops" not in series
+    sampler.want_activity("exporter")
+    clock.advance(1.0)
+    sampler.tick()
+    series = scrape(registry)
+    at = {"host": "hostA", "device": "nvidia:0"}
+    assert value(series, "gpuscope_sm_active_ratio", **at) == pytest.approx(0.97)
+    assert value(series, "gpuscope_tensor_hmma_active_ratio", **at) == pytest.approx(0.70)
+    assert value(series, "gpuscope_dram_active_ratio", **at) == pytest.approx(0.35)
+    assert value(series, "gpuscope_pcie_rx_bytes_per_second", **at) == 40 * 2**20
+    estimate = achieved_estimate(sampler.latest("nvidia:0").reading, device.info)  # type: ignore[union-attr]
+    assert estimate is not None and estimate.gflop_per_j is not None
+    flops = value(series, "gpuscope_estimated_achieved_flops", **at)
+    assert flops == pytest.approx(estimate.tflops * 1e12)
+    per_joule = value(series, "gpuscope_estimated_achieved_flop_per_joule", **at)
+    assert per_joule == pytest.approx(estimate.gflop_per_j * 1e9)
+    exported = {spec.field for spec in FIELD_GAUGES if f"gpuscope_{spec.name}" in series}
+    assert set(GEMM_ACTIVITY) <= exported  # every activity field has its gauge

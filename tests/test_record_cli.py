@@ -134,6 +134,11 @@ def test_killed_recorder_leaves_whole_rows(tmp_path: Path) -> None:
             "disk full while writing /dev/full",
         ),
         (["frobnicate"], 2, "invalid choice"),
+        (
+            ["record", "--gpm", "--devices", "cpu", "-d", "1"],
+            1,
+            "--gpm: none of the selected devices has activity counters",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code(args: list[str], code: int, message: str) -> None:
@@ -327,3 +332,35 @@ def test_record_processes_writes_command_lines_and_users_clean(
     command = rows[0]["command"]
     assert command.startswith("python train.py --lr 0.1 xxx") and command.isprintable()
     assert len(command) <= 4096
+
+
+def test_record_gpm_asks_for_activity_and_writes_it_with_the_estimate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import contextlib
+
+    import gpuscope.commands.record as record
+    from gpuscope.measurement.achieved import achieved_estimate
+    from tests.activity_device import GEMM_ACTIVITY, ActivityDevice
+
+    device = ActivityDevice()
+
+    @contextlib.contextmanager
+    def probe(_selectors, _cpu_model=None):  # type: ignore[no-untyped-def]
+        yield None, [device]
+
+    monkeypatch.setattr(record, "probe_selected", probe)
+    plain, gpm = tmp_path / "plain.csv", tmp_path / "gpm.jsonl"
+    assert main(["record", "-o", str(plain), "-d", "0.3", "-i", "0.1"]) == 0
+    assert not device.told or device.told == [False]  # not asked: GPM never read
+    row = assert_whole_rows(plain)[-1]
+    assert all(row[name] == "" for name in GEMM_ACTIVITY)
+    assert row["achieved_tflops_estimate"] == row["achieved_gflop_per_j_estimate"] == ""
+    assert main(["record", "--gpm", "-o", str(gpm), "-d", "0.3", "-i", "0.1", "-f", "jsonl"]) == 0
+    assert device.told[-1] is True
+    last = json.loads(gpm.read_text().splitlines()[-1])
+    assert {name: last[name] for name in GEMM_ACTIVITY} == GEMM_ACTIVITY
+    estimate = achieved_estimate(device.read(0.0), device.info)
+    assert estimate is not None and estimate.gflop_per_j is not None
+    assert last["achieved_tflops_estimate"] == pytest.approx(estimate.tflops, abs=1e-3)
+    assert last["achieved_gflop_per_j_estimate"] == pytest.approx(estimate.gflop_per_j, abs=1e-3)

@@ -117,3 +117,21 @@ def test_two_exporters_with_one_host_label_both_show(install_nvml, clock) -> Non
     down.add(remotes.hosts[1].url)  # b stops answering: only b's panel says so
     remotes.hosts[1].poll_once()
     assert list(remotes.notices()) == ["hostA/nvidia:0@b:9400"]
+
+
+def test_activity_gauges_read_back_as_the_same_fields(clock) -> None:
+    from gpuscope.telemetry.model import ACTIVITY_METRICS
+    from tests.activity_device import ActivityDevice
+
+    device = ActivityDevice()
+    sampler = Sampler([device], clock=clock)
+    sampler.want_activity("exporter")
+    sampler.tick()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TelemetryCollector(sampler, [device.info], "hostA"))
+    parsed = parse_exposition(generate_latest(registry).decode())
+    remote = parsed.devices["hostA/nvidia:0"]
+    reading = reading_from(remote.info, remote.values, 5.0)
+    local = sampler.latest("nvidia:0").reading  # type: ignore[union-attr]
+    for name in ACTIVITY_METRICS:
+        assert getattr(reading, name) == pytest.approx(getattr(local, name)), name

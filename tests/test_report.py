@@ -408,3 +408,35 @@ def test_a_full_disk_leaves_no_part_of_the_report_and_the_retry_works(
     if name.endswith("md"):
         images = re.findall(r"\((report_files/chart-\d+\.png)\)", out.read_text())
         assert len(images) == 5 and all((out_dir / i).stat().st_size > 1000 for i in images)
+
+
+def test_a_gpm_recording_charts_its_activity_and_the_estimate_labelled_so(tmp_path: Path) -> None:
+    """A ``record --gpm`` recording: SM, occupancy, tensor and DRAM activity and the achieved
+    estimate over time, and the estimate's average in the summary, named an estimate."""
+    recording = tmp_path / "gpm.csv"
+    with recording.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMN_NAMES)
+        writer.writeheader()
+        for i in range(20):
+            stamp = f"2026-09-21T10:00:{i // 2:02d}.{i % 2 * 500:03d}+00:00"
+            busy = i >= 10  # idle, then a GEMM
+            writer.writerow({"timestamp": stamp, "device": "nvidia:0", "vendor": "nvidia",
+                             "status": "ok", "power_w": 650.0 if busy else 70.0,
+                             "util_gpu_pct": 100 if busy else 0, "device_name": H100,
+                             "sm_active_pct": 97.0 if busy else 0.0,
+                             "sm_occupancy_pct": 24.0 if busy else 0.0,
+                             "tensor_active_pct": 70.0 if busy else 0.0,
+                             "dram_active_pct": 35.0 if busy else 0.0,
+                             "achieved_tflops_estimate": 694.0 if busy else 0.0})  # fmt: skip
+    out = tmp_path / "report.html"
+    assert main(["report", str(recording), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert page.count("<svg") == 2 + 5  # power, utilization; 4 activity series, the estimate
+    for column in ("sm_active_pct", "sm_occupancy_pct", "tensor_active_pct", "dram_active_pct"):
+        assert f"gpm.csv: {column}" in page
+    assert "gpm.csv: achieved_tflops_estimate (estimate)" in page
+    summary = page[page.index("<h2>Summary</h2>") : page.index("<section>")]
+    assert (
+        f"gpm.csv: nvidia:0 ({H100}) achieved about 347 TFLOP/s on average, peak 694 "
+        "(an estimate from GPM pipe activity, while it was read)." in summary
+    )

@@ -327,3 +327,33 @@ def test_the_launch_choices_are_worked_out_by_probe_not_on_the_uis_loop(
     monkeypatch.setattr(targets, "read_build", read_on_the_loop)
     assert [t.torch_device for t in s.launch_choices()[0]] == offered and "cpu" in offered
     s.close()
+
+
+def test_activity_asked_before_the_sampler_exists_reaches_it_and_no_gpm_keeps_it_off(
+    tmp_path: Path,
+) -> None:
+    """A view asks for activity counters (GPM) as it is shown, maybe before the devices are
+    probed; with ``gpm=False`` (``--no-gpm``) nobody's asking reaches the device."""
+    from tests.activity_device import ActivityDevice
+
+    for gpm in (True, False):
+        device = ActivityDevice()
+        setup = SessionSetup(
+            discover=lambda device=device: Discovery(devices=[device]),  # type: ignore[misc]
+            record_dir=tmp_path,
+            clock=FakeClock(START_S),
+            autostart=False,
+            gpm=gpm,
+        )
+        s = Session(setup)
+        s.want_activity("devices tab")
+        s.probe()
+        assert s.sampler is not None
+        s.sampler.tick()
+        assert s.sampler.activity_wanted is gpm and device.wanted is gpm
+        latest = s.sampler.latest("nvidia:0")
+        assert latest is not None and (latest.reading.sm_active_pct is not None) is gpm
+        s.want_activity("devices tab", False)
+        s.sampler.tick()
+        assert not device.wanted and not s.sampler.activity_wanted
+        s.close()

@@ -158,3 +158,14 @@ async def _with_session_runs(pilot) -> None:  # type: ignore[no-untyped-def]
     add_session_runs(app)
     await pilot.press("3")
     await tab_shown(pilot, "3")
+
+
+def test_overview_with_activity_counters_120x30(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """A GPU with activity counters (GPM) has a fifth line and room made for it; the CPU
+    beside it looks as it always did."""
+    from gpuscope.simulated.devices import SimulatedCpu
+    from tests.activity_device import ActivityDevice
+    from tests.tui_support import START_S
+
+    app = make_app(devices=[ActivityDevice(), SimulatedCpu(START_S)])
+    assert snap_compare(app, terminal_size=(120, 30), run_before=_overview)

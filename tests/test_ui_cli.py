@@ -61,3 +61,13 @@ def test_bad_serve_or_remote_is_exit_2(args: list[str]) -> None:
     done = gpuscope(*args)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"gpuscope: {args[0]}")
+
+
+def test_no_gpm_reaches_the_ui_and_gpm_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpuscope.commands.ui as ui
+    from gpuscope.cli import main
+
+    seen: list[bool] = []
+    monkeypatch.setattr(ui, "run_ui", lambda options: seen.append(options.gpm) or 0)
+    assert main([]) == 0 and main(["--no-gpm"]) == 0
+    assert seen == [True, False]

@@ -1,5 +1,8 @@
 """``gpuscope record``: headless sampling of every device to CSV or JSON lines.
 
+With ``--gpm`` the GPUs' activity counters (NVML GPM) are sampled too; without it they are not
+read, as they share the hardware counters with DCGM's profiling.
+
 Stops after ``--duration``, on Ctrl-C, SIGTERM or SIGHUP, or when stdout's reader goes away; in
 every case the rows already taken are on disk and the file ends on a whole row.
 """
@@ -15,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpuscope.commands.selection import probe_selected
+from gpuscope.commands.selection import no_activity_counters, probe_selected
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.commands.stdout import check_stdout
 from gpuscope.config import cpu_power_model
@@ -50,6 +53,7 @@ class RecordOptions:
     force: bool = False
     cpu_tdp_w: float | None = None  # None: the config file's, if any
     processes: str | None = None  # a second file: one row per GPU process per sample
+    gpm: bool = False  # sample activity counters (GPM) too
 
 
 def _validate(options: RecordOptions) -> list[str]:
@@ -94,7 +98,11 @@ def run_record(options: RecordOptions) -> int:
     selectors = _validate(options)
     cpu_model = cpu_power_model(options.cpu_tdp_w)
     with probe_selected(selectors, cpu_model) as (_, devices):
+        if options.gpm and (why := no_activity_counters(devices)) is not None:
+            raise CommandFailed(why)
         sampler = Sampler(devices, options.interval_s)
+        if options.gpm:
+            sampler.want_activity("record")
         outputs = NewOutputs(options.force)
         sinks = _start_sinks(outputs, sampler, options)
         try:

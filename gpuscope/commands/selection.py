@@ -1,6 +1,6 @@
 """The devices a headless command was asked for: probe only the backends the selection needs,
-give a CPU without RAPL the estimate the user asked for, and turn a selector that matches nothing
-into a usage error."""
+give a CPU without RAPL the estimate the user asked for, turn a selector that matches nothing
+into a usage error, and say when activity counters (``--gpm``) are asked of devices without them."""
 
 from __future__ import annotations
 
@@ -26,3 +26,14 @@ def probe_selected(
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         yield found, devices
+
+
+def no_activity_counters(devices: Sequence[Device], flag: str = "--gpm") -> str | None:
+    """One line where ``flag`` asks for activity counters that none of ``devices`` has; None
+    where at least one has them (the others' cells stay empty, as for any metric)."""
+    if any(device.info.activity_counters for device in devices):
+        return None
+    return (
+        f"{flag}: none of the selected devices has activity counters (NVML GPM needs an NVIDIA "
+        "Hopper or newer GPU, not a vGPU or MIG slice; gpuscope list says why for each)"
+    )

@@ -1,7 +1,9 @@
 """``gpuscope serve``: a Prometheus exporter on the same sampler as ``record`` and the UI.
 
 Listens on 127.0.0.1:9400 unless told otherwise: exposing device telemetry to a network is a
-choice the user makes with ``--listen``. Stops on Ctrl-C, SIGTERM or SIGHUP.
+choice the user makes with ``--listen``. GPU activity counters (GPM) are read only with
+``--gpm``: they share the hardware counters with DCGM's profiling. Stops on Ctrl-C, SIGTERM or
+SIGHUP.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from gpuscope.commands.selection import probe_selected
+from gpuscope.commands.selection import no_activity_counters, probe_selected
 from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
@@ -31,6 +33,7 @@ class ServeOptions:
     devices: str = "all"
     host_label: str | None = None  # default: this machine's host name
     cpu_tdp_w: float | None = None  # None: the config file's, if any
+    gpm: bool = False  # export activity counters (GPM) too
 
 
 def run_serve(options: ServeOptions) -> int:
@@ -43,6 +46,12 @@ def run_serve(options: ServeOptions) -> int:
     cpu_model = cpu_power_model(options.cpu_tdp_w)
     with probe_selected(selectors, cpu_model) as (_, devices):
         sampler = Sampler(devices, options.interval_s)
+        if options.gpm:
+            # an exporter on a fleet may run where no GPU has GPM: said, not refused
+            why = no_activity_counters(devices)
+            if why is not None:
+                print(f"gpuscope serve: {why}; serving without them", file=sys.stderr)
+            sampler.want_activity("exporter")
         label = options.host_label or socket.gethostname()
         raise_descriptor_limit()  # more idle connections held before the oldest are shed
         try:

@@ -24,6 +24,7 @@ class UiOptions:
     remotes: tuple[str, ...] = ()
     serve: str | None = None  # HOST:PORT
     cpu_tdp_w: float | None = None  # None: the config file's, if any
+    gpm: bool = True  # False (--no-gpm): never read activity counters, which DCGM shares
 
 
 def run_ui(options: UiOptions) -> int:
@@ -65,6 +66,7 @@ def run_ui(options: UiOptions) -> int:
         serve=serve,
         theme="textual-light" if options.light else "textual-dark",
         cpu_model=cpu_model,
+        gpm=options.gpm,
     )
     if options.demo:
         from gpuscope.simulated.demo import demo_parts

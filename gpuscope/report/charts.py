@@ -290,7 +290,17 @@ def sweep_charts(sweep: SweepResults, image: str = "svg") -> list[Chart]:
     return charts
 
 
-PERCENT = ("util_gpu_pct", "util_cpu_pct")
+PERCENT = (
+    "util_gpu_pct", "util_cpu_pct", "sm_active_pct", "sm_occupancy_pct", "tensor_active_pct",
+    "dram_active_pct",
+)  # fmt: skip
+# the recording's charted columns, each with its unit; one without a figure is left out
+TIMELINES = (
+    ("power_w", "W"), ("power_estimate_w", "W, an estimate"), ("util_gpu_pct", "%"),
+    ("util_cpu_pct", "%"), ("sm_active_pct", "%, GPM"), ("sm_occupancy_pct", "%, GPM"),
+    ("tensor_active_pct", "%, GPM"), ("dram_active_pct", "% of peak bandwidth, GPM"),
+    ("achieved_tflops_estimate", "TFLOP/s, an estimate from pipe activity"),
+)  # fmt: skip
 
 
 def measured_spans(
@@ -327,8 +337,7 @@ def timeline_charts(
     0-100 % and power starts at 0 W, so noise does not look like swings."""
     start, end, name = recording.start_s, recording.end_s, shown_name(recording.path)
     charts = []
-    for column, unit in (("power_w", "W"), ("power_estimate_w", "W, an estimate"),
-                         ("util_gpu_pct", "%"), ("util_cpu_pct", "%")):  # fmt: skip
+    for column, unit in TIMELINES:
         drawn = [(t.device, t.columns[column]) for t in recording.tracks if column in t.columns]
         drawn = drawn[:LINES_MAX]  # a recording keeps no more devices: this holds the rule here
         if not drawn:
@@ -355,6 +364,7 @@ def timeline_charts(
         ax.set_xlabel("seconds from the recording's start")
         ax.set_ylabel(f"{column} ({unit})")
         _legend(ax, len(drawn))
-        ax.set_title(f"{name}: {column}" + (" (measured)" if column == "power_w" else ""))
+        mark = " (measured)" if column == "power_w" else " (estimate)" * ("estimate" in column)
+        ax.set_title(f"{name}: {column}{mark}")
         charts.append(_render(figure, f"{name} {column}", image))
     return charts

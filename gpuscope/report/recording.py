@@ -21,7 +21,13 @@ from typing import Any, TextIO
 from gpuscope.report.downsample import Series
 from gpuscope.safe_text import ONE_LINE_MAX, field_text
 
-CHART_COLUMNS = ("power_w", "power_estimate_w", "util_gpu_pct", "util_cpu_pct")
+# activity counters (``record --gpm``) and their achieved estimate: absent from most recordings,
+# and then neither charted nor named
+ACTIVITY_COLUMNS = (
+    "sm_active_pct", "sm_occupancy_pct", "tensor_active_pct", "dram_active_pct",
+    "achieved_tflops_estimate",
+)  # fmt: skip
+CHART_COLUMNS = ("power_w", "power_estimate_w", "util_gpu_pct", "util_cpu_pct", *ACTIVITY_COLUMNS)
 CARD_COLUMNS = ("device_name", "device_uuid", "device_driver", "mem_total_mib", "power_limit_w")
 CARD_NUMBERS = ("mem_total_mib", "power_limit_w")
 WANTED = (*CHART_COLUMNS, *CARD_COLUMNS)  # what a row gives the report, in this order

@@ -242,6 +242,10 @@ def _seconds(value: float) -> str:
     return f"{value:,.0f} s" if value >= 10 else f"{value:.3g} s"
 
 
+def _tflops(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def recording_lines(recording: Recording) -> list[str]:
     """How many devices over what span (the last sample's interval counted: ``record -d 3``
     covers 3 s), and each device's average and peak power."""
@@ -264,6 +268,14 @@ def recording_lines(recording: Recording) -> list[str]:
                     f"{stats.mean:,.0f} W, peak {stats.peak:,.0f} W ({how})."
                 )
                 break
+        achieved = track.columns.get("achieved_tflops_estimate")
+        if achieved is not None:
+            shown = track.card.get("device_name") or track.device
+            lines.append(
+                f"{name}: {track.device} ({shown}) achieved about {_tflops(achieved.mean)} "
+                f"TFLOP/s on average, peak {_tflops(achieved.peak)} (an estimate from GPM pipe "
+                "activity, while it was read)."
+            )
     return lines
 
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gpuscope.telemetry.model import DeviceInfo, Sample
+from gpuscope.measurement.achieved import achieved_estimate
+from gpuscope.telemetry.model import ACTIVITY_METRICS, DeviceInfo, Sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,17 @@ def _reading(field: str) -> Callable[[Sample, DeviceInfo | None], Any]:
 
 def _sample(value: Callable[[Sample], Any]) -> Callable[[Sample, DeviceInfo | None], Any]:
     return lambda sample, _info: value(sample)
+
+
+def _achieved(figure: str) -> Callable[[Sample, DeviceInfo | None], Any]:
+    """A figure of the achieved-throughput estimate (``measurement.achieved``): None where the
+    row has no pipe activity, or the device (its datasheet peaks) is not known."""
+
+    def value(sample: Sample, info: DeviceInfo | None) -> Any:
+        estimate = achieved_estimate(sample.reading, info) if info is not None else None
+        return None if estimate is None else getattr(estimate, figure)
+
+    return value
 
 
 def iso_timestamp(wall_time_s: float) -> str:
@@ -66,6 +78,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("device_name", lambda _s, info: info.name if info else None),
     Column("device_uuid", lambda _s, info: info.uuid if info else None),
     Column("device_driver", lambda _s, info: info.driver if info else None),
+    # activity counters (GPM, ``record --gpm``), then what they make of the achieved throughput:
+    # an estimate, so named; its method is in docs/metrics.md
+    *(Column(name, _reading(name)) for name in ACTIVITY_METRICS),
+    Column("achieved_tflops_estimate", _achieved("tflops")),
+    Column("achieved_gflop_per_j_estimate", _achieved("gflop_per_j")),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gpuscope.measurement.achieved import achieved_estimate
 from gpuscope.measurement.run_result import RunResult, run_precision
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.exported_metrics import (
@@ -21,6 +22,8 @@ from gpuscope.telemetry.exported_metrics import (
     DEVICE_INFO,
     ENERGY_COUNTER,
     ESTIMATED_ENERGY,
+    ESTIMATED_FLOP_PER_JOULE,
+    ESTIMATED_FLOPS,
     FIELD_GAUGES,
     PREFIX,
     UTILIZATION,
@@ -99,6 +102,19 @@ class TelemetryCollector(Collector):
             spec.name: _family(GaugeMetricFamily, spec.name, spec.help, base)
             for spec in FIELD_GAUGES
         }
+        achieved = _family(
+            GaugeMetricFamily,
+            ESTIMATED_FLOPS,
+            "FLOP/s that whatever runs on the GPU achieves, an estimate: each pipe's activity "
+            "(GPM, --gpm) x its datasheet peak, summed; never a measurement.",
+            base,
+        )
+        achieved_per_joule = _family(
+            GaugeMetricFamily,
+            ESTIMATED_FLOP_PER_JOULE,
+            "The same estimate per joule: estimated FLOP/s / measured power.",
+            base,
+        )
         for info, sample in latest:
             labels = [self._host, info.device_id]
             reading = sample.reading
@@ -123,6 +139,11 @@ class TelemetryCollector(Collector):
                 number = getattr(reading, spec.field)
                 if number is not None:
                     gauges[spec.name].add_metric(labels, float(number) * spec.scale)
+            estimate = achieved_estimate(reading, info)
+            if estimate is not None:
+                achieved.add_metric(labels, estimate.tflops * 1e12)
+                if estimate.gflop_per_j is not None:
+                    achieved_per_joule.add_metric(labels, estimate.gflop_per_j * 1e9)
             if reading.energy_counter_j is not None:
                 counter.add_metric(labels, reading.energy_counter_j)
             elif sample.energy_j is not None and sample.energy_source is EnergySource.INTEGRATED:
@@ -133,6 +154,8 @@ class TelemetryCollector(Collector):
         yield utilization
         yield clocks
         yield from gauges.values()
+        yield achieved
+        yield achieved_per_joule
         yield counter
         yield integrated
         yield estimated

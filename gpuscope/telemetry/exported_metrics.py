@@ -14,6 +14,9 @@ UTILIZATION = "utilization_ratio"  # GPU or CPU busy fraction: util_gpu_pct or u
 CLOCK = "clock_hertz"  # label clock="core" or "memory"
 ENERGY_COUNTER = "energy_joules"  # a counter: exposed with "_total"
 ESTIMATED_ENERGY = "estimated_energy_joules"  # a counter of modelled energy, never measured
+# what ran on a GPU achieved, from its pipe activity (``measurement.achieved``): not a field
+ESTIMATED_FLOPS = "estimated_achieved_flops"
+ESTIMATED_FLOP_PER_JOULE = "estimated_achieved_flop_per_joule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,31 @@ FIELD_GAUGES: tuple[FieldMetric, ...] = (
     FieldMetric("temperature_celsius", "Temperature (GPU die, or CPU package).", "temp_c"),
     FieldMetric("fan_ratio", "Fan speed, 0-1 of its maximum.", "fan_pct", 0.01),
     FieldMetric("performance_state", "P-state (0 is the fastest).", "pstate"),
+    # activity counters (NVML GPM, serve --gpm): docs/exporter.md names DCGM's equivalents
+    FieldMetric("sm_active_ratio", "SMs with a warp resident, 0-1 (GPM).", "sm_active_pct", 0.01),
+    FieldMetric("sm_occupancy_ratio", "Resident warps vs the SMs' maximum, 0-1 (GPM).",
+                "sm_occupancy_pct", 0.01),
+    FieldMetric("tensor_active_ratio", "Any tensor pipe busy, 0-1 (GPM).", "tensor_active_pct",
+                0.01),
+    FieldMetric("tensor_hmma_active_ratio", "Half-precision MMA tensor pipe busy, 0-1 (GPM).",
+                "tensor_hmma_pct", 0.01),
+    FieldMetric("tensor_imma_active_ratio", "Integer MMA tensor pipe busy, 0-1 (GPM).",
+                "tensor_imma_pct", 0.01),
+    FieldMetric("tensor_dfma_active_ratio", "FP64 MMA tensor pipe busy, 0-1 (GPM).",
+                "tensor_dfma_pct", 0.01),
+    FieldMetric("dram_active_ratio", "DRAM bandwidth used vs its peak, 0-1 (GPM).",
+                "dram_active_pct", 0.01),
+    FieldMetric("fp64_active_ratio", "FP64 pipe busy, 0-1 (GPM).", "fp64_active_pct", 0.01),
+    FieldMetric("fp32_active_ratio", "FP32 pipe busy, 0-1 (GPM).", "fp32_active_pct", 0.01),
+    FieldMetric("fp16_active_ratio", "FP16 pipe busy, 0-1 (GPM).", "fp16_active_pct", 0.01),
+    FieldMetric("pcie_tx_bytes_per_second", "PCIe traffic out of the GPU (GPM).", "pcie_tx_mib_s",
+                MIB),
+    FieldMetric("pcie_rx_bytes_per_second", "PCIe traffic into the GPU (GPM).", "pcie_rx_mib_s",
+                MIB),
+    FieldMetric("nvlink_tx_bytes_per_second", "NVLink traffic out, all links (GPM).",
+                "nvlink_tx_mib_s", MIB),
+    FieldMetric("nvlink_rx_bytes_per_second", "NVLink traffic in, all links (GPM).",
+                "nvlink_rx_mib_s", MIB),
 )  # fmt: skip
 
 

@@ -132,14 +132,26 @@ class DevicesView(Vertical):
         a resize event gives it: the app's own size is still the old one then)."""
         self._terminal = terminal
         rows_above = self.query_one(StatusLines).rows
-        layout = panel_layout(
-            terminal.width, terminal.height, max(1, len(self.panels)), rows_above, charts
-        )
+        devices = max(1, len(self.panels))
+        layout = panel_layout(terminal.width, terminal.height, devices, rows_above, charts)
+        if not layout.compact:  # a GPU with activity counters has a fifth line: make room
+            extra = self._activity_rows(layout.columns)
+            if extra:
+                layout = panel_layout(
+                    terminal.width, terminal.height, devices, rows_above + extra, charts
+                )
         self.layout_now = layout
         grid = self.query_one("#panels", Grid)
         if grid.styles.grid_size_columns != layout.columns:
             grid.styles.grid_size_columns = layout.columns
         return layout
+
+    def _activity_rows(self, columns: int) -> int:
+        """Rows of the panel grid holding a panel with an activity line (GPM): each such row
+        is one line taller than ``layout`` counts on."""
+        has = [panel.info.activity_counters for panel in self.panels.values()]
+        step = max(1, columns)
+        return sum(any(has[start : start + step]) for start in range(0, len(has), step))
 
     def show(
         self,

@@ -1,10 +1,21 @@
-"""The screen of the tabs, and the keys that work on it."""
+"""The screen of the tabs, and the keys that work on it; it asks for the GPUs' activity counters
+(GPM) while the Devices tab, which shows them, is on screen."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
+from textual import on
 from textual.screen import Screen
+from textual.widgets import TabbedContent
 
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS
+
+if TYPE_CHECKING:
+    from gpuscope.tui.app import GpuscopeApp
+
+DEVICES_TAB = "devices"
+ACTIVITY_OWNER = "devices tab"  # as the sampler knows this screen's wish
 
 
 class MainScreen(Screen[None]):
@@ -17,3 +28,11 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Under a dialog this screen's keys do nothing, so its footer does not offer them."""
         return self.app.screen is self
+
+    @on(TabbedContent.TabActivated)
+    def _activity_while_devices_shown(self, event: TabbedContent.TabActivated) -> None:
+        """GPM shares its counters with DCGM's profiling: read only while the panels that show
+        it are on screen (the session ignores this with ``--no-gpm``). The event goes on to
+        the app."""
+        shown = event.tabbed_content.active == DEVICES_TAB
+        cast("GpuscopeApp", self.app).session.want_activity(ACTIVITY_OWNER, shown)

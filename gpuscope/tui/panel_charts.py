@@ -45,6 +45,11 @@ def _clock_ghz(sample: Sample) -> float | None:
     return None if mhz is None else mhz / 1000
 
 
+def _field(name: str) -> Metric:
+    """A ``Reading`` field as a chart's metric (the activity counters: % of the interval)."""
+    return lambda sample: getattr(sample.reading, name)
+
+
 @dataclass(frozen=True, slots=True)
 class ChartKind:
     """One history chart a panel can show: ``top`` is its fixed full scale (None: a round
@@ -65,6 +70,12 @@ CHART_KINDS: dict[str, ChartKind] = {
                      "$warning"),
     "temp": ChartKind("temp", "temperature °C", _temp, "°C", "$error"),
     "clk": ChartKind("clk", "core clock GHz", _clock_ghz, "GHz", "$primary"),
+    # activity counters (GPM): read while the Devices tab is shown, n/a on a GPU without them
+    "sm": ChartKind("sm", "SM active % (GPM)", _field("sm_active_pct"), "%", "$success", 100.0),
+    "tens": ChartKind("tens", "tensor active % (GPM)", _field("tensor_active_pct"), "%",
+                      "$secondary", 100.0),
+    "dram": ChartKind("dram", "DRAM bandwidth % (GPM)", _field("dram_active_pct"), "%",
+                      "$accent", 100.0),
 }  # fmt: skip
 DEFAULT_CHARTS = ("util", "mem", "pwr")
 

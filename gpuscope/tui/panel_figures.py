@@ -1,4 +1,6 @@
-"""A device panel's figures: usage, memory, power, energy and the rest, as markup lines.
+"""A device panel's figures: usage, memory, power, energy and the rest, as markup lines; on a
+GPU with activity counters (GPM) a fifth line of what its SMs, tensor cores and DRAM do, and the
+throughput that makes, estimated.
 
 Plain functions of a sample, so that what a panel says is tested without a terminal.
 """
@@ -7,7 +9,8 @@ from __future__ import annotations
 
 from textual.markup import escape
 
-from gpuscope.telemetry.model import DeviceInfo, Sample, Vendor
+from gpuscope.measurement.achieved import achieved_estimate, no_estimate_reason
+from gpuscope.telemetry.model import DeviceInfo, Reading, Sample, Vendor
 from gpuscope.tui import formatting as fmt
 from gpuscope.tui.panel_charts import utilization
 
@@ -15,7 +18,8 @@ BAR_WIDTH = 16
 
 
 def figure_lines(info: DeviceInfo, latest: Sample | None, width: int, compact: bool) -> list[str]:
-    """Four lines; or, when the terminal is short, the same figures in two."""
+    """Four lines (five on a GPU with activity counters); or, when the terminal is short, the
+    same figures in two."""
     if latest is None:
         return ["[$text-muted]waiting for the first sample…[/]"]
     r = latest.reading
@@ -54,12 +58,49 @@ def figure_lines(info: DeviceInfo, latest: Sample | None, width: int, compact: b
         details += f"  fan {fmt.percent(r.fan_pct)}"
     power_bar = fmt.bar(fmt.ratio(r.power_w, r.power_limit_w), bar)
     since = " since start" if latest.energy_j is not None else ""
-    return [
+    lines = [
         usage,
         f"PWR [$warning]{power_bar}[/] {power:<11} {energy}{since}",
         details,
         _fourth_line(latest),
     ]
+    if info.activity_counters:
+        lines.append(activity_line(info, r, width))
+    return lines
+
+
+def activity_line(info: DeviceInfo, r: Reading, width: int) -> str:
+    """SM active, occupancy, tensor (HMMA), DRAM and the achieved estimate, in ``width``
+    (what fits first: the HMMA share, then work per joule, give way); or n/a and why."""
+    shown = (r.sm_active_pct, r.sm_occupancy_pct, r.tensor_active_pct, r.dram_active_pct)
+    if all(value is None for value in shown):
+        why = r.activity_note or "not read now"
+        return f"activity n/a ({escape(fmt.shorten(why, max(8, width - 15)))})"
+    counters = f"SM {fmt.percent(r.sm_active_pct)}  occ {fmt.percent(r.sm_occupancy_pct)}  "
+    tensor = f"tensor {fmt.percent(r.tensor_active_pct)}"
+    hmma = f" (HMMA {fmt.percent(r.tensor_hmma_pct)})" if r.tensor_hmma_pct is not None else ""
+    dram = f"  DRAM {fmt.percent(r.dram_active_pct)}  "
+    estimate = achieved_estimate(r, info)
+    if estimate is None:
+        head = counters + tensor + dram
+        why = no_estimate_reason(r, info)
+        return head + f"TFLOP/s n/a ({escape(fmt.shorten(why, max(8, width - len(head) - 14)))})"
+    achieved = f"≈ {_figure(estimate.tflops)} TFLOP/s est"
+    per_joule = ""
+    if estimate.gflop_per_j is not None:
+        per_joule = f", {_figure(estimate.gflop_per_j)} GFLOP/J"
+    for line in (
+        counters + tensor + hmma + dram + achieved + per_joule,
+        counters + tensor + dram + achieved + per_joule,
+    ):
+        if len(line) <= width:
+            return line
+    return counters + tensor + dram + achieved
+
+
+def _figure(number: float) -> str:
+    """Three significant figures, or whole from 100 up (``694``, ``1978``, ``12.3``)."""
+    return f"{number:.0f}" if number >= 100 else f"{number:.3g}"
 
 
 def _fourth_line(latest: Sample) -> str:
