@@ -220,7 +220,9 @@ def test_record_gpu_lost_mid_run_keeps_recording_the_rest(
     assert len(by_device["nvidia:0"]) > len(by_device["nvidia:1"]) + 3
     assert len(by_device["cpu"]) == len(by_device["nvidia:0"])
     last = by_device["nvidia:0"][-1]
-    assert float(last["power_w"]) == pytest.approx(300.0) and last["energy_source"] == "counter"
+    assert float(last["power_w"]) == pytest.approx(300.0)
+    # the counter is read once a second: a row between reads is counter, then power since
+    assert last["energy_source"] in ("counter", "counter+integrated")
     assert float(last["energy_j"]) == pytest.approx(300.0 * 1.5, rel=0.15)
     assert last["fan_pct"] == "" and last["throttle_reasons"] == "gpu_idle"
     assert "nvidia:1 lost" in capsys.readouterr().err

@@ -127,7 +127,7 @@ class ListedProcesses:
         self.info = DeviceInfo(f"nvidia:{index}", Vendor.NVIDIA, index, "Test GPU")
         self.pids = pids
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         listed = tuple(
             ProcessUsage(pid, None, 1024.0 * (i + 1), kind="C", sm_pct=50.0 / len(self.pids))
             for i, pid in enumerate(self.pids)
