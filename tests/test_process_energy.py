@@ -14,7 +14,7 @@ def sample(
     t: float,
     energy_j: float | None,
     shares: dict[int, float | None] | None,
-    kinds: dict[int, str] | None = None,
+    kinds: dict[int, str | None] | None = None,
 ) -> Sample:
     processes = None if shares is None else tuple(
         ProcessUsage(pid, "job", 1024.0, kind=(kinds or {}).get(pid, "C"), sm_pct=share)
@@ -86,6 +86,11 @@ def test_a_graphics_process_beside_the_sole_compute_process_is_not_charged() -> 
     )
     assert ledger.process("nvidia:0", 1).energy_j == 300.0  # type: ignore[union-attr]
     assert ledger.process("nvidia:0", 9).energy_j == 0.0  # type: ignore[union-attr]
+    unknown = ledger_of(
+        sample(0.0, 0.0, {5: None}, {5: None}), sample(1.0, 50.0, {5: None}, {5: None})
+    )
+    assert unknown.process("nvidia:0", 5).energy_j == 0.0  # type: ignore[union-attr]
+    assert unknown.device("nvidia:0").unattributed_why is Unattributed.UNKNOWN_KIND  # type: ignore[union-attr]
     only_graphics = ledger_of(
         sample(0.0, 0.0, {9: None}, kinds), sample(1.0, 50.0, {9: None}, kinds)
     )

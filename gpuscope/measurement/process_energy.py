@@ -59,6 +59,7 @@ class Unattributed(str, enum.Enum):
     CHANGED = "process list changed"  # a process started or ended within the interval
     NO_LIST = "no process list"
     PARTIAL = "SM shares missing for some processes"
+    UNKNOWN_KIND = "no SM shares, process kind unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,8 @@ def _charges(
     if len(computing) > 1:
         return {}, None, None, Unattributed.SEVERAL
     if not computing:
-        return {}, None, None, Unattributed.NO_COMPUTE
+        unknown = any(p.kind is None for p in after)  # amdsmi names no kind
+        return {}, None, None, Unattributed.UNKNOWN_KIND if unknown else Unattributed.NO_COMPUTE
     earlier = [p.pid for p in before or () if p.kind in COMPUTE_KINDS]
     if earlier != computing:
         return {}, None, None, Unattributed.CHANGED
