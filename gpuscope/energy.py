@@ -1,24 +1,42 @@
 """Energy accounting for one device, interval by interval.
 
-Each interval between two readings is accounted one way: by the hardware counter's delta when both
-readings carry a counter and it did not go backwards; else by the trapezoid integral of power when
-both carry power; else by the trapezoid of a model's estimated power when both carry one; else not
-at all (a gap). A counter that decreases was reset (driver reload, or a wrap whose width we cannot
-know), so that one interval falls back to power. Counting intervals per method gives every total
-and every window an honest source label. An estimate is never presented as measured: energy with
-any estimated interval in it is labelled ``estimate`` as a whole.
+Each interval between two readings is accounted one way: by the hardware counter when one was read
+at both its ends and did not go backwards; else by the trapezoid integral of power when both
+readings carry power; else by the trapezoid of a model's estimated power when both carry one; else
+not at all (a gap). Counting intervals per method gives every total and every window an honest
+source label. An estimate is never presented as measured: energy with any estimated interval in it
+is labelled ``estimate`` as a whole.
+
+**Bridges.** A counter that is costly to read (NVML's, ~3.6 ms a call) is read about once a
+second, not at every poll (``Reading.energy_counter_stale``). The intervals after a counter
+reading are then accounted by power, provisionally: an open *bridge*. When the counter is read
+again, the bridge is settled: its power integral is replaced by the counter's delta since the last
+reading, and its intervals count as counter intervals from then on. So the cumulative energy is
+exactly the counter's at every counter reading, and power-integrated only since the last one.
+While a bridge is open the figure is part counter, part integrated, and labelled so (``MIXED``
+once any interval is settled by the counter). A window whose both edges read the counter (the
+sampler reads it at every edge) has no open bridge at either edge and comes out pure ``counter``.
+
+A counter that decreases was reset (driver reload, or a wrap whose width we cannot know): the
+open bridge is then settled as what it was (integrated power), and the counter starts again from
+the new reading.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gpuscope.telemetry.model import EnergySource, Reading
 
 
 @dataclass(frozen=True, slots=True)
 class EnergyTotals:
-    """Cumulative energy of one device since accounting began, as of ``time_s``."""
+    """Cumulative energy of one device since accounting began, as of ``time_s``.
+
+    Every interval is counted once, by how its energy is accounted now: ``counter_intervals``
+    (counter deltas, bridges settled by the counter included), ``integrated_intervals``,
+    ``estimated_intervals`` or ``gap_intervals``. ``bridged_intervals`` of them, the newest, are
+    an open bridge: accounted by power (or a gap) until the next counter reading settles them."""
 
     time_s: float
     energy_j: float = 0.0
@@ -27,6 +45,16 @@ class EnergyTotals:
     gap_intervals: int = 0
     best_source: EnergySource | None = None  # the best the device has shown (_RANK)
     estimated_intervals: int = 0
+    bridged_intervals: int = 0
+
+    @property
+    def intervals(self) -> int:
+        return (
+            self.counter_intervals
+            + self.integrated_intervals
+            + self.estimated_intervals
+            + self.gap_intervals
+        )
 
 
 # Better sources first: a device's label is the best it has offered (measured beats estimate).
@@ -51,46 +79,91 @@ def source_of(
     return None
 
 
+def window_source(begin: EnergyTotals, end: EnergyTotals) -> EnergySource | None:
+    """The label for the energy between two totals of one meter (``end.energy_j -
+    begin.energy_j``). An edge with an open bridge is not exact: part of the difference is power
+    integrated there (or, at the start, the counter settling a bridge opened before the window),
+    so such a window is never pure ``counter``."""
+    counted = max(end.counter_intervals - begin.counter_intervals, 0)
+    integrated = max(end.integrated_intervals - begin.integrated_intervals, 0)
+    estimated = max(end.estimated_intervals - begin.estimated_intervals, 0)
+    if begin.bridged_intervals or end.bridged_intervals:
+        integrated += 1  # the bridge's power at an edge (its label counts, not its size)
+    return source_of(counted, integrated, estimated)
+
+
 class EnergyMeter:
     """Turns a device's readings into cumulative joules. Not thread-safe (the sampler locks)."""
 
     def __init__(self) -> None:
         self._last: Reading | None = None
+        # the last counter reading (joules) and the totals as of it: where an open bridge starts
+        self._anchor: tuple[float, EnergyTotals] | None = None
         self.totals: EnergyTotals | None = None
 
     def add(self, reading: Reading) -> EnergyTotals:
         """Account the interval ending at ``reading``; returns the new totals."""
         last, self._last = self._last, reading
         best_source = _best_source(reading)
+        counter = None if reading.energy_counter_stale else reading.energy_counter_j
         if last is None or self.totals is None:
             self.totals = EnergyTotals(time_s=reading.time_s, best_source=best_source)
-            return self.totals
-        t = self.totals
-        counter0, counter1 = last.energy_counter_j, reading.energy_counter_j
-        dt = reading.time_s - last.time_s
-        energy, counted, integrated = t.energy_j, t.counter_intervals, t.integrated_intervals
-        gaps, estimated = t.gap_intervals, t.estimated_intervals
-        if counter0 is not None and counter1 is not None and counter1 >= counter0:
-            energy += counter1 - counter0
-            counted += 1
-        elif last.power_w is not None and reading.power_w is not None and dt > 0:
-            energy += (last.power_w + reading.power_w) / 2 * dt
-            integrated += 1
-        elif last.power_estimate_w is not None and reading.power_estimate_w is not None and dt > 0:
-            energy += (last.power_estimate_w + reading.power_estimate_w) / 2 * dt
-            estimated += 1
         else:
-            gaps += 1
-        self.totals = EnergyTotals(
-            time_s=reading.time_s,
-            energy_j=energy,
-            counter_intervals=counted,
-            integrated_intervals=integrated,
-            gap_intervals=gaps,
-            best_source=_better(t.best_source, best_source),
-            estimated_intervals=estimated,
-        )
+            t = self.totals
+            best = _better(t.best_source, best_source)
+            anchor = self._anchor
+            if counter is not None and anchor is not None and counter >= anchor[0]:
+                settled = anchor[1]  # the bridge since the anchor (and this interval): counted
+                self.totals = replace(
+                    settled,
+                    time_s=reading.time_s,
+                    energy_j=settled.energy_j + counter - anchor[0],
+                    counter_intervals=settled.counter_intervals
+                    + t.intervals
+                    - settled.intervals
+                    + 1,
+                    best_source=best,
+                )
+            else:
+                bridged = t.bridged_intervals + 1 if anchor is not None else 0
+                self.totals = _by_power(t, last, reading, best, bridged)
+        if counter is not None:
+            self.totals = replace(self.totals, bridged_intervals=0)  # a reset settles it as is
+            self._anchor = (counter, self.totals)
         return self.totals
+
+
+def _by_power(
+    t: EnergyTotals, last: Reading, reading: Reading, best: EnergySource | None, bridged: int
+) -> EnergyTotals:
+    """``t`` with the interval from ``last`` to ``reading`` accounted by power, an estimate or
+    as a gap."""
+    dt = reading.time_s - last.time_s
+    if last.power_w is not None and reading.power_w is not None and dt > 0:
+        return replace(
+            t,
+            time_s=reading.time_s,
+            energy_j=t.energy_j + (last.power_w + reading.power_w) / 2 * dt,
+            integrated_intervals=t.integrated_intervals + 1,
+            best_source=best,
+            bridged_intervals=bridged,
+        )
+    if last.power_estimate_w is not None and reading.power_estimate_w is not None and dt > 0:
+        return replace(
+            t,
+            time_s=reading.time_s,
+            energy_j=t.energy_j + (last.power_estimate_w + reading.power_estimate_w) / 2 * dt,
+            estimated_intervals=t.estimated_intervals + 1,
+            best_source=best,
+            bridged_intervals=bridged,
+        )
+    return replace(
+        t,
+        time_s=reading.time_s,
+        gap_intervals=t.gap_intervals + 1,
+        best_source=best,
+        bridged_intervals=bridged,
+    )
 
 
 def _best_source(reading: Reading) -> EnergySource | None:
@@ -111,7 +184,7 @@ def _better(a: EnergySource | None, b: EnergySource | None) -> EnergySource | No
 
 def energy_and_source(totals: EnergyTotals) -> tuple[float | None, EnergySource | None]:
     """What a sample reports: None/None for a device that has never offered counter, power or
-    an estimate."""
+    an estimate. Counter intervals with an open bridge of power after them read ``MIXED``."""
     source = source_of(
         totals.counter_intervals, totals.integrated_intervals, totals.estimated_intervals
     )

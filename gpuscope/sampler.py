@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, source_of
+from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, window_source
 from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
 from gpuscope.telemetry.model import (
     ActivitySampling,
@@ -241,8 +241,9 @@ class Sampler:
 
     def _take(self, publish: bool) -> list[Sample]:
         """A sample of every device, accounted and kept in history; published to listeners only
-        for a tick on the grid (a window edge reads the devices too, so that its energy is exact,
-        but a recording must not get an extra row off the grid for it)."""
+        for a tick on the grid. A window edge (``publish`` False) reads the devices too, their
+        energy counters included however recently read, so that its energy is exact; but a
+        recording must not get an extra row off the grid for it."""
         with self._lock:
             with self._history_lock:
                 added, self._pending = self._pending, []
@@ -252,7 +253,9 @@ class Sampler:
                 self._meters[device.info.device_id] = EnergyMeter()
             self._tell_activity(activity)
             samples = [
-                self._sample(device) for device in self._devices if not self._is_done(device)
+                self._sample(device, exact_energy=not publish)
+                for device in self._devices
+                if not self._is_done(device)
             ]
             with self._history_lock:
                 for sample in samples:
@@ -293,13 +296,13 @@ class Sampler:
         with self._history_lock:
             self._lost[device_id] = reason
 
-    def _sample(self, device: Device) -> Sample:
+    def _sample(self, device: Device, exact_energy: bool) -> Sample:
         info = device.info
         now = self._clock()
         meter = self._meters[info.device_id]
         if info.device_id not in self._lost:
             try:
-                reading = device.read(now)
+                reading = device.read(now, exact_energy=exact_energy)
             except DeviceLost as exc:
                 self._mark_lost(info.device_id, str(exc) or "device lost")
             except Exception as exc:  # one device's failure must not stop the others
@@ -363,10 +366,7 @@ def _window_result(
     device_id: str, begin: EnergyTotals, end: EnergyTotals, lost: bool
 ) -> WindowResult:
     duration_s = end.time_s - begin.time_s
-    counted = end.counter_intervals - begin.counter_intervals
-    integrated = end.integrated_intervals - begin.integrated_intervals
-    estimated = end.estimated_intervals - begin.estimated_intervals
-    source = source_of(counted, integrated, estimated)  # any estimate makes it an estimate
+    source = window_source(begin, end)  # any estimate makes it an estimate
     energy_j = end.energy_j - begin.energy_j if source is not None else None
     return WindowResult(
         device_id=device_id,
@@ -374,6 +374,6 @@ def _window_result(
         energy_j=energy_j,
         avg_power_w=energy_j / duration_s if energy_j is not None and duration_s > 0 else None,
         source=source,
-        gap_intervals=end.gap_intervals - begin.gap_intervals,
+        gap_intervals=max(end.gap_intervals - begin.gap_intervals, 0),
         device_lost=lost,
     )

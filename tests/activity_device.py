@@ -56,7 +56,7 @@ class ActivityDevice:
     def want_activity(self, wanted: bool) -> None:
         self.told.append(wanted)
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         fields: dict[str, object] = dict(self.activity) if self.wanted else {}
         if not self.wanted:
             fields["activity_note"] = self.note

@@ -69,14 +69,14 @@ class CpuWithRapl:
 
     info = DeviceInfo("cpu", Vendor.CPU, 0, "cpu with RAPL", has_energy_counter=True)
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         return Reading(now_s, now_s, util_cpu_pct=50.0, power_w=80.0, energy_counter_j=now_s * 80)
 
 
 class Gpu:
     info = DeviceInfo("nvidia:0", Vendor.NVIDIA, 0, "gpu without power")
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         return Reading(now_s, now_s, util_gpu_pct=50.0)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpuscope.energy import EnergyMeter, energy_and_source
+from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, window_source
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.model import DeviceInfo, EnergySource, Reading, Vendor
 
@@ -14,12 +14,14 @@ def r(
     power_w: float | None = None,
     counter_j: float | None = None,
     estimate_w: float | None = None,
+    stale: bool = False,
 ) -> Reading:
     return Reading(
         time_s=t,
         wall_time_s=t,
         power_w=power_w,
         energy_counter_j=counter_j,
+        energy_counter_stale=stale,
         power_estimate_w=estimate_w,
     )
 
@@ -93,6 +95,70 @@ def test_estimated_intervals_make_a_measured_total_an_estimate() -> None:
     assert source is EnergySource.ESTIMATE and energy == pytest.approx(150.0)
 
 
+def labels(readings: list[Reading]) -> list[tuple[float | None, EnergySource | None]]:
+    meter = EnergyMeter()
+    return [energy_and_source(meter.add(reading)) for reading in readings]
+
+
+def test_power_bridges_a_carried_counter_until_the_next_reading_settles_it() -> None:
+    """Between counter readings power carries the energy (labelled so); the next reading
+    replaces the bridge by the counter's delta: exact at every counter reading."""
+    readings = [
+        r(0.0, 100, 1000.0),
+        r(0.5, 100, 1000.0, stale=True),  # the counter carried from t=0: not accounted
+        r(1.0, 100, 1150.0),  # the counter says 150 W, where power said 100 W
+        r(1.5, 100, 1150.0, stale=True),
+        r(2.0, 100, 1300.0),
+    ]
+    assert labels(readings) == [
+        (0.0, EnergySource.COUNTER),
+        (pytest.approx(50.0), EnergySource.INTEGRATED),  # nothing counted yet: power only
+        (150.0, EnergySource.COUNTER),  # the bridge settled by the counter
+        (pytest.approx(200.0), EnergySource.MIXED),  # counter to 1 s, power since
+        (300.0, EnergySource.COUNTER),
+    ]
+    meter = EnergyMeter()
+    for reading in readings:
+        totals = meter.add(reading)
+    assert (totals.counter_intervals, totals.integrated_intervals) == (4, 0)
+    assert totals.bridged_intervals == 0
+
+
+def test_a_counter_reset_settles_the_open_bridge_as_power() -> None:
+    readings = [
+        r(0.0, 100, 9000.0),
+        r(1.0, 100, 9000.0, stale=True),
+        r(2.0, 100, 50.0),  # reset: the two bridged seconds stay integrated
+        r(3.0, 100, 50.0, stale=True),
+        r(4.0, 100, 250.0),  # counted again from the reset on: 200 J over the last two seconds
+    ]
+    meter = EnergyMeter()
+    for reading in readings:
+        totals = meter.add(reading)
+    assert totals.energy_j == pytest.approx(400.0)
+    assert (totals.counter_intervals, totals.integrated_intervals) == (2, 2)
+    assert energy_and_source(totals)[1] is EnergySource.MIXED
+
+
+def test_a_gap_in_a_bridge_is_covered_once_the_counter_settles_it() -> None:
+    readings = [r(0, 100, 0.0), r(1, None, 0.0, stale=True), r(2, 100, 200.0)]
+    meter = EnergyMeter()
+    for reading in readings:
+        totals = meter.add(reading)
+    assert totals.energy_j == 200.0 and totals.gap_intervals == 0
+    assert totals.counter_intervals == 2
+
+
+def test_a_window_edge_with_an_open_bridge_is_not_pure_counter() -> None:
+    settled = EnergyTotals(time_s=0.0, energy_j=10.0, counter_intervals=4)
+    later = EnergyTotals(time_s=1.0, energy_j=20.0, counter_intervals=6)
+    open_bridge = EnergyTotals(time_s=1.0, energy_j=20.0, counter_intervals=5,
+                               integrated_intervals=1, bridged_intervals=1)  # fmt: skip
+    assert window_source(settled, later) is EnergySource.COUNTER
+    assert window_source(settled, open_bridge) is EnergySource.MIXED
+    assert window_source(open_bridge, later) is EnergySource.MIXED  # it settled in the window
+
+
 def test_a_window_is_an_estimate_if_any_interval_in_it_was(clock) -> None:  # type: ignore[no-untyped-def]
     device = PhasedDevice(start_s=clock(), estimate_from_s=3.0)
     sampler = Sampler([device], clock=clock)
@@ -120,7 +186,7 @@ class PhasedDevice:
         self._estimate_from_s = estimate_from_s
         self.info = DeviceInfo(device_id="d", vendor=Vendor.CPU, index=0, name="phased")
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         t = now_s - self._start_s
         counted = t <= self._estimate_from_s
         return r(

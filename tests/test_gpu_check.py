@@ -465,7 +465,7 @@ class ScriptedGpm:
     def want_activity(self, wanted: bool) -> None:
         self.wanted = wanted
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         phase = self.phase
         self.reads[phase] += 1
         activity = _PHASES[phase] if self.wanted and not self.held else {}

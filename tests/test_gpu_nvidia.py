@@ -128,5 +128,9 @@ def test_record_on_gpu_writes_counter_energy(tmp_path: Path, nvidia_devices) -> 
         rows = list(csv.DictReader(handle))
     first_gpu = [r for r in rows if r["device"] == "nvidia:0"]
     assert abs(len(first_gpu) - 20) <= 1
-    assert all(r["energy_source"] == "counter" for r in first_gpu)
+    # the counter is read once a second: power bridges the rows between (integrated before the
+    # first second's read, counter+integrated after), and every read makes a row exactly counter
+    sources = [r["energy_source"] for r in first_gpu]
+    assert set(sources) <= {"counter", "counter+integrated", "integrated"}
+    assert sources.count("counter") >= 2
     assert float(first_gpu[-1]["energy_j"]) > 0 and float(first_gpu[-1]["power_w"]) > 0

@@ -8,7 +8,7 @@ import pytest
 
 from gpuscope.telemetry.discover import discover
 from gpuscope.telemetry.model import DeviceLost, Vendor
-from gpuscope.telemetry.nvidia import POWER_PERIOD_S, clock_event_names
+from gpuscope.telemetry.nvidia import ENERGY_PERIOD_S, POWER_PERIOD_S, clock_event_names
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
 
 MIB = 1024 * 1024
@@ -90,7 +90,7 @@ def test_power_and_energy_not_read_faster_than_hardware_updates(install_nvml, cl
             found.devices[0].read(clock())
             clock.advance(0.02)
     reads = 1.0 / POWER_PERIOD_S
-    assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] <= reads + 1
+    assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] <= 1.0 / ENERGY_PERIOD_S + 1
     assert fake.calls["nvmlDeviceGetFieldValues"] <= reads + 1
     assert fake.calls["nvmlDeviceGetUtilizationRates"] == 50
 
@@ -166,7 +166,26 @@ def test_sampling_at_the_hardware_rate_reads_power_every_time(install_nvml, cloc
             clock.advance(0.1)
             found.devices[0].read(clock() - 0.001 * (fake.calls["nvmlDeviceGetFieldValues"] % 2))
     assert fake.calls["nvmlDeviceGetFieldValues"] == 20
-    assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] == 20
+    assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] == 2  # once a second (2 s)
+
+
+def test_energy_counter_carried_between_reads_and_read_fresh_when_exact(
+    install_nvml, clock
+) -> None:
+    """A reading between counter reads carries the last value, marked stale (the exporter still
+    has a counter to show; the energy meter does not account it); ``exact_energy`` reads it."""
+    fake = install_nvml([FakeGpu(power=Ramp(100.0))], clock=clock)
+    with discover(["nvidia"]) as found:
+        device = found.devices[0]
+        first = device.read(clock())
+        clock.advance(0.5)
+        carried = device.read(clock())
+        exact = device.read(clock(), exact_energy=True)
+    assert not first.energy_counter_stale
+    assert carried.energy_counter_stale and carried.energy_counter_j == first.energy_counter_j
+    assert not exact.energy_counter_stale
+    assert exact.energy_counter_j == pytest.approx(first.energy_counter_j + 50.0, abs=0.002)
+    assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] == 3  # discovery, first, exact
 
 
 def test_power_is_instant_not_the_one_second_average(install_nvml, clock) -> None:

@@ -6,13 +6,19 @@ import random
 
 import pytest
 
-from gpuscope.measurement.process_energy import ProcessEnergyLedger
+from gpuscope.measurement.process_energy import ChargeBasis, ProcessEnergyLedger, Unattributed
 from gpuscope.telemetry.model import EnergySource, ProcessUsage, Reading, Sample, Vendor
 
 
-def sample(t: float, energy_j: float | None, shares: dict[int, float | None] | None) -> Sample:
+def sample(
+    t: float,
+    energy_j: float | None,
+    shares: dict[int, float | None] | None,
+    kinds: dict[int, str | None] | None = None,
+) -> Sample:
     processes = None if shares is None else tuple(
-        ProcessUsage(pid, "job", 1024.0, kind="C", sm_pct=share) for pid, share in shares.items()
+        ProcessUsage(pid, "job", 1024.0, kind=(kinds or {}).get(pid, "C"), sm_pct=share)
+        for pid, share in shares.items()
     )  # fmt: skip
     reading = Reading(t, t, util_gpu_pct=80.0, processes=processes)
     source = EnergySource.COUNTER if energy_j is not None else None
@@ -46,14 +52,77 @@ def test_shares_over_100_percent_are_scaled_down() -> None:
     assert ledger.device("nvidia:0").unattributed_j == pytest.approx(0.0)  # type: ignore[union-attr]
 
 
-def test_without_per_process_shares_everything_stays_unattributed() -> None:
-    """The H100 on driver 580 reports processes but no shares: nothing is charged, nothing lost."""
-    ledger = ledger_of(
-        sample(0.0, 0.0, {1: None}), sample(1.0, 500.0, {1: None}), sample(2.0, 900.0, None)
-    )
-    assert [p.energy_j for p in [*ledger.processes(), *ledger.departed()]] == [0.0]
+def test_the_sole_compute_process_is_charged_the_gpus_measured_energy() -> None:
+    """The H100 on driver 580 reports processes but no shares: one compute process holding the
+    GPU for an interval is charged all its energy, as the sole process, not by an SM share."""
+    job = ProcessUsage(1, "job", 1024.0, kind="C")
+    ledger = ledger_of(sample(0.0, 0.0, {1: None}), sample(1.0, 500.0, {1: None}))
+    ledger.add([sample(2.0, 900.0, {1: None}, kinds={1: "C+G"})])
+    charged = ledger.charged("nvidia:0", job)
+    assert charged is not None and charged.energy_j == 900.0
+    assert charged.basis is ChargeBasis.SOLE and charged.avg_power_w == 450.0
     device = ledger.device("nvidia:0")
-    assert device is not None and device.measured_j == 900.0 and device.unattributed_j == 900.0
+    assert device is not None and device.unattributed_j == 0.0 and device.sole_pid == 1
+    ledger.add([sample(3.0, 1000.0, None)])  # no process list: nothing charged, and why
+    device = ledger.device("nvidia:0")
+    assert device is not None and device.measured_j == 1000.0 and device.unattributed_j == 100.0
+    assert device.unattributed_why is Unattributed.NO_LIST
+    assert ledger.charged("nvidia:0", job) is None  # not charged now: n/a, not 900 J
+
+
+def test_several_processes_without_shares_stay_unattributed_saying_why() -> None:
+    ledger = ledger_of(sample(0.0, 0.0, {1: None, 2: None}), sample(1.0, 500.0, {1: None, 2: None}))
+    assert [p.energy_j for p in ledger.processes()] == [0.0, 0.0]
+    device = ledger.device("nvidia:0")
+    assert device is not None and device.unattributed_j == 500.0
+    assert device.unattributed_why is Unattributed.SEVERAL and device.sole_pid is None
+    assert ledger.charged("nvidia:0", ProcessUsage(1, "job", 1024.0, kind="C")) is None
+
+
+def test_a_graphics_process_beside_the_sole_compute_process_is_not_charged() -> None:
+    kinds = {1: "C", 9: "G"}
+    ledger = ledger_of(
+        sample(0.0, 0.0, {1: None, 9: None}, kinds), sample(1.0, 300.0, {1: None, 9: None}, kinds)
+    )
+    assert ledger.process("nvidia:0", 1).energy_j == 300.0  # type: ignore[union-attr]
+    assert ledger.process("nvidia:0", 9).energy_j == 0.0  # type: ignore[union-attr]
+    unknown = ledger_of(
+        sample(0.0, 0.0, {5: None}, {5: None}), sample(1.0, 50.0, {5: None}, {5: None})
+    )
+    assert unknown.process("nvidia:0", 5).energy_j == 0.0  # type: ignore[union-attr]
+    assert unknown.device("nvidia:0").unattributed_why is Unattributed.UNKNOWN_KIND  # type: ignore[union-attr]
+    only_graphics = ledger_of(
+        sample(0.0, 0.0, {9: None}, kinds), sample(1.0, 50.0, {9: None}, kinds)
+    )
+    assert only_graphics.device("nvidia:0").unattributed_why is Unattributed.NO_COMPUTE  # type: ignore[union-attr]
+
+
+def test_the_sole_process_is_charged_only_for_intervals_it_held_from_start_to_end() -> None:
+    ledger = ledger_of(
+        sample(0.0, 0.0, {}),
+        sample(1.0, 100.0, {1: None}),  # started within (0, 1]: not charged for it
+        sample(2.0, 400.0, {1: None}),
+        sample(3.0, 700.0, {1: None, 2: None}),  # a second one came: not the sole one
+        sample(4.0, 1000.0, {2: None}),  # 1 ended, 2 started before: the list changed
+        sample(5.0, 1300.0, {2: None}),
+    )
+    assert [p.energy_j for p in ledger.departed()] == [300.0]
+    assert ledger.process("nvidia:0", 2).energy_j == 300.0  # type: ignore[union-attr]
+    device = ledger.device("nvidia:0")
+    assert device is not None and device.unattributed_j == 1300.0 - 600.0
+
+
+def test_a_counter_reading_that_corrects_the_power_bridge_down_is_charged_too() -> None:
+    """Energy between counter readings is integrated power; the next reading may lower it.
+    The sole process's total is then the counter's, and the ledger's sums stay whole."""
+    ledger = ledger_of(
+        sample(0.0, 0.0, {1: None}), sample(0.5, 52.0, {1: None}), sample(1.0, 100.0, {1: None})
+    )
+    ledger.add([sample(1.5, 99.0, {1: None})])  # the counter says 99 J, power said 100 J
+    assert ledger.process("nvidia:0", 1).energy_j == pytest.approx(99.0)  # type: ignore[union-attr]
+    device = ledger.device("nvidia:0")
+    assert device is not None and device.measured_j == pytest.approx(99.0)
+    assert device.unattributed_j == pytest.approx(0.0)
 
 
 def test_a_process_that_starts_and_ends_mid_run_is_charged_only_while_listed() -> None:

@@ -225,7 +225,9 @@ def test_record_gpu_lost_mid_run_keeps_recording_the_rest(
     assert len(by_device["nvidia:0"]) > len(by_device["nvidia:1"]) + 3
     assert len(by_device["cpu"]) == len(by_device["nvidia:0"])
     last = by_device["nvidia:0"][-1]
-    assert float(last["power_w"]) == pytest.approx(300.0) and last["energy_source"] == "counter"
+    assert float(last["power_w"]) == pytest.approx(300.0)
+    # the counter is read once a second: a row between reads is counter, then power since
+    assert last["energy_source"] in ("counter", "counter+integrated")
     assert float(last["energy_j"]) == pytest.approx(300.0 * 1.5, rel=0.15)
     assert last["fan_pct"] == "" and last["throttle_reasons"] == "gpu_idle"
     assert "nvidia:1 lost" in capsys.readouterr().err
@@ -274,8 +276,9 @@ def test_record_processes_writes_each_process_and_its_estimated_energy(
         busy_processes={101: (60, 30), 202: (20, 5)},
         unsupported={"nvmlDeviceGetFanSpeed"},
     )
-    h100 = FakeGpu(uuid="GPU-b", processes=[(303, None)])  # samples no processes: n/a
-    install_nvml([sampled, h100])
+    h100 = FakeGpu(uuid="GPU-b", processes=[(303, None)])  # samples no processes: the sole one
+    shared = FakeGpu(uuid="GPU-c", processes=[(404, None), (505, None)])  # no shares, two
+    install_nvml([sampled, h100, shared])
     out, procs = tmp_path / "rec.csv", tmp_path / "procs.csv"
     args = ["record", "-o", str(out), "--processes", str(procs), "-d", "1.5", "-i", "0.1"]
     assert main([*args, "--devices", "nvidia"]) == 0
@@ -284,17 +287,28 @@ def test_record_processes_writes_each_process_and_its_estimated_energy(
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == [
         "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
-        "mem_bus_pct", "energy_j", "avg_power_w", "energy_source",
+        "mem_bus_pct", "energy_j", "avg_power_w", "energy_source", "energy_basis",
     ]  # fmt: skip
-    by_pid = {pid: [r for r in rows if r["pid"] == pid] for pid in ("101", "202", "303")}
+    by_pid = {r["pid"]: [row for row in rows if row["pid"] == r["pid"]] for r in rows}
     assert len(by_pid["101"]) == len(devices)  # one row per sample
     last_101, last_202 = by_pid["101"][-1], by_pid["202"][-1]
     assert last_101["energy_source"] == "estimate" and last_101["type"] == "C"
+    assert last_101["energy_basis"] == "sm share"
     measured = float(devices[-1]["energy_j"]) - float(devices[0]["energy_j"])
     assert float(last_101["energy_j"]) == pytest.approx(0.6 * measured, rel=0.02)
     assert float(last_202["energy_j"]) == pytest.approx(0.2 * measured, rel=0.02)
     assert float(last_101["avg_power_w"]) == pytest.approx(0.6 * 300.0, rel=0.05)
-    assert all(r["energy_j"] == r["energy_source"] == r["sm_pct"] == "" for r in by_pid["303"])
+    # no SM shares, one compute process: it is charged its GPU's whole measured energy
+    sole = by_pid["303"][-1]
+    assert sole["sm_pct"] == "" and sole["energy_basis"] == "sole process"
+    gpu_b = [r for r in assert_whole_rows(out) if r["device"] == "nvidia:1"]
+    sole_measured = float(gpu_b[-1]["energy_j"]) - float(gpu_b[0]["energy_j"])
+    assert float(sole["energy_j"]) == pytest.approx(sole_measured, rel=1e-6)
+    assert sole["energy_source"] in ("counter", "counter+integrated")
+    # no SM shares, two processes: n/a, saying why
+    for row in by_pid["404"][1:] + by_pid["505"][1:]:
+        assert row["energy_j"] == row["energy_source"] == row["sm_pct"] == ""
+        assert row["energy_basis"] == "none: several processes, no SM shares"
 
 
 def test_record_processes_refuses_one_file_twice_and_leaves_nothing_behind(tmp_path: Path) -> None:

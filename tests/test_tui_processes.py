@@ -221,15 +221,53 @@ def test_the_note_says_why_columns_are_n_a() -> None:
     assert "user and host figures n/a for pid 11:" in note and "12" not in note.split("pid")[-1]
     ledger = ProcessEnergyLedger()
     assert unattributed_line([unsampled], ledger) == ""  # nothing measured yet: nothing to say
-    assert "energy est." not in processes_note([unsampled], lookups, ledger)
+    assert "energy" not in processes_note([unsampled], lookups, ledger)
     sampled = gpu_sample({12: 50.0})
     ledger.add([sampled])
     ledger.add([Sample("nvidia:0", Vendor.NVIDIA, sampled.reading, 105.0, None)])
-    assert "energy est. = the GPU's measured energy x the process's SM share" in (
+    assert "energy by SM share (an estimate) = the GPU's measured energy x the process's" in (
         processes_note([sampled], lookups, ledger)
     )
     assert unattributed_line([sampled], ledger).startswith("not charged to any process")
     assert processes_note([], lookups) == "No GPUs: there are no GPU processes to list."
+
+
+def test_the_sole_process_is_charged_and_several_without_shares_say_why() -> None:
+    """No SM shares (the H100 on driver 580): the one compute process is charged its GPU's
+    measured energy, labelled so; with several the energy stays unattributed, saying why."""
+    ledger, lookups = ProcessEnergyLedger(), found({})
+    sole, shared = gpu_sample({11: None}), gpu_sample({12: None, 13: None})
+    shared = Sample("nvidia:1", Vendor.NVIDIA, shared.reading, 5.0, None)
+    for energy_j in (5.0, 105.0):
+        ledger.add([Sample("nvidia:0", Vendor.NVIDIA, sole.reading, energy_j, None)])
+        ledger.add([Sample("nvidia:1", Vendor.NVIDIA, shared.reading, energy_j, None)])
+    rows = {row.pid: row for row in process_rows([sole, shared], lookups, frozenset(), ledger)}
+    assert rows[11].energy_j == 100.0 and rows[12].energy_j is None and rows[13].energy_j is None
+    note = processes_note([sole, shared], lookups, ledger)
+    assert (
+        "energy on nvidia:0: all its measured energy, charged to its sole compute process" in note
+    )
+    assert "by SM share" not in note
+    left = unattributed_line([sole, shared], ledger)
+    assert left.endswith(
+        "nvidia:0 0 J of 100 J, nvidia:1 100 J of 100 J (now: several processes, no SM shares)"
+    )
+
+
+async def test_the_tab_shows_the_sole_process_charged_and_the_others_n_a() -> None:
+    devices = [ListedProcesses([41], 0, shares=False), ListedProcesses([42, 43], 1, shares=False)]
+    app = make_app(devices=devices)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await tick(pilot, 6)
+        energy = {row[COLUMNS.index("pid")].rstrip("?"): row[COLUMNS.index("energy")]
+                  for row in rows_of(app.query_one(ProcessTable))}  # fmt: skip
+        assert energy["41"] != "n/a" and energy["42"] == energy["43"] == "n/a"
+        note = str(app.query_one("#processes-note").render())
+        assert "charged to its sole compute process" in note
+        left = str(app.query_one("#processes-unattributed").render())
+        assert "(now: several processes, no SM shares)" in left
 
 
 def test_a_command_line_with_control_characters_is_shown_on_one_line() -> None:

@@ -123,13 +123,15 @@ async def settle(pilot: Pilot[int], passes: int = 5) -> None:
 class ListedProcesses:
     """A GPU whose process list names real processes of this host (the Device protocol)."""
 
-    def __init__(self, pids: list[int], index: int = 0) -> None:
+    def __init__(self, pids: list[int], index: int = 0, shares: bool = True) -> None:
         self.info = DeviceInfo(f"nvidia:{index}", Vendor.NVIDIA, index, "Test GPU")
         self.pids = pids
+        self.shares = shares  # False: the driver samples no processes (the H100 on driver 580)
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
+        share = 50.0 / len(self.pids) if self.shares and self.pids else None
         listed = tuple(
-            ProcessUsage(pid, None, 1024.0 * (i + 1), kind="C", sm_pct=50.0 / len(self.pids))
+            ProcessUsage(pid, None, 1024.0 * (i + 1), kind="C", sm_pct=share)
             for i, pid in enumerate(self.pids)
         )
         return Reading(

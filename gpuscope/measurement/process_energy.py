@@ -1,37 +1,65 @@
-"""Energy per GPU process: the device's measured energy, attributed by SM share. An estimate.
+"""Energy per GPU process: the device's measured energy, charged to its processes.
 
 The model, interval by interval (between two samples of one device):
 
 - ``E`` is the device's energy over the interval, as the sampler accounted it (hardware counter
-  or integrated power).
-- Each process listed at the interval's end with an SM share ``s`` (its % of the SMs over the
-  driver's last sampling window) is charged ``E * s / 100``. Shares that add up to more than
-  100 % (the driver's windows do not line up with ours) are scaled down to 100 %.
-- What no process is charged for stays **unattributed**: the device's idle power, the part of
-  the interval the SMs were not busy, and every interval in which the driver reported no
-  per-process shares (not supported, as on the H100 with driver 580; or a sample without a
-  process list). A process that starts or ends within an interval is charged by the share the
-  driver reported at the interval's end: an interval it was not listed at the end of is not
-  charged to it.
+  or integrated power). It may be a small negative correction: where the counter is read once a
+  second, its reading replaces the power integral of the samples before it (``gpuscope.energy``).
+- **By SM share** (``ChargeBasis.SM_SHARE``, an estimate): each process listed at the interval's
+  end with an SM share ``s`` (its % of the SMs over the driver's last sampling window) is charged
+  ``E * s / 100``. Shares that add up to more than 100 % (the driver's windows do not line up with
+  ours) are scaled down to 100 %. A process that starts or ends within an interval is charged by
+  the share the driver reported at the interval's end: an interval it was not listed at the end
+  of is not charged to it.
+- **As the sole process** (``ChargeBasis.SOLE``): where the driver gives no per-process shares
+  (NotSupported, as on the H100 with driver 580) and the same one compute process (kind ``C`` or
+  ``C+G``) is the only one listed at both ends of the interval, it is charged all of ``E``: the
+  GPU's measured energy while it alone held the GPU, idle power included. Graphics-only processes
+  (a display server) are not charged; any draw of theirs is in the sole process's figure.
+- What no process is charged for stays **unattributed**: the device's idle power and the part of
+  the interval the SMs were not busy (by share), and every interval no rule covers, with its
+  reason (``Unattributed``): several processes and no shares, no compute process, the process
+  list changed within the interval, or no process list.
 
 So, per device, the attributed energies plus the unattributed remainder add up to the device's
 measured energy exactly; ``ProcessEnergyLedger`` keeps those sums. A process's figures run from
 the start of the interval it first appeared in; once it is no longer listed it moves to the
 departed (its energy stays in the device's attributed sum), so a reused pid starts from zero.
-Attribution is a model, so every per-process figure is labelled ``estimate`` wherever shown.
+Every per-process figure is shown with its basis: by SM share it is labelled ``estimate``; as the
+sole process, with the device's own energy source (``counter``, ``integrated``, ...).
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gpuscope.telemetry.model import EnergySource, ProcessUsage, Sample
 
-SOURCE = EnergySource.ESTIMATE  # what every attributed figure is labelled
+SOURCE = EnergySource.ESTIMATE  # what every figure charged by SM share is labelled
 DEPARTED_KEPT = 1000  # ended processes remembered, newest first out last
+COMPUTE_KINDS = frozenset({"C", "C+G"})
+
+
+class ChargeBasis(str, enum.Enum):
+    """How a process was charged energy; the values are written to ``record --processes``."""
+
+    SM_SHARE = "sm share"  # the GPU's energy x the process's SM share: an estimate
+    SOLE = "sole process"  # the GPU's whole measured energy: the one compute process on it
+
+
+class Unattributed(str, enum.Enum):
+    """Why an interval's energy was charged to no process (the values are shown and written)."""
+
+    SEVERAL = "several processes, no SM shares"
+    NO_COMPUTE = "no compute process"
+    CHANGED = "process list changed"  # a process started or ended within the interval
+    NO_LIST = "no process list"
+    PARTIAL = "SM shares missing for some processes"
+    UNKNOWN_KIND = "no SM shares, process kind unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +71,9 @@ class ProcessEnergy:
     energy_j: float
     first_seen_s: float
     last_seen_s: float
+    # how it was charged: by SM share if ever so (its figure is then an estimate), else as the
+    # sole process; None: never charged
+    basis: ChargeBasis | None = None
 
     @property
     def avg_power_w(self) -> float | None:
@@ -53,11 +84,15 @@ class ProcessEnergy:
 
 @dataclass(frozen=True, slots=True)
 class DeviceLedger:
-    """A device's measured energy since the ledger began, and how much of it is attributed."""
+    """A device's measured energy since the ledger began, and how much of it is attributed.
+    ``sole_pid`` / ``unattributed_why``: the newest interval's charge, as the sole process's
+    or left unattributed, with why (both None: charged by SM share)."""
 
     device_id: str
     measured_j: float
     attributed_j: float
+    sole_pid: int | None = None
+    unattributed_why: Unattributed | None = None
 
     @property
     def unattributed_j(self) -> float:
@@ -98,30 +133,24 @@ class ProcessEnergyLedger:
             self._processes[key] = (
                 ProcessEnergy(device_id, process.pid, 0.0, start, now)
                 if known is None
-                else ProcessEnergy(device_id, process.pid, known.energy_j, known.first_seen_s, now)
+                else replace(known, last_seen_s=now)
             )
         if before is None or before.energy_j is None or sample.energy_j is None or sample.lost:
             return
+        # may be negative: a counter reading settling the power integral before it
         energy = sample.energy_j - before.energy_j
-        if energy < 0:  # the sampler's accounting never goes back; guard all the same
-            return
-        shares = {p.pid: p.sm_pct for p in listed}
-        known_shares = {pid: s for pid, s in shares.items() if s is not None}
-        total = sum(known_shares.values())
-        scale = 100.0 / total if total > 100.0 else 1.0
+        charges, basis, sole, why = _charges(before.reading.processes, sample.reading.processes)
         attributed = 0.0
-        if known_shares and len(known_shares) == len(shares):
-            for pid, share in known_shares.items():
-                charged = energy * share * scale / 100.0
-                attributed += charged
-                key = (device_id, pid)
-                entry = self._processes[key]
-                self._processes[key] = ProcessEnergy(
-                    device_id, pid, entry.energy_j + charged, entry.first_seen_s, now
-                )
+        for pid, fraction in charges.items():
+            charged = energy * fraction
+            attributed += charged
+            key = (device_id, pid)
+            entry = self._processes[key]
+            kept = ChargeBasis.SM_SHARE if ChargeBasis.SM_SHARE in (entry.basis, basis) else basis
+            self._processes[key] = replace(entry, energy_j=entry.energy_j + charged, basis=kept)
         ledger = self._devices.get(device_id, DeviceLedger(device_id, 0.0, 0.0))
         self._devices[device_id] = DeviceLedger(
-            device_id, ledger.measured_j + energy, ledger.attributed_j + attributed
+            device_id, ledger.measured_j + energy, ledger.attributed_j + attributed, sole, why
         )
 
     def process(self, device_id: str, pid: int) -> ProcessEnergy | None:
@@ -130,8 +159,16 @@ class ProcessEnergyLedger:
 
     def charged(self, device_id: str, process: ProcessUsage) -> ProcessEnergy | None:
         """What ``process`` is charged, as every face shows and records it: None (n/a, not
-        0 J) where the driver gives it no SM share now, since nothing is then attributed."""
-        return self.process(device_id, process.pid) if process.sm_pct is not None else None
+        0 J) unless it is being charged now, by its SM share or as its device's sole process;
+        the device's ``unattributed_why`` then says why not."""
+        with self._lock:
+            entry = self._processes.get((device_id, process.pid))
+            device = self._devices.get(device_id)
+        if entry is None:
+            return None
+        if process.sm_pct is not None:  # by share: 0 J before its first whole interval
+            return entry if entry.basis is not None else replace(entry, basis=ChargeBasis.SM_SHARE)
+        return entry if device is not None and device.sole_pid == process.pid else None
 
     def processes(self) -> list[ProcessEnergy]:
         with self._lock:
@@ -145,3 +182,36 @@ class ProcessEnergyLedger:
     def device(self, device_id: str) -> DeviceLedger | None:
         with self._lock:
             return self._devices.get(device_id)
+
+
+def _charges(
+    before: tuple[ProcessUsage, ...] | None, after: tuple[ProcessUsage, ...] | None
+) -> tuple[dict[int, float], ChargeBasis | None, int | None, Unattributed | None]:
+    """The interval's charges, pid -> fraction of its energy, by the rules above; with their
+    basis, the sole process's pid, and why nothing was charged (None where something was)."""
+    if after is None:
+        return {}, None, None, Unattributed.NO_LIST
+    shares = {p.pid: p.sm_pct for p in after}
+    known = {pid: share for pid, share in shares.items() if share is not None}
+    if known and len(known) < len(shares):
+        return {}, None, None, Unattributed.PARTIAL
+    if known:
+        total = sum(known.values())
+        scale = 100.0 / total if total > 100.0 else 1.0
+        return (
+            {pid: s * scale / 100.0 for pid, s in known.items()},
+            ChargeBasis.SM_SHARE,
+            None,
+            None,
+        )
+    computing = [p.pid for p in after if p.kind in COMPUTE_KINDS]
+    if len(computing) > 1:
+        return {}, None, None, Unattributed.SEVERAL
+    if not computing:
+        unknown = any(p.kind is None for p in after)  # amdsmi names no kind
+        return {}, None, None, Unattributed.UNKNOWN_KIND if unknown else Unattributed.NO_COMPUTE
+    earlier = [p.pid for p in before or () if p.kind in COMPUTE_KINDS]
+    if earlier != computing:
+        return {}, None, None, Unattributed.CHANGED
+    (pid,) = computing
+    return {pid: 1.0}, ChargeBasis.SOLE, pid, None

@@ -134,7 +134,7 @@ class SimulatedGpu:
         """Like a real GPU's GPM: the first read after turning on has no interval yet."""
         self._activity = "first" if wanted else None
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         t = now_s - self.start_s
         if self.lost_at_s is not None and t >= self.lost_at_s:
             raise DeviceLost("GPU is lost (simulated)")
@@ -227,7 +227,7 @@ class SimulatedCpu:
             precisions=cpu_precisions(f"flags\t\t: {self.cpuinfo_flags}\n"),
         )
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         t = now_s - self.start_s
         util = _clamp(self.timeline(t) + self.extra_load)
         cores = tuple(

@@ -96,7 +96,7 @@ class AmdDevice:
             precisions=amd_precisions(_text_or_none(asic.get("target_graphics_version"))),
         )
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         smi, calls, handle = self._smi, self._calls, self._handle
         activity = calls("activity", smi.amdsmi_get_gpu_activity, handle) or {}
         used = calls(

@@ -82,7 +82,7 @@ class CpuDevice:
             precisions=cpu_precisions(cpuinfo),
         )
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         util_cpu, util_cores = self._utilization()
         memory = psutil.virtual_memory()
         energy_j = self._rapl.read_j() if self._rapl is not None else None

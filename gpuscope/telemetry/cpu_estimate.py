@@ -86,8 +86,8 @@ class EstimatedCpu:
             delta_metrics=device.info.delta_metrics | {"power_estimate_w"},  # from utilization
         )
 
-    def read(self, now_s: float) -> Reading:
-        reading = self._device.read(now_s)
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
+        reading = self._device.read(now_s, exact_energy=exact_energy)
         if reading.util_cpu_pct is None:  # no utilization this time: no estimate either
             return reading
         return replace(reading, power_estimate_w=self.model.power_w(reading.util_cpu_pct))

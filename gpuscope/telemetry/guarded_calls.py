@@ -69,6 +69,12 @@ class GuardedCalls:
         self._cached[key] = (now_s, value)
         return value
 
+    def read_at(self, key: str) -> float | None:
+        """When ``every`` last made the call for ``key`` (its ``now_s``); None: never. A value
+        read at an earlier ``now_s`` than the current one is carried, not fresh."""
+        cached = self._cached.get(key)
+        return cached[0] if cached is not None else None
+
     def first_of(self, *attempts: tuple[str, Callable[..., Any], tuple[Any, ...]]) -> Any:
         """The first non-None of several ``(key, fn, args)`` ways to read one metric.
 

@@ -109,6 +109,9 @@ class Reading:
     power_estimate_w: float | None = None  # modelled (telemetry.cpu_estimate), not measured
     power_limit_w: float | None = None
     energy_counter_j: float | None = None
+    # True: ``energy_counter_j`` is the value read at an earlier poll, carried to this one (a
+    # counter that is costly to read is read about once a second); energy is not accounted by it
+    energy_counter_stale: bool = False
     temp_c: float | None = None
     clock_core_mhz: float | None = None
     clock_mem_mhz: float | None = None
@@ -153,11 +156,14 @@ ACTIVITY_METRICS: tuple[str, ...] = (
     "nvlink_rx_mib_s",
 )
 
-METRIC_NAMES: tuple[str, ...] = tuple(
-    f.name
-    for f in fields(Reading)
-    if f.name not in ("time_s", "wall_time_s", "energy_counter_j", "activity_note")
+_NOT_METRICS = (
+    "time_s",
+    "wall_time_s",
+    "energy_counter_j",
+    "energy_counter_stale",
+    "activity_note",
 )
+METRIC_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Reading) if f.name not in _NOT_METRICS)
 
 
 def supported_metrics(reading: Reading) -> list[str]:
@@ -191,8 +197,10 @@ class Device(Protocol):
 
     info: DeviceInfo
 
-    def read(self, now_s: float) -> Reading:
-        """Poll every metric; raise ``DeviceLost`` if the device has gone."""
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
+        """Poll every metric; raise ``DeviceLost`` if the device has gone. ``exact_energy``:
+        read the energy counter now even where it is read less often than the other metrics
+        (a measurement window's edge); a device that reads its counter at every poll ignores it."""
         ...
 
 

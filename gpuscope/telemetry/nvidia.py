@@ -27,8 +27,13 @@ from gpuscope.telemetry.precisions import nvidia_precisions
 from gpuscope.telemetry.processes import ProcessNames
 
 # NVML power and energy readings change every 100 ms on the H100 (driver 580, measured); reading
-# them faster returns the same value, and the energy call alone costs ~2.5-3 ms.
+# them faster returns the same value.
 POWER_PERIOD_S = 0.1
+# nvmlDeviceGetTotalEnergyConsumption costs ~3.6 ms a call on the H100 and H200 (driver 580, issue
+# 24), about 100 times any other call a sample makes. The counter is cumulative, so reading it
+# less often loses nothing: it is read about once a second and at every measurement window's edge
+# (``exact_energy``); the energy meter bridges the polls between with integrated power.
+ENERGY_PERIOD_S = 1.0
 PROCESS_UTIL_PERIOD_S = 1.0  # per-process samples: the driver's window is ~1 s or more
 SHARE_HOLD_S = 3.0  # a process's last share holds this long without a new sample, then 0 %
 LIMIT_PERIOD_S = 1.0
@@ -86,7 +91,8 @@ def _classifier(nv: ModuleType) -> Any:
 
 
 class NvidiaDevice:
-    """One NVML device. Reads cost ~25 µs plus ~2.5-3 ms for the energy counter (H100)."""
+    """One NVML device. Reads cost ~25 µs, plus ~3.6 ms when the energy counter is read (H100,
+    about once a second: ``ENERGY_PERIOD_S``)."""
 
     def __init__(self, nv: ModuleType, index: int, driver: str | None) -> None:
         self._nv = nv
@@ -165,13 +171,14 @@ class NvidiaDevice:
         """Free what this device holds in NVML (GPM samples); before nvmlShutdown."""
         self._gpm.close()
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         nv, calls, handle = self._nv, self._calls, self._handle
         util = calls("utilization", nv.nvmlDeviceGetUtilizationRates, handle)
         memory = calls.first_of(*self._memory_calls)
         power_mw = calls.every("power", POWER_PERIOD_S, now_s, calls.first_of, *self._power_calls)
+        energy_period_s = 0.0 if exact_energy else ENERGY_PERIOD_S
         energy_mj = calls.every(
-            "energy", POWER_PERIOD_S, now_s, nv.nvmlDeviceGetTotalEnergyConsumption, handle
+            "energy", energy_period_s, now_s, nv.nvmlDeviceGetTotalEnergyConsumption, handle
         )
         limit_mw = calls.every(
             "power_limit", LIMIT_PERIOD_S, now_s, nv.nvmlDeviceGetEnforcedPowerLimit, handle
@@ -192,6 +199,7 @@ class NvidiaDevice:
             power_w=power_mw / 1000 if power_mw is not None else None,
             power_limit_w=limit_mw / 1000 if limit_mw is not None else None,
             energy_counter_j=energy_mj / 1000 if energy_mj is not None else None,
+            energy_counter_stale=calls.read_at("energy") != now_s,
             temp_c=_float(calls.first_of(*self._temperature_calls)),
             clock_core_mhz=_float(
                 calls("clock_sm", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_SM)

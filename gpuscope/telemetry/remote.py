@@ -162,5 +162,5 @@ class RemoteDevice:
     info: DeviceInfo
     key: str | None = None
 
-    def read(self, now_s: float) -> Reading:
+    def read(self, now_s: float, exact_energy: bool = False) -> Reading:
         return self.host.reading(self.key or self.info.device_id, now_s)

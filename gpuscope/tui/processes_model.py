@@ -40,7 +40,7 @@ class ProcessRow:
     started_s: float | None  # wall clock
     command: str | None
     simulated: bool = False
-    energy_j: float | None = None  # attributed by SM share since first seen: an estimate
+    energy_j: float | None = None  # charged since first seen, by SM share or as the sole process
     avg_power_w: float | None = None
     vendor: Vendor = Vendor.NVIDIA
     unverified: str | None = None  # why the pid may not be signalled; None: it may
@@ -129,11 +129,7 @@ def processes_note(
     that changes only when the devices do."""
     if not gpus:
         return "No GPUs: there are no GPU processes to list."
-    lines = []
-    if energy is not None and any(energy.device(s.device_id) is not None for s in gpus):
-        lines.append(
-            "energy est. = the GPU's measured energy x the process's SM share, since first seen"
-        )
+    lines = _energy_notes(gpus, energy) if energy is not None else []
     no_list = [s.device_id for s in gpus if s.reading.processes is None]
     if no_list:
         lines.append(f"process lists not reported by: {', '.join(no_list)}")
@@ -164,17 +160,39 @@ def processes_note(
     return "\n".join(lines)
 
 
+def _energy_notes(gpus: Sequence[Sample], energy: ProcessEnergyLedger) -> list[str]:
+    """How the energy column was charged, per basis (``process_energy`` states the model)."""
+    measured = [(s, ledger) for s in gpus if (ledger := energy.device(s.device_id)) is not None]
+    lines = []
+    if any(any(p.sm_pct is not None for p in s.reading.processes or ()) for s, _ in measured):
+        lines.append(
+            "energy by SM share (an estimate) = the GPU's measured energy x the process's "
+            "share, since first seen"
+        )
+    sole = [s.device_id for s, ledger in measured if ledger.sole_pid is not None]
+    if sole:
+        lines.append(
+            f"energy on {', '.join(sole)}: all its measured energy, charged to its sole compute "
+            "process (no SM shares from its driver)"
+        )
+    return lines
+
+
 def unattributed_line(gpus: Sequence[Sample], energy: ProcessEnergyLedger | None) -> str:
-    """The energy no process was charged for, per GPU: a line whose figures move every sample,
-    so it is kept apart from the note (one line, repainted alone)."""
+    """The energy no process was charged for, per GPU, and why the newest interval's was not
+    charged where no rule applied: a line whose figures move every sample, so it is kept apart
+    from the note (one line, repainted alone)."""
     if energy is None:
         return ""
     left = [
         f"{s.device_id} {fmt.energy(ledger.unattributed_j)} of {fmt.energy(ledger.measured_j)}"
+        + (f" (now: {ledger.unattributed_why.value})" if ledger.unattributed_why else "")
         for s in gpus
         if (ledger := energy.device(s.device_id)) is not None
     ]
-    return f"not charged to any process (idle, unsampled): {', '.join(left)}" if left else ""
+    return (
+        f"not charged to any process (idle, or no rule applies): {', '.join(left)}" if left else ""
+    )
 
 
 def running_time(started_s: float | None, now_s: float) -> str:

@@ -1,12 +1,14 @@
 """The Processes tab: every GPU's processes, nvitop's essentials plus what the host knows.
 
 Columns: device, pid, user, kind (C/G/C+G), GPU memory, SM % and memory-bus % (where the driver
-samples processes), host CPU %, resident memory, running time and the command, cut to fit; the
-highlighted row's command is shown whole below the table. ``o`` / ``O`` or a click on a header
-sort; ``/`` filters; the highlight follows its process across refreshes; ``t`` / ``K`` send
-SIGTERM / SIGKILL after a confirmation naming the pid and command, only to a pid verified as a
-GPU process of ours (``telemetry.process_signals``; a ``?`` marks the others). The rows come
-from ``processes_model``, out of caches filled on the sampler thread: this view never reads /proc.
+samples processes), energy and average power charged to it (by SM share, or as its GPU's sole
+compute process: the note above the table says which), host CPU %, resident memory, running
+time and the command, cut to fit; the highlighted row's command is shown whole below the table.
+``o`` / ``O`` or a click on a header sort; ``/`` filters; the highlight follows its process
+across refreshes; ``t`` / ``K`` send SIGTERM / SIGKILL after a confirmation naming the pid and
+command, only to a pid verified as a GPU process of ours (``telemetry.process_signals``; a ``?``
+marks the others). The rows come from ``processes_model``, out of caches filled on the sampler
+thread: this view never reads /proc.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from gpuscope.tui.signal_dialog import ask_and_signal
 TABLE_COLUMNS = (
     Column("device"), Column("pid", "right"), Column("user"), Column("type"),
     Column("GPU mem", "right"), Column("SM %", "right"), Column("mem %", "right"),
-    Column("energy est.", "right"), Column("W est.", "right"), Column("CPU %", "right"),
+    Column("energy", "right"), Column("W", "right"), Column("CPU %", "right"),
     Column("host mem", "right"), Column("time", "right"), Column("command", stretch=True),
 )  # fmt: skip
 COLUMNS = tuple(c.label for c in TABLE_COLUMNS)

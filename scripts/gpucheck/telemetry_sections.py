@@ -34,7 +34,7 @@ from .report import SectionResult, Table
 # Peers on the H100 host, 2026-11-24 (shared/anchors/h100-2026-11-24.json), for the notes.
 H100_NVITOP_SNAPSHOT_US = 47737.3
 H100_GPUSTAT_QUERY_US = 101647.7
-SAMPLE_TARGET_US = 3000.0
+SAMPLE_TARGET_RATIO = 1.05  # issue 24: the raw floor for the same calls + 5 %
 
 
 @contextmanager
@@ -48,34 +48,35 @@ def nvidia_device(ctx: Context) -> Iterator[Device]:
 
 
 def sample_cost(ctx: Context, result: SectionResult, left_s: float) -> None:
+    """Issue 24's target: a sample at 10 Hz costs the raw pynvml floor for the same calls at the
+    same cadence (the energy counter about once a second) + 5 %, as a mean per sample."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sample-cost.json"
-        ctx.run(
-            ctx.script("benchmarks/sample_cost.py", "--reads", "60", "--json", str(path)), left_s
-        )
+        command = ("--seconds", "3", "--rounds", "2", "--json", str(path))
+        ctx.run(ctx.script("benchmarks/sample_cost.py", *command), left_s)
         entry = json.loads(path.read_text())[f"nvidia:{ctx.index}"]
-    ours = entry["gpuscope_read_100ms_apart"]["median_us"]
-    floor = entry["raw_pynvml_with_energy"]["median_us"]
-    met = "met" if ours <= SAMPLE_TARGET_US else "MISSED"
+    ours = entry["gpuscope_per_sample"]["mean_us"]
+    floor = entry["raw_pynvml_per_sample"]["mean_us"]
+    ratio = entry["ratio_mean"]
+    met = "met" if ratio <= SAMPLE_TARGET_RATIO else "MISSED"
+    result.figure("gpuscope sample at 10 Hz, mean", ours, "µs", "energy counter ~once a second")
+    result.figure("gpuscope sample at 10 Hz, p99", entry["gpuscope_per_sample"]["p99_us"], "µs")
     result.figure(
-        "gpuscope sample, energy read (100 ms apart), median",
-        ours,
+        "raw pynvml, same calls, same cadence, mean", floor, "µs", "the floor no wrapper can beat"
+    )
+    result.figure("gpuscope / raw floor", ratio, "x", f"target <= {SAMPLE_TARGET_RATIO}: {met}")
+    result.figure(
+        "energy counter reads",
+        entry["energy_reads"],
+        "",
+        f"in {entry['seconds']:g} s of samples: about once a second",
+    )
+    result.figure(
+        "gpuscope window edge (counter read), median",
+        entry["gpuscope_window_edge"]["median_us"],
         "µs",
-        f"target <= 3000 µs: {met}",
     )
-    result.figure(
-        "gpuscope sample, energy read, p99", entry["gpuscope_read_100ms_apart"]["p99_us"], "µs"
-    )
-    result.figure(
-        "gpuscope sample, energy cached (back to back), median",
-        entry["gpuscope_read_back_to_back"]["median_us"],
-        "µs",
-    )
-    result.figure(
-        "raw pynvml, same calls + energy, median", floor, "µs", "the floor no wrapper can beat"
-    )
-    result.figure("raw pynvml, same calls, median", entry["raw_pynvml"]["median_us"], "µs")
-    result.figure("gpuscope / raw floor (with energy)", ours / floor if floor else None, "x")
+    result.figure("gpuscope / raw floor, warm (back to back)", entry["ratio_mean_warm"], "x")
     references = {
         "nvitop Device.as_snapshot()": H100_NVITOP_SNAPSHOT_US,
         "gpustat.new_query()": H100_GPUSTAT_QUERY_US,
@@ -94,8 +95,9 @@ def sample_cost(ctx: Context, result: SectionResult, left_s: float) -> None:
         )
         peer_text.append(f"{name.split()[0]} {peer / ours:.1f}x slower")
     result.summary = (
-        f"one sample with energy {ours:.0f} µs (target <= 3 ms: {met}); raw pynvml floor "
-        f"{floor:.0f} µs" + (f"; {', '.join(peer_text)}" if peer_text else "")
+        f"one sample at 10 Hz {ours:.0f} µs, raw pynvml floor {floor:.0f} µs: {ratio:.3f}x "
+        f"(target <= {SAMPLE_TARGET_RATIO}: {met})"
+        + (f"; {', '.join(peer_text)}" if peer_text else "")
     )
 
 
