@@ -101,6 +101,15 @@ class EnergyMeter:
         self._anchor: tuple[float, EnergyTotals] | None = None
         self.totals: EnergyTotals | None = None
 
+    @property
+    def settled(self) -> EnergyTotals | None:
+        """The totals as of the last counter reading, where a bridge is open after it (None
+        where none is open): what is exact of the cumulative figure."""
+        totals = self.totals
+        if totals is None or not totals.bridged_intervals or self._anchor is None:
+            return None
+        return self._anchor[1]
+
     def add(self, reading: Reading) -> EnergyTotals:
         """Account the interval ending at ``reading``; returns the new totals."""
         last, self._last = self._last, reading
@@ -182,9 +191,25 @@ def _better(a: EnergySource | None, b: EnergySource | None) -> EnergySource | No
     return min(a, b, key=_RANK.index)
 
 
+def sample_energy(meter: EnergyMeter) -> tuple[float | None, EnergySource | None, bool]:
+    """What a sample reports: its cumulative energy, the source of what is settled of it, and
+    whether its newest part is an open bridge (power since the last counter reading, settled at
+    the next). So a device whose counter is read once a second keeps its ``counter`` label at
+    every sample, and says which samples carry a bridge, instead of flipping label each one."""
+    totals = meter.totals
+    if totals is None:
+        return None, None, False
+    energy_j, source = energy_and_source(totals)
+    settled = meter.settled
+    if settled is None:
+        return energy_j, source, False
+    return energy_j, energy_and_source(settled)[1] or source, True
+
+
 def energy_and_source(totals: EnergyTotals) -> tuple[float | None, EnergySource | None]:
-    """What a sample reports: None/None for a device that has never offered counter, power or
-    an estimate. Counter intervals with an open bridge of power after them read ``MIXED``."""
+    """The cumulative energy of ``totals`` and its label: None/None for a device that has never
+    offered counter, power or an estimate. An open bridge counts as integrated here (a window's
+    edge, ``window_source``); a sample labels what is settled (``sample_energy``)."""
     source = source_of(
         totals.counter_intervals, totals.integrated_intervals, totals.estimated_intervals
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from gpuscope.energy import EnergyMeter, EnergyTotals, energy_and_source, window_source
+from gpuscope.energy import EnergyMeter, EnergyTotals, sample_energy, window_source
 from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
 from gpuscope.telemetry.model import (
     ActivitySampling,
@@ -308,10 +308,12 @@ class Sampler:
             except Exception as exc:  # one device's failure must not stop the others
                 self._mark_lost(info.device_id, f"read failed: {type(exc).__name__}: {exc}")
             else:
-                energy_j, source = energy_and_source(meter.add(reading))
-                return Sample(info.device_id, info.vendor, reading, energy_j, source)
-        last_totals = meter.totals
-        energy_j, source = energy_and_source(last_totals) if last_totals else (None, None)
+                meter.add(reading)
+                energy_j, source, bridged = sample_energy(meter)
+                return Sample(
+                    info.device_id, info.vendor, reading, energy_j, source, False, bridged
+                )
+        energy_j, source, bridged = sample_energy(meter)
         return Sample(
             info.device_id,
             info.vendor,
@@ -319,6 +321,7 @@ class Sampler:
             energy_j,
             source,
             lost=True,
+            energy_bridged=bridged,
         )
 
     # -- measurement windows ----------------------------------------------------------------

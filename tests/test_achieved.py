@@ -29,7 +29,10 @@ def test_a_bf16_gemm_reads_as_hmma_activity_times_the_dense_peak() -> None:
 
 def test_fp64_pipes_use_their_own_peaks_and_integer_mma_is_not_counted() -> None:
     estimate = achieved_estimate(
-        reading(tensor_dfma_pct=50.0, fp64_active_pct=10.0, tensor_imma_pct=90.0), H100
+        reading(
+            tensor_hmma_pct=0.0, tensor_dfma_pct=50.0, fp64_active_pct=10.0, tensor_imma_pct=90.0
+        ),
+        H100,
     )
     assert estimate is not None
     assert estimate.tflops == pytest.approx(0.5 * 66.9 + 0.1 * 33.5)
@@ -59,3 +62,10 @@ def test_an_idle_gpu_achieves_zero_not_nothing() -> None:
         reading(tensor_hmma_pct=0.0, fp32_active_pct=0.0, power_w=70.0), H100
     )
     assert estimate is not None and estimate.tflops == 0.0 and estimate.gflop_per_j == 0.0
+
+
+def test_without_any_tensor_figure_there_is_no_estimate_rather_than_a_tiny_one() -> None:
+    """A GEMM whose tensor pipes read n/a must not show as 1.3 TFLOP/s from its fp32 pipe."""
+    gemm = reading(fp32_active_pct=2.0, sm_active_pct=90.0, power_w=650.0)
+    assert achieved_estimate(gemm, H100) is None
+    assert no_estimate_reason(gemm, H100).startswith("no tensor-pipe activity read")

@@ -189,6 +189,17 @@ def http_get(url: str, timeout_s: float = 20.0) -> str:
             time.sleep(0.1)
 
 
+def metrics_once_sampled(port: int, device: str, timeout_s: float = 20.0) -> str:
+    """The exporter's text once ``device`` is in it: the server answers from its start, before
+    the sampler's first tick (a scrape then lists no device), which a loaded machine delays."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = http_get(f"http://127.0.0.1:{port}/metrics", timeout_s)
+        if f'gpuscope_device_info{{device="{device}"' in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize(
     "listen", ["nope", "127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1:", "bad host!:9400"]
 )
@@ -221,7 +232,7 @@ def test_serve_serves_until_sigterm_and_exits_0() -> None:
     port = free_port()
     process = serve(port, "hostA")
     try:
-        text = http_get(f"http://127.0.0.1:{port}/metrics")
+        text = metrics_once_sampled(port, "nvidia:0")
         assert 'gpuscope_power_watts{device="nvidia:0",host="hostA"} 250.0' in text
         assert "textual" not in text
     finally:
@@ -235,7 +246,7 @@ def test_serve_gpm_without_a_gpm_device_says_so_in_one_line_and_serves() -> None
     port = free_port()
     process = serve(port, "hostA", "--gpm", "--devices", "cpu")
     try:
-        text = http_get(f"http://127.0.0.1:{port}/metrics")
+        text = metrics_once_sampled(port, "cpu")
         assert (
             'gpuscope_device_info{device="cpu"' in text and "gpuscope_sm_active_ratio{" not in text
         )

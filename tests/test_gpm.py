@@ -295,3 +295,28 @@ def test_the_samplers_want_activity_turns_gpm_on_and_off(install_nvml, clock) ->
     assert on.reading.sm_active_pct == 87.5 and on.reading.tensor_active_pct == 64.0
     assert off_again.reading.activity_note == gpm.NOT_WANTED
     assert off_again.reading.sm_active_pct is None
+
+
+def test_a_window_edge_takes_no_gpm_sample_so_the_next_tick_covers_its_whole_interval(
+    install_nvml, clock
+) -> None:
+    """HMMA is scripted as 60 + the interval's length: a GPM sample taken at the window's edge
+    would make the next tick's interval 0.05 s (60.05) instead of 1 s (61.0)."""
+    fake = install_nvml([busy_gpu()], clock=clock)
+    with discover(["nvidia"]) as found:
+        sampler = Sampler(found.devices, interval_s=1.0, clock=clock)
+        sampler.want_activity("test")
+        sampler.tick()
+        clock.advance(1.0)
+        sampler.tick()
+        clock.advance(0.95)
+        gets = fake.calls["nvmlGpmSampleGet"]
+        sampler.begin_window("run")
+        assert fake.calls["nvmlGpmSampleGet"] == gets  # the edge reads no GPM sample
+        clock.advance(0.05)
+        sampler.tick()
+        sampler.end_window("run")
+    history = sampler.history("nvidia:0")
+    assert history[-1].reading.tensor_hmma_pct == pytest.approx(61.0)  # the end edge: repeated
+    ticks = [s for s in history if s.reading.tensor_hmma_pct is not None]
+    assert [round(s.reading.tensor_hmma_pct, 2) for s in ticks] == [61.0, 61.0, 61.0, 61.0]

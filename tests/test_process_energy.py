@@ -182,3 +182,55 @@ def test_what_a_process_is_charged_is_n_a_once_its_share_is_gone() -> None:
     assert charged is not None and charged.energy_j == pytest.approx(50.0)
     assert ledger.charged("nvidia:0", without) is None
     assert ledger.charged("nvidia:1", with_share) is None  # a device it never ran on
+
+
+def _bridged_run(rows):  # type: ignore[no-untyped-def]
+    """Samples as the sampler makes them for a GPU whose counter is read at 0 and 1 s only,
+    with power between that reads high (300 W while the counter says 200 J in the second)."""
+    from gpuscope.energy import EnergyMeter, sample_energy
+    from gpuscope.telemetry.model import Reading, Vendor
+
+    meter, ledger, counter = EnergyMeter(), ProcessEnergyLedger(), 0.0
+    for t, read, power, processes in rows:
+        counter = read if read is not None else counter
+        reading = Reading(
+            t, t, power_w=power, energy_counter_j=counter,
+            energy_counter_stale=read is None, processes=processes,
+        )  # fmt: skip
+        meter.add(reading)
+        energy_j, source, bridged = sample_energy(meter)
+        sample = Sample("nvidia:0", Vendor.NVIDIA, reading, energy_j, source, False, bridged)
+        ledger.add([sample])
+    return ledger
+
+
+A = ProcessUsage(1, "a", 1024.0, kind="C")
+B = ProcessUsage(2, "b", 1024.0, kind="C")
+
+
+def test_a_process_that_arrives_as_a_bridge_settles_is_not_charged_the_whole_correction() -> None:
+    """A held the GPU 0-0.7 s and ended; B alone from 0.9 s. The counter's reading at 1 s
+    settles a bridge whose power ran 35 % high: each interval keeps its share of the counter's
+    200 J, so B gets its own tenth of a second's part, not the stretch's -67.5 J."""
+    rows = [(t / 10, 0.0 if t == 0 else None, 300.0, (A,)) for t in range(8)]
+    rows += [(0.8, None, 300.0, ()), (0.9, None, 250.0, (B,)), (1.0, 200.0, 120.0, (B,))]
+    ledger = _bridged_run(rows)
+    b = ledger.process("nvidia:0", 2)
+    (a,) = ledger.departed()
+    scale = 200.0 / 286.0  # the counter's 200 J over the stretch's power integral
+    assert b is not None and b.energy_j == pytest.approx(18.5 * scale)
+    assert a.energy_j == pytest.approx(210.0 * scale)  # corrected after it ended
+    device = ledger.device("nvidia:0")
+    assert device is not None and device.measured_j == pytest.approx(200.0)
+    assert 0.0 <= device.unattributed_j == pytest.approx(200.0 - (210.0 + 18.5) * scale)
+
+
+def test_a_process_that_ends_within_a_bridge_is_charged_no_more_than_was_measured() -> None:
+    rows = [(t / 10, 0.0 if t == 0 else None, 300.0, (A,)) for t in range(10)]
+    rows += [(1.0, 200.0, 300.0, ())]
+    ledger = _bridged_run(rows)
+    (a,) = ledger.departed()
+    device = ledger.device("nvidia:0")
+    assert device is not None
+    assert a.energy_j == pytest.approx(270.0 * 200.0 / 300.0)  # 0.9 s of the 1 s stretch
+    assert device.unattributed_j == pytest.approx(200.0 - a.energy_j) and device.unattributed_j > 0

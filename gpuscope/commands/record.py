@@ -36,6 +36,7 @@ from gpuscope.sinks.output_files import (
 from gpuscope.sinks.process_rows import ProcessRows
 from gpuscope.sinks.recording import DeviceRows, RecordingSink, RowTable
 from gpuscope.telemetry.discover import parse_selectors
+from gpuscope.telemetry.gpm import FIRST_SAMPLE
 from gpuscope.telemetry.model import Sample
 from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.units import check_seconds
@@ -94,6 +95,29 @@ class _LostReporter:
                 )
 
 
+class _ActivityReporter:
+    """With ``--gpm``, says on stderr when a device's activity counters turn n/a and why (held
+    by another tool, stopped), and when they come back: an empty column then has its reason.
+    The routine notes (the first sample's) are not news."""
+
+    ROUTINE = frozenset({FIRST_SAMPLE})
+
+    def __init__(self) -> None:
+        self._said: dict[str, str | None] = {}
+
+    def __call__(self, samples: Sequence[Sample]) -> None:
+        for sample in samples:
+            note = sample.reading.activity_note
+            if note in self.ROUTINE or sample.lost:
+                continue
+            if note != self._said.get(sample.device_id):
+                if note is not None:
+                    print(f"gpuscope record: {sample.device_id}: GPM n/a: {note}", file=sys.stderr)
+                elif sample.device_id in self._said:
+                    print(f"gpuscope record: {sample.device_id}: GPM back", file=sys.stderr)
+                self._said[sample.device_id] = note
+
+
 def run_record(options: RecordOptions) -> int:
     selectors = _validate(options)
     cpu_model = cpu_power_model(options.cpu_tdp_w)
@@ -107,6 +131,8 @@ def run_record(options: RecordOptions) -> int:
         sinks = _start_sinks(outputs, sampler, options)
         try:
             sampler.subscribe(_LostReporter())
+            if options.gpm:
+                sampler.subscribe(_ActivityReporter())
             elapsed_s = _sample_until_stopped(sampler, sinks[0][1], options, len(devices))
         finally:
             # If a device read hung past stop()'s timeout, leave the fds to the process exit

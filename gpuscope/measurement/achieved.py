@@ -50,6 +50,8 @@ def _peak(device_name: str, key: str) -> float | None:
 def achieved_estimate(reading: Reading, info: DeviceInfo) -> AchievedEstimate | None:
     """The estimate for the interval ending at ``reading``; None where no pipe activity was
     read or the part's peaks are not known (``no_estimate_reason`` says which)."""
+    if reading.tensor_hmma_pct is None and reading.tensor_active_pct is None:
+        return None  # without the tensor pipes, most of any ML job's work would read as 0
     terms: list[str] = []
     total = 0.0
     for field, key, label in _PIPES:
@@ -77,4 +79,6 @@ def no_estimate_reason(reading: Reading, info: DeviceInfo) -> str:
         reading.tensor_active_pct is None
     ):
         return reading.activity_note or "no pipe activity (GPM) read on this device"
+    if reading.tensor_hmma_pct is None and reading.tensor_active_pct is None:
+        return "no tensor-pipe activity read: the estimate would miss most of the work"
     return f"no datasheet peaks known for {info.name}"

@@ -3,8 +3,12 @@
 The model, interval by interval (between two samples of one device):
 
 - ``E`` is the device's energy over the interval, as the sampler accounted it (hardware counter
-  or integrated power). It may be a small negative correction: where the counter is read once a
-  second, its reading replaces the power integral of the samples before it (``gpuscope.energy``).
+  or integrated power). Where the counter is read once a second, the samples between carry a
+  *bridge* of integrated power (``Sample.energy_bridged``) that the next counter reading settles
+  (``gpuscope.energy``): the charges made on the bridge are then scaled, interval by interval, to
+  the counter's figure for the whole stretch (each interval's power integral x counter / the
+  stretch's power integral), those of a process that ended within it included. So no interval
+  takes the whole stretch's correction, and no charge turns negative.
 - **By SM share** (``ChargeBasis.SM_SHARE``, an estimate): each process listed at the interval's
   end with an SM share ``s`` (its % of the SMs over the driver's last sampling window) is charged
   ``E * s / 100``. Shares that add up to more than 100 % (the driver's windows do not line up with
@@ -35,7 +39,7 @@ import enum
 import threading
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from gpuscope.telemetry.model import EnergySource, ProcessUsage, Sample
 
@@ -99,6 +103,14 @@ class DeviceLedger:
         return self.measured_j - self.attributed_j
 
 
+@dataclass
+class _Bridge:
+    """A device's charges since its last counter reading, made on integrated power."""
+
+    integrated_j: float = 0.0  # the stretch's power integral so far
+    charged: dict[int, float] = field(default_factory=dict)  # pid -> J charged on it
+
+
 class ProcessEnergyLedger:
     """Takes every sample (a sampler listener) and keeps the attribution above. Thread-safe:
     the sampler thread adds, a view reads."""
@@ -109,6 +121,7 @@ class ProcessEnergyLedger:
         self._processes: dict[tuple[str, int], ProcessEnergy] = {}
         self._devices: dict[str, DeviceLedger] = {}
         self._departed: deque[ProcessEnergy] = deque(maxlen=DEPARTED_KEPT)  # the newest ended
+        self._bridges: dict[str, _Bridge] = {}  # device id -> charges awaiting the counter
 
     def add(self, samples: Sequence[Sample]) -> None:
         with self._lock:
@@ -136,22 +149,51 @@ class ProcessEnergyLedger:
                 else replace(known, last_seen_s=now)
             )
         if before is None or before.energy_j is None or sample.energy_j is None or sample.lost:
+            self._bridges.pop(device_id, None)
             return
-        # may be negative: a counter reading settling the power integral before it
+        # a counter reading settling a bridge may make this negative (its power ran high)
         energy = sample.energy_j - before.energy_j
+        bridge = self._bridges.pop(device_id, None)
+        attributed, own_j = 0.0, energy
+        if sample.energy_bridged:
+            bridge = bridge or _Bridge()
+            bridge.integrated_j += energy
+            self._bridges[device_id] = bridge
+        elif bridge is not None and (own := _power_integral(before, sample)) is not None:
+            stretch_j = bridge.integrated_j + energy  # the counter's figure since its last reading
+            scale = stretch_j / (bridge.integrated_j + own) if bridge.integrated_j + own > 0 else 0
+            for pid, charged in bridge.charged.items():
+                attributed += self._charge(device_id, pid, charged * (scale - 1.0), None)
+            own_j = own * scale  # this interval's part of the stretch
         charges, basis, sole, why = _charges(before.reading.processes, sample.reading.processes)
-        attributed = 0.0
         for pid, fraction in charges.items():
-            charged = energy * fraction
+            charged = self._charge(device_id, pid, own_j * fraction, basis)
             attributed += charged
-            key = (device_id, pid)
-            entry = self._processes[key]
-            kept = ChargeBasis.SM_SHARE if ChargeBasis.SM_SHARE in (entry.basis, basis) else basis
-            self._processes[key] = replace(entry, energy_j=entry.energy_j + charged, basis=kept)
+            if sample.energy_bridged:
+                assert bridge is not None
+                bridge.charged[pid] = bridge.charged.get(pid, 0.0) + charged
         ledger = self._devices.get(device_id, DeviceLedger(device_id, 0.0, 0.0))
         self._devices[device_id] = DeviceLedger(
             device_id, ledger.measured_j + energy, ledger.attributed_j + attributed, sole, why
         )
+
+    def _charge(self, device_id: str, pid: int, joules: float, basis: ChargeBasis | None) -> float:
+        """Add ``joules`` to a process, listed or ended within a bridge (None ``basis``: a
+        settling correction, its basis as it was); returns what was charged."""
+        key = (device_id, pid)
+        entry = self._processes.get(key)
+        if entry is None:  # it ended within the bridge: correct its departed record
+            for index in range(len(self._departed) - 1, -1, -1):
+                gone = self._departed[index]
+                if (gone.device_id, gone.pid) == key:
+                    self._departed[index] = replace(gone, energy_j=gone.energy_j + joules)
+                    return joules
+            return 0.0  # forgotten (beyond DEPARTED_KEPT): left unattributed
+        kept = entry.basis if basis is None else basis
+        if ChargeBasis.SM_SHARE in (entry.basis, basis):
+            kept = ChargeBasis.SM_SHARE
+        self._processes[key] = replace(entry, energy_j=entry.energy_j + joules, basis=kept)
+        return joules
 
     def process(self, device_id: str, pid: int) -> ProcessEnergy | None:
         with self._lock:
@@ -182,6 +224,14 @@ class ProcessEnergyLedger:
     def device(self, device_id: str) -> DeviceLedger | None:
         with self._lock:
             return self._devices.get(device_id)
+
+
+def _power_integral(before: Sample, after: Sample) -> float | None:
+    """The trapezoid of measured power over the interval; None where either end has none."""
+    p0, p1 = before.reading.power_w, after.reading.power_w
+    if p0 is None or p1 is None:
+        return None
+    return (p0 + p1) / 2 * max(after.reading.time_s - before.reading.time_s, 0.0)
 
 
 def _charges(

@@ -83,6 +83,11 @@ COLUMNS: tuple[Column, ...] = (
     *(Column(name, _reading(name)) for name in ACTIVITY_METRICS),
     Column("achieved_tflops_estimate", _achieved("tflops")),
     Column("achieved_gflop_per_j_estimate", _achieved("gflop_per_j")),
+    # true where energy_j's newest part (since the last energy-counter reading, at most about a
+    # second) is integrated power, settled by the next reading; energy_source labels the rest
+    Column(
+        "energy_bridged", _sample(lambda s: s.energy_bridged if s.energy_j is not None else None)
+    ),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

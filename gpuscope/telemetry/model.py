@@ -181,6 +181,10 @@ class Sample:
     energy_j: float | None = None
     energy_source: EnergySource | None = None
     lost: bool = False
+    # energy_j's newest part, since the device's last energy-counter reading (at most about a
+    # second), is integrated power until the next counter reading settles it; energy_source
+    # then labels what is settled (``gpuscope.energy``)
+    energy_bridged: bool = False
 
 
 @runtime_checkable

@@ -143,6 +143,7 @@ class NvidiaDevice:
         uuid = calls("uuid", nv.nvmlDeviceGetUUID, handle)
         capability = calls("capability", nv.nvmlDeviceGetCudaComputeCapability, handle)
         self._gpm = GpmCounters(nv, handle, classify)  # activity counters, while wanted
+        self._activity: tuple[dict[str, Any], str | None] = ({}, None)  # the last tick's
         notes: tuple[str, ...] = ()
         if energy is None:
             notes += ("energy counter not supported: power integrated",)
@@ -188,7 +189,12 @@ class NvidiaDevice:
             if self._clock_events_fn is not None
             else None
         )
-        activity, activity_note = self._gpm.read(now_s)
+        if not exact_energy:
+            self._activity = self._gpm.read(now_s)
+        # A window's edge is an extra read between two ticks: a GPM sample there would cut the
+        # next tick's interval short, and leave the stretch before the edge unpublished. It
+        # repeats the last tick's activity instead.
+        activity, activity_note = self._activity
         return Reading(
             time_s=now_s,
             wall_time_s=time.time(),
