@@ -378,3 +378,24 @@ def test_record_gpm_asks_for_activity_and_writes_it_with_the_estimate(
     assert estimate is not None and estimate.gflop_per_j is not None
     assert last["achieved_tflops_estimate"] == pytest.approx(estimate.tflops, abs=1e-3)
     assert last["achieved_gflop_per_j_estimate"] == pytest.approx(estimate.gflop_per_j, abs=1e-3)
+
+
+def test_record_gpm_says_once_on_stderr_why_the_activity_columns_are_empty(
+    install_nvml, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DCGM's profiling holds the counters: the columns stay empty, and the user is told why
+    once, not at every row (and not for the routine first sample)."""
+    import math
+
+    from tests.fakes.fake_gpm import FakeGpm
+    from tests.fakes.fake_pynvml import FakeGpu
+
+    install_nvml([FakeGpu(gpm=FakeGpm(in_use_until=math.inf))])
+    out = tmp_path / "run.csv"
+    assert main(["record", "--gpm", "--devices", "nvidia", "-o", str(out), "-d", "0.5"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "GPM" in line]
+    assert said == [
+        "gpuscope record: nvidia:0: GPM n/a: GPM counters in use by another tool (DCGM "
+        "profiling?): retrying every 10 s"
+    ]
+    assert all(row["sm_active_pct"] == "" for row in assert_whole_rows(out))
