@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import ctypes
 import importlib.machinery
 import json
 import re
@@ -48,8 +49,9 @@ def test_fake_gpm_mirrors_real_names_constants_and_struct_fields() -> None:
     code = (
         "import json, pynvml\n"
         f"names = {list(fake_gpm.STRUCTS)!r}\n"
+        "import ctypes\n"
         "def fields(cls):\n"
-        "    return [f[0] for f in getattr(cls, '_fields_', [])]\n"
+        "    return [[f[0] for f in getattr(cls, '_fields_', [])], ctypes.sizeof(cls)]\n"
         "print(json.dumps({n: fields(getattr(pynvml, n)) for n in names"
         " if isinstance(getattr(pynvml, n), type)}))"
     )
@@ -58,7 +60,9 @@ def test_fake_gpm_mirrors_real_names_constants_and_struct_fields() -> None:
     fake = FakeNvml([]).module()
     for name in fake_gpm.STRUCTS:
         cls = getattr(fake, name)
-        assert [f[0] for f in getattr(cls, "_fields_", [])] == real_fields[name], name
+        names, size = real_fields[name]
+        assert [f[0] for f in getattr(cls, "_fields_", [])] == names, name
+        assert ctypes.sizeof(cls) == size, name  # same types, same layout
     real = _real_pynvml_names()
     gpm = [n for n in dir(fake) if n.startswith(("nvmlGpm", "NVML_GPM_"))]
     gpm += ["nvmlDeviceGetMigMode", "nvmlDeviceGetVirtualizationMode", "NVML_ERROR_IN_USE"]

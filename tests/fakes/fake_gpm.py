@@ -175,6 +175,9 @@ def install_gpm(mod: types.ModuleType, nvml: Any, api: Callable[..., Any]) -> No
         if gpu.lost_at is not None and nvml.clock() >= gpu.lost_at:
             raise error(mod.NVML_ERROR_GPU_IS_LOST)
         for metric in metricsGet.metrics[: metricsGet.numMetrics]:
+            if not 0 < metric.metricId < NVML_GPM_METRIC_MAX:  # no such metric: its own error
+                metric.nvmlReturn, metric.value = mod.NVML_ERROR_INVALID_ARGUMENT, math.nan
+                continue
             if metric.metricId in gpu.gpm.unsupported_metrics:
                 metric.nvmlReturn, metric.value = mod.NVML_ERROR_NOT_SUPPORTED, math.nan
                 continue
