@@ -125,7 +125,7 @@ class EnergyMeter:
                     best_source=best,
                 )
             else:
-                # a counter reading here is a reset: it settles the bridge as it is
+                # a counter reading here (a reset, or the first) leaves no bridge open
                 bridged = t.bridged_intervals + 1 if anchor is not None and counter is None else 0
                 self.totals = _by_power(t, last, reading, best, bridged)
         if counter is not None:  # the totals have no open bridge now: the next one starts here
