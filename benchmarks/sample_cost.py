@@ -7,12 +7,11 @@ mean over a run at ``--interval`` (default 0.1 s, 10 Hz) for ``--seconds``: at 1
 in ten reads the counter, so a median would hide it. Runs of gpuscope and of raw pynvml alternate
 (``--rounds``), so that a busy host weighs on both alike; each run starts an interval after an
 untimed counter read, so both sides read the counter equally often, as at steady state (both
-counts are printed). What is
-compared is ``NvidiaDevice.read`` (each call guarded, values converted, a ``Reading`` built)
-against the same NVML calls in a plain loop; the script prints the list. Also prints the cost of
-a window-edge read (the counter read afresh), a sample back to back, a sampler tick (the read
-with energy accounting and history), and the ratio against nvitop's ``Device.as_snapshot()`` and
-``gpustat.new_query()`` when installed.
+counts are printed). What is compared is ``NvidiaDevice.read`` (each call guarded, values
+converted, a ``Reading`` built) against the same NVML calls in a plain loop; the script prints
+the list. Also prints the cost of a window-edge read (the counter read afresh), a sample back to
+back, a sampler tick (the read with energy accounting and history), and the ratio against
+nvitop's ``Device.as_snapshot()`` and ``gpustat.new_query()`` when installed.
 
     python benchmarks/sample_cost.py [--interval 0.1] [--seconds 5] [--rounds 2] [--json F.json]
     python benchmarks/sample_cost.py --fake-nvml  # gpuscope's own Python on the test fake
@@ -345,7 +344,7 @@ def main() -> None:
         f"host: {platform.node()}  python {platform.python_version()}  {time.strftime('%Y-%m-%d')}"
         + ("  (fake pynvml)" if args.fake_nvml else "")
     )
-    import pynvml  # the fake, or nvidia-ml-py (absent: no NVIDIA device below)
+    import pynvml  # the fake, or nvidia-ml-py (a dependency; without a driver it finds no GPU)
 
     with counting(pynvml, ENERGY_CALL) as energy_count, discover() as found:
         for reason in found.absent:
