@@ -5,9 +5,13 @@ same cadence + 5 %, the energy counter included at its own cadence (read about o
 ``ENERGY_PERIOD_S``: the call costs ~3.6 ms on the H100 and H200). The per-sample figure is the
 mean over a run at ``--interval`` (default 0.1 s, 10 Hz) for ``--seconds``: at 10 Hz one sample
 in ten reads the counter, so a median would hide it. Runs of gpuscope and of raw pynvml alternate
-(``--rounds``), so that a busy host weighs on both alike. Also prints how often the counter was
-read, the cost of a window-edge read (the counter read afresh), a sample back to back, and the
-ratio against nvitop's ``Device.as_snapshot()`` and ``gpustat.new_query()`` when installed.
+(``--rounds``), so that a busy host weighs on both alike; each run starts an interval after an
+untimed counter read, so both sides read the counter equally often, as at steady state (both
+counts are printed). What is compared is ``NvidiaDevice.read`` (each call guarded, values
+converted, a ``Reading`` built) against the same NVML calls in a plain loop; the script prints
+the list. Also prints the cost of a window-edge read (the counter read afresh), a sample back to
+back, a sampler tick (the read with energy accounting and history), and the ratio against
+nvitop's ``Device.as_snapshot()`` and ``gpustat.new_query()`` when installed.
 
     python benchmarks/sample_cost.py [--interval 0.1] [--seconds 5] [--rounds 2] [--json F.json]
     python benchmarks/sample_cost.py --fake-nvml  # gpuscope's own Python on the test fake
@@ -76,6 +80,22 @@ def in_fake_time(read: Callable[[float], object], interval_s: float, reads: int)
     return times
 
 
+def sampler_ticks(device: Device, interval_s: float, reads: int) -> list[float]:
+    """A ``Sampler.tick`` of this one device, back to back in simulated time after
+    ``in_fake_time``'s: what a sample costs gpuscope's sampler beyond the read."""
+    from gpuscope.sampler import Sampler
+
+    clock_s = [time.monotonic() + 120.0]
+
+    def clock() -> float:
+        clock_s[0] += interval_s
+        return clock_s[0]
+
+    sampler = Sampler([device], interval_s=interval_s, clock=clock)
+    sampler.tick()  # the first reading only starts the energy accounting
+    return back_to_back(sampler.tick, reads)
+
+
 def back_to_back(read: Callable[[], object], reads: int) -> list[float]:
     times = []
     for _ in range(reads):
@@ -99,11 +119,12 @@ class Cadence:
         return True
 
 
-def raw_sample(nv: ModuleType, index: int) -> Callable[[float], None]:
+def raw_sample(nv: ModuleType, index: int) -> tuple[Callable[..., None], list[str]]:
     """The NVML calls gpuscope makes for one sample, straight through pynvml, each at gpuscope's
-    cadence: what no wrapper can beat. A call the device refuses (NotSupported: the H100's fan,
-    per-process utilization on driver 580) is left out, as gpuscope stops asking it. Per-process
-    utilization (once a second, where supported) and process names are left out too."""
+    cadence: what no wrapper can beat; and what it calls, in words. A call the device refuses
+    (NotSupported: the H100's fan, per-process utilization on driver 580) is left out, as
+    gpuscope stops asking it. Per-process utilization (once a second, where supported), process
+    names and GPM (not sampled unless wanted) are left out too."""
     handle = nv.nvmlDeviceGetHandleByIndex(index)
     temperature = getattr(nv, "nvmlDeviceGetTemperatureV", nv.nvmlDeviceGetTemperature)
     clock_events = getattr(
@@ -126,18 +147,27 @@ def raw_sample(nv: ModuleType, index: int) -> Callable[[float], None]:
     ]
     calls = [(fn, args) for fn, args in every_sample if fn is not None and _works(nv, fn, args)]
     cadence = Cadence()
+    described = [f"{_name(fn)} every sample" for fn, _ in calls] + [
+        f"nvmlDeviceGetFieldValues(POWER_INSTANT) every {POWER_PERIOD_S:g} s",
+        f"{ENERGY_CALL} every {ENERGY_PERIOD_S:g} s",
+        f"nvmlDeviceGetEnforcedPowerLimit every {LIMIT_PERIOD_S:g} s",
+    ]
 
-    def sample(now_s: float) -> None:
+    def sample(now_s: float, exact_energy: bool = False) -> None:
         for fn, args in calls:
             fn(*args)
         if cadence.due("power", POWER_PERIOD_S, now_s):
             nv.nvmlDeviceGetFieldValues(handle, [nv.NVML_FI_DEV_POWER_INSTANT])
-        if cadence.due("energy", ENERGY_PERIOD_S, now_s):
+        if cadence.due("energy", 0.0 if exact_energy else ENERGY_PERIOD_S, now_s):
             nv.nvmlDeviceGetTotalEnergyConsumption(handle)
         if cadence.due("limit", LIMIT_PERIOD_S, now_s):
             nv.nvmlDeviceGetEnforcedPowerLimit(handle)
 
-    return sample
+    return sample, described
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", repr(fn))
 
 
 def _works(nv: ModuleType, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
@@ -150,7 +180,8 @@ def _works(nv: ModuleType, fn: Callable[..., Any], args: tuple[Any, ...]) -> boo
 
 @contextmanager
 def counting(nv: ModuleType, name: str) -> Iterator[list[int]]:
-    """Counts the calls of ``nv.<name>`` while inside (gpuscope looks it up at each read)."""
+    """Counts the calls of ``nv.<name>`` while inside. Installed before the device opens, since
+    gpuscope binds its calls then; both sides call through it, so both pay for the count."""
     original = getattr(nv, name)
     count = [0]
 
@@ -202,18 +233,36 @@ def describe_mean(samples_s: list[float]) -> str:
 
 
 def measure_nvidia(
-    device: Device, nv: ModuleType, args: argparse.Namespace, entry: dict[str, object]
+    device: Device,
+    nv: ModuleType,
+    args: argparse.Namespace,
+    entry: dict[str, object],
+    energy_count: list[int],
 ) -> None:
-    """gpuscope's samples against the raw floor at the same cadence, alternating runs."""
+    """gpuscope's samples against the raw floor at the same cadence, alternating runs.
+    ``energy_count``: the energy calls made so far, through ``counting``."""
     ours: list[float] = []
     floor: list[float] = []
-    raw = raw_sample(nv, device.info.index)
-    energy_reads = 0
+    raw, raw_calls = raw_sample(nv, device.info.index)
+    print("  compares NvidiaDevice.read(now) with these calls straight through pynvml:")
+    for described in raw_calls:
+        print(f"    {described}")
+    sides: dict[str, tuple[Callable[..., object], list[float]]] = {
+        "gpuscope": (device.read, ours),
+        "raw": (raw, floor),
+    }
+    counter_reads = dict.fromkeys(sides, 0)
     for _ in range(args.rounds):
-        with counting(nv, ENERGY_CALL) as count:
-            ours += paced(lambda now: device.read(now), args.interval, args.seconds)
-        energy_reads += count[0]
-        floor += paced(raw, args.interval, args.seconds)
+        for side, (read, times) in sides.items():
+            # An untimed read of the counter one interval before each run: the run then reads it
+            # as at steady state (one sample in ten at 10 Hz), on both sides alike. One read more
+            # or less in 100 samples is +-10 % of the floor on a GPU (3.6 ms a read).
+            read(time.monotonic(), exact_energy=True)
+            time.sleep(args.interval)
+            before = energy_count[0]
+            times += paced(read, args.interval, args.seconds)
+            counter_reads[side] += energy_count[0] - before
+    energy_reads, raw_energy_reads = counter_reads["gpuscope"], counter_reads["raw"]
     seconds = args.rounds * args.seconds
     ratio = statistics.fmean(ours) / statistics.fmean(floor)
     verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
@@ -222,7 +271,10 @@ def measure_nvidia(
     hz = 1 / args.interval
     print(f"  gpuscope, one sample at {hz:g} Hz:        {describe_mean(ours)}")
     print(f"  raw pynvml, same calls, same cadence: {describe_mean(floor)}")
-    print(f"  energy counter read {energy_reads} times in {seconds:g} s of samples")
+    print(
+        f"  energy counter read {energy_reads} times in {seconds:g} s of samples "
+        f"(raw: {raw_energy_reads})"
+    )
     print(f"  ratio {ratio:.3f} (mean per sample): target <= {TARGET_RATIO}: {verdict}")
     edge = back_to_back(lambda: device.read(time.monotonic(), exact_energy=True), 20)
     print(f"  gpuscope, a window edge (counter read): {describe_us(edge)}")
@@ -234,7 +286,14 @@ def measure_nvidia(
     print(f"    gpuscope:   {describe_mean(warm_ours)}")
     print(f"    raw pynvml: {describe_mean(warm_floor)}")
     print(f"    ratio {warm_ratio:.3f} (mean per sample)")
+    tick = sampler_ticks(device, args.interval, reads)
+    print(
+        f"    gpuscope sampler tick (the read, energy accounting, history): {describe_mean(tick)}"
+    )
     entry |= {
+        "raw_calls": raw_calls,
+        "raw_energy_reads": raw_energy_reads,
+        "sampler_tick_warm": figures_us(tick),
         "interval_s": args.interval,
         "gpuscope_per_sample": figures_us(ours),
         "raw_pynvml_per_sample": figures_us(floor),
@@ -285,7 +344,9 @@ def main() -> None:
         f"host: {platform.node()}  python {platform.python_version()}  {time.strftime('%Y-%m-%d')}"
         + ("  (fake pynvml)" if args.fake_nvml else "")
     )
-    with discover() as found:
+    import pynvml  # the fake, or nvidia-ml-py (a dependency; without a driver it finds no GPU)
+
+    with counting(pynvml, ENERGY_CALL) as energy_count, discover() as found:
         for reason in found.absent:
             print(f"absent: {reason}")
         for device in found.devices:
@@ -296,9 +357,7 @@ def main() -> None:
             entry: dict[str, object] = {"name": info.name, "driver": info.driver}
             figures[info.device_id] = entry
             if info.vendor.value == "nvidia":
-                import pynvml
-
-                measure_nvidia(device, pynvml, args, entry)
+                measure_nvidia(device, pynvml, args, entry, energy_count)
             else:
                 times = back_to_back(lambda d=device: d.read(time.monotonic()), 100)
                 print(f"  gpuscope read, back to back: {describe_us(times)}")

@@ -134,10 +134,10 @@ class EnergyMeter:
                     best_source=best,
                 )
             else:
-                bridged = t.bridged_intervals + 1 if anchor is not None else 0
+                # a counter reading here (a reset, or the first) leaves no bridge open
+                bridged = t.bridged_intervals + 1 if anchor is not None and counter is None else 0
                 self.totals = _by_power(t, last, reading, best, bridged)
-        if counter is not None:
-            self.totals = replace(self.totals, bridged_intervals=0)  # a reset settles it as is
+        if counter is not None:  # the totals have no open bridge now: the next one starts here
             self._anchor = (counter, self.totals)
         return self.totals
 
@@ -186,6 +186,8 @@ def _best_source(reading: Reading) -> EnergySource | None:
 
 
 def _better(a: EnergySource | None, b: EnergySource | None) -> EnergySource | None:
+    if a is b:  # the usual case, at every reading: no ranking needed
+        return a
     if a is None or b is None:
         return a or b
     return min(a, b, key=_RANK.index)

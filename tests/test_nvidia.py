@@ -304,3 +304,27 @@ def test_a_driver_with_no_samples_at_all_means_idle(install_nvml, clock) -> None
     with discover(["nvidia"]) as found:
         (process,) = found.devices[0].read(clock()).processes
     assert process.sm_pct == 0.0 and fake.calls["nvmlDeviceGetProcessesUtilizationInfo"] == 1
+
+
+def test_process_rows_follow_the_drivers_lists_read_after_read(install_nvml, clock) -> None:
+    """The rows are rebuilt only when the lists change: every change must still show."""
+    gpu = FakeGpu(processes=[(101, 512 * MIB)])
+    install_nvml([gpu], clock=clock)
+    with discover(["nvidia"]) as found:
+        device = found.devices[0]
+
+        def rows() -> list[tuple[int, float | None, str | None]]:
+            clock.advance(0.1)
+            processes = device.read(clock()).processes
+            assert processes is not None
+            return [(p.pid, p.gpu_mem_mib, p.kind) for p in processes]
+
+        assert rows() == rows() == [(101, 512.0, "C")]
+        gpu.processes = [(101, 1024 * MIB)]
+        assert rows() == [(101, 1024.0, "C")]
+        gpu.graphics_processes = [(404, None)]
+        assert rows() == [(101, 1024.0, "C"), (404, None, "G")]
+        gpu.processes = []
+        assert rows() == [(404, None, "G")]
+        gpu.graphics_processes = []
+        assert rows() == []

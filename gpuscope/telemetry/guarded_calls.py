@@ -43,14 +43,34 @@ class GuardedCalls:
         try:
             return fn(*args)
         except Exception as exc:
-            failure = self._classify(exc)
-            if failure is None:
-                raise
-            if failure is CallFailure.LOST:
-                raise DeviceLost(f"{key}: {exc}") from exc
-            if failure is CallFailure.UNSUPPORTED:
-                self.unsupported.add(key)
-            return None
+            return self._failed(key, exc)
+
+    def bind(self, key: str, fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+        """``self(key, fn, *args)`` as a callable made once: a device that makes the same call
+        at every read binds it at open, and a read then pays for the call and the guard only."""
+        unsupported = self.unsupported
+
+        def call() -> Any:
+            if key in unsupported:
+                return None
+            try:
+                return fn(*args)
+            except Exception as exc:
+                return self._failed(key, exc)
+
+        return call
+
+    def _failed(self, key: str, exc: Exception) -> None:
+        """Classify ``exc`` from the call for ``key``: raise if a bug or the device is lost,
+        remember ``key`` if unsupported; None for this sample."""
+        failure = self._classify(exc)
+        if failure is None:
+            raise exc
+        if failure is CallFailure.LOST:
+            raise DeviceLost(f"{key}: {exc}") from exc
+        if failure is CallFailure.UNSUPPORTED:
+            self.unsupported.add(key)
+        return None
 
     def every(
         self, key: str, period_s: float, now_s: float, fn: Callable[..., Any], *args: Any
@@ -86,3 +106,18 @@ class GuardedCalls:
             if value is not None:
                 return value
         return None
+
+    def bind_first_of(
+        self, *attempts: tuple[str, Callable[..., Any], tuple[Any, ...]]
+    ) -> Callable[[], Any]:
+        """``self.first_of(*attempts)`` as a callable made once (see ``bind``)."""
+        ways = [self.bind(key, fn, *args) for key, fn, args in attempts]
+
+        def first() -> Any:
+            for way in ways:
+                value = way()
+                if value is not None:
+                    return value
+            return None
+
+        return first

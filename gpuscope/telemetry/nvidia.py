@@ -6,8 +6,8 @@ Volta and newer, cumulative since the driver was loaded), clocks in MHz, tempera
 
 from __future__ import annotations
 
+import functools
 import time
-from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -38,6 +38,9 @@ PROCESS_UTIL_PERIOD_S = 1.0  # per-process samples: the driver's window is ~1 s 
 SHARE_HOLD_S = 3.0  # a process's last share holds this long without a new sample, then 0 %
 LIMIT_PERIOD_S = 1.0
 
+Listed = list[tuple[int, int | None]]  # (pid, bytes or None), as the driver lists processes
+Shares = dict[int, tuple[float, float]]  # pid -> (SM %, memory-bus %)
+
 # nvmlClocksEventReason* bits (formerly "throttle reasons"), as named in nvml.h.
 CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = (
     (0x1, "gpu_idle"),
@@ -52,6 +55,7 @@ CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=64)  # read at every sample, and a GPU shows only a few masks
 def clock_event_names(mask: int) -> tuple[str, ...]:
     """Names of the active clock-event reasons in an NVML bitmask; () when none is active."""
     return tuple(name for bit, name in CLOCK_EVENT_REASONS if mask & bit)
@@ -103,41 +107,13 @@ class NvidiaDevice:
         self._util_seen_us = 0  # the newest per-process sample's timestamp (driver clock, µs)
         self._util_held: dict[int, tuple[float, tuple[float, float]]] = {}  # pid -> (at, share)
         self._process_names = ProcessNames()
-        # Newer bindings renamed "clocks throttle reasons" to "clocks event reasons".
-        self._clock_events_fn = getattr(
-            nv,
-            "nvmlDeviceGetCurrentClocksEventReasons",
-            getattr(nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None),
-        )
+        # what _processes last built its rows from: (pid, memory) lists, and the shares
+        self._listed: tuple[Listed, Listed] | None = None
+        self._listed_shares: Shares | None = None
+        self._usages: tuple[ProcessUsage, ...] = ()
+        self._bind_reads(nv)
         calls, handle = self._calls, self._handle
-        # nvmlDeviceGetTemperature is deprecated (removal announced for CUDA 14); drivers older
-        # than the V call answer FunctionNotFound, which marks it unsupported after one try.
-        self._temperature_calls = [
-            (key, getattr(nv, fn_name), (handle, nv.NVML_TEMPERATURE_GPU))
-            for key, fn_name in (
-                ("temperature_v", "nvmlDeviceGetTemperatureV"),
-                ("temperature", "nvmlDeviceGetTemperature"),
-            )
-            if hasattr(nv, fn_name)
-        ]
-        # nvmlDeviceGetPowerUsage is a 1 s average on Ampere (except GA100) and newer (NVML docs);
-        # the instant field is what a live view and a power integral need. Older GPUs lack the
-        # field, and their nvmlDeviceGetPowerUsage is instantaneous anyway.
-        self._power_calls = [
-            ("power_instant", _instant_power_mw, (nv, handle)),
-            ("power_usage", nv.nvmlDeviceGetPowerUsage, (handle,)),
-        ]
-        # The v1 memory call folds driver-reserved memory into "used" (480 MiB on an idle H100);
-        # _v2 reports what processes allocated, as nvidia-smi 580 does. Old drivers lack _v2.
-        self._memory_calls = [
-            *(
-                [("memory_v2", nv.nvmlDeviceGetMemoryInfo, (handle, nv.nvmlMemory_v2))]
-                if hasattr(nv, "nvmlMemory_v2")
-                else []
-            ),
-            ("memory", nv.nvmlDeviceGetMemoryInfo, (handle,)),
-        ]
-        memory = calls.first_of(*self._memory_calls)
+        memory = self._memory()
         pci = calls("pci", nv.nvmlDeviceGetPciInfo, handle)
         energy = calls("energy", nv.nvmlDeviceGetTotalEnergyConsumption, handle)
         uuid = calls("uuid", nv.nvmlDeviceGetUUID, handle)
@@ -164,6 +140,60 @@ class NvidiaDevice:
             activity_counters=self._gpm.reason is None,
         )
 
+    def _bind_reads(self, nv: ModuleType) -> None:
+        """Bind every call a read makes, once: a read at 10 Hz then pays for the NVML calls and
+        their guard, not for looking them up again (issue 24: the raw floor + 5 %)."""
+        calls, handle = self._calls, self._handle
+        bind = calls.bind
+        self._utilization = bind("utilization", nv.nvmlDeviceGetUtilizationRates, handle)
+        self._clock_sm = bind("clock_sm", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_SM)
+        self._clock_mem = bind("clock_mem", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_MEM)
+        self._pstate = bind("pstate", nv.nvmlDeviceGetPerformanceState, handle)
+        self._fan = bind("fan", nv.nvmlDeviceGetFanSpeed, handle)
+        self._compute_processes = bind("processes", nv.nvmlDeviceGetComputeRunningProcesses, handle)
+        graphics_fn = getattr(nv, "nvmlDeviceGetGraphicsRunningProcesses", None)
+        self._graphics_processes = (
+            bind("graphics_processes", graphics_fn, handle) if graphics_fn else _absent
+        )
+        # Newer bindings renamed "clocks throttle reasons" to "clocks event reasons".
+        clock_events_fn = getattr(
+            nv,
+            "nvmlDeviceGetCurrentClocksEventReasons",
+            getattr(nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None),
+        )
+        self._clock_events = (
+            bind("clock_events", clock_events_fn, handle) if clock_events_fn else _absent
+        )
+        # Rate-limited by ``GuardedCalls.every``, which guards them
+        self._energy = functools.partial(nv.nvmlDeviceGetTotalEnergyConsumption, handle)
+        self._power_limit = functools.partial(nv.nvmlDeviceGetEnforcedPowerLimit, handle)
+        # nvmlDeviceGetTemperature is deprecated (removal announced for CUDA 14); drivers older
+        # than the V call answer FunctionNotFound, which marks it unsupported after one try.
+        self._temperature = calls.bind_first_of(
+            *(
+                (key, getattr(nv, fn_name), (handle, nv.NVML_TEMPERATURE_GPU))
+                for key, fn_name in (
+                    ("temperature_v", "nvmlDeviceGetTemperatureV"),
+                    ("temperature", "nvmlDeviceGetTemperature"),
+                )
+                if hasattr(nv, fn_name)
+            )
+        )
+        # nvmlDeviceGetPowerUsage is a 1 s average on Ampere (except GA100) and newer (NVML docs);
+        # the instant field is what a live view and a power integral need. Older GPUs lack the
+        # field, and their nvmlDeviceGetPowerUsage is instantaneous anyway.
+        self._power = calls.bind_first_of(
+            ("power_instant", _instant_power_mw, (nv, handle)),
+            ("power_usage", nv.nvmlDeviceGetPowerUsage, (handle,)),
+        )
+        # The v1 memory call folds driver-reserved memory into "used" (480 MiB on an idle H100);
+        # _v2 reports what processes allocated, as nvidia-smi 580 does. Old drivers lack _v2.
+        v2 = getattr(nv, "nvmlMemory_v2", None)
+        self._memory = calls.bind_first_of(
+            *([("memory_v2", nv.nvmlDeviceGetMemoryInfo, (handle, v2))] if v2 is not None else []),
+            ("memory", nv.nvmlDeviceGetMemoryInfo, (handle,)),
+        )
+
     def want_activity(self, wanted: bool) -> None:
         """GPM is sampled only while wanted (the sampler says so, on its thread)."""
         self._gpm.want(wanted)
@@ -173,22 +203,14 @@ class NvidiaDevice:
         self._gpm.close()
 
     def read(self, now_s: float, exact_energy: bool = False) -> Reading:
-        nv, calls, handle = self._nv, self._calls, self._handle
-        util = calls("utilization", nv.nvmlDeviceGetUtilizationRates, handle)
-        memory = calls.first_of(*self._memory_calls)
-        power_mw = calls.every("power", POWER_PERIOD_S, now_s, calls.first_of, *self._power_calls)
+        calls = self._calls
+        util = self._utilization()
+        memory = self._memory()
+        power_mw = calls.every("power", POWER_PERIOD_S, now_s, self._power)
         energy_period_s = 0.0 if exact_energy else ENERGY_PERIOD_S
-        energy_mj = calls.every(
-            "energy", energy_period_s, now_s, nv.nvmlDeviceGetTotalEnergyConsumption, handle
-        )
-        limit_mw = calls.every(
-            "power_limit", LIMIT_PERIOD_S, now_s, nv.nvmlDeviceGetEnforcedPowerLimit, handle
-        )
-        events = (
-            calls("clock_events", self._clock_events_fn, handle)
-            if self._clock_events_fn is not None
-            else None
-        )
+        energy_mj = calls.every("energy", energy_period_s, now_s, self._energy)
+        limit_mw = calls.every("power_limit", LIMIT_PERIOD_S, now_s, self._power_limit)
+        events = self._clock_events()
         if not exact_energy:
             self._activity = self._gpm.read(now_s)
         # A window's edge is an extra read between two ticks: a GPM sample there would cut the
@@ -206,16 +228,12 @@ class NvidiaDevice:
             power_limit_w=limit_mw / 1000 if limit_mw is not None else None,
             energy_counter_j=energy_mj / 1000 if energy_mj is not None else None,
             energy_counter_stale=calls.read_at("energy") != now_s,
-            temp_c=_float(calls.first_of(*self._temperature_calls)),
-            clock_core_mhz=_float(
-                calls("clock_sm", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_SM)
-            ),
-            clock_mem_mhz=_float(
-                calls("clock_mem", nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_MEM)
-            ),
-            pstate=calls("pstate", nv.nvmlDeviceGetPerformanceState, handle),
+            temp_c=_float(self._temperature()),
+            clock_core_mhz=_float(self._clock_sm()),
+            clock_mem_mhz=_float(self._clock_mem()),
+            pstate=self._pstate(),
             throttle_reasons=clock_event_names(events) if events is not None else None,
-            fan_pct=_float(calls("fan", nv.nvmlDeviceGetFanSpeed, handle)),
+            fan_pct=_float(self._fan()),
             processes=self._processes(now_s),
             **activity,
             activity_note=activity_note,
@@ -223,21 +241,33 @@ class NvidiaDevice:
 
     def _processes(self, now_s: float) -> tuple[ProcessUsage, ...] | None:
         """Compute and graphics processes, merged by pid, with their SM and memory-bus share
-        where the driver samples processes."""
-        calls, nv, handle = self._calls, self._nv, self._handle
-        compute = calls("processes", nv.nvmlDeviceGetComputeRunningProcesses, handle)
+        where the driver samples processes. The rows are built again only when the driver's
+        lists or the shares changed: a busy GPU lists the same processes read after read."""
+        compute = self._compute_processes()
         if compute is None:
             return None
-        graphics_fn = getattr(nv, "nvmlDeviceGetGraphicsRunningProcesses", None)
-        graphics = calls("graphics_processes", graphics_fn, handle) if graphics_fn else None
+        graphics = self._graphics_processes() or ()
+        utilization = self._process_utilization(now_s) if compute or graphics else None
+        listed = (
+            [(p.pid, p.usedGpuMemory) for p in compute],
+            [(p.pid, p.usedGpuMemory) for p in graphics],
+        )
+        # the shares are the same object until they are read again (about once a second)
+        if listed != self._listed or utilization is not self._listed_shares:
+            self._usages = self._process_rows(*listed, utilization)
+            self._listed, self._listed_shares = listed, utilization
+        return self._usages
+
+    def _process_rows(
+        self, compute: Listed, graphics: Listed, utilization: Shares | None
+    ) -> tuple[ProcessUsage, ...]:
         kinds: dict[int, str] = {}
         memory: dict[int, int | None] = {}
-        for kind, listed in (("C", compute), ("G", graphics or ())):
-            for p in listed:
-                kinds[p.pid] = "C+G" if kinds.get(p.pid, kind) != kind else kind
-                known = [m for m in (memory.get(p.pid), p.usedGpuMemory) if m is not None]
-                memory[p.pid] = max(known) if known else None  # one allocation, listed twice
-        utilization = self._process_utilization(now_s) if kinds else None
+        for kind, listed in (("C", compute), ("G", graphics)):
+            for pid, used in listed:
+                kinds[pid] = "C+G" if kinds.get(pid, kind) != kind else kind
+                known = [m for m in (memory.get(pid), used) if m is not None]
+                memory[pid] = max(known) if known else None  # one allocation, listed twice
         usages = []
         for pid, kind in kinds.items():
             used = memory[pid]
@@ -311,6 +341,10 @@ def _instant_power_mw(nv: ModuleType, handle: Any) -> int:
     return int(field.value.uiVal)
 
 
+def _absent() -> None:  # a call these bindings lack: its metric is None
+    return None
+
+
 def _float(value: int | float | None) -> float | None:
     return float(value) if value is not None else None
 
@@ -331,7 +365,7 @@ def probe() -> BackendProbe:
     except nv.NVMLError as exc:
         probe_result.absent_reason = _init_failure(nv, exc)
         return probe_result
-    probe_result.shutdown = partial(_shutdown, nv, probe_result.devices)
+    probe_result.shutdown = functools.partial(_shutdown, nv, probe_result.devices)
     try:
         count = nv.nvmlDeviceGetCount()
         driver = _text(nv.nvmlSystemGetDriverVersion())
