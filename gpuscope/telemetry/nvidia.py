@@ -23,6 +23,7 @@ from gpuscope.telemetry.model import (
     Vendor,
 )
 from gpuscope.telemetry.native_library import loads, worth_asking
+from gpuscope.telemetry.nvidia_shares import ProcessShares, Shares
 from gpuscope.telemetry.precisions import nvidia_precisions
 from gpuscope.telemetry.processes import ProcessNames
 
@@ -34,12 +35,9 @@ POWER_PERIOD_S = 0.1
 # less often loses nothing: it is read about once a second and at every measurement window's edge
 # (``exact_energy``); the energy meter bridges the polls between with integrated power.
 ENERGY_PERIOD_S = 1.0
-PROCESS_UTIL_PERIOD_S = 1.0  # per-process samples: the driver's window is ~1 s or more
-SHARE_HOLD_S = 3.0  # a process's last share holds this long without a new sample, then 0 %
 LIMIT_PERIOD_S = 1.0
 
 Listed = list[tuple[int, int | None]]  # (pid, bytes or None), as the driver lists processes
-Shares = dict[int, tuple[float, float]]  # pid -> (SM %, memory-bus %)
 
 # nvmlClocksEventReason* bits (formerly "throttle reasons"), as named in nvml.h.
 CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = (
@@ -95,17 +93,15 @@ def _classifier(nv: ModuleType) -> Any:
 
 
 class NvidiaDevice:
-    """One NVML device. Reads cost ~25 µs, plus ~3.6 ms when the energy counter is read (H100,
-    about once a second: ``ENERGY_PERIOD_S``)."""
+    """One NVML device. A read is about ten NVML calls of 1-10 µs each and ~12 µs of our own
+    Python (benchmarks/sample_cost.py), plus ~3.6 ms when the energy counter is read (H100,
+    about once a second: ``ENERGY_PERIOD_S``) and two GPM calls while activity is wanted."""
 
     def __init__(self, nv: ModuleType, index: int, driver: str | None) -> None:
         self._nv = nv
         self._handle = nv.nvmlDeviceGetHandleByIndex(index)
         classify = _classifier(nv)
         self._calls = GuardedCalls(classify)
-        self._util_cache: tuple[float, dict[int, tuple[float, float]] | None] | None = None
-        self._util_seen_us = 0  # the newest per-process sample's timestamp (driver clock, µs)
-        self._util_held: dict[int, tuple[float, tuple[float, float]]] = {}  # pid -> (at, share)
         self._process_names = ProcessNames()
         # what _processes last built its rows from: (pid, memory) lists, and the shares
         self._listed: tuple[Listed, Listed] | None = None
@@ -113,6 +109,7 @@ class NvidiaDevice:
         self._usages: tuple[ProcessUsage, ...] = ()
         self._bind_reads(nv)
         calls, handle = self._calls, self._handle
+        self._shares = ProcessShares(nv, handle, calls)
         memory = self._memory()
         pci = calls("pci", nv.nvmlDeviceGetPciInfo, handle)
         energy = calls("energy", nv.nvmlDeviceGetTotalEnergyConsumption, handle)
@@ -247,7 +244,7 @@ class NvidiaDevice:
         if compute is None:
             return None
         graphics = self._graphics_processes() or ()
-        utilization = self._process_utilization(now_s) if compute or graphics else None
+        utilization = self._shares.read(now_s) if compute or graphics else None
         listed = (
             [(p.pid, p.usedGpuMemory) for p in compute],
             [(p.pid, p.usedGpuMemory) for p in graphics],
@@ -285,53 +282,6 @@ class NvidiaDevice:
                 )
             )
         return tuple(usages)
-
-    def _process_utilization(self, now_s: float) -> dict[int, tuple[float, float]] | None:
-        """pid -> (SM %, memory-bus %), the mean of the driver's samples since the last read;
-        None where the driver does not sample processes. Read at most once a second (the
-        driver's own sampling is coarser), so a fast sampler does not pay for it each tick."""
-        cached = self._util_cache
-        if cached is not None and now_s - cached[0] < PROCESS_UTIL_PERIOD_S:
-            return cached[1]
-        newer = getattr(self._nv, "nvmlDeviceGetProcessesUtilizationInfo", None)  # driver >= 550
-        older = getattr(self._nv, "nvmlDeviceGetProcessUtilization", None)
-        samples = self._calls.first_of(
-            ("process_util_info", self._util_samples, (newer,)),
-            ("process_util", self._util_samples, (older,)),
-        )
-        if samples is None:
-            self._util_cache = (now_s, None)
-            return None
-        sums: dict[int, list[float]] = {}
-        for s in samples:
-            totals = sums.setdefault(s.pid, [0.0, 0.0, 0])
-            totals[0] += s.smUtil
-            totals[1] += s.memUtil
-            totals[2] += 1
-            self._util_seen_us = max(self._util_seen_us, int(s.timeStamp))
-        for pid, (sm, mem, n) in sums.items():
-            self._util_held[pid] = (now_s, (sm / n, mem / n))
-        # The driver samples a process about once a second or less: a read with no new sample
-        # for a pid keeps its last share for a while, instead of flickering to 0 %.
-        self._util_held = {
-            pid: held for pid, held in self._util_held.items() if now_s - held[0] <= SHARE_HOLD_S
-        }
-        shares = {pid: held[1] for pid, held in self._util_held.items()}
-        self._util_cache = (now_s, shares)
-        return shares
-
-    def _util_samples(self, fn: Any) -> list[Any]:
-        """The driver's per-process samples newer than the last one seen. "Not found" means
-        none since then (every process idle), not "unsupported"; nvidia-ml-py also raises with
-        NVML_SUCCESS when there is no sample at all."""
-        if fn is None:
-            raise self._nv.NVMLError_FunctionNotFound(self._nv.NVML_ERROR_FUNCTION_NOT_FOUND)
-        try:
-            return list(fn(self._handle, self._util_seen_us))
-        except self._nv.NVMLError as exc:
-            if exc.value in (self._nv.NVML_ERROR_NOT_FOUND, self._nv.NVML_SUCCESS):
-                return []
-            raise
 
 
 def _instant_power_mw(nv: ModuleType, handle: Any) -> int:
