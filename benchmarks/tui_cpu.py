@@ -197,7 +197,8 @@ def main() -> int:
         parser.error("tmux is not installed")
     if args.standin:
         use_standin()
-    command = [*gpuscope_command(args.standin), "--interval", args.interval, *(["--demo"] if args.demo else [])]
+    demo = ["--demo"] if args.demo else []
+    command = [*gpuscope_command(args.standin), "--interval", args.interval, *demo]
     runs = [
         lambda: measure(
             "gpuscope", command, args.size, ("gpuscope", "MEM"), args.seconds, args.terminal,

@@ -1,4 +1,4 @@
-"""A stand-in ``pynvml``: the real nvidia-ml-py, answered by the test fake's GPUs instead of a driver.
+"""A stand-in ``pynvml``: the real nvidia-ml-py, answered by the test fake's GPUs, not a driver.
 
 Put this folder first on ``PYTHONPATH`` and any monitor that imports ``pynvml`` (gpuscope, nvitop)
 sees the same two H100-like GPUs under load, with a process on each, so their costs can be
