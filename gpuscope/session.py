@@ -38,7 +38,6 @@ from gpuscope.measurement.run_params import run_params
 from gpuscope.measurement.run_result import RunResult
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets, why_not_runnable
-from gpuscope.results_files import report_contents, save_report, save_results_table
 from gpuscope.sampler import Sampler
 from gpuscope.sinks.recording_file import RecordingFile
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, apply_cpu_estimate
@@ -51,7 +50,9 @@ from gpuscope.workloads.events import Result, RunEvent
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
 from gpuscope.workloads.torch_probe import NOT_INSTALLED, torch_installed
 
-if TYPE_CHECKING:  # the exporter (prometheus_client, http.server) is imported only to serve
+# The exporter (prometheus_client, http.server) is imported only to serve, the report's modules
+# only to save: neither is needed before the UI's first frame.
+if TYPE_CHECKING:
     from gpuscope.sinks.scrape_server import ScrapeServer
 
 QUIT_GRACE_S = 1.0  # on quit, a workload step still running after this is killed
@@ -337,12 +338,16 @@ class Session:
 
     def save_results(self) -> Path:
         """The results table to a new CSV in the record folder; OSError if it cannot be written."""
+        from gpuscope.results_files import save_results_table  # the report's modules: when asked
+
         return save_results_table(self.results, self.setup.record_dir)
 
     def save_report(self, done: Callable[[Path | None, str | None], None]) -> None:
         """The results as JSON and a report made from them and this session's recordings, new
         files in the record folder, on a thread (``results_files.save_report``). ``done`` is
         called on that thread with the report's path, or None and why."""
+        from gpuscope.results_files import report_contents, save_report
+
         contents = report_contents(self.results, self.sweeps, self.recordings_made)
         folder = self.setup.record_dir
         self._in_background(lambda: done(*save_report(contents, folder)), "gpuscope-save-report")

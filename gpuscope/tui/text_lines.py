@@ -17,7 +17,6 @@ from rich.style import Style as RichStyle
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.strip import Strip
-from textual.visual import Visual
 from textual.widget import Widget
 
 Pieces = tuple[tuple[str, str], ...]  # (text, style) of one line: text without markup
@@ -80,13 +79,12 @@ class TextLines(Widget):
 
     def _draw(self, line: TextLine, width: int) -> Strip:
         base = self.visual_style
-        if isinstance(line, str):
-            strips = Visual.to_strips(self, Content.from_markup(line), width, 1, base)
-            strip = strips[0] if strips else Strip.blank(width, base.rich_style)
+        if isinstance(line, str):  # one line, never wrapped: no layout of text to do
+            pieces = Content.from_markup(line).render(base, "", self._get_style)
+            segments = [Segment(text, style.rich_style) for text, style in pieces]
         else:
             segments = [Segment(text, self._rich_style(name)) for text, name in line]
-            strip = Strip(segments)
-        return strip.crop_extend(0, width, base.rich_style)
+        return Strip(segments).crop_extend(0, width, base.rich_style)
 
     def _rich_style(self, name: str) -> RichStyle:
         """A pieces' style (a theme variable such as ``$success``) over the widget's own."""
