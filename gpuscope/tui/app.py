@@ -136,8 +136,7 @@ class GpuscopeApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        # after the first frame: the probe's thread would hold the GIL while the screen is built
-        self.call_after_refresh(self._probe_devices)
+        self.call_after_refresh(self._probe_devices)  # its thread would slow the first frame
         self.set_interval(REFRESH_S, self.refresh_view)
 
     @work(thread=True, exclusive=True, group="probe")
