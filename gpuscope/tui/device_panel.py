@@ -94,6 +94,8 @@ class DevicePanel(Vertical):
         self.info = info
         self.simulated = simulated
         self._texts: dict[str, str | None] = {"figures": None, "charts": None}  # None: not drawn
+        # a blank line each until the first sample is drawn, as an empty Static showed
+        self._parts = {part: TextLines([""], id=part, classes=part) for part in self._texts}
         self._widths: dict[str, int] = {}  # the width each part's text was laid out at
         self._history: BucketedHistory | None = None
         self._latest: Sample | None = None
@@ -112,9 +114,8 @@ class DevicePanel(Vertical):
             self._redraw()
 
     def compose(self) -> ComposeResult:
-        # a blank line each until the first sample is drawn, as an empty Static showed
-        yield TextLines([""], id="figures", classes="figures")
-        yield TextLines([""], id="charts", classes="charts")
+        yield self._parts["figures"]
+        yield self._parts["charts"]
 
     @property
     def charts_text(self) -> str:
@@ -132,9 +133,8 @@ class DevicePanel(Vertical):
         tells whether anything changed."""
         if self._texts[part] == text and self._widths.get(part) == width:
             return
-        found = self.query(f"#{part}").results(TextLines)
-        widget = next(found, None)
-        if widget is None:  # not composed yet: the next refresh draws it
+        widget = self._parts[part]
+        if not widget.is_attached:  # not composed yet: the next refresh draws it
             return
         self._texts[part] = text
         self._widths[part] = width

@@ -53,27 +53,32 @@ class TextLines(Widget):
             self._strips.clear()
             self.refresh(layout=True)
             return
-        width = self.size.width
-        for y, (before, now) in enumerate(zip(old, self._lines, strict=True)):
-            if before != now:
+        changed = [
+            y for y, (was, now) in enumerate(zip(old, self._lines, strict=True)) if was != now
+        ]
+        if changed:
+            width = self.size.width
+            for y in changed:
                 self._strips.pop(y, None)
-                self.refresh(Region(0, y, width, 1))
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._lines)
 
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        style = self.visual_style
-        key = (width, style)
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Textual asks for the lines of one frame: the width and style are checked once."""
+        key = (self.size.width, self.visual_style)
         if key != self._drawn_for:  # resized, or the theme changed: every line again
             self._drawn_for = key
             self._strips.clear()
             self._styles.clear()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
         strip = self._strips.get(y)
         if strip is None:
             line = self._lines[y] if y < len(self._lines) else ""
-            strip = self._draw(line, width)
+            strip = self._draw(line, self.size.width)
             self._strips[y] = strip
         return strip
 
