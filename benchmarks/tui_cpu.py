@@ -14,7 +14,8 @@ window, 10 minutes, so from 660 s on both are full at any interval).
 
 Targets (issue 4): <= 3 % of one core for 4 devices at 2 Hz with their plots; first frame
 <= 1.5 s. Issue 12: at steady state (demo, 160x48, 0.5 s) <= 2 % of one core, and no more than
-nvitop at the same interval on the same machine.
+nvitop at the same interval on the same machine. Issue 24: at steady state on the same (stand-in)
+GPUs in the same run, no more than nvitop; first frame under 0.5 s.
 
     python benchmarks/tui_cpu.py --demo                 # 3 simulated GPUs + the real CPU
     python benchmarks/tui_cpu.py --peer "nvitop --monitor full --interval 0.5"   # on a GPU host
