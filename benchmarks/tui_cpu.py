@@ -14,19 +14,29 @@ window, 10 minutes, so from 660 s on both are full at any interval).
 
 Targets (issue 4): <= 3 % of one core for 4 devices at 2 Hz with their plots; first frame
 <= 1.5 s. Issue 12: at steady state (demo, 160x48, 0.5 s) <= 2 % of one core, and no more than
-nvitop at the same interval on the same machine.
+nvitop at the same interval on the same machine. Issue 24: at steady state on the same (stand-in)
+GPUs in the same run, no more than nvitop; first frame under 0.5 s.
 
     python benchmarks/tui_cpu.py --demo                 # 3 simulated GPUs + the real CPU
     python benchmarks/tui_cpu.py --peer "nvitop --monitor full --interval 0.5"   # on a GPU host
     python benchmarks/tui_cpu.py --demo --seconds 60 --steady-after 660   # first minute, steady
     python benchmarks/tui_cpu.py --keys "[[" --seconds 40 --steady-after 90 --together \
         --peer "nvitop --monitor full --interval 0.5"    # 1-min charts, full after 1 min, vs nvitop
+
+``--standin`` gives both tools the same two stand-in NVIDIA GPUs on a machine without one: the
+real nvidia-ml-py answered by the test fake (``tests/fakes/nvml_standin``, first on PYTHONPATH),
+imported before gpuscope starts (gpuscope imports a binding only where its library loads or it
+is imported already). The issue 24 comparison, one command (nvitop in a venv of its own)::
+
+    python benchmarks/tui_cpu.py --standin --keys "[[" --seconds 40 --steady-after 90 --together \
+        --peer "/path/to/venv/bin/python -m nvitop --monitor full --interval 0.5"
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import signal
@@ -37,6 +47,8 @@ from pathlib import Path
 
 import psutil
 from terminal import Terminal, open_terminal
+
+STANDIN = Path(__file__).resolve().parents[1] / "tests" / "fakes" / "nvml_standin"
 
 
 def wait_for(terminal: Terminal, text: str, timeout_s: float = 30.0) -> float:
@@ -121,10 +133,21 @@ def measure(
         terminal.close()
 
 
-def gpuscope_command() -> list[str]:
-    """The installed binary beside this Python, else the module (a source tree on PYTHONPATH)."""
+def gpuscope_command(standin: bool = False) -> list[str]:
+    """The installed binary beside this Python, else the module (a source tree on PYTHONPATH);
+    with the stand-in GPUs, the module with the stand-in ``pynvml`` imported first."""
+    if standin:
+        run = "import pynvml, runpy; runpy.run_module('gpuscope', run_name='__main__')"
+        return [sys.executable, "-c", run]
     binary = Path(sys.executable).parent / "gpuscope"
     return [str(binary)] if binary.exists() else [sys.executable, "-m", "gpuscope"]
+
+
+def use_standin() -> None:
+    """Every program started from here finds the stand-in ``pynvml`` first (and, for gpuscope
+    run as a module, this source tree)."""
+    path = [str(STANDIN), str(STANDIN.parents[2]), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(part for part in path if part)
 
 
 def measure_peer(peer: list[str], args: argparse.Namespace) -> dict[str, float | str]:
@@ -147,6 +170,10 @@ def measure_peer(peer: list[str], args: argparse.Namespace) -> dict[str, float |
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", action="store_true", help="simulated GPUs beside the real CPU")
+    parser.add_argument(
+        "--standin", action="store_true",
+        help="gpuscope and the peer see the same two stand-in NVIDIA GPUs (no GPU needed)",
+    )  # fmt: skip
     parser.add_argument("--interval", default="0.5", help="gpuscope's sampling interval, s")
     parser.add_argument("--size", default="160x48")
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -169,7 +196,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     if args.terminal == "tmux" and shutil.which("tmux") is None:
         parser.error("tmux is not installed")
-    command = [*gpuscope_command(), "--interval", args.interval, *(["--demo"] if args.demo else [])]
+    if args.standin:
+        use_standin()
+    demo = ["--demo"] if args.demo else []
+    command = [*gpuscope_command(args.standin), "--interval", args.interval, *demo]
     runs = [
         lambda: measure(
             "gpuscope", command, args.size, ("gpuscope", "MEM"), args.seconds, args.terminal,

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpuscope.intervals import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
 from gpuscope.measurement.measured_run import (
@@ -37,11 +38,8 @@ from gpuscope.measurement.run_params import run_params
 from gpuscope.measurement.run_result import RunResult
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets, why_not_runnable
-from gpuscope.results_files import report_contents, save_report, save_results_table
 from gpuscope.sampler import Sampler
-from gpuscope.sinks.exporter import describe_listen_error, start_exporter
 from gpuscope.sinks.recording_file import RecordingFile
-from gpuscope.sinks.scrape_server import ScrapeServer
 from gpuscope.telemetry.cpu_estimate import CpuPowerModel, apply_cpu_estimate
 from gpuscope.telemetry.discover import Discovery, discover
 from gpuscope.telemetry.model import Device
@@ -51,6 +49,11 @@ from gpuscope.workloads.api import ParamValue, WorkloadError
 from gpuscope.workloads.events import Result, RunEvent
 from gpuscope.workloads.registry import Catalog, WorkloadInfo, find_workloads
 from gpuscope.workloads.torch_probe import NOT_INSTALLED, torch_installed
+
+# The exporter (prometheus_client, http.server) is imported only to serve, the report's modules
+# only to save: neither is needed before the UI's first frame.
+if TYPE_CHECKING:
+    from gpuscope.sinks.scrape_server import ScrapeServer
 
 QUIT_GRACE_S = 1.0  # on quit, a workload step still running after this is killed
 INTERVALS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -171,6 +174,8 @@ class Session:
         return catalog
 
     def _serve(self, sampler: Sampler, found: Discovery) -> None:
+        from gpuscope.sinks.exporter import describe_listen_error, start_exporter
+
         assert self.setup.serve is not None
         address, port = self.setup.serve
         infos = [d.info for d in found.devices]
@@ -349,12 +354,16 @@ class Session:
 
     def save_results(self) -> Path:
         """The results table to a new CSV in the record folder; OSError if it cannot be written."""
+        from gpuscope.results_files import save_results_table  # the report's modules: when asked
+
         return save_results_table(self.results, self.setup.record_dir)
 
     def save_report(self, done: Callable[[Path | None, str | None], None]) -> None:
         """The results as JSON and a report made from them and this session's recordings, new
         files in the record folder, on a thread (``results_files.save_report``). ``done`` is
         called on that thread with the report's path, or None and why."""
+        from gpuscope.results_files import report_contents, save_report
+
         contents = report_contents(self.results, self.sweeps, self.recordings_made)
         folder = self.setup.record_dir
         self._in_background(lambda: done(*save_report(contents, folder)), "gpuscope-save-report")

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from gpuscope.telemetry.model import DeviceInfo, Reading, Sample, Vendor
 from gpuscope.tui.device_panel import DevicePanel, PanelFrame
 from gpuscope.tui.layout import PanelLayout
+from gpuscope.tui.text_lines import TextLines
 
 INFO = DeviceInfo("nvidia:0", Vendor.NVIDIA, 0, "Test GPU")
 
@@ -65,8 +65,10 @@ async def test_a_narrower_panel_is_laid_out_again_even_with_as_many_lines() -> N
         await pilot.pause()
         panel.show(store.since, frame(400.5, 300.0))
         await pilot.pause()
-        for part in panel.query(".figures, .charts").results(Static):
-            assert part.size.height == str(part.render()).count("\n") + 1, part.id
+        parts = list(panel.query(".figures, .charts").results(TextLines))
+        assert len(parts) == 2
+        for part in parts:
+            assert part.size.height == len(part.lines), part.id
 
 
 async def test_the_panel_takes_in_only_samples_it_has_not_seen() -> None:
@@ -84,3 +86,28 @@ async def test_the_panel_takes_in_only_samples_it_has_not_seen() -> None:
         panel.show(store.since, frame(403.0, 600.0))  # a longer window: all of it, once
         assert store.handed[-1] == len(store.history)
         await pilot.pause()
+
+
+class LinesApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield TextLines(id="lines")
+
+
+async def test_only_the_lines_that_changed_are_drawn_again_and_none_wraps() -> None:
+    """The figures and charts are drawn line by line: a redraw in which one figure moved must
+    not lay out the others again (a Static rendered all of its text on every update)."""
+    app = LinesApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        lines = app.query_one(TextLines)
+        lines.set_lines(["[$success]GPU[/] 50%", (("util", "$text-muted"), ("⣿⣿", "$success"))])
+        await pilot.pause()
+        figure, chart = lines.render_line(0), lines.render_line(1)
+        assert (figure.text.rstrip(), chart.text.rstrip()) == ("GPU 50%", "util⣿⣿")
+        lines.set_lines(["[$success]GPU[/] 50%", (("util", "$text-muted"), ("⣿⣶", "$success"))])
+        await pilot.pause()
+        assert lines.render_line(0) is figure  # unchanged: the strip drawn before
+        assert lines.render_line(1).text.rstrip() == "util⣿⣶"
+        lines.set_lines(["x" * 60, "y"])  # too wide: cut at the width, never wrapped
+        await pilot.pause()
+        assert lines.size.height == 2
+        assert lines.render_line(0).cell_length == lines.size.width == 40

@@ -379,6 +379,7 @@ async def test_the_panels_out_of_sight_are_named_as_soon_as_they_are_drawn() -> 
         # 16 rows: header, tabs, footer, the absent line and the hint leave 10 for 4 x 3
         assert app.devices.out_of_sight.startswith("↓ 1 below (cpu)")
         assert app.query_one("#panels-hint", Static).display
+        await pilot.pause()  # laid out, as before any user can scroll
         app.query_one("#panels-scroll").scroll_end(animate=False, immediate=True)
         await wait_until(pilot, lambda: app.devices.out_of_sight.startswith("↑ 1 above"))
         assert "(nvidia:0)" in app.devices.out_of_sight

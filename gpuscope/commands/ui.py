@@ -10,7 +10,6 @@ from pathlib import Path
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
-from gpuscope.sinks.exporter import describe_listen_error, parse_listen
 from gpuscope.telemetry.remote import check_url
 
 
@@ -37,7 +36,9 @@ def run_ui(options: UiOptions) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     serve = None
-    if options.serve is not None:
+    if options.serve is not None:  # the exporter's modules cost 0.1 s: only when serving
+        from gpuscope.sinks.exporter import parse_listen
+
         try:
             serve = parse_listen(options.serve, "--serve")
         except ValueError as exc:
@@ -81,6 +82,8 @@ def run_ui(options: UiOptions) -> int:
 
 def _check_port_free(listen: str, host: str, port: int) -> None:
     """Fail before the UI starts (exit 1, one line) rather than inside it."""
+    from gpuscope.sinks.exporter import describe_listen_error
+
     try:
         with socket.create_server((host, port)):
             pass

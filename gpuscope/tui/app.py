@@ -34,7 +34,6 @@ from gpuscope.tui.compare_view import CompareView
 from gpuscope.tui.device_panel import DevicePanel
 from gpuscope.tui.devices_view import DevicesView
 from gpuscope.tui.header import HeaderLine, header_text
-from gpuscope.tui.help_screen import HelpScreen
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
 from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.tui.main_screen import MainScreen
@@ -137,7 +136,7 @@ class GpuscopeApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._probe_devices()
+        self.call_after_refresh(self._probe_devices)  # its thread would slow the first frame
         self.set_interval(REFRESH_S, self.refresh_view)
 
     @work(thread=True, exclusive=True, group="probe")
@@ -256,6 +255,8 @@ class GpuscopeApp(App[int]):
         tabs.active = tab
 
     def action_help(self) -> None:
+        from gpuscope.tui.help_screen import HelpScreen  # Markdown: imported when first asked
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

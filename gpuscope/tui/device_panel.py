@@ -15,9 +15,7 @@ from functools import partial
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.content import Content
 from textual.markup import escape
-from textual.widgets import Static
 
 from gpuscope.safe_text import one_line
 from gpuscope.telemetry.model import DeviceInfo, Sample
@@ -33,6 +31,7 @@ from gpuscope.tui.panel_charts import (
     chart_points,
 )
 from gpuscope.tui.panel_figures import figure_lines
+from gpuscope.tui.text_lines import TextLine, TextLines
 
 Fetch = Callable[[float], Sequence[Sample]]  # the samples taken at this time or later
 
@@ -53,7 +52,8 @@ class DevicePanel(Vertical):
     """Figures and history of one device. ``show`` is cheap when nothing changed.
 
     Figures and charts are separate widgets: figures change every sample, charts only when a
-    time bucket completes, and only a changed widget is repainted.
+    time bucket completes, and only a changed widget is repainted, and of it only the lines
+    that changed (``TextLines``).
     """
 
     DEFAULT_CSS = """
@@ -94,6 +94,8 @@ class DevicePanel(Vertical):
         self.info = info
         self.simulated = simulated
         self._texts: dict[str, str | None] = {"figures": None, "charts": None}  # None: not drawn
+        # a blank line each until the first sample is drawn, as an empty Static showed
+        self._parts = {part: TextLines([""], id=part, classes=part) for part in self._texts}
         self._widths: dict[str, int] = {}  # the width each part's text was laid out at
         self._history: BucketedHistory | None = None
         self._latest: Sample | None = None
@@ -112,8 +114,8 @@ class DevicePanel(Vertical):
             self._redraw()
 
     def compose(self) -> ComposeResult:
-        yield Static(id="figures", classes="figures")
-        yield Static(id="charts", classes="charts")
+        yield self._parts["figures"]
+        yield self._parts["charts"]
 
     @property
     def charts_text(self) -> str:
@@ -126,24 +128,17 @@ class DevicePanel(Vertical):
         captures)."""
         return "\n".join(t for t in self._texts.values() if t)
 
-    def _put(self, part: str, text: str, width: int, content: Content | None = None) -> None:
-        """Show ``text`` (markup), or ``content`` when given (``text`` is then its plain text):
-        already styled, it spares Textual parsing the markup of every chart line."""
+    def _put(self, part: str, text: str, width: int, lines: Sequence[TextLine]) -> None:
+        """Show ``lines``; ``text`` is what they say (markup, or the charts' plain text), which
+        tells whether anything changed."""
         if self._texts[part] == text and self._widths.get(part) == width:
             return
-        found = self.query(f"#{part}").results(Static)
-        widget = next(found, None)
-        if widget is None:  # not composed yet: the next refresh draws it
+        widget = self._parts[part]
+        if not widget.is_attached:  # not composed yet: the next refresh draws it
             return
-        old_lines = (self._texts[part] or "").count("\n")
         self._texts[part] = text
-        # Same number of lines at the same width: same size, so repaint only (a relayout costs
-        # the whole screen). A new width relayouts: text laid out at the old one may have wrapped.
-        relayout = (
-            text.count("\n") != old_lines or self._widths.get(part) != width or not widget.display
-        )
         self._widths[part] = width
-        widget.update(content if content is not None else text, layout=relayout)
+        widget.set_lines(lines)  # repaints the lines that changed; relayouts for a new count
         widget.display = bool(text)
 
     def show(
@@ -170,14 +165,14 @@ class DevicePanel(Vertical):
             lines.insert(0, f"[$error]LOST[/] {why}; the figures below are its last")
         elif notice:
             lines.insert(0, f"[$error]{escape(one_line(notice))}[/]")
-        self._put("figures", "\n".join(lines), width)
+        self._put("figures", "\n".join(lines), width, lines)
         if layout.chart_rows > 0:
             bridge_s = BRIDGE_FACTOR * frame.interval_s
             draw = (layout.chart_rows, layout.time_axis and not layout.strip, layout.strip)
             self._draw_charts(history, kinds, frame.now_s, draw, width, bridge_s)
         else:
             self._charts_key = None
-            self._put("charts", "", width)
+            self._put("charts", "", width, [])
         lost = latest is not None and latest.lost
         self.set_class(lost, "-lost")
         self.set_class(layout.compact, "-compact")
@@ -254,9 +249,4 @@ class DevicePanel(Vertical):
             axis = time_axis(history.window_s, width - GUTTER)
             lines.append([(f"{'':<{GUTTER}}{axis}", muted)])
         plain = "\n".join("".join(x for x, _ in line) for line in lines)  # what changed, cheaply
-        pieces: list[tuple[str, str] | str] = []
-        for i, line in enumerate(lines):
-            if i:
-                pieces.append("\n")
-            pieces.extend(line)
-        self._put("charts", plain, width, Content.assemble(*pieces))
+        self._put("charts", plain, width, [tuple(line) for line in lines])

@@ -95,27 +95,31 @@ class DevicesView(Vertical):
         self.layout_now = panel_layout(80, 24, 1)  # as the last ``lay_out`` chose
         self._terminal = Size(80, 24)
         self._told_lost: set[str] = set()
+        # made here, composed once: a redraw finds them without a query of the DOM
+        self._status = StatusLines(id="absent")
+        self._scroll = VerticalScroll(id="panels-scroll")
+        self._grid = Grid(id="panels")
+        self._hint = PanelsHint(id="panels-hint")
 
     def compose(self) -> ComposeResult:
-        yield StatusLines(id="absent")
-        with VerticalScroll(id="panels-scroll"):
-            yield Grid(id="panels")
-        yield PanelsHint(id="panels-hint")
+        yield self._status
+        with self._scroll:
+            yield self._grid
+        yield self._hint
 
     def on_mount(self) -> None:
-        scroll = self.query_one("#panels-scroll", VerticalScroll)
-        self.watch(scroll, "scroll_y", self._show_hint, init=False)  # the user scrolled
+        self.watch(self._scroll, "scroll_y", self._show_hint, init=False)  # the user scrolled
 
     def add(self, infos: Sequence[DeviceInfo], simulated_ids: frozenset[str] = frozenset()) -> None:
         """A panel for each device (``simulated_ids``: those to mark as simulated)."""
-        grid = self.query_one("#panels", Grid)
+        grid = self._grid
         for info in infos:
             panel = DevicePanel(info, simulated=info.device_id in simulated_ids)
             self.panels[info.device_id] = panel
             grid.mount(panel)
 
     def no_devices(self) -> None:
-        self.query_one("#panels", Grid).mount(Static("No devices found.", id="no-devices"))
+        self._grid.mount(Static("No devices found.", id="no-devices"))
 
     def set_status(self, absent: Sequence[str], unreachable: Sequence[Unreachable]) -> None:
         """Absent backends, and each remote host that does not answer (it is retried)."""
@@ -125,13 +129,13 @@ class DevicesView(Vertical):
                 f"[$error]{escape(one_line(host.url))}: unreachable since {host.since}[/] "
                 f"({escape(one_line(host.why))}); retrying every {host.retry_s:g} s"
             )
-        self.query_one(StatusLines).text = "\n".join(lines)
+        self._status.text = "\n".join(lines)
 
     def lay_out(self, terminal: Size, charts: int) -> PanelLayout:
         """Choose columns, chart height and folding for a terminal of this size (the app's, as
         a resize event gives it: the app's own size is still the old one then)."""
         self._terminal = terminal
-        rows_above = self.query_one(StatusLines).rows
+        rows_above = self._status.rows
         devices = max(1, len(self.panels))
         layout = panel_layout(terminal.width, terminal.height, devices, rows_above, charts)
         if not layout.compact:  # a GPU with activity counters has a fifth line: make room
@@ -141,7 +145,7 @@ class DevicesView(Vertical):
                     terminal.width, terminal.height, devices, rows_above + extra, charts
                 )
         self.layout_now = layout
-        grid = self.query_one("#panels", Grid)
+        grid = self._grid
         if grid.styles.grid_size_columns != layout.columns:
             grid.styles.grid_size_columns = layout.columns
         return layout
@@ -180,14 +184,13 @@ class DevicesView(Vertical):
     @property
     def out_of_sight(self) -> str:
         """The line naming the panels out of sight ("" when all are in it)."""
-        return self.query_one(PanelsHint).text
+        return self._hint.text
 
     def _show_hint(self) -> None:
         spans = panel_spans({d: p.rows for d, p in self.panels.items()}, self.layout_now.columns)
-        pane_rows = self._terminal.height - CHROME_ROWS - self.query_one(StatusLines).rows
+        pane_rows = self._terminal.height - CHROME_ROWS - self._status.rows
         bottom = max((end for _, end in spans.values()), default=0)
         if bottom > pane_rows:
             pane_rows -= 1  # the hint's own line
-        scroll = self.query_one("#panels-scroll", VerticalScroll)
-        top = max(0, min(round(scroll.scroll_y), bottom - pane_rows))
-        self.query_one(PanelsHint).text = offscreen_hint(spans, (top, top + pane_rows))
+        top = max(0, min(round(self._scroll.scroll_y), bottom - pane_rows))
+        self._hint.text = offscreen_hint(spans, (top, top + pane_rows))
