@@ -351,6 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "bench":  # only bench takes open-ended (workload) options
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command and (given := _ui_options_given(parser, args)):
+        parser.error(
+            f"{given[0]} is an option of the terminal UI (gpuscope without a command), "
+            f"not of {args.command}"
+        )
     args.extra = extra
     args.started_s = started_s
     try:
@@ -373,6 +378,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _ui_options_given(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The terminal UI's options given before a command (``gpuscope --demo record``): the
+    command would silently ignore them."""
+    group = next(g for g in parser._action_groups if g.title == "terminal UI (no command)")
+    return [
+        action.option_strings[0]
+        for action in group._group_actions
+        if getattr(args, action.dest, None) != action.default
+    ]
 
 
 def _prog(args: argparse.Namespace) -> str:

@@ -32,6 +32,16 @@ def gpuscope(*args: str) -> subprocess.CompletedProcess[str]:
             "gpuscope: the UI needs a terminal on stdout and stderr "
             "(for headless sampling use gpuscope record)",
         ),
+        (  # the command would have recorded the real devices only, saying nothing
+            ["--demo", "record", "-d", "1"],
+            "gpuscope: --demo is an option of the terminal UI (gpuscope without a command), "
+            "not of record (see --help)",
+        ),
+        (
+            ["--no-gpm", "list"],
+            "gpuscope: --no-gpm is an option of the terminal UI (gpuscope without a command), "
+            "not of list (see --help)",
+        ),
     ],
 )
 def test_bad_ui_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
