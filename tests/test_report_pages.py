@@ -303,3 +303,17 @@ def test_a_recording_whose_interval_changed_has_no_clock_note(tmp_path: Path) ->
     seconds += [1002.0 + 0.5 * i + (0.3 if i % 2 else 0.0) for i in range(100)]
     rec = recording(tmp_path / "rec.csv", [(s, 100.0, 50.0) for s in seconds])
     assert load_input(rec).notes == ()  # type: ignore[union-attr]
+
+
+def test_a_timeline_breaks_where_no_sample_was_taken_instead_of_drawing_across() -> None:
+    """New-user trial: GPM paused for 3 s while the Processes tab showed drew a straight line
+    over the empty cells."""
+    import math
+
+    from gpuscope.report.charts import broken_at_gaps
+
+    points = [(0.0, 50.0), (0.5, 60.0), (1.0, 70.0), (4.0, 10.0), (4.5, 20.0)]
+    shown = broken_at_gaps(points, interval_s=0.5, bucket_s=0.001)
+    assert [p for p in shown if not math.isnan(p[1])] == points
+    assert [t for t, v in shown if math.isnan(v)] == [2.5]  # one break, inside the 3 s gap
+    assert broken_at_gaps(points[:3], interval_s=0.5, bucket_s=0.001) == points[:3]

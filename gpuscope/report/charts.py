@@ -5,6 +5,7 @@ CPU-vs-GPU figure usually does; every chart names the energy source of what it p
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -329,6 +330,23 @@ def measured_spans(
     return merged, False
 
 
+def broken_at_gaps(
+    points: list[tuple[float, float]], interval_s: float | None, bucket_s: float
+) -> list[tuple[float, float]]:
+    """``points`` with a break (NaN) wherever no sample was taken for more than three sampling
+    intervals and two buckets: a stretch with no figure (GPM not read while its view was
+    hidden, a device lost for a while) shows as a gap, not as a line drawn across it."""
+    if interval_s is None or len(points) < 2:
+        return points
+    gap_s = max(3 * interval_s, 2 * bucket_s)
+    shown = [points[0]]
+    for before, point in itertools.pairwise(points):
+        if point[0] - before[0] > gap_s:
+            shown.append(((before[0] + point[0]) / 2, math.nan))
+        shown.append(point)
+    return shown
+
+
 def timeline_charts(
     recording: Recording, windows: Sequence[RunResult], image: str = "svg"
 ) -> list[Chart]:
@@ -345,7 +363,7 @@ def timeline_charts(
         plt = _pyplot()
         figure, ax = plt.subplots(figsize=(9, 3))
         for device, series in drawn:
-            points = series.points()
+            points = broken_at_gaps(series.points(), recording.interval_s, series.width)
             ax.plot([t - start for t, _ in points], [v for _, v in points], label=device, lw=1)
         peak = max(series.peak for _, series in drawn)
         if column in PERCENT:
