@@ -300,7 +300,7 @@ TIMELINES = (
     ("power_w", "W"), ("power_estimate_w", "W, an estimate"), ("util_gpu_pct", "%"),
     ("util_cpu_pct", "%"), ("sm_active_pct", "%, GPM"), ("sm_occupancy_pct", "%, GPM"),
     ("tensor_active_pct", "%, GPM"), ("dram_active_pct", "% of peak bandwidth, GPM"),
-    ("achieved_tflops_estimate", "TFLOP/s, an estimate from pipe activity"),
+    ("achieved_tflops_estimate", "TFLOP/s est."),
 )  # fmt: skip
 
 
