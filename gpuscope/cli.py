@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--processes",
         metavar="FILE",
         help="also write one row per GPU process per sample to FILE (same format), with the "
-        "energy attributed to it by SM share, labelled estimate",
+        "energy charged to it: by SM share (labelled estimate), or all of its GPU's as the sole "
+        "compute process where the driver gives no shares (energy_basis says which)",
     )
     record.add_argument(
         "--gpm",

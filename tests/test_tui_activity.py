@@ -40,14 +40,23 @@ async def test_the_devices_tab_asks_for_activity_while_shown_and_the_panel_shows
         assert device.wanted
 
 
-async def test_no_gpm_never_reads_them_and_the_panel_says_why() -> None:
-    device = ActivityDevice(note="GPM not sampled: --no-gpm")
+async def test_no_gpm_never_reads_them_and_the_header_says_why() -> None:
+    """The device's own note (paused, as any device not asked) is all the panel can say; the
+    header says the user turned GPM off (new-user trial: the cause was cut off the panel)."""
+    from gpuscope.telemetry.gpm import NOT_WANTED
+
+    device = ActivityDevice(note=NOT_WANTED)
     app = gpm_app(device, gpm=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot)
         await tick(pilot, 3)
         assert True not in device.told
-        assert "activity n/a (GPM not sampled: --no-gpm)" in app.panels["nvidia:0"].text
+        assert f"activity n/a ({NOT_WANTED})" in app.panels["nvidia:0"].text
+        assert "GPM off (--no-gpm)" in app.header.text
+    on = gpm_app(ActivityDevice())
+    async with on.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        assert "GPM off" not in on.header.text
 
 
 async def test_the_fifth_line_fits_the_panel_and_the_layout_makes_room_for_it() -> None:

@@ -50,7 +50,7 @@ NO_SUPPORT = "this GPU has no GPM: Hopper or newer"
 VGPU = "a vGPU: GPM not offered to the guest"
 MIG = "MIG mode on: device-level GPM not read"
 # Why the activity fields are n/a now, on a device that has GPM (Reading.activity_note)
-NOT_WANTED = "not sampled: no view or recording asks for it now (or --no-gpm)"
+NOT_WANTED = "paused: no view or recording asks for it now"
 FIRST_SAMPLE = "first GPM sample taken: figures from the next read"
 IN_USE = (
     f"GPM counters in use by another tool (DCGM profiling?): retrying every {IN_USE_RETRY_S:.0f} s"

@@ -31,6 +31,8 @@ def header_text(session: Session, paused: bool, window_s: float) -> str:
     if sampler is not None:
         parts.append(f"every {sampler.interval_s:g} s")
     parts.append(f"charts: last {fmt.duration(window_s)}")
+    if not session.setup.gpm:  # the panels' activity line then says only "paused"
+        parts.append("GPM off (--no-gpm)")
     if session.found is not None:
         parts.extend(_driver_versions(session.found))
     else:

@@ -71,7 +71,8 @@ MAIN_KEYS: tuple[Key, ...] = (
     Key("right_square_bracket", "step_window(1)", "Longer history",
         "longer history in the charts", "]"),
     Key("c", "choose_charts", "Charts",
-        "choose the device charts: utilization, memory, power, temperature, clock"),
+        "choose the device charts: utilization, memory, power, temperature, clock, and GPM's "
+        "SM, tensor and DRAM activity"),
 )  # fmt: skip
 
 # Textual's own, listed in the help only.
