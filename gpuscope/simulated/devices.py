@@ -25,6 +25,7 @@ from gpuscope.telemetry.model import (
     Reading,
     Vendor,
 )
+from gpuscope.telemetry.nvidia import ENERGY_PERIOD_S
 from gpuscope.telemetry.precisions import amd_precisions, cpu_precisions, nvidia_precisions
 
 Timeline = Callable[[float], float]  # seconds since start -> utilization 0..1
@@ -106,6 +107,7 @@ class SimulatedGpu:
     _energy_j: float = field(default=1000.0, init=False)  # counters count since driver load
     _temp_c: float = field(default=34.0, init=False)
     _activity: str | None = field(default=None, init=False)  # None: not wanted; "first"; "on"
+    _counter_read: tuple[float, float] | None = field(default=None, init=False)  # (at, J)
 
     def __post_init__(self) -> None:
         if not 0 <= self.idle_w <= self.max_w <= self.limit_w:
@@ -129,6 +131,22 @@ class SimulatedGpu:
             precisions=self.precisions,
             activity_counters=self.vendor is Vendor.NVIDIA,  # GPM, as an H100 has it
         )
+
+    def _energy_counter(self, now_s: float, exact_energy: bool) -> dict[str, Any]:
+        """The counter as an H100's is read: about once a second and at window edges (an AMD
+        GPU's at every read); between, the last reading, marked stale."""
+        if not self.has_energy_counter:
+            return {}
+        held = self._counter_read
+        if (
+            self.vendor is Vendor.NVIDIA
+            and not exact_energy
+            and held is not None
+            and now_s - held[0] < ENERGY_PERIOD_S * 0.95
+        ):
+            return {"energy_counter_j": held[1], "energy_counter_stale": True}
+        self._counter_read = (now_s, self._energy_j)
+        return {"energy_counter_j": self._energy_j}
 
     def want_activity(self, wanted: bool) -> None:
         """Like a real GPU's GPM: the first read after turning on has no interval yet."""
@@ -189,7 +207,7 @@ class SimulatedGpu:
             mem_total_mib=self.mem_total_mib,
             power_w=round(power_w, 1),
             power_limit_w=self.limit_w,
-            energy_counter_j=self._energy_j if self.has_energy_counter else None,
+            **self._energy_counter(now_s, exact_energy),
             temp_c=round(self._temp_c),
             clock_core_mhz=1980.0 if busy else 345.0,
             clock_mem_mhz=2619.0,
