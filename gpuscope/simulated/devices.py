@@ -100,6 +100,8 @@ class SimulatedGpu:
     extra_load: float = 0.0
     tensor_share: float = 0.0  # of the SMs' busy time, on tensor pipes (a GEMM-heavy job: 0.75)
     nvlink: bool = True  # an SXM part; False: a PCIe card, its NVLink fields n/a
+    # the driver samples each process's SM share (False: as the H100 on driver 580, n/a)
+    process_shares: bool = True
     # what the part it plays does in hardware: an H100 (compute capability 9.0) by default
     precisions: NativePrecisions | None = field(default_factory=lambda: nvidia_precisions(9, 0))
     info: DeviceInfo = field(init=False)
@@ -185,8 +187,8 @@ class SimulatedGpu:
             replace(
                 p,
                 kind=p.kind or "C",
-                sm_pct=round(100 * util * part / load, 1),
-                mem_bus_pct=round(70 * util * part / load, 1),
+                sm_pct=round(100 * util * part / load, 1) if self.process_shares else None,
+                mem_bus_pct=round(70 * util * part / load, 1) if self.process_shares else None,
             )
             for p, part in shares
         )
@@ -274,6 +276,7 @@ def demo_gpus(start_s: float) -> list[SimulatedGpu]:
             mem_base_mib=512.0,
             tensor_share=0.75,  # bf16 training: mostly GEMMs
             processes=(ProcessUsage(4242, "python", 61440.0),),
+            process_shares=False,  # as the H100 on driver 580: its sole process is charged
         ),
         SimulatedGpu(
             1,
@@ -283,6 +286,7 @@ def demo_gpus(start_s: float) -> list[SimulatedGpu]:
             mem_base_mib=512.0,
             tensor_share=0.55,  # inference: GEMMs and attention, more memory-bound
             processes=(ProcessUsage(5150, "vllm", 70656.0), ProcessUsage(5188, "python", 1024.0)),
+            process_shares=False,  # two processes and no shares: its energy stays unattributed
         ),
         SimulatedGpu(
             0,
