@@ -195,3 +195,17 @@ def test_a_malformed_processes_file_is_one_line_and_exit_2(tmp_path: Path, name:
     assert result.returncode == 2 and said in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "internal error" not in result.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_json_line_of_odd_types_is_shown_as_text_not_a_crash(tmp_path: Path) -> None:
+    record = dict.fromkeys(PROCESS_COLUMN_NAMES) | {
+        "timestamp": "2026-12-07T10:00:00+00:00", "device": ["nvidia:0"], "pid": 7,
+        "command": {"argv": HOSTILE}, "energy_j": 5, "energy_basis": ["sole process"],
+    }  # fmt: skip
+    path = tmp_path / "procs.jsonl"
+    path.write_text(json.dumps(record) + "\n" + json.dumps(record) + "\n")
+    item = load_input(path)
+    assert isinstance(item, ProcessesFile) and len(item.jobs) == 1
+    row = rows_by_pid(item)["7"]
+    assert row["device"] == '["nvidia:0"]' and row["energy"] == "5 J"
+    assert row["charged samples"] == "2 of 2" and "argv" in row["command"]

@@ -32,6 +32,7 @@ LEFT_OUT_NAMED_MAX = 10_000  # jobs past JOBS_MAX told apart to count them; beyo
 WHY_MAX = 8  # reasons for not charging kept per device; the rest counted as "other"
 BASES_MAX = 4  # charge bases kept per job (a file of ours has two)
 NONE_PREFIX = "none: "
+RAW_KEYS_MAX = 2 * JOBS_MAX  # spellings of a job remembered to skip cleaning its key per row
 PID_MAX = 2**32  # no system numbers a process past this
 
 
@@ -105,11 +106,16 @@ ProcessRow = tuple[int, dict[str, Any]]  # row number, the READ_COLUMNS' cells
 
 
 class _Builder:
-    """The file, row by row; each row costs the same however long the file."""
+    """The file, row by row; each row costs the same however long the file. Text is made
+    printable once per job (its key on first sight, its stamps and reasons at the end), not per
+    row: a day of a busy node is millions of rows."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.jobs: dict[tuple[str, int, str], Job] = {}
+        self.raw: dict[
+            tuple[Any, Any, Any], Job | None
+        ] = {}  # as the file spells it; None: left out
         self.devices: dict[str, DeviceTotals] = {}
         self.rows = 0
         self.impossible = 0
@@ -117,26 +123,32 @@ class _Builder:
         self.left_out_rows = 0
 
     def feed(self, rows: Iterable[ProcessRow]) -> None:
+        raw_jobs, parse = self.raw, dt.datetime.fromisoformat
         for number, cells in rows:
             self.rows += 1
-            stamp, device, pid = cells["timestamp"], cells["device"], cells["pid"]
+            stamp, device, pid, command = (cells["timestamp"], cells["device"], cells["pid"],
+                                           cells["command"])  # fmt: skip
             if not stamp or not device or pid is None or pid == "":
                 raise RecordingError(f"{self.path}: row {number} has no timestamp, device or pid")
-            when = self._when(number, stamp)
-            key = (field_text(str(device)), self._pid(number, pid), _text(cells["command"]))
-            job = self.jobs.get(key)
-            if job is None:
-                job = self._job(key)
-                if job is None:
-                    continue
-            self._add(job, when, str(stamp), cells)
-
-    def _when(self, number: int, stamp: Any) -> float:
-        try:
-            return dt.datetime.fromisoformat(stamp).timestamp()
-        except (TypeError, ValueError, OverflowError, OSError):
-            shown = str(stamp)[:40]
-            raise RecordingError(f"{self.path}: row {number}: bad timestamp {shown!r}") from None
+            try:
+                when = parse(stamp).timestamp()
+            except (TypeError, ValueError, OverflowError, OSError):
+                shown = str(stamp)[:40]
+                raise RecordingError(
+                    f"{self.path}: row {number}: bad timestamp {shown!r}"
+                ) from None
+            raw = (device, pid, command) if _plain(device, pid, command) else None
+            if raw is not None and raw in raw_jobs:
+                job = raw_jobs[raw]
+            else:
+                key = (_text(device), self._pid(number, pid), _text(command))
+                job = self.jobs.get(key) or self._job(key)
+                if raw is not None and len(raw_jobs) < RAW_KEYS_MAX:
+                    raw_jobs[raw] = job
+            if job is None:  # a process past JOBS_MAX
+                self.left_out_rows += 1
+                continue
+            self._add(job, when, stamp, cells)
 
     def _pid(self, number: int, pid: Any) -> int:
         try:
@@ -151,7 +163,6 @@ class _Builder:
 
     def _job(self, key: tuple[str, int, str]) -> Job | None:
         if len(self.jobs) >= JOBS_MAX:
-            self.left_out_rows += 1
             if len(self.left_out) < LEFT_OUT_NAMED_MAX:
                 self.left_out.add(key)
             return None
@@ -164,29 +175,34 @@ class _Builder:
     def _add(self, job: Job, when: float, stamp: str, cells: dict[str, Any]) -> None:
         job.samples += 1
         if when < job.first_s:
-            job.first_s, job.first_stamp = when, field_text(stamp)
+            job.first_s, job.first_stamp = when, stamp  # printable at the end
         if when >= job.last_s:
-            job.last_s, job.last_stamp = when, field_text(stamp)
+            job.last_s, job.last_stamp = when, stamp
         if job.user is None and cells["user"] not in (None, ""):
             job.user = _text(cells["user"])
         memory = self._figure(cells["gpu_mem_mib"])
         if memory is not None and (job.peak_mem_mib is None or memory > job.peak_mem_mib):
             job.peak_mem_mib = memory
         energy = self._figure(cells["energy_j"])
-        basis = _text(cells["energy_basis"]) if cells["energy_basis"] not in (None, "") else ""
+        basis = cells["energy_basis"]
+        if type(basis) is not str:
+            basis = _text(basis)
         if energy is not None:
             job.charged_samples += 1
             job.energy_j = energy
             job.avg_power_w = self._figure(cells["avg_power_w"])
             source = cells["energy_source"]
-            job.energy_source = _text(source) if source not in (None, "") else None
-            if basis and basis not in job.bases and len(job.bases) < BASES_MAX:
-                job.bases.append(basis)
+            job.energy_source = source if type(source) is str else _text(source)
+            fresh = basis and basis not in job.bases and len(job.bases) < BASES_MAX
+            if fresh and (cleaned := field_text(basis)) not in job.bases:
+                job.bases.append(cleaned)
             return
-        why = basis.removeprefix(NONE_PREFIX) if basis else "not said"
-        job.last_why = why
+        why = basis.removeprefix(NONE_PREFIX) or "not said"
+        job.last_why = why  # printable at the end
         totals = self.devices[job.device]
         totals.uncharged_rows += 1
+        if why not in totals.why:
+            why = field_text(why)
         if why in totals.why or len(totals.why) < WHY_MAX:
             totals.why[why] = totals.why.get(why, 0) + 1
         else:
@@ -214,12 +230,24 @@ class _Builder:
                 f"The first {JOBS_MAX:,} processes are shown; {more} more processes "
                 f"({self.left_out_rows:,} rows) are left out of the tables."
             )
+        for job in self.jobs.values():  # what was kept as the file spells it, made printable
+            job.first_stamp, job.last_stamp = (
+                field_text(job.first_stamp),
+                field_text(job.last_stamp),
+            )
+            job.energy_source = field_text(job.energy_source) if job.energy_source else None
+            job.last_why = field_text(job.last_why) if job.last_why else None
         jobs = sorted(self.jobs.values(), key=lambda j: j.first_s)
         order = {d: n for n, d in enumerate(self.devices)}
         jobs.sort(key=lambda j: order[j.device])  # stable: by device, then first seen
         return ProcessesFile(
             self.path, tuple(jobs), tuple(self.devices.values()), self.rows, tuple(notes)
         )
+
+
+def _plain(*values: Any) -> bool:
+    """Cells that can key a dict as they are (a JSON line may hold a list)."""
+    return all(type(v) is str or type(v) is int or v is None for v in values)
 
 
 def _text(value: Any) -> str:
