@@ -113,9 +113,8 @@ class _Builder:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.jobs: dict[tuple[str, int, str], Job] = {}
-        self.raw: dict[
-            tuple[Any, Any, Any], Job | None
-        ] = {}  # as the file spells it; None: left out
+        # (device, pid, command) as the file spells them -> their job (None: left out)
+        self.raw: dict[tuple[Any, Any, Any], Job | None] = {}
         self.devices: dict[str, DeviceTotals] = {}
         self.rows = 0
         self.impossible = 0

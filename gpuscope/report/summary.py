@@ -294,13 +294,13 @@ def process_lines(processes: ProcessesFile) -> list[str]:
         line = f"{name}: {device}: {len(jobs):,} process{'es' if len(jobs) != 1 else ''}"
         if charged:
             total = sum(j.energy_j or 0.0 for j in charged)
-            estimated = any(ChargeBasis.SOLE.value not in j.bases or len(j.bases) > 1
-                            for j in charged)  # fmt: skip
+            sole = all(j.bases == [ChargeBasis.SOLE.value] for j in charged)
             line += f", charged {energy_text(total)} in all" + (
-                " (partly an estimate, by SM share)"
-                if estimated
-                else " (the GPU's measured energy, each as the sole process)"
-            )
+                " (the GPU's measured energy, each as the sole process)" if sole
+                else " (an estimate in whole or part, by SM share)"
+                if any(ChargeBasis.SM_SHARE.value in j.bases for j in charged)
+                else " (on a basis the file does not name)"
+            )  # fmt: skip
         never = len(jobs) - len(charged)
         if never:
             line += f"; {never:,} never charged (n/a)"
