@@ -15,12 +15,17 @@ from gpuscope.report.charts import (
     timeline_charts,
 )
 from gpuscope.report.inputs import BenchResults, Input, SweepResults, shown_name
+from gpuscope.report.processes import ProcessesFile
 from gpuscope.report.recording import Recording
 from gpuscope.report.render import (
+    PROCESS_COLUMNS,
+    PROCESS_DEVICE_COLUMNS,
     RESULT_COLUMNS,
     Section,
     device_cards,
     machine_rows,
+    process_device_rows,
+    process_rows,
     render_html,
     render_markdown,
     result_row,
@@ -114,7 +119,38 @@ def build_sections(
                 charts=timeline_charts(item, windows, image) if draw else [],
                 chart_note=charts_missing,
             ))  # fmt: skip
+        elif isinstance(item, ProcessesFile):
+            sections.append(processes_section(item))
     return sections
+
+
+PROCESSES_TEXT = (
+    "One row per process (device, pid, command): the stretch it was seen, its peak GPU memory, "
+    "and the energy it was charged of its GPU's measured energy (cumulative: the last charged "
+    "figure is the whole charge). Sole process: the GPU's measured energy while it alone held "
+    "it. SM share: an estimate from its share of the SMs. Never charged: n/a, with the last "
+    "reason the file gives."
+)
+PROCESSES_CANNOT_SAY = (
+    "What this file cannot say: the energy no process was charged (the samples not charged, "
+    "and why) is not in it, nor the device's own measured energy: that is in the device "
+    "recording (gpuscope record -o), so the processes' charges are part of it, not all."
+)
+
+
+def processes_section(item: ProcessesFile) -> Section:
+    """The "GPU processes" section of one ``record --processes`` file."""
+    if not item.jobs:
+        return Section(
+            f"GPU processes: {shown_name(item.path)}",
+            text=["No GPU process was seen while this file was recorded.", *item.notes],
+        )
+    return Section(
+        f"GPU processes: {shown_name(item.path)}",
+        text=[PROCESSES_TEXT, PROCESSES_CANNOT_SAY, *item.notes],
+        tables=[(PROCESS_COLUMNS, process_rows(item)),
+                (PROCESS_DEVICE_COLUMNS, process_device_rows(item))],
+    )  # fmt: skip
 
 
 def _impossible(notes: tuple[str, ...]) -> list[str]:

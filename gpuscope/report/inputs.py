@@ -1,5 +1,6 @@
 """The files a report is built from, read and told apart by their content: ``bench --json``
-results, ``bench --sweep --json`` sweeps, and ``record`` CSV or JSON-lines recordings; or the
+results, ``bench --sweep --json`` sweeps, ``record`` CSV or JSON-lines recordings and their
+``--processes`` files (``report.processes``); or the
 same results and sweeps already in memory (``bench_results``, ``sweep_results``: the UI's save).
 
 Every input is bounded (``bounded_read``: size, time; ``JSON_MAX_BYTES`` for a results file, which
@@ -10,6 +11,7 @@ any other shape refused in one line.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -21,6 +23,12 @@ from typing import Any
 from gpuscope.bounded_read import InputLimit, open_input, size_text
 from gpuscope.measurement.run_result import FIGURE_FIELDS, RunResult, group_results
 from gpuscope.measurement.sweep import PointStatus, Sweep, SweepPoint
+from gpuscope.report.processes import (
+    ProcessesFile,
+    header_is_processes,
+    line_is_processes,
+    read_processes,
+)
 from gpuscope.report.recording import (
     FIGURE_MAX,
     Recording,
@@ -111,7 +119,7 @@ def shown_name(path: Path) -> str:
     return "stdin" if str(path) == "-" else field_text(path.name or str(path))
 
 
-Input = BenchResults | SweepResults | Recording
+Input = BenchResults | SweepResults | Recording | ProcessesFile
 
 
 def simulated(report: RunResult | None) -> bool:
@@ -180,8 +188,12 @@ def _parse(path: Path, stream: Any, size: int | None) -> Input:
         first = text.readline(SNIFF_CHARS)
     stripped = first.lstrip()
     if stripped.startswith("{") and first_line_is_a_sample(first):
+        if line_is_processes(first):
+            return read_processes(path, first, text, jsonl=True)
         return read_recording(path, first, text, jsonl=True)
     if stripped.startswith("timestamp,"):
+        if header_is_processes(next(csv.reader([stripped]), [])):
+            return read_processes(path, stripped, text, jsonl=False)
         return read_recording(path, first.lstrip(), text, jsonl=False)
     if stripped.startswith("{"):
         if size is not None and size > JSON_MAX_BYTES:
@@ -197,7 +209,8 @@ def _parse(path: Path, stream: Any, size: int | None) -> Input:
         del body  # its memory back before the values are cleaned (in place)
         return _json_results(path, parsed)
     raise ReportInputError(
-        f"{path}: not a gpuscope file (bench --json, bench --sweep --json, or a record CSV/JSONL)"
+        f"{path}: not a gpuscope file (bench --json, bench --sweep --json, or a record "
+        "CSV/JSONL or its --processes file)"
     )
 
 

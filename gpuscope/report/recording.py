@@ -306,23 +306,25 @@ def first_line_is_a_sample(line: str) -> bool:
     return isinstance(record, dict) and "timestamp" in record and "device" in record
 
 
+def bounded_lines(path: Path, first: str, rest: TextIO) -> Iterator[str]:
+    """``first`` and then the lines of ``rest``, without their newlines, read in blocks and
+    split (cheaper than line by line); RecordingError for a line of ``LINE_MAX`` or more."""
+    too_long = f"{path}: a line longer than {LINE_MAX // 1024} KiB"
+    if len(first.rstrip("\n")) >= LINE_MAX:  # readline stopped at LINE_MAX
+        raise RecordingError(too_long)
+    yield first
+    tail = ""
+    while block := rest.read(BLOCK_CHARS):
+        found = (tail + block).split("\n")
+        tail = found.pop()  # held to the next block: at most LINE_MAX + BLOCK_CHARS
+        if len(tail) >= LINE_MAX or max(map(len, found), default=0) >= LINE_MAX:
+            raise RecordingError(too_long)
+        yield from found
+    if tail:
+        yield tail
+
+
 def read_recording(path: Path, first: str, rest: TextIO, jsonl: bool) -> Recording:
     """The recording whose first line is ``first`` and the rest in ``rest``."""
-
-    too_long = f"{path}: a line longer than {LINE_MAX // 1024} KiB"
-
-    def lines() -> Iterator[str]:  # read in blocks and split: cheaper than line by line
-        if len(first.rstrip("\n")) >= LINE_MAX:  # readline stopped at LINE_MAX
-            raise RecordingError(too_long)
-        yield first
-        tail = ""
-        while block := rest.read(BLOCK_CHARS):
-            found = (tail + block).split("\n")
-            tail = found.pop()  # held to the next block: at most LINE_MAX + BLOCK_CHARS
-            if len(tail) >= LINE_MAX or max(map(len, found), default=0) >= LINE_MAX:
-                raise RecordingError(too_long)
-            yield from found
-        if tail:
-            yield tail
-
-    return read_jsonl(path, lines()) if jsonl else read_csv(path, lines())
+    lines = bounded_lines(path, first, rest)
+    return read_jsonl(path, lines) if jsonl else read_csv(path, lines)

@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuscope.measurement.peaks import datasheet
+from gpuscope.measurement.process_energy import ChargeBasis
 from gpuscope.measurement.result_cells import SOURCES, figure_cells, shared_mark
 from gpuscope.measurement.run_result import RunResult
 from gpuscope.report.charts import Chart
 from gpuscope.report.inputs import BenchResults, Input, SweepResults, shown_name, simulated
+from gpuscope.report.processes import ProcessesFile
 from gpuscope.report.recording import Recording
+from gpuscope.units import si_prefix
 
 RESULT_COLUMNS = ("workload", "device", "params", "throughput", "TFLOP/s", "avg W", "work/J",
                   "% peak", "peak mem", "energy source")  # fmt: skip
@@ -54,6 +57,9 @@ def device_cards(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
         if isinstance(item, Recording):
             for track in item.tracks:
                 seen.setdefault(track.device, {}).update(track.card)
+        elif isinstance(item, ProcessesFile):
+            for device in item.devices_named():
+                seen.setdefault(device, {})
         else:
             reports = item.results if isinstance(item, BenchResults) else item.results()
             for r in reports:
@@ -88,12 +94,75 @@ def machine_rows(inputs: Sequence[Input]) -> list[tuple[str, ...]]:
 
 
 def sweep_rows(sweep: SweepResults) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for p in sweep.ordered_points():
         status = p.status.value + (f": {p.note}" if p.note else "")
         figures = result_row(p.result)[3:] if p.result is not None else ("",) * 7
         device = p.device + (" SIMULATED" if simulated(p.result) else "")
         rows.append((str(p.value), device, status, *figures))
+    return rows
+
+
+PROCESS_COLUMNS = ("device", "pid", "user", "command", "first seen", "last seen", "seen for",
+                   "peak GPU mem", "energy", "avg W", "energy source", "energy basis",
+                   "charged samples")  # fmt: skip
+PROCESS_DEVICE_COLUMNS = ("device", "processes", "charged", "of which measured (sole process)",
+                          "of which estimated (SM share)", "never charged",
+                          "samples not charged", "why not charged")  # fmt: skip
+
+
+def energy_text(joules: float | None) -> str:
+    """``1.23 MJ``; n/a where there is no figure (never 0)."""
+    if joules is None:
+        return "n/a"
+    scale, prefix = si_prefix(joules)
+    return f"{joules / scale:.3g} {prefix}J"
+
+
+def duration_text(seconds: float) -> str:
+    """``2 h 05 min``, ``3 min 20 s``, ``4.5 s``: how long a process was seen."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600):,} h {int(seconds % 3600 // 60):02d} min"
+    if seconds >= 60:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{seconds:.3g} s"
+
+
+def process_rows(processes: ProcessesFile) -> list[tuple[str, ...]]:
+    """One row per (device, pid, command): what the job cost and how that was found."""
+    rows: list[tuple[str, ...]] = []
+    for job in processes.jobs:
+        rows.append((
+            job.device, str(job.pid), job.user or "n/a", job.command or "n/a",
+            job.first_stamp, job.last_stamp,
+            duration_text(job.seen_s) if job.samples > 1 else "one sample",
+            _cell(job.peak_mem_mib, "{:,.0f} MiB"), energy_text(job.energy_j),
+            _cell(job.avg_power_w, "{:,.1f} W"), job.energy_source or "n/a", job.basis_text(),
+            f"{job.charged_samples:,} of {job.samples:,}",
+        ))  # fmt: skip
+    return rows
+
+
+def process_device_rows(processes: ProcessesFile) -> list[tuple[str, ...]]:
+    """Per device: what its processes were charged, by basis, and the samples not charged."""
+    rows: list[tuple[str, ...]] = []
+    for totals in processes.devices:
+        jobs = processes.jobs_on(totals.device)
+        charged = [j for j in jobs if j.energy_j is not None]
+        sole = [j.energy_j or 0.0 for j in charged if j.bases == [ChargeBasis.SOLE.value]]
+        why = [f"{reason} ({count:,})" for reason, count in totals.why.items()]
+        if totals.other_why_rows:
+            why.append(f"other reasons ({totals.other_why_rows:,})")
+        total = sum(j.energy_j or 0.0 for j in charged)
+        estimated = len(charged) - len(sole)  # by SM share, in part or whole
+        rows.append((
+            totals.device, f"{len(jobs):,}",
+            energy_text(total) if charged else "n/a: none charged",
+            energy_text(sum(sole)) if sole else "none",
+            energy_text(total - sum(sole)) if estimated else "none",
+            f"{len(jobs) - len(charged):,}", f"{totals.uncharged_rows:,}",
+            "; ".join(why) or "none",
+        ))  # fmt: skip
     return rows
 
 

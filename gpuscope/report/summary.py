@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from gpuscope.measurement.process_energy import ChargeBasis
 from gpuscope.measurement.run_result import RunResult, precision_name, ratio
 from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.report.inputs import (
@@ -17,7 +18,9 @@ from gpuscope.report.inputs import (
     simulated,
     value_order,
 )
+from gpuscope.report.processes import ProcessesFile
 from gpuscope.report.recording import Recording
+from gpuscope.report.render import energy_text
 from gpuscope.units import format_rate, format_ratio
 
 DEVICES_MAX = 8  # devices held against the base in one group's sentences; the table has all
@@ -279,6 +282,32 @@ def recording_lines(recording: Recording) -> list[str]:
     return lines
 
 
+def process_lines(processes: ProcessesFile) -> list[str]:
+    """Per device: how many processes, what they were charged and how, and how many never."""
+    name = shown_name(processes.path)
+    if not processes.jobs:
+        return [f"{name}: no GPU process was seen."]
+    lines = []
+    for device in processes.devices_named():
+        jobs = processes.jobs_on(device)
+        charged = [j for j in jobs if j.energy_j is not None]
+        line = f"{name}: {device}: {len(jobs):,} process{'es' if len(jobs) != 1 else ''}"
+        if charged:
+            total = sum(j.energy_j or 0.0 for j in charged)
+            sole = all(j.bases == [ChargeBasis.SOLE.value] for j in charged)
+            line += f", charged {energy_text(total)} in all" + (
+                " (the GPU's measured energy, each as the sole process)" if sole
+                else " (an estimate in whole or part, by SM share)"
+                if any(ChargeBasis.SM_SHARE.value in j.bases for j in charged)
+                else " (on a basis the file does not name)"
+            )  # fmt: skip
+        never = len(jobs) - len(charged)
+        if never:
+            line += f"; {never:,} never charged (n/a)"
+        lines.append(line + ".")
+    return lines
+
+
 def summary_lines(inputs: Sequence[Input]) -> list[str]:
     titles = [sweep_title(i) for i in inputs if isinstance(i, SweepResults)]
     lines: list[str] = []
@@ -298,6 +327,8 @@ def summary_lines(inputs: Sequence[Input]) -> list[str]:
             if titles.count(title) > 1:  # two sweeps alike but for their devices or files
                 title += f" in {shown_name(item.path)}"
             found = sweep_lines(item, title)
+        elif isinstance(item, ProcessesFile):
+            found = process_lines(item)
         else:
             found = recording_lines(item)
         lines += found[:LINES_MAX]
