@@ -12,8 +12,9 @@ NA = "n/a"
 SOURCES = {  # what each energy source means, as a report's legend says it
     EnergySource.COUNTER: "hardware energy counter",
     EnergySource.INTEGRATED: "power readings integrated over time",
-    EnergySource.MIXED: "counter, with integrated power where the counter paused",
-    EnergySource.ESTIMATE: "an estimate (CPU TDP x utilization), not a measurement",
+    EnergySource.MIXED: "counter, with integrated power where the counter was not read",
+    EnergySource.ESTIMATE: "an estimate (a CPU's TDP x utilization, or a GPU process's SM share "
+    "of its GPU's measured energy), not a measurement",
 }
 
 
