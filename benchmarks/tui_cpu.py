@@ -52,9 +52,12 @@ STANDIN = Path(__file__).resolve().parents[1] / "tests" / "fakes" / "nvml_standi
 
 
 def wait_for(terminal: Terminal, text: str, timeout_s: float = 30.0) -> float:
+    """When ``text`` is on screen; "" : when anything is (a peer's first frame, whatever it
+    draws; it once returned at once, so a peer's first frame read as the terminal's start)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        if text in terminal.screen():
+        screen = terminal.screen()
+        if (text in screen) if text else screen.strip():
             return time.monotonic()
         time.sleep(0.02)
     raise TimeoutError(f"{text!r} never appeared on screen")

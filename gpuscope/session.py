@@ -17,21 +17,14 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpuscope.intervals import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
-from gpuscope.measurement.measured_run import (
-    MeasuredRun,
-    RunFactory,
-    child_process_run,
-    new_run,
-)
+from gpuscope.intervals import MIN_INTERVAL_S
+from gpuscope.measurement.measured_run import MeasuredRun, new_run
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.measurement.run_driver import RunDriver
 from gpuscope.measurement.run_params import run_params
@@ -39,11 +32,11 @@ from gpuscope.measurement.run_result import RunResult
 from gpuscope.measurement.sweep import Sweep, SweepRun, point_params
 from gpuscope.measurement.targets import RunTarget, launch_targets, why_not_runnable
 from gpuscope.sampler import Sampler
+from gpuscope.session_setup import SessionSetup as SessionSetup  # where it was, for callers
 from gpuscope.sinks.recording_file import RecordingFile
-from gpuscope.telemetry.cpu_estimate import CpuPowerModel, apply_cpu_estimate
-from gpuscope.telemetry.discover import Discovery, discover
+from gpuscope.telemetry.cpu_estimate import apply_cpu_estimate
+from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Device
-from gpuscope.telemetry.processes import ProcessLookups
 from gpuscope.telemetry.remote_hosts import RemoteHosts
 from gpuscope.workloads.api import ParamValue, WorkloadError
 from gpuscope.workloads.events import Result, RunEvent
@@ -64,28 +57,6 @@ HISTORY_S = 1.02 * CHART_WINDOWS_S[-1]
 HISTORY_LEN = math.ceil(HISTORY_S / MIN_INTERVAL_S) + 1  # a cap: the whole span at 0.05 s
 
 RunListener = Callable[[MeasuredRun, RunEvent], None]
-
-
-@dataclass
-class SessionSetup:
-    """What the session monitors and how it runs workloads; tests and ``--demo`` swap parts."""
-
-    discover: Callable[[], Discovery] = discover
-    run_factory: RunFactory = child_process_run
-    find_catalog: Callable[[], Catalog] | None = None  # default: bundled + plugins + entry points
-    plugin_files: tuple[Path, ...] = ()
-    interval_s: float = DEFAULT_INTERVAL_S
-    record_dir: Path = field(default_factory=Path.cwd)
-    host: str = field(default_factory=socket.gethostname)
-    clock: Callable[[], float] = time.monotonic
-    autostart: bool = True  # False: the sampler is ticked by hand (tests)
-    simulated_ids: frozenset[str] = frozenset()  # shown as SIMULATED
-    remotes: tuple[str, ...] = ()  # exporter URLs whose devices join the local ones
-    serve: tuple[str, int] | None = None  # export /metrics (devices + results) too
-    cpu_model: CpuPowerModel | None = None  # estimate a CPU without RAPL (--cpu-tdp)
-    gpm: bool = True  # False (--no-gpm): activity counters never read (DCGM profiling shares them)
-    # given the simulated ids (their pids name nothing here); tests hand in fake /proc reads
-    process_lookups: Callable[[frozenset[str]], ProcessLookups] = ProcessLookups
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,14 @@ ALLOWED = {
     "report": {"measurement"},  # reads result files: datasheet peaks, never a device
     "simulated": {"measurement", "workloads", "telemetry"},
     "results_files": {"measurement", "report", "sinks"},  # a session's results saved as files
-    "session": {"measurement", "results_files", "sampler", "sinks", "telemetry", "workloads"},
-    "tui": {"session", "measurement", "sampler", "sinks", "telemetry", "workloads"},
+    "session_setup": {"measurement", "telemetry", "workloads"},  # what a session monitors
+    "session": {
+        "measurement", "results_files", "sampler", "session_setup", "sinks", "telemetry",
+        "workloads",
+    },
+    "tui": {
+        "session", "session_setup", "measurement", "sampler", "sinks", "telemetry", "workloads",
+    },
     "commands": {
         "config", "errors", "measurement", "report", "sampler", "session", "simulated", "sinks",
         "telemetry", "tui", "workloads",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,6 +55,22 @@ def offered(select: Select[str]) -> list[str]:
     """What a Select's menu lists, as the user reads it (its option list's prompts)."""
     menu = select.query_one(OptionList)
     return [str(menu.get_option_at_index(i).prompt) for i in range(menu.option_count)]
+
+
+def test_the_first_frame_needs_none_of_the_sessions_modules() -> None:
+    """The app draws its header and tabs before it imports the session, the sampler, the
+    measurement modules and the views (half a second on a small machine): the command and the
+    app's module import none of them (``_start`` does, on a thread, after the first frame)."""
+    later = (
+        "gpuscope.session", "gpuscope.sampler", "gpuscope.measurement.measured_run",
+        "gpuscope.tui.devices_view", "gpuscope.tui.runs_view", "gpuscope.workloads.runner",
+    )  # fmt: skip
+    code = (
+        "import sys, gpuscope.commands.ui, gpuscope.tui.app\n"
+        f"print(sorted(m for m in {later!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 async def test_panels_show_figures_and_na_never_zero() -> None:

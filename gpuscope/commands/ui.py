@@ -10,7 +10,6 @@ from pathlib import Path
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
-from gpuscope.telemetry.remote import check_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +30,14 @@ def run_ui(options: UiOptions) -> int:
         check_interval(options.interval_s)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        remotes = tuple(check_url(url) for url in options.remotes)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    remotes: tuple[str, ...] = ()
+    if options.remotes:  # http.client and email: 20 ms of imports, only to watch remote hosts
+        from gpuscope.telemetry.remote import check_url
+
+        try:
+            remotes = tuple(check_url(url) for url in options.remotes)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     serve = None
     if options.serve is not None:  # the exporter's modules cost 0.1 s: only when serving
         from gpuscope.sinks.exporter import parse_listen

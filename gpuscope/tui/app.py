@@ -8,43 +8,48 @@ event loop only reads history and run state, on a timer, and redraws what is vis
 
 from __future__ import annotations
 
-import contextlib
+import importlib
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from multiprocessing import resource_tracker
+from typing import TYPE_CHECKING, cast
 
 from textual import events, on, work
-from textual.app import App, ComposeResult, SystemCommand
-from textual.message import Message
+from textual.app import ComposeResult, SystemCommand
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.run_result import RunResult
-from gpuscope.sampler import Sampler
-from gpuscope.session import CHART_WINDOWS_S, Launch, Session, SessionSetup, step_choice
-from gpuscope.telemetry.discover import Discovery
+from gpuscope.session_setup import SessionSetup
 from gpuscope.telemetry.model import Vendor
-from gpuscope.telemetry.remote_hosts import RemoteHosts
 from gpuscope.tui import notices
-from gpuscope.tui.chart_chooser import ChartChooser
-from gpuscope.tui.compare_view import CompareView
-from gpuscope.tui.device_panel import DevicePanel
-from gpuscope.tui.devices_view import DevicesView
 from gpuscope.tui.header import HeaderLine, header_text
 from gpuscope.tui.keys import APP_KEYS, MAIN_KEYS, TABS
-from gpuscope.tui.launcher import LaunchScreen
 from gpuscope.tui.main_screen import MainScreen
-from gpuscope.tui.notices import Notice, SweepEnds
-from gpuscope.tui.panel_charts import DEFAULT_CHARTS
-from gpuscope.tui.processes_view import ProcessesView, ProcessTable
-from gpuscope.tui.runs_view import RunsView
-from gpuscope.workloads.api import WorkloadError
-from gpuscope.workloads.events import RunEvent
-from gpuscope.workloads.registry import Catalog
-from gpuscope.workloads.runner import prepare_for_captured_stderr
+from gpuscope.tui.notices import SweepEnds
+from gpuscope.tui.session_keys import SessionKeys
+
+if TYPE_CHECKING:  # imported after the first frame (``_build``): half a second on a small machine
+    from gpuscope.measurement.measured_run import MeasuredRun
+    from gpuscope.measurement.run_result import RunResult
+    from gpuscope.sampler import Sampler
+    from gpuscope.session import Launch, Session
+    from gpuscope.telemetry.discover import Discovery
+    from gpuscope.telemetry.remote_hosts import RemoteHosts
+    from gpuscope.tui.compare_view import CompareView
+    from gpuscope.tui.device_panel import DevicePanel
+    from gpuscope.tui.devices_view import DevicesView
+    from gpuscope.tui.processes_view import ProcessesView
+    from gpuscope.tui.runs_view import RunsView
+    from gpuscope.workloads.registry import Catalog
+
+# What the app needs once it has drawn its first frame, imported then on a worker thread
+AFTER_FIRST_FRAME = (
+    "gpuscope.session", "gpuscope.tui.panel_charts",
+    "gpuscope.tui.devices_view", "gpuscope.tui.processes_view", "gpuscope.tui.runs_view",
+    "gpuscope.tui.compare_view", "gpuscope.tui.launcher", "gpuscope.tui.chart_chooser",
+)  # fmt: skip
 
 REFRESH_S = 0.5  # how often the view may redraw: the rate the eye needs, not the sample rate
 
@@ -57,49 +62,43 @@ class AppSetup(SessionSetup):
     theme: str = "textual-dark"
 
 
-class RunUpdate(Message):
-    """Posted from a run's worker thread after each event."""
-
-    def __init__(self, run: MeasuredRun, event: RunEvent) -> None:
-        super().__init__()
-        self.run = run
-        self.event = event
-
-
-class GpuscopeApp(App[int]):
+class GpuscopeApp(SessionKeys):
     CSS_PATH = "app.tcss"
     TITLE = "gpuscope"
     BINDINGS = [key.binding() for key in APP_KEYS]
 
+    # made after the first frame (``_build``), with the modules they need; and ``session``
+    devices: DevicesView  # the views, composed once: found without a walk of the DOM
+    processes: ProcessesView
+    runs_view: RunsView
+    compare: CompareView
+    chart_names: tuple[str, ...]  # the device panels' history charts
+
     def __init__(self, setup: AppSetup | None = None) -> None:
         super().__init__()
-        prepare_for_captured_stderr()  # before Textual replaces sys.stderr: runs spawn children
+        # before Textual replaces sys.stderr, as ``runner.prepare_for_captured_stderr`` says
+        # (which would import the runner's modules, 50 ms, before the first frame)
+        resource_tracker.ensure_running()
         self.setup = setup or AppSetup()
         self.theme = self.setup.theme
-        self.session = Session(self.setup, self._run_event)
+        self.built = False  # the session and the views are there
         self.catalog: Catalog | None = None  # set on the event loop once the session has it
         self.paused = False
         self.window_s = self.setup.window_s
         self._drawn: object = None  # what the last redraw showed
-        # the views, made here and composed once: found without a walk of the DOM
-        self.header = HeaderLine("gpuscope · probing devices…", id="header")
+        self.header = HeaderLine(id="header")
         self.tabs = TabbedContent(initial="devices", id="tabs")
-        self.devices = DevicesView(id="devices-view")
-        self.processes = ProcessesView(id="processes-view")
-        self.runs_view = RunsView(id="runs-view")
-        self.compare = CompareView(id="compare-view")
-        self.chart_names: tuple[str, ...] = DEFAULT_CHARTS  # the device panels' history charts
         self._launched: dict[str, Launch] = {}  # each workload's last launch, for the launcher
         self._sweep_ends = SweepEnds()
 
     # the session's state, as the views (and the UI's tests) read it
     @property
     def found(self) -> Discovery | None:
-        return self.session.found
+        return self.session.found if self.built else None
 
     @property
     def sampler(self) -> Sampler | None:
-        return self.session.sampler
+        return self.session.sampler if self.built else None
 
     @property
     def runs(self) -> list[MeasuredRun]:
@@ -123,28 +122,58 @@ class GpuscopeApp(App[int]):
         return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
+        """The first frame: the header, the tabs and the keys; the tabs' views come in
+        ``_build``, once the modules they need are imported."""
         yield self.header
         with self.tabs:
-            with TabPane("1 Devices", id="devices"):
-                yield self.devices
-            with TabPane("2 Processes", id="processes"):
-                yield self.processes
-            with TabPane("3 Workloads", id="workloads"):
-                yield self.runs_view
-            with TabPane("4 Compare", id="compare"):
-                yield self.compare
+            for number, tab in enumerate(TABS, 1):
+                yield TabPane(f"{number} {tab.capitalize()}", id=tab)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._probe_devices)  # its thread would slow the first frame
+        self._update_header()
+        self.call_after_refresh(self._start)  # after the first frame: its thread would slow it
         self.set_interval(REFRESH_S, self.refresh_view)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Until there is a session (a moment after the first frame) its keys wait."""
+        return True if self.built or action in ("quit", "help", "show_tab", "step_tab") else None
+
     @work(thread=True, exclusive=True, group="probe")
-    def _probe_devices(self) -> None:
-        found = self.session.probe()
+    def _start(self) -> None:
+        for module in AFTER_FIRST_FRAME:
+            importlib.import_module(module)
+        from gpuscope.session import Session
+
+        session = Session(self.setup, self._run_event)
+        try:
+            # Textual's typing takes no coroutine of None; it awaits one (the mounts) all the same
+            self.call_from_thread(self._build, session)  # type: ignore[arg-type]
+        except RuntimeError:  # closed before its session was built: nothing was started
+            return
+        found = session.probe()
         self.call_from_thread(self._devices_ready, found)
-        catalog = self.session.find_catalog()
+        catalog = session.find_catalog()
         self.call_from_thread(setattr, self, "catalog", catalog)
+
+    async def _build(self, session: Session) -> None:
+        from gpuscope.tui.compare_view import CompareView
+        from gpuscope.tui.devices_view import DevicesView
+        from gpuscope.tui.panel_charts import DEFAULT_CHARTS
+        from gpuscope.tui.processes_view import ProcessesView
+        from gpuscope.tui.runs_view import RunsView
+
+        self.session, self.chart_names = session, DEFAULT_CHARTS
+        self.devices = DevicesView(id="devices-view")
+        self.processes = ProcessesView(id="processes-view")
+        self.runs_view = RunsView(id="runs-view")
+        self.compare = CompareView(id="compare-view")
+        views = (self.devices, self.processes, self.runs_view, self.compare)
+        for tab, view in zip(TABS, views, strict=True):
+            await self.tabs.get_pane(tab).mount(view)
+        self.built = True
+        cast(MainScreen, self.screen_stack[0]).ask_for_activity()
+        self.refresh_bindings()
 
     def _devices_ready(self, found: Discovery) -> None:
         self.devices.add([device.info for device in found.devices], self.setup.simulated_ids)
@@ -178,6 +207,8 @@ class GpuscopeApp(App[int]):
     def tab_changed(self) -> None:
         if not self._drawable():
             return
+        from gpuscope.tui.processes_view import ProcessTable
+
         active = self.tabs.active
         if active == "processes":
             self.session.process_lookups.shown.set()  # host figures are read only while shown
@@ -193,6 +224,8 @@ class GpuscopeApp(App[int]):
         """Whether what a redraw draws on is there: when the app closes its widgets go (children
         first) before its timer and a pending tab change, which then found no ``#tabs`` and
         ended in a traceback."""
+        if not self.built:
+            return False
         views = (self.header, self.tabs, self.devices, self.processes, self.runs_view, self.compare)
         return all(view.is_attached for view in views)
 
@@ -240,7 +273,8 @@ class GpuscopeApp(App[int]):
         )
 
     def _update_header(self) -> None:
-        self.header.text = header_text(self.session, self.paused, self.window_s)
+        session = self.session if self.built else None
+        self.header.text = header_text(self.setup, session, self.paused, self.window_s)
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -265,76 +299,21 @@ class GpuscopeApp(App[int]):
         self._drawn = None
         self.refresh_view()
 
-    def action_step_interval(self, step: int) -> None:
-        self.session.step_interval(step)
-        self._update_header()
-
     def action_choose_charts(self) -> None:
         def chosen(names: tuple[str, ...] | None) -> None:
             if names:
                 self.chart_names = names
                 self.refresh_view()
 
+        from gpuscope.tui.chart_chooser import ChartChooser
+
         self.push_screen(ChartChooser(self.chart_names), chosen)
 
     def action_step_window(self, step: int) -> None:
+        from gpuscope.session import CHART_WINDOWS_S, step_choice
+
         self.window_s = step_choice(CHART_WINDOWS_S, self.window_s, step)
         self.refresh_view()
-
-    # -- recording ----------------------------------------------------------------------------
-
-    def action_toggle_record(self) -> None:
-        self.tell(notices.toggle_recording(self.session, self.setup.record_dir))
-        self._update_header()
-
-    def tell(self, *notices: Notice | None) -> None:
-        for notice in notices:
-            if notice is not None:
-                self.notify(notice.text, severity=notice.severity, timeout=notice.timeout_s)
-
-    # -- workloads ----------------------------------------------------------------------------
-
-    def action_launch(self) -> None:
-        if self.found is None or self.catalog is None:
-            self.notify("still looking for devices and workloads…", severity="warning")
-            return
-        targets, unavailable = self.session.launch_choices()
-        screen = LaunchScreen(self.catalog, targets, unavailable, self._launched)
-        self.push_screen(screen, self._launch)
-
-    def _launch(self, request: Launch | None) -> None:
-        if request is None:
-            return
-        self._launched.pop(request.workload.name, None)  # newest last: the launcher opens on it
-        self._launched[request.workload.name] = request
-        try:
-            self.session.launch(request)
-        except WorkloadError as exc:  # the launcher checked first: were they ever to disagree
-            self.notify(str(exc), severity="error")
-            return
-        self.action_show_tab("workloads")
-
-    def _run_event(self, run: MeasuredRun, event: RunEvent) -> None:
-        self.post_message(RunUpdate(run, event))  # from the run's thread; never blocks it
-
-    def on_run_update(self, message: RunUpdate) -> None:
-        self.tell(notices.run_notice(message.run, message.event))
-        self.refresh_view()
-
-    def action_stop_runs(self) -> None:
-        self.tell(notices.stop_runs(self.session))
-
-    def action_save_results(self) -> None:
-        notice = notices.save_results(self.session, self.setup.record_dir)
-        self.tell(notice)
-        if notice is None or notice.severity == "information":
-            self.session.save_report(self._report_done)
-
-    def _report_done(self, report: Path | None, why: str | None) -> None:
-        """On the session's thread: tell the UI, if it is still there (the file is written
-        either way)."""
-        with contextlib.suppress(RuntimeError):  # the app closed while the report was drawn
-            self.call_from_thread(self.tell, notices.report_notice(report, why))
 
     # -- the command palette and quitting -----------------------------------------------------
 
@@ -347,4 +326,5 @@ class GpuscopeApp(App[int]):
     def on_unmount(self) -> None:
         # Never on the event loop: closing waits for runs, the recording and the sampler. A
         # non-daemon thread, so the process exits only once the recording ends on a whole row.
-        threading.Thread(target=self.session.close, name="gpuscope-close").start()
+        if self.built:
+            threading.Thread(target=self.session.close, name="gpuscope-close").start()

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.markup import escape
 from textual.reactive import var
 from textual.widgets import Static
 
 from gpuscope.safe_text import one_line
-from gpuscope.session import Session
-from gpuscope.telemetry.discover import Discovery
 from gpuscope.telemetry.model import Vendor
 from gpuscope.tui import formatting as fmt
 
+if TYPE_CHECKING:  # the app draws this header before it imports the session
+    from gpuscope.session import Session
+    from gpuscope.session_setup import SessionSetup
+    from gpuscope.telemetry.discover import Discovery
 
-def header_text(session: Session, paused: bool, window_s: float) -> str:
+
+def header_text(setup: SessionSetup, session: Session | None, paused: bool, window_s: float) -> str:
     """State that changes what is kept (simulated, recording, paused) comes first, so a narrow
-    terminal cuts the drivers, not the warnings."""
+    terminal cuts the drivers, not the warnings. Without a session yet (the first frame): what
+    the setup says."""
     parts = ["[b]gpuscope[/b]"]
-    if session.setup.simulated_ids:
+    if setup.simulated_ids:
         parts.append("[reverse $warning] SIMULATED GPUs (demo) [/]")
-    recording, sampler = session.recording, session.sampler
+    recording = session.recording if session is not None else None
+    sampler = session.sampler if session is not None else None
     if recording is not None:
         name = escape(recording.path.name)
         parts.append(f"[$error]● REC[/] {name} ({recording.rows_written} rows)")
@@ -27,13 +34,13 @@ def header_text(session: Session, paused: bool, window_s: float) -> str:
         parts.append("[$warning]PAUSED[/]")
     if sampler is not None and sampler.error is not None:
         parts.append(f"[$error]sampling stopped: {escape(str(sampler.error))}[/]")
-    parts.append(escape(session.setup.host))
+    parts.append(escape(setup.host))
     if sampler is not None:
         parts.append(f"every {sampler.interval_s:g} s")
     parts.append(f"charts: last {fmt.duration(window_s)}")
-    if not session.setup.gpm:  # the panels' activity line then says only "paused"
+    if not setup.gpm:  # the panels' activity line then says only "paused"
         parts.append("GPM off (--no-gpm)")
-    if session.found is not None:
+    if session is not None and session.found is not None:
         parts.extend(_driver_versions(session.found))
     else:
         parts.append("probing devices…")

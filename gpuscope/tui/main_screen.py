@@ -34,5 +34,10 @@ class MainScreen(Screen[None]):
         """GPM shares its counters with DCGM's profiling: read only while the panels that show
         it are on screen (the session ignores this with ``--no-gpm``). The event goes on to
         the app."""
-        shown = event.tabbed_content.active == DEVICES_TAB
-        cast("GpuscopeApp", self.app).session.want_activity(ACTIVITY_OWNER, shown)
+        if cast("GpuscopeApp", self.app).built:  # else the app asks once it has a session
+            self.ask_for_activity()
+
+    def ask_for_activity(self) -> None:
+        """The session reads the counters while the Devices tab is the one shown."""
+        app = cast("GpuscopeApp", self.app)
+        app.session.want_activity(ACTIVITY_OWNER, app.tabs.active == DEVICES_TAB)

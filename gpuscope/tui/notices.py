@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.notifications import SeverityLevel
 
-from gpuscope.measurement.measured_run import MeasuredRun
-from gpuscope.measurement.sweep import SweepRun, ran_out
-from gpuscope.session import Session
 from gpuscope.sinks.output_files import write_error, write_error_in
-from gpuscope.tui.sweep_curves import sweep_notice
 from gpuscope.workloads.events import ErrorKind, Failed, Result, RunEvent
+
+if TYPE_CHECKING:  # the app imports this before its first frame; these come after it
+    from gpuscope.measurement.measured_run import MeasuredRun
+    from gpuscope.measurement.sweep import SweepRun
+    from gpuscope.session import Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,8 @@ class Notice:
 
 def run_notice(run: MeasuredRun, event: RunEvent) -> Notice | None:
     """A run's end, once: done, or failed with why (a stop the user asked for is no news)."""
+    from gpuscope.measurement.sweep import ran_out  # as the session's modules: after the frame
+
     if run.swept is not None and (run.result is not None or ran_out(run.error)):
         return None  # a sweep's point, measured or its memory boundary: told when it ends
     if isinstance(event, Result) and run.result is not None:
@@ -44,6 +48,8 @@ class SweepEnds:
         self._told: set[int] = set()  # id() of each sweep whose end was told
 
     def newly_ended(self, sweeps: Iterable[SweepRun]) -> list[Notice]:
+        from gpuscope.tui.sweep_curves import sweep_notice  # plotext: after the first frame
+
         ended = [walk for walk in sweeps if walk.finished and id(walk) not in self._told]
         self._told.update(id(walk) for walk in ended)
         return [Notice(sweep_notice(walk)) for walk in ended]
