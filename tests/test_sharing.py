@@ -124,6 +124,7 @@ def test_a_demo_gemm_beside_the_simulated_training_job_is_marked_shared(tmp_path
 
     start = time.monotonic()
     gpus = demo_gpus(start)
+    gpus[0].process_shares = True  # a driver that samples processes (the demo's H100s do not)
     setup = SessionSetup(
         discover=lambda: Discovery(devices=[*gpus, SimulatedCpu(start)]),
         run_factory=lambda spec, _: SimulatedRun(spec, gpus[0], progress_period_s=0.05),
