@@ -102,3 +102,21 @@ def test_the_estimate_gives_way_to_the_width_and_an_unknown_part_says_why() -> N
     assert "TFLOP/s n/a (no datasheet peaks known for NVIDIA GeForce RTX 5090)" in line
     idle = Reading(time_s=1.0, wall_time_s=1.0)
     assert activity_line(device.info, idle, 80) == "activity n/a (not read now)"
+
+
+async def test_the_compact_layout_reads_no_activity_unless_an_activity_chart_shows_it() -> None:
+    """Review: at 80x24 the panels drop the activity line, yet GPM was read all the same."""
+    device = ActivityDevice()
+    app = gpm_app(device)
+    async with app.run_test(size=(80, 16)) as pilot:  # two panels, too low for all lines
+        await ready(pilot)
+        await tick(pilot, 3)
+        assert app.devices.layout_now.compact and not device.wanted
+        app.chart_names = ("util", "sm")
+        await tick(pilot)  # drawn: the chart asks
+        await tick(pilot)  # the sampler tells the device at its next tick
+        assert device.wanted  # the chart shows them now
+        app.chart_names = ("util", "mem")
+        await tick(pilot)
+        await tick(pilot)
+        assert not device.wanted

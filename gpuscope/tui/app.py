@@ -251,6 +251,7 @@ class GpuscopeApp(SessionKeys):
         if tab == "devices":
             now_s, remote_notes = self.setup.clock(), self.remotes.notices()
             self.devices.show(sampler, now_s, self.window_s, self.chart_names, remote_notes)
+            cast(MainScreen, self.screen_stack[0]).ask_for_activity()  # the layout may change
         elif tab == "processes":
             self._draw_processes(sampler)
         elif tab == "workloads":

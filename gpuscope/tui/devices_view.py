@@ -31,6 +31,7 @@ from gpuscope.tui.layout import (
     panel_layout,
     panel_spans,
 )
+from gpuscope.tui.panel_charts import ACTIVITY_CHARTS
 
 
 class PanelsHint(Static):
@@ -156,6 +157,13 @@ class DevicesView(Vertical):
         has = [panel.info.activity_counters for panel in self.panels.values()]
         step = max(1, columns)
         return sum(any(has[start : start + step]) for start in range(0, len(has), step))
+
+    def shows_activity(self, charts: tuple[str, ...]) -> bool:
+        """Whether a panel on this tab shows activity counters: the panels' activity line (not
+        in the compact layout) or an activity chart. Nothing shown, nothing read."""
+        if not any(panel.info.activity_counters for panel in self.panels.values()):
+            return False
+        return not self.layout_now.compact or not ACTIVITY_CHARTS.isdisjoint(charts)
 
     def show(
         self,

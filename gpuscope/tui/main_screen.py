@@ -38,6 +38,8 @@ class MainScreen(Screen[None]):
             self.ask_for_activity()
 
     def ask_for_activity(self) -> None:
-        """The session reads the counters while the Devices tab is the one shown."""
+        """The session reads the counters while the Devices tab is the one shown and shows
+        them (the compact layout has no activity line: then only an activity chart asks)."""
         app = cast("GpuscopeApp", self.app)
-        app.session.want_activity(ACTIVITY_OWNER, app.tabs.active == DEVICES_TAB)
+        shown = app.tabs.active == DEVICES_TAB and app.devices.shows_activity(app.chart_names)
+        app.session.want_activity(ACTIVITY_OWNER, shown)

@@ -78,6 +78,7 @@ CHART_KINDS: dict[str, ChartKind] = {
                       "$accent", 100.0),
 }  # fmt: skip
 DEFAULT_CHARTS = ("util", "mem", "pwr")
+ACTIVITY_CHARTS = frozenset({"sm", "tens", "dram"})  # drawn from the activity counters (GPM)
 
 
 def strip_width(width: int, charts: int) -> int:
