@@ -86,8 +86,9 @@ async def test_the_activity_charts_are_a_choice() -> None:
         ]
         assert labels == ["sm", "tens", "dram"]
         cpu = app.panels["cpu"].charts_text.splitlines()
-        assert [line.split()[:2] for line in cpu[:3]] == [["sm", "n/a"], ["tens", "n/a"],
-                                                          ["dram", "n/a"]]  # fmt: skip
+        assert [line.split()[:2] for line in cpu[:3]] == [["sm", "n/a:"], ["tens", "n/a:"],
+                                                          ["dram", "n/a:"]]  # fmt: skip
+        assert all("no GPM (an NVIDIA Hopper or newer GPU has it)" in line for line in cpu[:3])
 
 
 def test_the_estimate_gives_way_to_the_width_and_an_unknown_part_says_why() -> None:

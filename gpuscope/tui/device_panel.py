@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 
 from gpuscope.safe_text import one_line
-from gpuscope.telemetry.model import DeviceInfo, Sample
+from gpuscope.telemetry.model import DeviceInfo, Reading, Sample
 from gpuscope.tui.charts import BRIDGE_FACTOR, BucketedHistory, time_axis
 from gpuscope.tui.layout import PanelLayout
 from gpuscope.tui.panel_charts import (
@@ -242,6 +242,7 @@ class DevicePanel(Vertical):
             limit,
             latest is not None and latest.power_w is None and latest.power_estimate_w is not None,
             self.info.notes[0] if self.info.notes else "",
+            _activity_note(self.info, latest),
         )
         lines = chart_lines(kinds, means, rows, width, strip, power)
         muted = "$text-muted"
@@ -250,3 +251,10 @@ class DevicePanel(Vertical):
             lines.append([(f"{'':<{GUTTER}}{axis}", muted)])
         plain = "\n".join("".join(x for x, _ in line) for line in lines)  # what changed, cheaply
         self._put("charts", plain, width, [tuple(line) for line in lines])
+
+
+def _activity_note(info: DeviceInfo, latest: Reading | None) -> str:
+    """Why a device's activity charts are n/a: it has no GPM, or why its GPM is n/a now."""
+    if not info.activity_counters:
+        return "no GPM (an NVIDIA Hopper or newer GPU has it)"
+    return (latest.activity_note if latest is not None else None) or ""

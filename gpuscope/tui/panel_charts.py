@@ -94,6 +94,7 @@ class PowerScale:
     limit_w: float | None = None
     estimated: bool = False
     note: str = ""
+    activity_note: str = ""  # why the activity charts are n/a (no GPM here, or paused)
 
 
 def chart_points(width: int, charts: int, strip: bool) -> int:
@@ -147,6 +148,8 @@ def _chart(
     gutter = STRIP_GUTTER if strip else GUTTER
     if all(v is None for v in values):  # a metric this device does not have: one line
         why = power.note if unit == "W" else ""
+        if kind.label in ACTIVITY_CHARTS:
+            why = power.activity_note
         if not strip:
             why = fmt.shorten(why, width - GUTTER - 6)
             return [[(f"{name:<{GUTTER}}n/a{f': {why}' if why else ''}", muted)]]
