@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "bench":  # only bench takes open-ended (workload) options
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command and (given := _ui_options_given(parser, args)):
+    if args.command and (given := _ui_options_given(parser, args.command, argv)):
         parser.error(
             f"{given[0]} is an option of the terminal UI (gpuscope without a command), "
             f"not of {args.command}"
@@ -381,15 +381,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _ui_options_given(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
-    """The terminal UI's options given before a command (``gpuscope --demo record``): the
-    command would silently ignore them."""
+def _ui_options_given(
+    parser: argparse.ArgumentParser, command: str, argv: Sequence[str] | None
+) -> list[str]:
+    """The terminal UI's options typed before a command (``gpuscope --demo record``), as typed:
+    the command would silently ignore them, even one given its default value."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    before = words[: words.index(command)] if command in words else []
     group = next(g for g in parser._action_groups if g.title == "terminal UI (no command)")
-    return [
-        action.option_strings[0]
-        for action in group._group_actions
-        if getattr(args, action.dest, None) != action.default
-    ]
+    options = [o for action in group._group_actions for o in action.option_strings]
+    # "--interval=1", and a short option's value may follow it at once ("-i1")
+    joined = [f"{o}=" if o.startswith("--") else o for o in options]
+    return [w for w in before if w in options or w.startswith(tuple(joined))]
 
 
 def _prog(args: argparse.Namespace) -> str:

@@ -103,7 +103,8 @@ class Session:
         self.quitting = threading.Event()
         self._threads: list[threading.Thread] = []
         self._activity_owners: set[str] = set()  # asked before the sampler was made
-        self._activity_lock = threading.Lock()  # asked on the UI's loop, probed on a thread
+        # activity asked on the UI's loop; the probe's devices stored, or closed if quitting
+        self._lock = threading.Lock()
 
     # -- devices and workloads (blocking: call off a UI's event loop) --------------------------
 
@@ -120,7 +121,10 @@ class Session:
         )
         sampler.subscribe(self.process_lookups.look_up)
         sampler.subscribe(self.process_energy.add)
-        with self._activity_lock:
+        with self._lock:
+            if self.quitting.is_set():  # closed while probing: what it found is closed here
+                found.close()
+                return found
             for owner in self._activity_owners:
                 sampler.want_activity(owner)
             self.found, self.sampler = found, sampler
@@ -130,8 +134,9 @@ class Session:
         return found
 
     def start(self) -> None:
-        """Start sampling and polling remote hosts (tests tick by hand instead)."""
-        if self.setup.autostart and self.sampler is not None:
+        """Start sampling and polling remote hosts (tests tick by hand instead); not once
+        closing has begun."""
+        if self.setup.autostart and self.sampler is not None and not self.quitting.is_set():
             self.remotes.start()
             self.sampler.start()
 
@@ -171,7 +176,7 @@ class Session:
         is made; a no-op with ``gpm=False``."""
         if not self.setup.gpm:
             return
-        with self._activity_lock:
+        with self._lock:
             (self._activity_owners.add if wanted else self._activity_owners.discard)(owner)
             if self.sampler is not None:
                 self.sampler.want_activity(owner, wanted)
@@ -344,6 +349,8 @@ class Session:
     def close(self) -> None:
         """Stop everything and wait for it (blocking): runs, recording, sampler, hosts, exporter."""
         self.quitting.set()  # plugin reading stops at once
+        with self._lock:  # a probe finishing now has stored its devices, or closes them itself
+            sampler, found = self.sampler, self.found
         for sweep in self.sweeps:
             sweep.stop()
         for run in self.runs:
@@ -352,16 +359,16 @@ class Session:
         if self.recording is not None:
             self.recording.stop()
             self.recording = None
-        if self.sampler is not None:
-            self.sampler.stop()
+        if sampler is not None:
+            sampler.stop()
         self.remotes.stop()
         if self.exporter is not None:
             self.exporter.shutdown()
             self.exporter.server_close()
         for thread in self._threads:
             thread.join(QUIT_GRACE_S + 6.0)
-        if self.found is not None:
-            self.found.close()
+        if found is not None:
+            found.close()
 
     def _in_background(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -234,3 +234,18 @@ def test_a_process_that_ends_within_a_bridge_is_charged_no_more_than_was_measure
     assert device is not None
     assert a.energy_j == pytest.approx(270.0 * 200.0 / 300.0)  # 0.9 s of the 1 s stretch
     assert device.unattributed_j == pytest.approx(200.0 - a.energy_j) and device.unattributed_j > 0
+
+
+def test_a_settling_reading_without_power_scales_the_bridge_and_charges_no_one_a_negative() -> None:
+    """Final review: with no power at the settling reading the whole correction (-70 J) fell on
+    the process that had just arrived."""
+    rows = [(t / 10, 0.0 if t == 0 else None, 300.0, (A,)) for t in range(9)]
+    rows += [(0.9, None, 300.0, (B,)), (1.0, 200.0, None, (B,))]
+    ledger = _bridged_run(rows)
+    b = ledger.process("nvidia:0", 2)
+    device = ledger.device("nvidia:0")
+    assert b is not None and b.energy_j >= 0.0
+    assert device is not None and device.measured_j == pytest.approx(200.0)
+    assert 0.0 <= device.attributed_j <= 200.0 + 1e-9
+    (a,) = ledger.departed()
+    assert a.energy_j == pytest.approx(240.0 * 200.0 / 270.0)  # its share of the counter's 200 J

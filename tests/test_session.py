@@ -357,3 +357,33 @@ def test_activity_asked_before_the_sampler_exists_reaches_it_and_no_gpm_keeps_it
         s.sampler.tick()
         assert not device.wanted and not s.sampler.activity_wanted
         s.close()
+
+
+def test_a_session_closed_while_it_probes_closes_what_the_probe_found_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    """Final review: quitting the UI while devices were probed left a sampler thread running and
+    the backends open (no nvmlShutdown, GPM samples not freed)."""
+    from gpuscope.telemetry.model import BackendProbe
+
+    entered, release, shut = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_discover() -> Discovery:
+        entered.set()
+        release.wait(30)
+        return Discovery(
+            devices=[SimulatedCpu(START_S)],
+            probes=[BackendProbe(name="fake", shutdown=shut.set)],
+        )
+
+    s = Session(SessionSetup(discover=slow_discover, record_dir=tmp_path))
+    prober = threading.Thread(target=s.probe)
+    prober.start()
+    assert entered.wait(30)
+    s.close()  # the UI quits while the probe still runs
+    release.set()
+    prober.join(30)
+    s.start()  # what the app's worker would do next: nothing now
+    assert shut.is_set()  # the backends were closed
+    assert s.sampler is None and s.found is None
+    assert not [t for t in threading.enumerate() if t.name == "gpuscope-sampler" and t.is_alive()]

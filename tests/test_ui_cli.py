@@ -42,6 +42,11 @@ def gpuscope(*args: str) -> subprocess.CompletedProcess[str]:
             "gpuscope: --no-gpm is an option of the terminal UI (gpuscope without a command), "
             "not of list (see --help)",
         ),
+        (  # its default value, as typed: still not the command's
+            ["--interval=0.5", "list"],
+            "gpuscope: --interval=0.5 is an option of the terminal UI (gpuscope without a "
+            "command), not of list (see --help)",
+        ),
     ],
 )
 def test_bad_ui_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:

@@ -149,8 +149,7 @@ class ProcessEnergyLedger:
                 else replace(known, last_seen_s=now)
             )
         if before is None or before.energy_j is None or sample.energy_j is None or sample.lost:
-            self._bridges.pop(device_id, None)
-            return
+            return  # an open bridge stays open: the counter reading that settles it comes later
         # a counter reading settling a bridge may make this negative (its power ran high)
         energy = sample.energy_j - before.energy_j
         bridge = self._bridges.pop(device_id, None)
@@ -159,12 +158,17 @@ class ProcessEnergyLedger:
             bridge = bridge or _Bridge()
             bridge.integrated_j += energy
             self._bridges[device_id] = bridge
-        elif bridge is not None and (own := _power_integral(before, sample)) is not None:
+        elif bridge is not None:
+            # no power at this interval's ends: the bridge's intervals take the counter's figure
+            own = _power_integral(before, sample) or 0.0
             stretch_j = bridge.integrated_j + energy  # the counter's figure since its last reading
-            scale = stretch_j / (bridge.integrated_j + own) if bridge.integrated_j + own > 0 else 0
+            whole = bridge.integrated_j + own
+            scale = max(stretch_j, 0.0) / whole if whole > 0 else 0.0
             for pid, charged in bridge.charged.items():
                 attributed += self._charge(device_id, pid, charged * (scale - 1.0), None)
             own_j = own * scale  # this interval's part of the stretch
+        elif before.energy_bridged:  # settles a bridge this ledger did not see: its correction
+            own_j = 0.0  # is in this delta, which no one interval's processes may take
         charges, basis, sole, why = _charges(before.reading.processes, sample.reading.processes)
         for pid, fraction in charges.items():
             charged = self._charge(device_id, pid, own_j * fraction, basis)

@@ -152,9 +152,14 @@ class GpuscopeApp(SessionKeys):
         except RuntimeError:  # closed before its session was built: nothing was started
             return
         found = session.probe()
-        self.call_from_thread(self._devices_ready, found)
-        catalog = session.find_catalog()
-        self.call_from_thread(setattr, self, "catalog", catalog)
+        if session.quitting.is_set():  # quit while probing: the session closed what it found
+            return
+        try:
+            self.call_from_thread(self._devices_ready, found)
+            catalog = session.find_catalog()
+            self.call_from_thread(setattr, self, "catalog", catalog)
+        except RuntimeError:  # the app closed meanwhile: its session is closing
+            return
 
     async def _build(self, session: Session) -> None:
         from gpuscope.tui.compare_view import CompareView
@@ -327,5 +332,6 @@ class GpuscopeApp(SessionKeys):
     def on_unmount(self) -> None:
         # Never on the event loop: closing waits for runs, the recording and the sampler. A
         # non-daemon thread, so the process exits only once the recording ends on a whole row.
-        if self.built:
-            threading.Thread(target=self.session.close, name="gpuscope-close").start()
+        session = getattr(self, "session", None)  # set as the build starts
+        if session is not None:
+            threading.Thread(target=session.close, name="gpuscope-close").start()
