@@ -142,34 +142,35 @@ class EnergyMeter:
         return self.totals
 
 
+def trapezoid_j(p0_w: float | None, p1_w: float | None, dt_s: float) -> float | None:
+    """Joules of power moving in a straight line between two readings ``dt_s`` apart; None
+    where either reading has none (or no time passed)."""
+    if p0_w is None or p1_w is None or dt_s <= 0:
+        return None
+    return (p0_w + p1_w) / 2 * dt_s
+
+
 def _by_power(
     t: EnergyTotals, last: Reading, reading: Reading, best: EnergySource | None, bridged: int
 ) -> EnergyTotals:
     """``t`` with the interval from ``last`` to ``reading`` accounted by power, an estimate or
     as a gap."""
     dt = reading.time_s - last.time_s
-    if last.power_w is not None and reading.power_w is not None and dt > 0:
-        return replace(
-            t,
-            time_s=reading.time_s,
-            energy_j=t.energy_j + (last.power_w + reading.power_w) / 2 * dt,
-            integrated_intervals=t.integrated_intervals + 1,
-            best_source=best,
-            bridged_intervals=bridged,
-        )
-    if last.power_estimate_w is not None and reading.power_estimate_w is not None and dt > 0:
-        return replace(
-            t,
-            time_s=reading.time_s,
-            energy_j=t.energy_j + (last.power_estimate_w + reading.power_estimate_w) / 2 * dt,
-            estimated_intervals=t.estimated_intervals + 1,
-            best_source=best,
-            bridged_intervals=bridged,
-        )
+    integrated, estimated, gaps = t.integrated_intervals, t.estimated_intervals, t.gap_intervals
+    joules = trapezoid_j(last.power_w, reading.power_w, dt)
+    if joules is not None:
+        integrated += 1
+    elif (joules := trapezoid_j(last.power_estimate_w, reading.power_estimate_w, dt)) is not None:
+        estimated += 1
+    else:
+        joules, gaps = 0.0, gaps + 1
     return replace(
         t,
         time_s=reading.time_s,
-        gap_intervals=t.gap_intervals + 1,
+        energy_j=t.energy_j + joules,
+        integrated_intervals=integrated,
+        estimated_intervals=estimated,
+        gap_intervals=gaps,
         best_source=best,
         bridged_intervals=bridged,
     )

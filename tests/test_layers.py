@@ -17,7 +17,7 @@ ALLOWED = {
     "energy": {"telemetry"},
     "sampler": {"energy", "telemetry"},
     "workloads": set(),  # knows nothing of telemetry: a run is told, not measured
-    "measurement": {"workloads", "sampler", "telemetry"},
+    "measurement": {"workloads", "sampler", "energy", "telemetry"},
     "sinks": {"measurement", "sampler", "telemetry"},
     "report": {"measurement"},  # reads result files: datasheet peaks, never a device
     "simulated": {"measurement", "workloads", "telemetry"},

@@ -41,6 +41,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from gpuscope.energy import trapezoid_j
 from gpuscope.telemetry.model import EnergySource, ProcessUsage, Sample
 
 SOURCE = EnergySource.ESTIMATE  # what every figure charged by SM share is labelled
@@ -232,10 +233,8 @@ class ProcessEnergyLedger:
 
 def _power_integral(before: Sample, after: Sample) -> float | None:
     """The trapezoid of measured power over the interval; None where either end has none."""
-    p0, p1 = before.reading.power_w, after.reading.power_w
-    if p0 is None or p1 is None:
-        return None
-    return (p0 + p1) / 2 * max(after.reading.time_s - before.reading.time_s, 0.0)
+    dt = after.reading.time_s - before.reading.time_s
+    return trapezoid_j(before.reading.power_w, after.reading.power_w, dt)
 
 
 def _charges(
