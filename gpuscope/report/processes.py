@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gpuscope.measurement.process_energy import ChargeBasis
-from gpuscope.report.recording import RecordingError, bounded_lines, figure
+from gpuscope.report.recording import (
+    LEFT_OUT_NAMED_MAX,  # jobs past JOBS_MAX told apart to count them; beyond, "over"
+    RecordingError,
+    bounded_lines,
+    figure,
+    left_out_note,
+)
 from gpuscope.safe_text import ONE_LINE_MAX, field_text
 
 # the columns of gpuscope.sinks.process_rows.PROCESS_COLUMN_NAMES the report reads (the report
@@ -28,7 +34,6 @@ from gpuscope.safe_text import ONE_LINE_MAX, field_text
 READ_COLUMNS = ("timestamp", "device", "pid", "user", "command", "gpu_mem_mib", "energy_j",
                 "avg_power_w", "energy_source", "energy_basis")  # fmt: skip
 JOBS_MAX = 2000  # (device, pid, command) kept from one file; the rest counted
-LEFT_OUT_NAMED_MAX = 10_000  # jobs past JOBS_MAX told apart to count them; beyond, "over"
 WHY_MAX = 8  # reasons for not charging kept per device; the rest counted as "other"
 BASES_MAX = 4  # charge bases kept per job (a file of ours has two)
 NONE_PREFIX = "none: "
@@ -223,12 +228,10 @@ class _Builder:
                 "not a number) are shown as n/a."
             )
         if self.left_out_rows:
-            count = len(self.left_out)
-            more = f"over {count:,}" if count >= LEFT_OUT_NAMED_MAX else f"{count:,}"
             notes.append(
-                f"The first {JOBS_MAX:,} processes are shown; {more} more processes "
-                f"({self.left_out_rows:,} rows) are left out of the tables."
-            )
+                left_out_note(JOBS_MAX, "processes", len(self.left_out), self.left_out_rows,
+                              "the tables")
+            )  # fmt: skip
         for job in self.jobs.values():  # what was kept as the file spells it, made printable
             job.first_stamp, job.last_stamp = (
                 field_text(job.first_stamp),

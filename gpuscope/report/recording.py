@@ -198,16 +198,24 @@ class _Builder:
                 "or not a number) are left out of the charts and averages."
             )
         if self.left_out_rows:
-            count = len(self.left_out)
-            devices = f"over {count:,}" if count >= LEFT_OUT_NAMED_MAX else f"{count:,}"
             notes.append(
-                f"The first {TRACKS_MAX} devices are shown; {devices} more devices "
-                f"({self.left_out_rows:,} rows) are left out of the charts and tables."
-            )
+                left_out_note(TRACKS_MAX, "devices", len(self.left_out), self.left_out_rows,
+                              "the charts and tables")
+            )  # fmt: skip
         tracks = tuple(self.tracks.values())
         notes.extend(_clock_notes(tracks))
         start, end = min(t.first_s for t in tracks), max(t.last_s for t in tracks)
         return Recording(self.path, start, end, tracks, tuple(notes))
+
+
+def left_out_note(kept: int, what: str, left_out: int, rows: int, where: str) -> str:
+    """What a capped input left out: ``left_out`` is how many were named, up to
+    ``LEFT_OUT_NAMED_MAX`` ("over N" at the cap)."""
+    more = f"over {left_out:,}" if left_out >= LEFT_OUT_NAMED_MAX else f"{left_out:,}"
+    return (
+        f"The first {kept:,} {what} are shown; {more} more {what} ({rows:,} rows) are left "
+        f"out of {where}."
+    )
 
 
 # One step this many times the shortest, and at least JUMP_MIN_S: a jump, not sampling. The UI's
