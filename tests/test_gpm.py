@@ -26,6 +26,18 @@ def gpm_calls(fake: FakeNvml) -> dict[str, int]:
     return {name: n for name, n in fake.calls.items() if name.startswith("nvmlGpm")}
 
 
+def wanted_reads(clock: Any, times: int) -> list[Any]:
+    """The one fake NVIDIA GPU, asked for its activity, read ``times`` times 0.5 s apart."""
+    with discover(["nvidia"]) as found:
+        (device,) = found.devices
+        device.want_activity(True)  # type: ignore[attr-defined]
+        readings = []
+        for _ in range(times):
+            readings.append(device.read(clock()))
+            clock.advance(0.5)
+    return readings
+
+
 def busy_gpu(**kwargs: Any) -> FakeGpu:
     """An H100 under a bf16 GEMM, scripted: HMMA activity grows with the interval's length."""
     activity: dict[int, g.Activity] = {
@@ -140,13 +152,7 @@ def test_a_metric_not_supported_here_is_none_and_never_asked_again(
         return real(request)
 
     monkeypatch.setattr(module, "nvmlGpmMetricsGet", recording)
-    with discover(["nvidia"]) as found:
-        (device,) = found.devices
-        device.want_activity(True)  # type: ignore[attr-defined]
-        readings = []
-        for _ in range(4):
-            readings.append(device.read(clock()))
-            clock.advance(0.5)
+    readings = wanted_reads(clock, 4)
     assert len(asked) == 3 and nvlink <= asked[0]
     assert all(not (nvlink & ids) and len(ids) == 12 for ids in asked[1:])
     for reading in readings[1:]:
@@ -234,16 +240,10 @@ def test_a_transient_failure_loses_one_reading_not_the_interval(
         return real(request)
 
     monkeypatch.setattr(module, "nvmlGpmMetricsGet", flaky)
-    with discover(["nvidia"]) as found:
-        (device,) = found.devices
-        device.want_activity(True)  # type: ignore[attr-defined]
-        notes = []
-        for _ in range(3):
-            reading = device.read(clock())
-            notes.append(reading.activity_note)
-            clock.advance(0.5)
+    readings = wanted_reads(clock, 3)
+    notes = [reading.activity_note for reading in readings]
     assert notes == [gpm.FIRST_SAMPLE, "GPM read failed this time (Unknown Error)", None]
-    assert reading.sm_active_pct == 87.5
+    assert readings[-1].sm_active_pct == 87.5
 
 
 def test_a_gpu_lost_during_gpm_raises_device_lost(install_nvml, monkeypatch, clock) -> None:
