@@ -71,18 +71,25 @@ def inputs(tmp_path: Path) -> list[Path]:
         "points": [p.as_dict("size") for p in points], "comparisons": [],
     }))  # fmt: skip
 
-    recording = tmp_path / "rec.csv"
-    with recording.open("w", newline="") as handle:
+    recording = write_recording(tmp_path / "rec.csv", [
+        {"power_w": 100.0 + 30 * i, "util_gpu_pct": 5 * i, "device_name": H100,
+         "device_uuid": "GPU-95357a56", "device_driver": "580.159.04", "mem_total_mib": 81559,
+         "power_limit_w": 700}
+        for i in range(20)
+    ])  # fmt: skip
+    return [bench, sweep, recording]
+
+
+def write_recording(path: Path, rows: list[dict[str, object]]) -> Path:
+    """A ``gpuscope record`` CSV of nvidia:0, a row every 0.5 s: each row's own figures."""
+    with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMN_NAMES)
         writer.writeheader()
-        for i in range(20):
+        for i, row in enumerate(rows):
             stamp = f"2026-09-21T10:00:{i // 2:02d}.{i % 2 * 500:03d}+00:00"
             writer.writerow({"timestamp": stamp, "device": "nvidia:0", "vendor": "nvidia",
-                             "status": "ok", "power_w": 100.0 + 30 * i, "util_gpu_pct": 5 * i,
-                             "device_name": H100, "device_uuid": "GPU-95357a56",
-                             "device_driver": "580.159.04", "mem_total_mib": 81559,
-                             "power_limit_w": 700})  # fmt: skip
-    return [bench, sweep, recording]
+                             "status": "ok", **row})  # fmt: skip
+    return path
 
 
 def test_the_summary_states_the_measured_answers_and_every_chart_is_there(
@@ -413,21 +420,14 @@ def test_a_full_disk_leaves_no_part_of_the_report_and_the_retry_works(
 def test_a_gpm_recording_charts_its_activity_and_the_estimate_labelled_so(tmp_path: Path) -> None:
     """A ``record --gpm`` recording: SM, occupancy, tensor and DRAM activity and the achieved
     estimate over time, and the estimate's average in the summary, named an estimate."""
-    recording = tmp_path / "gpm.csv"
-    with recording.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, COLUMN_NAMES)
-        writer.writeheader()
-        for i in range(20):
-            stamp = f"2026-09-21T10:00:{i // 2:02d}.{i % 2 * 500:03d}+00:00"
-            busy = i >= 10  # idle, then a GEMM
-            writer.writerow({"timestamp": stamp, "device": "nvidia:0", "vendor": "nvidia",
-                             "status": "ok", "power_w": 650.0 if busy else 70.0,
-                             "util_gpu_pct": 100 if busy else 0, "device_name": H100,
-                             "sm_active_pct": 97.0 if busy else 0.0,
-                             "sm_occupancy_pct": 24.0 if busy else 0.0,
-                             "tensor_active_pct": 70.0 if busy else 0.0,
-                             "dram_active_pct": 35.0 if busy else 0.0,
-                             "achieved_tflops_estimate": 694.0 if busy else 0.0})  # fmt: skip
+    recording = write_recording(tmp_path / "gpm.csv", [
+        {"power_w": 650.0 if busy else 70.0, "util_gpu_pct": 100 if busy else 0,
+         "device_name": H100, "sm_active_pct": 97.0 if busy else 0.0,
+         "sm_occupancy_pct": 24.0 if busy else 0.0, "tensor_active_pct": 70.0 if busy else 0.0,
+         "dram_active_pct": 35.0 if busy else 0.0,
+         "achieved_tflops_estimate": 694.0 if busy else 0.0}
+        for busy in [i >= 10 for i in range(20)]  # idle, then a GEMM
+    ])  # fmt: skip
     out = tmp_path / "report.html"
     assert main(["report", str(recording), "-o", str(out)]) == 0
     page = out.read_text()
