@@ -72,3 +72,17 @@ def reading_fields() -> dict[str, tuple[str, float]]:
     fields = {PREFIX + m.name: (m.field, 1.0 / m.scale) for m in FIELD_GAUGES}
     fields[PREFIX + ENERGY_COUNTER + "_total"] = ("energy_counter_j", 1.0)
     return fields
+
+
+# Per-job series (``gpuscope serve``; ``measurement.job_energy``): counters, exposed with
+# "_total", labelled JOB_LABELS (never a pid). docs/exporter.md "Clusters" says how to sum them.
+JOB_LABELS = ("host", "job", "user", "device")
+JOB_ENERGY = "job_energy_joules"  # + label energy_source: counter / integrated / estimate
+JOB_GPU_SECONDS = "job_gpu_seconds"  # seconds the job held the device
+JOB_ALONE_SECONDS = "job_gpu_alone_seconds"  # of those, as the device's only job
+JOB_BUSY_SECONDS = "job_gpu_busy_seconds"  # GPU utilization x alone seconds
+JOB_ACTIVITY_SECONDS = "job_activity_seconds"  # alone seconds with GPM activity sampled
+JOB_SM_ACTIVE_SECONDS = "job_sm_active_seconds"  # SM active fraction x those seconds
+JOB_TENSOR_ACTIVE_SECONDS = "job_tensor_active_seconds"  # tensor active fraction x those
+JOB_PROCESSES = "job_processes"  # a gauge: the job's processes on the device now (0: ended)
+JOB_START = "job_start_time_seconds"  # a gauge: its earliest process's start, Unix time
