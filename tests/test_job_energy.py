@@ -172,3 +172,14 @@ def test_skipped_devices_and_lost_samples_charge_nothing_and_owners_are_forgotte
     lost = Sample("nvidia:0", Vendor.NVIDIA, Reading(2.0, 0.0), None, None, lost=True)
     ledger.add([lost])
     assert by_job(ledger)[("slurm:101", "nvidia:0")].energy_j == 100.0
+
+
+def test_the_energy_label_stays_as_first_charged_when_the_device_source_changes() -> None:
+    """A counter reset makes the device's cumulative source ``counter+integrated``: a job's
+    exported series must keep its labels (a new series would restart from the whole total)."""
+    ledger = JobLedger(Owners(JOBS))
+    ledger.add([sample(0.0, 0.0, computing(11))])
+    ledger.add([sample(1.0, 100.0, computing(11))])
+    ledger.add([sample(2.0, 200.0, computing(11), source=EnergySource.MIXED)])
+    use = by_job(ledger)[("slurm:101", "nvidia:0")]
+    assert (use.energy_j, use.energy_source) == (200.0, EnergySource.COUNTER)

@@ -31,7 +31,8 @@ class JobUse:
     """One job's use of one device since this ledger first saw it there.
 
     ``energy_j`` was charged as the device's only job (the device's measured energy, labelled
-    ``energy_source``: counter or integrated); ``estimate_j`` by its processes' SM shares (an
+    ``energy_source``: the device's source when the job was first charged, kept so an exported
+    series keeps its labels); ``estimate_j`` by its processes' SM shares (an
     estimate). ``held_s``: seconds it was listed at both ends of an interval; ``alone_s``: of
     those, as the device's only job; ``busy_s`` (GPU utilization), ``sm_active_s`` and
     ``tensor_active_s`` (GPM) are fractions x alone seconds, over ``activity_s`` for GPM.
@@ -206,7 +207,9 @@ class JobLedger:
             use.estimate_j += max(joules, 0.0)
         else:
             use.energy_j += max(joules, 0.0)
-            use.energy_source = sample.energy_source
+            # the label of an exported counter must not change: a series that changes its label
+            # restarts from the whole total, which breaks rate() and increase() across the change
+            use.energy_source = use.energy_source or sample.energy_source
 
     def _expire(self, now_s: float) -> None:
         """Drop jobs gone for ``keep_s``; past ``entries_max``, the longest gone first."""
