@@ -1,15 +1,16 @@
 """The per-job series (``sinks.job_metrics``): names, labels and units from the job ledger's
-figures, what is absent rather than 0, promtool's verdict."""
+figures, what is absent rather than 0, promtool's verdict, and ``gpuscope serve``'s option."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from gpuscope.measurement.job_energy import JobUse
+from gpuscope.measurement.job_energy import JOB_KEEP_S, JobUse
 from gpuscope.sinks.job_metrics import JobCollector
 from gpuscope.telemetry.model import EnergySource
 from tests.test_exporter import scrape, value
@@ -102,3 +103,22 @@ def test_output_passes_promtool() -> None:
     done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == b"" and done.stderr.strip() == b""  # no lint warnings either
+
+
+@pytest.mark.parametrize("retention", ["-1", "nan", "inf", "soon"])
+def test_bad_job_retention_is_one_line_and_exit_2(retention: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gpuscope", "serve", "--job-retention", retention],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("gpuscope serve: ") and done.stderr.count("\n") == 1
+    assert "--job-retention" in done.stderr
+
+
+def test_serve_help_states_the_ledgers_retention() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gpuscope", "serve", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert f"(default {JOB_KEEP_S:g})" in " ".join(done.stdout.split())
