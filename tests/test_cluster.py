@@ -124,10 +124,8 @@ class Cluster:
             sleeper.send_signal(signal.SIGKILL)
             sleeper.wait()
         self.list_processes()
-        left_s, settled_s = (
-            time.monotonic(),
-            time.time() + SETTLE_S,
-        )  # Prometheus stamps samples with wall-clock time
+        left_s = time.monotonic()
+        settled_s = time.time() + SETTLE_S  # Prometheus stamps samples with wall-clock time
         stamps = f'timestamp(gpuscope_job_energy_joules_total{{job="{job}"}})'
         self.wait(
             lambda: (
