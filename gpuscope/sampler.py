@@ -380,3 +380,10 @@ def _window_result(
         gap_intervals=max(end.gap_intervals - begin.gap_intervals, 0),
         device_lost=lost,
     )
+
+
+def stopped_line(error: BaseException) -> str:
+    """What ended sampling, in one line for every face: the error's kind, and its message where
+    it has one (a bare ``NotImplementedError`` has none, and "sampling stopped: " said nothing)."""
+    message = " ".join(str(error).split())
+    return f"sampling stopped: {type(error).__name__}" + (f": {message}" if message else "")

@@ -475,3 +475,10 @@ def test_a_device_added_while_activity_is_wanted_is_told_at_its_first_tick(clock
     sampler.tick()
     assert device.told == [True]
     assert sampler.latest("nvidia:1").reading.sm_active_pct == 50.0
+
+
+def test_what_stopped_sampling_is_one_line_naming_the_error_even_without_a_message() -> None:
+    from gpuscope.sampler import stopped_line
+
+    assert stopped_line(NotImplementedError()) == "sampling stopped: NotImplementedError"
+    assert stopped_line(OSError("disk\nfull")) == "sampling stopped: OSError: disk full"

@@ -25,7 +25,7 @@ from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.intervals import DEFAULT_INTERVAL_S, check_interval
 from gpuscope.measurement.process_energy import ProcessEnergyLedger
-from gpuscope.sampler import Sampler
+from gpuscope.sampler import Sampler, stopped_line
 from gpuscope.sinks.output_files import (
     STDOUT,
     NewOutputs,
@@ -223,4 +223,4 @@ def _describe_failure(path: str, exc: BaseException) -> str:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             line += "; rows up to the last whole one are kept"
         return line
-    return f"sampling stopped: {type(exc).__name__}: {exc}; rows up to the last whole one are kept"
+    return f"{stopped_line(exc)}; rows up to the last whole one are kept"

@@ -21,7 +21,7 @@ from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.intervals import SERVE_INTERVAL_S, check_interval
 from gpuscope.measurement.job_energy import JOB_KEEP_S, JobLedger
-from gpuscope.sampler import Sampler
+from gpuscope.sampler import Sampler, stopped_line
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen, start_exporter
 from gpuscope.sinks.scrape_server import raise_descriptor_limit
 from gpuscope.telemetry.discover import parse_selectors
@@ -98,5 +98,5 @@ def run_serve(options: ServeOptions) -> int:
         server.server_close()
         sampler.stop()
     if sampler.error is not None:
-        raise CommandFailed(f"sampling stopped: {sampler.error}")
+        raise CommandFailed(stopped_line(sampler.error))
     return 0

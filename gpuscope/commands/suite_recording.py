@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gpuscope.safe_text import one_line
-from gpuscope.sampler import Sampler
+from gpuscope.sampler import Sampler, stopped_line
 from gpuscope.sinks.output_files import write_error
 from gpuscope.sinks.recording_file import RecordingFile
 
@@ -39,7 +39,7 @@ def watch_recording(sampler: Sampler, recording: RecordingFile | None) -> Callab
                 f"{recording.rows_written} rows kept"
             )
         if sampler.error is not None:
-            lines["sampler"] = f"sampling stopped: {type(sampler.error).__name__}: {sampler.error}"
+            lines["sampler"] = stopped_line(sampler.error)
         for key, line in lines.items():
             if key not in said:
                 said.add(key)

@@ -33,7 +33,9 @@ def header_text(setup: SessionSetup, session: Session | None, paused: bool, wind
     if paused:
         parts.append("[$warning]PAUSED[/]")
     if sampler is not None and sampler.error is not None:
-        parts.append(f"[$error]sampling stopped: {escape(str(sampler.error))}[/]")
+        from gpuscope.sampler import stopped_line  # not before the first frame: rare, so here
+
+        parts.append(f"[$error]{escape(stopped_line(sampler.error))}[/]")
     parts.append(escape(setup.host))
     if sampler is not None:
         parts.append(f"every {sampler.interval_s:g} s")
