@@ -150,15 +150,20 @@ class Session:
         return catalog
 
     def _serve(self, sampler: Sampler, found: Discovery) -> None:
+        from gpuscope.measurement.job_energy import JobLedger
         from gpuscope.sinks.exporter import describe_listen_error, start_exporter
+        from gpuscope.telemetry.job_owner import JobOwners
 
         assert self.setup.serve is not None
         address, port = self.setup.serve
         infos = [d.info for d in found.devices]
+        jobs = JobLedger(JobOwners(), skip_devices=self.setup.simulated_ids)  # as serve does
+        sampler.subscribe(jobs.add)
         try:
             self.exporter = start_exporter(
-                address, port, sampler, infos, self.setup.host, lambda: tuple(self.results)
-            )
+                address, port, sampler, infos, self.setup.host, lambda: tuple(self.results),
+                jobs=jobs.uses,
+            )  # fmt: skip
         except OSError as exc:
             self.exporter_error = describe_listen_error(f"{address}:{port}", exc, "serve on")
 

@@ -523,6 +523,9 @@ async def test_ui_exports_its_devices_and_workload_results() -> None:
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
     assert 'gpuscope_power_watts{device="nvidia:0",host="testhost"}' in text
+    # the per-job families are served as by gpuscope serve (simulated pids name no job: empty)
+    assert "# TYPE gpuscope_job_energy_joules_total counter" in text
+    assert "gpuscope_job_energy_joules_total{" not in text
     from prometheus_client.parser import text_string_to_metric_families
 
     throughput = {
