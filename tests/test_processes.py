@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import psutil
 
 from gpuscope.telemetry import process_signals
+from gpuscope.telemetry.job_owner import read_owner
 from gpuscope.telemetry.model import ProcessUsage, Reading, Sample, Vendor
 from gpuscope.telemetry.processes import (
     COMMAND_KEPT,
@@ -128,6 +129,17 @@ def test_inside_a_container_a_host_pid_names_no_local_process(monkeypatch) -> No
     assert ProcessLookups().read_details(me).command is not None
 
 
+def test_details_name_the_job_of_the_process(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: the Processes tab and ``record --processes`` show each process's job, read with
+    its user and command (``job_owner``); none where the host pid may name another process."""
+    me = psutil.Process().pid
+    monkeypatch.setattr(process_signals, "HOST_PID_NAMESPACE", os.readlink("/proc/self/ns/pid"))
+    owner = read_owner(me)
+    assert owner is not None and ProcessLookups().read_details(me).job == owner.job
+    monkeypatch.setattr(process_signals, "HOST_PID_NAMESPACE", "pid:[not-this-one]")
+    assert ProcessLookups().read_details(me).job is None
+
+
 def test_a_megabyte_command_line_is_kept_cut(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Review of issue 22: up to 4,096 command lines were cached whole (Linux allows MiBs of
     arguments each); every face shows at most ``COMMAND_KEPT`` characters, so no more is kept."""
@@ -203,16 +215,25 @@ def test_host_figures_are_read_only_while_shown_and_only_for_the_rows_in_sight()
 
 def test_the_table_order_puts_n_a_last_both_ways_and_filters_by_any_field() -> None:
     """The Processes tab's order, without a terminal: by SM %, largest first or smallest, and
-    a process with no SM % (n/a) is last either way; a filter matches user or command."""
+    a process with no SM % (n/a) is last either way; a filter matches user, job or command."""
     from gpuscope.tui.processes_model import ProcessRow, row_cells, shown_rows
+    from gpuscope.tui.processes_view import COLUMNS
 
-    def row(pid: int, sm: float | None, user: str) -> ProcessRow:
-        return ProcessRow("nvidia:0", pid, user, "C", 100.0, sm, None, None, None, None, "train")
+    def row(pid: int, sm: float | None, user: str, job: str | None = None) -> ProcessRow:
+        return ProcessRow(
+            "nvidia:0", pid, user, "C", 100.0, sm, None, None, None, None, "train", job=job
+        )
 
-    rows = [row(1, 10.0, "ann"), row(2, None, "bob"), row(3, 90.0, "ann")]
-    sm = 5  # the SM % column
+    rows = [row(1, 10.0, "ann", "slurm:7"), row(2, None, "bob"), row(3, 90.0, "ann", "slurm:8")]
+    sm, job = COLUMNS.index("SM %"), COLUMNS.index("job")
     assert [r.pid for r in shown_rows(rows, "", sm, reverse=True)] == [3, 1, 2]
     assert [r.pid for r in shown_rows(rows, "", sm, reverse=False)] == [1, 3, 2]
     assert [r.pid for r in shown_rows(rows, "ANN", sm, reverse=True)] == [3, 1]
+    assert [r.pid for r in shown_rows(rows, "slurm:8", sm, reverse=True)] == [3]
+    assert [r.pid for r in shown_rows(rows, "", job, reverse=True)] == [3, 1, 2]  # n/a last
     cells = row_cells(rows[1], 0.0, "?")
-    assert cells[5] == "n/a" and cells[1] == "2" and cells[-1] == "train"
+    assert cells[sm] == "n/a" and cells[job] == "n/a" and cells[1] == "2"
+    assert cells[-1] == "train"
+    pod = row(4, 1.0, "al", "pod:55c6c714-b240-4dec-9a45-57b61696ab6e")
+    cell = row_cells(pod, 0.0, "?")[job]
+    assert cell.startswith("pod:55c6c714") and cell.endswith("…") and len(cell) <= 24

@@ -285,9 +285,10 @@ def test_record_processes_writes_each_process_and_its_estimated_energy(
     devices = [r for r in assert_whole_rows(out) if r["device"] == "nvidia:0"]
     with procs.open() as f:
         rows = list(csv.DictReader(f))
+    # job last: added after the others, so older readers find each column where it was
     assert list(rows[0]) == [
         "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
-        "mem_bus_pct", "energy_j", "avg_power_w", "energy_source", "energy_basis",
+        "mem_bus_pct", "energy_j", "avg_power_w", "energy_source", "energy_basis", "job",
     ]  # fmt: skip
     by_pid = {r["pid"]: [row for row in rows if row["pid"] == r["pid"]] for r in rows}
     assert len(by_pid["101"]) == len(devices)  # one row per sample
@@ -326,12 +327,14 @@ def test_record_processes_writes_command_lines_and_users_clean(
     install_nvml, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A process can name itself to attack a terminal: ``cat procs.csv`` replayed its command
-    line's OSC 52 clipboard write and clear-screen. Each cell is one printable, bounded line."""
+    line's OSC 52 clipboard write and clear-screen. Each cell is one printable, bounded line.
+    Each row names the process's job (issue 25), as ``job_owner`` reads it."""
     import os
 
     import psutil
 
     from gpuscope.telemetry import process_signals
+    from gpuscope.telemetry.job_owner import read_owner
 
     hostile = ["python", "\x1b]52;c;aGVsbG8=\x07train.py", "--lr\n0.1\x1b[2J", "x" * 100_000]
     monkeypatch.setattr(process_signals, "HOST_PID_NAMESPACE", os.readlink("/proc/self/ns/pid"))
@@ -346,6 +349,8 @@ def test_record_processes_writes_command_lines_and_users_clean(
     command = rows[0]["command"]
     assert command.startswith("python train.py --lr 0.1 xxx") and command.isprintable()
     assert len(command) <= 4096
+    owner = read_owner(os.getpid())
+    assert owner is not None and all(row["job"] == owner.job for row in rows)
 
 
 def test_record_gpm_asks_for_activity_and_writes_it_with_the_estimate(

@@ -5,6 +5,7 @@ and a malformed file refused in one line."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -42,7 +43,7 @@ def written(path: Path, fmt: str) -> Path:
     """A processes file as ``record --processes`` writes it, through its own writer: on
     nvidia:0 one job alone (charged as the sole process), on nvidia:1 one with an SM share
     (an estimate), on nvidia:2 two with no shares (never charged)."""
-    details = {10: ProcessDetails("alice", "python train.py"),
+    details = {10: ProcessDetails("alice", "python train.py", "slurm:4749"),
                20: ProcessDetails("bob", "python infer.py"),
                30: ProcessDetails("eve", HOSTILE), 31: ProcessDetails("eve", "other")}  # fmt: skip
     lookups = ProcessLookups(details_of=lambda pid: details[pid])
@@ -89,6 +90,28 @@ def test_each_job_has_its_row_its_energy_and_its_basis(tmp_path: Path, fmt: str)
     assert never["energy"] == "n/a" and never["avg W"] == "n/a"  # never 0
     assert never["energy basis"] == "n/a: never charged (several processes, no SM shares)"
     assert never["command"] == HOSTILE and never["charged samples"] == "0 of 4"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_files_written_before_the_job_column_read_as_before(tmp_path: Path, fmt: str) -> None:
+    """Issue 25 appended ``job`` to the writer's columns: a file without it (written before)
+    and one with it read as the same jobs."""
+    new = written(tmp_path / f"new.{fmt}", fmt)
+    assert PROCESS_COLUMN_NAMES[-1] == "job"
+    old = tmp_path / f"old.{fmt}"
+    if fmt == "csv":
+        with new.open(newline="") as source, old.open("w", newline="") as target:
+            csv.writer(target).writerows(row[:-1] for row in csv.reader(source))
+    else:
+        lines = [json.loads(line) for line in new.read_text().splitlines()]
+        assert lines[0]["job"] == "slurm:4749"
+        old.write_text("".join(json.dumps(
+            {k: v for k, v in line.items() if k != "job"}) + "\n" for line in lines))  # fmt: skip
+    assert "job" not in old.read_text()
+    read_new, read_old = load_input(new), load_input(old)
+    assert isinstance(read_new, ProcessesFile) and isinstance(read_old, ProcessesFile)
+    assert rows_by_pid(read_new) == rows_by_pid(read_old)
+    assert set(rows_by_pid(read_old)) == {"10", "20", "30", "31"}
 
 
 def test_per_device_the_charged_total_and_what_was_not_charged(tmp_path: Path) -> None:

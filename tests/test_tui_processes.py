@@ -24,6 +24,7 @@ from gpuscope.tui.processes_model import (
     ProcessRow,
     process_rows,
     processes_note,
+    row_cells,
     running_time,
     unattributed_line,
 )
@@ -212,6 +213,20 @@ def found(details: dict[int, ProcessDetails]) -> ProcessLookups:
     return lookups
 
 
+def test_each_row_shows_its_job_simulated_as_such_and_n_a_where_unknown() -> None:
+    """Issue 25: a process's job (``job_owner``) beside its user; a simulated device's process
+    belongs to no job here, and a pid the host would not tell us of has none known."""
+    lookups = found(
+        {11: ProcessDetails("al", "python train.py", "slurm:4749"), 12: ProcessDetails(None, None)}
+    )
+    rows = process_rows([gpu_sample({11: 5.0, 12: 1.0})], lookups, frozenset())
+    assert [row.job for row in rows] == ["slurm:4749", None]
+    job = COLUMNS.index("job")
+    assert [row_cells(row, 0.0, "?")[job] for row in rows] == ["slurm:4749", "n/a"]
+    (fake,) = process_rows([gpu_sample({13: 1.0})], lookups, frozenset({"nvidia:0"}))
+    assert (fake.user, fake.job) == ("(simulated)", "(simulated)")
+
+
 def test_the_note_says_why_columns_are_n_a() -> None:
     unsampled = gpu_sample({11: None, 12: None})
     hidden_from_us, known = ProcessDetails(None, None), ProcessDetails("bob", "python train.py")
@@ -292,7 +307,7 @@ async def test_a_process_that_names_itself_an_escape_sequence_reaches_the_screen
     evil = "\x1b]52;c;ZXZpbA==\x07evil \x9d52;c;ZXZpbA==\x07job\x9b2J"
     lookups = partial(
         ProcessLookups,
-        details_of=lambda pid: ProcessDetails("\x1b[31mroot", evil),
+        details_of=lambda pid: ProcessDetails("\x1b[31mroot", evil, "slurm:\x1b[2J42"),
         verify=lambda pid, vendor: None,  # a GPU process of ours: it may be signalled
     )
     app = make_app(devices=[ListedProcesses([31])], process_lookups=lookups)
@@ -304,7 +319,8 @@ async def test_a_process_that_names_itself_an_escape_sequence_reaches_the_screen
         (cells,) = rows_of(table)
         assert cells[COLUMNS.index("command")] == "evil job"
         assert cells[COLUMNS.index("user")] == "root"
-        assert str(app.query_one("#process-detail").render()) == "31 root: evil job"
+        assert cells[COLUMNS.index("job")] == "slurm:42"
+        assert str(app.query_one("#process-detail").render()) == "31 root (slurm:42): evil job"
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal))
         assert str(app.screen.query_one("#confirm-command").render()) == "evil job"

@@ -9,6 +9,9 @@ charged now, the energy cells are empty (n/a, not 0) and ``energy_basis`` says w
 (``none: several processes, no SM shares``). ``user`` and ``command`` come from /proc, where
 a process names itself: each is one printable line (``safe_text.one_line``), so ``cat`` on the
 file replays no escape sequence, and a command line is cut to ``COMMAND_KEPT`` characters.
+``job`` is whom the process is charged to (``telemetry.job_owner``: ``slurm:1234``,
+``pod:<uid>``, ``container:<id>``, ``user:alice``; empty where the host does not say). It is the
+last column, added after the others, so readers of older files find every column where it was.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from gpuscope.telemetry.processes import COMMAND_KEPT, ProcessLookups
 
 PROCESS_COLUMN_NAMES = (
     "timestamp", "device", "pid", "user", "command", "type", "gpu_mem_mib", "sm_pct",
-    "mem_bus_pct", "energy_j", "avg_power_w", "energy_source", "energy_basis",
+    "mem_bus_pct", "energy_j", "avg_power_w", "energy_source", "energy_basis", "job",
 )  # fmt: skip
 USER_MAX = 64
 
@@ -70,6 +73,7 @@ class ProcessRows:
             "avg_power_w": charged.avg_power_w if charged else None,
             "energy_source": _source(sample, charged),
             "energy_basis": self._basis(sample, charged),
+            "job": details.job,  # job_owner's label: one printable line, bounded
         }
 
     def _basis(self, sample: Sample, charged: ProcessEnergy | None) -> str | None:

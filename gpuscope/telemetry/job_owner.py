@@ -7,30 +7,42 @@ they do to their environment. Layouts read (one path per line, v1 ``N:ctrl:path`
 - Slurm, cgroup v1: ``/slurm/uid_U/job_J/step_S/task_T`` (the prefix may carry the node name);
   v2: ``/system.slice/[node_]slurmstepd.scope/job_J/step_S/user/task_T``; else the environment's
   ``SLURM_JOB_ID`` (Slurm without a cgroup plugin);
-- Kubernetes: ``kubepods[...]pod<UID>`` (v1 ``/kubepods/burstable/pod<uid>/<id>``, v2 with the
-  systemd driver ``kubepods-burstable-pod<uid_with_underscores>.slice/cri-containerd-<id>.scope``);
+- Kubernetes: ``kubepods[...]pod<UID>`` (cgroupfs driver ``/kubepods/burstable/pod<uid>/<id>``;
+  systemd driver ``kubepods-burstable-pod<uid_with_underscores>.slice/cri-containerd-<id>.scope``;
+  a static pod's UID is 32 hex);
 - a container: a 64-hex id in the path (Docker ``/docker/<id>`` or ``docker-<id>.scope``,
   containerd ``cri-containerd-<id>``, Podman ``libpod-<id>``);
 - else the process's user (its real uid).
 
-The /proc root is an argument so tests read fixture trees copied from real layouts. Every read
-is bounded; a process that is gone, or one we may not read, has no owner (None), never an error.
+Each layout is matched on its own structure (``/slurm/uid_U/job_J``, ``slurmstepd.scope/job_J``,
+``/kubepods/...pod<UID>``), so a path that merely holds ``job_`` or ``pod`` names no job. The
+environment is the process's own to set: ``SLURM_JOB_ID`` is believed only where no cgroup names
+an owner first, and only its digits. The /proc root is an argument so tests read fixture trees
+copied from real layouts (tests/fixtures/proc). Every read is bounded, and an entry cut by the
+bound is dropped, not read as another; a process that is gone, or one we may not read, has no
+owner (None), never an error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import os
 import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpuscope.safe_text import clipped, one_line
+from gpuscope.safe_text import one_line
 
 PROC_ROOT = Path("/proc")
-_READ_MAX = 64 * 1024  # bytes of one /proc file read (environ may be large: the rest is ignored)
+_READ_MAX = 64 * 1024  # bytes read of a process's cgroup, status or stat (a few hundred, really)
+# environ may hold megabytes (Linux allows a quarter of the stack limit); Slurm adds its variables
+# at the end of the user's. What lies past this is not read.
+_ENVIRON_MAX = 1024 * 1024
+_ENVIRON_WANTED = (b"SLURM_JOB_ID=", b"SLURM_STEP_ID=", b"SLURM_JOB_USER=", b"HOSTNAME=")
+_STAT_MAX = 4 * 1024 * 1024  # /proc/stat, for btime
 LABEL_MAX = 128  # characters of a job, user or name: they become Prometheus label values
 
 
@@ -61,29 +73,38 @@ class ProcessOwner:
     started_s: float | None = None
 
 
-_SLURM_JOB = re.compile(r"/job_(\d+)(?:/step_([A-Za-z0-9_.]+))?")
-_SLURM_UID = re.compile(r"/uid_(\d+)(?:/|$)")
-_POD = re.compile(
-    r"kubepods.*?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})"
+# Anchored on each layout's own structure, so a path that merely holds "job_" or "pod" is no job.
+_SLURM_V1 = re.compile(
+    r"/slurm(?:_[^/]+)?/uid_([0-9]+)/job_([0-9]+)(?:/step_([A-Za-z0-9_.]+))?(?=/|$)"
 )
-_CONTAINER = re.compile(r"(?:^|[/-])([0-9a-f]{64})(?:\.scope)?(?:/|$)")
+_SLURM_V2 = re.compile(r"[/_]slurmstepd\.scope/job_([0-9]+)(?:/step_([A-Za-z0-9_.]+))?(?=/|$)")
+# a pod's UID: a UUID (dashes, or underscores in a systemd slice name), or a static pod's 32 hex
+_UID = r"[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32}"
+_POD = re.compile(
+    rf"/kubepods(?:/besteffort|/burstable)?/pod({_UID})(?=/|$)"  # cgroupfs driver
+    rf"|/kubepods(?:-besteffort|-burstable)?-pod({_UID})\.slice"  # systemd driver
+)
+_CONTAINER = re.compile(r"(?:^|[/:-])([0-9a-f]{64})(?:\.scope)?(?=/|$)")
 
 
 def owner_from_cgroup(
-    cgroup_text: str, environ: dict[str, str], uid: int | None
+    cgroup_text: str, environ: dict[str, str]
 ) -> tuple[OwnerKind, str, str | None, str | None] | None:
     """(kind, id, step, uid from the path) from a ``/proc/PID/cgroup`` text and environment;
-    None where neither names a job, pod or container (the user's, then)."""
+    None where neither names a job, pod or container (the user's, then). The environment's
+    ``SLURM_JOB_ID`` is the witness only where no Slurm cgroup is: Slurm without its cgroup
+    plugin keeps a job's processes in slurmd's own cgroup."""
     paths = [line.split(":", 2)[2] for line in cgroup_text.splitlines() if line.count(":") >= 2]
     for path in paths:
-        if "slurm" in path and (job := _SLURM_JOB.search(path)) is not None:
-            path_uid = _SLURM_UID.search(path)
-            return OwnerKind.SLURM, job.group(1), job.group(2), path_uid and path_uid.group(1)
-    if (job_id := environ.get("SLURM_JOB_ID", "")).isdigit():
+        if (v1 := _SLURM_V1.search(path)) is not None:
+            return OwnerKind.SLURM, v1.group(2), v1.group(3), v1.group(1)
+        if (v2 := _SLURM_V2.search(path)) is not None:
+            return OwnerKind.SLURM, v2.group(1), v2.group(2), None
+    if _digits(job_id := environ.get("SLURM_JOB_ID", "")):
         return OwnerKind.SLURM, job_id, environ.get("SLURM_STEP_ID") or None, None
     for path in paths:
         if (pod := _POD.search(path)) is not None:
-            return OwnerKind.POD, pod.group(1).replace("_", "-"), None, None
+            return OwnerKind.POD, (pod.group(1) or pod.group(2)).replace("_", "-"), None, None
     for path in paths:
         if (container := _CONTAINER.search(path)) is not None:
             return OwnerKind.CONTAINER, container.group(1)[:12], None, None
@@ -101,43 +122,59 @@ def read_owner(pid: int, proc_root: Path = PROC_ROOT) -> ProcessOwner | None:
         return None
     uid = _real_uid(status)
     environ = _environ(base / "environ")
-    found = owner_from_cgroup(cgroup, environ, uid)
+    found = owner_from_cgroup(cgroup, environ)
     if found is not None and found[3] is not None and uid is None:
         uid = int(found[3])
-    user = _user_name(uid, environ.get("SLURM_JOB_USER") if found else None)
+    slurm = found is not None and found[0] is OwnerKind.SLURM
+    user = _user_name(uid, environ.get("SLURM_JOB_USER") if slurm else None)
     started_s = _started_s(base / "stat", proc_root)
     if found is None:
         return ProcessOwner(OwnerKind.USER, _label(f"user:{user}"), user, started_s=started_s)
     kind, job_id, step, _ = found
-    name = environ.get("HOSTNAME") if kind is OwnerKind.POD else None
+    name = _label(environ.get("HOSTNAME", "")) if kind is OwnerKind.POD else ""
+    step = _label(step or "")
     return ProcessOwner(
         kind,
         _label(f"{kind.value}:{job_id}"),
         user,
-        name=_label(name) if name else None,
-        step=_label(step) if step else None,
+        name=name or None,
+        step=step or None,
         started_s=started_s,
     )
 
 
 def _label(text: str) -> str:
-    return clipped(one_line(text), LABEL_MAX)
+    """One printable line of at most ``LABEL_MAX`` characters ("" where nothing is printable)."""
+    return one_line(text, LABEL_MAX)
 
 
-def _read_text(path: Path) -> str | None:
+def _read_bytes(path: Path, limit: int, separator: bytes) -> bytes | None:
+    """At most ``limit`` bytes of ``path``; where the file is longer, only whole entries (up
+    to the last ``separator``): an entry cut by the limit could read as another (a job id cut
+    to its first digits). None where the file is gone or not ours to read."""
     try:
         with open(path, "rb") as file:
-            return file.read(_READ_MAX).decode("utf-8", "replace")
-    except OSError:  # gone, or not ours to read
+            data = file.read(limit + 1)
+    except OSError:
         return None
+    if len(data) > limit:
+        data = data[: data.rfind(separator, 0, limit) + 1]
+    return data
+
+
+def _read_text(path: Path, limit: int = _READ_MAX) -> str | None:
+    data = _read_bytes(path, limit, b"\n")
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def _environ(path: Path) -> dict[str, str]:
-    """The process's environment where we may read it (root, or our own): {} otherwise."""
-    text = _read_text(path)
-    if text is None:
+    """The variables of the process's environment that name its owner, where we may read it
+    (root, or our own): {} otherwise. Others are not decoded."""
+    data = _read_bytes(path, _ENVIRON_MAX, b"\0")
+    if data is None:
         return {}
-    pairs = (entry.partition("=") for entry in text.split("\0") if "=" in entry)
+    wanted = (e for e in data.split(b"\0") if e.startswith(_ENVIRON_WANTED))
+    pairs = (entry.decode("utf-8", "replace").partition("=") for entry in wanted)
     return {key: value for key, _, value in pairs}
 
 
@@ -145,32 +182,48 @@ def _real_uid(status: str) -> int | None:
     for line in status.splitlines():
         if line.startswith("Uid:"):
             fields = line.split()
-            return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+            return int(fields[1]) if len(fields) > 1 and _digits(fields[1]) else None
     return None
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _user_name(uid: int | None, slurm_user: str | None) -> str:
     """The uid's name on this host; Slurm's ``SLURM_JOB_USER`` where the host does not know it
-    (a container's /etc/passwd); else the uid as digits ("?" where even that is unknown)."""
+    (a container's /etc/passwd); else the uid as digits ("?" where even that is unknown). A
+    name with nothing printable counts as none."""
     if uid is not None:
         with contextlib.suppress(KeyError):
-            return _label(pwd.getpwuid(uid).pw_name)
-    if slurm_user:
-        return _label(slurm_user)
+            if name := _label(pwd.getpwuid(uid).pw_name):
+                return name
+    if slurm_user and (name := _label(slurm_user)):
+        return name
     return str(uid) if uid is not None else "?"
 
 
 def _started_s(stat_path: Path, proc_root: Path) -> float | None:
     """When the process started, from its ``stat`` (clock ticks since boot) and ``btime``."""
     stat = _read_text(stat_path)
-    machine = _read_text(proc_root / "stat")
-    if stat is None or machine is None:
+    boot = _boot_time(proc_root)
+    if stat is None or boot is None:
         return None
     fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
-    boot = next((line.split()[1] for line in machine.splitlines() if line.startswith("btime ")), "")
-    if len(fields) < 20 or not fields[19].isdigit() or not boot.isdigit():
+    if len(fields) < 20 or not _digits(fields[19]):
         return None
-    return int(boot) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+@functools.lru_cache(maxsize=8)
+def _boot_time(proc_root: Path) -> int | None:
+    """``btime`` of ``proc_root/stat``, read once: it comes after a line per CPU and the
+    ``intr`` line, which holds a counter per interrupt (tens of KiB on a large node)."""
+    text = _read_text(proc_root / "stat", _STAT_MAX)
+    if text is None:
+        return None
+    boot = next((line.split()[1] for line in text.splitlines() if line.startswith("btime ")), "")
+    return int(boot) if _digits(boot) else None
 
 
 class JobOwners:

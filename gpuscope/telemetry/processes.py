@@ -1,6 +1,6 @@
-"""What the host knows of a GPU process, through psutil: its name, user and command line
-(looked up once while GPUs list the pid), and its CPU %, resident memory and start time
-(re-read at most every ``USAGE_PERIOD_S``).
+"""What the host knows of a GPU process, through psutil: its name, user and command line, and
+through ``job_owner`` its job (looked up once while GPUs list the pid), and its CPU %, resident
+memory and start time (re-read at most every ``USAGE_PERIOD_S``).
 
 The caches belong to objects, not to this module: ``ProcessLookups`` (one a session, one a
 ``record --processes``) and ``ProcessNames`` (one an NVIDIA device). Their ``read_*`` methods
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import psutil
 
 from gpuscope.safe_text import clipped
+from gpuscope.telemetry.job_owner import read_owner
 from gpuscope.telemetry.model import Sample, Vendor
 from gpuscope.telemetry.process_signals import Unverified, host_pids_are_ours, verify
 
@@ -59,19 +60,24 @@ class ProcessNames:
 
 @dataclass(frozen=True, slots=True)
 class ProcessDetails:
-    """Who runs a GPU process and how it was started; None where the OS will not say."""
+    """Who runs a GPU process, how it was started, and the job it is charged to (``job_owner``:
+    ``slurm:1234``, ``pod:<uid>``, ``container:<id>``, ``user:alice``); None where the OS will
+    not say."""
 
     user: str | None
     command: str | None
+    job: str | None = None
 
 
 def details_from_proc(pid: int) -> ProcessDetails:
-    """User and command line of ``pid``, read now (uncached); both None where the GPU's host
-    pid may name another process here (``host_pids_are_ours``)."""
-    user = command = None
+    """User, command line and job of ``pid``, read now (uncached); all None where the GPU's
+    host pid may name another process here (``host_pids_are_ours``)."""
+    user = command = job = None
     try:
         if not host_pids_are_ours():
             raise psutil.NoSuchProcess(pid)  # a number that names someone else here
+        owner = read_owner(pid)
+        job = owner.job if owner is not None else None
         process = psutil.Process(pid)
         with contextlib.suppress(psutil.AccessDenied, psutil.ZombieProcess):
             user = process.username()
@@ -79,7 +85,7 @@ def details_from_proc(pid: int) -> ProcessDetails:
             command = clipped(" ".join(process.cmdline()) or process.name(), COMMAND_KEPT)
     except psutil.NoSuchProcess:  # gone, or not in our pid namespace: kept, so not re-asked
         pass
-    return ProcessDetails(user, command)
+    return ProcessDetails(user, command, job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +168,7 @@ class ProcessLookups:
         self.forget_exited(alive)
 
     def read_details(self, pid: int) -> ProcessDetails:
-        """User and command line of ``pid``, read once while GPUs list it. Reads /proc."""
+        """User, command line and job of ``pid``, read once while GPUs list it. Reads /proc."""
         cached = self._details.get(pid)
         if cached is not None:
             return cached

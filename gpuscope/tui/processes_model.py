@@ -1,5 +1,5 @@
 """The Processes tab's model, no Textual: a row per GPU process from the latest samples and the
-caches the sampler thread fills (user, command, host figures, the signal check), the note on
+caches the sampler thread fills (user, job, command, host figures, the signal check), the note on
 what the table cannot show, and running times. ``processes_view`` lays it out
 (``tests/test_tui_processes.py``).
 """
@@ -18,6 +18,10 @@ from gpuscope.tui import formatting as fmt
 SIMULATED_REASON = "a simulated process: there is nothing to signal"
 # a command line may be megabytes (ARG_MAX); the detail line under the table shows 3 lines
 COMMAND_MAX = 1000
+# a job's cell: ``slurm:13759490`` and ``container:<12 hex>`` whole, a pod's UID cut (the line
+# under the table shows it whole)
+JOB_CELL_MAX = 24
+SIMULATED = "(simulated)"
 
 
 def _shown(text: str | None) -> str | None:
@@ -44,6 +48,7 @@ class ProcessRow:
     avg_power_w: float | None = None
     vendor: Vendor = Vendor.NVIDIA
     unverified: str | None = None  # why the pid may not be signalled; None: it may
+    job: str | None = None  # ``job_owner``'s: slurm:1234, pod:<uid>, container:<id>, user:al
 
     @property
     def key(self) -> str:
@@ -53,7 +58,7 @@ class ProcessRow:
         """Sort values in the table's column order (``processes_view.COLUMNS``)."""
         running = None if self.started_s is None else -self.started_s  # older sorts as longer
         return (
-            self.device_id, self.pid, self.user, self.kind, self.gpu_mem_mib, self.sm_pct,
+            self.device_id, self.pid, self.user, self.job, self.kind, self.gpu_mem_mib, self.sm_pct,
             self.mem_bus_pct, self.energy_j, self.avg_power_w, self.cpu_pct, self.rss_mib,
             running, self.command,
         )  # fmt: skip
@@ -64,9 +69,9 @@ class ProcessRow:
         return (value is None, value if value is not None else 0)
 
     def matches(self, text: str) -> bool:
-        """The filter: any of device, pid, user, kind or command contains ``text``."""
+        """The filter: any of device, pid, user, job, kind or command contains ``text``."""
         needle = text.lower()
-        fields = (self.device_id, str(self.pid), self.user or "", self.kind or "", self.command)
+        fields = (self.device_id, str(self.pid), self.user, self.job, self.kind, self.command)
         return any(needle in (f or "").lower() for f in fields)
 
 
@@ -91,7 +96,7 @@ def process_rows(
                 ProcessRow(
                     sample.device_id,
                     process.pid,
-                    "(simulated)" if fake else _shown(details.user) if details else None,
+                    SIMULATED if fake else _shown(details.user) if details else None,
                     process.kind,
                     process.gpu_mem_mib,
                     process.sm_pct,
@@ -105,6 +110,7 @@ def process_rows(
                     avg_power_w=charged.avg_power_w if charged else None,
                     vendor=sample.vendor,
                     unverified=SIMULATED_REASON if fake else check.reason if check else None,
+                    job=SIMULATED if fake else _shown(details.job) if details else None,
                 )
             )
     return rows
@@ -228,6 +234,7 @@ def row_cells(row: ProcessRow, now_s: float, unverified_mark: str) -> tuple[str,
         row.device_id,
         f"{row.pid}{unverified_mark}" if row.unverified else str(row.pid),
         row.user or fmt.NA,
+        fmt.clip(row.job, JOB_CELL_MAX) if row.job else fmt.NA,
         row.kind or fmt.NA,
         fmt.value(row.gpu_mem_mib, unit=" MiB"),
         fmt.percent(row.sm_pct),

@@ -1,6 +1,7 @@
 """The Processes tab: every GPU's processes, nvitop's essentials plus what the host knows.
 
-Columns: device, pid, user, kind (C/G/C+G), GPU memory, SM % and memory-bus % (where the driver
+Columns: device, pid, user, job (``job_owner``: Slurm job, pod, container or user; cut, and
+shown whole below the table), kind (C/G/C+G), GPU memory, SM % and memory-bus % (where the driver
 samples processes), energy and average power charged to it (by SM share, or as its GPU's sole
 compute process: the note above the table says which), host CPU %, resident memory, running
 time and the command, cut to fit; the highlighted row's command is shown whole below the table.
@@ -41,7 +42,7 @@ from gpuscope.tui.processes_model import (
 from gpuscope.tui.signal_dialog import ask_and_signal
 
 TABLE_COLUMNS = (
-    Column("device"), Column("pid", "right"), Column("user"), Column("type"),
+    Column("device"), Column("pid", "right"), Column("user"), Column("job"), Column("type"),
     Column("GPU mem", "right"), Column("SM %", "right"), Column("mem %", "right"),
     Column("energy", "right"), Column("W", "right"), Column("CPU %", "right"),
     Column("host mem", "right"), Column("time", "right"), Column("command", stretch=True),
@@ -171,7 +172,9 @@ class ProcessesView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="processes-note")
         yield Static("", id="processes-unattributed")
-        yield Input(placeholder="filter: device, pid, user, type or command", id="processes-filter")
+        yield Input(
+            placeholder="filter: device, pid, user, job, type or command", id="processes-filter"
+        )
         yield ProcessTable()
         yield Static("", id="process-detail")
 
@@ -247,7 +250,10 @@ class ProcessesView(Vertical):
         row = self.query_one(ProcessTable).selected
         text = ""
         if row is not None:
-            text = f"[b]{row.pid}[/b] {escape(row.user or 'n/a')}: {escape(row.command or 'n/a')}"
+            who = row.user or "n/a"
+            if row.job and not row.simulated:
+                who = f"{who} ({row.job})"
+            text = f"[b]{row.pid}[/b] {escape(who)}: {escape(row.command or 'n/a')}"
             if row.unverified:
                 text = f"[$warning]not signalled: {escape(row.unverified)}[/]\n{text}"
         self._set("#process-detail", text)
