@@ -15,7 +15,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gpuscope.telemetry.job_owner import LABEL_MAX, JobOwners, OwnerKind, read_owner
+from gpuscope.telemetry.job_owner import (
+    LABEL_MAX,
+    JobOwners,
+    OwnerKind,
+    owner_from_cgroup,
+    read_owner,
+)
 from tests.real_cgroups import real_cgroups, writable_hierarchy
 from tests.waiting import exited, wait_until
 
@@ -282,3 +288,17 @@ def test_a_real_process_in_a_real_cgroup(layout: str) -> None:
             child.kill()
             child.wait()
     assert not top.exists()
+
+
+def test_a_pod_or_container_that_sets_slurm_job_id_stays_the_pod_or_container() -> None:
+    """The cgroup is the witness a process cannot change; the environment, anyone may set."""
+    pod = "0::/kubepods.slice/kubepods-pod0c5d8e2a_1b3c_4d5e_8f90_123456789abc.slice/x\n"
+    container = "0::/system.slice/docker-" + "ab" * 32 + ".scope\n"
+    environ = {"SLURM_JOB_ID": "4242"}
+    assert owner_from_cgroup(pod, environ) == (
+        OwnerKind.POD, "0c5d8e2a-1b3c-4d5e-8f90-123456789abc", None, None,
+    )  # fmt: skip
+    assert owner_from_cgroup(container, environ) == (OwnerKind.CONTAINER, "ab" * 6, None, None)
+    assert owner_from_cgroup("0::/user.slice/user-1000.slice\n", environ) == (
+        OwnerKind.SLURM, "4242", None, None,
+    )  # fmt: skip

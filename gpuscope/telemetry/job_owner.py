@@ -92,22 +92,23 @@ def owner_from_cgroup(
 ) -> tuple[OwnerKind, str, str | None, str | None] | None:
     """(kind, id, step, uid from the path) from a ``/proc/PID/cgroup`` text and environment;
     None where neither names a job, pod or container (the user's, then). The environment's
-    ``SLURM_JOB_ID`` is the witness only where no Slurm cgroup is: Slurm without its cgroup
-    plugin keeps a job's processes in slurmd's own cgroup."""
+    ``SLURM_JOB_ID`` is the witness only where no cgroup names a job, pod or container: Slurm
+    without its cgroup plugin keeps a job's processes in slurmd's own cgroup, and a variable
+    anyone may set must not move a pod's or a container's energy to another job."""
     paths = [line.split(":", 2)[2] for line in cgroup_text.splitlines() if line.count(":") >= 2]
     for path in paths:
         if (v1 := _SLURM_V1.search(path)) is not None:
             return OwnerKind.SLURM, v1.group(2), v1.group(3), v1.group(1)
         if (v2 := _SLURM_V2.search(path)) is not None:
             return OwnerKind.SLURM, v2.group(1), v2.group(2), None
-    if _digits(job_id := environ.get("SLURM_JOB_ID", "")):
-        return OwnerKind.SLURM, job_id, environ.get("SLURM_STEP_ID") or None, None
     for path in paths:
         if (pod := _POD.search(path)) is not None:
             return OwnerKind.POD, (pod.group(1) or pod.group(2)).replace("_", "-"), None, None
     for path in paths:
         if (container := _CONTAINER.search(path)) is not None:
             return OwnerKind.CONTAINER, container.group(1)[:12], None, None
+    if _digits(job_id := environ.get("SLURM_JOB_ID", "")):  # after the cgroups: anyone may
+        return OwnerKind.SLURM, job_id, environ.get("SLURM_STEP_ID") or None, None  # set it
     return None
 
 
