@@ -19,6 +19,7 @@ from gpuscope.commands.selection import probe_selected
 from gpuscope.errors import CommandFailed
 from gpuscope.intervals import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
 from gpuscope.measurement.job_energy import JobLedger, JobUse
+from gpuscope.safe_text import one_line
 from gpuscope.sampler import Sampler
 from gpuscope.telemetry.exported_metrics import (
     JOB_ACTIVITY_SECONDS,
@@ -118,34 +119,44 @@ class HostJobs:
     stopped: bool
 
 
+# A GPU's energy counter is read about once a second (``telemetry.nvidia.ENERGY_PERIOD_S``);
+# the ledger adds an interval's energy when the counter settles it. Sampling ends at a tick
+# whose energy is settled, waiting at most this long past --seconds for one.
+SETTLE_MAX_S = 1.5
+
+
 class _Span:
-    """A sampler listener: the first and last sample's time, and which devices list processes."""
+    """A sampler listener: the first tick's time, the last tick's whose energy every device has
+    settled (the ledger's energy covers the span between), and which devices list processes."""
 
     def __init__(self) -> None:
         self.first_s: float | None = None
-        self.last_s: float | None = None
+        self.settled_s: float | None = None
         self.listing: set[str] = set()
 
     def __call__(self, samples: Sequence[Sample]) -> None:
-        for sample in samples:
-            if sample.lost:
-                continue
-            now_s = sample.reading.time_s
-            self.first_s = now_s if self.first_s is None else min(self.first_s, now_s)
-            self.last_s = now_s if self.last_s is None else max(self.last_s, now_s)
-            if sample.reading.processes is not None:
-                self.listing.add(sample.device_id)
+        read = [sample for sample in samples if not sample.lost]
+        if not read:
+            return
+        now_s = max(sample.reading.time_s for sample in read)
+        if self.first_s is None:
+            self.first_s = now_s
+        if not any(sample.energy_bridged for sample in read):
+            self.settled_s = now_s
+        self.listing.update(s.device_id for s in read if s.reading.processes is not None)
 
     @property
     def seconds(self) -> float:
-        return 0.0 if self.first_s is None or self.last_s is None else self.last_s - self.first_s
+        if self.first_s is None or self.settled_s is None:
+            return 0.0
+        return self.settled_s - self.first_s
 
 
 def sample_host(selectors: Sequence[str], seconds: float, stop: threading.Event) -> HostJobs:
-    """Sample the selected devices for ``seconds`` (less if ``stop`` is set first) with a
-    ledger fed by this host's /proc, GPM wanted where a device has it; CommandFailed (one line)
-    if sampling itself fails. Only devices probed here are sampled: a simulated device's pids
-    name nothing on this host, so ``jobs`` never samples one."""
+    """Sample the selected devices for about ``seconds`` (less if ``stop`` is set first) with
+    a ledger fed by this host's /proc, GPM wanted where a device has it; CommandFailed (one
+    line) if sampling itself fails. Only devices probed here are sampled: a simulated device's
+    pids name nothing on this host, so ``jobs`` never samples one."""
     interval_s = max(MIN_INTERVAL_S, min(DEFAULT_INTERVAL_S, seconds / 4))
     with probe_selected(selectors) as (_, devices):
         sampler = Sampler(devices, interval_s)
@@ -155,18 +166,25 @@ def sample_host(selectors: Sequence[str], seconds: float, stop: threading.Event)
         sampler.subscribe(span)
         sampler.subscribe(ledger.add)
         sampler.start()
-        deadline_s = time.monotonic() + seconds
-        try:  # until the seconds are up, Ctrl-C, or sampling fails
-            while sampler.error is None and (left_s := deadline_s - time.monotonic()) > 0:
-                if stop.wait(min(0.1, left_s)):
-                    break
+        try:  # until the seconds are up and settled, Ctrl-C, or sampling fails
+            _wait(sampler, span, time.monotonic() + seconds - interval_s / 2, stop)
         finally:
             sampler.stop()
     if sampler.error is not None:
         error = sampler.error
-        raise CommandFailed(f"sampling stopped: {type(error).__name__}: {error}")
+        raise CommandFailed(f"sampling stopped: {type(error).__name__}: {one_line(str(error))}")
     rows = rows_from_uses(ledger.uses(), time.time(), span.seconds)
     return HostJobs(rows, span.seconds, len(devices), len(span.listing), stop.is_set())
+
+
+def _wait(sampler: Sampler, span: _Span, until_s: float, stop: threading.Event) -> None:
+    """Until a settled tick at ``until_s`` or later (``SETTLE_MAX_S`` past it at most), Ctrl-C
+    (``stop``), or the sampler's failure."""
+    while sampler.error is None and not stop.is_set():
+        now_s = time.monotonic()
+        if (span.settled_s or 0.0) >= until_s or now_s >= until_s + SETTLE_MAX_S:
+            return
+        stop.wait(0.05)
 
 
 # Both spellings of the job label are grouped by: ``job`` where Prometheus scraped gpuscope

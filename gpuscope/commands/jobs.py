@@ -226,7 +226,7 @@ def table(rows: Sequence[JobRow]) -> str:
             one_line(_devices_text(row.devices), 120),
             duration_text(row.running_s),
             quantity_text(row.energy_j, "J"),
-            one_line("+".join(row.energy_sources), 60) or "n/a",
+            one_line(", ".join(row.energy_sources), 60) or "n/a",
             quantity_text(row.power_w, "W"),
             duration_text(row.gpu_seconds),
             _pct(row.busy_pct),
