@@ -369,3 +369,27 @@ def test_ctrl_c_while_sampling_prints_what_was_measured(
     assert run.returncode == 0 and "stopped after" in err and "Traceback" not in err
     (row,) = json.loads(out)
     assert row["processes"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ('{"status":"error","errorType":"bad_data","error":"parse error at char 4"}',
+         "Prometheus refused the query: parse error at char 4"),
+        ('{"status":"success","data":{"resultType":"matrix","result":[]}}', "a matrix answer"),
+        ('{"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}}',
+         "a malformed series"),
+        ('{"status":"success","data":{}}', "no data.result"),
+        ("[" * 100_000, "not JSON"),
+    ],
+)  # fmt: skip
+def test_answers_that_are_not_a_vector_are_one_line(body: str, said: str) -> None:
+    with pytest.raises(prometheus_api.PrometheusError, match=said) as caught:
+        prometheus_api.parse_vector(body, "http://prom:9090")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_nan_sample_is_no_figure() -> None:
+    body = json.dumps(_vector(({"job": "x"}, 1.0)))
+    found = prometheus_api.parse_vector(body.replace('"1.0"', '"NaN"'), "here")
+    assert found == []
