@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -393,3 +394,18 @@ def test_a_nan_sample_is_no_figure() -> None:
     body = json.dumps(_vector(({"job": "x"}, 1.0)))
     found = prometheus_api.parse_vector(body.replace('"1.0"', '"NaN"'), "here")
     assert found == []
+
+
+def test_the_queries_share_one_deadline() -> None:
+    asked: list[float] = []
+
+    def slow(url: str, deadline_s: float, max_bytes: int) -> str:
+        asked.append(deadline_s)
+        time.sleep(0.05)  # a server that takes its time over every query
+        return json.dumps(_vector())
+
+    api = prometheus_api.PrometheusApi("http://prom:9090", deadline_s=10, total_s=0.12, fetch=slow)
+    with pytest.raises(prometheus_api.PrometheusError, match=r"no whole answer within 0\.12 s"):
+        for _ in range(10):
+            api.vector("up")
+    assert len(asked) < 10 and asked == sorted(asked, reverse=True) and asked[0] <= 0.12

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -26,6 +27,7 @@ from gpuscope.telemetry.remote_fetch import (
 )
 
 QUERY_DEADLINE_S = 10.0  # one query, lookup to last byte: a busy Prometheus answers in < 1 s
+TOTAL_DEADLINE_S = 20.0  # every query of one command together
 ANSWER_MAX_BYTES = 32 << 20  # ~100k series of (job, user, host, device): past any cluster's jobs
 LABEL_MAX = 128  # characters of a label value kept (gpuscope's own are at most 128)
 
@@ -60,13 +62,21 @@ def check_base_url(text: str) -> str:
 
 
 class PrometheusApi:
-    """The instant queries of one Prometheus server; ``fetch`` is injectable for tests."""
+    """The instant queries of one Prometheus server, all of them within ``total_s`` (a server
+    that answers each query slowly costs that long, not ten queries' deadlines); ``fetch`` is
+    injectable for tests."""
 
     def __init__(
-        self, base_url: str, deadline_s: float = QUERY_DEADLINE_S, fetch: Fetch = http_get
+        self,
+        base_url: str,
+        deadline_s: float = QUERY_DEADLINE_S,
+        total_s: float = TOTAL_DEADLINE_S,
+        fetch: Fetch = http_get,
     ) -> None:
         self.base_url = base_url
         self._deadline_s = deadline_s
+        self._ends_at = time.monotonic() + total_s
+        self._total_s = total_s
         self._fetch = fetch
 
     def vector(self, query: str) -> list[Series]:
@@ -74,8 +84,11 @@ class PrometheusApi:
         or matrix answer too: every query gpuscope asks is a vector)."""
         url = f"{self.base_url}/api/v1/query?{urlencode({'query': query})}"
         where = one_line(self.base_url, 200)
+        left_s = min(self._deadline_s, self._ends_at - time.monotonic())
+        if left_s <= 0:
+            raise PrometheusError(f"{where}: no whole answer within {self._total_s:g} s")
         try:
-            body = self._fetch(url, self._deadline_s, ANSWER_MAX_BYTES)
+            body = self._fetch(url, left_s, ANSWER_MAX_BYTES)
         except Exception as exc:  # every failure of the request: one line
             raise PrometheusError(f"{where}: {_failure(exc)}") from None
         return parse_vector(body, where)
