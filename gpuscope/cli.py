@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from gpuscope import __version__
+from gpuscope.commands.jobs import add_jobs_parser
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.intervals import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S, SERVE_INTERVAL_S
 from gpuscope.safe_text import one_line
@@ -330,10 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("-o", "--output", type=Path, metavar="DIR",
                        help="a new folder (default gpuscope-suite-DATE-TIME)")  # fmt: skip
     _add_cpu_tdp(suite)
-    suite.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show a run's traceback"
-    )
+    suite.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show a run's traceback")  # fmt: skip
     suite.set_defaults(run=_run_suite)
+    add_jobs_parser(commands)
     return parser
 
 

@@ -17,7 +17,7 @@ from gpuscope.workloads.registry import bundled_workloads
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", ROOT / "plugins" / "README.md", *(ROOT / "docs").glob("*.md")])
-COMMANDS = ("list", "record", "serve", "bench", "suite", "report")
+COMMANDS = ("list", "record", "serve", "bench", "suite", "report", "jobs")
 
 
 def _page_id(page: Path) -> str:

@@ -31,6 +31,10 @@ class FetchError(Exception):
     """An answer we refuse (too big, not 200, too slow), said in one line."""
 
 
+class AnswerTooLarge(FetchError):
+    """A body over the cap: its message names the cap (a caller may say what it expected)."""
+
+
 def http_get(
     url: str, deadline_s: float = FETCH_DEADLINE_S, max_bytes: int = MAX_BODY_BYTES
 ) -> str:
@@ -160,14 +164,16 @@ def _get(connection: http.client.HTTPConnection, target: str, max_bytes: int) ->
     response = connection.getresponse()
     if response.status != 200:
         raise FetchError(f"HTTP {response.status} {one_line(response.reason, 60)}")
-    too_big = f"answer over {max_bytes / 2**20:g} MiB: refused (an exporter sends ~10 KB)"
+    too_big = AnswerTooLarge(
+        f"answer over {max_bytes / 2**20:g} MiB: refused (an exporter sends ~10 KB)"
+    )
     if response.length is not None:  # declared: read exactly that, IncompleteRead if short
         if response.length > max_bytes:
-            raise FetchError(too_big)
+            raise too_big
         return response.read()
     body = response.read(max_bytes + 1)  # chunked or read to the close
     if len(body) > max_bytes:
-        raise FetchError(too_big)
+        raise too_big
     return body
 
 
