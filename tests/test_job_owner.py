@@ -210,7 +210,7 @@ def test_hostile_text_becomes_bounded_printable_labels(tmp_path: Path) -> None:
 def test_owners_are_read_once_per_listed_pid_and_forgotten(tmp_path: Path) -> None:
     root, folder = copy_case("slurm_v2", tmp_path)
     pid = int(folder.name)
-    owners = JobOwners(root, max_cached=3)
+    owners = JobOwners(root, max_cached=3, pids_are_ours=lambda: True)
     assert owners.cached(pid) is None  # never read: cached touches no file
     first = owners.read(pid)
     assert first is not None and first.job == "slurm:4749"
@@ -302,3 +302,13 @@ def test_a_pod_or_container_that_sets_slurm_job_id_stays_the_pod_or_container() 
     assert owner_from_cgroup("0::/user.slice/user-1000.slice\n", environ) == (
         OwnerKind.SLURM, "4242", None, None,
     )  # fmt: skip
+
+
+def test_in_a_pid_namespace_of_its_own_no_pid_is_placed(tmp_path: Path) -> None:
+    """In a container without hostPID, a GPU's host pid names another process here (or none):
+    its /proc files are not the GPU process's, so the owner is unknown, never that one's."""
+    root, folder = copy_case("slurm_v2", tmp_path)
+    asked: list[bool] = []
+    owners = JobOwners(root, pids_are_ours=lambda: asked.append(True) or False)
+    assert owners.read(int(folder.name)) is None and owners.read(1) is None
+    assert asked == [True]  # asked once: a process does not change pid namespace

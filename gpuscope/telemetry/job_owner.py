@@ -31,10 +31,12 @@ import functools
 import os
 import pwd
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from gpuscope.safe_text import one_line
+from gpuscope.telemetry.process_signals import host_pids_are_ours
 
 PROC_ROOT = Path("/proc")
 _READ_MAX = 64 * 1024  # bytes read of a process's cgroup, status or stat (a few hundred, really)
@@ -232,18 +234,30 @@ class JobOwners:
     thread) and forgotten when no GPU lists the pid any more: a pid must leave every list before
     the kernel can give it to another process. ``cached`` touches no file."""
 
-    def __init__(self, proc_root: Path = PROC_ROOT, max_cached: int = 4096) -> None:
+    def __init__(
+        self,
+        proc_root: Path = PROC_ROOT,
+        max_cached: int = 4096,
+        *,
+        pids_are_ours: Callable[[], bool] = host_pids_are_ours,
+    ) -> None:
         self._proc_root = proc_root
         self._max_cached = max_cached
+        self._pids_are_ours = pids_are_ours
+        self._ours: bool | None = None  # asked once: a process does not change pid namespace
         self._owners: dict[int, ProcessOwner | None] = {}
 
     def read(self, pid: int) -> ProcessOwner | None:
-        """``pid``'s owner, read from /proc the first time it is asked for."""
+        """``pid``'s owner, read from /proc the first time it is asked for; None (unknown) for
+        every pid where gpuscope runs in a pid namespace of its own (a container without
+        ``hostPID``): a GPU lists host pids, which there name other processes or none."""
         if pid in self._owners:
             return self._owners[pid]
+        if self._ours is None:
+            self._ours = self._pids_are_ours()
         if len(self._owners) >= self._max_cached:
             self._owners.clear()
-        found = self._owners[pid] = read_owner(pid, self._proc_root)
+        found = self._owners[pid] = read_owner(pid, self._proc_root) if self._ours else None
         return found
 
     def cached(self, pid: int) -> ProcessOwner | None:
