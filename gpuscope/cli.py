@@ -128,18 +128,9 @@ def _run_suite(args: argparse.Namespace) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from gpuscope.commands.serve import ServeOptions, run_serve
+    from gpuscope.commands.serve import run_serve, serve_options
 
-    return run_serve(
-        ServeOptions(
-            listen=args.listen,
-            interval_s=args.interval,
-            devices=args.devices,
-            host_label=args.host_label,
-            cpu_tdp_w=args.cpu_tdp,
-            gpm=args.gpm,
-        )
-    )
+    return run_serve(serve_options(args))
 
 
 def _run_ui(args: argparse.Namespace) -> int:
@@ -263,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="also export GPU activity counters (NVML GPM, Hopper and newer) and the achieved "
         "FLOP/s estimate; off by default, as DCGM's profiling shares these counters",
     )
+    serve.add_argument(
+        "--job-retention", type=float, metavar="SECONDS",
+        help="keep a job's series this long after its last process left the GPU (default 600)",
+    )  # fmt: skip
     _add_cpu_tdp(serve)
     serve.set_defaults(run=_run_serve)
 

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from gpuscope.measurement.process_energy import ChargeBasis, ProcessEnergyLedger, Unattributed
+from gpuscope.measurement.interval_energy import ChargeBasis, Unattributed
+from gpuscope.measurement.process_energy import ProcessEnergyLedger
 from gpuscope.telemetry.model import EnergySource, ProcessUsage, Reading, Sample, Vendor
 
 

@@ -35,36 +35,21 @@ sole process, with the device's own energy source (``counter``, ``integrated``, 
 
 from __future__ import annotations
 
-import enum
 import threading
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from gpuscope.energy import trapezoid_j
+from gpuscope.measurement.interval_energy import (
+    Bridges,
+    ChargeBasis,
+    Unattributed,
+    interval_charges,
+)
 from gpuscope.telemetry.model import EnergySource, ProcessUsage, Sample
 
 SOURCE = EnergySource.ESTIMATE  # what every figure charged by SM share is labelled
 DEPARTED_KEPT = 1000  # ended processes remembered, newest first out last
-COMPUTE_KINDS = frozenset({"C", "C+G"})
-
-
-class ChargeBasis(str, enum.Enum):
-    """How a process was charged energy; the values are written to ``record --processes``."""
-
-    SM_SHARE = "sm share"  # the GPU's energy x the process's SM share: an estimate
-    SOLE = "sole process"  # the GPU's whole measured energy: the one compute process on it
-
-
-class Unattributed(str, enum.Enum):
-    """Why an interval's energy was charged to no process (the values are shown and written)."""
-
-    SEVERAL = "several processes, no SM shares"
-    NO_COMPUTE = "no compute process"
-    CHANGED = "process list changed"  # a process started or ended within the interval
-    NO_LIST = "no process list"
-    PARTIAL = "SM shares missing for some processes"
-    UNKNOWN_KIND = "no SM shares, process kind unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +89,6 @@ class DeviceLedger:
         return self.measured_j - self.attributed_j
 
 
-@dataclass
-class _Bridge:
-    """A device's charges since its last counter reading, made on integrated power."""
-
-    integrated_j: float = 0.0  # the stretch's power integral so far
-    charged: dict[int, float] = field(default_factory=dict)  # pid -> J charged on it
-
-
 class ProcessEnergyLedger:
     """Takes every sample (a sampler listener) and keeps the attribution above. Thread-safe:
     the sampler thread adds, a view reads."""
@@ -122,7 +99,7 @@ class ProcessEnergyLedger:
         self._processes: dict[tuple[str, int], ProcessEnergy] = {}
         self._devices: dict[str, DeviceLedger] = {}
         self._departed: deque[ProcessEnergy] = deque(maxlen=DEPARTED_KEPT)  # the newest ended
-        self._bridges: dict[str, _Bridge] = {}  # device id -> charges awaiting the counter
+        self._bridges: Bridges[int] = Bridges()  # charges awaiting the counter, by pid
 
     def add(self, samples: Sequence[Sample]) -> None:
         with self._lock:
@@ -149,37 +126,30 @@ class ProcessEnergyLedger:
                 if known is None
                 else replace(known, last_seen_s=now)
             )
-        if before is None or before.energy_j is None or sample.energy_j is None or sample.lost:
-            return  # an open bridge stays open: the counter reading that settles it comes later
-        # a counter reading settling a bridge may make this negative (its power ran high)
-        energy = sample.energy_j - before.energy_j
-        bridge = self._bridges.pop(device_id, None)
-        attributed, own_j = 0.0, energy
-        if sample.energy_bridged:
-            bridge = bridge or _Bridge()
-            bridge.integrated_j += energy
-            self._bridges[device_id] = bridge
-        elif bridge is not None:
-            # no power at this interval's ends: the bridge's intervals take the counter's figure
-            own = _power_integral(before, sample) or 0.0
-            stretch_j = bridge.integrated_j + energy  # the counter's figure since its last reading
-            whole = bridge.integrated_j + own
-            scale = max(stretch_j, 0.0) / whole if whole > 0 else 0.0
-            for pid, charged in bridge.charged.items():
-                attributed += self._charge(device_id, pid, charged * (scale - 1.0), None)
-            own_j = own * scale  # this interval's part of the stretch
-        elif before.energy_bridged:  # settles a bridge this ledger did not see: its correction
-            own_j = 0.0  # is in this delta, which no one interval's processes may take
-        charges, basis, sole, why = _charges(before.reading.processes, sample.reading.processes)
-        for pid, fraction in charges.items():
-            charged = self._charge(device_id, pid, own_j * fraction, basis)
+        if before is None:
+            return
+        split = self._bridges.interval(before, sample)
+        if split is None:
+            return
+        attributed = 0.0
+        if split.settled is not None:  # the bridge's charges become their share of the counter
+            for pid, charged in split.settled.charged.items():
+                attributed += self._charge(device_id, pid, charged * (split.scale - 1.0), None)
+        charges = interval_charges(
+            before.reading.processes, sample.reading.processes, lambda p: p.pid
+        )
+        for pid, fraction in charges.fractions.items():
+            charged = self._charge(device_id, pid, split.own_j * fraction, charges.basis)
             attributed += charged
-            if sample.energy_bridged:
-                assert bridge is not None
-                bridge.charged[pid] = bridge.charged.get(pid, 0.0) + charged
+            if split.provisional:
+                self._bridges.charge(device_id, pid, charged)
         ledger = self._devices.get(device_id, DeviceLedger(device_id, 0.0, 0.0))
         self._devices[device_id] = DeviceLedger(
-            device_id, ledger.measured_j + energy, ledger.attributed_j + attributed, sole, why
+            device_id,
+            ledger.measured_j + split.measured_j,
+            ledger.attributed_j + attributed,
+            charges.sole,
+            charges.why,
         )
 
     def _charge(self, device_id: str, pid: int, joules: float, basis: ChargeBasis | None) -> float:
@@ -229,42 +199,3 @@ class ProcessEnergyLedger:
     def device(self, device_id: str) -> DeviceLedger | None:
         with self._lock:
             return self._devices.get(device_id)
-
-
-def _power_integral(before: Sample, after: Sample) -> float | None:
-    """The trapezoid of measured power over the interval; None where either end has none."""
-    dt = after.reading.time_s - before.reading.time_s
-    return trapezoid_j(before.reading.power_w, after.reading.power_w, dt)
-
-
-def _charges(
-    before: tuple[ProcessUsage, ...] | None, after: tuple[ProcessUsage, ...] | None
-) -> tuple[dict[int, float], ChargeBasis | None, int | None, Unattributed | None]:
-    """The interval's charges, pid -> fraction of its energy, by the rules above; with their
-    basis, the sole process's pid, and why nothing was charged (None where something was)."""
-    if after is None:
-        return {}, None, None, Unattributed.NO_LIST
-    shares = {p.pid: p.sm_pct for p in after}
-    known = {pid: share for pid, share in shares.items() if share is not None}
-    if known and len(known) < len(shares):
-        return {}, None, None, Unattributed.PARTIAL
-    if known:
-        total = sum(known.values())
-        scale = 100.0 / total if total > 100.0 else 1.0
-        return (
-            {pid: s * scale / 100.0 for pid, s in known.items()},
-            ChargeBasis.SM_SHARE,
-            None,
-            None,
-        )
-    computing = [p.pid for p in after if p.kind in COMPUTE_KINDS]
-    if len(computing) > 1:
-        return {}, None, None, Unattributed.SEVERAL
-    if not computing:
-        unknown = any(p.kind is None for p in after)  # amdsmi names no kind
-        return {}, None, None, Unattributed.UNKNOWN_KIND if unknown else Unattributed.NO_COMPUTE
-    earlier = [p.pid for p in before or () if p.kind in COMPUTE_KINDS]
-    if earlier != computing:
-        return {}, None, None, Unattributed.CHANGED
-    (pid,) = computing
-    return {pid: 1.0}, ChargeBasis.SOLE, pid, None

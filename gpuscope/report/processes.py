@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from gpuscope.measurement.process_energy import ChargeBasis
+from gpuscope.measurement.interval_energy import ChargeBasis
 from gpuscope.report.recording import (
     LEFT_OUT_NAMED_MAX,  # jobs past JOBS_MAX told apart to count them; beyond, "over"
     RecordingError,

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpuscope.measurement.interval_energy import ChargeBasis
 from gpuscope.measurement.peaks import datasheet
-from gpuscope.measurement.process_energy import ChargeBasis
 from gpuscope.measurement.result_cells import SOURCES, figure_cells, shared_mark
 from gpuscope.measurement.run_result import RunResult
 from gpuscope.report.charts import Chart

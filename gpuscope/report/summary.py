@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gpuscope.measurement.process_energy import ChargeBasis
+from gpuscope.measurement.interval_energy import ChargeBasis
 from gpuscope.measurement.run_result import RunResult, precision_name, ratio
 from gpuscope.measurement.sweep import PointStatus, SweepPoint
 from gpuscope.report.inputs import (

@@ -11,8 +11,10 @@ from collections.abc import Callable, Sequence
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from gpuscope.measurement.job_energy import JobUse
 from gpuscope.measurement.run_result import RunResult
 from gpuscope.sampler import Sampler
+from gpuscope.sinks.job_metrics import JobCollector
 from gpuscope.sinks.prometheus import TelemetryCollector
 from gpuscope.sinks.scrape_server import ScrapeServer, ServerLimits
 from gpuscope.telemetry.model import DeviceInfo
@@ -41,12 +43,15 @@ def start_exporter(
     host: str,
     results: Callable[[], Sequence[RunResult]] | None = None,
     limits: ServerLimits | None = None,
+    jobs: Callable[[], Sequence[JobUse]] | None = None,
 ) -> ScrapeServer:
-    """/metrics for ``infos`` (and, given ``results``, workload results) on the sampler's
-    latest samples, served on its own thread; OSError if the port cannot be had. Stop it with
-    shutdown + server_close."""
+    """/metrics for ``infos`` (and, given ``results``, workload results; given ``jobs``, the
+    job ledger's per-job series) on the sampler's latest samples, served on its own thread;
+    OSError if the port cannot be had. Stop it with shutdown + server_close."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TelemetryCollector(sampler, infos, host, results))
+    if jobs is not None:
+        registry.register(JobCollector(jobs, host))
 
     def render(accept: str) -> tuple[bytes, str]:
         encoder, content_type = choose_encoder(accept)  # text, or OpenMetrics when asked

@@ -16,12 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gpuscope.measurement.process_energy import (
-    SOURCE,
-    ChargeBasis,
-    ProcessEnergy,
-    ProcessEnergyLedger,
-)
+from gpuscope.measurement.interval_energy import ChargeBasis
+from gpuscope.measurement.process_energy import SOURCE, ProcessEnergy, ProcessEnergyLedger
 from gpuscope.safe_text import one_line
 from gpuscope.sinks.columns import iso_timestamp
 from gpuscope.telemetry.model import ProcessUsage, Sample
