@@ -69,11 +69,12 @@ def test_the_plugin_guides_first_example_runs(tmp_path: Path) -> None:
 
 def test_every_exported_metric_is_in_the_exporter_doc() -> None:
     from tests.exporter_names import exported_metric_names
+    from tests.prometheus_rules import job_series_names
 
     documented = set(
         re.findall(r"^\| `(gpuscope_\w+)` \|", (DOCS / "exporter.md").read_text(), re.M)
     )
-    assert documented == exported_metric_names()
+    assert documented == exported_metric_names() | job_series_names()
 
 
 def test_grafana_dashboard_uses_only_exported_metrics_and_valid_promql(tmp_path: Path) -> None:
@@ -82,11 +83,14 @@ def test_grafana_dashboard_uses_only_exported_metrics_and_valid_promql(tmp_path:
     import pytest
 
     from tests.exporter_names import exported_metric_names
+    from tests.prometheus_rules import gpuscope_names, job_series_names, recorded_names
 
     dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    used = {name for expr in exprs for name in re.findall(r"gpuscope_\w+", expr)}
-    assert used and used <= exported_metric_names()
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {name for expr in exprs for name in gpuscope_names(expr)}
+    recorded = set(recorded_names())  # the cluster panels read docs/prometheus-rules.yml
+    assert used and used <= exported_metric_names() | job_series_names() | recorded
+    assert used & recorded
     if shutil.which("promtool") is None:
         pytest.skip("promtool not installed (Debian: prometheus): PromQL syntax not checked")
     rules = tmp_path / "rules.yml"
