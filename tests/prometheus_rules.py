@@ -35,7 +35,7 @@ def job_series_names() -> set[str]:
         names.JOB_SM_ACTIVE_SECONDS,
         names.JOB_TENSOR_ACTIVE_SECONDS,
     )
-    gauges = (names.JOB_PROCESSES, names.JOB_START)
+    gauges = (names.JOB_PROCESSES, names.JOB_START, names.JOB_LAST_SEEN)
     return {names.PREFIX + c + "_total" for c in counters} | {names.PREFIX + g for g in gauges}
 
 

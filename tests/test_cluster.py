@@ -276,3 +276,23 @@ def test_energy_per_job_across_two_nodes_through_prometheus(tmp_path: Path) -> N
         }
         assert {r["metric"]["user"] for r in query(url, "gpuscope_job_processes")} == {"root"}
         assert query(url, '{__name__=~"gpuscope_.+", pid!=""}') == []
+        # the recording rules, evaluated by the same engine, give the same energy per job
+        rule = "job_user:gpuscope_job_energy_joules_total:sum"
+        state.wait(lambda: by_job(url, rule) == energy, f"{rule} evaluated on the final figures")
+        # and gpuscope jobs, asked of this Prometheus, prints the same figures
+        jobs = subprocess.run(
+            [sys.executable, "-m", "gpuscope", "jobs", "--prometheus", url, "--json"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert jobs.returncode == 0 and jobs.stderr == "", jobs.stderr
+        rows = {row["job"]: row for row in json.loads(jobs.stdout)}
+        assert set(rows) == {JOB_101, JOB_202}
+        for job in (JOB_101, JOB_202):
+            assert rows[job]["energy_j"] == pytest.approx(energy[job], rel=1e-9), job
+            assert rows[job]["gpu_seconds"] == pytest.approx(sum(state.gpu_seconds(job).values()))
+            assert (rows[job]["user"], rows[job]["processes"]) == ("root", 0)
+        assert rows[JOB_101]["devices"] == ["hostA:nvidia:0", "hostB:nvidia:0"]
+        assert rows[JOB_202]["devices"] == ["hostA:nvidia:1"]
+        assert rows[JOB_202]["energy_sources"] == ["integrated"]
+        # an ended job's running time stops where it ended: its start to its last sight
+        assert 0.8 * RAN_S <= rows[JOB_202]["running_s"] <= ran_202_s + 1.0

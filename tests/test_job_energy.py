@@ -122,6 +122,7 @@ def test_a_job_that_ends_keeps_its_totals_until_kept_long_enough_then_is_dropped
     ledger.add([sample(3.0, 260.0, ())])
     use = by_job(ledger)[("slurm:202", "nvidia:0")]
     assert (use.energy_j, use.held_s, use.processes, use.last_seen_s) == (100.0, 1.0, 0, 1.0)
+    assert use.last_seen_unix_s == 1_800_000_001.0  # its running time ends where it was last seen
     ledger.add([sample(11.0, 900.0, ())])
     assert ("slurm:202", "nvidia:0") in by_job(ledger)  # 10 s after its last sight: still kept
     ledger.add([sample(11.5, 950.0, ())])

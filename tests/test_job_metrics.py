@@ -19,6 +19,7 @@ ALONE = JobUse(
     job="slurm:101", user="alice", device_id="nvidia:0", energy_j=2500.0,
     energy_source=EnergySource.COUNTER, held_s=10.0, alone_s=10.0, busy_s=8.0, activity_s=10.0,
     sm_active_s=9.5, tensor_active_s=7.0, processes=2, started_s=1.7e9, last_seen_s=100.0,
+    last_seen_unix_s=1.7e9 + 3600,
 )  # fmt: skip
 SHARED = JobUse(
     job="pod:0b5a7c1e-1111-2222-3333-444455556666", user="bob", device_id="nvidia:1",
@@ -45,6 +46,7 @@ def test_a_jobs_figures_in_base_units_labelled_host_job_user_device() -> None:
     assert value(series, "gpuscope_job_tensor_active_seconds_total", **at) == 7.0
     assert value(series, "gpuscope_job_processes", **at) == 2
     assert value(series, "gpuscope_job_start_time_seconds", **at) == 1.7e9
+    assert value(series, "gpuscope_job_last_seen_time_seconds", **at) == 1.7e9 + 3600
     for samples in series.values():
         for labels in samples:
             names = {name for name, _ in labels}

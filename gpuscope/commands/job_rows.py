@@ -27,6 +27,7 @@ from gpuscope.telemetry.exported_metrics import (
     JOB_BUSY_SECONDS,
     JOB_ENERGY,
     JOB_GPU_SECONDS,
+    JOB_LAST_SEEN,
     JOB_PROCESSES,
     JOB_SM_ACTIVE_SECONDS,
     JOB_START,
@@ -86,12 +87,13 @@ def _row_from_uses(
         sources.add(ESTIMATE)
     energy_j = sum(u.energy_j + u.estimate_j for u in uses) if sources else None
     started = [u.started_s for u in uses if u.started_s is not None]
+    seen = [u.last_seen_unix_s for u in uses if u.last_seen_unix_s is not None]
     busy = [u for u in uses if u.busy_s is not None]
     return JobRow(
         job=job,
         user=user,
         devices=tuple(sorted({u.device_id for u in uses})),
-        running_s=max(0.0, now_s - min(started)) if started else None,
+        running_s=max(0.0, max(seen, default=now_s) - min(started)) if started else None,
         energy_j=energy_j,
         energy_sources=tuple(sorted(sources)),
         power_w=energy_j / sampled_s if energy_j is not None and sampled_s > 0 else None,
@@ -204,7 +206,8 @@ CLUSTER_QUERIES = {
     "energy": f"sum by ({_BY}, energy_source) ({_name(JOB_ENERGY)}_total)",
     "power": f"sum by ({_BY}) (rate({_name(JOB_ENERGY)}_total[1m]))",
     "processes": f"sum by ({_BY}, host, device) ({_name(JOB_PROCESSES)})",
-    "running": f"time() - min by ({_BY}) ({_name(JOB_START)})",
+    # to its last sight: an ended job's running time stops where it ended
+    "running": f"max by ({_BY}) ({_name(JOB_LAST_SEEN)}) - min by ({_BY}) ({_name(JOB_START)})",
     "gpu_seconds": _counter(JOB_GPU_SECONDS),
     "alone": _counter(JOB_ALONE_SECONDS),
     "busy": _counter(JOB_BUSY_SECONDS),

@@ -37,7 +37,8 @@ class JobUse:
     those, as the device's only job; ``busy_s`` (GPU utilization), ``sm_active_s`` and
     ``tensor_active_s`` (GPM) are fractions x alone seconds, over ``activity_s`` for GPM.
     ``processes``: listed now (0 once it ended); ``started_s``: its earliest process's start
-    (Unix time); ``last_seen_s``: the sampler clock when it was last listed."""
+    (Unix time); ``last_seen_s``: the sampler clock when it was last listed, and
+    ``last_seen_unix_s`` the same instant in Unix time (its running time ends there)."""
 
     job: str
     user: str
@@ -54,6 +55,7 @@ class JobUse:
     processes: int = 0
     started_s: float | None = None
     last_seen_s: float = 0.0
+    last_seen_unix_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +75,7 @@ class _Use:
     processes: int = 0
     started_s: float | None = None
     last_seen_s: float = 0.0
+    last_seen_unix_s: float | None = None
 
 
 # A charge's key on a bridge: the job, and whether it was charged by SM share (an estimate).
@@ -130,7 +133,7 @@ class JobLedger:
         before, self._last[device_id] = self._last.get(device_id), sample
         if sample.lost:
             return
-        now_jobs = self._listed(device_id, reading.processes or (), reading.time_s)
+        now_jobs = self._listed(device_id, reading.processes or (), reading)
         if before is None:
             return
         dt = reading.time_s - before.reading.time_s
@@ -141,7 +144,7 @@ class JobLedger:
             self._alone(self._use(next(iter(now_jobs)), device_id), reading, dt)
         self._charge(before, sample)
 
-    def _listed(self, device_id: str, processes: Sequence[ProcessUsage], now_s: float) -> set[str]:
+    def _listed(self, device_id: str, processes: Sequence[ProcessUsage], now: Reading) -> set[str]:
         """Count each job's processes on the device now; returns the jobs listed."""
         counts: dict[str, int] = {}
         for process in processes:
@@ -156,7 +159,8 @@ class JobLedger:
                 listed.processes = 0
         for job, count in counts.items():
             use = self._use(job, device_id)
-            use.processes, use.last_seen_s = use.processes + count, now_s
+            use.processes = use.processes + count
+            use.last_seen_s, use.last_seen_unix_s = now.time_s, now.wall_time_s
         self._on_device[device_id] = {_folded(job) for job in counts}
         return set(counts)
 

@@ -24,6 +24,7 @@ from gpuscope.telemetry.exported_metrics import (
     JOB_ENERGY,
     JOB_GPU_SECONDS,
     JOB_LABELS,
+    JOB_LAST_SEEN,
     JOB_PROCESSES,
     JOB_SM_ACTIVE_SECONDS,
     JOB_START,
@@ -74,6 +75,11 @@ class JobCollector(Collector):
             "When the job's earliest process on the device started, Unix time.",
             labels=labels,
         )
+        last_seen = GaugeMetricFamily(
+            PREFIX + JOB_LAST_SEEN,
+            "When the job last had a process on the device, Unix time (now while it runs).",
+            labels=labels,
+        )
         for use in self._jobs():
             key = [_label(v) for v in (self._host, use.job, use.user, use.device_id)]
             if use.energy_source is not None:  # charged as the device's only job
@@ -91,10 +97,13 @@ class JobCollector(Collector):
             processes.add_metric(key, use.processes)
             if use.started_s is not None:
                 start.add_metric(key, use.started_s)
+            if use.last_seen_unix_s is not None:
+                last_seen.add_metric(key, use.last_seen_unix_s)
         yield energy
         yield from counters.values()
         yield processes
         yield start
+        yield last_seen
 
 
 def _label(text: str) -> str:

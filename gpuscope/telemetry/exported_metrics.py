@@ -86,3 +86,4 @@ JOB_SM_ACTIVE_SECONDS = "job_sm_active_seconds"  # SM active fraction x those se
 JOB_TENSOR_ACTIVE_SECONDS = "job_tensor_active_seconds"  # tensor active fraction x those
 JOB_PROCESSES = "job_processes"  # a gauge: the job's processes on the device now (0: ended)
 JOB_START = "job_start_time_seconds"  # a gauge: its earliest process's start, Unix time
+JOB_LAST_SEEN = "job_last_seen_time_seconds"  # a gauge: when it was last listed, Unix time
