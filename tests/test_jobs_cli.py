@@ -22,7 +22,7 @@ import pytest
 
 from gpuscope.cli import main
 from gpuscope.commands.job_rows import CLUSTER_QUERIES, rows_from_uses
-from gpuscope.commands.jobs import FIELDS, row_dict, table
+from gpuscope.commands.jobs_output import FIELDS, row_dict, table
 from gpuscope.measurement.job_energy import JobUse
 from gpuscope.telemetry import prometheus_api
 from gpuscope.telemetry.job_owner import read_owner

@@ -19,8 +19,7 @@ from gpuscope.commands.selection import probe_selected
 from gpuscope.errors import CommandFailed
 from gpuscope.intervals import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
 from gpuscope.measurement.job_energy import JobLedger, JobUse
-from gpuscope.safe_text import one_line
-from gpuscope.sampler import Sampler
+from gpuscope.sampler import Sampler, stopped_line
 from gpuscope.telemetry.exported_metrics import (
     JOB_ACTIVITY_SECONDS,
     JOB_ALONE_SECONDS,
@@ -173,8 +172,7 @@ def sample_host(selectors: Sequence[str], seconds: float, stop: threading.Event)
         finally:
             sampler.stop()
     if sampler.error is not None:
-        error = sampler.error
-        raise CommandFailed(f"sampling stopped: {type(error).__name__}: {one_line(str(error))}")
+        raise CommandFailed(stopped_line(sampler.error))
     rows = rows_from_uses(ledger.uses(), time.time(), span.seconds)
     return HostJobs(rows, span.seconds, len(devices), len(span.listing), stop.is_set())
 
