@@ -36,13 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "docs" / "prometheus-rules.yml"
 POWER_W = {"nvidia:0": 250.0, "nvidia:1": 90.0}  # tests/fakes/serve_with_fakes.py's stand-ins
 JOB_101, JOB_202 = "slurm:101", "slurm:202"
+HOSTS = ("hostA", "hostB")
 # (job, cgroup, host, GPU index): job 101 on both hosts' GPU 0, job 202 on hostA's GPU 1
 PLACEMENT = (
     (JOB_101, "slurm/uid_0/job_101/step_0", "hostA", 0),
     (JOB_101, "slurm/uid_0/job_101/step_0", "hostB", 0),
     (JOB_202, "slurm/uid_0/job_202/step_0", "hostA", 1),
 )
-RAN_S = 2.0  # GPU-seconds each job holds at least before it is ended
+RAN_S = 1.5  # GPU-seconds each job holds at least before it is ended
 INTERVAL_S = 0.2  # each exporter's --interval
 # after a job's last process left, its energy grows once more: the part since the GPU's last
 # energy-counter read is added when the next read settles it (at most ENERGY_PERIOD_S later)
@@ -162,7 +163,7 @@ def _prometheus_config(tmp_path: Path, ports: dict[str, int]) -> Path:
     rules = f"rule_files: ['{RULES}']\n" if RULES.exists() else ""
     config = tmp_path / "prometheus.yml"
     config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "global:\n  scrape_interval: 500ms\n  evaluation_interval: 500ms\n"
         f"{rules}"
         "scrape_configs:\n  - job_name: gpuscope\n    honor_labels: true\n"
         f"    static_configs:\n      - targets: [{targets}]\n"
@@ -188,7 +189,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """Starts the jobs, both exporters and Prometheus; yields once Prometheus has seen every
     job on every device it runs on for ``RAN_S``; stops and removes everything on exit."""
     assert HIERARCHY is not None, NO_CGROUPS
-    ports = {"hostA": free_port(), "hostB": free_port()}
+    ports = {host: free_port() for host in HOSTS}
     prometheus_port = free_port()
     state = Cluster(
         url=f"http://127.0.0.1:{prometheus_port}",
@@ -276,6 +277,10 @@ def test_energy_per_job_across_two_nodes_through_prometheus(tmp_path: Path) -> N
         }
         assert {r["metric"]["user"] for r in query(url, "gpuscope_job_processes")} == {"root"}
         assert query(url, '{__name__=~"gpuscope_.+", pid!=""}') == []
+        # the devices' own series from both nodes beside the jobs': power and the energy counter
+        assert {r["metric"]["host"] for r in query(url, "gpuscope_power_watts")} == set(HOSTS)
+        counters = query(url, 'gpuscope_energy_joules_total{device="nvidia:0"}')
+        assert {r["metric"]["host"] for r in counters} == set(HOSTS)
         # the recording rules, evaluated by the same engine, give the same energy per job
         rule = "job_user:gpuscope_job_energy_joules_total:sum"
         state.wait(lambda: by_job(url, rule) == energy, f"{rule} evaluated on the final figures")

@@ -1,9 +1,8 @@
 """``gpuscope serve``: metric names, units and absences on fake devices, promtool's verdict, the
-command line, and a real Prometheus scraping two exporters."""
+command line. A real Prometheus scraping two exporters is tests/test_cluster.py's."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
@@ -260,58 +259,6 @@ def test_serve_gpm_without_a_gpm_device_says_so_in_one_line_and_serves() -> None
         "needs an NVIDIA Hopper or newer GPU, not a vGPU or MIG slice; gpuscope list says why "
         "for each); serving without them"
     ]
-
-
-@pytest.mark.skipif(
-    shutil.which("prometheus") is None, reason="prometheus not installed (Debian: prometheus)"
-)
-def test_real_prometheus_scrapes_two_exporters(tmp_path: Path) -> None:
-    ports = {"hostA": free_port(), "hostB": free_port()}
-    exporters = [serve(port, host) for host, port in ports.items()]
-    prometheus_port = free_port()
-    config = tmp_path / "prometheus.yml"
-    targets = ", ".join(f"'127.0.0.1:{port}'" for port in ports.values())
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        "scrape_configs:\n  - job_name: gpuscope\n    static_configs:\n"
-        f"      - targets: [{targets}]\n"
-    )
-    server = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        query = f"http://127.0.0.1:{prometheus_port}/api/v1/query?query=gpuscope_power_watts"
-        deadline = time.monotonic() + 60
-        hosts: set[str] = set()
-        while time.monotonic() < deadline:
-            try:
-                answer = json.loads(http_get(query, timeout_s=5))
-                hosts = {r["metric"]["host"] for r in answer["data"]["result"]}
-            except (OSError, ValueError, KeyError):
-                hosts = set()
-            if hosts == {"hostA", "hostB"}:
-                break
-            time.sleep(0.5)
-        assert hosts == {"hostA", "hostB"}
-        rate = json.loads(
-            http_get(
-                f"http://127.0.0.1:{prometheus_port}/api/v1/query?query="
-                "gpuscope_energy_joules_total%7Bdevice%3D%22nvidia%3A0%22%7D"
-            )
-        )
-        assert len(rate["data"]["result"]) == 2  # the counter, from both hosts
-    finally:
-        for process in [server, *exporters]:
-            process.terminate()
-        for process in [server, *exporters]:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    assert all(p.returncode is not None for p in [server, *exporters])
 
 
 def test_activity_gauges_and_the_achieved_estimate_only_while_asked(clock) -> None:

@@ -168,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def prometheus() -> Iterator[FakePrometheus]:
     server = FakePrometheus()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield server
