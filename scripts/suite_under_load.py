@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-README_ARGS = ["-n", "2"]  # README's test command: python -m pytest -n 2
+README_ARGS = ["-n", "3"]  # README's test command: python -m pytest -n 3
 HOG = "while True: pass"
 
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "--hogs", type=int, default=os.cpu_count() or 2, help="busy loops (one per core)"
     )
     parser.add_argument(
-        "pytest_args", nargs="*", help="after --: pytest's arguments (README's: -n 2)"
+        "pytest_args", nargs="*", help="after --: pytest's arguments (README's: -n 3)"
     )
     options = parser.parse_args(argv)
     pytest_args = options.pytest_args or README_ARGS
