@@ -299,9 +299,7 @@ def test_a_pod_or_container_that_sets_slurm_job_id_stays_the_pod_or_container() 
         OwnerKind.POD, "0c5d8e2a-1b3c-4d5e-8f90-123456789abc", None, None,
     )  # fmt: skip
     assert owner_from_cgroup(container, environ) == (OwnerKind.CONTAINER, "ab" * 6, None, None)
-    assert owner_from_cgroup("0::/user.slice/user-1000.slice\n", environ) == (
-        OwnerKind.SLURM, "4242", None, None,
-    )  # fmt: skip
+    assert owner_from_cgroup("0::/user.slice/user-1000.slice\n", environ) is None  # see below
 
 
 def test_in_a_pid_namespace_of_its_own_no_pid_is_placed(tmp_path: Path) -> None:
@@ -312,3 +310,25 @@ def test_in_a_pid_namespace_of_its_own_no_pid_is_placed(tmp_path: Path) -> None:
     owners = JobOwners(root, pids_are_ours=lambda: asked.append(True) or False)
     assert owners.read(int(folder.name)) is None and owners.read(1) is None
     assert asked == [True]  # asked once: a process does not change pid namespace
+
+
+def test_slurm_job_id_set_outside_slurmd_names_no_job() -> None:
+    """A user's process in an ssh session that sets SLURM_JOB_ID must not charge its GPU use to
+    another user's job: the variable counts only in slurmd's own cgroup (Slurm without its
+    cgroup plugin)."""
+    spoofed = {"SLURM_JOB_ID": "101"}
+    session = "0::/user.slice/user-1001.slice/session-3.scope\n"
+    assert owner_from_cgroup(session, spoofed) is None
+    for slurmd in ("0::/system.slice/slurmd.service\n", "1:name=systemd:/system.slice/"
+                   "node7_slurmd.service\n0::/\n"):  # fmt: skip
+        assert owner_from_cgroup(slurmd, spoofed) == (OwnerKind.SLURM, "101", None, None)
+    assert owner_from_cgroup("0::/system.slice/slurmstepd.scope/system\n", spoofed) is None
+
+
+def test_a_pod_seen_from_a_cgroup_namespace_of_its_own_is_the_pod() -> None:
+    """On cgroup v2 the exporter's pod has a cgroup namespace of its own even with hostPID: the
+    GPU process's path climbs out of it (cgroupfs driver) and names no kubepods."""
+    uid = "0c5d8e2a-1b3c-4d5e-8f90-123456789abc"
+    for path in (f"/../../../burstable/pod{uid}/{'ab' * 32}", f"/../../pod{uid}/{'cd' * 32}"):
+        assert owner_from_cgroup(f"0::{path}\n", {}) == (OwnerKind.POD, uid, None, None), path
+    assert owner_from_cgroup(f"0::/../{'ab' * 32}\n", {})[0] is OwnerKind.CONTAINER  # type: ignore[index]

@@ -86,6 +86,10 @@ _POD = re.compile(
     rf"/kubepods(?:/besteffort|/burstable)?/pod({_UID})(?=/|$)"  # cgroupfs driver
     rf"|/kubepods(?:-besteffort|-burstable)?-pod({_UID})\.slice"  # systemd driver
 )
+# a path relative to a cgroup namespace of its own (the exporter in a pod on cgroup v2 sees
+# ``/../../burstable/pod<uid>/<id>``): a ``pod<uid>`` folder right under the climb
+_POD_RELATIVE = re.compile(rf"^/(?:\.\./)+(?:[a-z]+/)?pod({_UID})(?=/|$)")
+_SLURMD = re.compile(r"(?:^|[/_])slurmd(?:\.service)?(?=/|$)")  # slurmd's own cgroup
 _CONTAINER = re.compile(r"(?:^|[/:-])([0-9a-f]{64})(?:\.scope)?(?=/|$)")
 
 
@@ -94,9 +98,10 @@ def owner_from_cgroup(
 ) -> tuple[OwnerKind, str, str | None, str | None] | None:
     """(kind, id, step, uid from the path) from a ``/proc/PID/cgroup`` text and environment;
     None where neither names a job, pod or container (the user's, then). The environment's
-    ``SLURM_JOB_ID`` is the witness only where no cgroup names a job, pod or container: Slurm
-    without its cgroup plugin keeps a job's processes in slurmd's own cgroup, and a variable
-    anyone may set must not move a pod's or a container's energy to another job."""
+    ``SLURM_JOB_ID`` is the witness only for a process in slurmd's own cgroup (Slurm without its
+    cgroup plugin leaves a job's processes there) that no cgroup names a job, pod or container
+    of: anyone may set the variable, and a process in an ssh session or a pod that sets it must
+    not move its energy to another user's job."""
     paths = [line.split(":", 2)[2] for line in cgroup_text.splitlines() if line.count(":") >= 2]
     for path in paths:
         if (v1 := _SLURM_V1.search(path)) is not None:
@@ -104,13 +109,15 @@ def owner_from_cgroup(
         if (v2 := _SLURM_V2.search(path)) is not None:
             return OwnerKind.SLURM, v2.group(1), v2.group(2), None
     for path in paths:
-        if (pod := _POD.search(path)) is not None:
-            return OwnerKind.POD, (pod.group(1) or pod.group(2)).replace("_", "-"), None, None
+        if (pod := _POD.search(path) or _POD_RELATIVE.search(path)) is not None:
+            uid = next(group for group in pod.groups() if group)
+            return OwnerKind.POD, uid.replace("_", "-"), None, None
     for path in paths:
         if (container := _CONTAINER.search(path)) is not None:
             return OwnerKind.CONTAINER, container.group(1)[:12], None, None
-    if _digits(job_id := environ.get("SLURM_JOB_ID", "")):  # after the cgroups: anyone may
-        return OwnerKind.SLURM, job_id, environ.get("SLURM_STEP_ID") or None, None  # set it
+    in_slurmd = any(_SLURMD.search(path) for path in paths)  # anyone may set the variable:
+    if in_slurmd and _digits(job_id := environ.get("SLURM_JOB_ID", "")):  # only where slurmd
+        return OwnerKind.SLURM, job_id, environ.get("SLURM_STEP_ID") or None, None  # put it
     return None
 
 
