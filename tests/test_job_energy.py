@@ -3,6 +3,8 @@ from a table, so each rule is checked on exact figures."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from gpuscope.measurement.job_energy import UNKNOWN_JOB, JobLedger, JobUse
@@ -184,3 +186,41 @@ def test_the_energy_label_stays_as_first_charged_when_the_device_source_changes(
     ledger.add([sample(2.0, 200.0, computing(11), source=EnergySource.MIXED)])
     use = by_job(ledger)[("slurm:101", "nvidia:0")]
     assert (use.energy_j, use.energy_source) == (200.0, EnergySource.COUNTER)
+
+
+def test_two_users_in_one_job_are_never_merged_nor_one_sole_job() -> None:
+    """A job is charged per (job, user): another user's process placed in the same job (a
+    spoofed or shared id) is its own holder, so neither is the GPU's only job."""
+    owners = Owners({11: ("slurm:101", "alice", None), 31: ("slurm:101", "mallory", None)})
+    ledger = JobLedger(owners)
+    ledger.add([sample(0.0, 0.0, computing(11, 31))])
+    ledger.add([sample(1.0, 100.0, computing(11, 31))])
+    uses = {(use.job, use.user): use for use in ledger.uses()}
+    assert set(uses) == {("slurm:101", "alice"), ("slurm:101", "mallory")}
+    assert all(use.energy_j == 0.0 and use.processes == 1 for use in uses.values())
+
+
+def test_totals_read_while_the_sampler_adds_only_grow() -> None:
+    """The exporter reads on its own thread: each read is a consistent copy, and a counter
+    read later is never below one read earlier."""
+    import threading
+
+    ledger = JobLedger(Owners(JOBS))
+    done = threading.Event()
+    seen: list[float] = []
+
+    def read() -> None:
+        while not done.is_set():
+            seen.extend(u.energy_j for u in ledger.uses() if u.job == "slurm:101")
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for step in range(2000):
+            bridged = step % 10 != 0
+            ledger.add([sample(step * 0.1, step * 10.0, computing(11), bridged=bridged)])
+    finally:
+        done.set()
+        reader.join()
+    assert seen and all(a <= b for a, b in itertools.pairwise(seen))
+    assert by_job(ledger)[("slurm:101", "nvidia:0")].energy_j == pytest.approx(19_900.0)

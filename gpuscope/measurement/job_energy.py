@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gpuscope.measurement.interval_energy import Bridges, ChargeBasis, interval_charges
@@ -16,6 +16,9 @@ from gpuscope.telemetry.model import EnergySource, ProcessUsage, Reading, Sample
 JOB_KEEP_S = 600.0  # a job's figures stay this long after its last process left the device
 JOB_ENTRIES_MAX = 1000  # (job, device) entries kept at most: the longest gone are dropped first
 UNKNOWN_JOB = "unknown"  # processes whose owner /proc does not show (another pid namespace)
+# Whom the ledger charges: (job, user). A job's processes run as its user; keyed by both, a
+# process of another user's in the same job (were one placed there) is never merged into it.
+Holder = tuple[str, str]
 
 
 class OwnerLookup(Protocol):
@@ -58,32 +61,12 @@ class JobUse:
     last_seen_unix_s: float | None = None
 
 
-@dataclass(slots=True)
-class _Use:
-    """A ``JobUse`` being added to (the sampler thread's own; ``uses`` hands out copies)."""
-
-    user: str
-    energy_j: float = 0.0
-    energy_source: EnergySource | None = None
-    estimate_j: float = 0.0
-    held_s: float = 0.0
-    alone_s: float = 0.0
-    busy_s: float | None = None
-    activity_s: float = 0.0
-    sm_active_s: float = 0.0
-    tensor_active_s: float = 0.0
-    processes: int = 0
-    started_s: float | None = None
-    last_seen_s: float = 0.0
-    last_seen_unix_s: float | None = None
-
-
-# A charge's key on a bridge: the job, and whether it was charged by SM share (an estimate).
-_BridgeKey = tuple[str, bool]
+# A charge's key on a bridge: who, and whether it was charged by SM share (an estimate).
+_BridgeKey = tuple[Holder, bool]
 
 
 class JobLedger:
-    """A sampler listener: takes every sample and keeps ``JobUse`` per (job, device).
+    """A sampler listener: takes every sample and keeps ``JobUse`` per (job, user, device).
 
     Each interval of a device (between two of its samples) is charged by the rules of
     ``interval_energy`` with the job as the key: by SM share where the driver gives shares (an
@@ -93,7 +76,7 @@ class JobLedger:
     listed at both ends; GPU busy and GPM activity are the device's over its alone intervals
     (with another job on the device, the device's activity is not this job's). A pid /proc does
     not place (another pid namespace) is a job of its own for the rules, and adds to
-    ``UNKNOWN_JOB``. Thread-safe: the sampler thread adds, the exporter reads."""
+    ``UNKNOWN_JOB``. Thread-safe: the sampler thread adds, the exporter reads copies."""
 
     def __init__(
         self,
@@ -107,9 +90,9 @@ class JobLedger:
         self.keep_s, self.entries_max = keep_s, entries_max
         self._skip = skip_devices
         self._lock = threading.Lock()
-        self._uses: dict[tuple[str, str], _Use] = {}  # (job, device id) -> its use
+        self._uses: dict[tuple[Holder, str], JobUse] = {}  # (holder, device id) -> its use
         self._last: dict[str, Sample] = {}
-        self._on_device: dict[str, set[str]] = {}  # device id -> the jobs it listed last
+        self._on_device: dict[str, set[Holder]] = {}  # device id -> who it listed last
         self._bridges: Bridges[_BridgeKey] = Bridges()
 
     def add(self, samples: Sequence[Sample]) -> None:
@@ -124,65 +107,81 @@ class JobLedger:
             if samples:
                 self._expire(max(s.reading.time_s for s in samples))
 
-    def _job_of(self, process: ProcessUsage) -> str:
+    def _holder(self, process: ProcessUsage) -> Holder:
         owner = self._owners.read(process.pid)
-        return owner.job if owner is not None else f"{UNKNOWN_JOB}#{process.pid}"
+        if owner is None:  # a job of its own for the rules; its figures add to UNKNOWN_JOB
+            return f"{UNKNOWN_JOB}#{process.pid}", UNKNOWN_JOB
+        return owner.job, owner.user
 
     def _add(self, sample: Sample) -> None:
         device_id, reading = sample.device_id, sample.reading
         before, self._last[device_id] = self._last.get(device_id), sample
         if sample.lost:
             return
-        now_jobs = self._listed(device_id, reading.processes or (), reading)
+        now = self._listed(device_id, reading.processes or (), reading)
         if before is None:
             return
         dt = reading.time_s - before.reading.time_s
-        before_jobs = {self._job_of(p) for p in before.reading.processes or ()}
-        for job in {_folded(job) for job in now_jobs & before_jobs}:
-            self._use(job, device_id).held_s += dt
-        if len(now_jobs) == 1 and before_jobs == now_jobs:
-            self._alone(self._use(next(iter(now_jobs)), device_id), reading, dt)
+        earlier = {self._holder(p) for p in before.reading.processes or ()}
+        for holder in {_folded(h) for h in now & earlier}:
+            self._update(holder, device_id, held_s=self._get(holder, device_id).held_s + dt)
+        if len(now) == 1 and earlier == now:
+            self._alone(_folded(next(iter(now))), device_id, reading, dt)
         self._charge(before, sample)
 
-    def _listed(self, device_id: str, processes: Sequence[ProcessUsage], now: Reading) -> set[str]:
-        """Count each job's processes on the device now; returns the jobs listed."""
-        counts: dict[str, int] = {}
+    def _listed(
+        self, device_id: str, processes: Sequence[ProcessUsage], now: Reading
+    ) -> set[Holder]:
+        """Count each holder's processes on the device now, and when they started; returns who
+        is listed."""
+        counts: dict[Holder, int] = {}
+        started: dict[Holder, float] = {}
         for process in processes:
-            job = self._job_of(process)
-            counts[job] = counts.get(job, 0) + 1
-            started = (owner := self._owners.read(process.pid)) and owner.started_s
-            use = self._use(job, device_id, owner.user if owner else UNKNOWN_JOB)
-            if started and (use.started_s is None or started < use.started_s):
-                use.started_s = started
-        for job in self._on_device.pop(device_id, ()):  # those listed before: 0 unless listed now
-            if (listed := self._uses.get((job, device_id))) is not None:
-                listed.processes = 0
-        for job, count in counts.items():
-            use = self._use(job, device_id)
-            use.processes = use.processes + count
-            use.last_seen_s, use.last_seen_unix_s = now.time_s, now.wall_time_s
-        self._on_device[device_id] = {_folded(job) for job in counts}
-        return set(counts)
+            holder = _folded(self._holder(process))
+            counts[holder] = counts.get(holder, 0) + 1
+            owner = self._owners.read(process.pid)
+            if owner is not None and owner.started_s is not None:
+                started[holder] = min(started.get(holder, owner.started_s), owner.started_s)
+        for holder in self._on_device.pop(device_id, ()):  # listed before: 0 unless listed now
+            if (holder, device_id) in self._uses:
+                self._update(holder, device_id, processes=0)
+        for holder, count in counts.items():
+            use = self._get(holder, device_id)
+            first = started.get(holder)
+            if use.started_s is not None and (first is None or use.started_s < first):
+                first = use.started_s
+            self._update(
+                holder, device_id, processes=count, started_s=first,
+                last_seen_s=now.time_s, last_seen_unix_s=now.wall_time_s,
+            )  # fmt: skip
+        self._on_device[device_id] = set(counts)
+        return {self._holder(p) for p in processes}
 
-    def _use(self, job: str, device_id: str, user: str = UNKNOWN_JOB) -> _Use:
-        """The entry a job's figures add to; every pid /proc does not place adds to one."""
-        job = _folded(job)
-        use = self._uses.get((job, device_id))
-        if use is None:
-            use = self._uses[(job, device_id)] = _Use(user)
-        return use
+    def _get(self, holder: Holder, device_id: str) -> JobUse:
+        use = self._uses.get((holder, device_id))
+        return use if use is not None else JobUse(holder[0], holder[1], device_id)
 
-    @staticmethod
-    def _alone(use: _Use, reading: Reading, dt: float) -> None:
+    def _update(self, holder: Holder, device_id: str, **changes: object) -> None:
+        self._uses[(holder, device_id)] = replace(self._get(holder, device_id), **changes)  # type: ignore[arg-type]
+
+    def _alone(self, holder: Holder, device_id: str, reading: Reading, dt: float) -> None:
         """The device's busy and activity over an interval the job held it alone (each an
         interval's figure: NVML utilization over its last period, GPM since the last read)."""
-        use.alone_s += dt
+        use = self._get(holder, device_id)
+        busy = use.busy_s
         if reading.util_gpu_pct is not None:
-            use.busy_s = (use.busy_s or 0.0) + reading.util_gpu_pct / 100 * dt
+            busy = (busy or 0.0) + reading.util_gpu_pct / 100 * dt
+        activity = (use.activity_s, use.sm_active_s, use.tensor_active_s)
         if reading.sm_active_pct is not None:
-            use.activity_s += dt
-            use.sm_active_s += reading.sm_active_pct / 100 * dt
-            use.tensor_active_s += (reading.tensor_active_pct or 0.0) / 100 * dt
+            activity = (
+                use.activity_s + dt,
+                use.sm_active_s + reading.sm_active_pct / 100 * dt,
+                use.tensor_active_s + (reading.tensor_active_pct or 0.0) / 100 * dt,
+            )
+        self._update(
+            holder, device_id, alone_s=use.alone_s + dt, busy_s=busy, activity_s=activity[0],
+            sm_active_s=activity[1], tensor_active_s=activity[2],
+        )  # fmt: skip
 
     def _charge(self, before: Sample, sample: Sample) -> None:
         """The interval's energy to the jobs: only settled figures are added (a bridge's
@@ -192,28 +191,29 @@ class JobLedger:
         if split is None:
             return
         if split.settled is not None:
-            for (job, estimate), charged in split.settled.charged.items():
-                self._add_energy(job, device_id, charged * split.scale, estimate, sample)
-        charges = interval_charges(before.reading.processes, sample.reading.processes, self._job_of)
+            for (holder, estimate), charged in split.settled.charged.items():
+                self._add_energy(holder, device_id, charged * split.scale, estimate, sample)
+        charges = interval_charges(before.reading.processes, sample.reading.processes, self._holder)
         estimate = charges.basis is ChargeBasis.SM_SHARE
-        for job, fraction in charges.fractions.items():
+        for holder, fraction in charges.fractions.items():
             joules = split.own_j * fraction
             if split.provisional:
-                self._bridges.charge(device_id, (job, estimate), joules)
+                self._bridges.charge(device_id, (holder, estimate), joules)
             else:
-                self._add_energy(job, device_id, joules, estimate, sample)
+                self._add_energy(holder, device_id, joules, estimate, sample)
 
     def _add_energy(
-        self, job: str, device_id: str, joules: float, estimate: bool, sample: Sample
+        self, holder: Holder, device_id: str, joules: float, estimate: bool, sample: Sample
     ) -> None:
-        use = self._use(job, device_id)
+        holder, joules = _folded(holder), max(joules, 0.0)
+        use = self._get(holder, device_id)
         if estimate:
-            use.estimate_j += max(joules, 0.0)
+            self._update(holder, device_id, estimate_j=use.estimate_j + joules)
         else:
-            use.energy_j += max(joules, 0.0)
             # the label of an exported counter must not change: a series that changes its label
             # restarts from the whole total, which breaks rate() and increase() across the change
-            use.energy_source = use.energy_source or sample.energy_source
+            source = use.energy_source or sample.energy_source
+            self._update(holder, device_id, energy_j=use.energy_j + joules, energy_source=source)
 
     def _expire(self, now_s: float) -> None:
         """Drop jobs gone for ``keep_s``; past ``entries_max``, the longest gone first."""
@@ -232,15 +232,13 @@ class JobLedger:
                 del self._uses[key]
 
     def uses(self) -> list[JobUse]:
-        """Every (job, device) kept now: those listed, and those ended within ``keep_s``."""
+        """Every (job, user, device) kept now: those listed, and those ended within ``keep_s``
+        (frozen records: safe to read while the sampler adds)."""
         with self._lock:
-            return [
-                JobUse(job=job, device_id=device, **asdict(use))
-                for (job, device), use in self._uses.items()
-            ]
+            return list(self._uses.values())
 
 
-def _folded(job: str) -> str:
-    """The entry a job adds to: every pid /proc does not place (``unknown#PID``, a job of its
-    own for the charging rules) adds to ``UNKNOWN_JOB``."""
-    return UNKNOWN_JOB if job.startswith(UNKNOWN_JOB + "#") else job
+def _folded(holder: Holder) -> Holder:
+    """The entry a holder adds to: every pid /proc does not place (``unknown#PID``, a job of
+    its own for the charging rules) adds to ``UNKNOWN_JOB``."""
+    return (UNKNOWN_JOB, UNKNOWN_JOB) if holder[0].startswith(UNKNOWN_JOB + "#") else holder
