@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--job-retention", type=float, metavar="SECONDS",
-        help="keep a job's series this long after its last process left the GPU (default 600)",
+        help="keep a job's series this long after its last process left the GPU (default 600, "
+        "at least 10: a scrape must see its last figures)",
     )  # fmt: skip
     _add_cpu_tdp(serve)
     serve.set_defaults(run=_run_serve)

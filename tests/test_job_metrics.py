@@ -10,7 +10,7 @@ import sys
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from gpuscope.measurement.job_energy import JOB_KEEP_S, JobUse
+from gpuscope.measurement.job_energy import JOB_KEEP_MIN_S, JOB_KEEP_S, JobUse
 from gpuscope.sinks.job_metrics import JobCollector
 from gpuscope.telemetry.model import EnergySource
 from tests.test_exporter import scrape, value
@@ -107,7 +107,7 @@ def test_output_passes_promtool() -> None:
     assert done.stdout.strip() == b"" and done.stderr.strip() == b""  # no lint warnings either
 
 
-@pytest.mark.parametrize("retention", ["-1", "nan", "inf", "soon"])
+@pytest.mark.parametrize("retention", ["-1", "nan", "inf", "soon", "0", "9.5"])
 def test_bad_job_retention_is_one_line_and_exit_2(retention: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gpuscope", "serve", "--job-retention", retention],
@@ -123,4 +123,4 @@ def test_serve_help_states_the_ledgers_retention() -> None:
         [sys.executable, "-m", "gpuscope", "serve", "--help"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert f"(default {JOB_KEEP_S:g})" in " ".join(done.stdout.split())
+    assert f"(default {JOB_KEEP_S:g}, at least {JOB_KEEP_MIN_S:g}:" in " ".join(done.stdout.split())

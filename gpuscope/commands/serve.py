@@ -20,7 +20,7 @@ from gpuscope.commands.signals import stop_on_signals
 from gpuscope.config import cpu_power_model
 from gpuscope.errors import CommandFailed, UsageError
 from gpuscope.intervals import SERVE_INTERVAL_S, check_interval
-from gpuscope.measurement.job_energy import JOB_KEEP_S, JobLedger
+from gpuscope.measurement.job_energy import JOB_KEEP_MIN_S, JOB_KEEP_S, JobLedger
 from gpuscope.sampler import Sampler, stopped_line
 from gpuscope.sinks.exporter import describe_listen_error, parse_listen, start_exporter
 from gpuscope.sinks.scrape_server import raise_descriptor_limit
@@ -59,7 +59,7 @@ def run_serve(options: ServeOptions) -> int:
     try:
         host, port = parse_listen(options.listen)
         check_interval(options.interval_s)
-        check_seconds(options.job_retention_s, "--job-retention", inclusive=True)
+        check_seconds(options.job_retention_s, "--job-retention", JOB_KEEP_MIN_S, inclusive=True)
         selectors = parse_selectors(options.devices)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

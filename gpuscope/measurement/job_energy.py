@@ -14,6 +14,9 @@ from gpuscope.telemetry.job_owner import ProcessOwner
 from gpuscope.telemetry.model import EnergySource, ProcessUsage, Reading, Sample
 
 JOB_KEEP_S = 600.0  # a job's figures stay this long after its last process left the device
+# ... and at least this long: its last energy is settled up to ~1 s after it ends (the counter's
+# next read), and a scrape must see the settled figure before the series goes
+JOB_KEEP_MIN_S = 10.0
 JOB_ENTRIES_MAX = 1000  # (job, device) entries kept at most: the longest gone are dropped first
 UNKNOWN_JOB = "unknown"  # processes whose owner /proc does not show (another pid namespace)
 # Whom the ledger charges: (job, user). A job's processes run as its user; keyed by both, a
