@@ -96,7 +96,8 @@ ANSWERS = {
                          ({**A, "host": "hostB", "device": "nvidia:0"}, 1.0),
                          ({**A, "host": "hostB", "device": "nvidia:1"}, 0.0),
                          ({**B, "host": "hostA", "device": "nvidia:1"}, 0.0)),
-    "running": _vector((A, 7260.0), (B, 90000.0)),
+    "start": _vector((A, 1_700_000_000.0), (B, 1_699_900_000.0)),
+    "last_seen": _vector((A, 1_700_007_260.0), (B, 1_699_990_000.0)),  # B ended: 90,000 s
     "gpu_seconds": _vector((A, 21600.0), (B, 3600.0)),
     "alone": _vector((A, 20000.0), (B, 3600.0)),
     "busy": _vector((A, 15000.0)),
@@ -229,6 +230,23 @@ def test_a_renamed_job_label_is_read_from_exported_job_and_said_once(
     code, out, err = _jobs(capsys, "--prometheus", prometheus.url, "--json")
     assert code == 0 and [row["job"] for row in json.loads(out)] == ["slurm:101", "slurm:102"]
     assert len(err.splitlines()) == 1 and "exported_job" in err and "honor_labels" in err
+
+
+def test_a_job_in_two_scrape_jobs_runs_from_its_first_start_to_its_last_sight(
+    prometheus: FakePrometheus, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Scraped without honor_labels under two scrape jobs, a job arrives in two groups: its
+    times are its extremes, not a sum (3600 s and 3590 s printed 7190 s)."""
+    answers = {name: _renamed(answer) for name, answer in ANSWERS.items()}
+    for name, values in (("start", (1000.0, 1010.0)), ("last_seen", (4600.0, 4590.0))):
+        series = [{"metric": {"exported_job": "slurm:101", "job": scrape, "user": "alice"},
+                   "value": [0, str(value)]}
+                  for scrape, value in zip(("gpus-a", "gpus-b"), values, strict=True)]  # fmt: skip
+        answers[name] = {"status": "success", "data": {"resultType": "vector", "result": series}}
+    prometheus.answers = answers
+    code, out, _ = _jobs(capsys, "--prometheus", prometheus.url, "--json")
+    (alice,) = [row for row in json.loads(out) if row["job"] == "slurm:101"]
+    assert (code, alice["running_s"]) == (0, 3600.0)
 
 
 def test_no_jobs_is_one_line_and_exit_0(

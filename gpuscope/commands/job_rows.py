@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from gpuscope.commands.selection import probe_selected
@@ -204,10 +204,14 @@ CLUSTER_QUERIES = {
     "energy": f"sum by ({_BY}, energy_source) ({_name(JOB_ENERGY)}_total)",
     "power": f"sum by ({_BY}) (rate({_name(JOB_ENERGY)}_total[1m]))",
     "processes": f"sum by ({_BY}, host, device) ({_name(JOB_PROCESSES)})",
-    # to its last sight: an ended job's running time stops where it ended
-    "running": f"max by ({_BY}) ({_name(JOB_LAST_SEEN)}) - min by ({_BY}) ({_name(JOB_START)})",
+    # running time: its earliest start to its last sight (where an ended job ended), each
+    # taken over every group a job arrives in (two scrape jobs: two groups), not summed
+    "last_seen": f"max by ({_BY}) ({_name(JOB_LAST_SEEN)})",
+    "start": f"min by ({_BY}) ({_name(JOB_START)})",
     "gpu_seconds": _counter(JOB_GPU_SECONDS),
-    "alone": _counter(JOB_ALONE_SECONDS),
+    # busy % is over the alone seconds of devices that report utilization (as the rules)
+    "alone": f"sum by ({_BY}) ({_name(JOB_ALONE_SECONDS)}_total "
+    f"and {_name(JOB_BUSY_SECONDS)}_total)",
     "busy": _counter(JOB_BUSY_SECONDS),
     "activity": _counter(JOB_ACTIVITY_SECONDS),
     "sm_active": _counter(JOB_SM_ACTIVE_SECONDS),
@@ -230,6 +234,18 @@ def _key(series: Series) -> tuple[str, str]:
     return job, labels.get("user", "?")
 
 
+# how one job's figures from several groups (scrape jobs) add up: times by their extremes
+_COMBINE: dict[str, Callable[[float, float], float]] = {"last_seen": max, "start": min}
+
+
+def _sum(a: float, b: float) -> float:
+    return a + b
+
+
+def _running_s(start: float | None, last_seen: float | None) -> float | None:
+    return max(0.0, last_seen - start) if start is not None and last_seen is not None else None
+
+
 def rows_from_prometheus(api: PrometheusApi) -> ClusterJobs:
     """Every job the per-job series name, summed over hosts, devices and energy sources;
     PrometheusError (one line) where a query gets no usable answer."""
@@ -237,9 +253,12 @@ def rows_from_prometheus(api: PrometheusApi) -> ClusterJobs:
     renamed = any("exported_job" in s.labels for found in answers.values() for s in found)
     sums: dict[str, dict[tuple[str, str], float]] = {}
     for name, found in answers.items():
-        sums[name] = defaultdict(float)
+        combine = _COMBINE.get(name, _sum)
+        sums[name] = {}
         for series in found:
-            sums[name][_key(series)] += series.value
+            key = _key(series)
+            known = sums[name].get(key)
+            sums[name][key] = series.value if known is None else combine(known, series.value)
     sources: dict[tuple[str, str], set[str]] = defaultdict(set)
     for series in answers["energy"]:
         sources[_key(series)].add(series.labels.get("energy_source", "?"))
@@ -266,7 +285,7 @@ def rows_from_prometheus(api: PrometheusApi) -> ClusterJobs:
                 job=key[0],
                 user=key[1],
                 devices=tuple(sorted(active[key] or seen[key])),
-                running_s=got("running"),
+                running_s=_running_s(got("start"), got("last_seen")),
                 energy_j=got("energy"),
                 energy_sources=tuple(sorted(sources[key])),
                 power_w=got("power"),
