@@ -298,6 +298,7 @@ def test_an_unreachable_prometheus_is_one_line_and_exit_1(
     [
         ("--prometheus", "prom:9090"),
         ("--prometheus", "http://prom:99999"),
+        ("--prometheus", "http://[::1"),
         ("--prometheus", "http://prom:9090", "--seconds", "3"),
         ("--seconds", "0"),
         ("--seconds", "nan"),
@@ -314,6 +315,7 @@ def test_bad_options_are_one_usage_line_and_exit_2(
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     assert (code, out) == (2, "") and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "--prometheus" in err or "--prometheus" not in args  # the option it is about
 
 
 # -- this host, as a user runs it ---------------------------------------------------------------

@@ -53,7 +53,9 @@ def test_urls_are_completed(url: str, expected: str) -> None:
     assert check_url(url) == expected
 
 
-@pytest.mark.parametrize("url", ["hostA:9400", "ftp://hostA", "http://", "http://h:99999"])
+@pytest.mark.parametrize(
+    "url", ["hostA:9400", "ftp://hostA", "http://", "http://h:99999", "http://[::1"]
+)
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="--remote"):
         check_url(url)

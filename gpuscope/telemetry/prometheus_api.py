@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from gpuscope.bounded_read import size_text
 from gpuscope.safe_text import one_line
@@ -24,6 +24,7 @@ from gpuscope.telemetry.remote_fetch import (
     FetchError,
     describe_fetch_error,
     http_get,
+    http_url,
 )
 
 QUERY_DEADLINE_S = 10.0  # one query, lookup to last byte: a busy Prometheus answers in < 1 s
@@ -49,13 +50,7 @@ class Series:
 def check_base_url(text: str) -> str:
     """``http://prom:9090`` (or with a path prefix, ``https://host/prometheus/``) as the base
     every query is appended to; ValueError with a one-line reason otherwise."""
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"--prometheus wants an http(s)://HOST:PORT URL, got {one_line(text)!r}")
-    try:
-        parts.port  # noqa: B018 (raises ValueError for a bad port)
-    except ValueError:
-        raise ValueError(f"--prometheus: bad port in {one_line(text)!r}") from None
+    parts = http_url(text, "--prometheus")
     if parts.query or parts.fragment:
         raise ValueError(f"--prometheus: give the server's URL, without ?query: {one_line(text)!r}")
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"

@@ -18,11 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from gpuscope.telemetry.exposition import MAX_DEVICES, parse_exposition
 from gpuscope.telemetry.model import DeviceInfo, Reading, Vendor
-from gpuscope.telemetry.remote_fetch import FETCH_DEADLINE_S, describe_fetch_error, http_get
+from gpuscope.telemetry.remote_fetch import (
+    FETCH_DEADLINE_S,
+    describe_fetch_error,
+    http_get,
+    http_url,
+)
 
 STALE_AFTER_PERIODS = 3
 POLL_CPU_SHARE_INVERSE = 10  # a poller keeps to ~1/10 of a core, whatever a host sends
@@ -31,13 +35,7 @@ MAX_PSTATE = 32  # NVML's P0-P15 and "unknown" 32; anything else is not a P-stat
 
 def check_url(text: str) -> str:
     """``http://host:9400`` -> ``http://host:9400/metrics``; ValueError with a one-line reason."""
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"--remote wants an http(s)://HOST:PORT URL, got {text!r}")
-    try:
-        parts.port  # noqa: B018 (raises ValueError for a bad port)
-    except ValueError:
-        raise ValueError(f"--remote: bad port in {text!r}") from None
+    parts = http_url(text, "--remote")
     path = parts.path if parts.path not in ("", "/") else "/metrics"
     return f"{parts.scheme}://{parts.netloc}{path}"
 

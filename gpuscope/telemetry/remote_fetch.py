@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from gpuscope.safe_text import one_line
 
@@ -25,6 +25,24 @@ FETCH_DEADLINE_S = 2.0  # lookup, connect, request, headers and body together
 
 
 _Address = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]  # getaddrinfo's
+
+
+def http_url(text: str, option: str) -> SplitResult:
+    """``text`` split as an ``http(s)://HOST[:PORT]...`` URL given to ``option``; ValueError
+    with a one-line reason naming ``option`` otherwise (``http://[::1`` included, which
+    urlsplit itself refuses with a message that names nothing)."""
+    shown = one_line(text)
+    try:
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{option} wants an http(s)://HOST:PORT URL, got {shown!r}") from None
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        raise ValueError(f"{option}: bad port in {shown!r}") from None
+    return parts
 
 
 class FetchError(Exception):
