@@ -58,10 +58,17 @@ def test_a_jobs_devices_are_summed_into_one_row_with_its_sources_and_n_a_where_u
     assert (bob.energy_j, bob.power_w, bob.busy_pct, bob.sm_active_pct) == (None,) * 4
     assert bob.running_s is None and bob.energy_sources == ()
     assert row_dict(bob)["tensor_active_pct"] is None
+    assert (alice.uncharged, bob.uncharged) == ((), ("nvidia:1",))  # held, charged nothing
     lines = table([alice, bob]).splitlines()
     assert lines[0].split()[:4] == ["job", "user", "devices", "running"]
     assert "600 J" in lines[1] and "300 W" in lines[1] and "counter, estimate" in lines[1]
     assert lines[2].split()[3:] == ["n/a"] * 4 + ["2.0", "s"] + ["n/a"] * 3 + ["1"]
+
+
+def test_percentages_are_written_to_a_hundredth() -> None:
+    use = JobUse("slurm:7", "alice", "nvidia:0", held_s=3.0, alone_s=3.0, busy_s=2.4000000000000004)
+    (row,) = rows_from_uses([use], now_s=0.0, sampled_s=3.0)
+    assert row_dict(row)["busy_pct"] == 80.0
 
 
 def test_outside_names_are_printed_as_one_safe_line() -> None:
@@ -104,6 +111,14 @@ ANSWERS = {
     "activity": _vector((A, 10000.0)),
     "sm_active": _vector((A, 4000.0)),
     "tensor_active": _vector((A, 1000.0)),
+    # per device: slurm:101 held hostB nvidia:1 (shared, no SM shares) and was charged nothing
+    "held_on": _vector(({**A, "host": "hostA", "device": "nvidia:0"}, 10800.0),
+                       ({**A, "host": "hostB", "device": "nvidia:0"}, 10000.0),
+                       ({**A, "host": "hostB", "device": "nvidia:1"}, 800.0),
+                       ({**B, "host": "hostA", "device": "nvidia:1"}, 3600.0)),
+    "charged_on": _vector(({**A, "host": "hostA", "device": "nvidia:0"}, 700.0),
+                          ({**A, "host": "hostB", "device": "nvidia:0"}, 500.0),
+                          ({**B, "host": "hostA", "device": "nvidia:1"}, 500.0)),
 }  # fmt: skip
 
 
@@ -190,8 +205,10 @@ def test_the_cluster_table_sums_hosts_devices_and_sources(
     code, out, err = _jobs(capsys, "--prometheus", prometheus.url + "/")
     assert (code, err) == (0, "")
     assert sorted(prometheus.asked) == sorted(CLUSTER_QUERIES.values())
-    title, header, alice, bob = out.splitlines()
-    assert prometheus.url in title and "W over the last minute" in title
+    title, header, alice, bob, uncharged = out.splitlines()
+    assert prometheus.url in title and "W between the last two scrapes" in title
+    assert title.endswith("(estimate: by SM share)")  # a row has an estimate: the legend
+    assert uncharged.startswith("slurm:101: held hostB:nvidia:1, charged nothing there: shared")
     assert header.split()[:3] == ["job", "user", "devices"]
     # active devices only while it runs; every device seen once it has ended
     assert alice.split()[:3] == ["slurm:101", "alice", "hostA:nvidia:0,hostB:nvidia:0"]
@@ -215,12 +232,13 @@ def test_json_and_csv_carry_every_field_with_none_for_n_a(
         75.0, 40.0, 10.0,
     )  # fmt: skip
     assert (bob["busy_pct"], bob["sm_active_pct"], bob["processes"]) == (None, None, 0)
+    assert (alice["uncharged_devices"], bob["uncharged_devices"]) == (["hostB:nvidia:1"], [])
     code, out, _ = _jobs(capsys, "--prometheus", prometheus.url, "--csv")
     header, first, second = out.splitlines()
     assert code == 0 and header.split(",") == list(FIELDS)
     assert "energy_j" in header and "power_w" in header and "running_s" in header
     assert first.startswith("slurm:101,alice,hostA:nvidia:0 hostB:nvidia:0,7260.0,1200.0,")
-    assert second.split(",")[-4:] == ["", "", "", "0"]
+    assert second.split(",")[-5:] == ["", "", "", "0", ""]
 
 
 def test_a_renamed_job_label_is_read_from_exported_job_and_said_once(
@@ -366,6 +384,7 @@ def test_the_table_says_the_seconds_its_energy_covers(job_process: subprocess.Po
     title, _, row = out.splitlines()
     assert run.returncode == 0 and err == ""
     assert "energy and W over the" in title and "s sampled" in title
+    assert "estimate" not in title  # the legend only where a row has an estimate
     assert row.split()[2] == "nvidia:0" and "counter" in row and "250 W" in row
 
 

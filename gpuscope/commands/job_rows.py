@@ -46,7 +46,7 @@ class JobRow:
     energy (sole-job part measured, SM-share part an estimate; ``energy_sources`` names them);
     ``power_w``: that energy's rate; ``gpu_seconds``: device-seconds held; ``busy_pct``: GPU
     utilization while it was a device's only job; ``sm_active_pct`` / ``tensor_active_pct``:
-    GPM activity over the seconds it was sampled. None: not known."""
+    GPM activity over the seconds it was sampled; ``uncharged``: see below. None: not known."""
 
     job: str
     user: str
@@ -60,6 +60,9 @@ class JobRow:
     sm_active_pct: float | None
     tensor_active_pct: float | None
     processes: int | None
+    # devices it held and was charged no energy on (it shared them with another job where the
+    # driver gives no SM shares): its energy leaves them out, and the output says so
+    uncharged: tuple[str, ...] = ()
 
 
 def _ratio_pct(part: float | None, whole: float | None) -> float | None:
@@ -105,7 +108,10 @@ def _row_from_uses(
             sum(u.tensor_active_s for u in uses), sum(u.activity_s for u in uses)
         ),
         processes=sum(u.processes for u in uses),
-    )
+        uncharged=tuple(sorted(
+            u.device_id for u in uses if u.held_s > 0 and u.energy_j + u.estimate_j <= 0
+        )),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +208,12 @@ def _counter(metric: str) -> str:
 
 CLUSTER_QUERIES = {
     "energy": f"sum by ({_BY}, energy_source) ({_name(JOB_ENERGY)}_total)",
-    "power": f"sum by ({_BY}) (rate({_name(JOB_ENERGY)}_total[1m]))",
+    # W between its last two scrapes: a rate over a minute reads low while the job (its series)
+    # is younger than the minute
+    "power": f"sum by ({_BY}) (irate({_name(JOB_ENERGY)}_total[2m]))",
+    # per device: where it held a GPU and was charged nothing
+    "held_on": f"sum by ({_BY}, host, device) ({_name(JOB_GPU_SECONDS)}_total)",
+    "charged_on": f"sum by ({_BY}, host, device) ({_name(JOB_ENERGY)}_total)",
     "processes": f"sum by ({_BY}, host, device) ({_name(JOB_PROCESSES)})",
     # running time: its earliest start to its last sight (where an ended job ended), each
     # taken over every group a job arrives in (two scrape jobs: two groups), not summed
@@ -246,6 +257,13 @@ def _running_s(start: float | None, last_seen: float | None) -> float | None:
     return max(0.0, last_seen - start) if start is not None and last_seen is not None else None
 
 
+def _where(series: Series) -> str:
+    """``host:device`` (``device`` alone where no host label came)."""
+    labels = series.labels
+    device = labels.get("device", "?")
+    return f"{labels['host']}:{device}" if "host" in labels else device
+
+
 def rows_from_prometheus(api: PrometheusApi) -> ClusterJobs:
     """Every job the per-job series name, summed over hosts, devices and energy sources;
     PrometheusError (one line) where a query gets no usable answer."""
@@ -265,13 +283,15 @@ def rows_from_prometheus(api: PrometheusApi) -> ClusterJobs:
     seen: dict[tuple[str, str], set[str]] = defaultdict(set)
     active: dict[tuple[str, str], set[str]] = defaultdict(set)
     for series in answers["processes"]:
-        labels = series.labels
-        where = f"{labels['host']}:{labels.get('device', '?')}" if "host" in labels else (
-            labels.get("device", "?")
-        )  # fmt: skip
+        where = _where(series)
         seen[_key(series)].add(where)
         if series.value > 0:
             active[_key(series)].add(where)
+    charged = {(_key(s), _where(s)) for s in answers["charged_on"] if s.value > 0}
+    uncharged: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for series in answers["held_on"]:
+        if series.value > 0 and (_key(series), _where(series)) not in charged:
+            uncharged[_key(series)].add(_where(series))
     keys = set(sums["energy"]) | set(sums["processes"]) | set(sums["gpu_seconds"])
     rows = []
     for key in sorted(keys):
@@ -294,6 +314,7 @@ def rows_from_prometheus(api: PrometheusApi) -> ClusterJobs:
                 sm_active_pct=_ratio_pct(got("sm_active"), got("activity")),
                 tensor_active_pct=_ratio_pct(got("tensor_active"), got("activity")),
                 processes=round(processes) if processes is not None else None,
+                uncharged=tuple(sorted(uncharged[key])),
             )
         )
     return ClusterJobs(rows, renamed)

@@ -79,10 +79,7 @@ def _host(devices: str, seconds: float, fmt: str) -> int:
         found = sample_host(selectors, seconds, stop)
     if found.stopped:
         print(f"gpuscope jobs: stopped after {found.sampled_s:.1f} s", file=sys.stderr)
-    title = (
-        f"jobs on this host: energy and W over the {found.sampled_s:.1f} s sampled "
-        "(estimate: by SM share)"
-    )
+    title = f"jobs on this host: energy and W over the {found.sampled_s:.1f} s sampled"
     none = (
         f"no jobs on this host ({found.devices} device(s) sampled for {found.sampled_s:.1f} s, "
         f"{found.listing} of them list their processes)"
@@ -112,8 +109,8 @@ def _cluster(url: str, fmt: str) -> int:
         )
     where = one_line(base_url, 200)
     title = (
-        f"jobs in {where}: energy since each node's exporter first saw the job, W over the "
-        "last minute (estimate: by SM share)"
+        f"jobs in {where}: energy since each node's exporter first saw the job, W between "
+        "the last two scrapes"
     )
     none = f"no jobs in {where} (it holds no gpuscope_job_* series)"
     return print_or_fail(lambda: _show(found.rows, fmt, title, none), "jobs")

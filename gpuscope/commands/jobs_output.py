@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from gpuscope.commands.job_rows import JobRow
+from gpuscope.commands.job_rows import ESTIMATE, JobRow
 from gpuscope.safe_text import field_text, one_line
 from gpuscope.units import si_prefix
 
@@ -18,7 +18,12 @@ DEVICES_SHOWN = 4  # a cluster job's devices in the table; --json and --csv list
 FIELDS = (
     "job", "user", "devices", "running_s", "energy_j", "energy_sources", "power_w",
     "gpu_seconds", "busy_pct", "sm_active_pct", "tensor_active_pct", "processes",
+    "uncharged_devices",
 )  # fmt: skip
+UNCHARGED_WHY = (
+    "shared with another job where the driver gives no SM shares, or it came or went within "
+    "every interval: its energy leaves them out"
+)
 COLUMNS = (
     "job", "user", "devices", "running", "energy", "source", "W", "GPU time", "busy %", "SM %",
     "tensor %", "procs",
@@ -35,8 +40,17 @@ def show(rows: Sequence[JobRow], fmt: str, title: str, none: str) -> None:
     elif fmt == "csv":
         write_csv(rows, sys.stdout)
     elif rows:
-        print(title)
+        legend = (
+            " (estimate: by SM share)" if any(ESTIMATE in r.energy_sources for r in rows) else ""
+        )
+        print(title + legend)
         print(table(rows))
+        for row in rows:
+            if row.uncharged:
+                where = one_line(_devices_text(row.uncharged), 120)
+                print(
+                    f"{one_line(row.job, 80)}: held {where}, charged nothing there: {UNCHARGED_WHY}"
+                )
 
 
 def _finite(value: float | None) -> float | None:
@@ -54,11 +68,18 @@ def row_dict(row: JobRow) -> dict[str, Any]:
         "energy_sources": list(row.energy_sources),
         "power_w": _finite(row.power_w),
         "gpu_seconds": _finite(row.gpu_seconds),
-        "busy_pct": _finite(row.busy_pct),
-        "sm_active_pct": _finite(row.sm_active_pct),
-        "tensor_active_pct": _finite(row.tensor_active_pct),
+        "busy_pct": _pct_figure(row.busy_pct),
+        "sm_active_pct": _pct_figure(row.sm_active_pct),
+        "tensor_active_pct": _pct_figure(row.tensor_active_pct),
         "processes": row.processes,
+        "uncharged_devices": list(row.uncharged),
     }
+
+
+def _pct_figure(value: float | None) -> float | None:
+    """A percentage to 0.01 (a ratio of sums shows 80.00000000000001 otherwise)."""
+    finite = _finite(value)
+    return None if finite is None else round(finite, 2)
 
 
 def write_csv(rows: Sequence[JobRow], stream: Any) -> None:
