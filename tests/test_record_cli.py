@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from gpuscope.cli import main
 from gpuscope.sinks.columns import COLUMN_NAMES
 from tests.fakes.fake_amdsmi import FakeAmdGpu
 from tests.fakes.fake_pynvml import FakeGpu, Ramp
+from tests.waiting import wait_until
 
 GPUSCOPE = [sys.executable, "-m", "gpuscope"]
 
@@ -212,11 +214,31 @@ def test_headless_commands_never_import_textual_or_torch() -> None:
 def test_record_gpu_lost_mid_run_keeps_recording_the_rest(
     install_nvml, tmp_path: Path, capsys
 ) -> None:
-    install_nvml(
-        [FakeGpu(power=Ramp(300.0)), FakeGpu(uuid="GPU-b", lost_at=time.monotonic() + 0.5)]
-    )
+    lost_later = FakeGpu(uuid="GPU-b")
+    install_nvml([FakeGpu(power=Ramp(300.0)), lost_later])
     out = tmp_path / "rec.csv"
-    assert main(["record", "-o", str(out), "-d", "1.5", "-i", "0.1"]) == 0
+    recorded = threading.Event()
+
+    def lose_after_two_rows() -> None:
+        """Lost mid-run however slowly the recording starts: at a fixed time (0.5 s), a loaded
+        machine had not probed it yet, and it was never recorded at all."""
+        try:
+            wait_until(
+                lambda: (
+                    recorded.is_set() or (out.exists() and out.read_text().count(",nvidia:1,") >= 2)
+                ),
+                "two rows of nvidia:1",
+            )
+        finally:
+            lost_later.lost_at = 0.0
+
+    losing = threading.Thread(target=lose_after_two_rows)
+    losing.start()
+    try:
+        assert main(["record", "-o", str(out), "-d", "1.5", "-i", "0.1"]) == 0
+    finally:
+        recorded.set()
+        losing.join()
     rows = assert_whole_rows(out)
     by_device = {d: [r for r in rows if r["device"] == d] for d in ("nvidia:0", "nvidia:1", "cpu")}
     lost_rows = [r for r in by_device["nvidia:1"] if r["status"] == "lost"]
