@@ -25,6 +25,8 @@ from gpuscope.report.recording import (
     RecordingError,
     bounded_lines,
     figure,
+    impossible_note,
+    json_objects,
     left_out_note,
 )
 from gpuscope.safe_text import ONE_LINE_MAX, field_text
@@ -223,10 +225,7 @@ class _Builder:
     def done(self) -> ProcessesFile:
         notes = []
         if self.impossible:
-            notes.append(
-                f"{self.impossible:,} figures that cannot be real (NaN, infinite, negative, or "
-                "not a number) are shown as n/a."
-            )
+            notes.append(impossible_note(self.impossible, "figures", "are shown as n/a"))
         if self.left_out_rows:
             notes.append(
                 left_out_note(JOBS_MAX, "processes", len(self.left_out), self.left_out_rows,
@@ -298,13 +297,5 @@ def _csv_rows(lines: Iterator[str]) -> Iterator[ProcessRow]:
 
 
 def _jsonl_rows(path: Path, lines: Iterator[str]) -> Iterator[ProcessRow]:
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            raise RecordingError(f"{path}:{number}: not a JSON line") from None
-        if not isinstance(record, dict):
-            raise RecordingError(f"{path}:{number}: not a JSON object")
+    for number, record in json_objects(path, lines):
         yield number, {name: record.get(name) for name in READ_COLUMNS}

@@ -194,8 +194,9 @@ class _Builder:
         notes = []
         if self.impossible:
             notes.append(
-                f"{self.impossible:,} readings that cannot be real (NaN, infinite, negative, "
-                "or not a number) are left out of the charts and averages."
+                impossible_note(
+                    self.impossible, "readings", "are left out of the charts and averages"
+                )
             )
         if self.left_out_rows:
             notes.append(
@@ -206,6 +207,13 @@ class _Builder:
         notes.extend(_clock_notes(tracks))
         start, end = min(t.first_s for t in tracks), max(t.last_s for t in tracks)
         return Recording(self.path, start, end, tracks, tuple(notes))
+
+
+def impossible_note(count: int, what: str, fate: str) -> str:
+    """What became of the figures of an input that cannot be real."""
+    return (
+        f"{count:,} {what} that cannot be real (NaN, infinite, negative, or not a number) {fate}."
+    )
 
 
 def left_out_note(kept: int, what: str, left_out: int, rows: int, where: str) -> str:
@@ -284,17 +292,24 @@ def read_csv(path: Path, lines: Iterator[str]) -> Recording:
     return builder.done()
 
 
+def json_objects(path: Path, lines: Iterator[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank JSON line; RecordingError naming the line
+    that is not a JSON object."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            raise RecordingError(f"{path}:{number}: not a JSON line") from None
+        if not isinstance(record, dict):
+            raise RecordingError(f"{path}:{number}: not a JSON object")
+        yield number, record
+
+
 def read_jsonl(path: Path, lines: Iterator[str]) -> Recording:
     def rows() -> Iterator[Row]:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                raise RecordingError(f"{path}:{number}: not a JSON line") from None
-            if not isinstance(record, dict):
-                raise RecordingError(f"{path}:{number}: not a JSON object")
+        for number, record in json_objects(path, lines):
             yield (number, record.get("timestamp"), record.get("device"),
                    [record.get(c) for c in CHART_COLUMNS],
                    [record.get(c) for c in CARD_COLUMNS])  # fmt: skip

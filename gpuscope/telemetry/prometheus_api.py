@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from gpuscope.bounded_read import size_text
 from gpuscope.safe_text import one_line
+from gpuscope.telemetry.job_owner import LABEL_MAX  # a label value kept: as long as ours
 from gpuscope.telemetry.remote_fetch import (
     AnswerTooLarge,
     FetchError,
@@ -30,7 +31,6 @@ from gpuscope.telemetry.remote_fetch import (
 QUERY_DEADLINE_S = 10.0  # one query, lookup to last byte: a busy Prometheus answers in < 1 s
 TOTAL_DEADLINE_S = 20.0  # every query of one command together
 ANSWER_MAX_BYTES = 32 << 20  # ~100k series of (job, user, host, device): past any cluster's jobs
-LABEL_MAX = 128  # characters of a label value kept (gpuscope's own are at most 128)
 
 Fetch = Callable[[str, float, int], str]  # (url, deadline_s, max_bytes) -> body
 
