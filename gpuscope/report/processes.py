@@ -11,7 +11,6 @@ the rest counted, a few reasons kept per device; a huge file costs time, not mem
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -28,6 +27,7 @@ from gpuscope.report.recording import (
     impossible_note,
     json_objects,
     left_out_note,
+    stamp_s,
 )
 from gpuscope.safe_text import ONE_LINE_MAX, field_text
 
@@ -129,20 +129,14 @@ class _Builder:
         self.left_out_rows = 0
 
     def feed(self, rows: Iterable[ProcessRow]) -> None:
-        raw_jobs, parse = self.raw, dt.datetime.fromisoformat
+        raw_jobs = self.raw
         for number, cells in rows:
             self.rows += 1
             stamp, device, pid, command = (cells["timestamp"], cells["device"], cells["pid"],
                                            cells["command"])  # fmt: skip
             if not stamp or not device or pid is None or pid == "":
                 raise RecordingError(f"{self.path}: row {number} has no timestamp, device or pid")
-            try:
-                when = parse(stamp).timestamp()
-            except (TypeError, ValueError, OverflowError, OSError):
-                shown = str(stamp)[:40]
-                raise RecordingError(
-                    f"{self.path}: row {number}: bad timestamp {shown!r}"
-                ) from None
+            when = stamp_s(self.path, number, stamp)
             raw = (device, pid, command) if _plain(device, pid, command) else None
             if raw is not None and raw in raw_jobs:
                 job = raw_jobs[raw]

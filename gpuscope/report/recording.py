@@ -118,17 +118,11 @@ class _Builder:
     def feed(self, rows: Iterable[Row]) -> None:
         """Rows as (number, timestamp, device, the ``CHART_COLUMNS``, the ``CARD_COLUMNS``).
         One loop with its names local: a day at 10 Hz is millions of rows."""
-        tracks, parse, new_series = self.tracks, dt.datetime.fromisoformat, Series
+        tracks, new_series = self.tracks, Series
         for number, stamp, device, charted, card in rows:
             if not stamp or not device:
                 raise RecordingError(f"{self.path}: row {number} has no timestamp or device")
-            try:
-                when = parse(stamp).timestamp()
-            except (TypeError, ValueError, OverflowError, OSError):
-                shown = str(stamp)[:40]
-                raise RecordingError(
-                    f"{self.path}: row {number}: bad timestamp {shown!r}"
-                ) from None
+            when = stamp_s(self.path, number, stamp)
             track = tracks.get(device) if type(device) is str else None
             if track is None:
                 track = self._track(device, when)
@@ -290,6 +284,15 @@ def read_csv(path: Path, lines: Iterator[str]) -> Recording:
     except csv.Error as exc:
         raise RecordingError(f"{path}: not a CSV recording ({exc})") from None
     return builder.done()
+
+
+def stamp_s(path: Path, number: int, stamp: Any) -> float:
+    """A row's ISO 8601 timestamp as Unix time; RecordingError naming the row otherwise."""
+    try:
+        return dt.datetime.fromisoformat(stamp).timestamp()
+    except (TypeError, ValueError, OverflowError, OSError):
+        shown = str(stamp)[:40]
+        raise RecordingError(f"{path}: row {number}: bad timestamp {shown!r}") from None
 
 
 def json_objects(path: Path, lines: Iterator[str]) -> Iterator[tuple[int, dict[str, Any]]]:
